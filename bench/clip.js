@@ -1,0 +1,75 @@
+'use strict';
+/*
+ * Benchmark input: a 1280x720, 25 fps, 240-frame H.264 clip of the fixture
+ * texture translating by d = (3, 1) px/frame (current frame at p matches the
+ * previous frame at p + d; see test/fixtures/README.md), x264 gop 12, no
+ * B-frames, 1 reference, crf 23, preset veryfast.
+ *
+ *   const { ensureBenchClip } = require('./clip');
+ *   const file = ensureBenchClip(dir); // synchronous; renders only if missing
+ *
+ * Rendering uses render.js's precomputed path: the texture is evaluated once
+ * on the integer lattice covering all frames (~2000x960 samples) and each
+ * frame is a crop (offsets are integer here, so frames are exact).
+ * Takes a few seconds (mostly x264). Also runnable: `node bench/clip.js [dir]`.
+ */
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { renderClipSync, x264Args } = require('../test/fixtures/render');
+
+const BENCH_CLIP = Object.freeze({
+  name: 'bench-1280x720-240f-tx3-ty1.mp4',
+  width: 1280,
+  height: 720,
+  fps: 25,
+  frames: 240,
+  gop: 12,
+  bframes: 0,
+  refs: 1,
+  crf: 23,
+  motion: Object.freeze({ type: 'translate', dx: 3, dy: 1 }),
+});
+
+function benchClipOptions(out) {
+  const c = BENCH_CLIP;
+  return {
+    width: c.width,
+    height: c.height,
+    frames: c.frames,
+    fps: c.fps,
+    motion: { ...c.motion },
+    out,
+    precompute: true,
+    encoder: x264Args({
+      gop: c.gop,
+      bframes: c.bframes,
+      refs: c.refs,
+      crf: c.crf,
+      preset: 'veryfast',
+      threads: Math.max(1, Math.min(os.cpus().length, 8)),
+    }),
+  };
+}
+
+/**
+ * Returns the path of the bench clip inside `dir` (default:
+ * $TMPDIR/ar-seg-native-bench, so nothing untracked lands in the repo),
+ * rendering it first if it does not exist. Synchronous.
+ */
+function ensureBenchClip(dir = path.join(os.tmpdir(), 'ar-seg-native-bench')) {
+  fs.mkdirSync(dir, { recursive: true });
+  const out = path.join(dir, BENCH_CLIP.name);
+  if (fs.existsSync(out) && fs.statSync(out).size > 0) return out;
+  renderClipSync(benchClipOptions(out));
+  return out;
+}
+
+module.exports = { ensureBenchClip, BENCH_CLIP };
+
+if (require.main === module) {
+  const t0 = Date.now();
+  const file = ensureBenchClip(process.argv[2]);
+  console.log(`${file} (${fs.statSync(file).size} bytes, ${Date.now() - t0} ms)`);
+}

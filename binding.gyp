@@ -1,0 +1,28 @@
+{
+  "targets": [
+    {
+      "target_name": "ar_seg_native",
+      "sources": [
+        "native/addon/addon.cc",
+        "native/addon/frame_js.cc",
+        "native/addon/js_errors.cc",
+        "native/addon/packet_decoder_binding.cc",
+        "native/addon/request_options.cc",
+        "native/addon/video_reader_binding.cc",
+        "native/motion/block_field.cc",
+        "native/motion/keyframe_composer.cc",
+        "native/video/decoder.cc",
+        "native/video/file_reader.cc",
+        "native/video/frame_converter.cc",
+        "native/video/frame_pipeline.cc",
+        "native/video/motion_vectors.cc",
+        "native/video/packet_decoder.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-O2", "<!@(node scripts/libav-flags.js --cflags)"],
+      "libraries": ["<!@(node scripts/libav-flags.js --libs)"]
+    }
+  ]
+}

@@ -1,0 +1,37 @@
+// Module entry point: registers the bindings and reports the libav it was built against.
+#include <napi.h>
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/avutil.h>
+#include <libswscale/swscale.h>
+}
+
+#include "packet_decoder_binding.h"
+#include "video_reader_binding.h"
+
+namespace {
+
+Napi::Object versions(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("avformat", AV_STRINGIFY(LIBAVFORMAT_VERSION));
+  o.Set("avcodec", AV_STRINGIFY(LIBAVCODEC_VERSION));
+  o.Set("avutil", AV_STRINGIFY(LIBAVUTIL_VERSION));
+  o.Set("swscale", AV_STRINGIFY(LIBSWSCALE_VERSION));
+  o.Set("avcodecRuntime", avcodec_version());
+  o.Set("configuration", avcodec_configuration());
+  return o;
+}
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  av_log_set_level(AV_LOG_QUIET);  // failures reach callers as coded errors, not stderr noise
+  arseg::VideoReaderBinding::define(env, exports);
+  arseg::PacketDecoderBinding::define(env, exports);
+  exports.Set("libav", versions(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(ar_seg_native, init)

@@ -1,0 +1,62 @@
+#include "frame_js.h"
+
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace arseg {
+
+namespace {
+
+template <typename T>
+Napi::ArrayBuffer adoptBuffer(Napi::Env env, std::vector<T>&& data) {
+  if (data.empty()) return Napi::ArrayBuffer::New(env, 0);
+  auto* owned = new std::vector<T>(std::move(data));
+  const size_t bytes = owned->size() * sizeof(T);
+  return Napi::ArrayBuffer::New(
+      env, owned->data(), bytes,
+      [](Napi::Env, void*, std::vector<T>* holder) { delete holder; }, owned);
+}
+
+template <typename T, typename TypedArray>
+TypedArray adoptArray(Napi::Env env, std::vector<T>&& data) {
+  const size_t n = data.size();
+  Napi::ArrayBuffer buffer = adoptBuffer(env, std::move(data));
+  return TypedArray::New(env, n, buffer, 0);
+}
+
+}  // namespace
+
+Napi::Object frameToJs(Napi::Env env, DecodedFrame&& frame, int stride) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("index", Napi::Number::New(env, static_cast<double>(frame.index)));
+  o.Set("pts", std::isnan(frame.pts) ? env.Null() : Napi::Number::New(env, frame.pts));
+  o.Set("pictType", Napi::String::New(env, std::string(1, frame.pictType)));
+  o.Set("isKeyframe", Napi::Boolean::New(env, frame.isKeyframe));
+  o.Set("keyframeIndex", Napi::Number::New(env, static_cast<double>(frame.keyframeIndex)));
+  o.Set("corrupt", Napi::Boolean::New(env, frame.corrupt));
+  o.Set("width", Napi::Number::New(env, frame.width));
+  o.Set("height", Napi::Number::New(env, frame.height));
+  if (!frame.rgb.empty())
+    o.Set("rgb", adoptArray<uint8_t, Napi::Uint8Array>(env, std::move(frame.rgb)));
+  if (!frame.tensors.empty()) {
+    Napi::Array tensors = Napi::Array::New(env, frame.tensors.size());
+    for (size_t t = 0; t < frame.tensors.size(); ++t)
+      tensors.Set(t, adoptArray<float, Napi::Float32Array>(env, std::move(frame.tensors[t])));
+    o.Set("tensors", tensors);
+  }
+  if (frame.hasVectors)
+    o.Set("vectors", adoptArray<int32_t, Napi::Int32Array>(env, std::move(frame.vectors)));
+  if (frame.hasMotion) {
+    Napi::Object motion = Napi::Object::New(env);
+    motion.Set("width", Napi::Number::New(env, frame.motionWidth));
+    motion.Set("height", Napi::Number::New(env, frame.motionHeight));
+    motion.Set("stride", Napi::Number::New(env, stride));
+    motion.Set("data", adoptArray<float, Napi::Float32Array>(env, std::move(frame.motion)));
+    o.Set("motion", motion);
+  }
+  return o;
+}
+
+}  // namespace arseg

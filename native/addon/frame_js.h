@@ -1,0 +1,14 @@
+// Hands a DecodedFrame to JavaScript. Pixel, tensor, vector and motion buffers are not copied:
+// each std::vector is moved onto the heap and exposed as an external ArrayBuffer that frees it
+// when the garbage collector drops the typed array.
+#pragma once
+
+#include <napi.h>
+
+#include "../video/frame_request.h"
+
+namespace arseg {
+
+Napi::Object frameToJs(Napi::Env env, DecodedFrame&& frame, int stride);
+
+}  // namespace arseg

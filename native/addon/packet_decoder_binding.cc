@@ -1,0 +1,115 @@
+#include "packet_decoder_binding.h"
+
+#include <cmath>
+#include <vector>
+
+#include "../common/coded_error.h"
+#include "frame_js.h"
+#include "js_errors.h"
+#include "promise_worker.h"
+#include "request_options.h"
+
+namespace arseg {
+
+void PacketDecoderBinding::define(Napi::Env env, Napi::Object exports) {
+  Napi::Function cls = DefineClass(env, "NativePacketDecoder",
+                                   {InstanceMethod<&PacketDecoderBinding::decode>("decode"),
+                                    InstanceMethod<&PacketDecoderBinding::flush>("flush"),
+                                    InstanceMethod<&PacketDecoderBinding::close>("close"),
+                                    InstanceMethod<&PacketDecoderBinding::stats>("stats")});
+  exports.Set("NativePacketDecoder", cls);
+}
+
+// new NativePacketDecoder(codec: string, options?: object)
+PacketDecoderBinding::PacketDecoderBinding(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<PacketDecoderBinding>(info) {
+  Napi::Env env = info.Env();
+  guardSync(env, [&] {
+    if (info.Length() < 1 || !info[0].IsString())
+      throw CodedError("ERR_INVALID_ARG", "codec must be a string such as 'h264'");
+    FrameRequest request = parseFrameRequest(info.Length() > 1 ? info[1] : env.Undefined());
+    stride_ = request.stride;
+    decoder_ = std::make_unique<PacketDecoder>(info[0].As<Napi::String>().Utf8Value(),
+                                               std::move(request));
+    return env.Undefined();
+  });
+}
+
+void PacketDecoderBinding::checkIdle() {
+  if (!decoder_ || closing_) throw CodedError("ERR_CLOSED", "the decoder is closed");
+  if (busy_) throw CodedError("ERR_BUSY", "another operation on this decoder is in flight");
+}
+
+void PacketDecoderBinding::settle() {
+  busy_ = false;
+  decodeErrors_ = double(decoder_->decodeErrors());
+  if (closing_) decoder_.reset();
+}
+
+Napi::Value PacketDecoderBinding::run(Napi::Env env, Napi::Object self, std::function<void()> work) {
+  busy_ = true;
+  PacketDecoder* decoder = decoder_.get();
+  auto frames = std::make_shared<std::vector<DecodedFrame>>();
+  const int stride = stride_;
+  return PromiseWorker::start(
+      env, self,
+      [decoder, frames, work] {
+        work();
+        DecodedFrame f;
+        while (decoder->next(f)) frames->push_back(std::move(f));
+      },
+      [frames, stride](Napi::Env e) -> Napi::Value {
+        Napi::Array out = Napi::Array::New(e, frames->size());
+        for (size_t i = 0; i < frames->size(); ++i)
+          out.Set(i, frameToJs(e, std::move((*frames)[i]), stride));
+        return out;
+      },
+      [this] { settle(); });
+}
+
+// decode(bytes: Uint8Array, ptsSeconds?: number): Promise<frame[]>
+Napi::Value PacketDecoderBinding::decode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guardSync(env, [&]() -> Napi::Value {
+    checkIdle();
+    if (info.Length() < 1 || !info[0].IsTypedArray() ||
+        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      throw CodedError("ERR_INVALID_ARG", "packet must be a Uint8Array or Buffer");
+    Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+    int64_t pts = AV_NOPTS_VALUE;
+    if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull()) {
+      if (!info[1].IsNumber() || !std::isfinite(info[1].As<Napi::Number>().DoubleValue()))
+        throw CodedError("ERR_INVALID_ARG", "pts must be a finite number of seconds");
+      pts = static_cast<int64_t>(std::llround(info[1].As<Napi::Number>().DoubleValue() * 1e6));
+    }
+    // The bytes are copied once: JavaScript may reuse its buffer as soon as decode() returns,
+    // and the parser keeps partial packets across calls anyway.
+    auto data = std::make_shared<std::vector<uint8_t>>(bytes.Data(), bytes.Data() + bytes.ByteLength());
+    PacketDecoder* decoder = decoder_.get();
+    return run(env, info.This().As<Napi::Object>(),
+               [decoder, data, pts] { decoder->decode(data->data(), data->size(), pts); });
+  });
+}
+
+Napi::Value PacketDecoderBinding::flush(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guardSync(env, [&]() -> Napi::Value {
+    checkIdle();
+    PacketDecoder* decoder = decoder_.get();
+    return run(env, info.This().As<Napi::Object>(), [decoder] { decoder->flush(); });
+  });
+}
+
+Napi::Value PacketDecoderBinding::close(const Napi::CallbackInfo& info) {
+  closing_ = true;
+  if (!busy_) decoder_.reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value PacketDecoderBinding::stats(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("decodeErrors", decodeErrors_);
+  return o;
+}
+
+}  // namespace arseg

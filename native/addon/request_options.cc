@@ -1,0 +1,136 @@
+#include "request_options.h"
+
+#include <cmath>
+
+#include "../common/coded_error.h"
+#include "../video/frame_pipeline.h"
+
+namespace arseg {
+
+namespace {
+
+[[noreturn]] void invalid(const std::string& message) { throw CodedError("ERR_INVALID_ARG", message); }
+
+bool optionalBool(const Napi::Object& o, const char* key, bool fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsBoolean()) invalid(std::string("option '") + key + "' must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+int integerIn(const Napi::Value& v, const std::string& name, int lo, int hi) {
+  if (!v.IsNumber()) invalid("'" + name + "' must be an integer");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::floor(d) != d || d < lo || d > hi)
+    invalid("'" + name + "' must be an integer from " + std::to_string(lo) + " to " +
+            std::to_string(hi) + ", got " + v.ToString().Utf8Value());
+  return static_cast<int>(d);
+}
+
+std::array<float, 3> triple(const Napi::Value& v, const std::string& name, bool positive) {
+  if (!v.IsArray() && !v.IsTypedArray()) invalid("'" + name + "' must be an array of 3 numbers");
+  Napi::Object arr = v.As<Napi::Object>();
+  const uint32_t len = arr.Get("length").As<Napi::Number>().Uint32Value();
+  if (len != 3) invalid("'" + name + "' must have 3 entries (R, G, B)");
+  std::array<float, 3> out{};
+  for (uint32_t i = 0; i < 3; ++i) {
+    Napi::Value e = arr.Get(i);
+    if (!e.IsNumber()) invalid("'" + name + "' must hold numbers");
+    const double d = e.As<Napi::Number>().DoubleValue();
+    if (!std::isfinite(d) || (positive && d <= 0))
+      invalid("'" + name + "' entries must be finite" + (positive ? " and positive" : ""));
+    out[i] = static_cast<float>(d);
+  }
+  return out;
+}
+
+TensorSpec parseTensor(const Napi::Value& v, size_t i) {
+  const std::string at = "tensors[" + std::to_string(i) + "]";
+  if (!v.IsObject()) invalid(at + " must be an object { width, height, mean?, std?, channelOrder? }");
+  Napi::Object o = v.As<Napi::Object>();
+  TensorSpec spec;
+  spec.width = integerIn(o.Get("width"), at + ".width", 1, kMaxDimension);
+  spec.height = integerIn(o.Get("height"), at + ".height", 1, kMaxDimension);
+  if (int64_t(spec.width) * spec.height > kMaxPixels) invalid(at + " is too large");
+  Napi::Value mean = o.Get("mean");
+  if (!mean.IsUndefined()) spec.mean = triple(mean, at + ".mean", false);
+  Napi::Value sd = o.Get("std");
+  if (!sd.IsUndefined()) spec.std = triple(sd, at + ".std", true);
+  Napi::Value order = o.Get("channelOrder");
+  if (!order.IsUndefined()) {
+    const std::string s = order.IsString() ? order.As<Napi::String>().Utf8Value() : "";
+    if (s != "rgb" && s != "bgr") invalid(at + ".channelOrder must be 'rgb' or 'bgr'");
+    spec.bgr = s == "bgr";
+  }
+  return spec;
+}
+
+}  // namespace
+
+FrameRequest parseFrameRequest(const Napi::Value& value) {
+  FrameRequest req;
+  if (value.IsUndefined() || value.IsNull()) return req;
+  if (!value.IsObject() || value.IsArray()) invalid("options must be an object");
+  Napi::Object o = value.As<Napi::Object>();
+  req.rgb = optionalBool(o, "rgb", false);
+  req.vectors = optionalBool(o, "vectors", false);
+  req.strict = optionalBool(o, "strict", false);
+
+  Napi::Value tensors = o.Get("tensors");
+  if (!tensors.IsUndefined() && !tensors.IsNull()) {
+    if (!tensors.IsArray()) invalid("option 'tensors' must be an array");
+    Napi::Array arr = tensors.As<Napi::Array>();
+    if (arr.Length() > 16) invalid("option 'tensors' takes at most 16 sizes");
+    for (uint32_t i = 0; i < arr.Length(); ++i) req.tensors.push_back(parseTensor(arr.Get(i), i));
+  }
+
+  Napi::Value motion = o.Get("motion");
+  if (!motion.IsUndefined() && !motion.IsNull()) {
+    const std::string m = motion.IsString() ? motion.As<Napi::String>().Utf8Value()
+                          : (motion.IsBoolean() && !motion.As<Napi::Boolean>().Value()) ? "none"
+                                                                                          : "?";
+    if (m == "none")
+      req.motion = MotionMode::None;
+    else if (m == "reference")
+      req.motion = MotionMode::Reference;
+    else if (m == "accumulated")
+      req.motion = MotionMode::Accumulated;
+    else
+      invalid("option 'motion' must be 'reference', 'accumulated', 'none' or false");
+  }
+  Napi::Value stride = o.Get("stride");
+  if (!stride.IsUndefined()) req.stride = integerIn(stride, "stride", 1, 256);
+
+  Napi::Value keyframes = o.Get("keyframes");
+  if (!keyframes.IsUndefined() && !keyframes.IsNull()) {
+    if (keyframes.IsString()) {
+      if (keyframes.As<Napi::String>().Utf8Value() != "gop")
+        invalid("option 'keyframes' must be 'gop' or a positive integer interval");
+      req.keyframeInterval = 0;
+    } else {
+      req.keyframeInterval = integerIn(keyframes, "keyframes", 1, 1 << 20);
+    }
+  }
+  Napi::Value threads = o.Get("threads");
+  if (!threads.IsUndefined()) req.threads = integerIn(threads, "threads", 0, 64);
+  return req;
+}
+
+std::map<std::string, std::string> parseFormatOptions(const Napi::Value& value) {
+  std::map<std::string, std::string> out;
+  if (value.IsUndefined() || value.IsNull()) return out;
+  if (!value.IsObject() || value.IsArray())
+    invalid("option 'formatOptions' must be an object of strings");
+  Napi::Object o = value.As<Napi::Object>();
+  Napi::Array keys = o.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    const std::string key = keys.Get(i).ToString().Utf8Value();
+    Napi::Value v = o.Get(key);
+    if (!v.IsString() && !v.IsNumber())
+      invalid("formatOptions." + key + " must be a string or number");
+    out[key] = v.ToString().Utf8Value();
+  }
+  return out;
+}
+
+}  // namespace arseg

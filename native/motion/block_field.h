@@ -1,0 +1,28 @@
+// Rasterises libavcodec's block motion vectors onto a dense grid, one grid per prediction
+// direction (past and future reference), with a mask of the cells that a block of that
+// direction covers. Cells no inter block covers are intra-coded (or not predicted from that
+// direction).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "motion_grid.h"
+
+namespace arseg {
+
+struct BlockField {
+  MotionGrid past;    // displacement into the nearest past reference
+  MotionGrid future;  // displacement into the nearest future reference
+  std::vector<uint8_t> hasPast;
+  std::vector<uint8_t> hasFuture;
+};
+
+// `vectors` holds `count` rows of 10 int32 columns:
+// source, w, h, src_x, src_y, dst_x, dst_y, motion_x, motion_y, motion_scale.
+// The displacement of a block is (motion_x, motion_y) / motion_scale: the current frame at p
+// matches the reference at p + d. A cell takes the vector of the block containing its centre.
+BlockField rasteriseBlocks(const int32_t* vectors, size_t count, int frameWidth, int frameHeight,
+                           int stride);
+
+}  // namespace arseg

@@ -1,0 +1,178 @@
+#include "keyframe_composer.h"
+
+#include <utility>
+
+namespace arseg {
+
+namespace {
+
+// A limit on B-frames held at once, so a stream that never sends another anchor cannot make us
+// buffer without bound; real encoders use at most 16 consecutive B-frames.
+constexpr size_t kMaxHeldFrames = 32;
+
+// Sample `root` where cell (i, j) lands after moving by (mx, my) pixels.
+inline void follow(const MotionGrid& root, int i, int j, float mx, float my, float& ox, float& oy) {
+  root.sample(j + mx / root.stride, i + my / root.stride, ox, oy);
+}
+
+}  // namespace
+
+MotionGrid KeyframeComposer::composeAnchor(const BlockField& blocks) const {
+  MotionGrid root = blocks.past;  // same geometry; values overwritten below
+  const int gw = root.width, gh = root.height;
+  const bool chain = haveAnchor_ && anchorRoot_.width == gw && anchorRoot_.height == gh;
+  for (int i = 0; i < gh; ++i) {
+    for (int j = 0; j < gw; ++j) {
+      const size_t k = static_cast<size_t>(i) * gw + j;
+      float rx = 0, ry = 0;
+      if (blocks.hasPast[k]) {
+        const float mx = blocks.past.dx[k], my = blocks.past.dy[k];
+        if (chain) follow(anchorRoot_, i, j, mx, my, rx, ry);
+        rx += mx;
+        ry += my;
+      } else if (chain) {  // intra: zero motion to the past anchor
+        rx = anchorRoot_.dx[k];
+        ry = anchorRoot_.dy[k];
+      }
+      root.dx[k] = rx;
+      root.dy[k] = ry;
+    }
+  }
+  return root;
+}
+
+MotionGrid KeyframeComposer::composeBetween(const BlockField& blocks,
+                                            const MotionGrid* futureRoot) const {
+  MotionGrid root = blocks.past;
+  const int gw = root.width, gh = root.height;
+  const bool chain = haveAnchor_ && anchorRoot_.width == gw && anchorRoot_.height == gh;
+  const bool ahead = futureRoot && futureRoot->width == gw && futureRoot->height == gh;
+  for (int i = 0; i < gh; ++i) {
+    for (int j = 0; j < gw; ++j) {
+      const size_t k = static_cast<size_t>(i) * gw + j;
+      float sx = 0, sy = 0;
+      int n = 0;
+      if (blocks.hasPast[k]) {
+        float rx = 0, ry = 0;
+        if (chain) follow(anchorRoot_, i, j, blocks.past.dx[k], blocks.past.dy[k], rx, ry);
+        sx += blocks.past.dx[k] + rx;
+        sy += blocks.past.dy[k] + ry;
+        ++n;
+      }
+      if (blocks.hasFuture[k] && ahead) {
+        float rx = 0, ry = 0;
+        follow(*futureRoot, i, j, blocks.future.dx[k], blocks.future.dy[k], rx, ry);
+        sx += blocks.future.dx[k] + rx;
+        sy += blocks.future.dy[k] + ry;
+        ++n;
+      }
+      if (n > 0) {
+        root.dx[k] = sx / n;
+        root.dy[k] = sy / n;
+      } else {
+        root.dx[k] = chain ? anchorRoot_.dx[k] : 0.f;
+        root.dy[k] = chain ? anchorRoot_.dy[k] : 0.f;
+      }
+    }
+  }
+  return root;
+}
+
+void KeyframeComposer::emit(DecodedFrame frame, const MotionGrid& root,
+                            std::vector<DecodedFrame>& ready) {
+  if (frame.isKeyframe) {
+    keyframeIndex_ = frame.index;
+    keyRoot_ = root;
+    keyRootIsZero_ = true;
+    for (size_t k = 0; k < root.size() && keyRootIsZero_; ++k)
+      keyRootIsZero_ = root.dx[k] == 0.f && root.dy[k] == 0.f;
+  }
+  frame.keyframeIndex = keyframeIndex_;
+  frame.hasMotion = true;
+  frame.motionWidth = root.width;
+  frame.motionHeight = root.height;
+  const size_t n = root.size();
+  frame.motion.assign(2 * n, 0.f);
+  if (!frame.isKeyframe) {
+    const bool direct = keyRootIsZero_ || keyRoot_.width != root.width ||
+                        keyRoot_.height != root.height;
+    for (int i = 0; i < root.height; ++i) {
+      for (int j = 0; j < root.width; ++j) {
+        const size_t k = static_cast<size_t>(i) * root.width + j;
+        float x = root.dx[k], y = root.dy[k];
+        if (!direct) {
+          // Solve x = R_t(p) - R_K(p + x): a few fixed-point steps from x0 = R_t(p) - R_K(p).
+          x -= keyRoot_.dx[k];
+          y -= keyRoot_.dy[k];
+          for (int it = 0; it < 3; ++it) {
+            float kx, ky;
+            follow(keyRoot_, i, j, x, y, kx, ky);
+            x = root.dx[k] - kx;
+            y = root.dy[k] - ky;
+          }
+        }
+        frame.motion[k] = x;
+        frame.motion[n + k] = y;
+      }
+    }
+  }
+  ready.push_back(std::move(frame));
+}
+
+void KeyframeComposer::emitDirect(DecodedFrame frame, const BlockField& blocks,
+                                  std::vector<DecodedFrame>& ready) {
+  if (frame.isKeyframe) keyframeIndex_ = frame.index;
+  frame.keyframeIndex = keyframeIndex_;
+  if (mode_ == MotionMode::Reference) {
+    const size_t n = blocks.past.size();
+    frame.hasMotion = true;
+    frame.motionWidth = blocks.past.width;
+    frame.motionHeight = blocks.past.height;
+    frame.motion.assign(2 * n, 0.f);
+    for (size_t k = 0; k < n; ++k) {
+      if (blocks.hasPast[k]) {
+        frame.motion[k] = blocks.past.dx[k];
+        frame.motion[n + k] = blocks.past.dy[k];
+      } else if (blocks.hasFuture[k]) {
+        frame.motion[k] = blocks.future.dx[k];
+        frame.motion[n + k] = blocks.future.dy[k];
+      }
+    }
+  }
+  ready.push_back(std::move(frame));
+}
+
+void KeyframeComposer::releasePending(const MotionGrid* futureRoot,
+                                      std::vector<DecodedFrame>& ready) {
+  for (Held& held : pending_) {
+    MotionGrid root = composeBetween(held.blocks, futureRoot);
+    emit(std::move(held.frame), root, ready);
+  }
+  pending_.clear();
+}
+
+void KeyframeComposer::push(DecodedFrame frame, BlockField blocks,
+                            std::vector<DecodedFrame>& ready) {
+  if (mode_ != MotionMode::Accumulated) {
+    emitDirect(std::move(frame), blocks, ready);
+    return;
+  }
+  if (frame.pictType == 'B' && haveAnchor_) {
+    pending_.push_back({std::move(frame), std::move(blocks)});
+    if (pending_.size() >= kMaxHeldFrames) releasePending(nullptr, ready);
+    return;
+  }
+  MotionGrid root = composeAnchor(blocks);
+  releasePending(&root, ready);
+  if (frame.isKeyframe && frame.pictType == 'I') {
+    // A new chain starts at a keyframe I-frame: nothing after it refers across it.
+    for (size_t k = 0; k < root.size(); ++k) root.dx[k] = root.dy[k] = 0.f;
+  }
+  anchorRoot_ = root;
+  haveAnchor_ = true;
+  emit(std::move(frame), root, ready);
+}
+
+void KeyframeComposer::flush(std::vector<DecodedFrame>& ready) { releasePending(nullptr, ready); }
+
+}  // namespace arseg

@@ -1,0 +1,86 @@
+#include "frame_pipeline.h"
+
+#include <cmath>
+#include <limits>
+
+#include "../common/coded_error.h"
+#include "../motion/block_field.h"
+#include "motion_vectors.h"
+
+namespace arseg {
+
+namespace {
+
+char pictTypeLetter(AVPictureType type) {
+  switch (type) {
+    case AV_PICTURE_TYPE_I: return 'I';
+    case AV_PICTURE_TYPE_P: return 'P';
+    case AV_PICTURE_TYPE_B: return 'B';
+    case AV_PICTURE_TYPE_S: return 'S';
+    case AV_PICTURE_TYPE_SI: return 'I';
+    case AV_PICTURE_TYPE_SP: return 'P';
+    case AV_PICTURE_TYPE_BI: return 'B';
+    default: return '?';
+  }
+}
+
+}  // namespace
+
+void FramePipeline::push(const AVFrame* frame, AVRational timeBase) {
+  if (frame->width <= 0 || frame->height <= 0 || frame->width > kMaxDimension ||
+      frame->height > kMaxDimension ||
+      int64_t(frame->width) * frame->height > kMaxPixels) {
+    throw CodedError("ERR_INVALID_DATA", "decoded picture has an unsupported size " +
+                                             std::to_string(frame->width) + "x" +
+                                             std::to_string(frame->height),
+                     nextIndex_);
+  }
+  DecodedFrame out;
+  out.index = nextIndex_++;
+  out.width = frame->width;
+  out.height = frame->height;
+  out.pictType = pictTypeLetter(frame->pict_type);
+  const int64_t ts = frame->best_effort_timestamp;
+  out.pts = (ts == AV_NOPTS_VALUE || timeBase.den == 0)
+                ? std::numeric_limits<double>::quiet_NaN()
+                : ts * av_q2d(timeBase);
+  out.corrupt = (frame->flags & AV_FRAME_FLAG_CORRUPT) != 0 || frame->decode_error_flags != 0;
+  if (request_.keyframeInterval > 0)
+    out.isKeyframe = out.index % request_.keyframeInterval == 0;
+  else
+    out.isKeyframe = out.pictType == 'I' || out.index == 0;
+
+  if (request_.rgb) converter_.toRgb(frame, out.rgb);
+  out.tensors.resize(request_.tensors.size());
+  for (size_t t = 0; t < request_.tensors.size(); ++t)
+    converter_.toTensor(frame, request_.tensors[t], out.tensors[t]);
+
+  BlockField blocks;
+  if (request_.needsMotionSideData()) {
+    exportMotionVectors(frame, vectorScratch_);
+    if (request_.motion != MotionMode::None)
+      blocks = rasteriseBlocks(vectorScratch_.data(), vectorScratch_.size() / kVectorColumns,
+                               frame->width, frame->height, request_.stride);
+    if (request_.vectors) {
+      out.hasVectors = true;
+      out.vectors = vectorScratch_;
+    }
+  }
+  composer_.push(std::move(out), std::move(blocks), composed_);
+  for (DecodedFrame& f : composed_) ready_.push_back(std::move(f));
+  composed_.clear();
+}
+
+void FramePipeline::flush() {
+  composer_.flush(composed_);
+  for (DecodedFrame& f : composed_) ready_.push_back(std::move(f));
+  composed_.clear();
+}
+
+DecodedFrame FramePipeline::popReady() {
+  DecodedFrame f = std::move(ready_.front());
+  ready_.pop_front();
+  return f;
+}
+
+}  // namespace arseg

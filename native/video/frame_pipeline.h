@@ -1,0 +1,49 @@
+// Everything that happens to a decoded picture before it is handed out: numbering, keyframe
+// policy, pixel conversion, motion-vector export and dense motion. Shared by the file/URL
+// reader and the packet decoder so both produce identical frames.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "../motion/keyframe_composer.h"
+#include "frame_converter.h"
+#include "frame_request.h"
+#include "libav_ptr.h"
+
+namespace arseg {
+
+class FramePipeline {
+ public:
+  explicit FramePipeline(FrameRequest request)
+      : request_(std::move(request)), composer_(request_.motion) {}
+
+  const FrameRequest& request() const { return request_; }
+
+  // Takes a decoded picture in presentation order. `timeBase` converts its timestamps.
+  void push(const AVFrame* frame, AVRational timeBase);
+  // End of stream: frames held for motion composition come out.
+  void flush();
+
+  bool hasReady() const { return !ready_.empty(); }
+  DecodedFrame popReady();
+  size_t readyCount() const { return ready_.size(); }
+  // Pictures taken so far (delivered or still held).
+  int64_t framesSeen() const { return nextIndex_; }
+
+ private:
+  FrameRequest request_;
+  KeyframeComposer composer_;
+  FrameConverter converter_;
+  std::vector<int32_t> vectorScratch_;
+  std::vector<DecodedFrame> composed_;
+  std::deque<DecodedFrame> ready_;
+  int64_t nextIndex_ = 0;
+};
+
+// Largest picture accepted: a corrupt header must not make us allocate gigabytes.
+constexpr int kMaxDimension = 16384;
+constexpr int64_t kMaxPixels = int64_t(1) << 27;
+
+}  // namespace arseg

@@ -1,0 +1,63 @@
+// What the caller wants produced for every decoded frame, and what comes back. Kept free of
+// libav and N-API types so the motion and conversion code can be tested on their own.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace arseg {
+
+// One float32 NCHW (1 x 3 x height x width) tensor, resized from the frame and normalised
+// as (value / 255 - mean[c]) / std[c].
+struct TensorSpec {
+  int width = 0;
+  int height = 0;
+  std::array<float, 3> mean{0.f, 0.f, 0.f};
+  std::array<float, 3> std{1.f, 1.f, 1.f};
+  bool bgr = false;  // channel order of the tensor planes
+};
+
+enum class MotionMode {
+  None,         // no dense field
+  Reference,    // displacement to the frame each block was predicted from
+  Accumulated,  // displacement composed back to the frame's keyframe
+};
+
+struct FrameRequest {
+  bool rgb = false;
+  std::vector<TensorSpec> tensors;
+  bool vectors = false;
+  MotionMode motion = MotionMode::None;
+  int stride = 8;            // dense field cell size in pixels
+  int keyframeInterval = 0;  // 0: every I-frame is a keyframe; L > 0: every L-th frame
+  int threads = 0;           // decoder threads, 0 = libavcodec's choice
+  bool strict = false;       // a packet the decoder rejects ends the stream with ERR_DECODE
+
+  bool needsMotionSideData() const { return vectors || motion != MotionMode::None; }
+};
+
+// Raw motion vector columns, in the order mv-extractor users know.
+constexpr int kVectorColumns = 10;
+
+struct DecodedFrame {
+  int64_t index = 0;           // presentation order, from 0
+  double pts = 0;              // seconds; NaN when the stream carries no timestamp
+  char pictType = '?';         // 'I', 'P', 'B' or '?'
+  bool isKeyframe = false;     // keyframe of the chosen keyframe policy
+  int64_t keyframeIndex = 0;   // index of the keyframe this frame's motion refers to
+  bool corrupt = false;        // the decoder flagged the frame as damaged (concealed)
+  int width = 0;
+  int height = 0;
+
+  std::vector<uint8_t> rgb;                  // height x width x 3, when requested
+  std::vector<std::vector<float>> tensors;   // one per TensorSpec
+  bool hasVectors = false;
+  std::vector<int32_t> vectors;              // N x kVectorColumns
+  bool hasMotion = false;
+  int motionWidth = 0;                       // grid cells per row
+  int motionHeight = 0;
+  std::vector<float> motion;                 // 2 x motionHeight x motionWidth (dx plane, dy plane)
+};
+
+}  // namespace arseg

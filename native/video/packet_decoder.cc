@@ -1,0 +1,77 @@
+#include "packet_decoder.h"
+
+#include <climits>
+
+#include "../common/coded_error.h"
+
+namespace arseg {
+
+namespace {
+
+AVCodecID codecByName(const std::string& name) {
+  const AVCodecDescriptor* desc = avcodec_descriptor_get_by_name(name.c_str());
+  if (!desc || desc->type != AVMEDIA_TYPE_VIDEO)
+    throw CodedError("ERR_UNSUPPORTED_CODEC", "unknown video codec '" + name + "'");
+  return desc->id;
+}
+
+constexpr AVRational kMicroseconds{1, 1000000};
+
+}  // namespace
+
+PacketDecoder::PacketDecoder(const std::string& codec, FrameRequest request)
+    : packet_(allocPacket()) {
+  const AVCodecID id = codecByName(codec);
+  decoder_ = std::make_unique<Decoder>(id, nullptr, kMicroseconds, std::move(request));
+  parser_.reset(av_parser_init(id));
+  if (!parser_) throw CodedError("ERR_UNSUPPORTED_CODEC", "no bitstream parser for " + codec);
+}
+
+void PacketDecoder::sendParsed(const uint8_t* data, int size) {
+  // The packet borrows the parser's buffer; avcodec_send_packet copies what it keeps.
+  packet_->data = const_cast<uint8_t*>(data);
+  packet_->size = size;
+  packet_->pts = parser_->pts;
+  packet_->dts = parser_->dts;
+  packet_->flags = parser_->key_frame == 1 ? AV_PKT_FLAG_KEY : 0;
+  decoder_->send(packet_.get());
+  packet_->data = nullptr;
+  packet_->size = 0;
+}
+
+void PacketDecoder::decode(const uint8_t* data, size_t size, int64_t ptsMicros) {
+  if (flushed_) throw CodedError("ERR_CLOSED", "decode() after flush()");
+  while (size > 0) {
+    uint8_t* out = nullptr;
+    int outSize = 0;
+    const int chunk = size > INT_MAX / 2 ? INT_MAX / 2 : static_cast<int>(size);
+    const int used = av_parser_parse2(parser_.get(), decoder_->context(),
+                                      &out, &outSize, data, chunk, ptsMicros, AV_NOPTS_VALUE, 0);
+    if (used < 0) throw CodedError("ERR_INVALID_DATA", "the bitstream parser failed");
+    data += used;
+    size -= static_cast<size_t>(used);
+    ptsMicros = AV_NOPTS_VALUE;  // only the first packet of the chunk starts here
+    if (outSize > 0) sendParsed(out, outSize);
+    if (used == 0 && outSize == 0) break;  // the parser made no progress: nothing more to take
+  }
+}
+
+void PacketDecoder::flush() {
+  if (flushed_) return;
+  flushed_ = true;
+  uint8_t* out = nullptr;
+  int outSize = 0;
+  av_parser_parse2(parser_.get(), decoder_->context(), &out,
+                   &outSize, nullptr, 0, AV_NOPTS_VALUE, AV_NOPTS_VALUE, 0);
+  if (outSize > 0) sendParsed(out, outSize);
+  decoder_->send(nullptr);
+}
+
+bool PacketDecoder::next(DecodedFrame& out) {
+  FramePipeline& pipeline = decoder_->pipeline();
+  if (!pipeline.hasReady()) return false;
+  out = pipeline.popReady();
+  return true;
+}
+
+}  // namespace arseg

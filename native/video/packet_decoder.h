@@ -1,0 +1,41 @@
+// Decodes an elementary stream handed over in chunks (e.g. Annex-B H.264 from a camera
+// driver). A libavcodec parser splits the bytes into packets, so a chunk may hold part of a
+// packet, one packet or several.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "decoder.h"
+#include "frame_request.h"
+#include "libav_ptr.h"
+
+namespace arseg {
+
+class PacketDecoder {
+ public:
+  // `codec` is a libavcodec codec name ("h264", "hevc", "mpeg4", "mpeg2video", ...).
+  PacketDecoder(const std::string& codec, FrameRequest request);
+
+  // Feeds bytes; `ptsMicros` (AV_NOPTS_VALUE when unknown) is attached to the packet that
+  // starts in this chunk.
+  void decode(const uint8_t* data, size_t size, int64_t ptsMicros);
+  // End of stream: the parser's last packet and every frame still buffered come out.
+  void flush();
+
+  bool next(DecodedFrame& out);
+  bool flushed() const { return flushed_; }
+  int64_t decodeErrors() const { return decoder_->decodeErrors(); }
+  std::string codecName() const { return decoder_->codecName(); }
+
+ private:
+  void sendParsed(const uint8_t* data, int size);
+
+  ParserContextPtr parser_;
+  std::unique_ptr<Decoder> decoder_;
+  PacketPtr packet_;
+  bool flushed_ = false;
+};
+
+}  // namespace arseg
