@@ -1,0 +1,40 @@
+/** Process exit codes of the `ar-seg` CLI; scripts may rely on them. */
+import type { ErrorCode } from '../errors';
+
+export const ExitCodes = {
+  OK: 0,
+  /** An unexpected failure (a bug). */
+  INTERNAL: 1,
+  /** Wrong command-line usage or option values. */
+  USAGE: 2,
+  /** The input cannot be opened or read at all. */
+  INPUT: 3,
+  /** The stream is damaged part-way; what came before the damage was written. */
+  DAMAGED: 4,
+  /** The input is valid but unsupported for this command (e.g. no motion vectors in HEVC). */
+  UNSUPPORTED: 5,
+} as const;
+
+export function exitCodeFor(code: ErrorCode): number {
+  switch (code) {
+    case 'ERR_INVALID_ARG':
+      return ExitCodes.USAGE;
+    case 'ERR_NOT_FOUND':
+    case 'ERR_EMPTY_INPUT':
+    case 'ERR_INVALID_DATA':
+    case 'ERR_OPEN':
+    case 'ERR_NO_VIDEO_STREAM':
+    case 'ERR_UNSUPPORTED_PROTOCOL':
+      return ExitCodes.INPUT;
+    case 'ERR_TRUNCATED':
+    case 'ERR_READ':
+    case 'ERR_DECODE':
+      return ExitCodes.DAMAGED;
+    case 'ERR_NO_MOTION_VECTORS':
+    case 'ERR_UNSUPPORTED_CODEC':
+    case 'ERR_UNSUPPORTED_FORMAT':
+      return ExitCodes.UNSUPPORTED;
+    default:
+      return ExitCodes.INTERNAL;
+  }
+}

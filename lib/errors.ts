@@ -1,0 +1,82 @@
+/**
+ * Errors with stable codes. Every failure the package reports, native or not, is an
+ * `ArSegError` whose `code` is one of `ErrorCode`; scripts branch on `code`, never on messages.
+ */
+
+export const ErrorCodes = {
+  /** An argument or option has the wrong type or is out of range. */
+  INVALID_ARG: 'ERR_INVALID_ARG',
+  /** The input file does not exist. */
+  NOT_FOUND: 'ERR_NOT_FOUND',
+  /** The input file is empty. */
+  EMPTY_INPUT: 'ERR_EMPTY_INPUT',
+  /** The input is not a media file libavformat recognises, or is damaged beyond reading. */
+  INVALID_DATA: 'ERR_INVALID_DATA',
+  /** The input could not be opened for another reason (permissions, network...). */
+  OPEN: 'ERR_OPEN',
+  /** No libavformat protocol handles the URL's scheme. */
+  UNSUPPORTED_PROTOCOL: 'ERR_UNSUPPORTED_PROTOCOL',
+  /** The input has no video stream (e.g. audio only). */
+  NO_VIDEO_STREAM: 'ERR_NO_VIDEO_STREAM',
+  /** No decoder for the codec, or the decoder cannot be opened. */
+  UNSUPPORTED_CODEC: 'ERR_UNSUPPORTED_CODEC',
+  /** The decoded pixel format cannot be converted to RGB. */
+  UNSUPPORTED_FORMAT: 'ERR_UNSUPPORTED_FORMAT',
+  /** Motion was asked for on a codec whose libavcodec decoder exports none (HEVC, VP9, AV1...). */
+  NO_MOTION_VECTORS: 'ERR_NO_MOTION_VECTORS',
+  /** Strict mode: the decoder rejected a packet. `framesDecoded` says how far it got. */
+  DECODE: 'ERR_DECODE',
+  /** The stream ends before the frames its container declares. `framesDecoded` is set. */
+  TRUNCATED: 'ERR_TRUNCATED',
+  /** Reading the input failed part-way. `framesDecoded` is set. */
+  READ: 'ERR_READ',
+  /** The reader or decoder was closed. */
+  CLOSED: 'ERR_CLOSED',
+  /** An operation was interrupted by close(). */
+  ABORTED: 'ERR_ABORTED',
+  /** A second native operation was started while one was in flight (internal misuse). */
+  BUSY: 'ERR_BUSY',
+  /** read() before open() on the native object (internal misuse). */
+  NOT_OPEN: 'ERR_NOT_OPEN',
+  /** The native addon could not be loaded. */
+  ADDON_LOAD: 'ERR_ADDON_LOAD',
+  OUT_OF_MEMORY: 'ERR_OUT_OF_MEMORY',
+  /** An unexpected native failure: a bug, please report it. */
+  NATIVE: 'ERR_NATIVE',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export class ArSegError extends Error {
+  readonly code: ErrorCode;
+  /** For errors part-way through a stream: frames delivered before it. */
+  readonly framesDecoded?: number;
+
+  constructor(code: ErrorCode, message: string, options: { framesDecoded?: number; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ArSegError';
+    this.code = code;
+    if (options.framesDecoded !== undefined) this.framesDecoded = options.framesDecoded;
+  }
+}
+
+const KNOWN = new Set<string>(Object.values(ErrorCodes));
+
+/** Turns whatever was thrown (native errors carry `code`) into an ArSegError. */
+export function toArSegError(err: unknown): ArSegError {
+  if (err instanceof ArSegError) return err;
+  if (err instanceof Error) {
+    const raw = (err as { code?: unknown }).code;
+    const code = typeof raw === 'string' && KNOWN.has(raw) ? (raw as ErrorCode) : ErrorCodes.NATIVE;
+    const frames = (err as { framesDecoded?: unknown }).framesDecoded;
+    return new ArSegError(code, err.message, {
+      framesDecoded: typeof frames === 'number' ? frames : undefined,
+      cause: err,
+    });
+  }
+  return new ArSegError(ErrorCodes.NATIVE, String(err));
+}
+
+export function invalidArg(message: string): ArSegError {
+  return new ArSegError(ErrorCodes.INVALID_ARG, message);
+}

@@ -1,0 +1,121 @@
+/**
+ * What every decoded frame looks like, and the options that say what to produce for it.
+ * Shared by the file/URL reader (video.ts) and the packet decoder (decoder.ts).
+ */
+import type { NativeFrame } from './native';
+
+/** One float32 NCHW tensor to produce per frame: resized, then (v / 255 - mean) / std. */
+export interface TensorSpec {
+  width: number;
+  height: number;
+  /** Per channel, in R, G, B order whatever `channelOrder` is. Default [0, 0, 0]. */
+  mean?: [number, number, number];
+  /** Per channel, R, G, B. Default [1, 1, 1]. */
+  std?: [number, number, number];
+  /** Order of the tensor's three planes. Default 'rgb'. */
+  channelOrder?: 'rgb' | 'bgr';
+}
+
+export type MotionMode = 'reference' | 'accumulated';
+
+export interface FrameOptions {
+  /** Packed RGB24 pixels at the frame's size (height x width x 3). */
+  rgb?: boolean;
+  /** Float32 NCHW tensors, one per entry, produced natively in one pass. */
+  tensors?: TensorSpec[];
+  /** Raw block motion vectors, N x 10 Int32 (see VECTOR_COLUMNS). */
+  vectors?: boolean;
+  /**
+   * Dense motion field: 'reference' gives each cell's displacement to the frame its block was
+   * predicted from; 'accumulated' composes it back to the frame's keyframe.
+   */
+  motion?: MotionMode | 'none' | false;
+  /** Cell size of the dense field in pixels (1..256). Default 8. */
+  stride?: number;
+  /** Keyframe policy: 'gop' (every I-frame, the default) or every L-th frame. */
+  keyframes?: 'gop' | number;
+  /** Decoder threads; 0 lets libavcodec choose. */
+  threads?: number;
+  /** End the stream with ERR_DECODE at the first packet the decoder rejects. Default false:
+   * decoders conceal damage, the frame is flagged `corrupt` and decoding goes on. */
+  strict?: boolean;
+}
+
+export interface Tensor {
+  data: Float32Array;
+  /** [1, 3, height, width] */
+  dims: [1, 3, number, number];
+}
+
+/** Displacement in pixels per cell: the frame at p matches the reference at p + (dx, dy). */
+export interface MotionField {
+  /** 2 x height x width: the dx plane, then the dy plane. */
+  data: Float32Array;
+  /** Cells per row: ceil(frameWidth / stride). */
+  width: number;
+  height: number;
+  stride: number;
+  mode: MotionMode;
+}
+
+export type PictType = 'I' | 'P' | 'B' | 'S' | '?';
+
+export interface VideoFrame {
+  /** Presentation order, from 0. */
+  index: number;
+  /** Presentation time in seconds, null when the stream has none. */
+  pts: number | null;
+  pictType: PictType;
+  /** A keyframe of the chosen policy (motion is accumulated to it). */
+  isKeyframe: boolean;
+  /** Index of the keyframe this frame belongs to. */
+  keyframeIndex: number;
+  /** The decoder reported damage it concealed. */
+  corrupt: boolean;
+  width: number;
+  height: number;
+  rgb?: Uint8Array;
+  tensors?: Tensor[];
+  vectors?: Int32Array;
+  motion?: MotionField;
+}
+
+/** Column order of `VideoFrame.vectors` rows (the mv-extractor layout). */
+export const VECTOR_COLUMNS = [
+  'source',
+  'w',
+  'h',
+  'src_x',
+  'src_y',
+  'dst_x',
+  'dst_y',
+  'motion_x',
+  'motion_y',
+  'motion_scale',
+] as const;
+
+export function toVideoFrame(raw: NativeFrame, options: FrameOptions): VideoFrame {
+  const frame: VideoFrame = {
+    index: raw.index,
+    pts: raw.pts,
+    pictType: raw.pictType as PictType,
+    isKeyframe: raw.isKeyframe,
+    keyframeIndex: raw.keyframeIndex,
+    corrupt: raw.corrupt,
+    width: raw.width,
+    height: raw.height,
+  };
+  if (raw.rgb) frame.rgb = raw.rgb;
+  if (raw.tensors && options.tensors) {
+    const specs = options.tensors;
+    frame.tensors = raw.tensors.map((data, i) => ({
+      data,
+      dims: [1, 3, specs[i].height, specs[i].width],
+    }));
+  }
+  if (raw.vectors) frame.vectors = raw.vectors;
+  if (raw.motion && (options.motion === 'reference' || options.motion === 'accumulated')) {
+    frame.motion = { ...raw.motion, mode: options.motion };
+  }
+  return frame;
+}

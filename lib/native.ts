@@ -1,0 +1,74 @@
+/**
+ * Loads the compiled addon: the prebuild in prebuilds/<platform>-<arch>/ when one fits, else
+ * the from-source build in build/Release (node-gyp-build's search order).
+ */
+import * as path from 'node:path';
+import { ArSegError, ErrorCodes } from './errors';
+
+export interface NativeFrame {
+  index: number;
+  pts: number | null;
+  pictType: string;
+  isKeyframe: boolean;
+  keyframeIndex: number;
+  corrupt: boolean;
+  width: number;
+  height: number;
+  rgb?: Uint8Array;
+  tensors?: Float32Array[];
+  vectors?: Int32Array;
+  motion?: { width: number; height: number; stride: number; data: Float32Array };
+}
+
+export interface NativeStreamInfo {
+  format: string;
+  codec: string;
+  width: number;
+  height: number;
+  fps: number;
+  duration: number | null;
+  frameCount: number | null;
+  motionVectors: boolean;
+}
+
+export interface NativeVideoReader {
+  open(): Promise<NativeStreamInfo>;
+  read(): Promise<NativeFrame | null>;
+  close(): void;
+  stats(): { framesDelivered: number; decodeErrors: number };
+}
+
+export interface NativePacketDecoder {
+  decode(packet: Uint8Array, pts?: number): Promise<NativeFrame[]>;
+  flush(): Promise<NativeFrame[]>;
+  close(): void;
+  stats(): { decodeErrors: number };
+}
+
+export interface NativeAddon {
+  NativeVideoReader: new (source: string, options?: object) => NativeVideoReader;
+  NativePacketDecoder: new (codec: string, options?: object) => NativePacketDecoder;
+  libav: Record<string, string | number>;
+}
+
+let cached: NativeAddon | undefined;
+
+export function addon(): NativeAddon {
+  if (cached) return cached;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const load = require('node-gyp-build') as (dir: string) => NativeAddon;
+    cached = load(path.join(__dirname, '..'));
+  } catch (err) {
+    throw new ArSegError(
+      ErrorCodes.ADDON_LOAD,
+      'ar-seg-native: the native addon could not be loaded. No prebuild fits this platform and ' +
+        'no source build was found: run `npm rebuild ar-seg-native` with libavformat-dev ' +
+        'libavcodec-dev libavutil-dev libswscale-dev pkg-config installed. (' +
+        (err instanceof Error ? err.message : String(err)) +
+        ')',
+      { cause: err },
+    );
+  }
+  return cached;
+}

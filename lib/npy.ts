@@ -1,0 +1,47 @@
+/**
+ * Writes NumPy .npy files (format 1.0), the layout mv-extractor users and the python/ training
+ * code read with numpy.load. Only what we emit: little-endian int32 and float32, C order.
+ */
+import { promises as fs } from 'node:fs';
+
+const DTYPES = new Map<Function, string>([
+  [Int32Array, '<i4'],
+  [Float32Array, '<f4'],
+  [Uint8Array, '|u1'],
+]);
+
+type NpyArray = Int32Array | Float32Array | Uint8Array;
+
+/** The .npy header and a view of the data (no copy of the values). */
+function npyParts(data: NpyArray, shape: number[]): [Buffer, Buffer] {
+  const descr = DTYPES.get(data.constructor);
+  if (!descr) throw new TypeError('encodeNpy supports Int32Array, Float32Array and Uint8Array');
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (count !== data.length) throw new RangeError(`shape ${JSON.stringify(shape)} does not match ${data.length} values`);
+  const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
+  // magic (6) + version (2) + header length (2) + header, padded so data starts 64-aligned.
+  const total = Math.ceil((10 + header.length + 1) / 64) * 64;
+  header = header.padEnd(total - 10 - 1, ' ') + '\n';
+  const prefix = Buffer.alloc(10);
+  prefix.write('\x93NUMPY', 0, 'latin1');
+  prefix[6] = 1;
+  prefix[7] = 0;
+  prefix.writeUInt16LE(header.length, 8);
+  const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength); // a view: host is little-endian x64
+  return [Buffer.concat([prefix, Buffer.from(header, 'latin1')]), body];
+}
+
+export function encodeNpy(data: NpyArray, shape: number[]): Buffer {
+  return Buffer.concat(npyParts(data, shape));
+}
+
+export async function writeNpy(file: string, data: NpyArray, shape: number[]): Promise<void> {
+  const parts = npyParts(data, shape);
+  const handle = await fs.open(file, 'w');
+  try {
+    await handle.writev(parts);
+  } finally {
+    await handle.close();
+  }
+}
