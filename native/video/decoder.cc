@@ -27,7 +27,13 @@ Decoder::Decoder(AVCodecID codecId, const AVCodecParameters* params, AVRational 
   }
   ctx_->pkt_timebase = timeBase;
   ctx_->thread_count = req.threads;
-  if (req.needsMotionSideData()) ctx_->export_side_data |= AV_CODEC_EXPORT_DATA_MVS;
+  if (req.needsMotionSideData()) {
+    ctx_->export_side_data |= AV_CODEC_EXPORT_DATA_MVS;
+    // Frame threading exports vectors read from tables another thread may still be filling:
+    // under load some frames came out with wrong vectors (test/motion.test.js caught it). Slice
+    // threading keeps each picture's export on the thread that decoded it.
+    ctx_->thread_type = FF_THREAD_SLICE;
+  }
   const int ret = avcodec_open2(ctx_.get(), codec, nullptr);
   if (ret < 0)
     throw CodedError("ERR_UNSUPPORTED_CODEC", "cannot open the " + name + " decoder: " +

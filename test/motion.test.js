@@ -1,0 +1,167 @@
+'use strict';
+// Motion vectors and dense fields against clips with known motion (test/fixtures/README.md):
+// the current frame at p matches the reference at p + d.
+const test = require('ava');
+const { openVideo, sampleMotion, resizeMotion } = require('../dist');
+const { fixture, meta, collect, interior, median } = require('./helpers/fixtures');
+const reference = require('./helpers/motion-reference');
+
+const SHIFT = meta['translate-p.mp4'].motion; // dx 2.25, dy -1.5
+
+function share(values, predicate) {
+  return values.filter(predicate).length / values.length;
+}
+
+test('I-frames carry no vectors; P-frame vectors match the known shift', async (t) => {
+  const frames = await collect(openVideo(fixture('translate-p.mp4'), { vectors: true }));
+  for (const f of frames) {
+    t.is(f.vectors.length % 10, 0);
+    if (f.pictType === 'I') {
+      t.is(f.vectors.length, 0, `I-frame ${f.index} has vectors`);
+      continue;
+    }
+    const rows = f.vectors.length / 10;
+    t.true(rows > 0);
+    const dx = [], dy = [];
+    for (let r = 0; r < rows; r++) {
+      const v = f.vectors.subarray(r * 10, r * 10 + 10);
+      t.is(v[0], -1, 'P-frames predict from the past');
+      t.is(v[9], 4, 'H.264 vectors are in quarter pixels');
+      t.is(v[3], v[5] + Math.trunc(v[7] / v[9]), 'src_x = dst_x + motion_x / motion_scale');
+      dx.push(v[7] / v[9]);
+      dy.push(v[8] / v[9]);
+    }
+    t.is(median(dx), SHIFT.dx, `frame ${f.index}`);
+    t.is(median(dy), SHIFT.dy, `frame ${f.index}`);
+  }
+});
+
+test('dense field to the reference matches the shift to a quarter pixel in the interior', async (t) => {
+  const frames = await collect(openVideo(fixture('translate-p.mp4'), { motion: 'reference', stride: 4 }));
+  for (const f of frames.filter((x) => x.pictType === 'P')) {
+    t.is(f.motion.stride, 4);
+    t.is(f.motion.width, 48);
+    t.is(f.motion.height, 32);
+    t.is(f.motion.mode, 'reference');
+    const dx = interior(f.motion, 0, 3);
+    const dy = interior(f.motion, 1, 3);
+    const good = share(dx.map((v, i) => [v, dy[i]]), ([x, y]) => Math.abs(x - SHIFT.dx) <= 0.25 && Math.abs(y - SHIFT.dy) <= 0.25);
+    t.true(good >= 0.9, `frame ${f.index}: ${(good * 100).toFixed(1)}% of interior cells within 1/4 px`);
+  }
+});
+
+for (const name of ['translate-p.mp4', 'translate-b.mp4']) {
+  test(`${name}: the field accumulated over k frames is k times the shift within half a pixel`, async (t) => {
+    const frames = await collect(openVideo(fixture(name), { motion: 'accumulated', stride: 8 }));
+    for (const f of frames) {
+      const k = f.index - f.keyframeIndex;
+      t.is(f.keyframeIndex, Math.floor(f.index / 12) * 12);
+      const dx = interior(f.motion, 0);
+      const dy = interior(f.motion, 1);
+      if (k === 0) {
+        t.true(dx.every((v) => v === 0) && dy.every((v) => v === 0));
+        continue;
+      }
+      const err = dx.map((v, i) => Math.max(Math.abs(v - k * SHIFT.dx), Math.abs(dy[i] - k * SHIFT.dy)));
+      const good = share(err, (e) => e <= 0.5);
+      t.true(good >= 0.95, `frame ${f.index} (k=${k}): ${(good * 100).toFixed(1)}% within 1/2 px, median error ${median(err)}`);
+      t.true(median(err) <= 0.25);
+    }
+  });
+}
+
+test('zoom: the accumulated field follows the radial motion', async (t) => {
+  const m = meta['zoom.mp4'];
+  const factor = m.motion.factor;
+  const cx = (m.width - 1) / 2, cy = (m.height - 1) / 2;
+  const frames = await collect(openVideo(fixture('zoom.mp4'), { motion: 'accumulated', stride: 8 }));
+  for (const f of frames) {
+    const k = f.index - f.keyframeIndex;
+    const scale = Math.pow(factor, -k) - 1;
+    const errs = [];
+    const { width, height, stride, data } = f.motion;
+    for (let i = 2; i < height - 2; i++)
+      for (let j = 2; j < width - 2; j++) {
+        const px = j * stride + (stride - 1) / 2, py = i * stride + (stride - 1) / 2;
+        const ex = (px - cx) * scale, ey = (py - cy) * scale;
+        errs.push(Math.hypot(data[i * width + j] - ex, data[width * height + i * width + j] - ey));
+      }
+    t.true(median(errs) <= 0.5, `frame ${f.index} (k=${k}): median error ${median(errs).toFixed(3)} px`);
+  }
+});
+
+test('native composition equals the plain reference implementation', async (t) => {
+  for (const [name, keyframes] of [
+    ['translate-b.mp4', 'gop'],
+    ['translate-b.mp4', 4],
+    ['translate-p.mp4', 5],
+    ['zoom.mp4', 'gop'],
+    ['translate-refs.mp4', 'gop'],
+  ]) {
+    const frames = await collect(openVideo(fixture(name), { vectors: true, motion: 'accumulated', stride: 8, keyframes }));
+    const expected = reference.accumulate(frames, 8);
+    let maxErr = 0;
+    frames.forEach((f, i) => {
+      t.is(f.keyframeIndex, expected[i].keyframeIndex);
+      const n = f.motion.width * f.motion.height;
+      for (let c = 0; c < n; c++) {
+        maxErr = Math.max(maxErr, Math.abs(f.motion.data[c] - expected[i].dx[c]), Math.abs(f.motion.data[n + c] - expected[i].dy[c]));
+      }
+    });
+    t.true(maxErr < 1e-4, `${name} keyframes=${keyframes}: max difference ${maxErr}`);
+  }
+});
+
+test('keyframe interval: every L-th frame, B-frame keyframes included', async (t) => {
+  // translate-b with L = 4: keyframes 0, 4 (a B-frame), 8 (a B-frame)...; stay inside the first
+  // GOP, where no I-frame intervenes (an I-frame has no motion to compose through).
+  const frames = await collect(openVideo(fixture('translate-b.mp4'), { motion: 'accumulated', keyframes: 4 }));
+  for (const f of frames.slice(0, 12)) {
+    t.is(f.isKeyframe, f.index % 4 === 0);
+    t.is(f.keyframeIndex, f.index - (f.index % 4));
+    const k = f.index % 4;
+    const dx = median(interior(f.motion, 0));
+    const dy = median(interior(f.motion, 1));
+    t.true(Math.abs(dx - k * SHIFT.dx) <= 0.5 && Math.abs(dy - k * SHIFT.dy) <= 0.5, `frame ${f.index}: (${dx}, ${dy})`);
+  }
+  t.is(frames[4].pictType, 'B');
+});
+
+test('a keyframe interval longer than the GOP crosses I-frames with zero intra motion', async (t) => {
+  const frames = await collect(openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', keyframes: 30 }));
+  t.deepEqual(frames.filter((f) => f.isKeyframe).map((f) => f.index), [0, 30]);
+  // Frame 12 is an I-frame: no vectors, so its motion is that of frame 11 (intra = zero motion).
+  t.deepEqual(Array.from(frames[12].motion.data), Array.from(frames[11].motion.data));
+  const dx13 = median(interior(frames[13].motion, 0));
+  t.true(Math.abs(dx13 - 12 * SHIFT.dx) <= 0.5, `frame 13 composes on top of frame 12: ${dx13}`);
+});
+
+test('mpeg4 and mpeg2 give exact vectors; HEVC decodes but refuses motion', async (t) => {
+  for (const name of ['mpeg4.mp4', 'mpeg2.mpg']) {
+    const { dx, dy } = meta[name].motion;
+    const frames = await collect(openVideo(fixture(name), { motion: 'accumulated' }));
+    const f = frames[5];
+    t.is(median(interior(f.motion, 0)), 5 * dx, name);
+    t.is(median(interior(f.motion, 1)), 5 * dy, name);
+  }
+  const frames = await collect(openVideo(fixture('hevc.mp4')));
+  t.is(frames.length, 12);
+  for (const opts of [{ vectors: true }, { motion: 'reference' }, { motion: 'accumulated' }]) {
+    await t.throwsAsync(collect(openVideo(fixture('hevc.mp4'), opts)), { code: 'ERR_NO_MOTION_VECTORS' });
+  }
+});
+
+test('sampleMotion and resizeMotion scale displacements to the new grid', async (t) => {
+  const reader = openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', stride: 8 });
+  let f;
+  for (let i = 0; i < 4; i++) f = await reader.read();
+  reader.close();
+  const [dx, dy] = sampleMotion(f.motion, 96, 64);
+  t.true(Math.abs(dx - 3 * SHIFT.dx) <= 0.5 && Math.abs(dy - 3 * SHIFT.dy) <= 0.5);
+  const half = resizeMotion(f.motion, 192, 128, 96, 64);
+  t.is(half.length, 2 * 96 * 64);
+  const mid = 32 * 96 + 48;
+  t.true(Math.abs(half[mid] - 1.5 * SHIFT.dx) <= 0.25);
+  t.true(Math.abs(half[96 * 64 + mid] - 1.5 * SHIFT.dy) <= 0.25);
+  t.throws(() => resizeMotion(f.motion, 192, 128, 0, 64), { code: 'ERR_INVALID_ARG' });
+});

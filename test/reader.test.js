@@ -1,0 +1,139 @@
+'use strict';
+// The file/URL reader: stream facts, frame order and types, pixels and tensors.
+const test = require('ava');
+const { openVideo } = require('../dist');
+const { texture } = require('./fixtures/render');
+const { fixture, meta, collect } = require('./helpers/fixtures');
+
+for (const name of ['translate-p.mp4', 'translate-b.mp4', 'translate-refs.mp4', 'zoom.mp4', 'mpeg4.mp4', 'mpeg2.mpg', 'hevc.mp4']) {
+  test(`${name}: every frame in presentation order with the encoder's picture types`, async (t) => {
+    const m = meta[name];
+    const reader = openVideo(fixture(name));
+    const info = await reader.open();
+    t.is(info.width, m.width);
+    t.is(info.height, m.height);
+    t.is(Math.round(info.fps), m.fps);
+    const frames = await collect(reader);
+    t.is(frames.length, m.frames);
+    t.is(frames.map((f) => f.pictType).join(''), m.pictTypes);
+    frames.forEach((f, i) => {
+      t.is(f.index, i);
+      t.is(f.width, m.width);
+      t.is(f.height, m.height);
+      t.false(f.corrupt);
+      t.is(f.isKeyframe, f.pictType === 'I');
+    });
+    // pts increase by one frame period
+    for (let i = 1; i < frames.length; i++) t.true(Math.abs(frames[i].pts - frames[i - 1].pts - 1 / m.fps) < 1e-3);
+  });
+}
+
+test('info reports codec, container, duration and motion-vector support', async (t) => {
+  const info = await openVideo(fixture('translate-b.mp4')).open();
+  t.is(info.codec, 'h264');
+  t.regex(info.format, /mp4/);
+  t.is(info.frameCount, 36);
+  t.true(Math.abs(info.duration - 36 / 25) < 1e-6);
+  t.true(info.motionVectors);
+  const hevc = await openVideo(fixture('hevc.mp4')).open();
+  t.is(hevc.codec, 'hevc');
+  t.false(hevc.motionVectors);
+});
+
+test('RGB pixels match the rendered texture (colour conversion is right)', async (t) => {
+  const reader = openVideo(fixture('translate-p.mp4'), { rgb: true });
+  const frame = (await reader.read());
+  reader.close();
+  const { width, height, rgb } = frame;
+  t.is(rgb.length, width * height * 3);
+  let err = 0;
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const [r, g, b] = texture(x, y);
+      const k = (y * width + x) * 3;
+      err += Math.abs(rgb[k] - r) + Math.abs(rgb[k + 1] - g) + Math.abs(rgb[k + 2] - b);
+    }
+  const mae = err / (width * height * 3);
+  t.true(mae < 4, `mean absolute error ${mae.toFixed(2)} grey levels`);
+});
+
+test('tensors at several sizes in one pass: NCHW, normalised, channel order honoured', async (t) => {
+  const mean = [0.485, 0.456, 0.406];
+  const std = [0.229, 0.224, 0.225];
+  const reader = openVideo(fixture('zoom.mp4'), {
+    rgb: true,
+    tensors: [
+      { width: 192, height: 128, mean, std },
+      { width: 96, height: 64 },
+      { width: 192, height: 128, mean, std, channelOrder: 'bgr' },
+    ],
+  });
+  const f = await reader.read();
+  reader.close();
+  t.is(f.tensors.length, 3);
+  t.deepEqual(f.tensors[0].dims, [1, 3, 128, 192]);
+  t.deepEqual(f.tensors[1].dims, [1, 3, 64, 96]);
+  t.is(f.tensors[1].data.length, 3 * 64 * 96);
+  const plane = 128 * 192;
+  let maxErr = 0;
+  for (let i = 0; i < plane; i++)
+    for (let c = 0; c < 3; c++) {
+      const expected = (f.rgb[i * 3 + c] / 255 - mean[c]) / std[c];
+      maxErr = Math.max(maxErr, Math.abs(f.tensors[0].data[c * plane + i] - expected));
+      // bgr: plane 0 holds blue
+      maxErr = Math.max(maxErr, Math.abs(f.tensors[2].data[(2 - c) * plane + i] - expected));
+    }
+  t.true(maxErr < 1e-5, `max error ${maxErr}`);
+  // the half-size tensor is unnormalised: values in [0, 1], mean close to the full frame's
+  const small = f.tensors[1].data;
+  t.true(small.every((v) => v >= 0 && v <= 1));
+  const avgSmall = small.reduce((a, b) => a + b, 0) / small.length;
+  const avgRgb = f.rgb.reduce((a, b) => a + b, 0) / f.rgb.length / 255;
+  t.true(Math.abs(avgSmall - avgRgb) < 0.01);
+});
+
+test('typed arrays are views over native memory, not copies (one buffer per output)', async (t) => {
+  const reader = openVideo(fixture('translate-p.mp4'), { rgb: true, vectors: true, motion: 'reference' });
+  await reader.read();
+  const f = await reader.read();
+  reader.close();
+  t.is(f.rgb.byteOffset, 0);
+  t.is(f.rgb.buffer.byteLength, f.rgb.byteLength);
+  t.is(f.vectors.buffer.byteLength, f.vectors.byteLength);
+  t.is(f.motion.data.buffer.byteLength, f.motion.data.byteLength);
+});
+
+test('decoding stays a bounded number of frames ahead of a slow consumer', async (t) => {
+  const reader = openVideo(fixture('translate-p.mp4'), { ahead: 2 });
+  await reader.read();
+  await new Promise((r) => setTimeout(r, 300));
+  const delivered = reader.stats().framesDelivered;
+  t.true(delivered <= 1 + 2, `${delivered} frames decoded while the consumer took 1`);
+  const rest = [];
+  let f;
+  while ((f = await reader.read())) rest.push(f);
+  t.is(rest.length, 35);
+  t.is(await reader.read(), null, 'read() after the end keeps returning null');
+  reader.close();
+});
+
+test('breaking out of for-await closes the reader', async (t) => {
+  const reader = openVideo(fixture('translate-p.mp4'));
+  for await (const f of reader) if (f.index === 3) break;
+  await t.throwsAsync(reader.read(), { code: 'ERR_CLOSED' });
+});
+
+test('vectors are identical with any thread count, even with many readers at once', async (t) => {
+  // Regression: libavcodec's frame threading exported wrong vectors under load; the decoder
+  // now uses slice threading whenever motion is asked for.
+  const expected = (await collect(openVideo(fixture('translate-b.mp4'), { vectors: true, threads: 1 }))).map((f) => Array.from(f.vectors));
+  for (let round = 0; round < 3; round++) {
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, () => collect(openVideo(fixture('translate-b.mp4'), { vectors: true, threads: 4 }))),
+    );
+    for (const frames of runs) {
+      t.is(frames.length, expected.length);
+      frames.forEach((f, i) => t.deepEqual(Array.from(f.vectors), expected[i], `frame ${i}`));
+    }
+  }
+});
