@@ -1,0 +1,88 @@
+'use strict';
+// The packet API: Annex-B bytes in arbitrary chunks give the same frames as the file reader.
+const fs = require('node:fs');
+const test = require('ava');
+const { openVideo, createDecoder } = require('../dist');
+const { fixture, collect } = require('./helpers/fixtures');
+
+const stream = fs.readFileSync(fixture('translate-p.h264'));
+
+function chunks(bytes, seed) {
+  // deterministic chunk sizes from 1 byte to 4 KiB, not aligned to NAL units
+  const out = [];
+  let x = seed;
+  for (let at = 0; at < bytes.length; ) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    const n = 1 + (x % 4096);
+    out.push(bytes.subarray(at, at + n));
+    at += n;
+  }
+  return out;
+}
+
+async function decodeAll(decoder, parts) {
+  const frames = [];
+  for (const part of parts) frames.push(...(await decoder.decode(part)));
+  frames.push(...(await decoder.flush()));
+  return frames;
+}
+
+test('chunked Annex-B H.264 decodes to the same frames, vectors and motion as the file', async (t) => {
+  const opts = { vectors: true, motion: 'accumulated', stride: 8, rgb: true };
+  const expected = await collect(openVideo(fixture('translate-p.h264'), opts));
+  t.is(expected.length, 36);
+  for (const seed of [1, 2]) {
+    const decoder = createDecoder({ codec: 'h264', ...opts });
+    const frames = await decodeAll(decoder, chunks(stream, seed));
+    decoder.close();
+    t.is(frames.length, expected.length);
+    frames.forEach((f, i) => {
+      t.is(f.index, i);
+      t.is(f.pictType, expected[i].pictType);
+      t.is(f.isKeyframe, expected[i].isKeyframe);
+      t.deepEqual(Array.from(f.vectors), Array.from(expected[i].vectors));
+      t.deepEqual(Array.from(f.motion.data), Array.from(expected[i].motion.data));
+      t.true(Buffer.from(f.rgb).equals(Buffer.from(expected[i].rgb)));
+    });
+  }
+});
+
+test('calls may overlap without awaiting: they run in order', async (t) => {
+  const decoder = createDecoder({ codec: 'h264' });
+  const pending = chunks(stream, 3).map((c) => decoder.decode(c));
+  pending.push(decoder.flush());
+  const frames = (await Promise.all(pending)).flat();
+  t.deepEqual(frames.map((f) => f.index), [...Array(36).keys()]);
+  decoder.close();
+});
+
+test('pts given with a chunk stamps the frames it starts', async (t) => {
+  const decoder = createDecoder({ codec: 'h264' });
+  // one whole stream per call: the first packet gets pts 5.0
+  const frames = [...(await decoder.decode(stream, 5)), ...(await decoder.flush())];
+  t.is(frames[0].pts, 5);
+  decoder.close();
+});
+
+test('bytes that hold no picture give no frames and no error', async (t) => {
+  const decoder = createDecoder({ codec: 'mpeg2video', vectors: true });
+  const frames = [...(await decoder.decode(Buffer.from('not a bitstream at all'))), ...(await decoder.flush())];
+  t.is(frames.length, 0);
+});
+
+test('packet decoder errors are coded', async (t) => {
+  t.throws(() => createDecoder(), { code: 'ERR_INVALID_ARG' });
+  t.throws(() => createDecoder({}), { code: 'ERR_INVALID_ARG' });
+  t.throws(() => createDecoder({ codec: 'nosuchcodec' }), { code: 'ERR_UNSUPPORTED_CODEC' });
+  t.throws(() => createDecoder({ codec: 'aac' }), { code: 'ERR_UNSUPPORTED_CODEC' });
+  t.throws(() => createDecoder({ codec: 'vp9', motion: 'accumulated' }), { code: 'ERR_NO_MOTION_VECTORS' });
+  t.throws(() => createDecoder({ codec: 'h264', stride: -1 }), { code: 'ERR_INVALID_ARG' });
+  const decoder = createDecoder({ codec: 'h264' });
+  await t.throwsAsync(decoder.decode('bytes'), { code: 'ERR_INVALID_ARG' });
+  await t.throwsAsync(decoder.decode(new Float32Array(4)), { code: 'ERR_INVALID_ARG' });
+  await t.throwsAsync(decoder.decode(new Uint8Array(4), Infinity), { code: 'ERR_INVALID_ARG' });
+  await decoder.flush();
+  await t.throwsAsync(decoder.decode(new Uint8Array(4)), { code: 'ERR_CLOSED' });
+  decoder.close();
+  await t.throwsAsync(decoder.flush(), { code: 'ERR_CLOSED' });
+});
