@@ -84,10 +84,12 @@ Napi::Value PacketDecoderBinding::decode(const Napi::CallbackInfo& info) {
     }
     // The bytes are copied once: JavaScript may reuse its buffer as soon as decode() returns,
     // and the parser keeps partial packets across calls anyway.
-    auto data = std::make_shared<std::vector<uint8_t>>(bytes.Data(), bytes.Data() + bytes.ByteLength());
+    auto data = std::make_shared<std::vector<uint8_t>>();
+    data->reserve(bytes.ByteLength() + AV_INPUT_BUFFER_PADDING_SIZE);
+    data->assign(bytes.Data(), bytes.Data() + bytes.ByteLength());
     PacketDecoder* decoder = decoder_.get();
     return run(env, info.This().As<Napi::Object>(),
-               [decoder, data, pts] { decoder->decode(data->data(), data->size(), pts); });
+               [decoder, data, pts] { decoder->decode(std::move(*data), pts); });
   });
 }
 

@@ -39,8 +39,11 @@ void PacketDecoder::sendParsed(const uint8_t* data, int size) {
   packet_->size = 0;
 }
 
-void PacketDecoder::decode(const uint8_t* data, size_t size, int64_t ptsMicros) {
+void PacketDecoder::decode(std::vector<uint8_t> bytes, int64_t ptsMicros) {
   if (flushed_) throw CodedError("ERR_CLOSED", "decode() after flush()");
+  size_t size = bytes.size();
+  bytes.resize(size + AV_INPUT_BUFFER_PADDING_SIZE, 0);
+  const uint8_t* data = bytes.data();
   while (size > 0) {
     uint8_t* out = nullptr;
     int outSize = 0;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "decoder.h"
 #include "frame_request.h"
@@ -19,8 +20,10 @@ class PacketDecoder {
   PacketDecoder(const std::string& codec, FrameRequest request);
 
   // Feeds bytes; `ptsMicros` (AV_NOPTS_VALUE when unknown) is attached to the packet that
-  // starts in this chunk.
-  void decode(const uint8_t* data, size_t size, int64_t ptsMicros);
+  // starts in this chunk. Takes the buffer over: the parser reads up to
+  // AV_INPUT_BUFFER_PADDING_SIZE bytes past the data, so it is padded with zeros here
+  // (reserve that much capacity to avoid a reallocation).
+  void decode(std::vector<uint8_t> bytes, int64_t ptsMicros);
   // End of stream: the parser's last packet and every frame still buffered come out.
   void flush();
 

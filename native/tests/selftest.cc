@@ -1,0 +1,181 @@
+// Exercises the native core without Node, so AddressSanitizer/UBSan and valgrind can watch
+// every libav object's life: whole clips with every output, the packet decoder, truncated and
+// byte-flipped inputs, refused codecs, and an aborted reader. Run by scripts/native-check.sh.
+//
+// usage: arseg_selftest FIXTURE_DIR [SCRATCH_DIR]
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "../common/coded_error.h"
+#include "../video/file_reader.h"
+#include "../video/packet_decoder.h"
+
+using namespace arseg;
+
+namespace {
+
+int checks = 0;
+int failures = 0;
+
+void expect(bool ok, const std::string& what) {
+  ++checks;
+  if (!ok) {
+    ++failures;
+    std::fprintf(stderr, "FAIL: %s\n", what.c_str());
+  }
+}
+
+FrameRequest fullRequest() {
+  FrameRequest req;
+  req.rgb = true;
+  req.vectors = true;
+  req.motion = MotionMode::Accumulated;
+  req.stride = 8;
+  TensorSpec a;
+  a.width = 96;
+  a.height = 64;
+  TensorSpec b;
+  b.width = 192;
+  b.height = 128;
+  b.bgr = true;
+  req.tensors = {a, b};
+  return req;
+}
+
+std::vector<uint8_t> slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+void spit(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Reads a whole file; returns frames read and the error code ("" when none).
+std::pair<int, std::string> readAll(const std::string& path, FrameRequest req) {
+  int frames = 0;
+  try {
+    FileReader reader(path, std::move(req));
+    reader.open();
+    DecodedFrame f;
+    while (reader.next(f)) ++frames;
+    return {frames, ""};
+  } catch (const CodedError& e) {
+    return {frames, e.code()};
+  }
+}
+
+float median(std::vector<float> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  av_log_set_level(AV_LOG_QUIET);  // expected decoder complaints about the damaged inputs
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s FIXTURE_DIR [SCRATCH_DIR]\n", argv[0]);
+    return 2;
+  }
+  const std::string dir = argv[1];
+  const std::string scratch = argc > 2 ? argv[2] : "/tmp";
+
+  for (const char* name : {"translate-p.mp4", "translate-b.mp4", "translate-refs.mp4", "zoom.mp4",
+                           "mpeg4.mp4", "mpeg2.mpg", "translate-p.h264"}) {
+    auto [frames, code] = readAll(dir + "/" + name, fullRequest());
+    expect(code.empty() && frames >= 24, std::string(name) + " decodes (" + code + ")");
+  }
+
+  {  // known motion: the frame 3 after the keyframe moved 3 x (2.25, -1.5)
+    FileReader reader(dir + "/translate-b.mp4", fullRequest());
+    reader.open();
+    DecodedFrame f;
+    for (int i = 0; i < 4; ++i) reader.next(f);
+    const size_t n = f.motion.size() / 2;
+    const float dx = median(std::vector<float>(f.motion.begin(), f.motion.begin() + n));
+    const float dy = median(std::vector<float>(f.motion.begin() + n, f.motion.end()));
+    expect(std::abs(dx - 6.75f) < 0.5f && std::abs(dy + 4.5f) < 0.5f, "accumulated motion of frame 3");
+  }
+
+  {  // the packet decoder, fed in uneven chunks
+    const std::vector<uint8_t> bytes = slurp(dir + "/translate-p.h264");
+    PacketDecoder decoder("h264", fullRequest());
+    int frames = 0;
+    DecodedFrame f;
+    for (size_t at = 0; at < bytes.size(); at += 1531) {
+      const size_t n = std::min<size_t>(1531, bytes.size() - at);
+      decoder.decode(std::vector<uint8_t>(bytes.begin() + at, bytes.begin() + at + n), AV_NOPTS_VALUE);
+      while (decoder.next(f)) ++frames;
+    }
+    decoder.flush();
+    while (decoder.next(f)) ++frames;
+    expect(frames == 36, "packet decoder gives 36 frames");
+  }
+
+  {  // truncated: frames first, then ERR_TRUNCATED
+    std::vector<uint8_t> bytes = slurp(dir + "/translate-b.mp4");
+    bytes.resize(bytes.size() / 2);
+    spit(scratch + "/selftest-cut.mp4", bytes);
+    auto [frames, code] = readAll(scratch + "/selftest-cut.mp4", fullRequest());
+    expect(code == "ERR_TRUNCATED" && frames > 0, "truncated file: " + code);
+  }
+
+  {  // refused: motion from HEVC
+    auto [frames, code] = readAll(dir + "/hevc.mp4", fullRequest());
+    expect(code == "ERR_NO_MOTION_VECTORS", "hevc motion refused: " + code);
+    FrameRequest plain;
+    auto [frames2, code2] = readAll(dir + "/hevc.mp4", plain);
+    expect(code2.empty() && frames2 == 12, "hevc decodes without motion");
+  }
+
+  {  // missing file and no video stream
+    expect(readAll(scratch + "/does-not-exist.mp4", FrameRequest{}).second == "ERR_NOT_FOUND", "missing file");
+    expect(readAll(dir + "/audio-only.m4a", FrameRequest{}).second == "ERR_NO_VIDEO_STREAM", "audio only");
+  }
+
+  {  // aborted mid-stream
+    FileReader reader(dir + "/translate-p.mp4", fullRequest());
+    reader.open();
+    DecodedFrame f;
+    reader.next(f);
+    reader.abort();
+    std::string code;
+    try {
+      while (reader.next(f)) {
+      }
+    } catch (const CodedError& e) {
+      code = e.code();
+    }
+    expect(code == "ERR_ABORTED", "abort interrupts reading: " + code);
+  }
+
+  {  // byte-flipped variants: frames or a coded error, never a crash
+    const std::vector<uint8_t> original = slurp(dir + "/translate-b.mp4");
+    uint32_t x = 2463534242u;
+    int coded = 0;
+    for (int variant = 0; variant < 40; ++variant) {
+      std::vector<uint8_t> bytes = original;
+      for (int k = 0; k < 1 + variant % 20; ++k) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        bytes[x % bytes.size()] ^= static_cast<uint8_t>(1 + (x >> 24) % 255);
+      }
+      if (variant % 5 == 4) bytes.resize(x % bytes.size());
+      const std::string path = scratch + "/selftest-fuzz.mp4";
+      spit(path, bytes);
+      if (!readAll(path, fullRequest()).second.empty()) ++coded;
+    }
+    expect(true, "fuzz variants survived (" + std::to_string(coded) + " ended in coded errors)");
+  }
+
+  std::printf("selftest: %d checks, %d failed\n", checks, failures);
+  return failures == 0 ? 0 : 1;
+}
