@@ -13,9 +13,10 @@ namespace arseg {
 
 struct BlockField {
   MotionGrid past;    // displacement into the nearest past reference
-  MotionGrid future;  // displacement into the nearest future reference
+  MotionGrid future;  // displacement into the nearest future reference; empty when no block
+                      // of the frame looks ahead (every I- and P-frame)
   std::vector<uint8_t> hasPast;
-  std::vector<uint8_t> hasFuture;
+  std::vector<uint8_t> hasFuture;  // empty together with `future`
 };
 
 // `vectors` holds `count` rows of 10 int32 columns:

@@ -1,5 +1,6 @@
 #include "keyframe_composer.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace arseg {
@@ -17,33 +18,48 @@ inline void follow(const MotionGrid& root, int i, int j, float mx, float my, flo
 
 }  // namespace
 
-MotionGrid KeyframeComposer::composeAnchor(const BlockField& blocks) const {
-  MotionGrid root = blocks.past;  // same geometry; values overwritten below
+// The result is written over `blocks.past`, cell by cell: each cell reads only its own block
+// vector before writing, so no second grid is needed.
+MotionGrid KeyframeComposer::composeAnchor(BlockField& blocks) const {
+  MotionGrid& root = blocks.past;
   const int gw = root.width, gh = root.height;
   const bool chain = haveAnchor_ && anchorRoot_.width == gw && anchorRoot_.height == gh;
+  if (!chain) {  // no earlier anchor: the block vectors are the whole displacement
+    for (size_t k = 0; k < root.size(); ++k)
+      if (!blocks.hasPast[k]) root.dx[k] = root.dy[k] = 0.f;
+    return std::move(root);
+  }
+  const float inv = 1.f / root.stride;
+  const uint8_t* has = blocks.hasPast.data();
+  float* outX = root.dx.data();
+  float* outY = root.dy.data();
+  const float* prevX = anchorRoot_.dx.data();
+  const float* prevY = anchorRoot_.dy.data();
   for (int i = 0; i < gh; ++i) {
     for (int j = 0; j < gw; ++j) {
       const size_t k = static_cast<size_t>(i) * gw + j;
-      float rx = 0, ry = 0;
-      if (blocks.hasPast[k]) {
-        const float mx = blocks.past.dx[k], my = blocks.past.dy[k];
-        if (chain) follow(anchorRoot_, i, j, mx, my, rx, ry);
-        rx += mx;
-        ry += my;
-      } else if (chain) {  // intra: zero motion to the past anchor
-        rx = anchorRoot_.dx[k];
-        ry = anchorRoot_.dy[k];
+      if (has[k]) {
+        const float mx = outX[k], my = outY[k];
+        float rx, ry;
+        anchorRoot_.sample(j + mx * inv, i + my * inv, rx, ry);
+        outX[k] = mx + rx;
+        outY[k] = my + ry;
+      } else {  // intra: zero motion to the past anchor
+        outX[k] = prevX[k];
+        outY[k] = prevY[k];
       }
-      root.dx[k] = rx;
-      root.dy[k] = ry;
     }
   }
-  return root;
+  return std::move(root);
 }
 
 MotionGrid KeyframeComposer::composeBetween(const BlockField& blocks,
                                             const MotionGrid* futureRoot) const {
-  MotionGrid root = blocks.past;
+  MotionGrid root(0, 0, blocks.past.stride);
+  root.width = blocks.past.width;
+  root.height = blocks.past.height;
+  root.dx.resize(blocks.past.size());
+  root.dy.resize(blocks.past.size());
   const int gw = root.width, gh = root.height;
   const bool chain = haveAnchor_ && anchorRoot_.width == gw && anchorRoot_.height == gh;
   const bool ahead = futureRoot && futureRoot->width == gw && futureRoot->height == gh;
@@ -59,7 +75,7 @@ MotionGrid KeyframeComposer::composeBetween(const BlockField& blocks,
         sy += blocks.past.dy[k] + ry;
         ++n;
       }
-      if (blocks.hasFuture[k] && ahead) {
+      if (ahead && !blocks.hasFuture.empty() && blocks.hasFuture[k]) {
         float rx = 0, ry = 0;
         follow(*futureRoot, i, j, blocks.future.dx[k], blocks.future.dy[k], rx, ry);
         sx += blocks.future.dx[k] + rx;
@@ -92,24 +108,25 @@ void KeyframeComposer::emit(DecodedFrame frame, const MotionGrid& root,
   frame.motionWidth = root.width;
   frame.motionHeight = root.height;
   const size_t n = root.size();
-  frame.motion.assign(2 * n, 0.f);
-  if (!frame.isKeyframe) {
-    const bool direct = keyRootIsZero_ || keyRoot_.width != root.width ||
-                        keyRoot_.height != root.height;
+  if (frame.isKeyframe) {
+    frame.motion.assign(2 * n, 0.f);
+  } else if (keyRootIsZero_ || keyRoot_.width != root.width || keyRoot_.height != root.height) {
+    // The keyframe is the chain's root (the default policy): the root field is the answer.
+    frame.motion.resize(2 * n);
+    std::copy(root.dx.begin(), root.dx.end(), frame.motion.begin());
+    std::copy(root.dy.begin(), root.dy.end(), frame.motion.begin() + n);
+  } else {
+    frame.motion.resize(2 * n);
     for (int i = 0; i < root.height; ++i) {
       for (int j = 0; j < root.width; ++j) {
         const size_t k = static_cast<size_t>(i) * root.width + j;
-        float x = root.dx[k], y = root.dy[k];
-        if (!direct) {
-          // Solve x = R_t(p) - R_K(p + x): a few fixed-point steps from x0 = R_t(p) - R_K(p).
-          x -= keyRoot_.dx[k];
-          y -= keyRoot_.dy[k];
-          for (int it = 0; it < 3; ++it) {
-            float kx, ky;
-            follow(keyRoot_, i, j, x, y, kx, ky);
-            x = root.dx[k] - kx;
-            y = root.dy[k] - ky;
-          }
+        // Solve x = R_t(p) - R_K(p + x): a few fixed-point steps from x0 = R_t(p) - R_K(p).
+        float x = root.dx[k] - keyRoot_.dx[k], y = root.dy[k] - keyRoot_.dy[k];
+        for (int it = 0; it < 3; ++it) {
+          float kx, ky;
+          follow(keyRoot_, i, j, x, y, kx, ky);
+          x = root.dx[k] - kx;
+          y = root.dy[k] - ky;
         }
         frame.motion[k] = x;
         frame.motion[n + k] = y;
@@ -133,7 +150,7 @@ void KeyframeComposer::emitDirect(DecodedFrame frame, const BlockField& blocks,
       if (blocks.hasPast[k]) {
         frame.motion[k] = blocks.past.dx[k];
         frame.motion[n + k] = blocks.past.dy[k];
-      } else if (blocks.hasFuture[k]) {
+      } else if (!blocks.hasFuture.empty() && blocks.hasFuture[k]) {
         frame.motion[k] = blocks.future.dx[k];
         frame.motion[n + k] = blocks.future.dy[k];
       }
@@ -168,9 +185,9 @@ void KeyframeComposer::push(DecodedFrame frame, BlockField blocks,
     // A new chain starts at a keyframe I-frame: nothing after it refers across it.
     for (size_t k = 0; k < root.size(); ++k) root.dx[k] = root.dy[k] = 0.f;
   }
-  anchorRoot_ = root;
-  haveAnchor_ = true;
   emit(std::move(frame), root, ready);
+  anchorRoot_ = std::move(root);
+  haveAnchor_ = true;
 }
 
 void KeyframeComposer::flush(std::vector<DecodedFrame>& ready) { releasePending(nullptr, ready); }

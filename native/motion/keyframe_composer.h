@@ -49,7 +49,7 @@ class KeyframeComposer {
     BlockField blocks;
   };
 
-  MotionGrid composeAnchor(const BlockField& blocks) const;
+  MotionGrid composeAnchor(BlockField& blocks) const;
   MotionGrid composeBetween(const BlockField& blocks, const MotionGrid* futureRoot) const;
   void emit(DecodedFrame frame, const MotionGrid& root, std::vector<DecodedFrame>& ready);
   void emitDirect(DecodedFrame frame, const BlockField& blocks, std::vector<DecodedFrame>& ready);

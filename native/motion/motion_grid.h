@@ -29,20 +29,24 @@ struct MotionGrid {
   float centre(int j) const { return j * stride + 0.5f * (stride - 1); }
 
   // Bilinear sample at fractional cell coordinates (u, v), clamped to the border cells: motion
-  // just outside the frame is best guessed by the motion at its edge.
+  // just outside the frame is best guessed by the motion at its edge. On the hot path of
+  // composition (once per cell per frame), hence plain comparisons rather than fmin/fmax.
   void sample(float u, float v, float& outX, float& outY) const {
-    u = std::fmin(std::fmax(u, 0.f), static_cast<float>(width - 1));
-    v = std::fmin(std::fmax(v, 0.f), static_cast<float>(height - 1));
-    const int j0 = static_cast<int>(u);
+    const float maxU = static_cast<float>(width - 1), maxV = static_cast<float>(height - 1);
+    u = u < 0.f ? 0.f : (u > maxU ? maxU : u);
+    v = v < 0.f ? 0.f : (v > maxV ? maxV : v);
+    const int j0 = static_cast<int>(u);  // u >= 0: truncation is floor
     const int i0 = static_cast<int>(v);
-    const int j1 = j0 + 1 < width ? j0 + 1 : j0;
-    const int i1 = i0 + 1 < height ? i0 + 1 : i0;
+    const int dj = j0 + 1 < width ? 1 : 0;
+    const size_t di = i0 + 1 < height ? static_cast<size_t>(width) : 0;
     const float fu = u - j0, fv = v - i0;
-    const size_t a = static_cast<size_t>(i0) * width + j0, b = static_cast<size_t>(i0) * width + j1;
-    const size_t c = static_cast<size_t>(i1) * width + j0, d = static_cast<size_t>(i1) * width + j1;
-    const float w00 = (1 - fu) * (1 - fv), w01 = fu * (1 - fv), w10 = (1 - fu) * fv, w11 = fu * fv;
-    outX = w00 * dx[a] + w01 * dx[b] + w10 * dx[c] + w11 * dx[d];
-    outY = w00 * dy[a] + w01 * dy[b] + w10 * dy[c] + w11 * dy[d];
+    const size_t a = static_cast<size_t>(i0) * width + j0;
+    const float* x = dx.data() + a;
+    const float* y = dy.data() + a;
+    const float topX = x[0] + fu * (x[dj] - x[0]), botX = x[di] + fu * (x[di + dj] - x[di]);
+    const float topY = y[0] + fu * (y[dj] - y[0]), botY = y[di] + fu * (y[di + dj] - y[di]);
+    outX = topX + fv * (botX - topX);
+    outY = topY + fv * (botY - topY);
   }
 };
 

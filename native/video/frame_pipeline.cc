@@ -57,14 +57,14 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase) {
 
   BlockField blocks;
   if (request_.needsMotionSideData()) {
-    exportMotionVectors(frame, vectorScratch_);
+    // Export straight into the frame when the caller wants the vectors (no copy), else into a
+    // reused scratch buffer.
+    std::vector<int32_t>& vectors = request_.vectors ? out.vectors : vectorScratch_;
+    exportMotionVectors(frame, vectors);
+    out.hasVectors = request_.vectors;
     if (request_.motion != MotionMode::None)
-      blocks = rasteriseBlocks(vectorScratch_.data(), vectorScratch_.size() / kVectorColumns,
-                               frame->width, frame->height, request_.stride);
-    if (request_.vectors) {
-      out.hasVectors = true;
-      out.vectors = vectorScratch_;
-    }
+      blocks = rasteriseBlocks(vectors.data(), vectors.size() / kVectorColumns, frame->width,
+                               frame->height, request_.stride);
   }
   composer_.push(std::move(out), std::move(blocks), composed_);
   for (DecodedFrame& f : composed_) ready_.push_back(std::move(f));

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# One-step set-up on a fresh Debian/Ubuntu x64 machine: the system packages the build needs,
+# the npm dependencies, and a from-source build of the addon and the TypeScript.
+# Idempotent: packages already installed are not touched.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# build-essential/cmake/pkg-config: the native build; lib*-dev: FFmpeg's libraries (LGPL) the
+# addon links; valgrind: scripts/native-check.sh.
+packages=(build-essential cmake pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev valgrind)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo=sudo
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v node >/dev/null || ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=17)?0:1)'; then
+  echo "setup: Node.js >= 20.17 is required (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
+npm ci --no-audit --no-fund   # its install step loads a prebuild or builds with binding.gyp
+npm run build                 # the full cmake-js build and the TypeScript
