@@ -4,11 +4,16 @@
       "target_name": "ar_seg_native",
       "sources": [
         "native/addon/addon.cc",
+        "native/addon/creff_binding.cc",
         "native/addon/frame_js.cc",
         "native/addon/js_errors.cc",
         "native/addon/packet_decoder_binding.cc",
         "native/addon/request_options.cc",
         "native/addon/video_reader_binding.cc",
+        "native/creff/creff_cuda_stub.cc",
+        "native/creff/creff_fused_cpu.cc",
+        "native/creff/creff_reference.cc",
+        "native/creff/creff_types.cc",
         "native/motion/block_field.cc",
         "native/motion/keyframe_composer.cc",
         "native/video/decoder.cc",
@@ -21,8 +26,8 @@
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-O2", "<!@(node scripts/libav-flags.js --cflags)"],
-      "libraries": ["<!@(node scripts/libav-flags.js --libs)"]
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-fopenmp-simd", "<!@(node scripts/libav-flags.js --cflags)"],
+      "libraries": ["<!@(node scripts/libav-flags.js --libs)", "-pthread"]
     }
   ]
 }

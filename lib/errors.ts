@@ -30,6 +30,14 @@ export const ErrorCodes = {
   TRUNCATED: 'ERR_TRUNCATED',
   /** Reading the input failed part-way. `framesDecoded` is set. */
   READ: 'ERR_READ',
+  /** Tensor shapes or sizes disagree (features, motion, weights). */
+  SHAPE: 'ERR_SHAPE',
+  /** CUDA was asked for but this build has no CUDA kernels or the machine no usable GPU. */
+  CUDA_UNAVAILABLE: 'ERR_CUDA_UNAVAILABLE',
+  /** A CUDA call failed. */
+  CUDA: 'ERR_CUDA',
+  /** A valid request this implementation does not support (e.g. a CUDA window over 11). */
+  UNSUPPORTED: 'ERR_UNSUPPORTED',
   /** The reader or decoder was closed. */
   CLOSED: 'ERR_CLOSED',
   /** An operation was interrupted by close(). */

@@ -1,6 +1,6 @@
 /**
- * ar-seg-native: AR-Seg (CVPR 2023) for Node.js.
- * This layer: compressed-video reading with motion vectors straight from libavcodec.
+ * ar-seg-native: AR-Seg (CVPR 2023) for Node.js: compressed-video reading with motion vectors
+ * straight from libavcodec, and the CReFF fusion kernels.
  */
 export { openVideo, VideoReader } from './video';
 export type { OpenOptions, VideoInfo, ReaderStats } from './video';
@@ -10,6 +10,8 @@ export { VECTOR_COLUMNS } from './frame';
 export type { FrameOptions, MotionField, MotionMode, PictType, Tensor, TensorSpec, VideoFrame } from './frame';
 export { sampleMotion, resizeMotion } from './motion';
 export { encodeNpy, writeNpy } from './npy';
+export { CReFF, Keyframe, creffFlops } from './creff';
+export type { CReFFWeights, CReFFRunOptions, CReFFResult, CReFFDevice, DepthwiseConv, FeatureTensor } from './creff';
 export { ArSegError, ErrorCodes } from './errors';
 export type { ErrorCode } from './errors';
 

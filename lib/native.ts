@@ -45,7 +45,39 @@ export interface NativePacketDecoder {
   stats(): { decodeErrors: number };
 }
 
+export interface NativeCReFFWeights {
+  channels: number;
+  window: number;
+  qWeight: Float32Array;
+  qBias: Float32Array;
+  kWeight: Float32Array;
+  kBias: Float32Array;
+  vWeight: Float32Array;
+  vBias: Float32Array;
+}
+
+export interface NativeKeyframe {
+  info(): { channels: number; height: number; width: number; mode: string };
+}
+
+export interface NativeCReFF {
+  prepareKeyframe(key: Float32Array, height: number, width: number, options: object): Promise<NativeKeyframe>;
+  run(
+    lr: Float32Array,
+    lrHeight: number,
+    lrWidth: number,
+    key: Float32Array | NativeKeyframe,
+    height: number,
+    width: number,
+    motion: Float32Array,
+    options: object,
+  ): Promise<{ output: Float32Array; milliseconds: number }>;
+}
+
 export interface NativeAddon {
+  NativeCReFF: new (weights: NativeCReFFWeights) => NativeCReFF;
+  NativeKeyframe: new () => NativeKeyframe;
+  cudaStatus(): { available: boolean; reason: string };
   NativeVideoReader: new (source: string, options?: object) => NativeVideoReader;
   NativePacketDecoder: new (codec: string, options?: object) => NativePacketDecoder;
   libav: Record<string, string | number>;

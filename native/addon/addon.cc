@@ -8,6 +8,7 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include "creff_binding.h"
 #include "packet_decoder_binding.h"
 #include "video_reader_binding.h"
 
@@ -28,6 +29,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   av_log_set_level(AV_LOG_QUIET);  // failures reach callers as coded errors, not stderr noise
   arseg::VideoReaderBinding::define(env, exports);
   arseg::PacketDecoderBinding::define(env, exports);
+  arseg::CreffBinding::define(env, exports);
   exports.Set("libav", versions(env));
   return exports;
 }

@@ -28,6 +28,10 @@ TypedArray adoptArray(Napi::Env env, std::vector<T>&& data) {
 
 }  // namespace
 
+Napi::Float32Array adoptFloat32(Napi::Env env, std::vector<float>&& data) {
+  return adoptArray<float, Napi::Float32Array>(env, std::move(data));
+}
+
 Napi::Object frameToJs(Napi::Env env, DecodedFrame&& frame, int stride) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("index", Napi::Number::New(env, static_cast<double>(frame.index)));

@@ -5,10 +5,15 @@
 
 #include <napi.h>
 
+#include <vector>
+
 #include "../video/frame_request.h"
 
 namespace arseg {
 
 Napi::Object frameToJs(Napi::Env env, DecodedFrame&& frame, int stride);
+
+// Hands a float vector to JavaScript as a Float32Array over the same memory.
+Napi::Float32Array adoptFloat32(Napi::Env env, std::vector<float>&& data);
 
 }  // namespace arseg

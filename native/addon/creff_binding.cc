@@ -1,0 +1,250 @@
+#include "creff_binding.h"
+
+#include <chrono>
+#include <cmath>
+#include <vector>
+
+#include "../common/coded_error.h"
+#include "../creff/creff_cuda.h"
+#include "../creff/creff_reference.h"
+#include "frame_js.h"
+#include "js_errors.h"
+#include "promise_worker.h"
+
+namespace arseg {
+
+namespace {
+
+Napi::FunctionReference keyframeConstructor;
+
+[[noreturn]] void invalid(const std::string& m) { throw CodedError("ERR_INVALID_ARG", m); }
+
+Napi::Float32Array floatArray(const Napi::Value& v, const std::string& name) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    invalid(name + " must be a Float32Array");
+  return v.As<Napi::Float32Array>();
+}
+
+int positiveInt(const Napi::Value& v, const std::string& name, int max = 1 << 20) {
+  if (!v.IsNumber()) invalid(name + " must be a positive integer");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::floor(d) != d || d < 1 || d > max)
+    invalid(name + " must be an integer from 1 to " + std::to_string(max));
+  return static_cast<int>(d);
+}
+
+std::vector<float> copyFloats(const Napi::Object& o, const char* key) {
+  Napi::Float32Array a = floatArray(o.Get(key), std::string("weights.") + key);
+  return std::vector<float>(a.Data(), a.Data() + a.ElementLength());
+}
+
+std::string optionString(const Napi::Object& o, const char* key, const std::string& fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsString()) invalid(std::string("option '") + key + "' must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+CreffMode parseMode(const std::string& m) {
+  if (m == "exact") return CreffMode::Exact;
+  if (m == "keyframe-conv") return CreffMode::KeyframeConv;
+  invalid("option 'mode' must be 'exact' or 'keyframe-conv'");
+}
+
+int parseThreads(const Napi::Object& o) {
+  Napi::Value v = o.Get("threads");
+  if (v.IsUndefined() || v.IsNull()) return 0;
+  return positiveInt(v, "threads", 256);
+}
+
+void checkLength(const Napi::Float32Array& a, size_t expected, const std::string& what) {
+  if (a.ElementLength() != expected)
+    throw CodedError("ERR_SHAPE", what + " holds " + std::to_string(a.ElementLength()) +
+                                      " values, its shape needs " + std::to_string(expected));
+}
+
+}  // namespace
+
+// --- NativeKeyframe -------------------------------------------------------------------------
+
+Napi::FunctionReference* KeyframeBinding::define(Napi::Env env, Napi::Object exports) {
+  Napi::Function cls = DefineClass(env, "NativeKeyframe", {InstanceMethod<&KeyframeBinding::getInfo>("info")});
+  keyframeConstructor = Napi::Persistent(cls);
+  exports.Set("NativeKeyframe", cls);
+  return &keyframeConstructor;
+}
+
+KeyframeBinding::KeyframeBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<KeyframeBinding>(info) {}
+
+Napi::Value KeyframeBinding::getInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  if (prepared) {
+    o.Set("channels", prepared->channels);
+    o.Set("height", prepared->height);
+    o.Set("width", prepared->width);
+    o.Set("mode", prepared->mode == CreffMode::Exact ? "exact" : "keyframe-conv");
+  }
+  return o;
+}
+
+// --- NativeCReFF ----------------------------------------------------------------------------
+
+void CreffBinding::define(Napi::Env env, Napi::Object exports) {
+  KeyframeBinding::define(env, exports);
+  Napi::Function cls = DefineClass(env, "NativeCReFF",
+                                   {InstanceMethod<&CreffBinding::prepareKeyframe>("prepareKeyframe"),
+                                    InstanceMethod<&CreffBinding::run>("run")});
+  exports.Set("NativeCReFF", cls);
+  Napi::Function available = Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Env e = info.Env();
+    std::string why;
+    Napi::Object o = Napi::Object::New(e);
+    o.Set("available", cudaCreffAvailable(&why));
+    o.Set("reason", why);
+    return o;
+  });
+  exports.Set("cudaStatus", available);
+}
+
+// new NativeCReFF({ channels, window, qWeight, qBias, kWeight, kBias, vWeight, vBias })
+CreffBinding::CreffBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CreffBinding>(info) {
+  Napi::Env env = info.Env();
+  guardSync(env, [&] {
+    if (info.Length() < 1 || !info[0].IsObject()) invalid("CReFF weights must be an object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto w = std::make_shared<CreffWeights>();
+    w->channels = positiveInt(o.Get("channels"), "weights.channels", 1 << 16);
+    w->window = positiveInt(o.Get("window"), "weights.window", 31);
+    w->qWeight = copyFloats(o, "qWeight");
+    w->qBias = copyFloats(o, "qBias");
+    w->kWeight = copyFloats(o, "kWeight");
+    w->kBias = copyFloats(o, "kBias");
+    w->vWeight = copyFloats(o, "vWeight");
+    w->vBias = copyFloats(o, "vBias");
+    CreffShape probe;
+    probe.channels = w->channels;
+    probe.lrHeight = probe.lrWidth = probe.height = probe.width = 1;
+    validateCreff(*w, probe);
+    weights_ = std::move(w);
+    return env.Undefined();
+  });
+}
+
+// prepareKeyframe(key: Float32Array, height, width, { mode, threads }): Promise<NativeKeyframe>
+Napi::Value CreffBinding::prepareKeyframe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guardSync(env, [&]() -> Napi::Value {
+    Napi::Float32Array key = floatArray(info[0], "key");
+    const int H = positiveInt(info[1], "height"), W = positiveInt(info[2], "width");
+    Napi::Object opts = info.Length() > 3 && info[3].IsObject() ? info[3].As<Napi::Object>() : Napi::Object::New(env);
+    const CreffMode mode = parseMode(optionString(opts, "mode", "exact"));
+    const int threads = parseThreads(opts);
+    checkLength(key, size_t(weights_->channels) * H * W, "the keyframe feature");
+    auto weights = weights_;
+    const float* data = key.Data();
+    auto result = std::make_shared<std::shared_ptr<const PreparedKeyframe>>();
+    Napi::Object holder = Napi::Object::New(env);
+    holder.Set("key", key);
+    return PromiseWorker::start(
+        env, holder,
+        [=] { *result = std::make_shared<PreparedKeyframe>(arseg::prepareKeyframe(*weights, data, H, W, mode, threads)); },
+        [result](Napi::Env e) -> Napi::Value {
+          Napi::Object obj = keyframeConstructor.New({});
+          KeyframeBinding::Unwrap(obj)->prepared = *result;
+          return obj;
+        },
+        nullptr);
+  });
+}
+
+// run(lr, lrHeight, lrWidth, key: Float32Array | NativeKeyframe, height, width, motion, options)
+//   options: { kernel: 'fused' | 'reference', device: 'cpu' | 'cuda', sampling: 'exact' | 'official',
+//              mode: 'exact' | 'keyframe-conv', threads }
+// Resolves with { output: Float32Array (C x H x W), milliseconds (kernel time) }.
+Napi::Value CreffBinding::run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guardSync(env, [&]() -> Napi::Value {
+    if (info.Length() < 8) invalid("run() needs lr, lrHeight, lrWidth, key, height, width, motion, options");
+    CreffShape s;
+    s.channels = weights_->channels;
+    Napi::Float32Array lr = floatArray(info[0], "lr");
+    s.lrHeight = positiveInt(info[1], "lrHeight");
+    s.lrWidth = positiveInt(info[2], "lrWidth");
+    s.height = positiveInt(info[4], "height");
+    s.width = positiveInt(info[5], "width");
+    Napi::Float32Array motion = floatArray(info[6], "motion");
+    if (!info[7].IsObject()) invalid("options must be an object");
+    Napi::Object opts = info[7].As<Napi::Object>();
+    const std::string kernel = optionString(opts, "kernel", "fused");
+    const std::string device = optionString(opts, "device", "cpu");
+    const std::string samplingName = optionString(opts, "sampling", "exact");
+    if (kernel != "fused" && kernel != "reference") invalid("option 'kernel' must be 'fused' or 'reference'");
+    if (device != "cpu" && device != "cuda") invalid("option 'device' must be 'cpu' or 'cuda'");
+    if (samplingName != "exact" && samplingName != "official") invalid("option 'sampling' must be 'exact' or 'official'");
+    const WarpSampling sampling = samplingName == "official" ? WarpSampling::Official : WarpSampling::Exact;
+    const int threads = parseThreads(opts);
+    validateCreff(*weights_, s);
+    checkLength(lr, size_t(s.channels) * s.lrPlane(), "the LR feature");
+    checkLength(motion, 2 * s.plane(), "the motion field");
+
+    std::shared_ptr<const PreparedKeyframe> prepared;
+    const float* rawKey = nullptr;
+    CreffMode mode = parseMode(optionString(opts, "mode", "exact"));
+    Napi::Object holder = Napi::Object::New(env);  // keeps every input alive during the work
+    holder.Set("lr", lr);
+    holder.Set("motion", motion);
+    holder.Set("key", info[3]);
+    if (info[3].IsObject() && info[3].As<Napi::Object>().InstanceOf(keyframeConstructor.Value())) {
+      prepared = KeyframeBinding::Unwrap(info[3].As<Napi::Object>())->prepared;
+      if (!prepared) invalid("the keyframe is not prepared");
+      if (kernel != "fused" || device != "cpu")
+        invalid("a prepared keyframe is for the fused CPU kernel; pass the raw feature otherwise");
+      mode = prepared->mode;
+      if (prepared->channels != s.channels || prepared->height != s.height || prepared->width != s.width)
+        throw CodedError("ERR_SHAPE", "the prepared keyframe does not match height x width x channels");
+    } else {
+      Napi::Float32Array key = floatArray(info[3], "key");
+      checkLength(key, size_t(s.channels) * s.plane(), "the keyframe feature");
+      rawKey = key.Data();
+    }
+    if (device == "cuda") {
+      std::string why;
+      if (!cudaCreffAvailable(&why)) throw CodedError("ERR_CUDA_UNAVAILABLE", why);
+    }
+
+    auto weights = weights_;
+    const float* lrData = lr.Data();
+    const float* motionData = motion.Data();
+    auto out = std::make_shared<std::vector<float>>();
+    auto millis = std::make_shared<double>(0);
+    return PromiseWorker::start(
+        env, holder,
+        [=] {
+          out->resize(size_t(s.channels) * s.plane());
+          const auto start = std::chrono::steady_clock::now();
+          if (device == "cuda") {
+            *millis = creffCuda(*weights, s, lrData, rawKey, motionData, sampling, mode, out->data());
+            return;
+          }
+          if (kernel == "reference") {
+            creffReference(*weights, s, lrData, rawKey, motionData, sampling, mode, out->data());
+          } else if (prepared) {
+            creffFusedCpu(*weights, s, lrData, *prepared, motionData, sampling, out->data(), threads);
+          } else {
+            const PreparedKeyframe key = arseg::prepareKeyframe(*weights, rawKey, s.height, s.width, mode, threads);
+            creffFusedCpu(*weights, s, lrData, key, motionData, sampling, out->data(), threads);
+          }
+          *millis = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+        },
+        [out, millis](Napi::Env e) -> Napi::Value {
+          Napi::Object result = Napi::Object::New(e);
+          result.Set("output", adoptFloat32(e, std::move(*out)));
+          result.Set("milliseconds", *millis);
+          return result;
+        },
+        nullptr);
+  });
+}
+
+}  // namespace arseg

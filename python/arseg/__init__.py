@@ -1,0 +1,1 @@
+"""PyTorch side of ar-seg-native: reference formulations, conversion and training."""

@@ -1,0 +1,179 @@
+'use strict';
+// CReFF kernels against PyTorch goldens (python/tools/make_creff_goldens.py), against each
+// other, and their failure paths.
+const fs = require('node:fs');
+const path = require('node:path');
+const test = require('ava');
+const { CReFF, Keyframe } = require('../dist');
+const { readNpy, FIXTURES } = require('./helpers/fixtures');
+
+const GOLDEN_DIR = path.join(FIXTURES, 'creff');
+const TOLERANCE = 1e-4;
+const cuda = CReFF.cudaStatus();
+
+function loadCase(name) {
+  const dir = path.join(GOLDEN_DIR, name);
+  const meta = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8'));
+  const npy = (n) => readNpy(path.join(dir, `${n}.npy`)).data;
+  const { channels: C, height: H, width: W, lrHeight: h, lrWidth: w } = meta;
+  return {
+    meta,
+    creff: new CReFF({
+      channels: C,
+      window: meta.window,
+      q: { weight: npy('q_weight'), bias: npy('q_bias') },
+      k: { weight: npy('k_weight'), bias: npy('k_bias') },
+      v: { weight: npy('v_weight'), bias: npy('v_bias') },
+    }),
+    lr: { data: npy('lr'), dims: [1, C, h, w] },
+    key: { data: npy('key'), dims: [1, C, H, W] },
+    motion: { data: npy('motion'), dims: [2, H, W] },
+    expected: npy('out'),
+    options: { sampling: meta.sampling, mode: meta.mode },
+  };
+}
+
+function maxDiff(a, b) {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/** Deterministic pseudo-random floats in [-1, 1) * scale. */
+function randoms(n, seed, scale = 1) {
+  const out = new Float32Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    out[i] = ((x / 4294967296) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+function randomProblem({ C, H, W, h, w, K, seed, motionScale = 4 }) {
+  const conv = (s) => ({ weight: randoms(C * 9, s, 1 / 3), bias: randoms(C, s + 1, 1 / 3) });
+  return {
+    creff: new CReFF({ channels: C, window: K, q: conv(seed), k: conv(seed + 2), v: conv(seed + 4) }),
+    lr: { data: randoms(C * h * w, seed + 6, 1.7), dims: [1, C, h, w] },
+    key: { data: randoms(C * H * W, seed + 7, 1.7), dims: [1, C, H, W] },
+    motion: { data: randoms(2 * H * W, seed + 8, motionScale), dims: [2, H, W] },
+  };
+}
+
+const cases = fs.readdirSync(GOLDEN_DIR).sort();
+
+test('the golden set covers the cases the issue names', (t) => {
+  for (const name of ['small', 'realistic', 'window1', 'window3', 'pixel', 'far-outside', 'small-official', 'small-keyframe-conv'])
+    t.true(cases.includes(name), name);
+  const realistic = loadCase('realistic').meta;
+  t.deepEqual([realistic.channels, realistic.height, realistic.width, realistic.window], [64, 90, 120, 7]);
+});
+
+for (const name of cases) {
+  for (const kernel of ['reference', 'fused']) {
+    test(`${name}: the ${kernel} kernel matches PyTorch within ${TOLERANCE}`, async (t) => {
+      const c = loadCase(name);
+      const r = await c.creff.run(c.lr, c.key, c.motion, { ...c.options, kernel });
+      t.deepEqual(r.dims, [1, c.meta.channels, c.meta.height, c.meta.width]);
+      const diff = maxDiff(r.data, c.expected);
+      t.true(diff < TOLERANCE, `max |difference| ${diff.toExponential(2)}`);
+    });
+  }
+  (cuda.available ? test : test.skip)(`${name}: the CUDA kernel matches PyTorch within ${TOLERANCE}${cuda.available ? '' : ` (skipped: ${cuda.reason})`}`, async (t) => {
+    const c = loadCase(name);
+    const r = await c.creff.run(c.lr, c.key, c.motion, { ...c.options, device: 'cuda' });
+    const diff = maxDiff(r.data, c.expected);
+    t.true(diff < TOLERANCE, `max |difference| ${diff.toExponential(2)}`);
+  });
+}
+
+test('fused equals reference for every window size, odd shapes and large motion', async (t) => {
+  for (const [K, H, W, h, w, C] of [[1, 20, 28, 10, 14, 6], [3, 19, 33, 7, 9, 5], [5, 40, 50, 20, 25, 12], [9, 35, 37, 18, 19, 3], [11, 48, 16, 24, 8, 7], [7, 1, 40, 1, 20, 4], [7, 40, 1, 20, 1, 4]]) {
+    for (const motionScale of [0.5, 6, 500]) {
+      const p = randomProblem({ C, H, W, h, w, K, seed: K * 131 + H, motionScale });
+      const ref = await p.creff.run(p.lr, p.key, p.motion, { kernel: 'reference' });
+      const fused = await p.creff.run(p.lr, p.key, p.motion, { kernel: 'fused' });
+      const diff = maxDiff(ref.data, fused.data);
+      t.true(diff < TOLERANCE, `K=${K} ${H}x${W} motion ${motionScale}: ${diff.toExponential(2)}`);
+      const official = await p.creff.run(p.lr, p.key, p.motion, { kernel: 'fused', sampling: 'official' });
+      const officialRef = await p.creff.run(p.lr, p.key, p.motion, { kernel: 'reference', sampling: 'official' });
+      t.true(maxDiff(official.data, officialRef.data) < TOLERANCE, `official sampling K=${K}`);
+    }
+  }
+});
+
+test('a prepared keyframe gives the same result as the raw feature; any thread count agrees', async (t) => {
+  const p = randomProblem({ C: 16, H: 45, W: 70, h: 23, w: 35, K: 7, seed: 99 });
+  const raw = await p.creff.run(p.lr, p.key, p.motion);
+  const key = await p.creff.prepareKeyframe(p.key);
+  t.true(key instanceof Keyframe);
+  t.deepEqual([key.channels, key.height, key.width, key.mode], [16, 45, 70, 'exact']);
+  for (const threads of [1, 2, 3, 8]) {
+    const r = await p.creff.run(p.lr, key, p.motion, { threads });
+    t.is(maxDiff(r.data, raw.data), 0, `threads ${threads}`);
+  }
+  const fastKey = await p.creff.prepareKeyframe(p.key, { mode: 'keyframe-conv' });
+  const fast = await p.creff.run(p.lr, fastKey, p.motion);
+  const fastRaw = await p.creff.run(p.lr, p.key, p.motion, { mode: 'keyframe-conv' });
+  const fastRef = await p.creff.run(p.lr, p.key, p.motion, { mode: 'keyframe-conv', kernel: 'reference' });
+  t.is(maxDiff(fast.data, fastRaw.data), 0);
+  t.true(maxDiff(fast.data, fastRef.data) < TOLERANCE);
+});
+
+test('keyframe-conv mode equals the exact mode when there is no motion', async (t) => {
+  const p = randomProblem({ C: 8, H: 30, W: 40, h: 15, w: 20, K: 7, seed: 5 });
+  const still = { data: new Float32Array(2 * 30 * 40), dims: [2, 30, 40] };
+  const exact = await p.creff.run(p.lr, p.key, still);
+  const fast = await p.creff.run(p.lr, p.key, still, { mode: 'keyframe-conv' });
+  t.true(maxDiff(exact.data, fast.data) < 1e-5);
+  // with motion they differ (the approximation is real) but stay close to the exact result
+  const moving = await p.creff.run(p.lr, p.key, p.motion, { mode: 'keyframe-conv' });
+  const exactMoving = await p.creff.run(p.lr, p.key, p.motion);
+  t.true(maxDiff(moving.data, exactMoving.data) > 1e-3);
+});
+
+test('shapes, sizes and options are checked with clear, coded errors', async (t) => {
+  const p = randomProblem({ C: 4, H: 10, W: 12, h: 5, w: 6, K: 3, seed: 1 });
+  const conv = { weight: new Float32Array(36), bias: new Float32Array(4) };
+  t.throws(() => new CReFF(), { code: 'ERR_INVALID_ARG' });
+  t.throws(() => new CReFF({ channels: 4, window: 4, q: conv, k: conv, v: conv }), { code: 'ERR_INVALID_ARG' });
+  t.throws(() => new CReFF({ channels: 4, window: 0, q: conv, k: conv, v: conv }), { code: 'ERR_INVALID_ARG' });
+  t.throws(() => new CReFF({ channels: -4, window: 3, q: conv, k: conv, v: conv }), { code: 'ERR_INVALID_ARG' });
+  t.throws(() => new CReFF({ channels: 5, window: 3, q: conv, k: conv, v: conv }), { code: 'ERR_SHAPE' });
+  t.throws(() => new CReFF({ channels: 4, window: 3, q: { weight: [1], bias: conv.bias }, k: conv, v: conv }), { code: 'ERR_INVALID_ARG' });
+  t.throws(() => new CReFF({ channels: 4, window: 3, q: conv, k: { weight: new Float32Array(36), bias: new Float32Array(3) }, v: conv }), { code: 'ERR_SHAPE' });
+
+  const run = (lr, key, motion, opts) => p.creff.run(lr, key, motion, opts);
+  await t.throwsAsync(run({ data: p.lr.data, dims: [1, 4, 5, 7] }, p.key, p.motion), { code: 'ERR_SHAPE' });
+  await t.throwsAsync(run({ data: p.lr.data, dims: [1, 4, 5, -6] }, p.key, p.motion), { code: 'ERR_SHAPE' });
+  await t.throwsAsync(run({ data: p.lr.data, dims: [2, 2, 5, 6] }, p.key, p.motion), { code: 'ERR_SHAPE' });
+  await t.throwsAsync(run({ data: Array.from(p.lr.data), dims: p.lr.dims }, p.key, p.motion), { code: 'ERR_INVALID_ARG' });
+  await t.throwsAsync(run(p.lr, { data: new Float32Array(3 * 10 * 12), dims: [1, 3, 10, 12] }, p.motion), { code: 'ERR_SHAPE' });
+  await t.throwsAsync(run(p.lr, p.key, { data: new Float32Array(2 * 10 * 11), dims: [2, 10, 11] }), { code: 'ERR_SHAPE' });
+  await t.throwsAsync(run(p.lr, p.key, { data: new Float32Array(3 * 10 * 12), dims: [3, 10, 12] }), { code: 'ERR_SHAPE' });
+  await t.throwsAsync(run(p.lr, p.key, p.motion, { kernel: 'fast' }), { code: 'ERR_INVALID_ARG' });
+  await t.throwsAsync(run(p.lr, p.key, p.motion, { device: 'gpu' }), { code: 'ERR_INVALID_ARG' });
+  await t.throwsAsync(run(p.lr, p.key, p.motion, { sampling: 'nearest' }), { code: 'ERR_INVALID_ARG' });
+  await t.throwsAsync(run(p.lr, p.key, p.motion, { mode: 'approx' }), { code: 'ERR_INVALID_ARG' });
+  await t.throwsAsync(run(p.lr, p.key, p.motion, { threads: 0 }), { code: 'ERR_INVALID_ARG' });
+  await t.throwsAsync(run(p.lr, p.key, p.motion, null), { code: 'ERR_INVALID_ARG' });
+  const other = randomProblem({ C: 4, H: 11, W: 12, h: 5, w: 6, K: 3, seed: 2 });
+  const wrongKey = await p.creff.prepareKeyframe(other.key);
+  await t.throwsAsync(run(p.lr, wrongKey, p.motion), { code: 'ERR_SHAPE' });
+  const key = await p.creff.prepareKeyframe(p.key);
+  await t.throwsAsync(run(p.lr, key, p.motion, { kernel: 'reference' }), { code: 'ERR_INVALID_ARG' });
+  await t.throwsAsync(p.creff.prepareKeyframe({ data: new Float32Array(7), dims: [1, 4, 1, 2] }), { code: 'ERR_SHAPE' });
+});
+
+test('CUDA: available, or refused with ERR_CUDA_UNAVAILABLE and the reason', async (t) => {
+  const p = randomProblem({ C: 4, H: 10, W: 12, h: 5, w: 6, K: 7, seed: 3 });
+  if (cuda.available) {
+    const gpu = await p.creff.run(p.lr, p.key, p.motion, { device: 'cuda' });
+    const cpu = await p.creff.run(p.lr, p.key, p.motion);
+    t.true(maxDiff(gpu.data, cpu.data) < TOLERANCE);
+  } else {
+    t.log(`no CUDA here: ${cuda.reason}`);
+    const err = await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { device: 'cuda' }), { code: 'ERR_CUDA_UNAVAILABLE' });
+    t.is(err.message, cuda.reason);
+  }
+});
