@@ -8,14 +8,14 @@ jobs=$(nproc 2>/dev/null || echo 2)
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
-cmake -S . -B build-asan -DARSEG_SELFTEST=ON -DARSEG_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake -S . -B build-asan -DARSEG_SELFTEST=ON -DARSEG_SANITIZE=ON -DARSEG_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-asan --target arseg_selftest -j "$jobs" >/dev/null
 echo "== AddressSanitizer + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ./build-asan/arseg_selftest test/fixtures "$scratch"
 
 if command -v valgrind >/dev/null; then
-  cmake -S . -B build-valgrind -DARSEG_SELFTEST=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake -S . -B build-valgrind -DARSEG_SELFTEST=ON -DARSEG_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build build-valgrind --target arseg_selftest -j "$jobs" >/dev/null
   echo "== valgrind memcheck"
   valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \

@@ -9,9 +9,13 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <tuple>
+#include <cmath>
 #include <vector>
 
 #include "../common/coded_error.h"
+#include "../creff/creff_fused_cpu.h"
+#include "../creff/creff_reference.h"
 #include "../video/file_reader.h"
 #include "../video/packet_decoder.h"
 
@@ -174,6 +178,42 @@ int main(int argc, char** argv) {
       if (!readAll(path, fullRequest()).second.empty()) ++coded;
     }
     expect(true, "fuzz variants survived (" + std::to_string(coded) + " ended in coded errors)");
+  }
+
+  // CReFF: the fused kernel (threads, tiles, halos) against the reference, including windows
+  // larger than the image, a 1x1 image and motion far outside.
+  for (const auto& [K, H, W, C, far] : std::vector<std::tuple<int, int, int, int, bool>>{
+           {7, 37, 70, 16, false}, {1, 20, 20, 3, false}, {3, 1, 1, 2, false}, {11, 9, 40, 5, true}}) {
+    CreffWeights w;
+    w.channels = C;
+    w.window = K;
+    uint32_t x = 12345u + K;
+    auto rnd = [&x](size_t n, float scale) {
+      std::vector<float> v(n);
+      for (float& f : v) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        f = (static_cast<float>(x) / 4294967296.f * 2.f - 1.f) * scale;
+      }
+      return v;
+    };
+    w.qWeight = rnd(C * 9, 0.33f), w.kWeight = rnd(C * 9, 0.33f), w.vWeight = rnd(C * 9, 0.33f);
+    w.qBias = rnd(C, 0.3f), w.kBias = rnd(C, 0.3f), w.vBias = rnd(C, 0.3f);
+    CreffShape s;
+    s.channels = C, s.height = H, s.width = W, s.lrHeight = (H + 1) / 2, s.lrWidth = (W + 1) / 2;
+    const std::vector<float> lr = rnd(C * s.lrPlane(), 1.5f), key = rnd(C * s.plane(), 1.5f);
+    std::vector<float> motion = rnd(2 * s.plane(), far ? 400.f : 5.f);
+    for (CreffMode mode : {CreffMode::Exact, CreffMode::KeyframeConv}) {
+      std::vector<float> ref(C * s.plane()), fused(C * s.plane());
+      creffReference(w, s, lr.data(), key.data(), motion.data(), WarpSampling::Exact, mode, ref.data());
+      const PreparedKeyframe prepared = prepareKeyframe(w, key.data(), H, W, mode, 2);
+      creffFusedCpu(w, s, lr.data(), prepared, motion.data(), WarpSampling::Exact, fused.data(), 2);
+      float worst = 0;
+      for (size_t i = 0; i < ref.size(); ++i) worst = std::max(worst, std::abs(ref[i] - fused[i]));
+      expect(worst < 1e-4f, "CReFF fused vs reference K=" + std::to_string(K) + " " + std::to_string(H) +
+                                 "x" + std::to_string(W) + ": " + std::to_string(worst));
+    }
   }
 
   std::printf("selftest: %d checks, %d failed\n", checks, failures);
