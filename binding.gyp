@@ -10,6 +10,7 @@
         "native/addon/packet_decoder_binding.cc",
         "native/addon/request_options.cc",
         "native/addon/video_reader_binding.cc",
+        "native/creff/creff_cuda_emulator.cc",
         "native/creff/creff_cuda_stub.cc",
         "native/creff/creff_fused_cpu.cc",
         "native/creff/creff_reference.cc",

@@ -79,6 +79,12 @@ for (const name of cases) {
       t.true(diff < TOLERANCE, `max |difference| ${diff.toExponential(2)}`);
     });
   }
+  test(`${name}: the CUDA kernel's device code, emulated on the CPU, matches PyTorch within ${TOLERANCE}`, async (t) => {
+    const c = loadCase(name);
+    const r = await c.creff.run(c.lr, c.key, c.motion, { ...c.options, kernel: 'cuda-emulated' });
+    const diff = maxDiff(r.data, c.expected);
+    t.true(Number.isFinite(diff) && diff < TOLERANCE, `max |difference| ${diff.toExponential(2)}`);
+  });
   (cuda.available ? test : test.skip)(`${name}: the CUDA kernel matches PyTorch within ${TOLERANCE}${cuda.available ? '' : ` (skipped: ${cuda.reason})`}`, async (t) => {
     const c = loadCase(name);
     const r = await c.creff.run(c.lr, c.key, c.motion, { ...c.options, device: 'cuda' });
@@ -100,6 +106,20 @@ test('fused equals reference for every window size, odd shapes and large motion'
       t.true(maxDiff(official.data, officialRef.data) < TOLERANCE, `official sampling K=${K}`);
     }
   }
+});
+
+test('emulated CUDA device code equals the reference: partial channel chunks, every window, tile edges', async (t) => {
+  for (const [K, H, W, h, w, C] of [[1, 17, 33, 9, 17, 9], [3, 31, 16, 16, 8, 20], [5, 16, 17, 8, 9, 13], [9, 20, 15, 10, 8, 17], [11, 33, 18, 17, 9, 3]]) {
+    for (const mode of ['exact', 'keyframe-conv']) {
+      const p = randomProblem({ C, H, W, h, w, K, seed: 7 * K + C, motionScale: 9 });
+      const ref = await p.creff.run(p.lr, p.key, p.motion, { kernel: 'reference', mode });
+      const emu = await p.creff.run(p.lr, p.key, p.motion, { kernel: 'cuda-emulated', mode });
+      const diff = maxDiff(ref.data, emu.data);
+      t.true(Number.isFinite(diff) && diff < TOLERANCE, `K=${K} ${H}x${W} C=${C} ${mode}: ${diff}`);
+    }
+  }
+  const big = randomProblem({ C: 2, H: 8, W: 8, h: 4, w: 4, K: 13, seed: 1 });
+  await t.throwsAsync(big.creff.run(big.lr, big.key, big.motion, { kernel: 'cuda-emulated' }), { code: 'ERR_UNSUPPORTED' });
 });
 
 test('a prepared keyframe gives the same result as the raw feature; any thread count agrees', async (t) => {

@@ -6,6 +6,7 @@
 
 #include "../common/coded_error.h"
 #include "../creff/creff_cuda.h"
+#include "../creff/creff_cuda_emulator.h"
 #include "../creff/creff_reference.h"
 #include "frame_js.h"
 #include "js_errors.h"
@@ -159,7 +160,7 @@ Napi::Value CreffBinding::prepareKeyframe(const Napi::CallbackInfo& info) {
 }
 
 // run(lr, lrHeight, lrWidth, key: Float32Array | NativeKeyframe, height, width, motion, options)
-//   options: { kernel: 'fused' | 'reference', device: 'cpu' | 'cuda', sampling: 'exact' | 'official',
+//   options: { kernel: 'fused' | 'reference' | 'cuda-emulated', device: 'cpu' | 'cuda', sampling: 'exact' | 'official',
 //              mode: 'exact' | 'keyframe-conv', threads }
 // Resolves with { output: Float32Array (C x H x W), milliseconds (kernel time) }.
 Napi::Value CreffBinding::run(const Napi::CallbackInfo& info) {
@@ -179,7 +180,8 @@ Napi::Value CreffBinding::run(const Napi::CallbackInfo& info) {
     const std::string kernel = optionString(opts, "kernel", "fused");
     const std::string device = optionString(opts, "device", "cpu");
     const std::string samplingName = optionString(opts, "sampling", "exact");
-    if (kernel != "fused" && kernel != "reference") invalid("option 'kernel' must be 'fused' or 'reference'");
+    if (kernel != "fused" && kernel != "reference" && kernel != "cuda-emulated")
+      invalid("option 'kernel' must be 'fused', 'reference' or 'cuda-emulated'");
     if (device != "cpu" && device != "cuda") invalid("option 'device' must be 'cpu' or 'cuda'");
     if (samplingName != "exact" && samplingName != "official") invalid("option 'sampling' must be 'exact' or 'official'");
     const WarpSampling sampling = samplingName == "official" ? WarpSampling::Official : WarpSampling::Exact;
@@ -229,6 +231,8 @@ Napi::Value CreffBinding::run(const Napi::CallbackInfo& info) {
           }
           if (kernel == "reference") {
             creffReference(*weights, s, lrData, rawKey, motionData, sampling, mode, out->data());
+          } else if (kernel == "cuda-emulated") {
+            creffCudaEmulated(*weights, s, lrData, rawKey, motionData, sampling, mode, out->data());
           } else if (prepared) {
             creffFusedCpu(*weights, s, lrData, *prepared, motionData, sampling, out->data(), threads);
           } else {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../common/coded_error.h"
+#include "../creff/creff_cuda_emulator.h"
 #include "../creff/creff_fused_cpu.h"
 #include "../creff/creff_reference.h"
 #include "../video/file_reader.h"
@@ -183,7 +184,7 @@ int main(int argc, char** argv) {
   // CReFF: the fused kernel (threads, tiles, halos) against the reference, including windows
   // larger than the image, a 1x1 image and motion far outside.
   for (const auto& [K, H, W, C, far] : std::vector<std::tuple<int, int, int, int, bool>>{
-           {7, 37, 70, 16, false}, {1, 20, 20, 3, false}, {3, 1, 1, 2, false}, {11, 9, 40, 5, true}}) {
+           {7, 37, 70, 16, false}, {1, 20, 20, 3, false}, {3, 1, 1, 2, false}, {11, 9, 40, 5, true}, {5, 17, 18, 11, false}}) {
     CreffWeights w;
     w.channels = C;
     w.window = K;
@@ -211,7 +212,12 @@ int main(int argc, char** argv) {
       creffFusedCpu(w, s, lr.data(), prepared, motion.data(), WarpSampling::Exact, fused.data(), 2);
       float worst = 0;
       for (size_t i = 0; i < ref.size(); ++i) worst = std::max(worst, std::abs(ref[i] - fused[i]));
-      expect(worst < 1e-4f, "CReFF fused vs reference K=" + std::to_string(K) + " " + std::to_string(H) +
+      if (K <= 11 && H * W <= 400) {  // the CUDA device code, emulated (slow: small cases only)
+        std::vector<float> emu(C * s.plane());
+        creffCudaEmulated(w, s, lr.data(), key.data(), motion.data(), WarpSampling::Exact, mode, emu.data());
+        for (size_t i = 0; i < ref.size(); ++i) worst = std::max(worst, std::abs(ref[i] - emu[i]));
+      }
+      expect(worst < 1e-4f, "CReFF fused/emulated CUDA vs reference K=" + std::to_string(K) + " " + std::to_string(H) +
                                  "x" + std::to_string(W) + ": " + std::to_string(worst));
     }
   }
