@@ -30,6 +30,8 @@ export const ErrorCodes = {
   TRUNCATED: 'ERR_TRUNCATED',
   /** Reading the input failed part-way. `framesDecoded` is set. */
   READ: 'ERR_READ',
+  /** A model bundle is missing a file, has an invalid manifest, or its graphs disagree. */
+  BUNDLE: 'ERR_BUNDLE',
   /** Tensor shapes or sizes disagree (features, motion, weights). */
   SHAPE: 'ERR_SHAPE',
   /** CUDA was asked for but this build has no CUDA kernels or the machine no usable GPU. */

@@ -4,10 +4,16 @@
  */
 import type { NativeFrame } from './native';
 
-/** One float32 NCHW tensor to produce per frame: resized, then (v / 255 - mean) / std. */
+/**
+ * One float32 NCHW tensor to produce per frame: resized, then (v / 255 - mean) / std. The size is
+ * fixed ({ width, height }) or relative to each frame ({ scale, multiple }: the frame's size times
+ * scale, rounded to the nearest multiple, at least one multiple).
+ */
 export interface TensorSpec {
-  width: number;
-  height: number;
+  width?: number;
+  height?: number;
+  scale?: number;
+  multiple?: number;
   /** Per channel, in R, G, B order whatever `channelOrder` is. Default [0, 0, 0]. */
   mean?: [number, number, number];
   /** Per channel, R, G, B. Default [1, 1, 1]. */
@@ -95,6 +101,7 @@ export const VECTOR_COLUMNS = [
 ] as const;
 
 export function toVideoFrame(raw: NativeFrame, options: FrameOptions): VideoFrame {
+  // tensors carry their own sizes (relative specs resolve per frame)
   const frame: VideoFrame = {
     index: raw.index,
     pts: raw.pts,
@@ -106,13 +113,7 @@ export function toVideoFrame(raw: NativeFrame, options: FrameOptions): VideoFram
     height: raw.height,
   };
   if (raw.rgb) frame.rgb = raw.rgb;
-  if (raw.tensors && options.tensors) {
-    const specs = options.tensors;
-    frame.tensors = raw.tensors.map((data, i) => ({
-      data,
-      dims: [1, 3, specs[i].height, specs[i].width],
-    }));
-  }
+  if (raw.tensors) frame.tensors = raw.tensors.map((t) => ({ data: t.data, dims: [1, 3, t.height, t.width] }));
   if (raw.vectors) frame.vectors = raw.vectors;
   if (raw.motion && (options.motion === 'reference' || options.motion === 'accumulated')) {
     frame.motion = { ...raw.motion, mode: options.motion };

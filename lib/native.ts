@@ -15,7 +15,7 @@ export interface NativeFrame {
   width: number;
   height: number;
   rgb?: Uint8Array;
-  tensors?: Float32Array[];
+  tensors?: { data: Float32Array; width: number; height: number }[];
   vectors?: Int32Array;
   motion?: { width: number; height: number; stride: number; data: Float32Array };
 }
@@ -78,6 +78,7 @@ export interface NativeAddon {
   NativeCReFF: new (weights: NativeCReFFWeights) => NativeCReFF;
   NativeKeyframe: new () => NativeKeyframe;
   cudaStatus(): { available: boolean; reason: string };
+  labelsFromLogits(logits: Float32Array, classes: number, height: number, width: number, outHeight: number, outWidth: number): Promise<Uint8Array>;
   NativeVideoReader: new (source: string, options?: object) => NativeVideoReader;
   NativePacketDecoder: new (codec: string, options?: object) => NativePacketDecoder;
   libav: Record<string, string | number>;

@@ -45,3 +45,29 @@ export async function writeNpy(file: string, data: NpyArray, shape: number[]): P
     await handle.close();
   }
 }
+
+export interface NpyArray32 {
+  data: Float32Array | Int32Array | Uint8Array;
+  shape: number[];
+}
+
+/** Reads a .npy file written by numpy.save: little-endian float32, int32 or uint8, C order. */
+export function decodeNpy(buf: Buffer, name = 'array'): NpyArray32 {
+  if (buf.length < 10 || buf.toString('latin1', 0, 6) !== '\x93NUMPY') throw new Error(`${name} is not a .npy file`);
+  const major = buf[6];
+  const headerLen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
+  const start = (major === 1 ? 10 : 12) + headerLen;
+  const header = buf.toString('latin1', major === 1 ? 10 : 12, start);
+  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
+  const fortran = /'fortran_order':\s*True/.test(header);
+  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
+  if (!descr || shapeText === undefined) throw new Error(`${name}: malformed .npy header`);
+  if (fortran) throw new Error(`${name}: Fortran-ordered arrays are not supported`);
+  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const Type = ({ '<f4': Float32Array, '<i4': Int32Array, '|u1': Uint8Array } as Record<string, typeof Float32Array | typeof Int32Array | typeof Uint8Array>)[descr];
+  if (!Type) throw new Error(`${name}: dtype ${descr} is not supported (float32, int32, uint8)`);
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (buf.length - start !== count * Type.BYTES_PER_ELEMENT) throw new Error(`${name}: data size does not match shape (${shape})`);
+  const copy = new Uint8Array(buf.subarray(start)); // aligned
+  return { data: new Type(copy.buffer), shape };
+}

@@ -9,6 +9,7 @@ extern "C" {
 }
 
 #include "creff_binding.h"
+#include "labels_binding.h"
 #include "packet_decoder_binding.h"
 #include "video_reader_binding.h"
 
@@ -30,6 +31,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   arseg::VideoReaderBinding::define(env, exports);
   arseg::PacketDecoderBinding::define(env, exports);
   arseg::CreffBinding::define(env, exports);
+  arseg::defineLabels(env, exports);
   exports.Set("libav", versions(env));
   return exports;
 }

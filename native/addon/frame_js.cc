@@ -46,8 +46,13 @@ Napi::Object frameToJs(Napi::Env env, DecodedFrame&& frame, int stride) {
     o.Set("rgb", adoptArray<uint8_t, Napi::Uint8Array>(env, std::move(frame.rgb)));
   if (!frame.tensors.empty()) {
     Napi::Array tensors = Napi::Array::New(env, frame.tensors.size());
-    for (size_t t = 0; t < frame.tensors.size(); ++t)
-      tensors.Set(t, adoptArray<float, Napi::Float32Array>(env, std::move(frame.tensors[t])));
+    for (size_t t = 0; t < frame.tensors.size(); ++t) {
+      Napi::Object tensor = Napi::Object::New(env);
+      tensor.Set("data", adoptArray<float, Napi::Float32Array>(env, std::move(frame.tensors[t])));
+      tensor.Set("width", frame.tensorSizes[t][0]);
+      tensor.Set("height", frame.tensorSizes[t][1]);
+      tensors.Set(t, tensor);
+    }
     o.Set("tensors", tensors);
   }
   if (frame.hasVectors)

@@ -46,12 +46,23 @@ std::array<float, 3> triple(const Napi::Value& v, const std::string& name, bool 
 
 TensorSpec parseTensor(const Napi::Value& v, size_t i) {
   const std::string at = "tensors[" + std::to_string(i) + "]";
-  if (!v.IsObject()) invalid(at + " must be an object { width, height, mean?, std?, channelOrder? }");
+  if (!v.IsObject()) invalid(at + " must be an object { width, height | scale, multiple?, mean?, std?, channelOrder? }");
   Napi::Object o = v.As<Napi::Object>();
   TensorSpec spec;
-  spec.width = integerIn(o.Get("width"), at + ".width", 1, kMaxDimension);
-  spec.height = integerIn(o.Get("height"), at + ".height", 1, kMaxDimension);
-  if (int64_t(spec.width) * spec.height > kMaxPixels) invalid(at + " is too large");
+  Napi::Value scale = o.Get("scale");
+  if (!scale.IsUndefined()) {
+    if (!o.Get("width").IsUndefined() || !o.Get("height").IsUndefined())
+      invalid(at + " takes either width and height or scale, not both");
+    const double d = scale.IsNumber() ? scale.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d > 0 && d <= 4)) invalid(at + ".scale must be a number in (0, 4]");
+    spec.scale = d;
+    Napi::Value multiple = o.Get("multiple");
+    if (!multiple.IsUndefined()) spec.multiple = integerIn(multiple, at + ".multiple", 1, 256);
+  } else {
+    spec.width = integerIn(o.Get("width"), at + ".width", 1, kMaxDimension);
+    spec.height = integerIn(o.Get("height"), at + ".height", 1, kMaxDimension);
+    if (int64_t(spec.width) * spec.height > kMaxPixels) invalid(at + " is too large");
+  }
   Napi::Value mean = o.Get("mean");
   if (!mean.IsUndefined()) spec.mean = triple(mean, at + ".mean", false);
   Napi::Value sd = o.Get("std");

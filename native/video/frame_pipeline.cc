@@ -52,8 +52,21 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase) {
 
   if (request_.rgb) converter_.toRgb(frame, out.rgb);
   out.tensors.resize(request_.tensors.size());
-  for (size_t t = 0; t < request_.tensors.size(); ++t)
-    converter_.toTensor(frame, request_.tensors[t], out.tensors[t]);
+  out.tensorSizes.resize(request_.tensors.size());
+  for (size_t t = 0; t < request_.tensors.size(); ++t) {
+    TensorSpec spec = request_.tensors[t];
+    if (spec.scale > 0) {
+      auto fit = [&](int size) {
+        const int m = spec.multiple;
+        const int n = static_cast<int>(std::lround(size * spec.scale / m)) * m;
+        return n < m ? m : n;
+      };
+      spec.width = fit(frame->width);
+      spec.height = fit(frame->height);
+    }
+    out.tensorSizes[t] = {spec.width, spec.height};
+    converter_.toTensor(frame, spec, out.tensors[t]);
+  }
 
   BlockField blocks;
   if (request_.needsMotionSideData()) {

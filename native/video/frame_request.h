@@ -9,10 +9,14 @@
 namespace arseg {
 
 // One float32 NCHW (1 x 3 x height x width) tensor, resized from the frame and normalised
-// as (value / 255 - mean[c]) / std[c].
+// as (value / 255 - mean[c]) / std[c]. The size is fixed (width, height), or relative to each
+// frame (scale > 0): round(frame size * scale) to the nearest multiple of `multiple`, at least
+// `multiple` (networks with an output stride need sizes that divide).
 struct TensorSpec {
   int width = 0;
   int height = 0;
+  double scale = 0;
+  int multiple = 1;
   std::array<float, 3> mean{0.f, 0.f, 0.f};
   std::array<float, 3> std{1.f, 1.f, 1.f};
   bool bgr = false;  // channel order of the tensor planes
@@ -52,6 +56,7 @@ struct DecodedFrame {
 
   std::vector<uint8_t> rgb;                  // height x width x 3, when requested
   std::vector<std::vector<float>> tensors;   // one per TensorSpec
+  std::vector<std::array<int, 2>> tensorSizes;  // width, height of each tensor
   bool hasVectors = false;
   std::vector<int32_t> vectors;              // N x kVectorColumns
   bool hasMotion = false;

@@ -1,0 +1,78 @@
+/** JSON Schema of a bundle manifest (arseg.json), format version 1. Checked with ajv. */
+const conv = {
+  type: 'object',
+  required: ['weight', 'bias'],
+  additionalProperties: false,
+  properties: { weight: { type: 'string', minLength: 1 }, bias: { type: 'string', minLength: 1 } },
+} as const;
+
+const triple = { type: 'array', items: { type: 'number' }, minItems: 3, maxItems: 3 } as const;
+
+export const bundleSchema = {
+  $id: 'https://ar-seg-native/bundle.schema.json',
+  type: 'object',
+  required: ['format', 'formatVersion', 'name', 'classes', 'input', 'networks', 'feature', 'creff', 'lrScale', 'keyframeInterval'],
+  additionalProperties: false,
+  properties: {
+    format: { const: 'ar-seg-bundle' },
+    formatVersion: { const: 1 },
+    name: { type: 'string', minLength: 1 },
+    description: { type: 'string' },
+    classes: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 255,
+      items: {
+        type: 'object',
+        required: ['name', 'color'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string', minLength: 1 },
+          color: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 255 }, minItems: 3, maxItems: 3 },
+        },
+      },
+    },
+    ignoreIndex: { type: ['integer', 'null'], minimum: 0, maximum: 255 },
+    input: {
+      type: 'object',
+      required: ['mean', 'std', 'channelOrder'],
+      additionalProperties: false,
+      properties: {
+        mean: triple,
+        std: { ...triple, items: { type: 'number', exclusiveMinimum: 0 } },
+        channelOrder: { enum: ['rgb', 'bgr'] },
+        sizeMultiple: { type: 'integer', minimum: 1, maximum: 256 },
+      },
+    },
+    networks: {
+      type: 'object',
+      required: ['hrEncoder', 'lrEncoder', 'decoder'],
+      additionalProperties: false,
+      properties: {
+        hrEncoder: { type: 'string', minLength: 1 },
+        lrEncoder: { type: 'string', minLength: 1 },
+        decoder: { type: 'string', minLength: 1 },
+      },
+    },
+    feature: {
+      type: 'object',
+      required: ['channels', 'stride'],
+      additionalProperties: false,
+      properties: { channels: { type: 'integer', minimum: 1 }, stride: { type: 'integer', minimum: 1, maximum: 64 } },
+    },
+    creff: {
+      type: 'object',
+      required: ['window', 'q', 'k', 'v'],
+      additionalProperties: false,
+      properties: {
+        window: { type: 'integer', minimum: 1, maximum: 31 },
+        sampling: { enum: ['exact', 'official'] },
+        q: conv,
+        k: conv,
+        v: conv,
+      },
+    },
+    lrScale: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+    keyframeInterval: { type: 'integer', minimum: 1 },
+  },
+} as const;

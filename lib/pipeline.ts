@@ -1,0 +1,230 @@
+/**
+ * The AR-Seg scheduler: segments a compressed video with keyframes at high resolution and every
+ * other frame at low resolution fused with the keyframe's feature through CReFF.
+ *
+ *   keyframe:     HR encoder -> feature (kept for the GOP) -> decoder -> labels
+ *   other frames: LR encoder -> CReFF(LR feature, keyframe feature, motion accumulated to the
+ *                 keyframe, resized and scaled to the feature size) -> decoder -> labels
+ *
+ * Modes 'hr' (every frame at HR) and 'lr' (every frame at LR, no fusion) take the same path for
+ * comparison. Decoding runs ahead on the thread pool while the networks run (the reader's
+ * bounded read-ahead), so decode and inference overlap.
+ */
+import * as ort from 'onnxruntime-node';
+import { Bundle, BundleOptions } from './bundle';
+import { Keyframe } from './creff';
+import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
+import type { PictType, VideoFrame } from './frame';
+import { resizeMotion } from './motion';
+import { addon } from './native';
+import { openVideo, OpenOptions } from './video';
+
+export type SegmentMode = 'ar' | 'hr' | 'lr';
+
+export interface SegmentOptions {
+  /** 'ar' (default), 'hr' or 'lr'. */
+  mode?: SegmentMode;
+  /** LR scale per side; default the bundle's lrScale. */
+  scale?: number;
+  /** Keyframe policy: 'gop' (every I-frame) or an interval L; default the bundle's keyframeInterval. */
+  keyframes?: 'gop' | number;
+  /** Also return the decoder's logits (classes x feature size, before upsampling). */
+  logits?: boolean;
+  /** Cell size in pixels of the motion field read from the stream. Default 4. */
+  motionStride?: number;
+  /** CReFF formulation: 'exact' (default) or 'keyframe-conv' (faster, approximate). */
+  creffMode?: 'exact' | 'keyframe-conv';
+  /** Frames decoded ahead of inference. Default 4. */
+  ahead?: number;
+  /** libavformat options for the source (see openVideo). */
+  formatOptions?: OpenOptions['formatOptions'];
+}
+
+/** Milliseconds spent per stage on this frame. */
+export interface StageTimings {
+  decode: number;
+  hrEncoder: number;
+  lrEncoder: number;
+  creff: number;
+  decoder: number;
+  labels: number;
+  total: number;
+}
+
+export interface SegmentResult {
+  index: number;
+  pts: number | null;
+  pictType: PictType;
+  isKeyframe: boolean;
+  keyframeIndex: number;
+  /** Which branch produced the labels: 'hr', 'lr', or 'ar' (LR fused with the keyframe). */
+  branch: 'hr' | 'lr' | 'ar';
+  width: number;
+  height: number;
+  /** Class index per pixel, height x width. */
+  labels: Uint8Array;
+  logits?: { data: Float32Array; dims: [1, number, number, number] };
+  timings: StageTimings;
+}
+
+function now(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+async function runSession(session: ort.InferenceSession, input: Float32Array, dims: number[]): Promise<ort.Tensor> {
+  const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', input, dims) });
+  return out[session.outputNames[0]];
+}
+
+interface ResolvedOptions {
+  mode: SegmentMode;
+  scale: number;
+  keyframes: 'gop' | number;
+  motionStride: number;
+  creffMode: 'exact' | 'keyframe-conv';
+  logits: boolean;
+}
+
+export class ArSeg {
+  readonly bundle: Bundle;
+  #closed = false;
+
+  private constructor(bundle: Bundle) {
+    this.bundle = bundle;
+  }
+
+  /** Loads a model bundle (see bundle.ts): validates it and opens its graphs in ONNX Runtime. */
+  static async load(dir: string, options: BundleOptions = {}): Promise<ArSeg> {
+    return new ArSeg(await Bundle.load(dir, options));
+  }
+
+  #resolve(options: SegmentOptions): ResolvedOptions {
+    if (options === null || typeof options !== 'object') throw invalidArg('options must be an object');
+    const m = this.bundle.manifest;
+    const mode = options.mode ?? 'ar';
+    if (mode !== 'ar' && mode !== 'hr' && mode !== 'lr') throw invalidArg("mode must be 'ar', 'hr' or 'lr'");
+    const scale = options.scale ?? m.lrScale;
+    if (typeof scale !== 'number' || !(scale > 0 && scale <= 1)) throw invalidArg('scale must be a number in (0, 1]');
+    const keyframes = options.keyframes ?? m.keyframeInterval;
+    if (keyframes !== 'gop' && !(Number.isInteger(keyframes) && (keyframes as number) >= 1))
+      throw invalidArg("keyframes must be 'gop' or a positive integer interval");
+    const motionStride = options.motionStride ?? 4;
+    if (!Number.isInteger(motionStride) || motionStride < 1 || motionStride > 64) throw invalidArg('motionStride must be an integer from 1 to 64');
+    const creffMode = options.creffMode ?? 'exact';
+    if (creffMode !== 'exact' && creffMode !== 'keyframe-conv') throw invalidArg("creffMode must be 'exact' or 'keyframe-conv'");
+    return { mode, scale, keyframes, motionStride, creffMode, logits: Boolean(options.logits) };
+  }
+
+  /**
+   * Segments a video file or URL; yields one result per frame in presentation order. Options are
+   * checked at once (ERR_INVALID_ARG); breaking out of the loop stops decoding.
+   */
+  segment(source: string, options: SegmentOptions = {}): AsyncIterable<SegmentResult> {
+    if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg is closed');
+    const o = this.#resolve(options);
+    const m = this.bundle.manifest;
+    const normalise = { mean: m.input.mean, std: m.input.std, channelOrder: m.input.channelOrder };
+    const multiple = m.input.sizeMultiple ?? 8;
+    const reader = openVideo(source, {
+      tensors: [
+        { scale: 1, multiple, ...normalise },
+        { scale: o.scale, multiple, ...normalise },
+      ],
+      motion: o.mode === 'ar' ? 'accumulated' : 'none',
+      stride: o.motionStride,
+      keyframes: o.keyframes,
+      ahead: options.ahead ?? 4,
+      formatOptions: options.formatOptions,
+    });
+    return this.#run(reader, o);
+  }
+
+  async *#run(reader: ReturnType<typeof openVideo>, o: ResolvedOptions): AsyncGenerator<SegmentResult> {
+    const { bundle } = this;
+    const classes = bundle.manifest.classes.length;
+    const C = bundle.manifest.feature.channels;
+    let key: { feature: ort.Tensor; prepared: Keyframe } | null = null;
+    try {
+      for (;;) {
+        const t0 = now();
+        const frame: VideoFrame | null = await reader.read();
+        if (frame === null) return;
+        if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg was closed');
+        const timings: StageTimings = { decode: now() - t0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, total: 0 };
+        const [hr, lr] = frame.tensors!;
+        const useHr = o.mode === 'hr' || (o.mode === 'ar' && frame.isKeyframe);
+        let feature: ort.Tensor;
+        let branch: SegmentResult['branch'];
+        if (useHr) {
+          let t = now();
+          feature = await runSession(bundle.hrEncoder, hr.data, [...hr.dims]);
+          timings.hrEncoder = now() - t;
+          branch = 'hr';
+          if (o.mode === 'ar') {
+            t = now();
+            key = { feature, prepared: await bundle.creff.prepareKeyframe({ data: feature.data as Float32Array, dims: feature.dims }, { mode: o.creffMode }) };
+            timings.creff = now() - t;
+          }
+        } else {
+          let t = now();
+          const lrFeature = await runSession(bundle.lrEncoder, lr.data, [...lr.dims]);
+          timings.lrEncoder = now() - t;
+          if (o.mode === 'lr') {
+            feature = lrFeature;
+            branch = 'lr';
+          } else {
+            if (!key) throw new ArSegError(ErrorCodes.NATIVE, 'no keyframe feature before a non-keyframe');
+            t = now();
+            const [, , H, W] = key.feature.dims;
+            const motion = resizeMotion(frame.motion!, frame.width, frame.height, W, H);
+            const fused = await bundle.creff.run(
+              { data: lrFeature.data as Float32Array, dims: lrFeature.dims },
+              key.prepared,
+              { data: motion, dims: [2, H, W] },
+              { sampling: bundle.manifest.creff.sampling ?? 'exact' },
+            );
+            feature = new ort.Tensor('float32', fused.data, fused.dims);
+            timings.creff = now() - t;
+            branch = 'ar';
+          }
+        }
+        let t = now();
+        const [, fc, fh, fw] = feature.dims;
+        if (fc !== C) throw new ArSegError(ErrorCodes.BUNDLE, `the encoder gave ${fc} channels, the bundle says ${C}`);
+        const logits = await runSession(bundle.decoder, feature.data as Float32Array, [1, fc, fh, fw]);
+        timings.decoder = now() - t;
+        t = now();
+        const [, lc, lh, lw] = logits.dims;
+        const labels: Uint8Array = await addon().labelsFromLogits(logits.data as Float32Array, lc, lh, lw, frame.height, frame.width);
+        timings.labels = now() - t;
+        timings.total = now() - t0;
+        const result: SegmentResult = {
+          index: frame.index,
+          pts: frame.pts,
+          pictType: frame.pictType,
+          isKeyframe: frame.isKeyframe,
+          keyframeIndex: frame.keyframeIndex,
+          branch,
+          width: frame.width,
+          height: frame.height,
+          labels,
+          timings,
+        };
+        if (o.logits) result.logits = { data: logits.data as Float32Array, dims: [1, lc, lh, lw] };
+        if (lc !== classes) throw new ArSegError(ErrorCodes.BUNDLE, `the decoder gave ${lc} classes, the bundle lists ${classes}`);
+        yield result;
+      }
+    } catch (err) {
+      throw toArSegError(err);
+    } finally {
+      reader.close();
+    }
+  }
+
+  /** Releases the ONNX Runtime sessions. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.bundle.close();
+  }
+}

@@ -1,0 +1,169 @@
+"""PSPNet18 in the layout of the official AR-Seg implementation (method.md, "Networks").
+
+The module and parameter names follow the official state dicts
+(../shared/docs/official-state-dicts.json, without DataParallel's `module.` prefix):
+feats (a dilated ResNet-18, output stride 8), psp (pyramid pooling, bins 1, 2, 3, 6), up_1..3
+(x2 bilinear, 3x3 conv, batch norm, PReLU), final_conv (the 1x1 decoder), classifier (the
+auxiliary head, unused at inference). `width` scales every channel count, for the tiny test
+bundle; width=1 is the official network.
+
+For export, `encoder()` and `decoder()` split the network where AR-Seg splits it: the encoder
+ends with feature p (up_3's output, at the input's resolution), the decoder is final_conv.
+Adaptive average pooling is written with slices so that ONNX export keeps spatial sizes
+dynamic; it computes exactly what nn.AdaptiveAvgPool2d computes.
+
+Assumption to check against the official code (issue 5): the pyramid and up-blocks upsample
+with align_corners=False (F.upsample's default since PyTorch 0.4).
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None, dilation=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=dilation, dilation=dilation, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=dilation, dilation=dilation, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+
+    def forward(self, x):
+        residual = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + residual)
+
+
+class DilatedResNet18(nn.Module):
+    def __init__(self, width=1.0):
+        super().__init__()
+        c = [max(1, int(round(n * width))) for n in (64, 128, 256, 512)]
+        self.inplanes = c[0]
+        self.conv1 = nn.Conv2d(3, c[0], 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(c[0])
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.layer1 = self._make_layer(c[0], 2)
+        self.layer2 = self._make_layer(c[1], 2, stride=2)
+        self.layer3 = self._make_layer(c[2], 2, dilation=2)
+        self.layer4 = self._make_layer(c[3], 2, dilation=4)
+        self.channels = c[3]
+
+    def _make_layer(self, planes, blocks, stride=1, dilation=1):
+        downsample = None
+        if stride != 1 or self.inplanes != planes:
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
+            )
+        layers = [BasicBlock(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes
+        layers += [BasicBlock(planes, planes, dilation=dilation) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer2(self.layer1(x))
+        x3 = self.layer3(x)
+        return self.layer4(x3), x3
+
+
+class AdaptiveAvgPool(nn.Module):
+    """nn.AdaptiveAvgPool2d(size) with slices, so that ONNX export keeps H and W dynamic."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.size = size
+
+    def forward(self, x):
+        h, w = x.shape[2], x.shape[3]
+        rows = []
+        for i in range(self.size):
+            y0, y1 = (i * h) // self.size, ((i + 1) * h + self.size - 1) // self.size
+            cols = []
+            for j in range(self.size):
+                x0, x1 = (j * w) // self.size, ((j + 1) * w + self.size - 1) // self.size
+                cols.append(x[:, :, y0:y1, x0:x1].mean(dim=(2, 3), keepdim=True))
+            rows.append(torch.cat(cols, 3))
+        return torch.cat(rows, 2)
+
+
+class PSPModule(nn.Module):
+    def __init__(self, features, out_features, sizes=(1, 2, 3, 6)):
+        super().__init__()
+        self.stages = nn.ModuleList(
+            [nn.Sequential(AdaptiveAvgPool(s), nn.Conv2d(features, features, 1, bias=False)) for s in sizes]
+        )
+        self.bottleneck = nn.Conv2d(features * (len(sizes) + 1), out_features, 1)
+        self.relu = nn.ReLU()
+
+    def forward(self, feats):
+        h, w = feats.shape[2], feats.shape[3]
+        priors = [F.interpolate(stage(feats), size=(h, w), mode="bilinear", align_corners=False) for stage in self.stages]
+        return self.relu(self.bottleneck(torch.cat(priors + [feats], 1)))
+
+
+class PSPUpsample(nn.Module):
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.BatchNorm2d(out_channels), nn.PReLU())
+
+    def forward(self, x):
+        x = F.interpolate(x, size=(2 * x.shape[2], 2 * x.shape[3]), mode="bilinear", align_corners=False)
+        return self.conv(x)
+
+
+class PSPNet(nn.Module):
+    """PSPNet(sizes=(1,2,3,6), n_classes=12, psp_size=512, deep_features_size=256, backend=resnet18)."""
+
+    def __init__(self, n_classes=12, width=1.0, sizes=(1, 2, 3, 6)):
+        super().__init__()
+        s = lambda n: max(1, int(round(n * width)))  # noqa: E731
+        self.feats = DilatedResNet18(width)
+        self.psp = PSPModule(self.feats.channels, s(1024), sizes)
+        self.up_1 = PSPUpsample(s(1024), s(256))
+        self.up_2 = PSPUpsample(s(256), s(64))
+        self.up_3 = PSPUpsample(s(64), s(64))
+        self.final_conv = nn.Conv2d(s(64), n_classes, 1)
+        self.classifier = nn.Sequential(nn.Linear(s(256), 256), nn.ReLU(), nn.Linear(256, n_classes))
+        self.feature_channels = s(64)
+
+    def encode(self, x):
+        f, _ = self.feats(x)
+        return self.up_3(self.up_2(self.up_1(self.psp(f))))
+
+    def forward(self, x):
+        return self.final_conv(self.encode(x))
+
+
+class Encoder(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image):
+        return self.net.encode(image)
+
+
+class Decoder(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.final_conv = net.final_conv
+
+    def forward(self, feature):
+        return self.final_conv(feature)
+
+
+def randomise_batchnorm(net, generator):
+    """Gives batch norms non-trivial statistics, so an export test exercises them."""
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
+            m.running_var.copy_(torch.rand(n, generator=generator) * 0.5 + 0.75)
+            m.weight.data.copy_(torch.rand(n, generator=generator) * 0.5 + 0.75)
+            m.bias.data.copy_(torch.randn(n, generator=generator) * 0.1)
