@@ -1,0 +1,194 @@
+'use strict';
+// The AR-Seg pipeline against PyTorch goldens (python/tools/make_pipeline_goldens.py), its
+// modes and keyframe policies, and bundles that are wrong in every way we could think of.
+const fs = require('node:fs');
+const path = require('node:path');
+const test = require('ava');
+const { ArSeg, Bundle } = require('../dist');
+const { FIXTURES, fixture, tmpDir, readNpy } = require('./helpers/fixtures');
+
+const BUNDLE = path.join(FIXTURES, 'bundles', 'tiny-psp18');
+const GOLDEN = path.join(FIXTURES, 'pipeline');
+const golden = JSON.parse(fs.readFileSync(path.join(GOLDEN, 'frames.json'), 'utf8'));
+
+async function collect(iterable) {
+  const out = [];
+  for await (const r of iterable) out.push(r);
+  return out;
+}
+
+let seg;
+test.before(async () => {
+  seg = await ArSeg.load(BUNDLE);
+});
+test.after.always(async () => {
+  await seg?.close();
+});
+
+/** Plain reference: bilinear (align_corners=True) upsampling of logits, then arg-max. */
+function referenceLabels(logits, [, K, h, w], H, W) {
+  const out = new Uint8Array(H * W);
+  const sy = H > 1 ? (h - 1) / (H - 1) : 0;
+  const sx = W > 1 ? (w - 1) / (W - 1) : 0;
+  const margins = new Float64Array(H * W);
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) {
+      const fy = y * sy, fx = x * sx;
+      const y0 = Math.floor(fy), x0 = Math.floor(fx);
+      const y1 = Math.min(y0 + 1, h - 1), x1 = Math.min(x0 + 1, w - 1);
+      const ay = fy - y0, ax = fx - x0;
+      let best = -Infinity, second = -Infinity, arg = 0;
+      for (let c = 0; c < K; c++) {
+        const p = (yy, xx) => logits[c * h * w + yy * w + xx];
+        const v = (1 - ay) * ((1 - ax) * p(y0, x0) + ax * p(y0, x1)) + ay * ((1 - ax) * p(y1, x0) + ax * p(y1, x1));
+        if (v > best) { second = best; best = v; arg = c; } else if (v > second) second = v;
+      }
+      out[y * W + x] = arg;
+      margins[y * W + x] = best - second;
+    }
+  return { labels: out, margins };
+}
+
+for (const mode of ['hr', 'lr', 'ar']) {
+  test(`${mode}: logits match PyTorch within 1e-3 and labels are their upsampled arg-max`, async (t) => {
+    const results = await collect(seg.segment(fixture('tiny.h264'), { mode, logits: true }));
+    t.is(results.length, 24);
+    for (const g of golden.frames) {
+      const r = results[g.index];
+      const expected = readNpy(path.join(GOLDEN, `${mode}-${g.index}.npy`));
+      t.deepEqual(r.logits.dims, expected.shape);
+      let diff = 0;
+      for (let i = 0; i < expected.data.length; i++) diff = Math.max(diff, Math.abs(r.logits.data[i] - expected.data[i]));
+      t.true(diff < 1e-3, `frame ${g.index}: max |difference| ${diff.toExponential(2)}`);
+      const ref = referenceLabels(r.logits.data, r.logits.dims, r.height, r.width);
+      let disagree = 0;
+      for (let i = 0; i < ref.labels.length; i++) if (ref.labels[i] !== r.labels[i] && ref.margins[i] > 1e-4) disagree++;
+      t.is(disagree, 0, `frame ${g.index}: labels disagree with the reference arg-max`);
+    }
+  });
+}
+
+test('modes choose their branch per frame; keyframes follow the policy', async (t) => {
+  const ar = await collect(seg.segment(fixture('tiny.h264')));
+  t.deepEqual(ar.map((r) => r.branch).join(''), ar.map((r) => (r.index % 12 === 0 ? 'h' : 'a')).join('').replace(/h/g, 'hr').replace(/a/g, 'ar'));
+  t.deepEqual(ar.filter((r) => r.isKeyframe).map((r) => r.index), [0, 12]);
+  for (const r of ar) {
+    t.is(r.labels.length, 64 * 48);
+    t.true(r.labels.every((v) => v < 12));
+    t.true(r.timings.total >= r.timings.decoder);
+  }
+  const keyed = await collect(seg.segment(fixture('tiny.h264'), { keyframes: 5 }));
+  t.deepEqual(keyed.filter((r) => r.isKeyframe).map((r) => r.index), [0, 5, 10, 15, 20]);
+  t.deepEqual(keyed.filter((r) => r.branch === 'hr').map((r) => r.index), [0, 5, 10, 15, 20]);
+  const gop = await collect(seg.segment(fixture('tiny.h264'), { keyframes: 'gop' }));
+  t.deepEqual(gop.filter((r) => r.isKeyframe).map((r) => r.index), [0, 12]);
+  const hr = await collect(seg.segment(fixture('tiny.h264'), { mode: 'hr' }));
+  t.true(hr.every((r) => r.branch === 'hr' && r.timings.lrEncoder === 0 && r.timings.creff === 0));
+  const lr = await collect(seg.segment(fixture('tiny.h264'), { mode: 'lr' }));
+  t.true(lr.every((r) => r.branch === 'lr' && r.timings.hrEncoder === 0));
+});
+
+test('a keyframe interval longer than the stream\'s GOP', async (t) => {
+  const results = await collect(seg.segment(fixture('tiny.h264'), { keyframes: 30 }));
+  t.is(results.length, 24);
+  t.deepEqual(results.filter((r) => r.isKeyframe).map((r) => r.index), [0]);
+  t.true(results.slice(1).every((r) => r.branch === 'ar' && r.keyframeIndex === 0));
+});
+
+test('a video that ends mid-GOP, and one cut mid-GOP', async (t) => {
+  // tiny.h264 cut cleanly at the start of its 19th picture: 18 frames, the last GOP holds 6.
+  const bytes = fs.readFileSync(fixture('tiny.h264'));
+  let pictures = 0;
+  let cut = bytes.length;
+  for (let i = 0; i + 3 < bytes.length; i++) {
+    if (bytes[i] === 0 && bytes[i + 1] === 0 && bytes[i + 2] === 1) {
+      const type = bytes[i + 3] & 0x1f;
+      if (type === 1 || type === 5) {
+        if (++pictures === 19) {
+          cut = i > 0 && bytes[i - 1] === 0 ? i - 1 : i;
+          break;
+        }
+      }
+    }
+  }
+  const file = path.join(tmpDir('arseg-pipe-'), 'short.h264');
+  fs.writeFileSync(file, bytes.subarray(0, cut));
+  const results = await collect(seg.segment(file));
+  t.is(results.length, 18);
+  t.is(results[17].branch, 'ar');
+  // an mp4 cut in the middle: the frames before the cut, then ERR_TRUNCATED
+  const mp4 = fs.readFileSync(fixture('translate-p.mp4'));
+  const cutMp4 = path.join(tmpDir('arseg-pipe-'), 'cut.mp4');
+  fs.writeFileSync(cutMp4, mp4.subarray(0, mp4.length >> 1));
+  const got = [];
+  const err = await t.throwsAsync(async () => {
+    for await (const r of seg.segment(cutMp4)) got.push(r);
+  });
+  t.is(err.code, 'ERR_TRUNCATED');
+  t.is(err.framesDecoded, got.length);
+  t.true(got.length > 0);
+});
+
+test('motion is required only by the ar mode', async (t) => {
+  await t.throwsAsync(collect(seg.segment(fixture('hevc.mp4'))), { code: 'ERR_NO_MOTION_VECTORS' });
+  const hr = await collect(seg.segment(fixture('hevc.mp4'), { mode: 'hr' }));
+  t.is(hr.length, 12);
+});
+
+test('segment options are checked at once', (t) => {
+  for (const bad of [{ mode: 'fast' }, { scale: 0 }, { scale: 2 }, { keyframes: 0 }, { keyframes: 'adaptive-ish' }, { motionStride: 0 }, { creffMode: 'x' }, null]) {
+    t.throws(() => seg.segment(fixture('tiny.h264'), bad), { code: 'ERR_INVALID_ARG' }, JSON.stringify(bad));
+  }
+  t.throws(() => seg.segment(fixture('tiny.h264'), { ahead: 0 }), { code: 'ERR_INVALID_ARG' });
+});
+
+test('CUDA without ONNX Runtime\'s CUDA provider or a GPU: ERR_CUDA_UNAVAILABLE', async (t) => {
+  const err = await t.throwsAsync(ArSeg.load(BUNDLE, { device: 'cuda' }));
+  t.is(err.code, 'ERR_CUDA_UNAVAILABLE');
+  await t.throwsAsync(ArSeg.load(BUNDLE, { device: 'tpu' }), { code: 'ERR_INVALID_ARG' });
+});
+
+// --- broken bundles -----------------------------------------------------------------------
+
+function brokenBundle(edit) {
+  const dir = path.join(tmpDir('arseg-bundle-'), 'b');
+  fs.cpSync(BUNDLE, dir, { recursive: true });
+  const manifestFile = path.join(dir, 'arseg.json');
+  const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
+  const result = edit(manifest, dir);
+  if (result !== 'keep-manifest') fs.writeFileSync(manifestFile, JSON.stringify(manifest));
+  return dir;
+}
+
+const BROKEN = [
+  ['no manifest', (m, dir) => { fs.unlinkSync(path.join(dir, 'arseg.json')); return 'keep-manifest'; }, /arseg\.json: missing/],
+  ['manifest not JSON', (m, dir) => { fs.writeFileSync(path.join(dir, 'arseg.json'), '{ nope'); return 'keep-manifest'; }, /not valid JSON/],
+  ['wrong format version', (m) => { m.formatVersion = 2; }, /formatVersion/],
+  ['a field missing', (m) => { delete m.networks; }, /networks/],
+  ['a field of the wrong type', (m) => { m.lrScale = 'half'; }, /lrScale/],
+  ['a colour out of range', (m) => { m.classes[0].color = [0, 0, 300]; }, /classes\/0\/color/],
+  ['an even CReFF window', (m) => { m.creff.window = 6; }, /window must be odd/],
+  ['ignoreIndex beyond the classes', (m) => { m.ignoreIndex = 40; }, /ignoreIndex/],
+  ['a path outside the bundle', (m) => { m.networks.decoder = '../decoder.onnx'; }, /outside the bundle/],
+  ['a missing encoder', (m, dir) => { fs.unlinkSync(path.join(dir, 'lr_encoder.onnx')); }, /lr_encoder\.onnx: missing/],
+  ['a corrupt graph', (m, dir) => { fs.writeFileSync(path.join(dir, 'decoder.onnx'), 'not onnx'); }, /decoder\.onnx: ONNX Runtime cannot load it/],
+  ['a missing CReFF weight', (m, dir) => { fs.unlinkSync(path.join(dir, 'creff', 'k_bias.npy')); }, /k_bias\.npy: missing/],
+  ['a CReFF weight of the wrong shape', (m, dir) => { fs.copyFileSync(path.join(dir, 'creff', 'q_bias.npy'), path.join(dir, 'creff', 'v_weight.npy')); }, /v_weight\.npy: creff\.v\.weight must be float32/],
+  ['fewer classes than the decoder gives', (m) => { m.classes.pop(); m.ignoreIndex = null; }, /decoder\.onnx: outputs 12 classes, the manifest lists 11/],
+  ['feature channels that disagree', (m) => { m.feature.channels = 7; }, /creff\.q\.weight must be float32 \[7,1,3,3\]|outputs \[.*\] but feature\.channels is 7/],
+  ['a wrong feature stride', (m) => { m.feature.stride = 8; }, /feature\.stride 8/],
+  ['swapped encoder and decoder', (m) => { m.networks.hrEncoder = 'decoder.onnx'; }, /hr|decoder\.onnx/],
+];
+
+for (const [what, edit, message] of BROKEN) {
+  test(`a bundle with ${what}: ERR_BUNDLE naming the file and field`, async (t) => {
+    const err = await t.throwsAsync(Bundle.load(brokenBundle(edit)));
+    t.is(err.code, 'ERR_BUNDLE', err.message);
+    t.regex(err.message, message);
+  });
+}
+
+test('a directory that is not a bundle, and a bad argument', async (t) => {
+  await t.throwsAsync(ArSeg.load(tmpDir('arseg-empty-')), { code: 'ERR_BUNDLE' });
+  await t.throwsAsync(ArSeg.load(''), { code: 'ERR_INVALID_ARG' });
+});
