@@ -30,6 +30,8 @@ export interface SegmentOptions {
   keyframes?: 'gop' | number;
   /** Also return the decoder's logits (classes x feature size, before upsampling). */
   logits?: boolean;
+  /** Also return the frame's RGB pixels (for overlays). */
+  rgb?: boolean;
   /** Cell size in pixels of the motion field read from the stream. Default 4. */
   motionStride?: number;
   /** CReFF formulation: 'exact' (default) or 'keyframe-conv' (faster, approximate). */
@@ -64,6 +66,8 @@ export interface SegmentResult {
   /** Class index per pixel, height x width. */
   labels: Uint8Array;
   logits?: { data: Float32Array; dims: [1, number, number, number] };
+  /** The frame, height x width x 3, when asked for. */
+  rgb?: Uint8Array;
   timings: StageTimings;
 }
 
@@ -83,6 +87,7 @@ interface ResolvedOptions {
   motionStride: number;
   creffMode: 'exact' | 'keyframe-conv';
   logits: boolean;
+  rgb: boolean;
 }
 
 export class ArSeg {
@@ -112,7 +117,7 @@ export class ArSeg {
     if (!Number.isInteger(motionStride) || motionStride < 1 || motionStride > 64) throw invalidArg('motionStride must be an integer from 1 to 64');
     const creffMode = options.creffMode ?? 'exact';
     if (creffMode !== 'exact' && creffMode !== 'keyframe-conv') throw invalidArg("creffMode must be 'exact' or 'keyframe-conv'");
-    return { mode, scale, keyframes, motionStride, creffMode, logits: Boolean(options.logits) };
+    return { mode, scale, keyframes, motionStride, creffMode, logits: Boolean(options.logits), rgb: Boolean(options.rgb) };
   }
 
   /**
@@ -130,6 +135,7 @@ export class ArSeg {
         { scale: 1, multiple, ...normalise },
         { scale: o.scale, multiple, ...normalise },
       ],
+      rgb: o.rgb,
       motion: o.mode === 'ar' ? 'accumulated' : 'none',
       stride: o.motionStride,
       keyframes: o.keyframes,
@@ -211,6 +217,7 @@ export class ArSeg {
           timings,
         };
         if (o.logits) result.logits = { data: logits.data as Float32Array, dims: [1, lc, lh, lw] };
+        if (frame.rgb) result.rgb = frame.rgb;
         if (lc !== classes) throw new ArSegError(ErrorCodes.BUNDLE, `the decoder gave ${lc} classes, the bundle lists ${classes}`);
         yield result;
       }

@@ -13,12 +13,16 @@ export const ExitCodes = {
   DAMAGED: 4,
   /** The input is valid but unsupported for this command (e.g. no motion vectors in HEVC). */
   UNSUPPORTED: 5,
+  /** The model bundle is missing or broken. */
+  MODEL: 6,
 } as const;
 
 export function exitCodeFor(code: ErrorCode): number {
   switch (code) {
     case 'ERR_INVALID_ARG':
       return ExitCodes.USAGE;
+    case 'ERR_BUNDLE':
+      return ExitCodes.MODEL;
     case 'ERR_NOT_FOUND':
     case 'ERR_EMPTY_INPUT':
     case 'ERR_INVALID_DATA':
@@ -33,6 +37,8 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'ERR_NO_MOTION_VECTORS':
     case 'ERR_UNSUPPORTED_CODEC':
     case 'ERR_UNSUPPORTED_FORMAT':
+    case 'ERR_CUDA_UNAVAILABLE':
+    case 'ERR_UNSUPPORTED':
       return ExitCodes.UNSUPPORTED;
     default:
       return ExitCodes.INTERNAL;

@@ -4,6 +4,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ArSegError, toArSegError } from '../errors';
 import { exitCodeFor, ExitCodes } from './exit-codes';
 import { runMvs } from './mvs';
+import { runSegment } from './segment';
+import { bundleFlops } from '../flops';
+import { Bundle } from '../bundle';
 
 function positiveInt(name: string, max: number) {
   return (value: string): number => {
@@ -16,6 +19,23 @@ function positiveInt(name: string, max: number) {
 function keyframePolicy(value: string): 'gop' | number {
   if (value === 'gop') return 'gop';
   return positiveInt('--keyframes', 1 << 20)(value);
+}
+
+function size(value: string): { width: number; height: number } {
+  const m = /^(\d+)x(\d+)$/.exec(value);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new InvalidArgumentError('--size must be WIDTHxHEIGHT, e.g. 960x720');
+  return { width: Number(m[1]), height: Number(m[2]) };
+}
+
+function scaleValue(value: string): number {
+  const n = Number(value);
+  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError('--scale must be a number in (0, 1]');
+  return n;
+}
+
+function modeValue(value: string): 'ar' | 'hr' | 'lr' {
+  if (value !== 'ar' && value !== 'hr' && value !== 'lr') throw new InvalidArgumentError('--mode must be ar, hr or lr');
+  return value;
 }
 
 function fail(err: unknown, json: boolean): never {
@@ -62,6 +82,72 @@ export function buildProgram(): Command {
               (summary.dump ? `, written to ${summary.dump}` : '') +
               '\n',
           );
+      } catch (err) {
+        fail(err, Boolean(opts.json));
+      }
+    });
+  program
+    .command('segment')
+    .description('segment a video: label PNGs per frame, optional overlays, summary.json')
+    .argument('<video>', 'a video file or URL')
+    .requiredOption('--model <dir>', 'a model bundle directory')
+    .requiredOption('--out <dir>', 'output directory')
+    .option('--mode <mode>', 'ar (keyframes HR, others LR + CReFF), hr or lr', modeValue, 'ar')
+    .option('--scale <s>', "LR scale per side (default: the bundle's)", scaleValue)
+    .option('--keyframes <policy>', "'gop' or an interval L (default: the bundle's interval)", keyframePolicy)
+    .option('--overlay', 'also write colour overlays of the labels on the frames')
+    .option('--no-flops', 'do not count GMAC per frame for the summary')
+    .option('--json', 'print the summary on stdout')
+    .option('--no-progress', 'no progress bar')
+    .action(async (video: string, opts: { model: string; out: string; mode: 'ar' | 'hr' | 'lr'; scale?: number; keyframes?: 'gop' | number; overlay?: boolean; flops: boolean; json?: boolean; progress: boolean }) => {
+      try {
+        const s = await runSegment(video, {
+          model: opts.model,
+          out: opts.out,
+          mode: opts.mode,
+          scale: opts.scale,
+          keyframes: opts.keyframes,
+          overlay: Boolean(opts.overlay),
+          progress: opts.progress && !opts.json,
+          flops: opts.flops,
+        });
+        if (opts.json) process.stdout.write(JSON.stringify({ ok: true, ...s }) + '\n');
+        else
+          process.stdout.write(
+            `${s.frames} frames (${s.keyframes} keyframes) in ${s.seconds.toFixed(2)} s, ${s.fps.toFixed(2)} fps` +
+              (s.gmacPerFrame ? `, ${s.gmacPerFrame.mean.toFixed(2)} GMAC per frame` : '') +
+              `, written to ${s.out}\n`,
+          );
+      } catch (err) {
+        fail(err, Boolean(opts.json));
+      }
+    });
+
+  program
+    .command('flops')
+    .description('GMAC per frame of HR, LR and AR inference, counted from the ONNX graphs plus CReFF')
+    .requiredOption('--model <dir>', 'a model bundle directory')
+    .requiredOption('--size <WxH>', 'frame size, e.g. 960x720', size)
+    .option('--interval <L>', "keyframe interval (default: the bundle's)", positiveInt('--interval', 1 << 20))
+    .option('--scale <s>', "LR scale per side (default: the bundle's)", scaleValue)
+    .option('--json', 'print the report as JSON')
+    .action(async (opts: { model: string; size: { width: number; height: number }; interval?: number; scale?: number; json?: boolean }) => {
+      try {
+        const bundle = await Bundle.load(opts.model);
+        await bundle.close();
+        const r = await bundleFlops(bundle.dir, bundle.manifest, { ...opts.size, interval: opts.interval, scale: opts.scale });
+        if (opts.json) {
+          process.stdout.write(JSON.stringify({ ok: true, ...r }) + '\n');
+          return;
+        }
+        const g = (n: number) => n.toFixed(2).padStart(9);
+        process.stdout.write(
+          `${r.model} at ${r.width}x${r.height} (LR ${r.lrWidth}x${r.lrHeight}), keyframe every ${r.interval} frames, GMAC per frame:\n` +
+            `  HR (every frame at HR)   ${g(r.perFrame.hr)}   (encoder ${r.parts.hrEncoder.toFixed(2)}, decoder ${r.parts.decoderHr.toFixed(2)})\n` +
+            `  LR (every frame at LR)   ${g(r.perFrame.lr)}\n` +
+            `  AR (mean over ${r.interval})       ${g(r.perFrame.ar)}   (keyframe ${r.perFrame.arKeyframe.toFixed(2)}; others: LR encoder ${r.parts.lrEncoder.toFixed(2)} + CReFF ${r.parts.creff.toFixed(2)} + decoder ${r.parts.decoderHr.toFixed(2)})\n` +
+            `  saving of AR over HR     ${(100 * r.saving).toFixed(1).padStart(8)}%\n`,
+        );
       } catch (err) {
         fail(err, Boolean(opts.json));
       }
