@@ -24,6 +24,19 @@ export interface TensorSpec {
 
 export type MotionMode = 'reference' | 'accumulated';
 
+/** Adaptive keyframes: a new keyframe when one of these trips (on I- and P-frames). */
+export interface AdaptiveKeyframes {
+  policy: 'adaptive';
+  /** At most this many frames between keyframes. Default 12. */
+  maxInterval?: number;
+  /** A share of intra-coded cells at least this large is a scene cut. Default 0.5. */
+  intraShare?: number;
+  /** A median accumulated displacement of at least this many pixels. Default 8% of the frame's larger side. */
+  maxMotion?: number;
+}
+
+export type KeyframePolicy = 'gop' | 'adaptive' | number | AdaptiveKeyframes;
+
 export interface FrameOptions {
   /** Packed RGB24 pixels at the frame's size (height x width x 3). */
   rgb?: boolean;
@@ -38,8 +51,12 @@ export interface FrameOptions {
   motion?: MotionMode | 'none' | false;
   /** Cell size of the dense field in pixels (1..256). Default 8. */
   stride?: number;
-  /** Keyframe policy: 'gop' (every I-frame, the default) or every L-th frame. */
-  keyframes?: 'gop' | number;
+  /**
+   * Keyframe policy: 'gop' (every I-frame, the default), every L-th frame, or 'adaptive' (needs
+   * motion: 'accumulated'): every I-frame, plus an I/P-frame whose motion says the keyframe no
+   * longer explains it (see AdaptiveKeyframes).
+   */
+  keyframes?: KeyframePolicy;
   /** Decoder threads; 0 lets libavcodec choose. */
   threads?: number;
   /** End the stream with ERR_DECODE at the first packet the decoder rejects. Default false:

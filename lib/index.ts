@@ -7,7 +7,7 @@ export type { OpenOptions, VideoInfo, ReaderStats } from './video';
 export { createDecoder, PacketDecoder } from './decoder';
 export type { DecoderOptions } from './decoder';
 export { VECTOR_COLUMNS } from './frame';
-export type { FrameOptions, MotionField, MotionMode, PictType, Tensor, TensorSpec, VideoFrame } from './frame';
+export type { AdaptiveKeyframes, KeyframePolicy, FrameOptions, MotionField, MotionMode, PictType, Tensor, TensorSpec, VideoFrame } from './frame';
 export { sampleMotion, resizeMotion } from './motion';
 export { encodeNpy, writeNpy } from './npy';
 export { ArSeg } from './pipeline';

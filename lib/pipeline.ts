@@ -14,7 +14,7 @@ import * as ort from 'onnxruntime-node';
 import { Bundle, BundleOptions } from './bundle';
 import { Keyframe } from './creff';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
-import type { PictType, VideoFrame } from './frame';
+import type { KeyframePolicy, PictType, VideoFrame } from './frame';
 import { resizeMotion } from './motion';
 import { addon } from './native';
 import { openVideo, OpenOptions } from './video';
@@ -26,8 +26,12 @@ export interface SegmentOptions {
   mode?: SegmentMode;
   /** LR scale per side; default the bundle's lrScale. */
   scale?: number;
-  /** Keyframe policy: 'gop' (every I-frame) or an interval L; default the bundle's keyframeInterval. */
-  keyframes?: 'gop' | number;
+  /**
+   * Keyframe policy: 'gop' (every I-frame), an interval L, or 'adaptive' (new keyframes at scene
+   * cuts and large motion, at most the bundle's interval apart unless set). Default: the
+   * bundle's keyframeInterval.
+   */
+  keyframes?: KeyframePolicy;
   /** Also return the decoder's logits (classes x feature size, before upsampling). */
   logits?: boolean;
   /** Also return the frame's RGB pixels (for overlays). */
@@ -83,7 +87,7 @@ async function runSession(session: ort.InferenceSession, input: Float32Array, di
 interface ResolvedOptions {
   mode: SegmentMode;
   scale: number;
-  keyframes: 'gop' | number;
+  keyframes: KeyframePolicy;
   motionStride: number;
   creffMode: 'exact' | 'keyframe-conv';
   logits: boolean;
@@ -110,9 +114,11 @@ export class ArSeg {
     if (mode !== 'ar' && mode !== 'hr' && mode !== 'lr') throw invalidArg("mode must be 'ar', 'hr' or 'lr'");
     const scale = options.scale ?? m.lrScale;
     if (typeof scale !== 'number' || !(scale > 0 && scale <= 1)) throw invalidArg('scale must be a number in (0, 1]');
-    const keyframes = options.keyframes ?? m.keyframeInterval;
-    if (keyframes !== 'gop' && !(Number.isInteger(keyframes) && (keyframes as number) >= 1))
-      throw invalidArg("keyframes must be 'gop' or a positive integer interval");
+    let keyframes = options.keyframes ?? m.keyframeInterval;
+    if (keyframes === 'adaptive') keyframes = { policy: 'adaptive', maxInterval: m.keyframeInterval };
+    const adaptive = typeof keyframes === 'object' && keyframes !== null && keyframes.policy === 'adaptive';
+    if (keyframes !== 'gop' && !adaptive && !(Number.isInteger(keyframes) && (keyframes as number) >= 1))
+      throw invalidArg("keyframes must be 'gop', 'adaptive', { policy: 'adaptive', ... } or a positive integer interval");
     const motionStride = options.motionStride ?? 4;
     if (!Number.isInteger(motionStride) || motionStride < 1 || motionStride > 64) throw invalidArg('motionStride must be an integer from 1 to 64');
     const creffMode = options.creffMode ?? 'exact';
@@ -136,7 +142,7 @@ export class ArSeg {
         { scale: o.scale, multiple, ...normalise },
       ],
       rgb: o.rgb,
-      motion: o.mode === 'ar' ? 'accumulated' : 'none',
+      motion: o.mode === 'ar' || typeof o.keyframes === 'object' ? 'accumulated' : 'none',
       stride: o.motionStride,
       keyframes: o.keyframes,
       ahead: options.ahead ?? 4,

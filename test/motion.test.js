@@ -165,3 +165,34 @@ test('sampleMotion and resizeMotion scale displacements to the new grid', async 
   t.true(Math.abs(half[96 * 64 + mid] - 1.5 * SHIFT.dy) <= 0.25);
   t.throws(() => resizeMotion(f.motion, 192, 128, 0, 64), { code: 'ERR_INVALID_ARG' });
 });
+
+test('adaptive keyframes: scene cuts, large motion and the maximum interval start new keyframes', async (t) => {
+  const keys = async (file, keyframes) => {
+    const out = [];
+    for await (const f of openVideo(fixture(file), { motion: 'accumulated', keyframes })) {
+      if (f.isKeyframe) out.push(f.index);
+      t.is(f.keyframeIndex, out[out.length - 1]);
+    }
+    return out;
+  };
+  // scene-cut.mp4: content jumps at frame 18, mid-GOP (a P-frame coded mostly intra)
+  const noMotionLimit = { policy: 'adaptive', maxMotion: 1e6, maxInterval: 100 };
+  t.deepEqual(await keys('scene-cut.mp4', noMotionLimit), [0, 12, 18, 24]);
+  t.deepEqual(await keys('scene-cut.mp4', 'gop'), [0, 12, 24]);
+  t.deepEqual(await keys('scene-cut.mp4', { policy: 'adaptive', maxMotion: 1e6, maxInterval: 5 }), [0, 5, 10, 12, 17, 18, 23, 24, 29, 34]);
+  // translate-p moves 2.7 px per frame: a 10 px limit trips every 4th frame after a keyframe
+  t.deepEqual(await keys('translate-p.mp4', { policy: 'adaptive', maxMotion: 10, maxInterval: 100 }), [0, 4, 8, 12, 16, 20, 24, 28, 32]);
+  // B-frames never become keyframes
+  const b = [];
+  for await (const f of openVideo(fixture('translate-b.mp4'), { motion: 'accumulated', keyframes: { policy: 'adaptive', maxMotion: 5 } }))
+    if (f.isKeyframe) b.push(f.pictType);
+  t.true(b.length > 3 && b.every((p) => p !== 'B'));
+  // the field restarts at every adaptive keyframe
+  for await (const f of openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', keyframes: { policy: 'adaptive', maxMotion: 10, maxInterval: 100 } })) {
+    const k = f.index - f.keyframeIndex;
+    t.true(Math.abs(median(interior(f.motion, 0)) - k * SHIFT.dx) <= 0.5, `frame ${f.index}`);
+  }
+  t.throws(() => openVideo(fixture('translate-p.mp4'), { keyframes: 'adaptive' }), { code: 'ERR_INVALID_ARG' });
+  t.throws(() => openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', keyframes: { policy: 'adaptive', intraShare: 2 } }), { code: 'ERR_INVALID_ARG' });
+  t.throws(() => openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', keyframes: { policy: 'sometimes' } }), { code: 'ERR_INVALID_ARG' });
+});

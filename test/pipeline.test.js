@@ -192,3 +192,13 @@ test('a directory that is not a bundle, and a bad argument', async (t) => {
   await t.throwsAsync(ArSeg.load(tmpDir('arseg-empty-')), { code: 'ERR_BUNDLE' });
   await t.throwsAsync(ArSeg.load(''), { code: 'ERR_INVALID_ARG' });
 });
+
+test('adaptive keyframes in the pipeline: the scene cut is segmented at HR', async (t) => {
+  const results = await collect(seg.segment(fixture('scene-cut.mp4'), { keyframes: { policy: 'adaptive', maxMotion: 1e6 } }));
+  t.deepEqual(results.filter((r) => r.branch === 'hr').map((r) => r.index), [0, 12, 18, 24]);
+  const defaults = await collect(seg.segment(fixture('scene-cut.mp4'), { keyframes: 'adaptive' }));
+  t.true(defaults.filter((r) => r.isKeyframe).map((r) => r.index).includes(18));
+  // hr/lr modes accept the policy too (it only marks keyframes there)
+  const hr = await collect(seg.segment(fixture('scene-cut.mp4'), { mode: 'hr', keyframes: 'adaptive' }));
+  t.is(hr.length, 36);
+});

@@ -16,8 +16,8 @@ function positiveInt(name: string, max: number) {
   };
 }
 
-function keyframePolicy(value: string): 'gop' | number {
-  if (value === 'gop') return 'gop';
+function keyframePolicy(value: string): 'gop' | 'adaptive' | number {
+  if (value === 'gop' || value === 'adaptive') return value;
   return positiveInt('--keyframes', 1 << 20)(value);
 }
 
@@ -94,12 +94,12 @@ export function buildProgram(): Command {
     .requiredOption('--out <dir>', 'output directory')
     .option('--mode <mode>', 'ar (keyframes HR, others LR + CReFF), hr or lr', modeValue, 'ar')
     .option('--scale <s>', "LR scale per side (default: the bundle's)", scaleValue)
-    .option('--keyframes <policy>', "'gop' or an interval L (default: the bundle's interval)", keyframePolicy)
+    .option('--keyframes <policy>', "'gop', 'adaptive' or an interval L (default: the bundle's interval)", keyframePolicy)
     .option('--overlay', 'also write colour overlays of the labels on the frames')
     .option('--no-flops', 'do not count GMAC per frame for the summary')
     .option('--json', 'print the summary on stdout')
     .option('--no-progress', 'no progress bar')
-    .action(async (video: string, opts: { model: string; out: string; mode: 'ar' | 'hr' | 'lr'; scale?: number; keyframes?: 'gop' | number; overlay?: boolean; flops: boolean; json?: boolean; progress: boolean }) => {
+    .action(async (video: string, opts: { model: string; out: string; mode: 'ar' | 'hr' | 'lr'; scale?: number; keyframes?: 'gop' | 'adaptive' | number; overlay?: boolean; flops: boolean; json?: boolean; progress: boolean }) => {
       try {
         const s = await runSegment(video, {
           model: opts.model,

@@ -14,7 +14,7 @@ import { progressBar } from './progress';
 export interface MvsOptions {
   dump?: string;
   dense?: number;
-  keyframes?: 'gop' | number;
+  keyframes?: 'gop' | 'adaptive' | number;
   progress: boolean;
 }
 

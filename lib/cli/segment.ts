@@ -17,7 +17,7 @@ export interface SegmentCliOptions {
   out: string;
   mode: SegmentMode;
   scale?: number;
-  keyframes?: 'gop' | number;
+  keyframes?: 'gop' | 'adaptive' | number;
   overlay: boolean;
   progress: boolean;
   flops: boolean;

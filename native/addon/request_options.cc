@@ -114,14 +114,43 @@ FrameRequest parseFrameRequest(const Napi::Value& value) {
 
   Napi::Value keyframes = o.Get("keyframes");
   if (!keyframes.IsUndefined() && !keyframes.IsNull()) {
+    KeyframePolicy& policy = req.keyframes;
+    const char* usage = "option 'keyframes' must be 'gop', 'adaptive', a positive integer interval, or "
+                        "{ policy: 'adaptive', maxInterval?, intraShare?, maxMotion? }";
     if (keyframes.IsString()) {
-      if (keyframes.As<Napi::String>().Utf8Value() != "gop")
-        invalid("option 'keyframes' must be 'gop' or a positive integer interval");
-      req.keyframeInterval = 0;
+      const std::string k = keyframes.As<Napi::String>().Utf8Value();
+      if (k == "gop")
+        policy.mode = KeyframePolicy::Mode::Gop;
+      else if (k == "adaptive")
+        policy.mode = KeyframePolicy::Mode::Adaptive;
+      else
+        invalid(usage);
+    } else if (keyframes.IsNumber()) {
+      policy.mode = KeyframePolicy::Mode::Interval;
+      policy.interval = integerIn(keyframes, "keyframes", 1, 1 << 20);
+    } else if (keyframes.IsObject() && !keyframes.IsArray()) {
+      Napi::Object k = keyframes.As<Napi::Object>();
+      Napi::Value kind = k.Get("policy");
+      if (!kind.IsString() || kind.As<Napi::String>().Utf8Value() != "adaptive") invalid(usage);
+      policy.mode = KeyframePolicy::Mode::Adaptive;
+      if (!k.Get("maxInterval").IsUndefined())
+        policy.maxInterval = integerIn(k.Get("maxInterval"), "keyframes.maxInterval", 1, 1 << 20);
+      auto fraction = [&](const char* key, float lo, float hi, float& out) {
+        Napi::Value v = k.Get(key);
+        if (v.IsUndefined()) return;
+        const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+        if (!(d >= lo && d <= hi))
+          invalid(std::string("keyframes.") + key + " must be a number from " + std::to_string(lo) + " to " + std::to_string(hi));
+        out = static_cast<float>(d);
+      };
+      fraction("intraShare", 0.f, 1.f, policy.intraShare);
+      fraction("maxMotion", 0.f, 1e6f, policy.maxMotion);
     } else {
-      req.keyframeInterval = integerIn(keyframes, "keyframes", 1, 1 << 20);
+      invalid(usage);
     }
   }
+  if (req.keyframes.mode == KeyframePolicy::Mode::Adaptive && req.motion != MotionMode::Accumulated)
+    invalid("adaptive keyframes are decided from the accumulated motion: set motion: 'accumulated'");
   Napi::Value threads = o.Get("threads");
   if (!threads.IsUndefined()) req.threads = integerIn(threads, "threads", 0, 64);
   return req;

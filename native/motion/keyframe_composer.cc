@@ -1,6 +1,7 @@
 #include "keyframe_composer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 namespace arseg {
@@ -179,8 +180,17 @@ void KeyframeComposer::push(DecodedFrame frame, BlockField blocks,
     if (pending_.size() >= kMaxHeldFrames) releasePending(nullptr, ready);
     return;
   }
+  float intraShare = 0;
+  if (policy_.mode == KeyframePolicy::Mode::Adaptive) {
+    size_t intra = 0;
+    for (size_t k = 0; k < blocks.hasPast.size(); ++k)
+      intra += !blocks.hasPast[k] && (blocks.hasFuture.empty() || !blocks.hasFuture[k]);
+    intraShare = blocks.hasPast.empty() ? 1.f : float(intra) / blocks.hasPast.size();
+  }
   MotionGrid root = composeAnchor(blocks);
   releasePending(&root, ready);
+  if (policy_.mode == KeyframePolicy::Mode::Adaptive && !frame.isKeyframe)
+    frame.isKeyframe = wantsKeyframe(frame, root, intraShare);
   if (frame.isKeyframe && frame.pictType == 'I') {
     // A new chain starts at a keyframe I-frame: nothing after it refers across it.
     for (size_t k = 0; k < root.size(); ++k) root.dx[k] = root.dy[k] = 0.f;
@@ -191,5 +201,24 @@ void KeyframeComposer::push(DecodedFrame frame, BlockField blocks,
 }
 
 void KeyframeComposer::flush(std::vector<DecodedFrame>& ready) { releasePending(nullptr, ready); }
+
+bool KeyframeComposer::wantsKeyframe(const DecodedFrame& frame, const MotionGrid& root,
+                                     float intraShare) const {
+  if (frame.index - keyframeIndex_ >= policy_.maxInterval) return true;
+  if (intraShare >= policy_.intraShare) return true;
+  // Median displacement to the keyframe, approximated cell by cell as |R_t(p) - R_K(p)|.
+  const bool sameGrid = keyRoot_.width == root.width && keyRoot_.height == root.height;
+  std::vector<float> magnitude(root.size());
+  for (size_t k = 0; k < root.size(); ++k) {
+    const float dx = root.dx[k] - (sameGrid ? keyRoot_.dx[k] : 0.f);
+    const float dy = root.dy[k] - (sameGrid ? keyRoot_.dy[k] : 0.f);
+    magnitude[k] = std::sqrt(dx * dx + dy * dy);
+  }
+  if (magnitude.empty()) return false;
+  std::nth_element(magnitude.begin(), magnitude.begin() + magnitude.size() / 2, magnitude.end());
+  const float limit = policy_.maxMotion > 0 ? policy_.maxMotion
+                                            : 0.08f * std::max(frame.width, frame.height);
+  return magnitude[magnitude.size() / 2] >= limit;
+}
 
 }  // namespace arseg

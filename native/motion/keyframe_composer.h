@@ -31,7 +31,7 @@ namespace arseg {
 
 class KeyframeComposer {
  public:
-  explicit KeyframeComposer(MotionMode mode) : mode_(mode) {}
+  KeyframeComposer(MotionMode mode, KeyframePolicy policy = {}) : mode_(mode), policy_(policy) {}
 
   // Takes frames in presentation order, with their rasterised blocks (ignored when the mode
   // is None), and appends the frames that are ready, in presentation order, with
@@ -54,8 +54,12 @@ class KeyframeComposer {
   void emit(DecodedFrame frame, const MotionGrid& root, std::vector<DecodedFrame>& ready);
   void emitDirect(DecodedFrame frame, const BlockField& blocks, std::vector<DecodedFrame>& ready);
   void releasePending(const MotionGrid* futureRoot, std::vector<DecodedFrame>& ready);
+  // Adaptive policy: whether the anchor `frame` (root field `root`, share of intra cells
+  // `intraShare`) should become a keyframe.
+  bool wantsKeyframe(const DecodedFrame& frame, const MotionGrid& root, float intraShare) const;
 
   MotionMode mode_;
+  KeyframePolicy policy_;
   int64_t keyframeIndex_ = 0;
   std::vector<Held> pending_;
   bool haveAnchor_ = false;

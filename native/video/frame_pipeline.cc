@@ -45,8 +45,9 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase) {
                 ? std::numeric_limits<double>::quiet_NaN()
                 : ts * av_q2d(timeBase);
   out.corrupt = (frame->flags & AV_FRAME_FLAG_CORRUPT) != 0 || frame->decode_error_flags != 0;
-  if (request_.keyframeInterval > 0)
-    out.isKeyframe = out.index % request_.keyframeInterval == 0;
+  // Adaptive keyframes start as the GOP's; the composer promotes anchors whose motion asks for it.
+  if (request_.keyframes.mode == KeyframePolicy::Mode::Interval)
+    out.isKeyframe = out.index % request_.keyframes.interval == 0;
   else
     out.isKeyframe = out.pictType == 'I' || out.index == 0;
 

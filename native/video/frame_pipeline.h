@@ -17,7 +17,7 @@ namespace arseg {
 class FramePipeline {
  public:
   explicit FramePipeline(FrameRequest request)
-      : request_(std::move(request)), composer_(request_.motion) {}
+      : request_(std::move(request)), composer_(request_.motion, request_.keyframes) {}
 
   const FrameRequest& request() const { return request_; }
 

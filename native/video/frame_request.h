@@ -28,13 +28,30 @@ enum class MotionMode {
   Accumulated,  // displacement composed back to the frame's keyframe
 };
 
+// Which frames are keyframes (the frames motion is accumulated to, and that AR-Seg runs at HR).
+struct KeyframePolicy {
+  enum class Mode {
+    Gop,       // every I-frame (and the first frame)
+    Interval,  // every `interval`-th frame
+    Adaptive,  // every I-frame, and an I- or P-frame whose motion says the keyframe no longer
+               // explains it: a share of intra-coded cells of at least `intraShare` (a scene
+               // cut), a median accumulated displacement of at least `maxMotion` pixels, or
+               // `maxInterval` frames since the keyframe
+  };
+  Mode mode = Mode::Gop;
+  int interval = 0;
+  int maxInterval = 12;
+  float intraShare = 0.5f;
+  float maxMotion = 0;  // pixels; 0 means 8% of the frame's larger side
+};
+
 struct FrameRequest {
   bool rgb = false;
   std::vector<TensorSpec> tensors;
   bool vectors = false;
   MotionMode motion = MotionMode::None;
   int stride = 8;            // dense field cell size in pixels
-  int keyframeInterval = 0;  // 0: every I-frame is a keyframe; L > 0: every L-th frame
+  KeyframePolicy keyframes;
   int threads = 0;           // decoder threads, 0 = libavcodec's choice
   bool strict = false;       // a packet the decoder rejects ends the stream with ERR_DECODE
 
