@@ -32,8 +32,7 @@ const BENCH_CLIP = Object.freeze({
   motion: Object.freeze({ type: 'translate', dx: 3, dy: 1 }),
 });
 
-function benchClipOptions(out) {
-  const c = BENCH_CLIP;
+function benchClipOptions(out, c = BENCH_CLIP) {
   return {
     width: c.width,
     height: c.height,
@@ -58,15 +57,18 @@ function benchClipOptions(out) {
  * $TMPDIR/ar-seg-native-bench, so nothing untracked lands in the repo),
  * rendering it first if it does not exist. Synchronous.
  */
-function ensureBenchClip(dir = path.join(os.tmpdir(), 'ar-seg-native-bench')) {
+function ensureBenchClip(dir = path.join(os.tmpdir(), 'ar-seg-native-bench'), clip = BENCH_CLIP) {
   fs.mkdirSync(dir, { recursive: true });
-  const out = path.join(dir, BENCH_CLIP.name);
+  const out = path.join(dir, clip.name);
   if (fs.existsSync(out) && fs.statSync(out).size > 0) return out;
-  renderClipSync(benchClipOptions(out));
+  renderClipSync(benchClipOptions(out, clip));
   return out;
 }
 
-module.exports = { ensureBenchClip, BENCH_CLIP };
+/** The CamVid-size clip of the pipeline benchmarks: 960x720, 24 frames (two GOPs of 12). */
+const CAMVID_CLIP = Object.freeze({ ...BENCH_CLIP, name: 'bench-960x720-24f-tx3-ty1.mp4', width: 960, height: 720, frames: 24 });
+
+module.exports = { ensureBenchClip, BENCH_CLIP, CAMVID_CLIP };
 
 if (require.main === module) {
   const t0 = Date.now();

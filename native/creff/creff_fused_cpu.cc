@@ -2,16 +2,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "../common/coded_error.h"
 #include "../common/parallel_for.h"
 #include "sampling.h"
 
-// The hot tile function is compiled twice, for x86-64-v3 (AVX2 + FMA) and baseline x86-64,
-// and the loader picks one at start-up, so one prebuilt binary is fast on modern CPUs and still
-// runs on old ones.
+// The tile function is compiled for AVX-512, AVX2 and baseline x86-64; the loader picks the
+// best the CPU supports (feature-based, so it also works under VMs that hide the CPU model).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(ARSEG_NO_CLONES)
-#define ARSEG_HOT __attribute__((target_clones("arch=haswell", "default")))
+#define ARSEG_HOT __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define ARSEG_HOT
 #endif
@@ -23,12 +23,30 @@ namespace {
 constexpr int kTileH = 16;
 constexpr int kTileW = 32;
 
-// Depthwise weights tap-major ([9][C]) so that each tap's loop over channels is contiguous.
-std::vector<float> tapMajor(const std::vector<float>& weight, int channels) {
-  std::vector<float> out(weight.size());
-  for (int c = 0; c < channels; ++c)
-    for (int t = 0; t < 9; ++t) out[t * channels + c] = weight[c * 9 + t];
-  return out;
+// Depthwise 3x3 convolution (zero padding, bias) of a C x H x W tensor, row-vectorised.
+void depthwisePlanar(const float* in, int c, int h, int w, const std::vector<float>& weight,
+                     const std::vector<float>& bias, float* out, int threads) {
+  const size_t plane = static_cast<size_t>(h) * w;
+  parallelFor(c, threads, [&](int ch, int) {
+    const float* src = in + ch * plane;
+    const float* k = weight.data() + ch * 9;
+    float* dst = out + ch * plane;
+    for (int y = 0; y < h; ++y) {
+      float* row = dst + static_cast<size_t>(y) * w;
+      std::fill(row, row + w, bias[ch]);
+      for (int dy = -1; dy <= 1; ++dy) {
+        const int yy = y + dy;
+        if (yy < 0 || yy >= h) continue;
+        const float* s = src + static_cast<size_t>(yy) * w;
+        for (int dx = -1; dx <= 1; ++dx) {
+          const float kv = k[(dy + 1) * 3 + (dx + 1)];
+          const int x0 = std::max(0, -dx), x1 = std::min(w, w - dx);
+#pragma omp simd
+          for (int x = x0; x < x1; ++x) row[x] += kv * s[x + dx];
+        }
+      }
+    }
+  });
 }
 
 void chwToHwc(const float* chw, int c, int h, int w, float* hwc, int threads) {
@@ -42,189 +60,237 @@ void chwToHwc(const float* chw, int c, int h, int w, float* hwc, int threads) {
   });
 }
 
-// Depthwise 3x3 convolution (zero padding, bias) of a channel-last image.
-void depthwiseHwc(const float* in, int c, int h, int w, const std::vector<float>& tapWeights,
-                  const std::vector<float>& bias, float* out, int threads) {
-  parallelFor(h, threads, [&](int y, int) {
-    for (int x = 0; x < w; ++x) {
-      float* dst = out + (static_cast<size_t>(y) * w + x) * c;
-      std::copy(bias.begin(), bias.end(), dst);
-      for (int t = 0; t < 9; ++t) {
-        const int yy = y + t / 3 - 1, xx = x + t % 3 - 1;
-        if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
-        const float* src = in + (static_cast<size_t>(yy) * w + xx) * c;
-        const float* k = tapWeights.data() + t * c;
-#pragma omp simd
-        for (int ch = 0; ch < c; ++ch) dst[ch] += k[ch] * src[ch];
-      }
-    }
-  });
-}
-
 struct Kernel {
+  const CreffWeights& w;
   const CreffShape& s;
-  const float* lrHwc;
+  const float* lr;  // h x w x C (channel-last)
   const PreparedKeyframe& key;
   const float* motion;
   bool official;
-  int window;
-  std::vector<float> qT, kT, vT;  // tap-major weights
-  const std::vector<float>& qBias;
-  const std::vector<float>& kBias;
-  const std::vector<float>& vBias;
 };
 
 struct Scratch {
-  std::vector<float> u, q, fw, kf, v, out, score;
+  std::vector<BilinearTaps> taps;
+  std::vector<uint8_t> inside;
+  std::vector<float> u, q, fw, kf, v, score, vec;
 };
 
-// Sums the four bilinear taps of `src` (channel-last) into dst[0..C).
-inline void gather4(const float* src, const BilinearTaps& t, int c, float* dst) {
-  const float* a = src + static_cast<size_t>(t.offset[0]) * c;
-  const float* b = src + static_cast<size_t>(t.offset[1]) * c;
-  const float* d = src + static_cast<size_t>(t.offset[2]) * c;
-  const float* e = src + static_cast<size_t>(t.offset[3]) * c;
-  const float w0 = t.weight[0], w1 = t.weight[1], w2 = t.weight[2], w3 = t.weight[3];
+constexpr int kLanes = 16;  // the attention works on 16 pixels of a row at a time
+
+// 16 floats as one value (GCC/Clang vector extension): one AVX-512 register, two AVX2 or four
+// SSE registers, so the attention's accumulators stay in registers on every clone.
+typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
+
+inline Lanes loadLanes(const float* p) {
+  Lanes v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// Fills the planar region[c][pos] (`count` positions) from the channel-last `src`: the four
+// taps of each position are summed as contiguous channel vectors, then written to the planes.
+inline void gatherPlanar(const float* src, int channels, const BilinearTaps* taps,
+                         const uint8_t* inside, int count, float* region, float* vec) {
+  for (int p = 0; p < count; ++p) {
+    if (!inside[p]) {
+      for (int c = 0; c < channels; ++c) region[static_cast<size_t>(c) * count + p] = 0.f;
+      continue;
+    }
+    const BilinearTaps& t = taps[p];
+    const float* a = src + static_cast<size_t>(t.offset[0]) * channels;
+    const float* b = src + static_cast<size_t>(t.offset[1]) * channels;
+    const float* d = src + static_cast<size_t>(t.offset[2]) * channels;
+    const float* e = src + static_cast<size_t>(t.offset[3]) * channels;
+    const float w0 = t.weight[0], w1 = t.weight[1], w2 = t.weight[2], w3 = t.weight[3];
 #pragma omp simd
-  for (int ch = 0; ch < c; ++ch) dst[ch] = w0 * a[ch] + w1 * b[ch] + w2 * d[ch] + w3 * e[ch];
+    for (int c = 0; c < channels; ++c) vec[c] = w0 * a[c] + w1 * b[c] + w2 * d[c] + w3 * e[c];
+    for (int c = 0; c < channels; ++c) region[static_cast<size_t>(c) * count + p] = vec[c];
+  }
+}
+
+// Depthwise 3x3 (bias) of a planar region `in` (rows x cols, origin one pixel further out than
+// `out`'s) into out (rows-2 x cols-2), zero where mask is 0.
+inline void convolveRegion(const float* in, int rows, int cols, int channels, const float* weight,
+                           const float* bias, const uint8_t* mask, float* out) {
+  const int orows = rows - 2, ocols = cols - 2;
+  for (int c = 0; c < channels; ++c) {
+    const float* src = in + static_cast<size_t>(c) * rows * cols;
+    const float* k = weight + c * 9;
+    float* dst = out + static_cast<size_t>(c) * orows * ocols;
+    for (int i = 0; i < orows; ++i) {
+      float* o = dst + static_cast<size_t>(i) * ocols;
+      const uint8_t* m = mask + static_cast<size_t>(i) * ocols;
+      const float* r0 = src + static_cast<size_t>(i) * cols;
+      const float* r1 = r0 + cols;
+      const float* r2 = r1 + cols;
+      const float b = bias[c];
+#pragma omp simd
+      for (int j = 0; j < ocols; ++j) {
+        const float acc = b + k[0] * r0[j] + k[1] * r0[j + 1] + k[2] * r0[j + 2] + k[3] * r1[j] +
+                          k[4] * r1[j + 1] + k[5] * r1[j + 2] + k[6] * r2[j] + k[7] * r2[j + 1] +
+                          k[8] * r2[j + 2];
+        o[j] = m[j] ? acc : 0.f;
+      }
+    }
+  }
+}
+
+// Scores, softmax and weighted values for one block of kLanes pixels of output row i. The
+// window width is a template parameter for the common sizes, so that the K independent score
+// accumulators of a window row live in registers (with a runtime K they would be memory).
+struct Block {
+  const float* q;   // Q[0][i][j0]; channel stride qStride
+  const float* kf;  // Kf[0][i][j0]; channel stride kn, row stride kw
+  const float* v;   // V[0][i][j0]
+  const float* u;   // U[0][i + 1][j0 + 1]; channel stride un
+  size_t qStride, kn, un;
+  int kw, channels, valid;
+  float* out;       // out[0][y][x0]; channel stride plane
+  size_t plane;
+};
+
+template <int KS>
+inline void attendBlock(const Block& b, int window, float* score) {
+  const int K = KS > 0 ? KS : window;
+  constexpr int kMaxAcc = KS > 0 ? KS : 8;
+  // scores[oy * K + ox] = sum_c Q[c] * Kf[c][oy][ox]; ox in chunks of kMaxAcc accumulators
+  for (int oy = 0; oy < K; ++oy) {
+    for (int ox0 = 0; ox0 < K; ox0 += kMaxAcc) {
+      const int m = K - ox0 < kMaxAcc ? K - ox0 : kMaxAcc;
+      Lanes acc[kMaxAcc] = {};
+      const float* q = b.q;
+      const float* kr = b.kf + static_cast<size_t>(oy) * b.kw + ox0;
+      for (int c = 0; c < b.channels; ++c, q += b.qStride, kr += b.kn) {
+        const Lanes qc = loadLanes(q);
+        for (int x = 0; x < (KS > 0 ? KS : m); ++x) acc[x] += qc * loadLanes(kr + x);
+      }
+      for (int x = 0; x < m; ++x) std::memcpy(score + static_cast<size_t>(oy * K + ox0 + x) * kLanes, &acc[x], sizeof(Lanes));
+    }
+  }
+  // softmax over the window, per pixel
+  const int K2 = K * K;
+  float peak[kLanes], total[kLanes];
+  for (int j = 0; j < kLanes; ++j) peak[j] = -INFINITY, total[j] = 0.f;
+  for (int o = 0; o < K2; ++o)
+    for (int j = 0; j < b.valid; ++j) peak[j] = std::max(peak[j], score[o * kLanes + j]);
+  for (int o = 0; o < K2; ++o)
+    for (int j = 0; j < b.valid; ++j) total[j] += (score[o * kLanes + j] = std::exp(score[o * kLanes + j] - peak[j]));
+  Lanes inv = {};
+  for (int j = 0; j < b.valid; ++j) inv[j] = 1.f / total[j];
+  for (int o = 0; o < K2; ++o) {
+    Lanes a = loadLanes(score + o * kLanes) * inv;
+    std::memcpy(score + o * kLanes, &a, sizeof a);
+  }
+  // out[c] = U[c] + sum_o a[o] * V[c][oy][ox], four independent accumulators
+  for (int c = 0; c < b.channels; ++c) {
+    const float* vc = b.v + c * b.kn;
+    Lanes acc0 = loadLanes(b.u + c * b.un), acc1 = {}, acc2 = {}, acc3 = {};
+    const float* a = score;
+    for (int oy = 0; oy < K; ++oy) {
+      const float* vr = vc + static_cast<size_t>(oy) * b.kw;
+      int ox = 0;
+      for (; ox + 4 <= K; ox += 4, a += 4 * kLanes) {
+        acc0 += loadLanes(a) * loadLanes(vr + ox);
+        acc1 += loadLanes(a + kLanes) * loadLanes(vr + ox + 1);
+        acc2 += loadLanes(a + 2 * kLanes) * loadLanes(vr + ox + 2);
+        acc3 += loadLanes(a + 3 * kLanes) * loadLanes(vr + ox + 3);
+      }
+      for (; ox < K; ++ox, a += kLanes) acc1 += loadLanes(a) * loadLanes(vr + ox);
+    }
+    const Lanes sum = (acc0 + acc1) + (acc2 + acc3);
+    float lanes[kLanes];
+    std::memcpy(lanes, &sum, sizeof sum);
+    std::copy(lanes, lanes + b.valid, b.out + c * b.plane);
+  }
 }
 
 ARSEG_HOT void processTile(const Kernel& k, int ty0, int tx0, int th, int tw, Scratch& sc,
                            float* out) {
   const CreffShape& s = k.s;
-  const int C = s.channels, H = s.height, W = s.width, R = k.window / 2, K = k.window;
+  const CreffWeights& wt = k.w;
+  const int C = s.channels, H = s.height, W = s.width, R = wt.window / 2, K = wt.window;
   const size_t plane = s.plane();
-  const float scaleY = alignCornersScale(s.lrHeight, H), scaleX = alignCornersScale(s.lrWidth, W);
   auto inside = [&](int y, int x) { return y >= 0 && y < H && x >= 0 && x < W; };
 
-  // U over the tile plus a 1-pixel halo (for the q convolution); zero outside the image.
-  const int uh = th + 2, uw = tw + 2;
-  sc.u.resize(static_cast<size_t>(uh) * uw * C);
+  // U over the tile plus a 1-pixel halo (for the q convolution), zero outside the image.
+  const int uh = th + 2, uw = tw + 2, un = uh * uw;
+  const float scaleY = alignCornersScale(s.lrHeight, H), scaleX = alignCornersScale(s.lrWidth, W);
+  sc.taps.resize(std::max<size_t>(sc.taps.size(), static_cast<size_t>(th + 2 * R + 2) * (tw + 2 * R + 2)));
+  sc.inside.resize(sc.taps.size());
   for (int i = 0; i < uh; ++i)
     for (int j = 0; j < uw; ++j) {
-      const int y = ty0 - 1 + i, x = tx0 - 1 + j;
-      float* dst = sc.u.data() + (static_cast<size_t>(i) * uw + j) * C;
-      if (!inside(y, x)) {
-        std::fill(dst, dst + C, 0.f);
-        continue;
-      }
-      gather4(k.lrHwc, bilinearClamped(x * scaleX, y * scaleY, s.lrHeight, s.lrWidth), C, dst);
+      const int y = ty0 - 1 + i, x = tx0 - 1 + j, p = i * uw + j;
+      sc.inside[p] = inside(y, x);
+      if (sc.inside[p]) sc.taps[p] = bilinearClamped(x * scaleX, y * scaleY, s.lrHeight, s.lrWidth);
     }
+  // Scratch regions are padded by kLanes floats: the last block of a row reads (and ignores)
+  // up to kLanes - 1 lanes past the row.
+  sc.u.resize(static_cast<size_t>(C) * un + kLanes);
+  sc.vec.resize(C);
+  gatherPlanar(k.lr, C, sc.taps.data(), sc.inside.data(), un, sc.u.data(), sc.vec.data());
 
-  // Q over the tile.
-  sc.q.resize(static_cast<size_t>(th) * tw * C);
-  for (int i = 0; i < th; ++i)
-    for (int j = 0; j < tw; ++j) {
-      float* dst = sc.q.data() + (static_cast<size_t>(i) * tw + j) * C;
-      std::copy(k.qBias.begin(), k.qBias.end(), dst);
-      for (int t = 0; t < 9; ++t) {
-        const float* src = sc.u.data() + (static_cast<size_t>(i + t / 3) * uw + (j + t % 3)) * C;
-        const float* wq = k.qT.data() + t * C;
-#pragma omp simd
-        for (int c = 0; c < C; ++c) dst[c] += wq[c] * src[c];
-      }
-    }
+  // Q over the tile (U is zero outside the image, so no mask is needed).
+  std::vector<uint8_t>& ones = sc.inside;  // reused below as the Kf/V mask; Q takes every pixel
+  sc.q.resize(static_cast<size_t>(C) * th * tw + kLanes);
+  {
+    std::vector<uint8_t> all(static_cast<size_t>(th) * tw, 1);
+    convolveRegion(sc.u.data(), uh, uw, C, wt.qWeight.data(), wt.qBias.data(), all.data(), sc.q.data());
+  }
 
-  // Kf and V over the tile plus a K/2 halo (the attention window); zero outside the image.
-  const int kh = th + 2 * R, kw = tw + 2 * R;
-  sc.kf.resize(static_cast<size_t>(kh) * kw * C);
+  // Kf and V over the tile plus a K/2 halo, zero outside the image.
+  const int kh = th + 2 * R, kw = tw + 2 * R, kn = kh * kw;
+  sc.kf.resize(static_cast<size_t>(C) * kn + kLanes);
   sc.v.resize(sc.kf.size());
   auto warpTaps = [&](int y, int x) {
     const size_t p = static_cast<size_t>(y) * W + x;
     return bilinearZero(warpSource(x, k.motion[p], W, k.official),
                         warpSource(y, k.motion[plane + p], H, k.official), H, W);
   };
+  std::vector<uint8_t> mask(kn);
+  for (int i = 0; i < kh; ++i)
+    for (int j = 0; j < kw; ++j) mask[i * kw + j] = inside(ty0 - R + i, tx0 - R + j);
   if (k.key.mode == CreffMode::Exact) {
     // The warped keyframe over one more pixel of halo (for the k and v convolutions).
-    const int fh = kh + 2, fwid = kw + 2;
-    sc.fw.resize(static_cast<size_t>(fh) * fwid * C);
+    const int fh = kh + 2, fwid = kw + 2, fn = fh * fwid;
     for (int i = 0; i < fh; ++i)
       for (int j = 0; j < fwid; ++j) {
-        const int y = ty0 - R - 1 + i, x = tx0 - R - 1 + j;
-        float* dst = sc.fw.data() + (static_cast<size_t>(i) * fwid + j) * C;
-        if (!inside(y, x))
-          std::fill(dst, dst + C, 0.f);
-        else
-          gather4(k.key.featureHwc.data(), warpTaps(y, x), C, dst);
+        const int y = ty0 - R - 1 + i, x = tx0 - R - 1 + j, p = i * fwid + j;
+        ones[p] = inside(y, x);
+        if (ones[p]) sc.taps[p] = warpTaps(y, x);
       }
-    for (int i = 0; i < kh; ++i)
-      for (int j = 0; j < kw; ++j) {
-        const size_t at = (static_cast<size_t>(i) * kw + j) * C;
-        float* kd = sc.kf.data() + at;
-        float* vd = sc.v.data() + at;
-        if (!inside(ty0 - R + i, tx0 - R + j)) {
-          std::fill(kd, kd + C, 0.f);
-          std::fill(vd, vd + C, 0.f);
-          continue;
-        }
-        std::copy(k.kBias.begin(), k.kBias.end(), kd);
-        std::copy(k.vBias.begin(), k.vBias.end(), vd);
-        for (int t = 0; t < 9; ++t) {
-          const float* src = sc.fw.data() + (static_cast<size_t>(i + t / 3) * fwid + (j + t % 3)) * C;
-          const float* wk = k.kT.data() + t * C;
-          const float* wv = k.vT.data() + t * C;
-#pragma omp simd
-          for (int c = 0; c < C; ++c) {
-            kd[c] += wk[c] * src[c];
-            vd[c] += wv[c] * src[c];
-          }
-        }
-      }
+    sc.fw.resize(static_cast<size_t>(C) * fn);
+    gatherPlanar(k.key.feature.data(), C, sc.taps.data(), ones.data(), fn, sc.fw.data(), sc.vec.data());
+    convolveRegion(sc.fw.data(), fh, fwid, C, wt.kWeight.data(), wt.kBias.data(), mask.data(), sc.kf.data());
+    convolveRegion(sc.fw.data(), fh, fwid, C, wt.vWeight.data(), wt.vBias.data(), mask.data(), sc.v.data());
   } else {  // KeyframeConv: warp the keyframe's precomputed k and v convolutions
-    for (int i = 0; i < kh; ++i)
-      for (int j = 0; j < kw; ++j) {
-        const int y = ty0 - R + i, x = tx0 - R + j;
-        const size_t at = (static_cast<size_t>(i) * kw + j) * C;
-        if (!inside(y, x)) {
-          std::fill(sc.kf.data() + at, sc.kf.data() + at + C, 0.f);
-          std::fill(sc.v.data() + at, sc.v.data() + at + C, 0.f);
-          continue;
-        }
-        const BilinearTaps taps = warpTaps(y, x);
-        gather4(k.key.keyHwc.data(), taps, C, sc.kf.data() + at);
-        gather4(k.key.valueHwc.data(), taps, C, sc.v.data() + at);
-      }
+    for (int p = 0; p < kn; ++p) {
+      ones[p] = mask[p];
+      if (mask[p]) sc.taps[p] = warpTaps(ty0 - R + p / kw, tx0 - R + p % kw);
+    }
+    gatherPlanar(k.key.keyConv.data(), C, sc.taps.data(), ones.data(), kn, sc.kf.data(), sc.vec.data());
+    gatherPlanar(k.key.valueConv.data(), C, sc.taps.data(), ones.data(), kn, sc.v.data(), sc.vec.data());
   }
 
-  // Attention: scores over the K x K window, softmax, weighted values, residual.
-  sc.score.resize(static_cast<size_t>(K) * K);
-  sc.out.resize(static_cast<size_t>(th) * tw * C);
-  float* score = sc.score.data();
-  for (int i = 0; i < th; ++i)
-    for (int j = 0; j < tw; ++j) {
-      const float* q = sc.q.data() + (static_cast<size_t>(i) * tw + j) * C;
-      float peak = -INFINITY;
-      for (int oy = 0; oy < K; ++oy)
-        for (int ox = 0; ox < K; ++ox) {
-          const float* kv = sc.kf.data() + (static_cast<size_t>(i + oy) * kw + (j + ox)) * C;
-          float acc = 0.f;
-#pragma omp simd reduction(+ : acc)
-          for (int c = 0; c < C; ++c) acc += q[c] * kv[c];
-          score[oy * K + ox] = acc;
-          peak = std::max(peak, acc);
-        }
-      float total = 0.f;
-      for (int o = 0; o < K * K; ++o) total += (score[o] = std::exp(score[o] - peak));
-      const float inv = 1.f / total;
-      float* dst = sc.out.data() + (static_cast<size_t>(i) * tw + j) * C;
-      const float* u = sc.u.data() + (static_cast<size_t>(i + 1) * uw + (j + 1)) * C;
-      std::copy(u, u + C, dst);
-      for (int oy = 0; oy < K; ++oy)
-        for (int ox = 0; ox < K; ++ox) {
-          const float a = score[oy * K + ox] * inv;
-          const float* vv = sc.v.data() + (static_cast<size_t>(i + oy) * kw + (j + ox)) * C;
-#pragma omp simd
-          for (int c = 0; c < C; ++c) dst[c] += a * vv[c];
-        }
+  // Attention, one output row at a time, in blocks of kLanes pixels along the row.
+  sc.score.resize(static_cast<size_t>(K) * K * kLanes);
+  for (int i = 0; i < th; ++i) {
+    for (int j0 = 0; j0 < tw; j0 += kLanes) {
+      const Block b{sc.q.data() + static_cast<size_t>(i) * tw + j0,
+                    sc.kf.data() + static_cast<size_t>(i) * kw + j0,
+                    sc.v.data() + static_cast<size_t>(i) * kw + j0,
+                    sc.u.data() + static_cast<size_t>(i + 1) * uw + 1 + j0,
+                    static_cast<size_t>(th) * tw, static_cast<size_t>(kn), static_cast<size_t>(un),
+                    kw, C, std::min(kLanes, tw - j0),
+                    out + static_cast<size_t>(ty0 + i) * W + tx0 + j0, plane};
+      switch (K) {
+        case 3: attendBlock<3>(b, K, sc.score.data()); break;
+        case 5: attendBlock<5>(b, K, sc.score.data()); break;
+        case 7: attendBlock<7>(b, K, sc.score.data()); break;
+        case 9: attendBlock<9>(b, K, sc.score.data()); break;
+        default: attendBlock<0>(b, K, sc.score.data()); break;
+      }
     }
-
-  // Back to C x H x W.
-  for (int c = 0; c < C; ++c)
-    for (int i = 0; i < th; ++i) {
-      float* row = out + c * plane + static_cast<size_t>(ty0 + i) * W + tx0;
-      const float* src = sc.out.data() + static_cast<size_t>(i) * tw * C + c;
-      for (int j = 0; j < tw; ++j) row[j] = src[static_cast<size_t>(j) * C];
-    }
+  }
 }
 
 }  // namespace
@@ -238,17 +304,17 @@ PreparedKeyframe prepareKeyframe(const CreffWeights& w, const float* key, int he
   p.width = width;
   p.mode = mode;
   const size_t n = static_cast<size_t>(height) * width * w.channels;
-  std::vector<float> hwc(n);
-  chwToHwc(key, w.channels, height, width, hwc.data(), threads);
   if (mode == CreffMode::Exact) {
-    p.featureHwc = std::move(hwc);
+    p.feature.resize(n);
+    chwToHwc(key, w.channels, height, width, p.feature.data(), threads);
   } else {
-    p.keyHwc.resize(n);
-    p.valueHwc.resize(n);
-    depthwiseHwc(hwc.data(), w.channels, height, width, tapMajor(w.kWeight, w.channels), w.kBias,
-                 p.keyHwc.data(), threads);
-    depthwiseHwc(hwc.data(), w.channels, height, width, tapMajor(w.vWeight, w.channels), w.vBias,
-                 p.valueHwc.data(), threads);
+    std::vector<float> conv(n);
+    p.keyConv.resize(n);
+    p.valueConv.resize(n);
+    depthwisePlanar(key, w.channels, height, width, w.kWeight, w.kBias, conv.data(), threads);
+    chwToHwc(conv.data(), w.channels, height, width, p.keyConv.data(), threads);
+    depthwisePlanar(key, w.channels, height, width, w.vWeight, w.vBias, conv.data(), threads);
+    chwToHwc(conv.data(), w.channels, height, width, p.valueConv.data(), threads);
   }
   return p;
 }
@@ -265,18 +331,7 @@ void creffFusedCpu(const CreffWeights& w, const CreffShape& s, const float* lr,
   if (threads <= 0) threads = defaultThreads();
   std::vector<float> lrHwc(static_cast<size_t>(s.channels) * s.lrPlane());
   chwToHwc(lr, s.channels, s.lrHeight, s.lrWidth, lrHwc.data(), threads);
-  const Kernel kernel{s,
-                      lrHwc.data(),
-                      key,
-                      motion,
-                      sampling == WarpSampling::Official,
-                      w.window,
-                      tapMajor(w.qWeight, w.channels),
-                      tapMajor(w.kWeight, w.channels),
-                      tapMajor(w.vWeight, w.channels),
-                      w.qBias,
-                      w.kBias,
-                      w.vBias};
+  const Kernel kernel{w, s, lrHwc.data(), key, motion, sampling == WarpSampling::Official};
   const int tilesY = (s.height + kTileH - 1) / kTileH, tilesX = (s.width + kTileW - 1) / kTileW;
   std::vector<Scratch> scratch(std::min(threads, tilesY * tilesX));
   parallelFor(tilesY * tilesX, threads, [&](int tile, int thread) {

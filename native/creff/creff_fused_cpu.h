@@ -1,8 +1,10 @@
 // The fused CPU kernel of CReFF: upsampling, warping, the three depthwise convolutions, scores,
 // softmax, weighting and the residual in one pass over output tiles. Nothing of size
 // H x W x K*K (weights or unfolded keys) is ever materialised: each tile keeps only its own
-// inputs plus a halo of K/2 + 1 pixels, channel-last so that the inner loops (dot products and
-// weighted sums over channels) are contiguous and vectorised. Tiles run on several threads.
+// inputs plus a halo of K/2 + 1 pixels, planar (channel, row, column), and every inner loop runs
+// along a row of the tile, so it vectorises over pixels with no horizontal reductions: the
+// scores of a row for one window offset accumulate over channels in vector registers, and so do
+// the weighted values. Tiles run on several threads.
 #pragma once
 
 #include <memory>
@@ -13,14 +15,14 @@
 namespace arseg {
 
 // The keyframe side of CReFF, prepared once per keyframe and reused for every frame of its GOP:
-// the keyframe feature in channel-last layout, and for CreffMode::KeyframeConv also its k and v
-// convolutions (which that mode warps instead of convolving the warped feature).
+// the keyframe feature channel-last (so the warp's four taps read contiguous channel vectors),
+// and for CreffMode::KeyframeConv its k and v convolutions instead (which that mode warps).
 struct PreparedKeyframe {
   int channels = 0, height = 0, width = 0;
   CreffMode mode = CreffMode::Exact;
-  std::vector<float> featureHwc;  // Exact: H x W x C
-  std::vector<float> keyHwc;      // KeyframeConv: dwconv_k(F_k), H x W x C
-  std::vector<float> valueHwc;    // KeyframeConv: dwconv_v(F_k), H x W x C
+  std::vector<float> feature;    // Exact: F_k, H x W x C
+  std::vector<float> keyConv;    // KeyframeConv: dwconv_k(F_k), H x W x C
+  std::vector<float> valueConv;  // KeyframeConv: dwconv_v(F_k), H x W x C
 };
 
 PreparedKeyframe prepareKeyframe(const CreffWeights& w, const float* key, int height, int width,

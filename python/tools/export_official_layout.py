@@ -14,7 +14,8 @@ from arseg.bundle import export_bundle  # noqa: E402
 from arseg.pspnet import PSPNet, randomise_batchnorm  # noqa: E402
 
 
-def main(out_dir):
+def build():
+    """The randomly initialised official-layout networks (HR, LR sharing the decoder) and CReFF."""
     torch.manual_seed(7)
     gen = torch.Generator().manual_seed(7)
     hr, lr = PSPNet().eval(), PSPNet().eval()
@@ -25,6 +26,11 @@ def main(out_dir):
     for name in "qkv":
         conv = torch.nn.Conv2d(64, 64, 3, padding=1, groups=64)
         creff[name] = (conv.weight.detach(), conv.bias.detach())
+    return hr, lr, creff
+
+
+def main(out_dir):
+    hr, lr, creff = build()
     export_bundle(out_dir, hr, lr, creff, name="psp18-official-layout-random",
                   description="PSPNet18 in the official layout, random weights: cost measurements only")
     print(f"wrote {out_dir}")
