@@ -18,6 +18,7 @@
         "native/creff/creff_types.cc",
         "native/motion/block_field.cc",
         "native/motion/keyframe_composer.cc",
+        "native/motion/resize_field.cc",
         "native/postprocess/logits_to_labels.cc",
         "native/video/decoder.cc",
         "native/video/file_reader.cc",

@@ -3,7 +3,8 @@
  * another grid, with the displacement scaled to the new pixel units (method.md: the field given
  * to CReFF is resized to the feature size with its values scaled by the same factor).
  */
-import { invalidArg } from './errors';
+import { invalidArg, toArSegError } from './errors';
+import { addon } from './native';
 import type { MotionField } from './frame';
 
 /** Bilinear sample of the field at pixel (x, y) of the frame, clamped at the border. */
@@ -26,7 +27,8 @@ export function sampleMotion(field: MotionField, x: number, y: number): [number,
 }
 
 /**
- * Resamples a field (of a frameWidth x frameHeight frame) onto an outWidth x outHeight grid
+ * Resamples a field (of a frameWidth x frameHeight frame) onto an outWidth x outHeight grid,
+ * natively (native/motion/resize_field.cc; test/motion.test.js checks it against sampleMotion),
  * covering the same frame, each output cell sampled at its centre, with displacements
  * multiplied by outWidth / frameWidth (x) and outHeight / frameHeight (y), i.e. expressed in
  * output-grid pixels. Returns 2 x outHeight x outWidth.
@@ -40,17 +42,9 @@ export function resizeMotion(
 ): Float32Array {
   for (const [name, v] of Object.entries({ frameWidth, frameHeight, outWidth, outHeight }))
     if (!Number.isInteger(v) || v <= 0) throw invalidArg(`${name} must be a positive integer`);
-  const sx = outWidth / frameWidth;
-  const sy = outHeight / frameHeight;
-  const out = new Float32Array(2 * outWidth * outHeight);
-  const plane = outWidth * outHeight;
-  for (let i = 0; i < outHeight; i++) {
-    const y = (i + 0.5) / sy - 0.5;
-    for (let j = 0; j < outWidth; j++) {
-      const [dx, dy] = sampleMotion(field, (j + 0.5) / sx - 0.5, y);
-      out[i * outWidth + j] = dx * sx;
-      out[plane + i * outWidth + j] = dy * sy;
-    }
+  try {
+    return addon().resizeMotion(field.data, field.width, field.height, field.stride, frameWidth, frameHeight, outWidth, outHeight);
+  } catch (err) {
+    throw toArSegError(err);
   }
-  return out;
 }

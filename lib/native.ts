@@ -78,6 +78,7 @@ export interface NativeAddon {
   NativeCReFF: new (weights: NativeCReFFWeights) => NativeCReFF;
   NativeKeyframe: new () => NativeKeyframe;
   cudaStatus(): { available: boolean; reason: string };
+  resizeMotion(field: Float32Array, width: number, height: number, stride: number, frameWidth: number, frameHeight: number, outWidth: number, outHeight: number): Float32Array;
   labelsFromLogits(logits: Float32Array, classes: number, height: number, width: number, outHeight: number, outWidth: number): Promise<Uint8Array>;
   NativeVideoReader: new (source: string, options?: object) => NativeVideoReader;
   NativePacketDecoder: new (codec: string, options?: object) => NativePacketDecoder;

@@ -196,3 +196,21 @@ test('adaptive keyframes: scene cuts, large motion and the maximum interval star
   t.throws(() => openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', keyframes: { policy: 'adaptive', intraShare: 2 } }), { code: 'ERR_INVALID_ARG' });
   t.throws(() => openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', keyframes: { policy: 'sometimes' } }), { code: 'ERR_INVALID_ARG' });
 });
+
+test('native resizeMotion equals a plain resampling through sampleMotion', async (t) => {
+  const reader = openVideo(fixture('zoom.mp4'), { motion: 'accumulated', stride: 8 });
+  let f;
+  for (let i = 0; i < 6; i++) f = await reader.read();
+  reader.close();
+  for (const [W, H] of [[96, 64], [192, 128], [50, 37], [400, 300]]) {
+    const got = resizeMotion(f.motion, 192, 128, W, H);
+    const sx = W / 192, sy = H / 128;
+    let diff = 0;
+    for (let i = 0; i < H; i++)
+      for (let j = 0; j < W; j++) {
+        const [dx, dy] = sampleMotion(f.motion, (j + 0.5) / sx - 0.5, (i + 0.5) / sy - 0.5);
+        diff = Math.max(diff, Math.abs(got[i * W + j] - dx * sx), Math.abs(got[W * H + i * W + j] - dy * sy));
+      }
+    t.true(diff < 1e-4, `${W}x${H}: ${diff}`);
+  }
+});

@@ -109,10 +109,16 @@ inline void gatherPlanar(const float* src, int channels, const BilinearTaps* tap
 }
 
 // Depthwise 3x3 (bias) of a planar region `in` (rows x cols, origin one pixel further out than
-// `out`'s) into out (rows-2 x cols-2), zero where mask is 0.
+// `out`'s) into out (rows-2 x cols-2), zero where mask is 0. Each row is computed in whole
+// vectors (its length rounded up to kPad): the extra lanes read and write into the next row,
+// which is computed afterwards, or into the buffers' padding (kPad floats at the end of `in`,
+// `mask` and `out`), so no scalar remainder loop is needed.
+constexpr int kPad = 16;
+
 inline void convolveRegion(const float* in, int rows, int cols, int channels, const float* weight,
                            const float* bias, const uint8_t* mask, float* out) {
   const int orows = rows - 2, ocols = cols - 2;
+  const int vcols = (ocols + kPad - 1) / kPad * kPad;
   for (int c = 0; c < channels; ++c) {
     const float* src = in + static_cast<size_t>(c) * rows * cols;
     const float* k = weight + c * 9;
@@ -125,7 +131,7 @@ inline void convolveRegion(const float* in, int rows, int cols, int channels, co
       const float* r2 = r1 + cols;
       const float b = bias[c];
 #pragma omp simd
-      for (int j = 0; j < ocols; ++j) {
+      for (int j = 0; j < vcols; ++j) {
         const float acc = b + k[0] * r0[j] + k[1] * r0[j + 1] + k[2] * r0[j + 2] + k[3] * r1[j] +
                           k[4] * r1[j + 1] + k[5] * r1[j + 2] + k[6] * r2[j] + k[7] * r2[j + 1] +
                           k[8] * r2[j + 2];
@@ -225,28 +231,28 @@ ARSEG_HOT void processTile(const Kernel& k, int ty0, int tx0, int th, int tw, Sc
     }
   // Scratch regions are padded by kLanes floats: the last block of a row reads (and ignores)
   // up to kLanes - 1 lanes past the row.
-  sc.u.resize(static_cast<size_t>(C) * un + kLanes);
+  sc.u.resize(static_cast<size_t>(C) * un + kLanes + kPad + 2);
   sc.vec.resize(C);
   gatherPlanar(k.lr, C, sc.taps.data(), sc.inside.data(), un, sc.u.data(), sc.vec.data());
 
   // Q over the tile (U is zero outside the image, so no mask is needed).
   std::vector<uint8_t>& ones = sc.inside;  // reused below as the Kf/V mask; Q takes every pixel
-  sc.q.resize(static_cast<size_t>(C) * th * tw + kLanes);
+  sc.q.resize(static_cast<size_t>(C) * th * tw + kLanes + kPad);
   {
-    std::vector<uint8_t> all(static_cast<size_t>(th) * tw, 1);
+    std::vector<uint8_t> all(static_cast<size_t>(th) * tw + kPad, 1);
     convolveRegion(sc.u.data(), uh, uw, C, wt.qWeight.data(), wt.qBias.data(), all.data(), sc.q.data());
   }
 
   // Kf and V over the tile plus a K/2 halo, zero outside the image.
   const int kh = th + 2 * R, kw = tw + 2 * R, kn = kh * kw;
-  sc.kf.resize(static_cast<size_t>(C) * kn + kLanes);
+  sc.kf.resize(static_cast<size_t>(C) * kn + kLanes + kPad);
   sc.v.resize(sc.kf.size());
   auto warpTaps = [&](int y, int x) {
     const size_t p = static_cast<size_t>(y) * W + x;
     return bilinearZero(warpSource(x, k.motion[p], W, k.official),
                         warpSource(y, k.motion[plane + p], H, k.official), H, W);
   };
-  std::vector<uint8_t> mask(kn);
+  std::vector<uint8_t> mask(kn + kPad);
   for (int i = 0; i < kh; ++i)
     for (int j = 0; j < kw; ++j) mask[i * kw + j] = inside(ty0 - R + i, tx0 - R + j);
   if (k.key.mode == CreffMode::Exact) {
@@ -258,7 +264,7 @@ ARSEG_HOT void processTile(const Kernel& k, int ty0, int tx0, int th, int tw, Sc
         ones[p] = inside(y, x);
         if (ones[p]) sc.taps[p] = warpTaps(y, x);
       }
-    sc.fw.resize(static_cast<size_t>(C) * fn);
+    sc.fw.resize(static_cast<size_t>(C) * fn + kPad + 2);
     gatherPlanar(k.key.feature.data(), C, sc.taps.data(), ones.data(), fn, sc.fw.data(), sc.vec.data());
     convolveRegion(sc.fw.data(), fh, fwid, C, wt.kWeight.data(), wt.kBias.data(), mask.data(), sc.kf.data());
     convolveRegion(sc.fw.data(), fh, fwid, C, wt.vWeight.data(), wt.vBias.data(), mask.data(), sc.v.data());
