@@ -48,6 +48,12 @@ export interface CReFFRunOptions {
   sampling?: 'exact' | 'official';
   /** CPU threads; default all cores. */
   threads?: number;
+  /**
+   * A Float32Array of C x H x W to write the result into (returned as `data`): reusing one
+   * buffer from frame to frame spares an allocation per call. Leave it alone until the promise
+   * settles.
+   */
+  output?: Float32Array;
 }
 
 export interface CReFFResult {

@@ -96,15 +96,22 @@ interface ResolvedOptions {
 
 export class ArSeg {
   readonly bundle: Bundle;
+  /** Where the networks and CReFF run. */
+  readonly device: 'cpu' | 'cuda';
   #closed = false;
 
-  private constructor(bundle: Bundle) {
+  private constructor(bundle: Bundle, device: 'cpu' | 'cuda') {
     this.bundle = bundle;
+    this.device = device;
   }
 
-  /** Loads a model bundle (see bundle.ts): validates it and opens its graphs in ONNX Runtime. */
+  /**
+   * Loads a model bundle (see bundle.ts): validates it and opens its graphs in ONNX Runtime.
+   * device 'cuda' runs the networks on ONNX Runtime's CUDA provider and CReFF on the CUDA
+   * kernel; it fails with ERR_CUDA_UNAVAILABLE when either is missing.
+   */
   static async load(dir: string, options: BundleOptions = {}): Promise<ArSeg> {
-    return new ArSeg(await Bundle.load(dir, options));
+    return new ArSeg(await Bundle.load(dir, options), options.device ?? 'cpu');
   }
 
   #resolve(options: SegmentOptions): ResolvedOptions {
@@ -155,7 +162,8 @@ export class ArSeg {
     const { bundle } = this;
     const classes = bundle.manifest.classes.length;
     const C = bundle.manifest.feature.channels;
-    let key: { feature: ort.Tensor; prepared: Keyframe } | null = null;
+    let key: { feature: ort.Tensor; prepared: Keyframe | null } | null = null;
+    let fusedBuffer: Float32Array | null = null; // reused by CReFF from frame to frame
     try {
       for (;;) {
         const t0 = now();
@@ -174,7 +182,9 @@ export class ArSeg {
           branch = 'hr';
           if (o.mode === 'ar') {
             t = now();
-            key = { feature, prepared: await bundle.creff.prepareKeyframe({ data: feature.data as Float32Array, dims: feature.dims }, { mode: o.creffMode }) };
+            // The CPU kernel takes a keyframe prepared once per GOP; the CUDA kernel the raw feature.
+            const prepared = this.device === 'cpu' ? await bundle.creff.prepareKeyframe({ data: feature.data as Float32Array, dims: feature.dims }, { mode: o.creffMode }) : null;
+            key = { feature, prepared };
             timings.creff = now() - t;
           }
         } else {
@@ -189,11 +199,12 @@ export class ArSeg {
             t = now();
             const [, , H, W] = key.feature.dims;
             const motion = resizeMotion(frame.motion!, frame.width, frame.height, W, H);
+            if (fusedBuffer?.length !== C * H * W) fusedBuffer = new Float32Array(C * H * W);
             const fused = await bundle.creff.run(
               { data: lrFeature.data as Float32Array, dims: lrFeature.dims },
-              key.prepared,
+              key.prepared ?? { data: key.feature.data as Float32Array, dims: key.feature.dims },
               { data: motion, dims: [2, H, W] },
-              { sampling: bundle.manifest.creff.sampling ?? 'exact' },
+              { sampling: bundle.manifest.creff.sampling ?? 'exact', device: this.device, mode: o.creffMode, output: fusedBuffer },
             );
             feature = new ort.Tensor('float32', fused.data, fused.dims);
             timings.creff = now() - t;

@@ -197,3 +197,17 @@ test('CUDA: available, or refused with ERR_CUDA_UNAVAILABLE and the reason', asy
     t.is(err.message, cuda.reason);
   }
 });
+
+test('options.output: the result is written into a caller buffer, which must have the right size', async (t) => {
+  const p = randomProblem({ C: 8, H: 20, W: 24, h: 10, w: 12, K: 7, seed: 11 });
+  const expected = await p.creff.run(p.lr, p.key, p.motion);
+  const output = new Float32Array(8 * 20 * 24).fill(NaN);
+  const r = await p.creff.run(p.lr, p.key, p.motion, { output });
+  t.is(r.data, output);
+  t.is(maxDiff(output, expected.data), 0);
+  const again = await p.creff.run(p.lr, await p.creff.prepareKeyframe(p.key), p.motion, { output });
+  t.is(again.data, output);
+  t.is(maxDiff(output, expected.data), 0);
+  await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { output: new Float32Array(5) }), { code: 'ERR_SHAPE' });
+  await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { output: new Float64Array(8 * 20 * 24) }), { code: 'ERR_INVALID_ARG' });
+});

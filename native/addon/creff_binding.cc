@@ -215,35 +215,53 @@ Napi::Value CreffBinding::run(const Napi::CallbackInfo& info) {
       if (!cudaCreffAvailable(&why)) throw CodedError("ERR_CUDA_UNAVAILABLE", why);
     }
 
+    // options.output: a caller-owned Float32Array of C x H x W to write into (reused from frame
+    // to frame, it spares allocating and faulting in a new buffer per call).
+    float* outData = nullptr;
+    std::shared_ptr<Napi::ObjectReference> outputRef;  // released on the main thread with the worker
+    Napi::Value outputOption = opts.Get("output");
+    if (!outputOption.IsUndefined() && !outputOption.IsNull()) {
+      Napi::Float32Array output = floatArray(outputOption, "options.output");
+      checkLength(output, size_t(s.channels) * s.plane(), "options.output");
+      outputRef = std::make_shared<Napi::ObjectReference>(Napi::Persistent(output.As<Napi::Object>()));
+      outData = output.Data();
+    }
     auto weights = weights_;
     const float* lrData = lr.Data();
     const float* motionData = motion.Data();
-    auto out = std::make_shared<std::vector<float>>();
+    auto owned = std::make_shared<std::vector<float>>();
     auto millis = std::make_shared<double>(0);
     return PromiseWorker::start(
         env, holder,
         [=] {
-          out->resize(size_t(s.channels) * s.plane());
+          float* out = outData;
+          if (!out) {
+            owned->resize(size_t(s.channels) * s.plane());
+            out = owned->data();
+          }
           const auto start = std::chrono::steady_clock::now();
           if (device == "cuda") {
-            *millis = creffCuda(*weights, s, lrData, rawKey, motionData, sampling, mode, out->data());
+            *millis = creffCuda(*weights, s, lrData, rawKey, motionData, sampling, mode, out);
             return;
           }
           if (kernel == "reference") {
-            creffReference(*weights, s, lrData, rawKey, motionData, sampling, mode, out->data());
+            creffReference(*weights, s, lrData, rawKey, motionData, sampling, mode, out);
           } else if (kernel == "cuda-emulated") {
-            creffCudaEmulated(*weights, s, lrData, rawKey, motionData, sampling, mode, out->data());
+            creffCudaEmulated(*weights, s, lrData, rawKey, motionData, sampling, mode, out);
           } else if (prepared) {
-            creffFusedCpu(*weights, s, lrData, *prepared, motionData, sampling, out->data(), threads);
+            creffFusedCpu(*weights, s, lrData, *prepared, motionData, sampling, out, threads);
           } else {
             const PreparedKeyframe key = arseg::prepareKeyframe(*weights, rawKey, s.height, s.width, mode, threads);
-            creffFusedCpu(*weights, s, lrData, key, motionData, sampling, out->data(), threads);
+            creffFusedCpu(*weights, s, lrData, key, motionData, sampling, out, threads);
           }
           *millis = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
         },
-        [out, millis](Napi::Env e) -> Napi::Value {
+        [owned, millis, outputRef](Napi::Env e) -> Napi::Value {
           Napi::Object result = Napi::Object::New(e);
-          result.Set("output", adoptFloat32(e, std::move(*out)));
+          if (outputRef)
+            result.Set("output", outputRef->Value());
+          else
+            result.Set("output", adoptFloat32(e, std::move(*owned)));
           result.Set("milliseconds", *millis);
           return result;
         },
