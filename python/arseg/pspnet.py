@@ -167,3 +167,22 @@ def randomise_batchnorm(net, generator):
             m.running_var.copy_(torch.rand(n, generator=generator) * 0.5 + 0.75)
             m.weight.data.copy_(torch.rand(n, generator=generator) * 0.5 + 0.75)
             m.bias.data.copy_(torch.randn(n, generator=generator) * 0.1)
+
+
+def random_ar_networks(width, seed):
+    """HR and LR networks of the given width, randomly initialised with batch norms given
+    statistics, the LR network sharing the HR decoder, and CReFF's q/k/v depthwise convolutions
+    as nn.Conv2d initialises them: what a bundle needs, for tests and cost measurements.
+    Deterministic for a seed."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    hr, lr = PSPNet(width=width).eval(), PSPNet(width=width).eval()
+    randomise_batchnorm(hr, gen)
+    randomise_batchnorm(lr, gen)
+    lr.final_conv = hr.final_conv  # the decoder is shared
+    c = hr.feature_channels
+    creff = {}
+    for name in "qkv":
+        conv = nn.Conv2d(c, c, 3, padding=1, groups=c)
+        creff[name] = (conv.weight.detach(), conv.bias.detach())
+    return hr, lr, creff

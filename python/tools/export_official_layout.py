@@ -7,26 +7,14 @@ paper's 67% saving) and the pipeline benchmarks. Not committed (about 2 x 50 MB)
 import os
 import sys
 
-import torch
-
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from arseg.bundle import export_bundle  # noqa: E402
-from arseg.pspnet import PSPNet, randomise_batchnorm  # noqa: E402
+from arseg.pspnet import random_ar_networks  # noqa: E402
 
 
 def build():
     """The randomly initialised official-layout networks (HR, LR sharing the decoder) and CReFF."""
-    torch.manual_seed(7)
-    gen = torch.Generator().manual_seed(7)
-    hr, lr = PSPNet().eval(), PSPNet().eval()
-    randomise_batchnorm(hr, gen)
-    randomise_batchnorm(lr, gen)
-    lr.final_conv = hr.final_conv
-    creff = {}
-    for name in "qkv":
-        conv = torch.nn.Conv2d(64, 64, 3, padding=1, groups=64)
-        creff[name] = (conv.weight.detach(), conv.bias.detach())
-    return hr, lr, creff
+    return random_ar_networks(1.0, 7)
 
 
 def main(out_dir):

@@ -14,24 +14,13 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from arseg.bundle import export_bundle  # noqa: E402
-from arseg.pspnet import PSPNet, randomise_batchnorm  # noqa: E402
+from arseg.pspnet import random_ar_networks  # noqa: E402
 
 WIDTH = 0.1  # feature channels 6; the bundle stays under 2 MB
 
 
 def build():
-    gen = torch.Generator().manual_seed(404)
-    torch.manual_seed(404)
-    hr, lr = PSPNet(width=WIDTH).eval(), PSPNet(width=WIDTH).eval()
-    randomise_batchnorm(hr, gen)
-    randomise_batchnorm(lr, gen)
-    lr.final_conv = hr.final_conv  # the decoder is shared
-    c = hr.feature_channels
-    creff = {}
-    for name in "qkv":
-        conv = torch.nn.Conv2d(c, c, 3, padding=1, groups=c)
-        creff[name] = (conv.weight.detach(), conv.bias.detach())
-    return hr, lr, creff
+    return random_ar_networks(WIDTH, 404)
 
 
 def main(out_dir):
