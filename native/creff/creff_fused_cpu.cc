@@ -87,6 +87,29 @@ inline Lanes loadLanes(const float* p) {
   return v;
 }
 
+typedef int32_t IntLanes __attribute__((vector_size(kLanes * sizeof(int32_t))));
+
+// exp(x) for x <= 0 (softmax arguments after subtracting the maximum), on all lanes at once:
+// x = n ln2 + r with |r| <= ln2 / 2, e^r by Cephes' expf polynomial (relative error ~1e-7),
+// 2^n built in the exponent bits. Below -87 the result is 0, as expf's underflow.
+inline Lanes expNonPositive(Lanes x) {
+  x = x < -87.f ? Lanes{} - 87.f : x;
+  // n = round(x / ln2): for x <= 0, truncating x / ln2 - 0.5 toward zero rounds half down
+  const Lanes n = __builtin_convertvector(__builtin_convertvector(x * 1.44269504088896341f - 0.5f, IntLanes), Lanes);
+  const Lanes r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  Lanes p = Lanes{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.f;
+  const IntLanes bits = (__builtin_convertvector(n, IntLanes) + 127) << 23;
+  Lanes scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
 // Fills the planar region[c][pos] (`count` positions) from the channel-last `src`: the four
 // taps of each position are summed as contiguous channel vectors, then written to the planes.
 inline void gatherPlanar(const float* src, int channels, const BilinearTaps* taps,
@@ -173,18 +196,22 @@ inline void attendBlock(const Block& b, int window, float* score) {
       for (int x = 0; x < m; ++x) std::memcpy(score + static_cast<size_t>(oy * K + ox0 + x) * kLanes, &acc[x], sizeof(Lanes));
     }
   }
-  // softmax over the window, per pixel
+  // softmax over the window, per pixel, on all lanes at once
   const int K2 = K * K;
-  float peak[kLanes], total[kLanes];
-  for (int j = 0; j < kLanes; ++j) peak[j] = -INFINITY, total[j] = 0.f;
-  for (int o = 0; o < K2; ++o)
-    for (int j = 0; j < b.valid; ++j) peak[j] = std::max(peak[j], score[o * kLanes + j]);
-  for (int o = 0; o < K2; ++o)
-    for (int j = 0; j < b.valid; ++j) total[j] += (score[o * kLanes + j] = std::exp(score[o * kLanes + j] - peak[j]));
-  Lanes inv = {};
-  for (int j = 0; j < b.valid; ++j) inv[j] = 1.f / total[j];
+  Lanes peak = loadLanes(score);
+  for (int o = 1; o < K2; ++o) {
+    const Lanes x = loadLanes(score + o * kLanes);
+    peak = x > peak ? x : peak;
+  }
+  Lanes total = {};
   for (int o = 0; o < K2; ++o) {
-    Lanes a = loadLanes(score + o * kLanes) * inv;
+    const Lanes e = expNonPositive(loadLanes(score + o * kLanes) - peak);
+    std::memcpy(score + o * kLanes, &e, sizeof e);
+    total += e;
+  }
+  const Lanes inv = 1.f / total;
+  for (int o = 0; o < K2; ++o) {
+    const Lanes a = loadLanes(score + o * kLanes) * inv;
     std::memcpy(score + o * kLanes, &a, sizeof a);
   }
   // out[c] = U[c] + sum_o a[o] * V[c][oy][ox], four independent accumulators
