@@ -111,54 +111,68 @@ inline Lanes expNonPositive(Lanes x) {
 }
 
 // Fills the planar region[c][pos] (`count` positions) from the channel-last `src`: the four
-// taps of each position are summed as contiguous channel vectors, then written to the planes.
+// taps of each position are summed as contiguous channel vectors into a block of kLanes
+// positions, which is then transposed into the planes kLanes positions at a time. `block` holds
+// kLanes x channels floats.
 inline void gatherPlanar(const float* src, int channels, const BilinearTaps* taps,
-                         const uint8_t* inside, int count, float* region, float* vec) {
-  for (int p = 0; p < count; ++p) {
-    if (!inside[p]) {
-      for (int c = 0; c < channels; ++c) region[static_cast<size_t>(c) * count + p] = 0.f;
-      continue;
-    }
-    const BilinearTaps& t = taps[p];
-    const float* a = src + static_cast<size_t>(t.offset[0]) * channels;
-    const float* b = src + static_cast<size_t>(t.offset[1]) * channels;
-    const float* d = src + static_cast<size_t>(t.offset[2]) * channels;
-    const float* e = src + static_cast<size_t>(t.offset[3]) * channels;
-    const float w0 = t.weight[0], w1 = t.weight[1], w2 = t.weight[2], w3 = t.weight[3];
+                         const uint8_t* inside, int count, float* region, float* block) {
+  for (int p0 = 0; p0 < count; p0 += kLanes) {
+    const int n = std::min(kLanes, count - p0);
+    for (int q = 0; q < n; ++q) {
+      float* vec = block + static_cast<size_t>(q) * channels;
+      const int p = p0 + q;
+      if (!inside[p]) {
+        std::fill(vec, vec + channels, 0.f);
+        continue;
+      }
+      const BilinearTaps& t = taps[p];
+      const float* a = src + static_cast<size_t>(t.offset[0]) * channels;
+      const float* b = src + static_cast<size_t>(t.offset[1]) * channels;
+      const float* d = src + static_cast<size_t>(t.offset[2]) * channels;
+      const float* e = src + static_cast<size_t>(t.offset[3]) * channels;
+      const float w0 = t.weight[0], w1 = t.weight[1], w2 = t.weight[2], w3 = t.weight[3];
 #pragma omp simd
-    for (int c = 0; c < channels; ++c) vec[c] = w0 * a[c] + w1 * b[c] + w2 * d[c] + w3 * e[c];
-    for (int c = 0; c < channels; ++c) region[static_cast<size_t>(c) * count + p] = vec[c];
+      for (int c = 0; c < channels; ++c) vec[c] = w0 * a[c] + w1 * b[c] + w2 * d[c] + w3 * e[c];
+    }
+    for (int q = n; q < kLanes; ++q) std::fill(block + static_cast<size_t>(q) * channels, block + static_cast<size_t>(q + 1) * channels, 0.f);
+    // Only the n valid lanes are stored: a full vector at the end of channel c's plane would
+    // overwrite the start of channel c + 1's, written already.
+    for (int c = 0; c < channels; ++c) {
+      Lanes v;
+      for (int q = 0; q < kLanes; ++q) v[q] = block[static_cast<size_t>(q) * channels + c];
+      std::memcpy(region + static_cast<size_t>(c) * count + p0, &v, sizeof(float) * n);
+    }
   }
 }
 
 // Depthwise 3x3 (bias) of a planar region `in` (rows x cols, origin one pixel further out than
-// `out`'s) into out (rows-2 x cols-2), zero where mask is 0. Each row is computed in whole
-// vectors (its length rounded up to kPad): the extra lanes read and write into the next row,
+// `out`'s) into out (rows-2 x cols-2), times mask (1 inside the image, 0 outside). Each row is
+// computed in whole vectors of kPad lanes: the extra lanes read and write into the next row,
 // which is computed afterwards, or into the buffers' padding (kPad floats at the end of `in`,
 // `mask` and `out`), so no scalar remainder loop is needed.
 constexpr int kPad = 16;
 
 inline void convolveRegion(const float* in, int rows, int cols, int channels, const float* weight,
-                           const float* bias, const uint8_t* mask, float* out) {
+                           const float* bias, const float* mask, float* out) {
   const int orows = rows - 2, ocols = cols - 2;
-  const int vcols = (ocols + kPad - 1) / kPad * kPad;
   for (int c = 0; c < channels; ++c) {
     const float* src = in + static_cast<size_t>(c) * rows * cols;
     const float* k = weight + c * 9;
     float* dst = out + static_cast<size_t>(c) * orows * ocols;
+    const Lanes bias16 = Lanes{} + bias[c];
     for (int i = 0; i < orows; ++i) {
       float* o = dst + static_cast<size_t>(i) * ocols;
-      const uint8_t* m = mask + static_cast<size_t>(i) * ocols;
+      const float* m = mask + static_cast<size_t>(i) * ocols;
       const float* r0 = src + static_cast<size_t>(i) * cols;
       const float* r1 = r0 + cols;
       const float* r2 = r1 + cols;
-      const float b = bias[c];
-#pragma omp simd
-      for (int j = 0; j < vcols; ++j) {
-        const float acc = b + k[0] * r0[j] + k[1] * r0[j + 1] + k[2] * r0[j + 2] + k[3] * r1[j] +
-                          k[4] * r1[j + 1] + k[5] * r1[j + 2] + k[6] * r2[j] + k[7] * r2[j + 1] +
-                          k[8] * r2[j + 2];
-        o[j] = m[j] ? acc : 0.f;
+      for (int j = 0; j < ocols; j += kPad) {
+        Lanes acc = bias16 + k[0] * loadLanes(r0 + j) + k[1] * loadLanes(r0 + j + 1) +
+                    k[2] * loadLanes(r0 + j + 2) + k[3] * loadLanes(r1 + j) +
+                    k[4] * loadLanes(r1 + j + 1) + k[5] * loadLanes(r1 + j + 2) +
+                    k[6] * loadLanes(r2 + j) + k[7] * loadLanes(r2 + j + 1) + k[8] * loadLanes(r2 + j + 2);
+        acc *= loadLanes(m + j);
+        std::memcpy(o + j, &acc, sizeof acc);
       }
     }
   }
@@ -259,14 +273,14 @@ ARSEG_HOT void processTile(const Kernel& k, int ty0, int tx0, int th, int tw, Sc
   // Scratch regions are padded by kLanes floats: the last block of a row reads (and ignores)
   // up to kLanes - 1 lanes past the row.
   sc.u.resize(static_cast<size_t>(C) * un + kLanes + kPad + 2);
-  sc.vec.resize(C);
+  sc.vec.resize(static_cast<size_t>(kLanes) * C);
   gatherPlanar(k.lr, C, sc.taps.data(), sc.inside.data(), un, sc.u.data(), sc.vec.data());
 
   // Q over the tile (U is zero outside the image, so no mask is needed).
   std::vector<uint8_t>& ones = sc.inside;  // reused below as the Kf/V mask; Q takes every pixel
   sc.q.resize(static_cast<size_t>(C) * th * tw + kLanes + kPad);
   {
-    std::vector<uint8_t> all(static_cast<size_t>(th) * tw + kPad, 1);
+    std::vector<float> all(static_cast<size_t>(th) * tw + kPad, 1.f);
     convolveRegion(sc.u.data(), uh, uw, C, wt.qWeight.data(), wt.qBias.data(), all.data(), sc.q.data());
   }
 
@@ -279,7 +293,7 @@ ARSEG_HOT void processTile(const Kernel& k, int ty0, int tx0, int th, int tw, Sc
     return bilinearZero(warpSource(x, k.motion[p], W, k.official),
                         warpSource(y, k.motion[plane + p], H, k.official), H, W);
   };
-  std::vector<uint8_t> mask(kn + kPad);
+  std::vector<float> mask(kn + kPad, 0.f);
   for (int i = 0; i < kh; ++i)
     for (int j = 0; j < kw; ++j) mask[i * kw + j] = inside(ty0 - R + i, tx0 - R + j);
   if (k.key.mode == CreffMode::Exact) {
@@ -297,7 +311,7 @@ ARSEG_HOT void processTile(const Kernel& k, int ty0, int tx0, int th, int tw, Sc
     convolveRegion(sc.fw.data(), fh, fwid, C, wt.vWeight.data(), wt.vBias.data(), mask.data(), sc.v.data());
   } else {  // KeyframeConv: warp the keyframe's precomputed k and v convolutions
     for (int p = 0; p < kn; ++p) {
-      ones[p] = mask[p];
+      ones[p] = mask[p] != 0.f;
       if (mask[p]) sc.taps[p] = warpTaps(ty0 - R + p / kw, tx0 - R + p % kw);
     }
     gatherPlanar(k.key.keyConv.data(), C, sc.taps.data(), ones.data(), kn, sc.kf.data(), sc.vec.data());
