@@ -140,7 +140,10 @@ inline void gatherPlanar(const float* src, int channels, const BilinearTaps* tap
     for (int c = 0; c < channels; ++c) {
       Lanes v;
       for (int q = 0; q < kLanes; ++q) v[q] = block[static_cast<size_t>(q) * channels + c];
-      std::memcpy(region + static_cast<size_t>(c) * count + p0, &v, sizeof(float) * n);
+      if (n == kLanes)
+        std::memcpy(region + static_cast<size_t>(c) * count + p0, &v, sizeof v);  // one vector store
+      else
+        std::memcpy(region + static_cast<size_t>(c) * count + p0, &v, sizeof(float) * n);
     }
   }
 }
@@ -245,9 +248,13 @@ inline void attendBlock(const Block& b, int window, float* score) {
       for (; ox < K; ++ox, a += kLanes) acc1 += loadLanes(a) * loadLanes(vr + ox);
     }
     const Lanes sum = (acc0 + acc1) + (acc2 + acc3);
-    float lanes[kLanes];
-    std::memcpy(lanes, &sum, sizeof sum);
-    std::copy(lanes, lanes + b.valid, b.out + c * b.plane);
+    if (b.valid == kLanes) {
+      std::memcpy(b.out + c * b.plane, &sum, sizeof sum);  // one vector store
+    } else {
+      float lanes[kLanes];
+      std::memcpy(lanes, &sum, sizeof sum);
+      std::copy(lanes, lanes + b.valid, b.out + c * b.plane);
+    }
   }
 }
 
