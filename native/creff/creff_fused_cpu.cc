@@ -73,6 +73,8 @@ struct Scratch {
   std::vector<BilinearTaps> taps;
   std::vector<uint8_t> inside;
   std::vector<float> u, q, fw, kf, v, score, vec;
+  std::vector<float> ones;  // all-ones mask of the Q convolution
+  std::vector<float> mask;  // 1 where a Kf/V position is inside the image, else 0
 };
 
 constexpr int kLanes = 16;  // the attention works on 16 pixels of a row at a time
@@ -283,13 +285,12 @@ ARSEG_HOT void processTile(const Kernel& k, int ty0, int tx0, int th, int tw, Sc
   sc.vec.resize(static_cast<size_t>(kLanes) * C);
   gatherPlanar(k.lr, C, sc.taps.data(), sc.inside.data(), un, sc.u.data(), sc.vec.data());
 
-  // Q over the tile (U is zero outside the image, so no mask is needed).
-  std::vector<uint8_t>& ones = sc.inside;  // reused below as the Kf/V mask; Q takes every pixel
+  // Q over the tile (U is zero outside the image, so every pixel keeps its value).
   sc.q.resize(static_cast<size_t>(C) * th * tw + kLanes + kPad);
-  {
-    std::vector<float> all(static_cast<size_t>(th) * tw + kPad, 1.f);
-    convolveRegion(sc.u.data(), uh, uw, C, wt.qWeight.data(), wt.qBias.data(), all.data(), sc.q.data());
-  }
+  sc.ones.assign(static_cast<size_t>(th) * tw + kPad, 1.f);
+  convolveRegion(sc.u.data(), uh, uw, C, wt.qWeight.data(), wt.qBias.data(), sc.ones.data(), sc.q.data());
+  // The U positions' inside flags are done with: the array now flags the warp's positions.
+  std::vector<uint8_t>& warpInside = sc.inside;
 
   // Kf and V over the tile plus a K/2 halo, zero outside the image.
   const int kh = th + 2 * R, kw = tw + 2 * R, kn = kh * kw;
@@ -300,7 +301,8 @@ ARSEG_HOT void processTile(const Kernel& k, int ty0, int tx0, int th, int tw, Sc
     return bilinearZero(warpSource(x, k.motion[p], W, k.official),
                         warpSource(y, k.motion[plane + p], H, k.official), H, W);
   };
-  std::vector<float> mask(kn + kPad, 0.f);
+  std::vector<float>& mask = sc.mask;
+  mask.assign(static_cast<size_t>(kn) + kPad, 0.f);
   for (int i = 0; i < kh; ++i)
     for (int j = 0; j < kw; ++j) mask[i * kw + j] = inside(ty0 - R + i, tx0 - R + j);
   if (k.key.mode == CreffMode::Exact) {
@@ -309,20 +311,20 @@ ARSEG_HOT void processTile(const Kernel& k, int ty0, int tx0, int th, int tw, Sc
     for (int i = 0; i < fh; ++i)
       for (int j = 0; j < fwid; ++j) {
         const int y = ty0 - R - 1 + i, x = tx0 - R - 1 + j, p = i * fwid + j;
-        ones[p] = inside(y, x);
-        if (ones[p]) sc.taps[p] = warpTaps(y, x);
+        warpInside[p] = inside(y, x);
+        if (warpInside[p]) sc.taps[p] = warpTaps(y, x);
       }
     sc.fw.resize(static_cast<size_t>(C) * fn + kPad + 2);
-    gatherPlanar(k.key.feature.data(), C, sc.taps.data(), ones.data(), fn, sc.fw.data(), sc.vec.data());
+    gatherPlanar(k.key.feature.data(), C, sc.taps.data(), warpInside.data(), fn, sc.fw.data(), sc.vec.data());
     convolveRegion(sc.fw.data(), fh, fwid, C, wt.kWeight.data(), wt.kBias.data(), mask.data(), sc.kf.data());
     convolveRegion(sc.fw.data(), fh, fwid, C, wt.vWeight.data(), wt.vBias.data(), mask.data(), sc.v.data());
   } else {  // KeyframeConv: warp the keyframe's precomputed k and v convolutions
     for (int p = 0; p < kn; ++p) {
-      ones[p] = mask[p] != 0.f;
+      warpInside[p] = mask[p] != 0.f;
       if (mask[p]) sc.taps[p] = warpTaps(ty0 - R + p / kw, tx0 - R + p % kw);
     }
-    gatherPlanar(k.key.keyConv.data(), C, sc.taps.data(), ones.data(), kn, sc.kf.data(), sc.vec.data());
-    gatherPlanar(k.key.valueConv.data(), C, sc.taps.data(), ones.data(), kn, sc.v.data(), sc.vec.data());
+    gatherPlanar(k.key.keyConv.data(), C, sc.taps.data(), warpInside.data(), kn, sc.kf.data(), sc.vec.data());
+    gatherPlanar(k.key.valueConv.data(), C, sc.taps.data(), warpInside.data(), kn, sc.v.data(), sc.vec.data());
   }
 
   // Attention, one output row at a time, in blocks of kLanes pixels along the row.
