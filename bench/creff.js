@@ -16,6 +16,7 @@ const os = require('node:os');
 const path = require('node:path');
 const ort = require('onnxruntime-node');
 const { CReFF, creffFlops } = require('../dist');
+const { randoms } = require('../test/helpers/random');
 
 const args = process.argv.slice(2);
 const arg = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
@@ -33,16 +34,6 @@ const creff = new CReFF({
   k: { weight: f32(w.kWeight), bias: f32(w.kBias) },
   v: { weight: f32(w.vWeight), bias: f32(w.vBias) },
 });
-
-function randoms(n, seed, scale) {
-  const out = new Float32Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    out[i] = ((x / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
-}
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);

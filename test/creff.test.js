@@ -6,6 +6,7 @@ const path = require('node:path');
 const test = require('ava');
 const { CReFF, Keyframe } = require('../dist');
 const { readNpy, FIXTURES } = require('./helpers/fixtures');
+const { randoms } = require('./helpers/random');
 
 const GOLDEN_DIR = path.join(FIXTURES, 'creff');
 const TOLERANCE = 1e-4;
@@ -37,17 +38,6 @@ function maxDiff(a, b) {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
-}
-
-/** Deterministic pseudo-random floats in [-1, 1) * scale. */
-function randoms(n, seed, scale = 1) {
-  const out = new Float32Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    out[i] = ((x / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
 }
 
 function randomProblem({ C, H, W, h, w, K, seed, motionScale = 4 }) {
