@@ -98,6 +98,23 @@ ARSEG_DEVICE void convolveStaged(const Params& p, const float* in, int c0, int n
   }
 }
 
+// Stages Kf (pass 1) or V (pass 2) of channels c0..c0+n over the tile plus its K/2 halo into
+// `kv`: the warped keyframe convolved with (weight, bias), or in KeyframeConv mode the warped
+// precomputed convolution `convolved`. Ends with the block synchronised.
+ARSEG_DEVICE void stageWindow(const Params& p, const float* convolved, const float* weight,
+                              const float* bias, int c0, int n, int y0, int x0, int R, float* fw,
+                              float* kv) {
+  const int KS = kTile + 2 * R, FS = KS + 2;
+  if (p.keyframeConv) {
+    stageWarped(p, convolved, c0, n, y0 - R, x0 - R, KS, kv);
+  } else {
+    stageWarped(p, p.key, c0, n, y0 - R - 1, x0 - R - 1, FS, fw);
+    ARSEG_SYNC();
+    convolveStaged(p, fw, c0, n, y0 - R, x0 - R, KS, weight, bias, kv);
+  }
+  ARSEG_SYNC();
+}
+
 // The whole kernel for the block at (ARSEG_BLOCK_X, ARSEG_BLOCK_Y), run by each of its
 // kTile * kTile threads; `smem` is the block's shared memory (sharedFloats(K)).
 template <int K>
@@ -134,14 +151,7 @@ ARSEG_DEVICE void creffBlock(const Params& p, float* smem) {
       for (int cc = 0; cc < n; ++cc)
         us[cc * US * US + pos] = inside ? sampleTaps(p.lr + (c0 + cc) * lrPlane, t) : 0.f;
     }
-    if (p.keyframeConv) {
-      stageWarped(p, p.keyK, c0, n, y0 - R, x0 - R, KS, kv);
-    } else {
-      stageWarped(p, p.key, c0, n, y0 - R - 1, x0 - R - 1, FS, fw);
-      ARSEG_SYNC();
-      convolveStaged(p, fw, c0, n, y0 - R, x0 - R, KS, p.kw, p.kb, kv);
-    }
-    ARSEG_SYNC();
+    stageWindow(p, p.keyK, p.kw, p.kb, c0, n, y0, x0, R, fw, kv);
     if (mine) {
       for (int cc = 0; cc < n; ++cc) {
         const int c = c0 + cc;
@@ -176,14 +186,7 @@ ARSEG_DEVICE void creffBlock(const Params& p, float* smem) {
   const BilinearTaps self = bilinearClamped(x * scaleX, y * scaleY, p.h, p.w);
   for (int c0 = 0; c0 < p.C; c0 += kChunk) {
     const int n = imin(kChunk, p.C - c0);
-    if (p.keyframeConv) {
-      stageWarped(p, p.keyV, c0, n, y0 - R, x0 - R, KS, kv);
-    } else {
-      stageWarped(p, p.key, c0, n, y0 - R - 1, x0 - R - 1, FS, fw);
-      ARSEG_SYNC();
-      convolveStaged(p, fw, c0, n, y0 - R, x0 - R, KS, p.vw, p.vb, kv);
-    }
-    ARSEG_SYNC();
+    stageWindow(p, p.keyV, p.vw, p.vb, c0, n, y0, x0, R, fw, kv);
     if (mine) {
       for (int cc = 0; cc < n; ++cc) {
         const int c = c0 + cc;
