@@ -11,7 +11,7 @@ export type { AdaptiveKeyframes, KeyframePolicy, FrameOptions, MotionField, Moti
 export { sampleMotion, resizeMotion } from './motion';
 export { encodeNpy, writeNpy } from './npy';
 export { ArSeg } from './pipeline';
-export type { SegmentMode, SegmentOptions, SegmentResult, StageTimings } from './pipeline';
+export type { Segmentation, SegmentMode, SegmentOptions, SegmentResult, StageTimings } from './pipeline';
 export { Bundle } from './bundle';
 export type { BundleManifest, BundleClass, BundleOptions, ExecutionDevice } from './bundle';
 export { CReFF, Keyframe, creffFlops } from './creff';

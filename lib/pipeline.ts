@@ -17,7 +17,7 @@ import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
 import type { KeyframePolicy, PictType, VideoFrame } from './frame';
 import { resizeMotion } from './motion';
 import { addon } from './native';
-import { openVideo, OpenOptions } from './video';
+import { openVideo, OpenOptions, VideoInfo } from './video';
 
 export type SegmentMode = 'ar' | 'hr' | 'lr';
 
@@ -94,6 +94,12 @@ interface ResolvedOptions {
   rgb: boolean;
 }
 
+/** The frames of one segment() call, in presentation order, and the stream's facts. */
+export interface Segmentation extends AsyncIterable<SegmentResult> {
+  /** Opens the source if it is not open yet (the segmentation then reads from that same open). */
+  info(): Promise<VideoInfo>;
+}
+
 export class ArSeg {
   readonly bundle: Bundle;
   /** Where the networks and CReFF run. */
@@ -137,7 +143,7 @@ export class ArSeg {
    * Segments a video file or URL; yields one result per frame in presentation order. Options are
    * checked at once (ERR_INVALID_ARG); breaking out of the loop stops decoding.
    */
-  segment(source: string, options: SegmentOptions = {}): AsyncIterable<SegmentResult> {
+  segment(source: string, options: SegmentOptions = {}): Segmentation {
     if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg is closed');
     const o = this.#resolve(options);
     const m = this.bundle.manifest;
@@ -155,7 +161,8 @@ export class ArSeg {
       ahead: options.ahead ?? 4,
       formatOptions: options.formatOptions,
     });
-    return this.#run(reader, o);
+    const frames = this.#run(reader, o);
+    return { info: () => reader.open(), [Symbol.asyncIterator]: () => frames };
   }
 
   async *#run(reader: ReturnType<typeof openVideo>, o: ResolvedOptions): AsyncGenerator<SegmentResult> {
@@ -218,6 +225,7 @@ export class ArSeg {
         timings.decoder = now() - t;
         t = now();
         const [, lc, lh, lw] = logits.dims;
+        if (lc !== classes) throw new ArSegError(ErrorCodes.BUNDLE, `the decoder gave ${lc} classes, the bundle lists ${classes}`);
         const labels: Uint8Array = await addon().labelsFromLogits(logits.data as Float32Array, lc, lh, lw, frame.height, frame.width);
         timings.labels = now() - t;
         timings.total = now() - t0;
@@ -235,7 +243,6 @@ export class ArSeg {
         };
         if (o.logits) result.logits = { data: logits.data as Float32Array, dims: [1, lc, lh, lw] };
         if (frame.rgb) result.rgb = frame.rgb;
-        if (lc !== classes) throw new ArSegError(ErrorCodes.BUNDLE, `the decoder gave ${lc} classes, the bundle lists ${classes}`);
         yield result;
       }
     } catch (err) {

@@ -17,6 +17,11 @@ export interface OpenOptions extends FrameOptions {
 
 export type VideoInfo = NativeStreamInfo;
 
+/** Frames the stream should hold: the container's count, else duration x rate, else null. */
+export function expectedFrameCount(info: VideoInfo): number | null {
+  return info.frameCount ?? (info.duration && info.fps ? Math.round(info.duration * info.fps) : null);
+}
+
 export interface ReaderStats {
   framesDelivered: number;
   /** Packets or frames the decoder rejected and skipped (non-strict mode). */

@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { openVideo } from '../video';
+import { expectedFrameCount, openVideo } from '../video';
 import { VECTOR_COLUMNS, VideoFrame } from '../frame';
 import { writeNpy } from '../npy';
 import { progressBar } from './progress';
@@ -66,8 +66,7 @@ export async function runMvs(
     fps: 0,
   };
   const types: string[] = [];
-  const total = info.frameCount ?? (info.duration && info.fps ? Math.round(info.duration * info.fps) : null);
-  const bar = progressBar('mvs', total, options.progress);
+  const bar = progressBar('mvs', expectedFrameCount(info), options.progress);
   try {
     for await (const frame of reader) {
       const vectors = frame.vectors!;

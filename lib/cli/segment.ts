@@ -9,7 +9,7 @@ import { ArSeg, SegmentMode, StageTimings } from '../pipeline';
 import { bundleFlops } from '../flops';
 import { encodeLabelPng, encodeOverlayPng, Rgb } from '../png';
 import { progressBar } from './progress';
-import { openVideo } from '../video';
+import { expectedFrameCount } from '../video';
 import { toArSegError } from '../errors';
 
 export interface SegmentCliOptions {
@@ -48,15 +48,12 @@ export async function runSegment(source: string, o: SegmentCliOptions): Promise<
   await fs.mkdir(path.join(out, 'labels'), { recursive: true });
   if (o.overlay) await fs.mkdir(path.join(out, 'overlays'), { recursive: true });
   const colors = seg.bundle.classes.map((c) => c.color as Rgb);
-  const probe = openVideo(source);
+  const segmentation = seg.segment(source, { mode: o.mode, scale: o.scale, keyframes: o.keyframes, rgb: o.overlay });
   let total: number | null = null;
   try {
-    const info = await probe.open();
-    total = info.frameCount ?? (info.duration && info.fps ? Math.round(info.duration * info.fps) : null);
+    total = expectedFrameCount(await segmentation.info());
   } catch {
-    // the segment loop below reports the error with its code
-  } finally {
-    probe.close();
+    // an input that cannot be opened fails the first read of the loop below, with its code
   }
   const bar = progressBar(`segment (${o.mode})`, total, o.progress);
   const sums: StageTimings = { decode: 0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, total: 0 };
@@ -65,7 +62,7 @@ export async function runSegment(source: string, o: SegmentCliOptions): Promise<
   let failure: unknown;
   const started = process.hrtime.bigint();
   try {
-    for await (const r of seg.segment(source, { mode: o.mode, scale: o.scale, keyframes: o.keyframes, rgb: o.overlay })) {
+    for await (const r of segmentation) {
       const name = `${String(r.index).padStart(6, '0')}.png`;
       await fs.writeFile(path.join(out, 'labels', name), encodeLabelPng(r.labels, r.width, r.height, colors));
       if (o.overlay && r.rgb) await fs.writeFile(path.join(out, 'overlays', name), encodeOverlayPng(r.rgb, r.labels, r.width, r.height, colors));
