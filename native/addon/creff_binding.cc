@@ -9,6 +9,7 @@
 #include "../creff/creff_cuda_emulator.h"
 #include "../creff/creff_reference.h"
 #include "frame_js.h"
+#include "js_args.h"
 #include "js_errors.h"
 #include "promise_worker.h"
 
@@ -20,22 +21,10 @@ Napi::FunctionReference keyframeConstructor;
 
 [[noreturn]] void invalid(const std::string& m) { throw CodedError("ERR_INVALID_ARG", m); }
 
-Napi::Float32Array floatArray(const Napi::Value& v, const std::string& name) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    invalid(name + " must be a Float32Array");
-  return v.As<Napi::Float32Array>();
-}
 
-int positiveInt(const Napi::Value& v, const std::string& name, int max = 1 << 20) {
-  if (!v.IsNumber()) invalid(name + " must be a positive integer");
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d) || std::floor(d) != d || d < 1 || d > max)
-    invalid(name + " must be an integer from 1 to " + std::to_string(max));
-  return static_cast<int>(d);
-}
 
 std::vector<float> copyFloats(const Napi::Object& o, const char* key) {
-  Napi::Float32Array a = floatArray(o.Get(key), std::string("weights.") + key);
+  Napi::Float32Array a = float32Array(o.Get(key), std::string("weights.") + key);
   return std::vector<float>(a.Data(), a.Data() + a.ElementLength());
 }
 
@@ -55,7 +44,7 @@ CreffMode parseMode(const std::string& m) {
 int parseThreads(const Napi::Object& o) {
   Napi::Value v = o.Get("threads");
   if (v.IsUndefined() || v.IsNull()) return 0;
-  return positiveInt(v, "threads", 256);
+  return integerIn(v, "threads", 1, 256);
 }
 
 void checkLength(const Napi::Float32Array& a, size_t expected, const std::string& what) {
@@ -115,8 +104,8 @@ CreffBinding::CreffBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Cr
     if (info.Length() < 1 || !info[0].IsObject()) invalid("CReFF weights must be an object");
     Napi::Object o = info[0].As<Napi::Object>();
     auto w = std::make_shared<CreffWeights>();
-    w->channels = positiveInt(o.Get("channels"), "weights.channels", 1 << 16);
-    w->window = positiveInt(o.Get("window"), "weights.window", 31);
+    w->channels = integerIn(o.Get("channels"), "weights.channels", 1, 1 << 16);
+    w->window = integerIn(o.Get("window"), "weights.window", 1, 31);
     w->qWeight = copyFloats(o, "qWeight");
     w->qBias = copyFloats(o, "qBias");
     w->kWeight = copyFloats(o, "kWeight");
@@ -136,8 +125,8 @@ CreffBinding::CreffBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Cr
 Napi::Value CreffBinding::prepareKeyframe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guardSync(env, [&]() -> Napi::Value {
-    Napi::Float32Array key = floatArray(info[0], "key");
-    const int H = positiveInt(info[1], "height"), W = positiveInt(info[2], "width");
+    Napi::Float32Array key = float32Array(info[0], "key");
+    const int H = integerIn(info[1], "height", 1, 1 << 20), W = integerIn(info[2], "width", 1, 1 << 20);
     Napi::Object opts = info.Length() > 3 && info[3].IsObject() ? info[3].As<Napi::Object>() : Napi::Object::New(env);
     const CreffMode mode = parseMode(optionString(opts, "mode", "exact"));
     const int threads = parseThreads(opts);
@@ -169,12 +158,12 @@ Napi::Value CreffBinding::run(const Napi::CallbackInfo& info) {
     if (info.Length() < 8) invalid("run() needs lr, lrHeight, lrWidth, key, height, width, motion, options");
     CreffShape s;
     s.channels = weights_->channels;
-    Napi::Float32Array lr = floatArray(info[0], "lr");
-    s.lrHeight = positiveInt(info[1], "lrHeight");
-    s.lrWidth = positiveInt(info[2], "lrWidth");
-    s.height = positiveInt(info[4], "height");
-    s.width = positiveInt(info[5], "width");
-    Napi::Float32Array motion = floatArray(info[6], "motion");
+    Napi::Float32Array lr = float32Array(info[0], "lr");
+    s.lrHeight = integerIn(info[1], "lrHeight", 1, 1 << 20);
+    s.lrWidth = integerIn(info[2], "lrWidth", 1, 1 << 20);
+    s.height = integerIn(info[4], "height", 1, 1 << 20);
+    s.width = integerIn(info[5], "width", 1, 1 << 20);
+    Napi::Float32Array motion = float32Array(info[6], "motion");
     if (!info[7].IsObject()) invalid("options must be an object");
     Napi::Object opts = info[7].As<Napi::Object>();
     const std::string kernel = optionString(opts, "kernel", "fused");
@@ -206,7 +195,7 @@ Napi::Value CreffBinding::run(const Napi::CallbackInfo& info) {
       if (prepared->channels != s.channels || prepared->height != s.height || prepared->width != s.width)
         throw CodedError("ERR_SHAPE", "the prepared keyframe does not match height x width x channels");
     } else {
-      Napi::Float32Array key = floatArray(info[3], "key");
+      Napi::Float32Array key = float32Array(info[3], "key");
       checkLength(key, size_t(s.channels) * s.plane(), "the keyframe feature");
       rawKey = key.Data();
     }
@@ -221,7 +210,7 @@ Napi::Value CreffBinding::run(const Napi::CallbackInfo& info) {
     std::shared_ptr<Napi::ObjectReference> outputRef;  // released on the main thread with the worker
     Napi::Value outputOption = opts.Get("output");
     if (!outputOption.IsUndefined() && !outputOption.IsNull()) {
-      Napi::Float32Array output = floatArray(outputOption, "options.output");
+      Napi::Float32Array output = float32Array(outputOption, "options.output");
       checkLength(output, size_t(s.channels) * s.plane(), "options.output");
       outputRef = std::make_shared<Napi::ObjectReference>(Napi::Persistent(output.As<Napi::Object>()));
       outData = output.Data();

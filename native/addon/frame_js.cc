@@ -32,6 +32,10 @@ Napi::Float32Array adoptFloat32(Napi::Env env, std::vector<float>&& data) {
   return adoptArray<float, Napi::Float32Array>(env, std::move(data));
 }
 
+Napi::Uint8Array adoptUint8(Napi::Env env, std::vector<uint8_t>&& data) {
+  return adoptArray<uint8_t, Napi::Uint8Array>(env, std::move(data));
+}
+
 Napi::Object frameToJs(Napi::Env env, DecodedFrame&& frame, int stride) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("index", Napi::Number::New(env, static_cast<double>(frame.index)));

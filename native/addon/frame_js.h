@@ -5,6 +5,7 @@
 
 #include <napi.h>
 
+#include <cstdint>
 #include <vector>
 
 #include "../video/frame_request.h"
@@ -15,5 +16,6 @@ Napi::Object frameToJs(Napi::Env env, DecodedFrame&& frame, int stride);
 
 // Hands a float vector to JavaScript as a Float32Array over the same memory.
 Napi::Float32Array adoptFloat32(Napi::Env env, std::vector<float>&& data);
+Napi::Uint8Array adoptUint8(Napi::Env env, std::vector<uint8_t>&& data);
 
 }  // namespace arseg

@@ -4,6 +4,7 @@
 
 #include "../common/coded_error.h"
 #include "../video/frame_pipeline.h"
+#include "js_args.h"
 
 namespace arseg {
 
@@ -18,14 +19,6 @@ bool optionalBool(const Napi::Object& o, const char* key, bool fallback) {
   return v.As<Napi::Boolean>().Value();
 }
 
-int integerIn(const Napi::Value& v, const std::string& name, int lo, int hi) {
-  if (!v.IsNumber()) invalid("'" + name + "' must be an integer");
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d) || std::floor(d) != d || d < lo || d > hi)
-    invalid("'" + name + "' must be an integer from " + std::to_string(lo) + " to " +
-            std::to_string(hi) + ", got " + v.ToString().Utf8Value());
-  return static_cast<int>(d);
-}
 
 std::array<float, 3> triple(const Napi::Value& v, const std::string& name, bool positive) {
   if (!v.IsArray() && !v.IsTypedArray()) invalid("'" + name + "' must be an array of 3 numbers");
