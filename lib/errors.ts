@@ -32,6 +32,8 @@ export const ErrorCodes = {
   READ: 'ERR_READ',
   /** A model bundle is missing a file, has an invalid manifest, or its graphs disagree. */
   BUNDLE: 'ERR_BUNDLE',
+  /** Evaluation labels are missing, unreadable, of the wrong size, hold a value that is neither a class nor ignored, or disagree with the video's frame count. */
+  LABELS: 'ERR_LABELS',
   /** Tensor shapes or sizes disagree (features, motion, weights). */
   SHAPE: 'ERR_SHAPE',
   /** CUDA was asked for but this build has no CUDA kernels or the machine no usable GPU. */

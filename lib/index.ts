@@ -16,6 +16,9 @@ export { Bundle } from './bundle';
 export type { BundleManifest, BundleClass, BundleOptions, ExecutionDevice } from './bundle';
 export { CReFF, Keyframe, creffFlops } from './creff';
 export type { CReFFWeights, CReFFRunOptions, CReFFResult, CReFFDevice, DepthwiseConv, FeatureTensor } from './creff';
+export { ConfusionMatrix, DistanceMetrics, iouFromConfusion, meanOf, IGNORE_LABEL } from './metrics';
+export type { DistanceReport } from './metrics';
+export type { EvalReport } from './cli/eval';
 export { ArSegError, ErrorCodes } from './errors';
 export type { ErrorCode } from './errors';
 

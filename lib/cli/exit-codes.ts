@@ -15,6 +15,8 @@ export const ExitCodes = {
   UNSUPPORTED: 5,
   /** The model bundle is missing or broken. */
   MODEL: 6,
+  /** Evaluation labels are missing or invalid (ar-seg eval, ar-seg demo). */
+  LABELS: 7,
 } as const;
 
 export function exitCodeFor(code: ErrorCode): number {
@@ -23,6 +25,8 @@ export function exitCodeFor(code: ErrorCode): number {
       return ExitCodes.USAGE;
     case 'ERR_BUNDLE':
       return ExitCodes.MODEL;
+    case 'ERR_LABELS':
+      return ExitCodes.LABELS;
     case 'ERR_NOT_FOUND':
     case 'ERR_EMPTY_INPUT':
     case 'ERR_INVALID_DATA':

@@ -1,10 +1,15 @@
 #!/usr/bin/env node
 /** The `ar-seg` command line (commander). Exit codes: see exit-codes.ts. */
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { ArSegError, toArSegError } from '../errors';
 import { exitCodeFor, ExitCodes } from './exit-codes';
 import { runMvs } from './mvs';
 import { runSegment } from './segment';
+import { EVAL_MODES, formatEvalMarkdown, runEval } from './eval';
+import { resolveDefaultModel, runDemo } from './demo';
+import type { SegmentMode } from '../pipeline';
 import { bundleFlops } from '../flops';
 import { Bundle } from '../bundle';
 
@@ -35,6 +40,17 @@ function scaleValue(value: string): number {
 
 function modeValue(value: string): 'ar' | 'hr' | 'lr' {
   if (value !== 'ar' && value !== 'hr' && value !== 'lr') throw new InvalidArgumentError('--mode must be ar, hr or lr');
+  return value;
+}
+
+function modesValue(value: string): SegmentMode[] {
+  const modes = value.split(',').map((m) => m.trim()).filter(Boolean);
+  if (modes.length === 0 || modes.some((m) => !(EVAL_MODES as readonly string[]).includes(m))) throw new InvalidArgumentError('--modes must be a comma-separated list of hr, lr, ar');
+  return [...new Set(modes)] as SegmentMode[];
+}
+
+function deviceValue(value: string): 'cpu' | 'cuda' {
+  if (value !== 'cpu' && value !== 'cuda') throw new InvalidArgumentError('--device must be cpu or cuda');
   return value;
 }
 
@@ -90,7 +106,7 @@ export function buildProgram(): Command {
     .command('segment')
     .description('segment a video: label PNGs per frame, optional overlays, summary.json')
     .argument('<video>', 'a video file or URL')
-    .requiredOption('--model <dir>', 'a model bundle directory')
+    .option('--model <dir>', 'a model bundle directory (default: the bundled default model, models/default)')
     .requiredOption('--out <dir>', 'output directory')
     .option('--mode <mode>', 'ar (keyframes HR, others LR + CReFF), hr or lr', modeValue, 'ar')
     .option('--scale <s>', "LR scale per side (default: the bundle's)", scaleValue)
@@ -99,10 +115,10 @@ export function buildProgram(): Command {
     .option('--no-flops', 'do not count GMAC per frame for the summary')
     .option('--json', 'print the summary on stdout')
     .option('--no-progress', 'no progress bar')
-    .action(async (video: string, opts: { model: string; out: string; mode: 'ar' | 'hr' | 'lr'; scale?: number; keyframes?: 'gop' | 'adaptive' | number; overlay?: boolean; flops: boolean; json?: boolean; progress: boolean }) => {
+    .action(async (video: string, opts: { model?: string; out: string; mode: 'ar' | 'hr' | 'lr'; scale?: number; keyframes?: 'gop' | 'adaptive' | number; overlay?: boolean; flops: boolean; json?: boolean; progress: boolean }) => {
       try {
         const s = await runSegment(video, {
-          model: opts.model,
+          model: opts.model ?? (await resolveDefaultModel()),
           out: opts.out,
           mode: opts.mode,
           scale: opts.scale,
@@ -147,6 +163,76 @@ export function buildProgram(): Command {
             `  LR (every frame at LR)   ${g(r.perFrame.lr)}\n` +
             `  AR (mean over ${r.interval})       ${g(r.perFrame.ar)}   (keyframe ${r.perFrame.arKeyframe.toFixed(2)}; others: LR encoder ${r.parts.lrEncoder.toFixed(2)} + CReFF ${r.parts.creff.toFixed(2)} + decoder ${r.parts.decoderHr.toFixed(2)})\n` +
             `  saving of AR over HR     ${(100 * r.saving).toFixed(1).padStart(8)}%\n`,
+        );
+      } catch (err) {
+        fail(err, Boolean(opts.json));
+      }
+    });
+
+  program
+    .command('eval')
+    .description("mIoU per reference distance d (the paper's protocol) of hr, lr and ar against label PNGs")
+    .argument('<inputs...>', 'videos (labels in labels/ next to each) or dataset directories (holding splits.json)')
+    .option('--model <dir>', 'a model bundle directory (default: the bundled default model, models/default)')
+    .option('--labels <dir>', 'the label PNGs of a single video (default: labels/ next to it)')
+    .option('--split <name>', "the split of a dataset directory", 'test')
+    .option('--modes <list>', 'modes to evaluate, comma-separated (default: hr,lr,ar)', modesValue)
+    .option('--interval <L>', "keyframe interval L: keyframes every L frames from frame 0, d = 0..L-1 (default: the bundle's)", positiveInt('--interval', 1024))
+    .option('--scale <s>', "LR scale per side (default: the bundle's)", scaleValue)
+    .option('--device <device>', 'cpu or cuda', deviceValue, 'cpu')
+    .option('--out <file>', 'write the Markdown table to FILE instead of stdout')
+    .option('--json', 'print the report as JSON on stdout')
+    .option('--no-progress', 'no progress bar')
+    .action(async (inputs: string[], opts: { model?: string; labels?: string; split: string; modes?: SegmentMode[]; interval?: number; scale?: number; device: 'cpu' | 'cuda'; out?: string; json?: boolean; progress: boolean }) => {
+      try {
+        const report = await runEval(inputs, {
+          model: opts.model ?? (await resolveDefaultModel()),
+          labels: opts.labels,
+          split: opts.split,
+          modes: opts.modes,
+          interval: opts.interval,
+          scale: opts.scale,
+          device: opts.device,
+          progress: opts.progress && !opts.json,
+        });
+        const md = formatEvalMarkdown(report);
+        if (opts.out) {
+          await fsp.mkdir(path.dirname(path.resolve(opts.out)), { recursive: true });
+          await fsp.writeFile(opts.out, md);
+        }
+        for (const w of report.warnings) process.stderr.write(`ar-seg: warning: ${w}\n`);
+        if (opts.json) process.stdout.write(JSON.stringify({ ok: true, ...report }) + '\n');
+        else if (!opts.out) process.stdout.write(md);
+        else process.stdout.write(`${report.clips.length} clip${report.clips.length === 1 ? '' : 's'} evaluated, table written to ${opts.out}\n`);
+      } catch (err) {
+        fail(err, Boolean(opts.json));
+      }
+    });
+
+  program
+    .command('demo')
+    .description('segment the bundled demo clip with the bundled default model: labels, overlays, summary.json (and mIoU against its labels)')
+    .option('--out <dir>', 'output directory', 'ar-seg-demo')
+    .option('--device <device>', 'cpu or cuda', deviceValue, 'cpu')
+    .option('--model <dir>', 'a model bundle directory instead of the default model (or ARSEG_DEFAULT_MODEL)')
+    .option('--clip <dir>', 'a clip directory (video.mp4, optional labels/) instead of the demo clip (or ARSEG_DEMO_CLIP)')
+    .option('--json', 'print the summary on stdout')
+    .option('--no-progress', 'no progress bar')
+    .action(async (opts: { out: string; device: 'cpu' | 'cuda'; model?: string; clip?: string; json?: boolean; progress: boolean }) => {
+      try {
+        const s = await runDemo({ out: opts.out, device: opts.device, model: opts.model, clip: opts.clip, progress: opts.progress && !opts.json });
+        if (opts.json) {
+          process.stdout.write(JSON.stringify({ ok: true, ...s }) + '\n');
+          return;
+        }
+        process.stdout.write(
+          `ar-seg demo: ${s.frames} frames ${s.width}x${s.height} (${s.keyframes} keyframes at HR, the others at LR + CReFF) ` +
+            `segmented with ${s.model} on ${opts.device} in ${s.seconds.toFixed(2)} s (${s.fps.toFixed(1)} fps` +
+            (s.gmacPerFrame ? `, ${s.gmacPerFrame.mean.toFixed(2)} GMAC per frame against ${s.gmacPerFrame.hr.toFixed(2)} at HR` : '') +
+            `)\n  written to ${s.out}: labels/ (palette PNGs), overlays/, summary.json\n` +
+            (s.miou
+              ? `  mIoU against the clip's labels (ar, mean over d = 0..${s.miou.interval - 1}): ${s.miou.mean === null ? 'n/a' : (100 * s.miou.mean).toFixed(1) + '%'}\n`
+              : ''),
         );
       } catch (err) {
         fail(err, Boolean(opts.json));

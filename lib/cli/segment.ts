@@ -5,7 +5,8 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { ArSeg, SegmentMode, StageTimings } from '../pipeline';
+import { ArSeg, SegmentMode, SegmentResult, StageTimings } from '../pipeline';
+import type { Bundle } from '../bundle';
 import { bundleFlops } from '../flops';
 import { encodeLabelPng, encodeOverlayPng, Rgb } from '../png';
 import { progressBar } from './progress';
@@ -21,6 +22,8 @@ export interface SegmentCliOptions {
   overlay: boolean;
   progress: boolean;
   flops: boolean;
+  /** Where the networks run. Default 'cpu'. */
+  device?: 'cpu' | 'cuda';
 }
 
 export interface SegmentSummary {
@@ -42,8 +45,13 @@ export interface SegmentSummary {
   error?: { code: string; message: string };
 }
 
-export async function runSegment(source: string, o: SegmentCliOptions): Promise<SegmentSummary> {
-  const seg = await ArSeg.load(o.model);
+/** `onResult` sees each frame's result after its files are written (ar-seg demo scores them). */
+export async function runSegment(
+  source: string,
+  o: SegmentCliOptions,
+  onResult?: (result: SegmentResult, bundle: Bundle) => void | Promise<void>,
+): Promise<SegmentSummary> {
+  const seg = await ArSeg.load(o.model, { device: o.device });
   const out = path.resolve(o.out);
   await fs.mkdir(path.join(out, 'labels'), { recursive: true });
   if (o.overlay) await fs.mkdir(path.join(out, 'overlays'), { recursive: true });
@@ -66,6 +74,7 @@ export async function runSegment(source: string, o: SegmentCliOptions): Promise<
       const name = `${String(r.index).padStart(6, '0')}.png`;
       await fs.writeFile(path.join(out, 'labels', name), encodeLabelPng(r.labels, r.width, r.height, colors));
       if (o.overlay && r.rgb) await fs.writeFile(path.join(out, 'overlays', name), encodeOverlayPng(r.rgb, r.labels, r.width, r.height, colors));
+      if (onResult) await onResult(r, seg.bundle);
       for (const k of Object.keys(sums) as (keyof StageTimings)[]) sums[k] += r.timings[k];
       counts.frames++;
       counts[r.branch]++;
