@@ -223,6 +223,9 @@ export async function runEval(inputs: string[], o: EvalCliOptions): Promise<Eval
   const modes = EVAL_MODES.filter((m) => (o.modes ?? EVAL_MODES).includes(m));
   if (modes.length === 0) throw invalidArg('no modes to evaluate (hr, lr, ar)');
   const { clips, datasets } = await resolveClips(inputs, o);
+  // Every clip's labels are listed before the model loads, so that a missing file fails at once.
+  const labelFiles: string[][] = [];
+  for (const clip of clips) labelFiles.push(await listLabelFiles(clip.labels, clip.name));
   const seg = await ArSeg.load(o.model, { device: o.device });
   try {
     const m = seg.bundle.manifest;
@@ -246,9 +249,7 @@ export async function runEval(inputs: string[], o: EvalCliOptions): Promise<Eval
         warnings.push(`${dir}: the dataset's GOP is ${splits.gop} but keyframes are every ${L} frames: keyframes are not at GOP starts`);
     }
 
-    // Every clip's labels are listed before any inference, so that a missing file fails at once.
-    const labels: ClipLabels[] = [];
-    for (const clip of clips) labels.push(await ClipLabels.open(clip, K));
+    const labels = clips.map((clip, i) => new ClipLabels(clip, labelFiles[i], K));
     const total = labels.reduce((s, l) => s + l.files.length, 0) * modes.length;
     const bar = progressBar(`eval (${modes.join(', ')})`, total, o.progress);
     let done = 0;
