@@ -261,11 +261,18 @@ export async function runEval(inputs: string[], o: EvalCliOptions): Promise<Eval
         for (const mode of modes) {
           const acc = metrics.get(mode)!;
           const segmentation = seg.segment(clip.video, { mode, scale, keyframes: L });
-          const info = await segmentation.info();
-          if (typeof info.frameCount === 'number' && info.frameCount > clipLabels.files.length)
-            throw labelsError(`clip ${clip.name}: the video has more frames than labels (${info.frameCount} frames in ${clip.video}, ${clipLabels.files.length} labels in ${clip.labels})`);
+          let declared: number | null = null;
+          try {
+            declared = (await segmentation.info()).frameCount ?? null;
+          } catch {
+            // an input that cannot be opened fails the first read of the loop below, with its code
+          }
           let decoded = 0;
           for await (const r of segmentation) {
+            // A container that declares more frames than labels is refused at its first frame
+            // (thrown inside the loop, so that the reader is closed).
+            if (decoded === 0 && declared !== null && declared > clipLabels.files.length)
+              throw labelsError(`clip ${clip.name}: the video has more frames than labels (${declared} frames in ${clip.video}, ${clipLabels.files.length} labels in ${clip.labels})`);
             const gt = await clipLabels.frame(r.index, r.width, r.height);
             const d = r.index - r.keyframeIndex;
             acc.add(d, gt, r.labels);
