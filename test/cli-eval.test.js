@@ -336,21 +336,34 @@ test('demo and segment without a default model: a clear error, exit 6; segment w
   t.is(run(['demo', '--out', out, '--clip', tmpDir('arseg-noclip-')], { ARSEG_DEFAULT_MODEL: BUNDLE }).code, 3);
 });
 
-const shipped = fs.existsSync(path.join(ROOT, 'models', 'default', 'arseg.json')) && fs.existsSync(path.join(ROOT, 'models', 'demo', 'video.mp4'));
-(shipped ? test : test.skip)('demo with the shipped default model and demo clip', (t) => {
-  const out = path.join(tmpDir('arseg-demo-real-'), 'out');
-  const env = { ARSEG_DEFAULT_MODEL: '', ARSEG_DEMO_CLIP: '' };
-  const r = run(['demo', '--out', out, '--json', '--no-progress'], env);
-  t.is(r.code, 0, r.stderr);
+const demoShipped = fs.existsSync(path.join(ROOT, 'models', 'demo', 'video.mp4'));
+const defaultShipped = fs.existsSync(path.join(ROOT, 'models', 'default', 'arseg.json'));
+const unset = { ARSEG_DEFAULT_MODEL: '', ARSEG_DEMO_CLIP: '' };
+
+(demoShipped ? test : test.skip)('demo finds the shipped demo clip from any working directory (with the tiny bundle)', (t) => {
+  const out = path.join(tmpDir('arseg-demo-clip-'), 'out');
+  const r = spawnSync(process.execPath, [CLI, 'demo', '--model', BUNDLE, '--out', out, '--json'], { cwd: tmpDir(), encoding: 'utf8', env: { ...process.env, ...unset } });
+  t.is(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout);
   t.is(s.frames, 48);
   t.deepEqual([s.width, s.height], [320, 240]);
+  t.is(s.keyframes, 4);
   t.is(fs.readdirSync(path.join(out, 'overlays')).length, 48);
-  if (fs.existsSync(path.join(ROOT, 'models', 'demo', 'labels'))) {
-    t.is(s.miou.frames, 48);
-    t.true(s.miou.mean > 0.3, `a trained model: mIoU ${s.miou.mean}`);
-  }
-  // and from another working directory: paths are the package's, not the cwd's
-  const elsewhere = spawnSync(process.execPath, [CLI, 'demo', '--out', out, '--json'], { cwd: tmpDir(), encoding: 'utf8', env: { ...process.env, ...env } });
-  t.is(elsewhere.status, 0, elsewhere.stderr);
+  t.is(s.miou.frames, 48, 'the shipped labels are read and pass the checks');
+  t.is(s.miou.perDistance.length, 12);
+});
+
+(demoShipped && defaultShipped ? test : test.skip)('demo with the shipped default model and demo clip', (t) => {
+  const out = path.join(tmpDir('arseg-demo-real-'), 'out');
+  const r = spawnSync(process.execPath, [CLI, 'demo', '--out', out, '--json'], { cwd: tmpDir(), encoding: 'utf8', env: { ...process.env, ...unset } });
+  t.is(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  t.is(s.frames, 48);
+  t.is(fs.readdirSync(path.join(out, 'overlays')).length, 48);
+  t.is(s.miou.frames, 48);
+  t.true(s.miou.mean > 0.3, `a trained model: mIoU ${s.miou.mean}`);
+  // segment without --model uses it as well
+  const seg = run(['segment', path.join(ROOT, 'models', 'demo', 'video.mp4'), '--out', out, '--json', '--no-flops'], unset);
+  t.is(seg.code, 0, seg.stderr);
+  t.is(JSON.parse(seg.stdout).model, s.model);
 });
