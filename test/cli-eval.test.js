@@ -127,7 +127,7 @@ test('eval: frames are matched to their own labels (labels = ar predictions scor
 
 test('eval of a dataset: its split expands to clips; matrices accumulate over the set per d; ignored pixels', async (t) => {
   const ds = tmpDir('arseg-eval-ds-');
-  const clips = { a: 'translate-p.mp4', b: 'zoom.mp4', c: 'tiny.h264' };
+  const clips = { a: 'translate-p.mp4', b: 'tiny.h264', c: 'tiny.h264' }; // 192x128 x 36 frames, 64x48 x 24
   fs.writeFileSync(
     path.join(ds, 'splits.json'),
     JSON.stringify({ train: [], val: ['c'], test: ['a', 'b'], width: 192, height: 128, fps: 25, gop: 12, classes: manifest.classes.slice(0, 11).map((c) => c.name) }),
@@ -182,8 +182,8 @@ test('eval of a dataset: its split expands to clips; matrices accumulate over th
   const r = run(['eval', ds, '--model', BUNDLE, '--json', '--modes', 'hr,ar']);
   t.is(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
-  t.deepEqual(j.clips.map((c) => [c.name, c.frames]), [['test/a', 36], ['test/b', 36]]);
-  t.deepEqual(j.modes.hr.frames, new Array(12).fill(6));
+  t.deepEqual(j.clips.map((c) => [c.name, c.frames]), [['test/a', 36], ['test/b', 24]]);
+  t.deepEqual(j.modes.hr.frames, new Array(12).fill(5));
   t.deepEqual(j.warnings, [], 'same classes, same GOP');
   for (const mode of ['hr', 'ar'])
     for (let d = 0; d < 12; d++) t.true(Math.abs(j.modes[mode].perDistance[d] - miou(expected[mode][d])) < 1e-12, `${mode} d=${d}`);
@@ -191,7 +191,7 @@ test('eval of a dataset: its split expands to clips; matrices accumulate over th
   t.deepEqual(j.modes.hr.perDistance.map((v, d) => (d % 2 === 0 ? v === 1 : v < 1)), new Array(12).fill(true));
   t.is(j.modes.hr.perClass[3], 0, 'road: labelled, never predicted');
   // pixels counted: every pixel but the ignored ones
-  t.is(j.modes.hr.pixels, 72 * (192 * 128 - 192 * 4 - 10 * 16));
+  t.is(j.modes.hr.pixels, 36 * (192 * 128 - 192 * 4 - 10 * 16) + 24 * (64 * 48 - 64 * 4 - 10 * 16));
 
   const val = JSON.parse(run(['eval', ds, '--model', BUNDLE, '--json', '--modes', 'hr', '--split', 'val']).stdout);
   t.deepEqual(val.clips.map((c) => c.name), ['val/c']);
