@@ -241,7 +241,8 @@ def main(argv=None):
                  a.kbps, a.preset, a.jobs, a.force)
     else:
         s = a.clip_seed if a.clip_seed is not None else clip_seed(a.seed, a.split, a.index)
-        extra = None if a.clip_seed is not None else dict(split=a.split, index=a.index)
+        extra = None if a.clip_seed is not None else dict(split=a.split, index=a.index,
+                                                          name=clip_name(a.split, a.index))
         meta, rs = write_clip(a.out, s, a.frames, a.width, a.height, a.fps, a.gop, a.kbps, a.preset, extra)
         print(f"street: {a.out} (seed {s}), {1000 * rs / meta['frames']:.1f} ms CPU per frame")
     return 0

@@ -554,7 +554,8 @@ class Scene:
         hairs = [_c(40, 30, 20), _c(20, 18, 15), _c(120, 80, 40), _c(180, 170, 150)]
 
         def person(**kw):
-            kw.update(ph=u(0, 2 * math.pi), H=u(1.5, 1.92), shirt=shirts[int(rng.integers(0, 8))] * u(0.8, 1.1),
+            kw.update(ph=u(0, 2 * math.pi), H=u(1.5, 1.92),
+                      shirt=shirts[int(rng.integers(0, 8))] * u(0.8, 1.1),
                       pants=pants[int(rng.integers(0, 5))], skin=skins[int(rng.integers(0, 4))],
                       hair=hairs[int(rng.integers(0, 4))])
             add("ped", **kw)
@@ -725,10 +726,6 @@ def make_scene(seed, frames=48, fps=30, width=320, height=240):
 # --------------------------------------------------------------------------------------------
 # rendering
 
-class _Frame:
-    pass
-
-
 def render(scene, index, blur=True):
     """Frame `index` of `scene`: (rgb uint8 H x W x 3, labels uint8 H x W)."""
     T = textures()
@@ -770,7 +767,8 @@ def render(scene, index, blur=True):
         x0 = (sp - ww) / 2
         sill = (fh - wh) * 0.55
         upper = (fl >= 1) & (Y < hgt - 0.7) & (s > 0.5)
-        frame = upper & (xw > x0 - 0.09) & (xw < x0 + ww + 0.09) & (yw > sill - 0.09) & (yw < sill + wh + 0.09)
+        frame = upper & (xw > x0 - 0.09) & (xw < x0 + ww + 0.09) & (yw > sill - 0.09) \
+            & (yw < sill + wh + 0.09)
         win = upper & (xw > x0) & (xw < x0 + ww) & (yw > sill) & (yw < sill + wh)
         shop = (fl == 0) & fa["shop"][blk] & (xw > 0.25) & (xw < sp - 0.25) & (yw > 0.35) & (yw < fh - 0.55)
         glass = win | shop
