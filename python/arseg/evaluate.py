@@ -11,7 +11,7 @@ TP / (TP + FP + FN); mIoU averages the classes present in the labels or the pred
 import numpy as np
 import torch
 
-from .fst import lr_logits, normalise
+from .fst import normalise, upsample
 
 IGNORE = 255
 
@@ -38,7 +38,9 @@ def miou(conf):
 @torch.no_grad()
 def evaluate(dataset, split, scale, hr=None, lr=None, creff=None, modes=("hr",), batch=4, log=None):
     """Returns {mode: {"per_distance": [mIoU_0 .. mIoU_{gop-1}], "mean": mean over d,
-    "pooled": mIoU over all frames, "iou": per-class IoU pooled}}."""
+    "pooled": mIoU over all frames, "iou": per-class IoU pooled}}. 'ar' runs CReFF as
+    creff.fuse(LR feature, warp(keyframe feature, motion)), which equals creff.py's reference
+    formulation (python/tests/test_train.py checks it) at a fraction of its cost."""
     classes, gop = len(dataset.classes), dataset.gop
     conf = {m: np.zeros((gop, classes, classes), np.int64) for m in modes}
     for net in (hr, lr, creff):
@@ -59,26 +61,31 @@ def evaluate(dataset, split, scale, hr=None, lr=None, creff=None, modes=("hr",),
             for j, t in enumerate(idx):
                 hr_pred[t] = pred[j]
                 if t % gop == 0 and "ar" in modes:
-                    keys[t] = feat[j:j + 1].clone()
+                    keys[t] = feat[j]
         if "hr" in modes:
             for t in range(n):
                 conf["hr"][t % gop] += confusion(hr_pred[t], labels[t], classes)
-        if "lr" in modes:
+        if "lr" in modes or "ar" in modes:
             for s in range(0, n, batch):
                 idx = list(range(s, min(n, s + batch)))
-                pred = lr_logits(lr, normalise(lr_frames[idx]), size).argmax(1).numpy()
-                for j, t in enumerate(idx):
-                    conf["lr"][t % gop] += confusion(pred[j], labels[t], classes)
-        if "ar" in modes:
-            for t in range(n):
-                d = t % gop
-                if d == 0:
-                    pred = hr_pred[t]
-                else:
-                    m = torch.from_numpy(np.asarray(motion[t], np.float32)).unsqueeze(0)
-                    fused = creff(lr.encode(normalise(lr_frames[t:t + 1])), keys[t - d], m)
-                    pred = hr.final_conv(fused).argmax(1)[0].numpy()
-                conf["ar"][d] += confusion(pred, labels[t], classes)
+                feat = lr.encode(normalise(lr_frames[idx]))
+                if "lr" in modes:
+                    pred = upsample(lr.final_conv(feat), size).argmax(1).numpy()
+                    for j, t in enumerate(idx):
+                        conf["lr"][t % gop] += confusion(pred[j], labels[t], classes)
+                if "ar" in modes:
+                    rows = [j for j, t in enumerate(idx) if t % gop]
+                    for j, t in enumerate(idx):
+                        if t % gop == 0:  # a keyframe: the HR network's output
+                            conf["ar"][0] += confusion(hr_pred[t], labels[t], classes)
+                    if rows:
+                        ts = [idx[j] for j in rows]
+                        key = torch.stack([keys[t - t % gop] for t in ts])
+                        m = torch.from_numpy(np.asarray(motion[ts], np.float32))
+                        fused = creff.fuse(feat[rows], creff.warp(key, m))
+                        pred = hr.final_conv(fused).argmax(1).numpy()
+                        for j, t in enumerate(ts):
+                            conf["ar"][t % gop] += confusion(pred[j], labels[t], classes)
         if log and (ci + 1) % 5 == 0:
             log(f"  evaluated {ci + 1}/{len(clips)} {split} clips")
     out = {}
@@ -90,13 +97,23 @@ def evaluate(dataset, split, scale, hr=None, lr=None, creff=None, modes=("hr",),
     return out
 
 
+def recovery(result, hr="hr", lr="lr", ar="ar"):
+    """The share of the HR-LR gap AR wins back, (AR - LR) / (HR - LR): on the mean over d, and per d
+    (None where HR and LR tie)."""
+    def share(a, l, h):
+        return None if abs(h - l) < 1e-12 else (a - l) / (h - l)
+    per = [share(a, l, h) for a, l, h in zip(result[ar]["per_distance"], result[lr]["per_distance"],
+                                             result[hr]["per_distance"])]
+    return {"mean": share(result[ar]["mean"], result[lr]["mean"], result[hr]["mean"]), "per_distance": per}
+
+
 def format_table(result, classes=None):
     modes = list(result)
     gop = len(result[modes[0]]["per_distance"])
-    lines = ["mode  " + " ".join(f"d={d:<4d}" for d in range(gop)) + "  mean   pooled"]
+    lines = ["mode    " + " ".join(f"d={d:<4d}" for d in range(gop)) + "  mean   pooled"]
     for m in modes:
         r = result[m]
-        lines.append(f"{m:<5s} " + " ".join(f"{100 * v:6.2f}" for v in r["per_distance"])
+        lines.append(f"{m:<7s} " + " ".join(f"{100 * v:6.2f}" for v in r["per_distance"])
                      + f"  {100 * r['mean']:6.2f} {100 * r['pooled']:6.2f}")
     if classes:
         lines.append("per-class IoU (pooled): " + "; ".join(

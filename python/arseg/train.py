@@ -1,7 +1,7 @@
 """FST training on CPU: the HR network, the LR network (FST stage 1), LR + CReFF (FST stage 2).
 
     PYTHONPATH=python /usr/bin/python3 -m arseg.train --config CONFIG.json --stage hr|lr|fst --out RUN_DIR [--resume]
-    PYTHONPATH=python /usr/bin/python3 -m arseg.train eval --run RUN_DIR [--split val|test] [--modes hr,lr,ar]
+    PYTHONPATH=python /usr/bin/python3 -m arseg.train eval --run RUN_DIR [--split val|test] [--json FILE]
     PYTHONPATH=python /usr/bin/python3 -m arseg.train export --run RUN_DIR --out models/default [--name NAME]
 
 Stages (method.md, "FST"); each reads the previous stages' RUN_DIR/<stage>/model.pt:
@@ -18,7 +18,8 @@ Stages (method.md, "FST"); each reads the previous stages' RUN_DIR/<stage>/model
 Data: the decoded compressed frames and motion fields, cached once per clip (data.py).
 The configuration (JSON, validated by load_config; paths relative to the working directory):
     dataset, cache (default RUN_DIR/cache), seed, threads, width, scale, crop [h, w], hflip,
-    window, checkpoint_every, log_every, eval_split, eval_batch, and one section per stage:
+    window, class_weighting (none | median-frequency | sqrt-median-frequency),
+    checkpoint_every, log_every, eval_split, eval_batch, and one section per stage:
     {steps, batch, optimizer: adam|sgd, lr, weight_decay, momentum, schedule: poly|constant,
     power, crop (default: the top-level crop)} (+ fst: mse_weight, distances).
 Determinism: the samples, crops and flips of step s are a pure function of (seed, stage, s), and a
@@ -40,11 +41,12 @@ import torch
 import torch.nn.functional as F
 
 from .data import Dataset, scaled_size
-from .evaluate import evaluate, format_table
+from .evaluate import evaluate, format_table, recovery
 from .fst import encoder_parameters, encoder_state, lr_logits, make_networks, normalise, upsample
 
 STAGES = ("hr", "lr", "fst")
 STAGE_IDS = {"hr": 1, "lr": 2, "fst": 3}
+CLASS_WEIGHTINGS = ("none", "median-frequency", "sqrt-median-frequency")
 
 
 class ConfigError(ValueError):
@@ -64,6 +66,7 @@ _TOP_KEYS = {
     "dataset": (str, None), "cache": (str, ""), "seed": (int, 0), "threads": (int, 2), "width": (float, 0.25),
     "scale": (float, 0.5), "crop": (list, None), "hflip": (bool, True), "window": (int, 7),
     "checkpoint_every": (int, 100), "log_every": (int, 10), "eval_split": (str, "val"), "eval_batch": (int, 4),
+    "class_weighting": (str, "none"),
     "hr": (dict, None), "lr": (dict, None), "fst": (dict, None), "comment": (str, ""),
 }
 
@@ -137,6 +140,8 @@ def validate_config(raw):
     for key in ("threads", "checkpoint_every", "log_every", "eval_batch"):
         if cfg[key] < 1:
             raise ConfigError(f"config: '{key}' must be at least 1")
+    if cfg["class_weighting"] not in CLASS_WEIGHTINGS:
+        raise ConfigError(f"config: 'class_weighting' must be one of {', '.join(CLASS_WEIGHTINGS)}, got {cfg['class_weighting']!r}")
     if cfg["eval_split"] not in ("train", "val", "test"):
         raise ConfigError(f"config: 'eval_split' must be train, val or test, got {cfg['eval_split']!r}")
     return cfg
@@ -336,6 +341,28 @@ class Pairs:
         return normalise(np.stack(lr)), f(warped), f(target), torch.from_numpy(np.stack(lab)).long()
 
 
+def class_weights(cfg, clips, classes):
+    """Cross-entropy class weights from the train labels: median frequency balancing (SegNet's
+    CamVid recipe: freq(c) = pixels of c / pixels of the frames where c appears, weight =
+    median freq / freq(c)), or its square root (milder); None for 'none'."""
+    if cfg["class_weighting"] == "none":
+        return None
+    pixels = np.zeros(classes, np.float64)
+    present = np.zeros(classes, np.float64)
+    for clip in clips:
+        labels = clip.labels()
+        for t in range(labels.shape[0]):
+            counts = np.bincount(labels[t].ravel(), minlength=256)[:classes]
+            pixels += counts
+            present += (counts > 0) * labels[t].size
+    freq = np.where(present > 0, pixels / np.maximum(present, 1), np.nan)
+    w = np.nanmedian(freq) / freq
+    w = np.where(np.isnan(w), 0.0, w)
+    if cfg["class_weighting"] == "sqrt-median-frequency":
+        w = np.sqrt(w)
+    return torch.tensor(w, dtype=torch.float32)
+
+
 def _networks(cfg, ds):
     torch.manual_seed(cfg["seed"])
     return make_networks(len(ds.classes), cfg["width"], cfg["window"])
@@ -391,6 +418,9 @@ def train_stage(cfg, stage, run_dir, resume=False, log=None, max_steps=None, fin
             t0 = time.time()
             data = Pairs(clips, cfg["scale"], set(s["distances"]), ds.gop, hr, creff.warp, cache, log)
             log(f"  {len(data.index)} pairs (distances {s['distances']}), HR features ready in {time.time() - t0:.1f} s")
+    weights = class_weights(cfg, clips, len(ds.classes))
+    if weights is not None:
+        log(f"  class weights ({cfg['class_weighting']}): " + ", ".join(f"{c} {w:.2f}" for c, w in zip(ds.classes, weights.tolist())))
     opt = _optimizer(params, s)
     start = 0
     if resume and os.path.exists(ckpt_path):
@@ -415,7 +445,7 @@ def train_stage(cfg, stage, run_dir, resume=False, log=None, max_steps=None, fin
         if stage == "fst":
             image, warped, target, label = data.batch(cfg, stage, step)
             fused = creff.fuse(lr.encode(image), warped)
-            ce = F.cross_entropy(hr.final_conv(fused), label, ignore_index=255)
+            ce = F.cross_entropy(hr.final_conv(fused), label, weight=weights, ignore_index=255)
             mse = F.mse_loss(fused, target)
             loss = ce + s["mse_weight"] * mse
             parts = {"loss": loss.item(), "ce": ce.item(), "mse": mse.item()}
@@ -425,7 +455,7 @@ def train_stage(cfg, stage, run_dir, resume=False, log=None, max_steps=None, fin
                 logits = hr(image)
             else:
                 logits = lr_logits(lr, image, tuple(label.shape[1:]))
-            loss = F.cross_entropy(logits, label, ignore_index=255)
+            loss = F.cross_entropy(logits, label, weight=weights, ignore_index=255)
             parts = {"loss": loss.item()}
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -449,14 +479,55 @@ def train_stage(cfg, stage, run_dir, resume=False, log=None, max_steps=None, fin
     log(f"  stage {stage} trained: {stage_dir}/model.pt")
     if not final_eval:
         return None
-    modes = {"hr": ("hr",), "lr": ("hr", "lr"), "fst": ("hr", "lr", "ar")}[stage]
     t0 = time.time()
-    result = evaluate(ds, cfg["eval_split"], cfg["scale"], hr=hr, lr=lr, creff=creff, modes=modes,
-                      batch=cfg["eval_batch"], log=log)
-    log(f"  {cfg['eval_split']} mIoU after stage {stage} ({time.time() - t0:.1f} s), per reference distance d:\n"
-        + format_table(result, ds.classes))
+    split = cfg["eval_split"]
+    if stage == "fst":
+        result = evaluate_run(run_dir, ds, split, cfg, hr=hr, lr_fst=lr, creff=creff, reuse=True, log=log)
+    else:
+        result = evaluate(ds, split, cfg["scale"], hr=hr, lr=lr, modes=(stage,), batch=cfg["eval_batch"], log=log)
+    log(f"  {split} mIoU after stage {stage} ({time.time() - t0:.1f} s), per reference distance d:\n"
+        + format_table(result, ds.classes) + _recovery_line(result))
     with open(os.path.join(stage_dir, "metrics.json"), "w") as fh:
-        json.dump({"split": cfg["eval_split"], **result}, fh, indent=1)
+        json.dump({"split": split, **result}, fh, indent=1)
+    return result
+
+
+def _recovery_line(result):
+    if not {"hr", "lr", "ar"} <= set(result):
+        return ""
+    lines = []
+    for base in ("lr", "lr-fst"):
+        if base in result:
+            r = recovery(result, lr=base)
+            d11 = r["per_distance"][-1]
+            fmt = lambda v: "n/a" if v is None else f"{100 * v:.0f}%"  # noqa: E731
+            lines.append(f"\nAR recovers {fmt(r['mean'])} of the HR-{base} gap on the mean over d, "
+                         f"{fmt(d11)} at d={len(r['per_distance']) - 1}")
+    return "".join(lines)
+
+
+def evaluate_run(run_dir, ds, split, cfg, hr=None, lr_fst=None, creff=None, reuse=False, log=None):
+    """The full table of a run: 'hr' (HR network), 'lr' (the LR network of stage lr, alone),
+    'lr-fst' (the FST-trained LR encoder alone: what a bundle's --mode lr runs), 'ar'.
+    With reuse, 'hr' and 'lr' come from the hr and lr stages' metrics.json when they hold `split`."""
+    result = {}
+    for stage in ("hr", "lr"):
+        path = os.path.join(run_dir, stage, "metrics.json")
+        if reuse and os.path.exists(path):
+            with open(path) as fh:
+                m = json.load(fh)
+            if m.get("split") == split and stage in m:
+                result[stage] = m[stage]
+                continue
+        if stage == "hr":
+            result["hr"] = evaluate(ds, split, cfg["scale"], hr=hr, modes=("hr",), batch=cfg["eval_batch"], log=log)["hr"]
+        else:
+            _, lr1, _ = make_networks(len(ds.classes), cfg["width"], cfg["window"])
+            lr1.load_state_dict(_load_model(run_dir, "lr")[0]["lr"])
+            result["lr"] = evaluate(ds, split, cfg["scale"], hr=hr, lr=lr1, modes=("lr",), batch=cfg["eval_batch"], log=log)["lr"]
+    if lr_fst is not None and creff is not None:
+        r = evaluate(ds, split, cfg["scale"], hr=hr, lr=lr_fst, creff=creff, modes=("lr", "ar"), batch=cfg["eval_batch"], log=log)
+        result["lr-fst"], result["ar"] = r["lr"], r["ar"]
     return result
 
 
@@ -516,15 +587,16 @@ def main(argv=None):
         p = argparse.ArgumentParser(prog="python -m arseg.train eval", description="PyTorch-side mIoU per reference distance")
         p.add_argument("--run", required=True)
         p.add_argument("--split", default="val")
-        p.add_argument("--modes", default="hr,lr,ar")
         p.add_argument("--json")
         a = p.parse_args(argv[1:])
         cfg, hr, lr, creff = load_run(a.run)
+        if not os.path.exists(os.path.join(a.run, "fst", "model.pt")):
+            lr = creff = None
         torch.set_num_threads(cfg["threads"])
         ds = Dataset(cfg["dataset"], cfg["cache"] or os.path.join(a.run, "cache"))
-        modes = tuple(a.modes.split(","))
-        result = evaluate(ds, a.split, cfg["scale"], hr=hr, lr=lr, creff=creff, modes=modes, batch=cfg["eval_batch"])
-        print(f"{a.split} mIoU per reference distance d:\n" + format_table(result, ds.classes))
+        ds.prepare(a.split, cfg["scale"], motion=lr is not None)
+        result = evaluate_run(a.run, ds, a.split, cfg, hr=hr, lr_fst=lr, creff=creff)
+        print(f"{a.split} mIoU per reference distance d:\n" + format_table(result, ds.classes) + _recovery_line(result))
         if a.json:
             with open(a.json, "w") as fh:
                 json.dump({"split": a.split, **result}, fh, indent=1)

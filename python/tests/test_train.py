@@ -26,7 +26,7 @@ STAGE = {"steps": 1, "batch": 2, "lr": 1e-3}
 
 def base_config(root, cache):
     return {"dataset": root, "cache": cache, "seed": 3, "threads": 2, "width": 0.0625, "scale": 0.5,
-            "crop": [32, 32], "checkpoint_every": 1, "log_every": 1, "eval_batch": 8,
+            "crop": [32, 32], "class_weighting": "sqrt-median-frequency", "checkpoint_every": 1, "log_every": 1, "eval_batch": 8,
             "hr": dict(STAGE), "lr": dict(STAGE), "fst": dict(STAGE)}
 
 
@@ -83,12 +83,12 @@ def test_one_step_of_each_stage(toy, tmp_path):
     assert set(r) == {"hr"} and len(r["hr"]["per_distance"]) == 12
     hr = _state(os.path.join(run, "hr", "model.pt"))["hr"]
     r = train_stage(cfg, "lr", run, log=log)
-    assert set(r) == {"hr", "lr"}
+    assert set(r) == {"lr"}
     lr = _state(os.path.join(run, "lr", "model.pt"))["lr"]
     # the decoder is the HR network's, frozen
     assert torch.equal(lr["final_conv.weight"], hr["final_conv.weight"])
     r = train_stage(cfg, "fst", run, log=log)
-    assert set(r) == {"hr", "lr", "ar"}
+    assert set(r) == {"hr", "lr", "lr-fst", "ar"}
     # at distance 0 AR is the HR network on the keyframe
     assert r["ar"]["per_distance"][0] == r["hr"]["per_distance"][0]
     fst = _state(os.path.join(run, "fst", "model.pt"))
@@ -96,6 +96,8 @@ def test_one_step_of_each_stage(toy, tmp_path):
     assert torch.equal(fst["lr"]["final_conv.weight"], hr["final_conv.weight"])
     assert not torch.equal(fst["lr"]["up_3.conv.0.weight"], lr["up_3.conv.0.weight"])  # the LR encoder trains
     text = "\n".join(logs)
+    assert "class weights (sqrt-median-frequency): sky" in text
+    assert "AR recovers" in text
     assert "fst step 1/1 loss" in text and " ce " in text and " mse " in text and "samples/s" in text
     with open(os.path.join(run, "fst", "metrics.json")) as fh:
         assert json.load(fh)["split"] == "val"
@@ -168,6 +170,9 @@ def test_export_writes_a_bundle(toy, trained_lr, tmp_path):
     assert m["creff"]["window"] == 7 and m["creff"]["sampling"] == "exact"
     for f in ("arseg.json", "hr_encoder.onnx", "lr_encoder.onnx", "decoder.onnx", "creff/q_weight.npy"):
         assert os.path.exists(os.path.join(out, f)), f
+    assert main(["eval", "--run", run2, "--split", "val", "--json", str(tmp_path / "m.json")]) == 0
+    table = json.loads((tmp_path / "m.json").read_text())
+    assert set(table) == {"split", "hr", "lr", "lr-fst", "ar"} and len(table["ar"]["per_distance"]) == 12
     fst = _state(os.path.join(run2, "fst", "model.pt"))
     assert np.array_equal(np.load(os.path.join(out, "creff", "k_bias.npy")), fst["creff"]["k.bias"].numpy())
 
@@ -213,6 +218,7 @@ def test_lr_frames_align_with_the_hr_frames(toy):
     ({"fst": {"steps": 1, "batch": 2, "lr": 0.1, "crop": [24, 32]}}, "'fst.crop' must be"),
     ({"seed": 1.5}, "'seed' must be int"),
     ({"hflip": "yes"}, "'hflip' must be bool"),
+    ({"class_weighting": "inverse"}, "'class_weighting' must be one of"),
 ])
 def test_config_validation(change, message):
     cfg = base_config("/nowhere", "/nowhere/cache")
