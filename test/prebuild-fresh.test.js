@@ -1,0 +1,26 @@
+'use strict';
+// The committed linux-x64 prebuild must have been built from the native sources in the tree:
+// prebuilds/linux-x64/BUILD.json records their hash (scripts/prebuild-record.js).
+const fs = require('node:fs');
+const path = require('node:path');
+const test = require('ava');
+const { RECORD, readRecord, sourceHash, staleness } = require('../scripts/prebuild-record');
+
+test('the linux-x64 prebuild was built from the current native sources', (t) => {
+  const why = staleness();
+  t.is(why, null, `prebuilds/linux-x64 is stale: ${why}.\nRebuild it with \`npm run build:prebuild\` and commit prebuilds/linux-x64/ (batch native changes: it takes minutes).`);
+});
+
+test('the build record names what the prebuild contains', (t) => {
+  t.true(fs.existsSync(RECORD), 'prebuilds/linux-x64/BUILD.json is missing: run `npm run build:prebuild`');
+  const r = readRecord();
+  t.regex(r.file, /^node\.napi\.glibc\.node$/);
+  t.regex(r.glibc, /^2\.\d+$/);
+  t.regex(r.ffmpeg.version, /^\d+:\d/);
+  t.false(r.ffmpeg.configure.some((f) => /--enable-(gpl|nonfree|version3)/.test(f)), 'the prebuild libav must be LGPL 2.1+');
+  t.true(r.ffmpeg.configure.includes('--disable-everything'));
+  t.false(r.sharedLibraries.some((l) => /^lib(av|sw|postproc)|libstdc\+\+/.test(l)), r.sharedLibraries.join(' '));
+  const covered = sourceHash().files;
+  t.true(covered.includes('CMakeLists.txt') && covered.includes('native/addon/addon.cc'));
+  t.true(covered.every((f) => fs.existsSync(path.join(__dirname, '..', f))));
+});
