@@ -24,6 +24,7 @@ export interface BundleManifest {
   name: string;
   description?: string;
   classes: BundleClass[];
+  /** Label value that evaluation ignores: a class index (CamVid's void) or 255 (no class, Cityscapes). */
   ignoreIndex?: number | null;
   input: { mean: [number, number, number]; std: [number, number, number]; channelOrder: 'rgb' | 'bgr'; sizeMultiple?: number };
   networks: { hrEncoder: string; lrEncoder: string; decoder: string };
@@ -165,8 +166,10 @@ async function readManifest(root: string): Promise<BundleManifest> {
   }
   const manifest = json as BundleManifest;
   if (manifest.creff.window % 2 === 0) throw bundleError(root, MANIFEST, `/creff/window must be odd, got ${manifest.creff.window}`);
-  if (manifest.ignoreIndex != null && manifest.ignoreIndex >= manifest.classes.length)
-    throw bundleError(root, MANIFEST, `/ignoreIndex ${manifest.ignoreIndex} is not one of the ${manifest.classes.length} classes`);
+  // A class the network outputs but evaluation ignores (CamVid's void), or 255: ignored label
+  // pixels that are no class of the network (Cityscapes).
+  if (manifest.ignoreIndex != null && manifest.ignoreIndex >= manifest.classes.length && manifest.ignoreIndex !== 255)
+    throw bundleError(root, MANIFEST, `/ignoreIndex ${manifest.ignoreIndex} is neither one of the ${manifest.classes.length} classes nor 255`);
   return manifest;
 }
 

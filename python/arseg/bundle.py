@@ -2,6 +2,12 @@
 
 A bundle holds the HR encoder, the LR encoder and the shared decoder as ONNX graphs with dynamic
 spatial sizes, CReFF's q/k/v depthwise weights as .npy files, and the manifest.
+
+The networks are any of arseg.official's (PSPNet18, BiSeNet18, the semseg PSPNet18): the encoder
+graph is net.encode (image -> feature), the decoder graph net.final_conv (feature -> logits at
+the feature's resolution), and the manifest's feature.stride is the HR network's feature_stride
+(1 for the CamVid PSPNet18, 8 for BiSeNet18 and the semseg PSPNet18). `python -m arseg.export`
+converts official checkpoints with it.
 """
 import json
 import os
@@ -29,6 +35,33 @@ CAMVID_CLASSES = [
     ("void", (0, 0, 0)),
 ]
 
+# The 19 Cityscapes train classes (trainId order) with their standard colours; the label 255
+# marks ignored pixels (no class of the network).
+CITYSCAPES_CLASSES = [
+    ("road", (128, 64, 128)),
+    ("sidewalk", (244, 35, 232)),
+    ("building", (70, 70, 70)),
+    ("wall", (102, 102, 156)),
+    ("fence", (190, 153, 153)),
+    ("pole", (153, 153, 153)),
+    ("traffic light", (250, 170, 30)),
+    ("traffic sign", (220, 220, 0)),
+    ("vegetation", (107, 142, 35)),
+    ("terrain", (152, 251, 152)),
+    ("sky", (70, 130, 180)),
+    ("person", (220, 20, 60)),
+    ("rider", (255, 0, 0)),
+    ("car", (0, 0, 142)),
+    ("truck", (0, 0, 70)),
+    ("bus", (0, 60, 100)),
+    ("train", (0, 80, 100)),
+    ("motorcycle", (0, 0, 230)),
+    ("bicycle", (119, 11, 32)),
+]
+
+# name -> (classes, ignore index): CamVid's 11 classes plus void (ignored), Cityscapes' 19 (255)
+DATASETS = {"camvid": (CAMVID_CLASSES, 11), "cityscapes": (CITYSCAPES_CLASSES, 255)}
+
 
 def _export(module, name, inputs, input_name, output_name, path):
     torch.onnx.export(
@@ -40,7 +73,9 @@ def _export(module, name, inputs, input_name, output_name, path):
 def export_bundle(out_dir, hr_net, lr_net, creff, *, name, classes=CAMVID_CLASSES, ignore_index=11,
                   mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), lr_scale=0.5,
                   keyframe_interval=12, window=7, sampling="exact", size_multiple=8, description=""):
-    """creff: dict name -> (weight (C,1,3,3), bias (C,)) for 'q', 'k', 'v'."""
+    """creff: dict name -> (weight (C,1,3,3), bias (C,)) for 'q', 'k', 'v'. The feature stride is
+    hr_net.feature_stride (1 when the network does not say). ignore_index: a class index, or 255
+    (ignored label pixels that are no class of the network, as Cityscapes')."""
     os.makedirs(os.path.join(out_dir, "creff"), exist_ok=True)
     sample = torch.zeros(1, 3, 64, 64)
     with torch.no_grad():
@@ -65,7 +100,7 @@ def export_bundle(out_dir, hr_net, lr_net, creff, *, name, classes=CAMVID_CLASSE
         "ignoreIndex": ignore_index,
         "input": {"mean": list(mean), "std": list(std), "channelOrder": "rgb", "sizeMultiple": size_multiple},
         "networks": {"hrEncoder": "hr_encoder.onnx", "lrEncoder": "lr_encoder.onnx", "decoder": "decoder.onnx"},
-        "feature": {"channels": int(channels), "stride": 1},
+        "feature": {"channels": int(channels), "stride": int(getattr(hr_net, "feature_stride", 1))},
         "creff": {"window": window, "sampling": sampling, **files},
         "lrScale": lr_scale,
         "keyframeInterval": keyframe_interval,

@@ -1,23 +1,34 @@
-"""PSPNet18 in the layout of the official AR-Seg implementation (method.md, "Networks").
+"""PSPNet18 in the layout of the official AR-Seg implementation (method.md, "Networks"): the CamVid
+networks, `PSPNet` (HR; 'camvid-psp18-HR' in ../shared/docs/official-state-dicts.json) and
+`PSPNetWithFuse` (LR: the same plus CReFF's fuse_attention; 'camvid-psp18-LR').
 
-The module and parameter names follow the official state dicts
-(../shared/docs/official-state-dicts.json, without DataParallel's `module.` prefix):
-feats (a dilated ResNet-18, output stride 8), psp (pyramid pooling, bins 1, 2, 3, 6), up_1..3
-(x2 bilinear, 3x3 conv, batch norm, PReLU), final_conv (the 1x1 decoder), classifier (the
-auxiliary head, unused at inference). `width` scales every channel count, for the tiny test
-bundle; width=1 is the official network.
+The module and parameter names follow the official state dicts (without DataParallel's `module.`
+prefix): feats (a dilated ResNet-18, output stride 8: layer3 and layer4 keep stride 1, their
+first block undilated and their second dilated 2 and 4, as the official extractors.resnet18),
+psp (pyramid pooling, bins 1, 2, 3, 6), up_1..3 (x2 bilinear, 3x3 conv, batch norm, PReLU),
+final_conv (the 1x1 decoder), classifier (the auxiliary head, unused at inference), and for the
+LR network fuse_attention (arseg.fuse.FuseAttention, 64 channels). `width` scales every channel
+count, for small test models; width=1 is the official network (python/tests/test_official_layout.py
+checks every key and shape against the json).
 
-For export, `encoder()` and `decoder()` split the network where AR-Seg splits it: the encoder
-ends with feature p (up_3's output, at the input's resolution), the decoder is final_conv.
+For export, `encode()` and `decode()` split the network where AR-Seg splits it: the encoder ends
+with feature p (up_3's output, 64 channels at the input's resolution: feature stride 1), the
+decoder is final_conv. `official_forward()` is the official forward's main output:
+log_softmax of the logits upsampled to the input size with align_corners=True (an identity
+resize when the input is a multiple of 8, which the bundle's sizeMultiple 8 ensures).
 Adaptive average pooling is written with slices so that ONNX export keeps spatial sizes
 dynamic; it computes exactly what nn.AdaptiveAvgPool2d computes.
 
-Assumption to check against the official code (issue 5): the pyramid and up-blocks upsample
-with align_corners=False (F.upsample's default since PyTorch 0.4).
+Official behaviour followed where it is implicit: the pyramid's and the up-blocks' bilinear
+upsampling call F.upsample without align_corners, which in the official environment (PyTorch
+1.7, environment.yml) means align_corners=False; so they use align_corners=False. Dropout
+layers (drop_1, drop_2) hold no weights and are identities at inference: they are left out.
 """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .fuse import FuseAttention
 
 
 class BasicBlock(nn.Module):
@@ -132,12 +143,39 @@ class PSPNet(nn.Module):
         self.classifier = nn.Sequential(nn.Linear(s(256), 256), nn.ReLU(), nn.Linear(256, n_classes))
         self.feature_channels = s(64)
 
+    feature_stride = 1  # feature p has the input's resolution
+    size_multiple = 8  # the backbone's output stride: up_1..3 return exactly to the input size
+
     def encode(self, x):
         f, _ = self.feats(x)
         return self.up_3(self.up_2(self.up_1(self.psp(f))))
 
+    def decode(self, feature):
+        return self.final_conv(feature)
+
+    def upsample_logits(self, logits, size):
+        """The official final resize: bilinear to the input size, align_corners=True."""
+        return F.interpolate(logits, size=size, mode="bilinear", align_corners=True)
+
+    def official_forward(self, x):
+        """The official forward's main output (log-probabilities at the input size)."""
+        return F.log_softmax(self.upsample_logits(self.decode(self.encode(x)), x.shape[2:]), dim=1)
+
     def forward(self, x):
         return self.final_conv(self.encode(x))
+
+
+class PSPNetWithFuse(PSPNet):
+    """PSPNetWithFuse(sizes=(1,2,3,6), n_classes=12, psp_size=512, deep_features_size=256,
+    backend=resnet18, atten_k=7): the LR network, PSPNet plus fuse_attention (CReFF) on feature p.
+    Its final_conv is the HR network's (shared, frozen in training)."""
+
+    def __init__(self, n_classes=12, width=1.0, sizes=(1, 2, 3, 6), window=7):
+        super().__init__(n_classes, width, sizes)
+        self.fuse_attention = FuseAttention(self.feature_channels, window)
+
+    def fuse(self, lr_feature, key_feature, motion, sampling="exact"):
+        return self.fuse_attention.fuse(lr_feature, key_feature, motion, sampling)
 
 
 class Encoder(nn.Module):
