@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
 # One-step set-up on a fresh Debian/Ubuntu x64 machine: the system packages the build needs,
 # the npm dependencies, and a from-source build of the addon and the TypeScript.
+# With --python, also the PyTorch side's packages (python/: conversion, training, its tests).
 # Idempotent: packages already installed are not touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+python=0
+for arg in "$@"; do
+  case "$arg" in
+    --python) python=1 ;;
+    *) echo "usage: bash scripts/setup.sh [--python]" >&2; exit 2 ;;
+  esac
+done
+
 # build-essential/cmake/pkg-config: the native build; lib*-dev: FFmpeg's libraries (LGPL) the
 # addon links; valgrind: scripts/native-check.sh.
 packages=(build-essential cmake pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev valgrind)
+# python3-torch (with numpy): python/ (PyPI is not needed); python3-pytest: python/tests;
+# python3-pil: images in python/. They run on Debian's /usr/bin/python3.
+((python)) && packages+=(python3 python3-numpy python3-torch python3-pytest python3-pil)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
