@@ -19,7 +19,7 @@ done
 packages=(build-essential cmake pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev valgrind)
 # python3-torch (with numpy): python/ (PyPI is not needed); python3-pytest: python/tests;
 # python3-pil: images in python/. They run on Debian's /usr/bin/python3.
-((python)) && packages+=(python3 python3-numpy python3-torch python3-pytest python3-pil)
+if ((python)); then packages+=(python3 python3-numpy python3-torch python3-pytest python3-pil); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
