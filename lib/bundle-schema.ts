@@ -72,6 +72,7 @@ export const bundleSchema = {
         v: conv,
       },
     },
+    logitsUpsampling: { enum: ['align-corners', 'half-pixel'] },
     lrScale: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
     keyframeInterval: { type: 'integer', minimum: 1 },
   },

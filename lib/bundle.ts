@@ -36,6 +36,11 @@ export interface BundleManifest {
     k: { weight: string; bias: string };
     v: { weight: string; bias: string };
   };
+  /**
+   * How the decoder's logits are resized to the frame before the arg-max: 'align-corners'
+   * (default; PSPNet18's decoder) or 'half-pixel' (align_corners=False; BiSeNet18's x8 head).
+   */
+  logitsUpsampling?: 'align-corners' | 'half-pixel';
   lrScale: number;
   keyframeInterval: number;
 }

@@ -1,6 +1,8 @@
 /**
- * Loads the compiled addon: the prebuild in prebuilds/<platform>-<arch>/ when one fits, else
- * the from-source build in build/Release (node-gyp-build's search order).
+ * Loads the compiled addon through node-gyp-build, in its search order: a from-source build in
+ * build/Release when there is one (a repository checkout after `npm run build`, or an install
+ * that fell back to binding.gyp), else the prebuild in prebuilds/<platform>-<arch>/ that fits
+ * (linux-x64: node.napi.glibc.node). PREBUILDS_ONLY=1 skips build/Release.
  */
 import * as path from 'node:path';
 import { ArSegError, ErrorCodes } from './errors';
@@ -79,7 +81,7 @@ export interface NativeAddon {
   NativeKeyframe: new () => NativeKeyframe;
   cudaStatus(): { available: boolean; reason: string };
   resizeMotion(field: Float32Array, width: number, height: number, stride: number, frameWidth: number, frameHeight: number, outWidth: number, outHeight: number): Float32Array;
-  labelsFromLogits(logits: Float32Array, classes: number, height: number, width: number, outHeight: number, outWidth: number): Promise<Uint8Array>;
+  labelsFromLogits(logits: Float32Array, classes: number, height: number, width: number, outHeight: number, outWidth: number, upsampling?: 'align-corners' | 'half-pixel'): Promise<Uint8Array>;
   NativeVideoReader: new (source: string, options?: object) => NativeVideoReader;
   NativePacketDecoder: new (codec: string, options?: object) => NativePacketDecoder;
   libav: Record<string, string | number>;

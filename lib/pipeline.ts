@@ -226,7 +226,7 @@ export class ArSeg {
         t = now();
         const [, lc, lh, lw] = logits.dims;
         if (lc !== classes) throw new ArSegError(ErrorCodes.BUNDLE, `the decoder gave ${lc} classes, the bundle lists ${classes}`);
-        const labels: Uint8Array = await addon().labelsFromLogits(logits.data as Float32Array, lc, lh, lw, frame.height, frame.width);
+        const labels: Uint8Array = await addon().labelsFromLogits(logits.data as Float32Array, lc, lh, lw, frame.height, frame.width, bundle.manifest.logitsUpsampling);
         timings.labels = now() - t;
         timings.total = now() - t0;
         const result: SegmentResult = {

@@ -23,6 +23,14 @@ Napi::Value labelsFromLogits(const Napi::CallbackInfo& info) {
               w = integerIn(info[3], "width", 1, 1 << 16), outH = integerIn(info[4], "outHeight", 1, 1 << 16),
               outW = integerIn(info[5], "outWidth", 1, 1 << 16);
     if (classes > 255) throw CodedError("ERR_INVALID_ARG", "at most 255 classes fit in 8-bit labels");
+    LogitsUpsampling upsampling = LogitsUpsampling::AlignCorners;
+    if (info.Length() > 6 && !info[6].IsUndefined()) {
+      const std::string name = info[6].IsString() ? info[6].As<Napi::String>().Utf8Value() : std::string();
+      if (name == "half-pixel")
+        upsampling = LogitsUpsampling::HalfPixel;
+      else if (name != "align-corners")
+        throw CodedError("ERR_INVALID_ARG", "upsampling must be 'align-corners' or 'half-pixel'");
+    }
     if (logits.ElementLength() != size_t(classes) * h * w)
       throw CodedError("ERR_SHAPE", "logits hold " + std::to_string(logits.ElementLength()) +
                                         " values, classes x height x width = " +
@@ -32,7 +40,7 @@ Napi::Value labelsFromLogits(const Napi::CallbackInfo& info) {
     Napi::Object holder = Napi::Object::New(env);
     holder.Set("logits", logits);
     return PromiseWorker::start(
-        env, holder, [=] { logitsToLabels(data, classes, h, w, outH, outW, labels->data(), 0); },
+        env, holder, [=] { logitsToLabels(data, classes, h, w, outH, outW, upsampling, labels->data(), 0); },
         [labels](Napi::Env e) -> Napi::Value { return adoptUint8(e, std::move(*labels)); },
         nullptr);
   });

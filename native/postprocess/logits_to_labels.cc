@@ -8,17 +8,28 @@
 
 namespace arseg {
 
+namespace {
+
+// Where output coordinate `x` reads the input, in input pixels (clamped to the grid later).
+float sourceCoordinate(int x, int in, int out, LogitsUpsampling upsampling) {
+  if (upsampling == LogitsUpsampling::AlignCorners) return x * alignCornersScale(in, out);
+  const float s = (static_cast<float>(x) + 0.5f) * static_cast<float>(in) / static_cast<float>(out) - 0.5f;
+  return s < 0.f ? 0.f : s;
+}
+
+}  // namespace
+
 void logitsToLabels(const float* logits, int classes, int h, int w, int outH, int outW,
-                    uint8_t* labels, int threads) {
+                    LogitsUpsampling upsampling, uint8_t* labels, int threads) {
   if (classes < 1 || classes > 255) throw CodedError("ERR_INVALID_ARG", "classes must be 1 to 255");
   if (h < 1 || w < 1 || outH < 1 || outW < 1) throw CodedError("ERR_SHAPE", "sizes must be positive");
   if (threads <= 0) threads = defaultThreads();
   const size_t plane = static_cast<size_t>(h) * w;
-  const float sy = alignCornersScale(h, outH), sx = alignCornersScale(w, outW);
   parallelFor(outH, threads, [&](int y, int) {
     uint8_t* row = labels + static_cast<size_t>(y) * outW;
     for (int x = 0; x < outW; ++x) {
-      const BilinearTaps t = bilinearClamped(x * sx, y * sy, h, w);
+      const BilinearTaps t = bilinearClamped(sourceCoordinate(x, w, outW, upsampling),
+                                             sourceCoordinate(y, h, outH, upsampling), h, w);
       int best = 0;
       float bestValue = 0;
       for (int c = 0; c < classes; ++c) {

@@ -1,15 +1,21 @@
-// Labels from decoder logits: bilinear upsampling of the logits to the frame size
-// (align_corners=True, as the reference decoder does) followed by the arg-max over classes, in
-// one pass and without materialising the upsampled logits (classes x H x W floats).
+// Labels from decoder logits: bilinear upsampling of the logits to the frame size followed by the
+// arg-max over classes, in one pass and without materialising the upsampled logits
+// (classes x H x W floats). The upsampling's coordinate map is the network's own: PSPNet18's
+// decoder upsamples with align_corners=True, BiSeNet18's x8 head with align_corners=False.
 #pragma once
 
 #include <cstdint>
 
 namespace arseg {
 
+enum class LogitsUpsampling {
+  AlignCorners,  // output x reads input x * (in - 1) / (out - 1)
+  HalfPixel,     // output x reads input (x + 0.5) * in / out - 0.5, clamped at 0 (PyTorch's rule)
+};
+
 // logits: classes x h x w; labels: outH x outW class indices (ties: the lowest index).
 // classes <= 255.
 void logitsToLabels(const float* logits, int classes, int h, int w, int outH, int outW,
-                    uint8_t* labels, int threads);
+                    LogitsUpsampling upsampling, uint8_t* labels, int threads);
 
 }  // namespace arseg

@@ -29,9 +29,8 @@ CReFF (its forward_phase1 / forward_phase2):
 The official main output is out_upsample(final_conv(feature)): x8 bilinear with
 align_corners=False (nn.Upsample's default). `official_forward()` computes it and
 python/tests/test_official_layout.py checks it equals upsample_logits(decode(encode(x))).
-The Node pipeline instead upsamples the decoder's logits to the frame size with
-align_corners=True (its one native path for every bundle): logits are identical, labels can
-differ by up to half a feature cell near the image borders (README, python/).
+The bundle records it (manifest logitsUpsampling: 'half-pixel'), and the Node pipeline resizes
+the decoder's logits to the frame with the same coordinate map before the arg-max.
 
 Official behaviour followed where it is implicit or unusual:
 - the context path's up32/up16 are nn.Upsample(scale_factor=2) with the default mode, nearest;
@@ -195,6 +194,7 @@ class BiSeNetV1(nn.Module):
 
     feature_stride = 8
     size_multiple = 16
+    logits_upsampling = "half-pixel"  # out_upsample: align_corners=False
 
     def __init__(self, n_classes=12, width=1.0):
         super().__init__()

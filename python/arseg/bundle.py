@@ -102,6 +102,7 @@ def export_bundle(out_dir, hr_net, lr_net, creff, *, name, classes=CAMVID_CLASSE
         "networks": {"hrEncoder": "hr_encoder.onnx", "lrEncoder": "lr_encoder.onnx", "decoder": "decoder.onnx"},
         "feature": {"channels": int(channels), "stride": int(getattr(hr_net, "feature_stride", 1))},
         "creff": {"window": window, "sampling": sampling, **files},
+        "logitsUpsampling": getattr(hr_net, "logits_upsampling", "align-corners"),
         "lrScale": lr_scale,
         "keyframeInterval": keyframe_interval,
     }

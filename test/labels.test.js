@@ -1,0 +1,71 @@
+'use strict';
+// Labels from logits (native/postprocess): bilinear resize of the logits to the frame followed by
+// the arg-max, in both coordinate maps a bundle can declare, against a plain JS reference of
+// PyTorch's F.interpolate(mode='bilinear') rules.
+const test = require('ava');
+const { addon } = require('../dist/native');
+const { randoms } = require('./helpers/random');
+
+function source(x, inSize, outSize, mode) {
+  if (mode === 'half-pixel') return Math.max((x + 0.5) * (inSize / outSize) - 0.5, 0);
+  return outSize > 1 ? (x * (inSize - 1)) / (outSize - 1) : 0;
+}
+
+// Returns the arg-max labels and, per pixel, the margin between the best and second-best class
+// (pixels with a margin near 0 may round either way in float32).
+function reference(logits, classes, h, w, outH, outW, mode) {
+  const labels = new Uint8Array(outH * outW);
+  const margins = new Float64Array(outH * outW);
+  for (let y = 0; y < outH; y++) {
+    const sy = Math.min(source(y, h, outH, mode), h - 1);
+    const y0 = Math.floor(sy), y1 = Math.min(y0 + 1, h - 1), ay = sy - y0;
+    for (let x = 0; x < outW; x++) {
+      const sx = Math.min(source(x, w, outW, mode), w - 1);
+      const x0 = Math.floor(sx), x1 = Math.min(x0 + 1, w - 1), ax = sx - x0;
+      let best = -Infinity, second = -Infinity, arg = 0;
+      for (let c = 0; c < classes; c++) {
+        const p = c * h * w;
+        const v = (1 - ay) * ((1 - ax) * logits[p + y0 * w + x0] + ax * logits[p + y0 * w + x1]) +
+          ay * ((1 - ax) * logits[p + y1 * w + x0] + ax * logits[p + y1 * w + x1]);
+        if (v > best) { second = best; best = v; arg = c; } else if (v > second) second = v;
+      }
+      labels[y * outW + x] = arg;
+      margins[y * outW + x] = best - second;
+    }
+  }
+  return { labels, margins };
+}
+
+const cases = [
+  ['x8, as BiSeNet18', 4, 6, 8, 48, 64],
+  ['not a multiple', 5, 7, 9, 30, 41],
+  ['same size', 3, 10, 12, 10, 12],
+  ['one row of logits', 2, 1, 5, 7, 20],
+];
+
+for (const mode of ['align-corners', 'half-pixel']) {
+  for (const [name, classes, h, w, outH, outW] of cases) {
+    test(`${mode}, ${name}: labels are the arg-max of the resized logits`, async (t) => {
+      const logits = randoms(classes * h * w, 11 + h * w, 3);
+      const got = await addon().labelsFromLogits(logits, classes, h, w, outH, outW, mode);
+      const ref = reference(logits, classes, h, w, outH, outW, mode);
+      let wrong = 0;
+      for (let i = 0; i < got.length; i++) if (got[i] !== ref.labels[i] && ref.margins[i] > 1e-5) wrong++;
+      t.is(wrong, 0);
+    });
+  }
+}
+
+test('the two coordinate maps give different labels for an x8 resize (the mode is not ignored)', async (t) => {
+  const logits = randoms(4 * 6 * 8, 5, 3);
+  const a = await addon().labelsFromLogits(logits, 4, 6, 8, 48, 64, 'align-corners');
+  const b = await addon().labelsFromLogits(logits, 4, 6, 8, 48, 64, 'half-pixel');
+  const differ = a.reduce((n, v, i) => n + (v !== b[i] ? 1 : 0), 0);
+  t.true(differ > 0);
+  t.deepEqual(await addon().labelsFromLogits(logits, 4, 6, 8, 48, 64), a, 'the default is align-corners');
+});
+
+test('an unknown coordinate map is refused with ERR_INVALID_ARG', (t) => {
+  const logits = randoms(2 * 2 * 2, 1);
+  t.throws(() => addon().labelsFromLogits(logits, 2, 2, 2, 4, 4, 'nearest'), { code: 'ERR_INVALID_ARG' });
+});
