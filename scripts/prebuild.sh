@@ -56,20 +56,20 @@ fi
 # --- the ffmpeg source package -----------------------------------------------------------
 have_deb_src() { [[ -n $(apt-cache showsrc ffmpeg 2>/dev/null | awk '/^Version:/{print $2; exit}') ]]; }
 if ! have_deb_src; then
-  # Mirror the configured binary sources as deb-src (deb822 .sources files and one-line lists).
+  # Mirror the distribution's own binary sources as deb-src (deb822 debian.sources or
+  # ubuntu.sources, and the one-line sources.list); third-party repositories are left alone.
   log "no deb-src entry offers ffmpeg: adding /etc/apt/sources.list.d/ar-seg-native-src.*"
   tmp_src=$(mktemp -d)
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [[ -f $f && $(basename "$f") != ar-seg-native-src.sources ]] || continue
+  for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list.d/ubuntu.sources; do
+    [[ -f $f ]] || continue
     sed -n '/^Types:/!{p;d}; s/^Types:.*/Types: deb-src/p' "$f" >>"$tmp_src/ar-seg-native-src.sources"
     echo >>"$tmp_src/ar-seg-native-src.sources"
   done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [[ -f $f && $(basename "$f") != ar-seg-native-src.list ]] || continue
-    sed -n 's/^deb \(.*\)$/deb-src \1/p' "$f" >>"$tmp_src/ar-seg-native-src.list"
-  done
+  if [[ -f /etc/apt/sources.list ]]; then
+    sed -n 's/^deb \(.*\)$/deb-src \1/p' /etc/apt/sources.list >"$tmp_src/ar-seg-native-src.list"
+  fi
   for f in "$tmp_src"/*; do
-    [[ -s $f ]] && as_root install -m 644 "$f" /etc/apt/sources.list.d/
+    if [[ -s $f ]]; then as_root install -m 644 "$f" /etc/apt/sources.list.d/; fi
   done
   rm -rf "$tmp_src"
   as_root apt-get update -q
@@ -143,7 +143,7 @@ if [[ ! -f $prefix/.arseg-complete ]]; then
   grep -q '^#define CONFIG_GPL 0$' "$libav_build/config.h" || die "the libav configuration is not LGPL-only"
   grep -q '^#define CONFIG_NONFREE 0$' "$libav_build/config.h" || die "the libav configuration is nonfree"
   grep -q '^#define HAVE_X86ASM 1$' "$libav_build/config.h" || die "libav would be built without its x86 assembly (nasm missing?)"
-  log "building libav with make -j$jobs (about 10 minutes on 2 cores)"
+  log "building libav with make -j$jobs (about 3 minutes on 2 cores)"
   (cd "$libav_build" && run make -j"$jobs" >make.out 2>&1) || {
     tail -40 "$libav_build/make.out" >&2
     die "building libav failed (full output: ${libav_build#$root/}/make.out)"
@@ -214,7 +214,7 @@ ARSEG_PREBUILD_LDD="$libs" \
   node scripts/prebuild-record.js write
 
 # Loads on its own, reports the LGPL libav it carries.
-PREBUILDS_ONLY=1 node -e '
+node -e '
   const a = require(process.argv[1]);
   if (/--enable-(gpl|nonfree)/.test(a.libav.configuration)) throw new Error("GPL/nonfree libav in the prebuild");
   console.error("prebuild: loads; libavcodec " + a.libav.avcodec + ", CUDA: " + JSON.stringify(a.cudaStatus()));
