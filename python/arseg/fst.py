@@ -35,6 +35,61 @@ def upsample(x, size):
     return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
 
 
+class LocalAttention(torch.autograd.Function):
+    """CReFF's attention (method.md, step 4): out(p) = sum over the K x K offsets o of
+    softmax_o(sum_c q(c, p) k(c, p + o)) v(:, p + o), k and v zero outside the image (an
+    out-of-image offset scores 0 and stays in the softmax).
+
+    One offset at a time over whole (N, C, H, W) slices of the zero-padded k and v, with the
+    backward pass written out: it keeps only q, the padded k and v and the N x K*K x H x W
+    weights, where autograd through F.unfold keeps several N x C x K*K x H x W tensors (about
+    6x faster on a CPU; python/tests/test_train.py checks it against creff.py and gradcheck)."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, window):
+        n, c, h, w = q.shape
+        r, kk = window // 2, window * window
+        kp, vp = F.pad(k, (r, r, r, r)), F.pad(v, (r, r, r, r))
+        scores = q.new_empty(n, kk, h, w)
+        tmp = torch.empty_like(q)
+        for i in range(kk):
+            dy, dx = divmod(i, window)
+            torch.mul(q, kp[:, :, dy:dy + h, dx:dx + w], out=tmp)
+            torch.sum(tmp, 1, out=scores[:, i])
+        attn = torch.softmax(scores, 1)
+        out = torch.zeros_like(q)
+        for i in range(kk):
+            dy, dx = divmod(i, window)
+            out.addcmul_(attn[:, i:i + 1], vp[:, :, dy:dy + h, dx:dx + w])
+        ctx.save_for_backward(q, kp, vp, attn)
+        ctx.window = window
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        q, kp, vp, attn = ctx.saved_tensors
+        window = ctx.window
+        n, c, h, w = q.shape
+        r, kk = window // 2, window * window
+        grad = grad.contiguous()
+        dattn = torch.empty_like(attn)
+        tmp = torch.empty_like(q)
+        dvp = torch.zeros_like(vp)
+        for i in range(kk):
+            dy, dx = divmod(i, window)
+            torch.mul(grad, vp[:, :, dy:dy + h, dx:dx + w], out=tmp)
+            torch.sum(tmp, 1, out=dattn[:, i])
+            dvp[:, :, dy:dy + h, dx:dx + w].addcmul_(attn[:, i:i + 1], grad)
+        dscores = attn * (dattn - (attn * dattn).sum(1, keepdim=True))  # softmax backward
+        dq = torch.zeros_like(q)
+        dkp = torch.zeros_like(kp)
+        for i in range(kk):
+            dy, dx = divmod(i, window)
+            dq.addcmul_(dscores[:, i:i + 1], kp[:, :, dy:dy + h, dx:dx + w])
+            dkp[:, :, dy:dy + h, dx:dx + w].addcmul_(dscores[:, i:i + 1], q)
+        return dq, dkp[:, :, r:r + h, r:r + w], dvp[:, :, r:r + h, r:r + w], None
+
+
 class CReFF(nn.Module):
     def __init__(self, channels, window=7, sampling="exact"):
         super().__init__()
@@ -52,28 +107,33 @@ class CReFF(nn.Module):
         return creff_reference(lr, key, motion, w["q"], w["k"], w["v"], window=self.window, sampling=self.sampling)
 
     def fuse(self, lr, warped):
-        """CReFF given the already warped keyframe feature Fw (N x C x H x W).
-
-        The window is gathered one row of offsets at a time (a strided view of the zero-padded
-        K and V, contracted with einsum) rather than with F.unfold over the whole window: the
-        same sums, about 2.5x faster on a CPU and with a seventh of the temporary memory."""
-        n, c, h, w = warped.shape
-        u = upsample(lr, (h, w))
+        """CReFF given the already warped keyframe feature Fw (N x C x H x W)."""
+        c = warped.shape[1]
+        u = upsample(lr, warped.shape[2:])
         qf = depthwise(u, self.q.weight, self.q.bias)
         kf = depthwise(warped, self.k.weight, self.k.bias)
         vf = depthwise(warped, self.v.weight, self.v.bias)
-        kw, r = self.window, self.window // 2
-        kp, vp = F.pad(kf, (r, r, r, r)), F.pad(vf, (r, r, r, r))  # zeros outside the image
-        scores = [torch.einsum("nchw,nchwk->nhwk", qf, kp[:, :, dy:dy + h].unfold(3, kw, 1)) for dy in range(kw)]
-        attn = torch.softmax(torch.cat(scores, -1), -1)  # N x H x W x K*K, offsets row-major
-        out = u
-        for dy in range(kw):
-            out = out + torch.einsum("nhwk,nchwk->nchw", attn[..., dy * kw:(dy + 1) * kw],
-                                     vp[:, :, dy:dy + h].unfold(3, kw, 1))
-        return out
+        assert qf.shape[1] == c
+        return u + LocalAttention.apply(qf, kf, vf, self.window)
 
     def warp(self, key, motion):
         return warp(key, motion, self.sampling)
+
+    def warp_crop(self, key, motion, y0, x0):
+        """The crop at (y0, x0) of warp(key, full motion field), from the full keyframe feature
+        key (N, C, H, W) and the crop of the motion field (N, 2, h, w): exactly what warping the
+        whole frame and cropping gives (motion pointing outside the crop still finds the
+        keyframe's feature), at the cost of the crop."""
+        n, _, hk, wk = key.shape
+        h, w = motion.shape[2:]
+        ys, xs = torch.meshgrid(torch.arange(h, dtype=motion.dtype) + y0, torch.arange(w, dtype=motion.dtype) + x0,
+                                indexing="ij")
+        px, py = xs + motion[:, 0], ys + motion[:, 1]
+        if self.sampling == "exact":
+            gx, gy = (2 * px + 1) / wk - 1, (2 * py + 1) / hk - 1
+        else:
+            gx, gy = 2 * px / (wk - 1) - 1, 2 * py / (hk - 1) - 1
+        return F.grid_sample(key, torch.stack([gx, gy], -1), mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def make_networks(classes, width, window=7):

@@ -13,7 +13,7 @@ Stages (method.md, "FST"); each reads the previous stages' RUN_DIR/<stage>/model
        the keyframe (pairs: frame t at GOP position d in `distances`, default [11], and its
        keyframe t - d); loss = cross-entropy of the fused output's logits + mse_weight x MSE
        between the fused feature and the HR feature of frame t. HR network and decoder frozen
-       (their features are computed once per pair and cached in RUN_DIR/fst/pairs-*.npy).
+       (their features are computed once per frame and cached in RUN_DIR/fst/pairs-*/).
 
 Data: the decoded compressed frames and motion fields, cached once per clip (data.py).
 The configuration (JSON, validated by load_config; paths relative to the working directory):
@@ -22,6 +22,11 @@ The configuration (JSON, validated by load_config; paths relative to the working
     checkpoint_every, log_every, eval_split, eval_batch, and one section per stage:
     {steps, batch, optimizer: adam|sgd, lr, weight_decay, momentum, schedule: poly|constant,
     power, crop (default: the top-level crop)} (+ fst: mse_weight, distances).
+Export: the bundle (bundle.py's export_bundle) has the dataset's 11 classes as outputs, no
+'void' output, and ignoreIndex 255 (label pixels 255 are ignored in training and evaluation,
+and are no class of the network: the Cityscapes convention), CReFF 'exact' sampling, window
+`window`, lrScale `scale`, keyframeInterval the dataset's GOP.
+
 Determinism: the samples, crops and flips of step s are a pure function of (seed, stage, s), and a
 checkpoint (RUN_DIR/<stage>/checkpoint.pt: weights, batch-norm statistics, optimizer state,
 step) is written every `checkpoint_every` steps, so --resume continues exactly where the run
@@ -293,52 +298,56 @@ class Frames:
 
 
 class Pairs:
-    """Training samples of the fst stage: (frame t, keyframe t - d) for d in `distances`, with the
-    frozen HR branch's warped keyframe feature and the HR feature of t cached per clip."""
+    """Training samples of the fst stage: (frame t, keyframe t - d) for d in `distances`. The
+    frozen HR branch's features of the keyframes and of the frames t are computed once and
+    cached per clip (RUN_DIR/fst/pairs-<HR model hash>/, float16); a batch warps the crop of each
+    keyframe feature with the crop of t's motion field (CReFF.warp_crop: the crop of the
+    full-frame warp, exactly)."""
 
-    def __init__(self, clips, scale, distances, gop, hr, creff_warp, cache_dir, log):
-        self.clips, self.scale = clips, scale
-        self.index = []
-        self.arrays = []
+    def __init__(self, clips, scale, distances, gop, hr, creff, cache_dir, log):
+        self.clips, self.scale, self.creff = clips, scale, creff
+        self.index, self.arrays, self.rows = [], [], []
         os.makedirs(cache_dir, exist_ok=True)
         for c, clip in enumerate(clips):
             n = clip.frames()
             ts = [t for t in range(n) if t % gop in distances]
-            path = os.path.join(cache_dir, f"{clip.split}-{clip.name}.npy")
+            frames = sorted(set(ts) | {t - t % gop for t in ts})
+            tag = hashlib.sha1(",".join(map(str, frames)).encode()).hexdigest()[:8]
+            path = os.path.join(cache_dir, f"{clip.split}-{clip.name}-{tag}.npy")
             if not os.path.exists(path):
-                hr_frames, motion = clip.hr(), clip.motion()
-                out = np.empty((len(ts), 2, hr.feature_channels, clip.height, clip.width), np.float16)
+                hr_frames = clip.hr()
+                out = np.empty((len(frames), hr.feature_channels, clip.height, clip.width), np.float16)
                 with torch.no_grad():
-                    for j, t in enumerate(ts):
-                        k = t - t % gop
-                        feats = hr.encode(normalise(hr_frames[[k, t]]))
-                        m = torch.from_numpy(np.asarray(motion[t], np.float32)).unsqueeze(0)
-                        out[j, 0] = creff_warp(feats[0:1], m)[0].numpy()
-                        out[j, 1] = feats[1].numpy()
+                    for s in range(0, len(frames), 4):
+                        out[s:s + 4] = hr.encode(normalise(hr_frames[frames[s:s + 4]])).numpy()
                 tmp = path + ".tmp.npy"
                 np.save(tmp, out)
                 os.replace(tmp, path)
                 if (c + 1) % 10 == 0:
                     log(f"  HR features cached for {c + 1}/{len(clips)} clips")
             self.arrays.append(np.load(path, mmap_mode="r"))
-            self.index += [(c, j, t) for j, t in enumerate(ts)]
+            self.rows.append({t: i for i, t in enumerate(frames)})
+            self.index += [(c, t) for t in ts]
 
     def batch(self, cfg, stage, step):
         idx = batch_indices(cfg, stage, step, len(self.index))
         ch, cw = cfg[stage]["crop"]
         a = int(round(1 / self.scale))
+        gop = self.clips[0].dataset.gop
         lr, warped, target, lab = [], [], [], []
         first = self.clips[0]
+        f32 = lambda x: torch.from_numpy(np.array(x, np.float32))  # noqa: E731
         for (y0, x0, flip), i in zip(crops(cfg, stage, step, len(idx), first.height, first.width), idx):
-            c, j, t = self.index[i]
-            clip = self.clips[c]
+            c, t = self.index[i]
+            clip, feats, rows = self.clips[c], self.arrays[c], self.rows[c]
             lr.append(_crop_hwc(clip.lr(self.scale)[t], y0 // a, x0 // a, ch // a, cw // a, flip))
-            feats = _crop(self.arrays[c][j], y0, x0, ch, cw, flip)
-            warped.append(feats[0])
-            target.append(feats[1])
+            key = f32(feats[rows[t - t % gop]]).unsqueeze(0)
+            motion = f32(clip.motion()[t][:, y0:y0 + ch, x0:x0 + cw]).unsqueeze(0)
+            w = self.creff.warp_crop(key, motion, y0, x0)[0]
+            warped.append(w.flip(-1) if flip else w)
+            target.append(torch.from_numpy(_crop(feats[rows[t]], y0, x0, ch, cw, flip).astype(np.float32)))
             lab.append(_crop(clip.labels()[t], y0, x0, ch, cw, flip))
-        f = lambda xs: torch.from_numpy(np.stack(xs).astype(np.float32))  # noqa: E731
-        return normalise(np.stack(lr)), f(warped), f(target), torch.from_numpy(np.stack(lab)).long()
+        return normalise(np.stack(lr)), torch.stack(warped), torch.stack(target), torch.from_numpy(np.stack(lab)).long()
 
 
 def class_weights(cfg, clips, classes):
@@ -416,7 +425,7 @@ def train_stage(cfg, stage, run_dir, resume=False, log=None, max_steps=None, fin
             params = encoder_parameters(lr) + list(creff.parameters())
             cache = os.path.join(stage_dir, f"pairs-{_sha1(hr_path)[:12]}")
             t0 = time.time()
-            data = Pairs(clips, cfg["scale"], set(s["distances"]), ds.gop, hr, creff.warp, cache, log)
+            data = Pairs(clips, cfg["scale"], set(s["distances"]), ds.gop, hr, creff, cache, log)
             log(f"  {len(data.index)} pairs (distances {s['distances']}), HR features ready in {time.time() - t0:.1f} s")
     weights = class_weights(cfg, clips, len(ds.classes))
     if weights is not None:
@@ -425,6 +434,10 @@ def train_stage(cfg, stage, run_dir, resume=False, log=None, max_steps=None, fin
     start = 0
     if resume and os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path)
+        if ck["config"] != cfg:
+            changed = sorted(k for k in set(cfg) | set(ck["config"]) if cfg.get(k) != ck["config"].get(k))
+            raise ConfigError(f"{ckpt_path} was written with another configuration (differs in {', '.join(changed)}): "
+                              "resuming would not continue the same run")
         for name, m in modules.items():
             m.load_state_dict(ck["modules"][name])
         opt.load_state_dict(ck["optimizer"])

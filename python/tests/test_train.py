@@ -149,6 +149,10 @@ def test_resume_is_exact(toy, trained_lr, tmp_path, stage):
     assert a["step"] == b["step"] == 2
     _assert_same(a["modules"], b["modules"])
     _assert_same(_state(os.path.join(straight, stage, "model.pt")), _state(os.path.join(stopped, stage, "model.pt")))
+    changed = copy.deepcopy(cfg)
+    changed[stage]["lr"] = 0.5
+    with pytest.raises(ConfigError, match=f"another configuration \\(differs in {stage}\\)"):
+        train_stage(changed, stage, stopped, resume=True, log=quiet, final_eval=False)
     sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
     assert sa.keys() == sb.keys()
     for k in sa:
@@ -187,6 +191,22 @@ def test_fuse_on_the_warped_feature_is_creff():
     ref = creff_reference(lr, key, motion, w["q"], w["k"], w["v"], window=7, sampling="exact")
     assert torch.allclose(creff.fuse(lr, creff.warp(key, motion)), ref, atol=1e-5)
     assert torch.allclose(creff(lr, key, motion), ref, atol=1e-6)
+    # warping a crop is cropping the warp
+    crop = creff.warp_crop(key, motion[:, :, 3:9, 5:13], 3, 5)
+    assert torch.allclose(crop, creff.warp(key, motion)[:, :, 3:9, 5:13], atol=1e-6)
+    # and its gradients: the hand-written backward of the attention against autograd's
+    # through the reference (float64 gradcheck, then float32 against creff_reference)
+    creff64 = CReFF(3, window=5).double()
+    a = torch.randn(1, 3, 4, 5, dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn(1, 3, 8, 10, dtype=torch.float64, generator=g, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, y: creff64.fuse(x, y), (a, b))
+    lr.requires_grad_(True)
+    params = [lr] + list(creff.parameters())
+    zero = torch.zeros_like(motion)
+    g1 = torch.autograd.grad(creff.fuse(lr, key).square().mean(), params)
+    g2 = torch.autograd.grad(creff(lr, key, zero).square().mean(), params)
+    for x, y in zip(g1, g2):
+        assert torch.allclose(x, y, atol=1e-5, rtol=1e-4)
 
 
 def test_lr_frames_align_with_the_hr_frames(toy):
