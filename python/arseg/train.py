@@ -51,6 +51,8 @@ from .fst import encoder_parameters, encoder_state, lr_logits, make_networks, no
 
 STAGES = ("hr", "lr", "fst")
 STAGE_IDS = {"hr": 1, "lr": 2, "fst": 3}
+# Settings that do not change what a run computes: a resumed run may change them.
+OPERATIONAL_KEYS = ("threads", "checkpoint_every", "log_every", "eval_split", "eval_batch", "comment")
 CLASS_WEIGHTINGS = ("none", "median-frequency", "sqrt-median-frequency")
 
 
@@ -434,8 +436,9 @@ def train_stage(cfg, stage, run_dir, resume=False, log=None, max_steps=None, fin
     start = 0
     if resume and os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path)
-        if ck["config"] != cfg:
-            changed = sorted(k for k in set(cfg) | set(ck["config"]) if cfg.get(k) != ck["config"].get(k))
+        changed = sorted(k for k in set(cfg) | set(ck["config"])
+                         if k not in OPERATIONAL_KEYS and cfg.get(k) != ck["config"].get(k))
+        if changed:
             raise ConfigError(f"{ckpt_path} was written with another configuration (differs in {', '.join(changed)}): "
                               "resuming would not continue the same run")
         for name, m in modules.items():
