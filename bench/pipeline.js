@@ -7,7 +7,10 @@
  * layout with random weights (real cost, no training needed):
  *
  *   /usr/bin/python3 python/tools/export_official_layout.py .bench-cache/psp18-official
- *   node bench/pipeline.js [--frames 24] [--model .bench-cache/psp18-official] [--json FILE]
+ *   node bench/pipeline.js [--frames 24] [--model .bench-cache/psp18-official] [--decoder auto|onnx] [--json FILE]
+ *
+ * --decoder: 'auto' (default) runs the bundle's 1x1 decoder natively (on fused frames inside
+ * CReFF); 'onnx' runs it in ONNX Runtime for every mode, to see what the native head buys.
  *
  * The clip is bench/clip.js's 960x720 H.264 (needs ffmpeg with libx264). For the comparison
  * with PyTorch, bench/pytorch_pipeline.py runs the reference formulation on the same frames.
@@ -22,6 +25,11 @@ const arg = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) +
 const model = arg('--model', path.join(__dirname, '..', '.bench-cache', 'psp18-official'));
 const frames = Number(arg('--frames', 24));
 const jsonOut = arg('--json', null);
+const decoder = arg('--decoder', 'auto');
+if (decoder !== 'auto' && decoder !== 'onnx') {
+  console.error("--decoder must be 'auto' or 'onnx'");
+  process.exit(2);
+}
 
 (async () => {
   if (!fs.existsSync(path.join(model, 'arseg.json'))) {
@@ -35,7 +43,7 @@ const jsonOut = arg('--json', null);
     const sums = { decode: 0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0 };
     let n = 0;
     const t0 = process.hrtime.bigint();
-    for await (const r of seg.segment(clip, { mode, scale: 0.5, keyframes: 12 })) {
+    for await (const r of seg.segment(clip, { mode, scale: 0.5, keyframes: 12, decoder })) {
       for (const k of Object.keys(sums)) sums[k] += r.timings[k];
       if (++n >= frames) break;
     }
@@ -46,7 +54,7 @@ const jsonOut = arg('--json', null);
   }
   await seg.close();
   const hr = rows[0].fps;
-  console.log(`clip ${path.basename(clip)}, model ${path.basename(model)}, ${frames} frames per mode`);
+  console.log(`clip ${path.basename(clip)}, model ${path.basename(model)}, ${frames} frames per mode, decoder ${decoder}`);
   console.log('| mode | fps | vs hr | decode | HR encoder | LR encoder | CReFF | decoder | labels |');
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {

@@ -2,7 +2,9 @@
  * Model bundles: a directory holding arseg.json (the manifest, schema in bundle-schema.ts), the
  * HR encoder, LR encoder and shared decoder as ONNX graphs, and CReFF's weights as .npy files.
  * Loading validates the manifest, opens the graphs in ONNX Runtime and dry-runs them, so that
- * every inconsistency is reported at load time, naming the file and the field.
+ * every inconsistency is reported at load time, naming the file and the field. When the decoder
+ * is a single 1x1 convolution (decoder-head.ts) its weights are taken out for the native head,
+ * which must agree with ONNX Runtime's run of the same graph before it is used.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -10,7 +12,9 @@ import Ajv from 'ajv';
 import * as ort from 'onnxruntime-node';
 import { bundleSchema } from './bundle-schema';
 import { CReFF, CReFFWeights } from './creff';
+import { PointwiseHead, readPointwiseHead } from './decoder-head';
 import { ArSegError, ErrorCodes } from './errors';
+import { addon } from './native';
 import { decodeNpy } from './npy';
 
 export interface BundleClass {
@@ -47,12 +51,27 @@ export interface BundleManifest {
 
 export type ExecutionDevice = 'cpu' | 'cuda';
 
+/**
+ * Who runs the decoder: 'auto' (the native pointwise head when the decoder is one 1x1
+ * convolution and the device is 'cpu', ONNX Runtime otherwise) or 'onnx' (always ONNX Runtime).
+ */
+export type DecoderChoice = 'auto' | 'onnx';
+
 export interface BundleOptions {
   /** Where the networks run: 'cpu' (default) or 'cuda' (ONNX Runtime's CUDA provider). */
   device?: ExecutionDevice;
   /** ONNX Runtime intra-op threads; default: all cores. */
   threads?: number;
+  /**
+   * 'auto' (default): when decoder.onnx is exactly one 1x1 convolution and the device is 'cpu',
+   * run it natively (`Bundle.head`; the same logits within float rounding, several times
+   * faster at frame size). 'onnx': always ONNX Runtime (`head` is then null).
+   */
+  decoder?: DecoderChoice;
 }
+
+/** Relative tolerance of the native head against ONNX Runtime at load (of the logits' scale). */
+const HEAD_TOLERANCE = 1e-4;
 
 const MANIFEST = 'arseg.json';
 let validateManifest: ReturnType<Ajv['compile']> | undefined;
@@ -68,6 +87,20 @@ export class Bundle {
   readonly lrEncoder: ort.InferenceSession;
   readonly decoder: ort.InferenceSession;
   readonly creff: CReFF;
+  /**
+   * The decoder as a native pointwise head (checked against `decoder` at load), or null: the
+   * decoder is not one 1x1 convolution, `decoder: 'onnx'` or device 'cuda' was asked for, or the
+   * check failed. `headReason` says which.
+   */
+  get head(): PointwiseHead | null {
+    return this.#head;
+  }
+  /** Why `head` is null (for debugging); null when there is a head. */
+  get headReason(): string | null {
+    return this.#headReason;
+  }
+  #head: PointwiseHead | null = null;
+  #headReason: string | null = null;
 
   private constructor(dir: string, manifest: BundleManifest, sessions: ort.InferenceSession[], creff: CReFF) {
     this.dir = dir;
@@ -108,7 +141,70 @@ export class Bundle {
     }
     const bundle = new Bundle(root, manifest, sessions, creff);
     await bundle.dryRun();
+    await bundle.attachHead(file(manifest.networks.decoder, 'networks.decoder'), options);
     return bundle;
+  }
+
+  /** Takes the decoder's weights for the native head when it is one, and checks it. */
+  private async attachHead(decoderFile: string, options: BundleOptions): Promise<void> {
+    const m = this.manifest;
+    const found = await (async (): Promise<PointwiseHead | string> => {
+      if ((options.decoder ?? 'auto') === 'onnx') return "decoder: 'onnx' was asked for";
+      if ((options.device ?? 'cpu') !== 'cpu') return `device '${options.device}': ONNX Runtime runs the decoder there`;
+      if (typeof addon().pointwiseHead !== 'function') return 'the native addon has no pointwise head (a build older than this package)';
+      let detection;
+      try {
+        detection = await readPointwiseHead(decoderFile);
+      } catch (err) {
+        throw bundleError(this.dir, m.networks.decoder, (err as Error).message, err);
+      }
+      const { head, reason } = detection;
+      if (!head) return `${m.networks.decoder} is not a pointwise head: ${reason}`;
+      if (head.channels !== m.feature.channels || head.classes !== m.classes.length)
+        return `${m.networks.decoder} is a ${head.channels} -> ${head.classes} convolution, the manifest says ${m.feature.channels} -> ${m.classes.length}`;
+      const native = new PointwiseHead(head);
+      let mismatch: string | null;
+      try {
+        mismatch = await this.compareHead(native);
+      } catch (err) {
+        mismatch = `the native head failed its check: ${(err as Error).message}`;
+      }
+      return mismatch ?? native;
+    })();
+    if (typeof found === 'string') this.#headReason = found;
+    else this.#head = found;
+  }
+
+  /**
+   * Runs the native head and ONNX Runtime's decoder on one small seeded random feature; returns
+   * why they disagree, or null. No silent wrong answers: a head that does not reproduce the
+   * graph is not used.
+   */
+  private async compareHead(head: PointwiseHead): Promise<string | null> {
+    const [c, h, w] = [head.channels, 5, 7];
+    const feature = new Float32Array(c * h * w);
+    let x = 0x9e3779b9;
+    for (let i = 0; i < feature.length; i++) {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      feature[i] = (x / 4294967296) * 4 - 2;
+    }
+    const out = await this.decoder.run({ [this.decoder.inputNames[0]]: new ort.Tensor('float32', feature, [1, c, h, w]) });
+    const expected = out[this.decoder.outputNames[0]].data as Float32Array;
+    const got = (await head.run({ data: feature, dims: [1, c, h, w] })).data;
+    if (expected.length !== got.length) return `the native head gives ${got.length} logits, ONNX Runtime ${expected.length}`;
+    let scale = 0;
+    let diff = 0;
+    for (let i = 0; i < expected.length; i++) {
+      scale = Math.max(scale, Math.abs(expected[i]));
+      diff = Math.max(diff, Math.abs(expected[i] - got[i]));
+    }
+    if (!(diff <= HEAD_TOLERANCE * scale))
+      return `the native head disagrees with ONNX Runtime by ${diff.toExponential(2)} (logits up to ${scale.toExponential(2)})`;
+    return null;
   }
 
   /** Runs each graph once on a small input and checks that the shapes agree with the manifest. */
@@ -213,6 +309,8 @@ async function loadCReFF(root: string, m: BundleManifest, file: (rel: string, fi
 async function executionOptions(options: BundleOptions): Promise<ort.InferenceSession.SessionOptions> {
   const device = options.device ?? 'cpu';
   if (device !== 'cpu' && device !== 'cuda') throw new ArSegError(ErrorCodes.INVALID_ARG, "device must be 'cpu' or 'cuda'");
+  if (options.decoder !== undefined && options.decoder !== 'auto' && options.decoder !== 'onnx')
+    throw new ArSegError(ErrorCodes.INVALID_ARG, "decoder must be 'auto' or 'onnx'");
   if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1))
     throw new ArSegError(ErrorCodes.INVALID_ARG, 'threads must be a positive integer');
   if (device === 'cuda') {

@@ -51,13 +51,20 @@ export interface CReFFRunOptions {
   /**
    * A Float32Array of C x H x W to write the result into (returned as `data`): reusing one
    * buffer from frame to frame spares an allocation per call. Leave it alone until the promise
-   * settles.
+   * settles. With a `head` it holds classes x H x W.
    */
   output?: Float32Array;
+  /**
+   * The decoder's pointwise head (a 1x1 convolution: weight classes x C, bias classes), CPU
+   * only. The result is then the logits, [1, classes, H, W], computed as the native head
+   * computes them from the fused feature (bit for bit); the fused CPU kernel applies it while
+   * each block is in cache and never writes the C x H x W feature.
+   */
+  head?: { weight: Float32Array; bias: Float32Array };
 }
 
 export interface CReFFResult {
-  /** The fused feature U + A, dims [1, C, H, W]. */
+  /** The fused feature U + A, dims [1, C, H, W]; with a head, its logits [1, classes, H, W]. */
   data: Float32Array;
   dims: [1, number, number, number];
   /** Kernel time (CUDA: device time, without copies). */
@@ -175,9 +182,18 @@ export class CReFF {
     if (mc !== 2 || mh !== H || mw !== W)
       throw new ArSegError(ErrorCodes.SHAPE, `motion must be [2, ${H}, ${W}] (the key feature's size), got [${mc}, ${mh}, ${mw}]`);
     if (options === null || typeof options !== 'object') throw invalidArg('options must be an object');
+    let outChannels = c;
+    if (options.head !== undefined) {
+      const { head } = options;
+      if (!head || !(head.weight instanceof Float32Array) || !(head.bias instanceof Float32Array))
+        throw invalidArg('options.head must be { weight: Float32Array, bias: Float32Array }');
+      if (head.bias.length < 1 || head.weight.length !== head.bias.length * c)
+        throw new ArSegError(ErrorCodes.SHAPE, `options.head must have classes x ${c} weights and classes biases, got ${head.weight.length} and ${head.bias.length}`);
+      outChannels = head.bias.length;
+    }
     try {
       const { output, milliseconds } = await this.#native.run(lr.data, h, w, nativeKey, H, W, motion.data, options);
-      return { data: output, dims: [1, c, H, W], milliseconds };
+      return { data: output, dims: [1, outChannels, H, W], milliseconds };
     } catch (err) {
       throw toArSegError(err);
     }

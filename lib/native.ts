@@ -81,6 +81,22 @@ export interface NativeAddon {
   NativeKeyframe: new () => NativeKeyframe;
   cudaStatus(): { available: boolean; reason: string };
   resizeMotion(field: Float32Array, width: number, height: number, stride: number, frameWidth: number, frameHeight: number, outWidth: number, outHeight: number): Float32Array;
+  /**
+   * The decoder's 1x1 convolution: feature (channels x height x width) -> logits (classes x
+   * height x width), written into options.output when given (else a new array).
+   */
+  pointwiseHead(
+    feature: Float32Array,
+    channels: number,
+    height: number,
+    width: number,
+    weight: Float32Array,
+    bias: Float32Array,
+    classes: number,
+    options?: { output?: Float32Array; threads?: number },
+  ): Promise<Float32Array>;
+  /** The vector code the native kernels run: the CPU's best, capped by ARSEG_SIMD=avx2|baseline. */
+  simdLevel(): 'avx512' | 'avx2' | 'baseline';
   labelsFromLogits(logits: Float32Array, classes: number, height: number, width: number, outHeight: number, outWidth: number, upsampling?: 'align-corners' | 'half-pixel'): Promise<Uint8Array>;
   NativeVideoReader: new (source: string, options?: object) => NativeVideoReader;
   NativePacketDecoder: new (codec: string, options?: object) => NativePacketDecoder;

@@ -6,13 +6,18 @@
  *   other frames: LR encoder -> CReFF(LR feature, keyframe feature, motion accumulated to the
  *                 keyframe, resized and scaled to the feature size) -> decoder -> labels
  *
+ * The decoder is the bundle's native pointwise head when it has one (a 1x1 convolution checked
+ * against ONNX Runtime at load; CPU), else ONNX Runtime's session; `decoder: 'onnx'` forces the
+ * latter.
+ *
  * Modes 'hr' (every frame at HR) and 'lr' (every frame at LR, no fusion) take the same path for
  * comparison. Decoding runs ahead on the thread pool while the networks run (the reader's
  * bounded read-ahead), so decode and inference overlap.
  */
 import * as ort from 'onnxruntime-node';
-import { Bundle, BundleOptions } from './bundle';
-import { Keyframe } from './creff';
+import { Bundle, BundleOptions, DecoderChoice } from './bundle';
+import { FeatureTensor, Keyframe } from './creff';
+import type { Logits, PointwiseHead } from './decoder-head';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
 import type { KeyframePolicy, PictType, VideoFrame } from './frame';
 import { resizeMotion } from './motion';
@@ -34,6 +39,11 @@ export interface SegmentOptions {
   keyframes?: KeyframePolicy;
   /** Also return the decoder's logits (classes x feature size, before upsampling). */
   logits?: boolean;
+  /**
+   * Who runs the decoder: 'auto' (default; the bundle's native pointwise head when it has one,
+   * see BundleOptions.decoder) or 'onnx' (ONNX Runtime, as a check or for comparison).
+   */
+  decoder?: DecoderChoice;
   /** Also return the frame's RGB pixels (for overlays). */
   rgb?: boolean;
   /** Cell size in pixels of the motion field read from the stream. Default 4. */
@@ -51,7 +61,9 @@ export interface StageTimings {
   decode: number;
   hrEncoder: number;
   lrEncoder: number;
+  /** CReFF, with the preparation of keyframes; on fused frames with the native head, the decoder too. */
   creff: number;
+  /** The decoder; 0 on fused frames where CReFF applied the native head itself. */
   decoder: number;
   labels: number;
   total: number;
@@ -90,6 +102,7 @@ interface ResolvedOptions {
   keyframes: KeyframePolicy;
   motionStride: number;
   creffMode: 'exact' | 'keyframe-conv';
+  decoder: DecoderChoice;
   logits: boolean;
   rgb: boolean;
 }
@@ -136,7 +149,9 @@ export class ArSeg {
     if (!Number.isInteger(motionStride) || motionStride < 1 || motionStride > 64) throw invalidArg('motionStride must be an integer from 1 to 64');
     const creffMode = options.creffMode ?? 'exact';
     if (creffMode !== 'exact' && creffMode !== 'keyframe-conv') throw invalidArg("creffMode must be 'exact' or 'keyframe-conv'");
-    return { mode, scale, keyframes, motionStride, creffMode, logits: Boolean(options.logits), rgb: Boolean(options.rgb) };
+    const decoder = options.decoder ?? 'auto';
+    if (decoder !== 'auto' && decoder !== 'onnx') throw invalidArg("decoder must be 'auto' or 'onnx'");
+    return { mode, scale, keyframes, motionStride, creffMode, decoder, logits: Boolean(options.logits), rgb: Boolean(options.rgb) };
   }
 
   /**
@@ -165,10 +180,47 @@ export class ArSeg {
     return { info: () => reader.open(), [Symbol.asyncIterator]: () => frames };
   }
 
+  /** The bundle's pointwise head when the decoder runs natively (CPU, decoder 'auto'), else null. */
+  #nativeHead(o: ResolvedOptions): PointwiseHead | null {
+    return o.decoder === 'auto' && this.device === 'cpu' ? this.bundle.head : null;
+  }
+
+  /**
+   * The decoder stage: a feature [1, C, h, w] to its logits [1, classes, h, w]. The native head
+   * writes into one buffer reused from frame to frame, unless the logits are returned with the
+   * results (then each frame gets its own).
+   */
+  #decoder(o: ResolvedOptions): (feature: FeatureTensor) => Promise<Logits> {
+    const { bundle } = this;
+    const C = bundle.manifest.feature.channels;
+    const head = this.#nativeHead(o);
+    let reused: Float32Array | null = null;
+    return async (feature) => {
+      const [, fc, fh, fw] = feature.dims;
+      if (fc !== C) throw new ArSegError(ErrorCodes.BUNDLE, `the encoder gave ${fc} channels, the bundle says ${C}`);
+      if (head) {
+        let output: Float32Array | undefined;
+        if (!o.logits) {
+          if (reused?.length !== head.classes * fh * fw) reused = new Float32Array(head.classes * fh * fw);
+          output = reused;
+        }
+        return head.run(feature, { output });
+      }
+      const logits = await runSession(bundle.decoder, feature.data, [1, fc, fh, fw]);
+      const [, lc, lh, lw] = logits.dims;
+      return { data: logits.data as Float32Array, dims: [1, lc, lh, lw] };
+    };
+  }
+
   async *#run(reader: ReturnType<typeof openVideo>, o: ResolvedOptions): AsyncGenerator<SegmentResult> {
     const { bundle } = this;
     const classes = bundle.manifest.classes.length;
     const C = bundle.manifest.feature.channels;
+    const decode = this.#decoder(o);
+    // With the native head, CReFF applies it itself on fused frames (its output is then the
+    // logits, and the C x H x W fused feature is never written): the decoder's time on those
+    // frames is part of the CReFF stage.
+    const fusedHead = this.#nativeHead(o);
     let key: { feature: ort.Tensor; prepared: Keyframe | null } | null = null;
     let fusedBuffer: Float32Array | null = null; // reused by CReFF from frame to frame
     try {
@@ -180,18 +232,22 @@ export class ArSeg {
         const timings: StageTimings = { decode: now() - t0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, total: 0 };
         const [hr, lr] = frame.tensors!;
         const useHr = o.mode === 'hr' || (o.mode === 'ar' && frame.isKeyframe);
-        let feature: ort.Tensor;
+        // Each branch gives a feature for the decoder (a branch that can produce the logits
+        // itself sets `logits` instead, and the decoder stage is skipped).
+        let feature: FeatureTensor | null = null;
+        let logits: Logits | null = null;
         let branch: SegmentResult['branch'];
         if (useHr) {
           let t = now();
-          feature = await runSession(bundle.hrEncoder, hr.data, [...hr.dims]);
+          const hrFeature = await runSession(bundle.hrEncoder, hr.data, [...hr.dims]);
+          feature = { data: hrFeature.data as Float32Array, dims: hrFeature.dims };
           timings.hrEncoder = now() - t;
           branch = 'hr';
           if (o.mode === 'ar') {
             t = now();
             // The CPU kernel takes a keyframe prepared once per GOP; the CUDA kernel the raw feature.
-            const prepared = this.device === 'cpu' ? await bundle.creff.prepareKeyframe({ data: feature.data as Float32Array, dims: feature.dims }, { mode: o.creffMode }) : null;
-            key = { feature, prepared };
+            const prepared = this.device === 'cpu' ? await bundle.creff.prepareKeyframe(feature, { mode: o.creffMode }) : null;
+            key = { feature: hrFeature, prepared };
             timings.creff = now() - t;
           }
         } else {
@@ -199,34 +255,43 @@ export class ArSeg {
           const lrFeature = await runSession(bundle.lrEncoder, lr.data, [...lr.dims]);
           timings.lrEncoder = now() - t;
           if (o.mode === 'lr') {
-            feature = lrFeature;
+            feature = { data: lrFeature.data as Float32Array, dims: lrFeature.dims };
             branch = 'lr';
           } else {
             if (!key) throw new ArSegError(ErrorCodes.NATIVE, 'no keyframe feature before a non-keyframe');
             t = now();
             const [, , H, W] = key.feature.dims;
             const motion = resizeMotion(frame.motion!, frame.width, frame.height, W, H);
-            if (fusedBuffer?.length !== C * H * W) fusedBuffer = new Float32Array(C * H * W);
+            const head = fusedHead && key.prepared ? { weight: fusedHead.weight, bias: fusedHead.bias } : undefined;
+            const outChannels = head ? head.bias.length : C;
+            // The returned logits must not be overwritten by the next frame: a buffer of their own.
+            let output: Float32Array;
+            if (head && o.logits) output = new Float32Array(outChannels * H * W);
+            else {
+              if (fusedBuffer?.length !== outChannels * H * W) fusedBuffer = new Float32Array(outChannels * H * W);
+              output = fusedBuffer;
+            }
             const fused = await bundle.creff.run(
               { data: lrFeature.data as Float32Array, dims: lrFeature.dims },
               key.prepared ?? { data: key.feature.data as Float32Array, dims: key.feature.dims },
               { data: motion, dims: [2, H, W] },
-              { sampling: bundle.manifest.creff.sampling ?? 'exact', device: this.device, mode: o.creffMode, output: fusedBuffer },
+              { sampling: bundle.manifest.creff.sampling ?? 'exact', device: this.device, mode: o.creffMode, output, head },
             );
-            feature = new ort.Tensor('float32', fused.data, fused.dims);
+            if (head) logits = fused;
+            else feature = fused;
             timings.creff = now() - t;
             branch = 'ar';
           }
         }
         let t = now();
-        const [, fc, fh, fw] = feature.dims;
-        if (fc !== C) throw new ArSegError(ErrorCodes.BUNDLE, `the encoder gave ${fc} channels, the bundle says ${C}`);
-        const logits = await runSession(bundle.decoder, feature.data as Float32Array, [1, fc, fh, fw]);
-        timings.decoder = now() - t;
+        if (!logits) {
+          logits = await decode(feature!);
+          timings.decoder = now() - t;
+        }
         t = now();
         const [, lc, lh, lw] = logits.dims;
         if (lc !== classes) throw new ArSegError(ErrorCodes.BUNDLE, `the decoder gave ${lc} classes, the bundle lists ${classes}`);
-        const labels: Uint8Array = await addon().labelsFromLogits(logits.data as Float32Array, lc, lh, lw, frame.height, frame.width, bundle.manifest.logitsUpsampling);
+        const labels: Uint8Array = await addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, bundle.manifest.logitsUpsampling);
         timings.labels = now() - t;
         timings.total = now() - t0;
         const result: SegmentResult = {
@@ -241,7 +306,7 @@ export class ArSeg {
           labels,
           timings,
         };
-        if (o.logits) result.logits = { data: logits.data as Float32Array, dims: [1, lc, lh, lw] };
+        if (o.logits) result.logits = { data: logits.data, dims: [1, lc, lh, lw] };
         if (frame.rgb) result.rgb = frame.rgb;
         yield result;
       }

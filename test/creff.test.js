@@ -83,8 +83,8 @@ for (const name of cases) {
   });
 }
 
-test('fused equals reference for every window size, odd shapes and large motion', async (t) => {
-  for (const [K, H, W, h, w, C] of [[1, 20, 28, 10, 14, 6], [3, 19, 33, 7, 9, 5], [5, 40, 50, 20, 25, 12], [9, 35, 37, 18, 19, 3], [11, 48, 16, 24, 8, 7], [7, 1, 40, 1, 20, 4], [7, 40, 1, 20, 1, 4]]) {
+test('fused equals reference for every window size, odd shapes, an LR wider than the output, work-unit seams and large motion', async (t) => {
+  for (const [K, H, W, h, w, C] of [[1, 20, 28, 10, 14, 6], [3, 19, 33, 7, 9, 5], [5, 40, 50, 20, 25, 12], [9, 35, 37, 18, 19, 3], [11, 48, 16, 24, 8, 7], [7, 1, 40, 1, 20, 4], [7, 40, 1, 20, 1, 4], [7, 20, 24, 30, 50, 5], [5, 200, 70, 100, 35, 3]]) {
     for (const motionScale of [0.5, 6, 500]) {
       const p = randomProblem({ C, H, W, h, w, K, seed: K * 131 + H, motionScale });
       const ref = await p.creff.run(p.lr, p.key, p.motion, { kernel: 'reference' });
@@ -200,4 +200,35 @@ test('options.output: the result is written into a caller buffer, which must hav
   t.is(maxDiff(output, expected.data), 0);
   await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { output: new Float32Array(5) }), { code: 'ERR_SHAPE' });
   await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { output: new Float64Array(8 * 20 * 24) }), { code: 'ERR_INVALID_ARG' });
+});
+
+test('options.head: the logits equal the fused feature through the native head, bit for bit', async (t) => {
+  const { addon } = require('../dist/native');
+  for (const [K, H, W, h, w, C, classes, mode] of [[7, 45, 70, 23, 35, 16, 11, 'exact'], [3, 19, 33, 7, 9, 5, 1, 'exact'], [11, 30, 40, 15, 20, 6, 3, 'exact'], [7, 30, 50, 15, 25, 8, 5, 'keyframe-conv']]) {
+    const p = randomProblem({ C, H, W, h, w, K, seed: 5 * K + C, motionScale: 6 });
+    const head = { weight: randoms(classes * C, 21 + K, 0.5), bias: randoms(classes, 23 + K, 0.5) };
+    const feature = await p.creff.run(p.lr, p.key, p.motion, { mode });
+    const expected = await addon().pointwiseHead(feature.data, C, H, W, head.weight, head.bias, classes);
+    const key = await p.creff.prepareKeyframe(p.key, { mode });
+    for (const k of [p.key, key]) {
+      const fused = await p.creff.run(p.lr, k, p.motion, { mode, head });
+      t.deepEqual(fused.dims, [1, classes, H, W]);
+      t.is(maxDiff(fused.data, expected), 0, `K=${K} ${H}x${W} C=${C} classes ${classes} ${mode}`);
+    }
+    // the reference kernel takes the head too, for parity
+    const ref = await p.creff.run(p.lr, p.key, p.motion, { mode, head, kernel: 'reference' });
+    t.true(maxDiff(ref.data, expected) < TOLERANCE * C, `reference K=${K}`);
+    const output = new Float32Array(classes * H * W);
+    const r = await p.creff.run(p.lr, key, p.motion, { mode, head, output });
+    t.is(r.data, output);
+    t.is(maxDiff(output, expected), 0);
+  }
+  const p = randomProblem({ C: 4, H: 10, W: 12, h: 5, w: 6, K: 3, seed: 3 });
+  const good = { weight: new Float32Array(8), bias: new Float32Array(2) };
+  await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { head: { weight: new Float32Array(7), bias: new Float32Array(2) } }), { code: 'ERR_SHAPE' });
+  await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { head: { weight: good.weight, bias: new Float32Array(0) } }), { code: 'ERR_SHAPE' });
+  await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { head: { weight: [1, 2], bias: good.bias } }), { code: 'ERR_INVALID_ARG' });
+  await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { head: null }), { code: 'ERR_INVALID_ARG' });
+  await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { head: good, output: new Float32Array(4 * 10 * 12) }), { code: 'ERR_SHAPE' });
+  await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { head: good, device: 'cuda' }), { code: 'ERR_INVALID_ARG' });
 });

@@ -1,7 +1,8 @@
 'use strict';
 // Labels from logits (native/postprocess): bilinear resize of the logits to the frame followed by
 // the arg-max, in both coordinate maps a bundle can declare, against a plain JS reference of
-// PyTorch's F.interpolate(mode='bilinear') rules.
+// PyTorch's F.interpolate(mode='bilinear') rules; and logits already at the frame size, where
+// the resize is the identity and the labels are the plain arg-max, exactly.
 const test = require('ava');
 const { addon } = require('../dist/native');
 const { randoms } = require('./helpers/random');
@@ -68,4 +69,50 @@ test('the two coordinate maps give different labels for an x8 resize (the mode i
 test('an unknown coordinate map is refused with ERR_INVALID_ARG', (t) => {
   const logits = randoms(2 * 2 * 2, 1);
   t.throws(() => addon().labelsFromLogits(logits, 2, 2, 2, 4, 4, 'nearest'), { code: 'ERR_INVALID_ARG' });
+});
+
+// Logits at the frame size take the plain arg-max path: it must give exactly the reference's
+// labels (its interpolation is the identity there), ties included: the first maximum wins.
+// Shapes: less than one vector, ragged ends (widths not multiples of 16), one class, 255
+// classes, several parallel tasks (more than 8192 pixels).
+const SAME_SIZE = [
+  [12, 7, 5],
+  [1, 4, 9],
+  [2, 1, 1],
+  [255, 3, 21],
+  [12, 90, 101],
+  [7, 48, 64],
+];
+
+for (const mode of ['align-corners', 'half-pixel']) {
+  for (const [classes, h, w] of SAME_SIZE) {
+    test(`${mode}, logits at the frame size (${classes} classes, ${h}x${w}): exactly the reference arg-max`, async (t) => {
+      for (const [kind, logits] of [
+        ['random', randoms(classes * h * w, 17 + classes + h, 3)],
+        // values on a coarse grid, so that many pixels have tied classes
+        ['ties', randoms(classes * h * w, 29 + w).map((v) => Math.round(v * 2))],
+      ]) {
+        const got = await addon().labelsFromLogits(logits, classes, h, w, h, w, mode);
+        const ref = reference(logits, classes, h, w, h, w, mode);
+        t.deepEqual(got, ref.labels, kind);
+      }
+    });
+  }
+}
+
+test('logits at the frame size: a tie goes to the lower class, whatever the pixel\'s lane', async (t) => {
+  const [classes, h, w] = [4, 3, 37];
+  const logits = new Float32Array(classes * h * w);
+  for (let p = 0; p < h * w; p++) {
+    const first = p % classes;
+    const second = (first + 1 + (p % 3)) % classes;
+    logits[first * h * w + p] = 5;
+    logits[second * h * w + p] = 5;
+  }
+  const got = await addon().labelsFromLogits(logits, classes, h, w, h, w);
+  for (let p = 0; p < h * w; p++) {
+    const first = p % classes;
+    const second = (first + 1 + (p % 3)) % classes;
+    t.is(got[p], Math.min(first, second));
+  }
 });

@@ -68,6 +68,29 @@ for (const mode of ['hr', 'lr', 'ar']) {
   });
 }
 
+test('the native decoder head is the default on the CPU, and decoder: \'onnx\' gives the same labels', async (t) => {
+  t.truthy(seg.bundle.head, String(seg.bundle.headReason));
+  for (const mode of ['hr', 'lr', 'ar']) {
+    const native = await collect(seg.segment(fixture('tiny.h264'), { mode, logits: true }));
+    const onnx = await collect(seg.segment(fixture('tiny.h264'), { mode, logits: true, decoder: 'onnx' }));
+    t.is(native.length, onnx.length);
+    let diff = 0;
+    for (let i = 0; i < native.length; i++) {
+      t.deepEqual(native[i].logits.dims, onnx[i].logits.dims);
+      const a = native[i].logits.data;
+      const b = onnx[i].logits.data;
+      for (let j = 0; j < a.length; j++) diff = Math.max(diff, Math.abs(a[j] - b[j]));
+      t.deepEqual(native[i].labels, onnx[i].labels, `${mode} frame ${i}`);
+    }
+    t.true(diff < 1e-4, `${mode}: logits differ by ${diff.toExponential(2)}`);
+    // returned logits are each frame's own (the reused buffer is only for logits not returned)
+    t.not(native[0].logits.data.buffer, native[1].logits.data.buffer);
+    // fused frames run the head inside CReFF (their decoder time is part of the CReFF stage)
+    t.true(native.every((r) => (r.branch === 'ar' ? r.timings.decoder === 0 && r.timings.creff > 0 : r.timings.decoder > 0)));
+    t.true(onnx.every((r) => r.timings.decoder > 0));
+  }
+});
+
 test('modes choose their branch per frame; keyframes follow the policy', async (t) => {
   const ar = await collect(seg.segment(fixture('tiny.h264')));
   t.deepEqual(ar.map((r) => r.branch), ar.map((r) => (r.index % 12 === 0 ? 'hr' : 'ar')));
@@ -136,7 +159,7 @@ test('motion is required only by the ar mode', async (t) => {
 });
 
 test('segment options are checked at once', (t) => {
-  for (const bad of [{ mode: 'fast' }, { scale: 0 }, { scale: 2 }, { keyframes: 0 }, { keyframes: 'adaptive-ish' }, { motionStride: 0 }, { creffMode: 'x' }, null]) {
+  for (const bad of [{ mode: 'fast' }, { scale: 0 }, { scale: 2 }, { keyframes: 0 }, { keyframes: 'adaptive-ish' }, { motionStride: 0 }, { creffMode: 'x' }, { decoder: 'native' }, null]) {
     t.throws(() => seg.segment(fixture('tiny.h264'), bad), { code: 'ERR_INVALID_ARG' }, JSON.stringify(bad));
   }
   t.throws(() => seg.segment(fixture('tiny.h264'), { ahead: 0 }), { code: 'ERR_INVALID_ARG' });

@@ -9,6 +9,7 @@ extern "C" {
 }
 
 #include "creff_binding.h"
+#include "head_binding.h"
 #include "labels_binding.h"
 #include "motion_binding.h"
 #include "packet_decoder_binding.h"
@@ -32,6 +33,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   arseg::VideoReaderBinding::define(env, exports);
   arseg::PacketDecoderBinding::define(env, exports);
   arseg::CreffBinding::define(env, exports);
+  arseg::defineHead(env, exports);
   arseg::defineLabels(env, exports);
   arseg::defineMotion(env, exports);
   exports.Set("libav", versions(env));

@@ -8,6 +8,7 @@
 #include "../creff/creff_cuda.h"
 #include "../creff/creff_cuda_emulator.h"
 #include "../creff/creff_reference.h"
+#include "../postprocess/pointwise_head.h"
 #include "frame_js.h"
 #include "js_args.h"
 #include "js_errors.h"
@@ -150,8 +151,10 @@ Napi::Value CreffBinding::prepareKeyframe(const Napi::CallbackInfo& info) {
 
 // run(lr, lrHeight, lrWidth, key: Float32Array | NativeKeyframe, height, width, motion, options)
 //   options: { kernel: 'fused' | 'reference' | 'cuda-emulated', device: 'cpu' | 'cuda', sampling: 'exact' | 'official',
-//              mode: 'exact' | 'keyframe-conv', threads }
-// Resolves with { output: Float32Array (C x H x W), milliseconds (kernel time) }.
+//              mode: 'exact' | 'keyframe-conv', threads, output,
+//              head: { weight: Float32Array (classes x C), bias: Float32Array (classes) } }
+// Resolves with { output: Float32Array (C x H x W, or classes x H x W logits with a head),
+// milliseconds (kernel time) }.
 Napi::Value CreffBinding::run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guardSync(env, [&]() -> Napi::Value {
@@ -199,19 +202,41 @@ Napi::Value CreffBinding::run(const Napi::CallbackInfo& info) {
       checkLength(key, size_t(s.channels) * s.plane(), "the keyframe feature");
       rawKey = key.Data();
     }
+
+    // options.head: the decoder's pointwise head, applied to the fused feature so that the
+    // output is the logits. The fused CPU kernel applies it block by block without writing the
+    // feature; the reference kernels apply pointwiseHead to their whole output (for parity).
+    auto headWeights = std::make_shared<std::vector<float>>();
+    auto headBias = std::make_shared<std::vector<float>>();
+    int classes = 0;
+    Napi::Value headOption = opts.Get("head");
+    if (!headOption.IsUndefined() && !headOption.IsNull()) {
+      if (!headOption.IsObject()) invalid("options.head must be { weight: Float32Array, bias: Float32Array }");
+      if (device != "cpu") invalid("options.head is for the CPU kernels");
+      Napi::Object head = headOption.As<Napi::Object>();
+      Napi::Float32Array bias = float32Array(head.Get("bias"), "options.head.bias");
+      Napi::Float32Array weight = float32Array(head.Get("weight"), "options.head.weight");
+      if (bias.ElementLength() < 1 || bias.ElementLength() > 65536) invalid("options.head.bias must have 1 to 65536 classes");
+      classes = static_cast<int>(bias.ElementLength());
+      checkLength(weight, size_t(classes) * s.channels, "options.head.weight");
+      headWeights->assign(weight.Data(), weight.Data() + weight.ElementLength());
+      headBias->assign(bias.Data(), bias.Data() + bias.ElementLength());
+    }
+    const size_t outChannels = classes > 0 ? size_t(classes) : size_t(s.channels);
     if (device == "cuda") {
       std::string why;
       if (!cudaCreffAvailable(&why)) throw CodedError("ERR_CUDA_UNAVAILABLE", why);
     }
 
-    // options.output: a caller-owned Float32Array of C x H x W to write into (reused from frame
-    // to frame, it spares allocating and faulting in a new buffer per call).
+    // options.output: a caller-owned Float32Array of C x H x W (classes x H x W with a head) to
+    // write into (reused from frame to frame, it spares allocating and faulting in a new buffer
+    // per call).
     float* outData = nullptr;
     std::shared_ptr<Napi::ObjectReference> outputRef;  // released on the main thread with the worker
     Napi::Value outputOption = opts.Get("output");
     if (!outputOption.IsUndefined() && !outputOption.IsNull()) {
       Napi::Float32Array output = float32Array(outputOption, "options.output");
-      checkLength(output, size_t(s.channels) * s.plane(), "options.output");
+      checkLength(output, outChannels * s.plane(), "options.output");
       outputRef = std::make_shared<Napi::ObjectReference>(Napi::Persistent(output.As<Napi::Object>()));
       outData = output.Data();
     }
@@ -225,7 +250,7 @@ Napi::Value CreffBinding::run(const Napi::CallbackInfo& info) {
         [=] {
           float* out = outData;
           if (!out) {
-            owned->resize(size_t(s.channels) * s.plane());
+            owned->resize(outChannels * s.plane());
             out = owned->data();
           }
           const auto start = std::chrono::steady_clock::now();
@@ -233,19 +258,30 @@ Napi::Value CreffBinding::run(const Napi::CallbackInfo& info) {
             *millis = creffCuda(*weights, s, lrData, rawKey, motionData, sampling, mode, out);
             return;
           }
-          if (kernel == "reference") {
-            creffReference(*weights, s, lrData, rawKey, motionData, sampling, mode, out);
-          } else if (kernel == "cuda-emulated") {
-            creffCudaEmulated(*weights, s, lrData, rawKey, motionData, sampling, mode, out);
+          CreffHead head;
+          if (classes > 0) head = CreffHead{headWeights->data(), headBias->data(), classes};
+          if (kernel == "reference" || kernel == "cuda-emulated") {
+            std::vector<float> feature;
+            float* target = out;
+            if (classes > 0) {
+              feature.resize(size_t(s.channels) * s.plane());
+              target = feature.data();
+            }
+            if (kernel == "reference")
+              creffReference(*weights, s, lrData, rawKey, motionData, sampling, mode, target);
+            else
+              creffCudaEmulated(*weights, s, lrData, rawKey, motionData, sampling, mode, target);
+            if (classes > 0)
+              pointwiseHead(target, s.channels, s.height, s.width, head.weight, head.bias, classes, out, threads);
           } else if (prepared) {
-            creffFusedCpu(*weights, s, lrData, *prepared, motionData, sampling, out, threads);
+            creffFusedCpu(*weights, s, lrData, *prepared, motionData, sampling, out, threads, classes > 0 ? &head : nullptr);
           } else {
             const PreparedKeyframe key = arseg::prepareKeyframe(*weights, rawKey, s.height, s.width, mode, threads);
-            creffFusedCpu(*weights, s, lrData, key, motionData, sampling, out, threads);
+            creffFusedCpu(*weights, s, lrData, key, motionData, sampling, out, threads, classes > 0 ? &head : nullptr);
           }
           *millis = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
         },
-        [owned, millis, outputRef](Napi::Env e) -> Napi::Value {
+        [owned, millis, outputRef, headWeights, headBias](Napi::Env e) -> Napi::Value {
           Napi::Object result = Napi::Object::New(e);
           if (outputRef)
             result.Set("output", outputRef->Value());

@@ -28,9 +28,21 @@ struct PreparedKeyframe {
 PreparedKeyframe prepareKeyframe(const CreffWeights& w, const float* key, int height, int width,
                                  CreffMode mode, int threads);
 
-// lr: C x h x w; motion: 2 x H x W; out: C x H x W. threads <= 0: all cores.
+// The decoder's pointwise head (a 1x1 convolution: weight classes x C, bias classes) applied
+// inside the kernel to each block of fused pixels while it is in L1. Each logit is computed as
+// pointwiseHead computes it (the same sums in the same order), so the fused head gives the
+// logits of the kernel followed by pointwiseHead bit for bit, without writing the C x H x W
+// feature (177 MB at CamVid size) and reading it back.
+struct CreffHead {
+  const float* weight = nullptr;
+  const float* bias = nullptr;
+  int classes = 0;
+};
+
+// lr: C x h x w; motion: 2 x H x W; out: C x H x W, or classes x H x W logits with a head.
+// threads <= 0: all cores.
 void creffFusedCpu(const CreffWeights& w, const CreffShape& s, const float* lr,
                    const PreparedKeyframe& key, const float* motion, WarpSampling sampling,
-                   float* out, int threads);
+                   float* out, int threads, const CreffHead* head = nullptr);
 
 }  // namespace arseg

@@ -1,14 +1,88 @@
 #include "logits_to_labels.h"
 
+#include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "../common/coded_error.h"
+#include "../common/simd.h"
 #include "../common/parallel_for.h"
 #include "../creff/sampling.h"
 
 namespace arseg {
 
 namespace {
+
+// Pixels per parallel task of the same-size path.
+constexpr size_t kTaskPixels = 8192;
+
+// Arg-max over the class planes at pixels p .. p + N - 1: a running maximum and its index per
+// lane, replaced only where a later class is strictly greater (the first maximum wins, as in the
+// general path; a NaN never replaces nor is replaced, as there).
+template <typename L>
+ARSEG_INLINE void argmaxLanes(const float* logits, int classes, size_t plane, size_t p, uint8_t* labels) {
+  typename L::F best = loadLanes<L>(logits + p);
+  typename L::I arg = {};
+  for (int c = 1; c < classes; ++c) {
+    const typename L::F v = loadLanes<L>(logits + c * plane + p);
+    const typename L::I greater = v > best;
+    best = greater ? v : best;
+    arg = greater ? typename L::I{} + c : arg;
+  }
+  storeLowBytes<L>(labels + p, arg);
+}
+
+template <typename L>
+ARSEG_INLINE void argmaxSpanAt(const float* logits, int classes, size_t plane, size_t begin, size_t end,
+                               uint8_t* labels) {
+  if (end - begin < static_cast<size_t>(L::kCount)) {
+    for (size_t p = begin; p < end; ++p) {
+      int best = 0;
+      float bestValue = logits[p];
+      for (int c = 1; c < classes; ++c) {
+        const float v = logits[c * plane + p];
+        if (v > bestValue) {
+          best = c;
+          bestValue = v;
+        }
+      }
+      labels[p] = static_cast<uint8_t>(best);
+    }
+    return;
+  }
+  size_t p = begin;
+  for (; p + L::kCount <= end; p += L::kCount) argmaxLanes<L>(logits, classes, plane, p, labels);
+  // The ragged end as one whole vector ending at `end`, rewriting a few labels with the same values.
+  if (p < end) argmaxLanes<L>(logits, classes, plane, end - L::kCount, labels);
+}
+
+ARSEG_TARGET_AVX512 void argmaxSpanAvx512(const float* logits, int classes, size_t plane, size_t begin, size_t end, uint8_t* labels) {
+  argmaxSpanAt<Lanes<16>>(logits, classes, plane, begin, end, labels);
+}
+ARSEG_TARGET_AVX2 void argmaxSpanAvx2(const float* logits, int classes, size_t plane, size_t begin, size_t end, uint8_t* labels) {
+  argmaxSpanAt<Lanes<8>>(logits, classes, plane, begin, end, labels);
+}
+void argmaxSpanBaseline(const float* logits, int classes, size_t plane, size_t begin, size_t end, uint8_t* labels) {
+  argmaxSpanAt<Lanes<4>>(logits, classes, plane, begin, end, labels);
+}
+
+// Logits already at the output size: the bilinear map is the identity (every weight but the
+// first tap's is 0, the first is 1), so the labels are the plain arg-max over the planes, which
+// needs no coordinates, no taps and no multiplications. Byte-identical to the general path for
+// finite logits (whose coordinates are exact here: align-corners maps x to x * 1; half-pixel to
+// (x + 0.5) * n / n - 0.5, exact in float while (x + 0.5) * n fits 24 bits, n < 2896).
+void argmaxSameSize(const float* logits, int classes, size_t plane, uint8_t* labels, int threads) {
+  const size_t tasks = std::max<size_t>(1, plane / kTaskPixels);
+  parallelFor(static_cast<int>(tasks), threads, [&](int task, int) {
+    const size_t begin = static_cast<size_t>(task) * kTaskPixels;
+    const size_t end = static_cast<size_t>(task) + 1 == tasks ? plane : begin + kTaskPixels;
+    switch (simdLevel()) {
+      case SimdLevel::Avx512: argmaxSpanAvx512(logits, classes, plane, begin, end, labels); break;
+      case SimdLevel::Avx2: argmaxSpanAvx2(logits, classes, plane, begin, end, labels); break;
+      default: argmaxSpanBaseline(logits, classes, plane, begin, end, labels); break;
+    }
+  });
+}
 
 // Where output coordinate `x` reads the input, in input pixels (clamped to the grid later).
 float sourceCoordinate(int x, int in, int out, LogitsUpsampling upsampling) {
@@ -25,6 +99,10 @@ void logitsToLabels(const float* logits, int classes, int h, int w, int outH, in
   if (h < 1 || w < 1 || outH < 1 || outW < 1) throw CodedError("ERR_SHAPE", "sizes must be positive");
   if (threads <= 0) threads = defaultThreads();
   const size_t plane = static_cast<size_t>(h) * w;
+  if (h == outH && w == outW) {
+    argmaxSameSize(logits, classes, plane, labels, threads);
+    return;
+  }
   parallelFor(outH, threads, [&](int y, int) {
     uint8_t* row = labels + static_cast<size_t>(y) * outW;
     for (int x = 0; x < outW; ++x) {

@@ -2,6 +2,8 @@
 // arg-max over classes, in one pass and without materialising the upsampled logits
 // (classes x H x W floats). The upsampling's coordinate map is the network's own: PSPNet18's
 // decoder upsamples with align_corners=True, BiSeNet18's x8 head with align_corners=False.
+// Logits already at the output size (PSPNet18's) skip the interpolation: a vectorised arg-max
+// over the class planes, with the same labels.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,8 @@
 // Exercises the native core without Node, so AddressSanitizer/UBSan and valgrind can watch
 // every libav object's life: whole clips with every output, the packet decoder, truncated and
-// byte-flipped inputs, refused codecs, and an aborted reader. Run by scripts/native-check.sh.
+// byte-flipped inputs, refused codecs, and an aborted reader; and the compute kernels (CReFF,
+// the pointwise head, the labels) on shapes that reach their edges. Run by
+// scripts/native-check.sh.
 //
 // usage: arseg_selftest FIXTURE_DIR [SCRATCH_DIR]
 #include <algorithm>
@@ -17,6 +19,8 @@
 #include "../creff/creff_cuda_emulator.h"
 #include "../creff/creff_fused_cpu.h"
 #include "../creff/creff_reference.h"
+#include "../postprocess/logits_to_labels.h"
+#include "../postprocess/pointwise_head.h"
 #include "../video/file_reader.h"
 #include "../video/packet_decoder.h"
 
@@ -183,8 +187,12 @@ int main(int argc, char** argv) {
 
   // CReFF: the fused kernel (threads, tiles, halos) against the reference, including windows
   // larger than the image, a 1x1 image and motion far outside.
-  for (const auto& [K, H, W, C, far] : std::vector<std::tuple<int, int, int, int, bool>>{
-           {7, 37, 70, 16, false}, {1, 20, 20, 3, false}, {3, 1, 1, 2, false}, {11, 9, 40, 5, true}, {5, 17, 18, 11, false}}) {
+  // lrScale 0: LR wider than the output (U through the channel-last fallback); 200 rows cross
+  // the fused kernel's work-unit seams.
+  for (const auto& [K, H, W, C, far, wide] : std::vector<std::tuple<int, int, int, int, bool, bool>>{
+           {7, 37, 70, 16, false, false}, {1, 20, 20, 3, false, false}, {3, 1, 1, 2, false, false},
+           {11, 9, 40, 5, true, false}, {5, 17, 18, 11, false, false}, {7, 20, 24, 5, false, true},
+           {5, 200, 20, 3, false, false}}) {
     CreffWeights w;
     w.channels = C;
     w.window = K;
@@ -203,6 +211,7 @@ int main(int argc, char** argv) {
     w.qBias = rnd(C, 0.3f), w.kBias = rnd(C, 0.3f), w.vBias = rnd(C, 0.3f);
     CreffShape s;
     s.channels = C, s.height = H, s.width = W, s.lrHeight = (H + 1) / 2, s.lrWidth = (W + 1) / 2;
+    if (wide) s.lrHeight = H + 10, s.lrWidth = 2 * W + 2;
     const std::vector<float> lr = rnd(C * s.lrPlane(), 1.5f), key = rnd(C * s.plane(), 1.5f);
     std::vector<float> motion = rnd(2 * s.plane(), far ? 400.f : 5.f);
     for (CreffMode mode : {CreffMode::Exact, CreffMode::KeyframeConv}) {
@@ -219,7 +228,78 @@ int main(int argc, char** argv) {
       }
       expect(worst < 1e-4f, "CReFF fused/emulated CUDA vs reference K=" + std::to_string(K) + " " + std::to_string(H) +
                                  "x" + std::to_string(W) + ": " + std::to_string(worst));
+      // with the decoder's head applied inside the kernel: the same logits as the head applied
+      // to the fused feature
+      const int classes = 3;
+      const std::vector<float> hw = rnd(classes * C, 0.5f), hb = rnd(classes, 0.5f);
+      std::vector<float> logits(classes * s.plane()), expected(classes * s.plane());
+      const CreffHead head{hw.data(), hb.data(), classes};
+      creffFusedCpu(w, s, lr.data(), prepared, motion.data(), WarpSampling::Exact, logits.data(), 2, &head);
+      pointwiseHead(fused.data(), C, H, W, hw.data(), hb.data(), classes, expected.data(), 1);
+      expect(logits == expected, "CReFF with the head vs the head after CReFF, K=" + std::to_string(K));
     }
+  }
+
+  // The pointwise head against a plain loop: spans shorter than a vector, ragged ends, one
+  // class, 255 classes, several tasks, and strided planes.
+  for (const auto& [C, K, H, W] : std::vector<std::tuple<int, int, int, int>>{
+           {6, 12, 7, 5}, {3, 1, 1, 7}, {5, 255, 9, 33}, {17, 7, 128, 100}, {64, 12, 3, 16}}) {
+    uint32_t x = 777u + C * 31 + K;
+    auto rnd = [&x](size_t n) {
+      std::vector<float> v(n);
+      for (float& f : v) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        f = static_cast<float>(x) / 4294967296.f * 2.f - 1.f;
+      }
+      return v;
+    };
+    const size_t plane = static_cast<size_t>(H) * W;
+    const std::vector<float> feature = rnd(C * plane), weight = rnd(static_cast<size_t>(K) * C), bias = rnd(K);
+    std::vector<float> logits(K * plane, 1e30f);
+    pointwiseHead(feature.data(), C, H, W, weight.data(), bias.data(), K, logits.data(), 2);
+    double worst = 0;
+    for (int k = 0; k < K; ++k)
+      for (size_t p = 0; p < plane; ++p) {
+        double sum = 0;
+        for (int c = 0; c < C; ++c) sum += static_cast<double>(weight[k * C + c]) * feature[c * plane + p];
+        worst = std::max(worst, std::abs(sum + bias[k] - logits[k * plane + p]));
+      }
+    expect(worst < 1e-5 * C, "pointwise head " + std::to_string(C) + "->" + std::to_string(K) + " at " +
+                                 std::to_string(H) + "x" + std::to_string(W) + ": " + std::to_string(worst));
+    // The same pixels as a span of strided planes (a tile's rows would be), on one thread.
+    const size_t count = std::min<size_t>(plane, 21);
+    std::vector<float> strided(K * (count + 3), -1.f);
+    pointwiseHeadPixels(feature.data(), plane, C, count, weight.data(), bias.data(), K, strided.data(), count + 3);
+    bool same = true;
+    for (int k = 0; k < K; ++k)
+      for (size_t p = 0; p < count + 3; ++p)
+        same = same && strided[k * (count + 3) + p] == (p < count ? logits[k * plane + p] : -1.f);
+    expect(same, "pointwise head on strided planes writes the same values and nothing else");
+  }
+
+  // Labels from logits already at the frame size (the plain arg-max path) against a scalar
+  // arg-max, with many ties (values on a coarse grid): the first maximum wins.
+  for (const auto& [K, H, W] : std::vector<std::tuple<int, int, int>>{{12, 7, 5}, {1, 3, 3}, {255, 4, 37}, {5, 90, 101}}) {
+    const size_t plane = static_cast<size_t>(H) * W;
+    std::vector<float> logits(K * plane);
+    uint32_t x = 99u + K;
+    for (float& f : logits) {
+      x = x * 1664525u + 1013904223u;
+      f = static_cast<float>((x >> 24) % 5) - 2.f;
+    }
+    std::vector<uint8_t> labels(plane, 254);
+    logitsToLabels(logits.data(), K, H, W, H, W, LogitsUpsampling::AlignCorners, labels.data(), 2);
+    bool same = true;
+    for (size_t p = 0; p < plane; ++p) {
+      int best = 0;
+      for (int k = 1; k < K; ++k)
+        if (logits[k * plane + p] > logits[best * plane + p]) best = k;
+      same = same && labels[p] == best;
+    }
+    expect(same, "same-size labels are the first arg-max, " + std::to_string(K) + " classes at " +
+                     std::to_string(H) + "x" + std::to_string(W));
   }
 
   std::printf("selftest: %d checks, %d failed\n", checks, failures);

@@ -1,0 +1,109 @@
+// Vectorised loops at the CPU's own vector width: a kernel is written once as a template over
+// Lanes<N> (GCC/Clang vector extension types of N floats), then compiled three times, for
+// AVX-512 (N = 16), AVX2 + FMA (N = 8) and baseline x86-64 (N = 4), and simdLevel() picks one at
+// run time (feature-based, so it also works under VMs that hide the CPU model; the environment
+// variable ARSEG_SIMD=baseline|avx2 caps it).
+//
+// Why not one 16-float type under target_clones: GCC 12 lowers a vector wider than the target's
+// registers through the stack, so the AVX2 clone of a 16-float loop spills every accumulator on
+// every iteration. At the native width the accumulators stay in registers on every target.
+// The helpers a target function calls must be inlined into it (ARSEG_INLINE): a helper compiled
+// on its own is compiled for the baseline.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(ARSEG_NO_CLONES)
+#define ARSEG_X86_TARGETS 1
+#define ARSEG_TARGET_AVX512 __attribute__((target("avx512f")))
+#define ARSEG_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define ARSEG_X86_TARGETS 0
+#define ARSEG_TARGET_AVX512
+#define ARSEG_TARGET_AVX2
+#endif
+
+#define ARSEG_INLINE inline __attribute__((always_inline))
+
+namespace arseg {
+
+template <int N>
+struct Lanes {
+  static constexpr int kCount = N;
+  typedef float F __attribute__((vector_size(N * sizeof(float))));
+  typedef int32_t I __attribute__((vector_size(N * sizeof(int32_t))));
+  typedef uint8_t B __attribute__((vector_size(N)));
+  typedef uint8_t BytesOfI __attribute__((vector_size(N * sizeof(int32_t))));
+};
+
+// (Free functions rather than members: GCC 12 does not treat the dependent vector typedefs as
+// vectors inside the class template's own member functions.)
+template <typename L>
+ARSEG_INLINE typename L::F loadLanes(const float* p) {
+  typename L::F v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+template <typename L>
+ARSEG_INLINE void storeLanes(float* p, typename L::F v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+template <typename L, size_t... i>
+ARSEG_INLINE typename L::B lowBytes(typename L::I v, std::index_sequence<i...>) {
+  if constexpr (L::kCount == 16) {
+    return __builtin_convertvector(v, typename L::B);  // one vpmovdb
+  } else {
+    // A byte shuffle (pshufb): below AVX-512, GCC narrows int32 -> uint8 lane by lane through
+    // scalar registers.
+    typename L::BytesOfI all;
+    std::memcpy(&all, &v, sizeof all);
+    typename L::B out;
+#if defined(__clang__)
+    out = __builtin_shufflevector(all, all, (4 * i)...);
+#else
+    const typename L::BytesOfI pick = {static_cast<uint8_t>(4 * i)...};  // the rest of the mask: byte 0
+    const typename L::BytesOfI picked = __builtin_shuffle(all, pick);
+    std::memcpy(&out, &picked, sizeof out);
+#endif
+    return out;
+  }
+}
+
+// The low byte of each lane (values 0..255), stored as N bytes.
+template <typename L>
+ARSEG_INLINE void storeLowBytes(uint8_t* p, typename L::I v) {
+  const typename L::B bytes = lowBytes<L>(v, std::make_index_sequence<L::kCount>{});
+  std::memcpy(p, &bytes, sizeof bytes);
+}
+
+enum class SimdLevel { Baseline, Avx2, Avx512 };
+
+inline SimdLevel detectSimdLevel() {
+  SimdLevel level = SimdLevel::Baseline;
+#if ARSEG_X86_TARGETS
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f"))
+    level = SimdLevel::Avx512;
+  else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    level = SimdLevel::Avx2;
+#endif
+  // ARSEG_SIMD=baseline|avx2 caps the level, so that tests run every path on one machine.
+  if (const char* cap = std::getenv("ARSEG_SIMD")) {
+    if (std::strcmp(cap, "baseline") == 0) level = SimdLevel::Baseline;
+    if (std::strcmp(cap, "avx2") == 0 && level == SimdLevel::Avx512) level = SimdLevel::Avx2;
+  }
+  return level;
+}
+
+inline SimdLevel simdLevel() {
+  static const SimdLevel level = detectSimdLevel();
+  return level;
+}
+
+}  // namespace arseg
