@@ -3,6 +3,7 @@
 // other, and their failure paths.
 const fs = require('node:fs');
 const path = require('node:path');
+const { execFileSync } = require('node:child_process');
 const test = require('ava');
 const { CReFF, Keyframe } = require('../dist');
 const { readNpy, FIXTURES } = require('./helpers/fixtures');
@@ -231,4 +232,61 @@ test('options.head: the logits equal the fused feature through the native head, 
   await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { head: null }), { code: 'ERR_INVALID_ARG' });
   await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { head: good, output: new Float32Array(4 * 10 * 12) }), { code: 'ERR_SHAPE' });
   await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { head: good, device: 'cuda' }), { code: 'ERR_INVALID_ARG' });
+});
+
+// The fused kernel is compiled for AVX-512 (16-pixel blocks), AVX2 + FMA (8) and baseline x86-64
+// (4); each path this CPU has runs in a child process with the level capped by ARSEG_SIMD:
+// window sizes on the shifted-register path and off it, widths that leave partial blocks and
+// strips, an LR wider than the output, keyframe-conv, the head.
+test('every SIMD path this CPU has gives the reference result', async (t) => {
+  const CASES = [[7, 45, 70, 23, 35, 8, 'exact'], [9, 20, 33, 10, 17, 5, 'exact'], [5, 17, 9, 9, 5, 6, 'keyframe-conv'], [11, 16, 24, 8, 12, 3, 'exact'], [3, 12, 20, 18, 30, 4, 'exact']];
+  const script = `
+    const { CReFF } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
+    const { addon } = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'native'))});
+    const { randoms } = require(${JSON.stringify(path.join(__dirname, 'helpers', 'random'))});
+    (async () => {
+      const out = [];
+      for (const [K, H, W, h, w, C, mode] of ${JSON.stringify(CASES)}) {
+        const conv = (s) => ({ weight: randoms(C * 9, s, 1 / 3), bias: randoms(C, s + 1, 1 / 3) });
+        const seed = K * 13 + W;
+        const creff = new CReFF({ channels: C, window: K, q: conv(seed), k: conv(seed + 2), v: conv(seed + 4) });
+        const lr = { data: randoms(C * h * w, seed + 6, 1.7), dims: [1, C, h, w] };
+        const key = { data: randoms(C * H * W, seed + 7, 1.7), dims: [1, C, H, W] };
+        const motion = { data: randoms(2 * H * W, seed + 8, 6), dims: [2, H, W] };
+        const head = { weight: randoms(3 * C, seed + 9, 0.5), bias: randoms(3, seed + 10, 0.5) };
+        const prepared = await creff.prepareKeyframe(key, { mode });
+        const fused = await creff.run(lr, prepared, motion, { mode });
+        const logits = await creff.run(lr, prepared, motion, { mode, head });
+        const expectedLogits = await addon().pointwiseHead(fused.data, C, H, W, head.weight, head.bias, 3);
+        out.push({ fused: Array.from(fused.data), headExact: logits.data.every((v, i) => v === expectedLogits[i]) });
+      }
+      process.stdout.write(JSON.stringify({ level: addon().simdLevel(), out }));
+    })();`;
+  const run = (level) =>
+    JSON.parse(execFileSync(process.execPath, ['-e', script], { env: { ...process.env, ARSEG_SIMD: level ?? '' }, maxBuffer: 1 << 28 }).toString());
+  const references = [];
+  for (const [K, H, W, h, w, C, mode] of CASES) {
+    const conv = (s) => ({ weight: randoms(C * 9, s, 1 / 3), bias: randoms(C, s + 1, 1 / 3) });
+    const seed = K * 13 + W;
+    const creff = new CReFF({ channels: C, window: K, q: conv(seed), k: conv(seed + 2), v: conv(seed + 4) });
+    const r = await creff.run(
+      { data: randoms(C * h * w, seed + 6, 1.7), dims: [1, C, h, w] },
+      { data: randoms(C * H * W, seed + 7, 1.7), dims: [1, C, H, W] },
+      { data: randoms(2 * H * W, seed + 8, 6), dims: [2, H, W] },
+      { mode, kernel: 'reference' },
+    );
+    references.push(r.data);
+  }
+  const levels = ['avx512', 'avx2', 'baseline'];
+  const best = run(undefined).level;
+  t.log(`this CPU: ${best}`);
+  for (const level of levels.slice(levels.indexOf(best))) {
+    const { level: ran, out } = run(level);
+    t.is(ran, level);
+    CASES.forEach(([K, H, W, , , C, mode], i) => {
+      const diff = maxDiff(out[i].fused, references[i]);
+      t.true(diff < TOLERANCE, `${level} K=${K} ${H}x${W} C=${C} ${mode}: ${diff.toExponential(2)}`);
+      t.true(out[i].headExact, `${level} K=${K}: the head inside the kernel equals the head after it`);
+    });
+  }
 });

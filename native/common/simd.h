@@ -28,6 +28,8 @@
 #endif
 
 #define ARSEG_INLINE inline __attribute__((always_inline))
+// For lambdas inside such functions (a lambda is a function of its own too).
+#define ARSEG_INLINE_LAMBDA __attribute__((always_inline))
 
 namespace arseg {
 

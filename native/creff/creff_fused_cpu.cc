@@ -7,18 +7,17 @@
 
 #include "../common/coded_error.h"
 #include "../common/parallel_for.h"
+#include "../common/simd.h"
 #include "../postprocess/pointwise_head.h"
 #include "sampling.h"
 
-// The strip function is compiled for AVX-512, AVX2 + FMA (arch=haswell) and baseline x86-64; the
-// loader picks the best the CPU supports (feature-based, so it also works under VMs that hide
-// the CPU model). Everything it calls is forced inline: a helper compiled on its own would be
-// compiled for the baseline only.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(ARSEG_NO_CLONES)
-#define ARSEG_HOT __attribute__((target_clones("avx512f", "arch=haswell", "default")))
-#else
-#define ARSEG_HOT
-#endif
+// The strip function is a template over the vector width (common/simd.h), compiled for AVX-512
+// (16 floats), AVX2 + FMA (8) and baseline x86-64 (4); simdLevel() picks one at run time. The
+// blocks of pixels the attention works on are one vector wide, so every accumulator is one
+// register on every target (a 16-float type on AVX2 made GCC keep them in memory: 4x slower).
+// Everything the strip function calls is forced inline (ARSEG_INLINE): a helper compiled on its
+// own would be compiled for the baseline only, and 64-byte vectors passed between code compiled
+// for different targets do not even agree on the calling convention.
 
 namespace arseg {
 
@@ -75,71 +74,86 @@ struct Kernel {
   const CreffHead* head;  // null: write the fused feature
 };
 
-constexpr int kLanes = 16;
 constexpr int kMaxWindow = 32;  // row pointers of a block's window (validateCreff: K <= 31)
-#ifndef PFR
-#define PFR 1
-#endif  // the attention works on 16 pixels of a row at a time
+// Rows are 64-byte aligned and padded so that whole vectors, and the second vector of a shifted
+// pair, may run past a row's end (16 floats: one AVX-512 vector, the widest).
+constexpr int kAlign = 16;
+constexpr int kPad = 2 * kAlign;
 
-// 16 floats as one value (GCC/Clang vector extension): one AVX-512 register, two AVX2 or four
-// SSE registers. (On AVX2 GCC 12 keeps part of a window's accumulators in memory; AVX-512 is
-// the target this kernel is tuned for, see common/simd.h for the per-width approach.)
-typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
-
-__attribute__((always_inline)) inline Lanes loadLanes(const float* p) {
-  Lanes v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
+// Lanes S .. S + N - 1 of the 2N floats in (a, b): a row shifted by S pixels, made from two
+// aligned loads by a register shuffle. Loading it unaligned instead splits most loads across
+// two cache lines, which halves the loads' throughput and limited the attention.
+template <typename L, int S, int... i>
+ARSEG_INLINE typename L::F shiftedBy(typename L::F a, typename L::F b, std::integer_sequence<int, i...>) {
+  return __builtin_shuffle(a, b, typename L::I{(S + i)...});
 }
 
-typedef int32_t IntLanes __attribute__((vector_size(kLanes * sizeof(int32_t))));
-
-typedef int32_t ShuffleMask __attribute__((vector_size(kLanes * sizeof(int32_t))));
-
-// Lanes S .. S + 15 of the 32 floats in (a, b): a row shifted by S pixels, made from two aligned
-// loads by a register shuffle. Loading it unaligned instead splits 15 of 16 loads across two
-// cache lines, which halves the loads' throughput and limited the attention.
-template <int S>
-__attribute__((always_inline)) inline Lanes shifted(Lanes a, Lanes b) {
-  if constexpr (S == 0) {
+template <typename L, int S>
+ARSEG_INLINE typename L::F shifted(typename L::F a, typename L::F b) {
+  if constexpr (S == 0)
     return a;
-  } else {
-    return __builtin_shuffle(a, b, ShuffleMask{S, S + 1, S + 2, S + 3, S + 4, S + 5, S + 6, S + 7, S + 8, S + 9,
-                                               S + 10, S + 11, S + 12, S + 13, S + 14, S + 15});
+  else if constexpr (S == L::kCount)
+    return b;
+  else
+    return shiftedBy<L, S>(a, b, std::make_integer_sequence<int, L::kCount>{});
+}
+
+// acc[x] += w(x) * shifted<x>(a, b) for x in [0, K): a window row's K products of one vector,
+// into K accumulators, or alternately into acc[0] and acc[1] when `two`.
+template <typename L, int K, bool Two, typename Weight, int X = 0>
+ARSEG_INLINE void accumulateShifts(typename L::F* acc, typename L::F a, typename L::F b, const Weight& w) {
+  if constexpr (X < K) {
+    acc[Two ? (X & 1) : X] += w(X) * shifted<L, X>(a, b);
+    accumulateShifts<L, K, Two, Weight, X + 1>(acc, a, b, w);
   }
 }
-
-
 
 // exp(x) for x <= 0 (softmax arguments after subtracting the maximum), on all lanes at once:
 // x = n ln2 + r with |r| <= ln2 / 2, e^r by Cephes' expf polynomial (relative error ~1e-7),
 // 2^n built in the exponent bits. Below -87 the result is 0, as expf's underflow.
-__attribute__((always_inline)) inline Lanes expNonPositive(Lanes x) {
-  x = x < -87.f ? Lanes{} - 87.f : x;
+template <typename L>
+ARSEG_INLINE typename L::F expNonPositive(typename L::F x) {
+  typedef typename L::F F;
+  typedef typename L::I I;
+  x = x < -87.f ? F{} - 87.f : x;
   // n = round(x / ln2): for x <= 0, truncating x / ln2 - 0.5 toward zero rounds half down
-  const Lanes n = __builtin_convertvector(__builtin_convertvector(x * 1.44269504088896341f - 0.5f, IntLanes), Lanes);
-  const Lanes r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  Lanes p = Lanes{} + 1.9875691500e-4f;
+  const F n = __builtin_convertvector(__builtin_convertvector(x * 1.44269504088896341f - 0.5f, I), F);
+  const F r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  F p = F{} + 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.f;
-  const IntLanes bits = (__builtin_convertvector(n, IntLanes) + 127) << 23;
-  Lanes scale;
+  const I bits = (__builtin_convertvector(n, I) + 127) << 23;
+  F scale;
   std::memcpy(&scale, &bits, sizeof scale);
   return p * scale;
 }
 
-// Fills the planar region[c][pos] (`count` positions) from the channel-last `src`: the four
-// taps of each position are summed as contiguous channel vectors into a block of kLanes
-// positions, which is then transposed into the planes kLanes positions at a time. `block` holds
-// kLanes x channels floats.
-__attribute__((always_inline)) inline void gatherPlanar(const float* src, int channels, const BilinearTaps* taps,
-                         const uint8_t* inside, int count, float* region, size_t stride, float* block) {
-  for (int p0 = 0; p0 < count; p0 += kLanes) {
-    const int n = std::min(kLanes, count - p0);
+// Stores the first `valid` lanes of v at p (all of them in one vector store when valid == N).
+template <typename L>
+ARSEG_INLINE void storeValid(float* p, typename L::F v, int valid) {
+  if (valid == L::kCount) {
+    storeLanes<L>(p, v);
+  } else {
+    float lanes[L::kCount];
+    storeLanes<L>(lanes, v);
+    std::copy(lanes, lanes + valid, p);
+  }
+}
+
+// Fills the planar region[c][pos] (`count` positions; channel stride `stride`) from the
+// channel-last `src`: the four taps of each position are summed as contiguous channel vectors
+// into a block of N positions, which is then transposed into the planes. `block` holds
+// N x channels floats.
+template <typename L>
+ARSEG_INLINE void gatherPlanar(const float* src, int channels, const BilinearTaps* taps, const uint8_t* inside,
+                               int count, float* region, size_t stride, float* block) {
+  constexpr int N = L::kCount;
+  for (int p0 = 0; p0 < count; p0 += N) {
+    const int n = std::min(N, count - p0);
     for (int q = 0; q < n; ++q) {
       float* vec = block + static_cast<size_t>(q) * channels;
       const int p = p0 + q;
@@ -156,147 +170,122 @@ __attribute__((always_inline)) inline void gatherPlanar(const float* src, int ch
 #pragma omp simd
       for (int c = 0; c < channels; ++c) vec[c] = w0 * a[c] + w1 * b[c] + w2 * d[c] + w3 * e[c];
     }
-    for (int q = n; q < kLanes; ++q) std::fill(block + static_cast<size_t>(q) * channels, block + static_cast<size_t>(q + 1) * channels, 0.f);
-    // Only the n valid lanes are stored: a full vector at the end of channel c's plane would
-    // overwrite the start of channel c + 1's, written already.
+    for (int q = n; q < N; ++q) std::fill(block + static_cast<size_t>(q) * channels, block + static_cast<size_t>(q + 1) * channels, 0.f);
     for (int c = 0; c < channels; ++c) {
-      Lanes v;
-      for (int q = 0; q < kLanes; ++q) v[q] = block[static_cast<size_t>(q) * channels + c];
-      if (n == kLanes)
-        std::memcpy(region + c * stride + p0, &v, sizeof v);  // one vector store
-      else
-        std::memcpy(region + c * stride + p0, &v, sizeof(float) * n);
+      typename L::F v;
+      for (int q = 0; q < N; ++q) v[q] = block[static_cast<size_t>(q) * channels + c];
+      storeValid<L>(region + c * stride + p0, v, n);
     }
   }
 }
 
-// Rows are padded by kPad floats so that a row's last vector may run past its end.
-constexpr int kPad = 16;
-
-
-// acc[x] += w(x) * shifted<x>(a, b) for x in [0, N): the window row's K products of one vector.
-template <int N, typename Weight, int X = 0>
-__attribute__((always_inline)) inline void accumulateShifts(Lanes* acc, Lanes a, Lanes b, const Weight& w) {
-  if constexpr (X < N) {
-    acc[X] += w(X) * shifted<X>(a, b);
-    accumulateShifts<N, Weight, X + 1>(acc, a, b, w);
-  }
-}
-
-// Scores, softmax and weighted values for one block of kLanes pixels of output row i. The
-// window width is a template parameter for the common sizes, so that the K independent score
+// Scores, softmax and weighted values for one block of N pixels of an output row. The window
+// width is a template parameter for the common sizes, so that the K independent score
 // accumulators of a window row live in registers (with a runtime K they would be memory).
 struct Block {
-  const float* q;   // Q[0][y][j0]; channel stride qStride
-  const float* const* kf;  // Kf rows y - R .. y + R, at column j0; channel stride kn
+  const float* q;          // Q at the block's first pixel; channel stride qStride
+  const float* const* kf;  // Kf rows y - R .. y + R, at the block's column; channel stride kn
   const float* const* v;   // V rows, likewise
-  const float* u;   // U[0][y][j0 + 1]; channel stride un
+  const float* u;          // U at the block's pixels; channel stride un
   size_t qStride, kn, un;
   int channels, valid;
-  float* out;       // out[0][y][x0]; channel stride plane
+  float* out;              // the block's first pixel in output plane 0; channel stride plane
   size_t plane;
 };
 
-template <int KS>
-__attribute__((always_inline)) inline void attendBlock(const Block& b, int window, float* score) {
+// softmax over the window, per pixel, on all lanes at once
+template <typename L>
+ARSEG_INLINE void softmaxWindow(float* score, int K2) {
+  typedef typename L::F F;
+  constexpr int N = L::kCount;
+  F peak = loadLanes<L>(score);
+  for (int o = 1; o < K2; ++o) {
+    const F x = loadLanes<L>(score + o * N);
+    peak = x > peak ? x : peak;
+  }
+  F total = {};
+  for (int o = 0; o < K2; ++o) {
+    const F e = expNonPositive<L>(loadLanes<L>(score + o * N) - peak);
+    storeLanes<L>(score + o * N, e);
+    total += e;
+  }
+  const F inv = 1.f / total;
+  for (int o = 0; o < K2; ++o) storeLanes<L>(score + o * N, loadLanes<L>(score + o * N) * inv);
+}
+
+template <typename L, int KS>
+ARSEG_INLINE void attendBlock(const Block& b, int window, float* score) {
+  typedef typename L::F F;
+  constexpr int N = L::kCount;
+  // The shifted-pair path needs the window's K shifts within two vectors and a compile-time K.
+  constexpr bool kShifts = KS > 0 && KS <= N + 1;
   const int K = KS > 0 ? KS : window;
   constexpr int kMaxAcc = KS > 0 ? KS : 8;
   // scores[oy * K + ox] = sum_c Q[c] * Kf[c][oy][ox]; ox in chunks of kMaxAcc accumulators
   for (int oy = 0; oy < K; ++oy) {
     for (int ox0 = 0; ox0 < K; ox0 += kMaxAcc) {
       const int m = K - ox0 < kMaxAcc ? K - ox0 : kMaxAcc;
-      Lanes acc[kMaxAcc] = {};
+      F acc[kMaxAcc] = {};
       const float* q = b.q;
       const float* kr = b.kf[oy] + ox0;
-      if constexpr (KS > 0 && KS <= kLanes + 1) {
-        // kr is 64-byte aligned (the rings' rows are), so both loads are aligned.
+      if constexpr (kShifts) {
+        // kr is aligned (the rings' rows are), so both loads are aligned.
         for (int c = 0; c < b.channels; ++c, q += b.qStride, kr += b.kn) {
-          const Lanes qc = loadLanes(q);
-          accumulateShifts<KS>(acc, loadLanes(kr), loadLanes(kr + kLanes), [&](int) __attribute__((always_inline)) { return qc; });
+          const F qc = loadLanes<L>(q);
+          accumulateShifts<L, KS, false>(acc, loadLanes<L>(kr), loadLanes<L>(kr + N),
+                                         [&](int) ARSEG_INLINE_LAMBDA { return qc; });
         }
       } else {
         for (int c = 0; c < b.channels; ++c, q += b.qStride, kr += b.kn) {
-          const Lanes qc = loadLanes(q);
-          for (int x = 0; x < (KS > 0 ? KS : m); ++x) acc[x] += qc * loadLanes(kr + x);
+          const F qc = loadLanes<L>(q);
+          for (int x = 0; x < (KS > 0 ? KS : m); ++x) acc[x] += qc * loadLanes<L>(kr + x);
         }
       }
-      for (int x = 0; x < m; ++x) std::memcpy(score + static_cast<size_t>(oy * K + ox0 + x) * kLanes, &acc[x], sizeof(Lanes));
+      for (int x = 0; x < m; ++x) storeLanes<L>(score + static_cast<size_t>(oy * K + ox0 + x) * N, acc[x]);
     }
   }
-  // softmax over the window, per pixel, on all lanes at once
-  const int K2 = K * K;
-  Lanes peak = loadLanes(score);
-  for (int o = 1; o < K2; ++o) {
-    const Lanes x = loadLanes(score + o * kLanes);
-    peak = x > peak ? x : peak;
-  }
-  Lanes total = {};
-  for (int o = 0; o < K2; ++o) {
-    const Lanes e = expNonPositive(loadLanes(score + o * kLanes) - peak);
-    std::memcpy(score + o * kLanes, &e, sizeof e);
-    total += e;
-  }
-  const Lanes inv = 1.f / total;
-  for (int o = 0; o < K2; ++o) {
-    const Lanes a = loadLanes(score + o * kLanes) * inv;
-    std::memcpy(score + o * kLanes, &a, sizeof a);
-  }
+  softmaxWindow<L>(score, K * K);
   // out[c] = U[c] + sum_o a[o] * V[c][oy][ox]
-  if constexpr (KS > 0 && KS <= kLanes + 1) {
-    // kVChunk channels at a time, the window row's K weights in registers: two aligned loads
-    // and K shuffles per K multiply-adds.
-    constexpr int kVChunk = 8;
-    for (int c0 = 0; c0 < b.channels; c0 += kVChunk) {
-      const int n = b.channels - c0 < kVChunk ? b.channels - c0 : kVChunk;
-      Lanes acc[kVChunk];
-      for (int t = 0; t < kVChunk; ++t) acc[t] = t < n ? loadLanes(b.u + (c0 + t) * b.un) : Lanes{};
+  if constexpr (kShifts) {
+    // kChunk channels at a time with the window row's K weights in registers: two aligned loads
+    // and K shuffles per K multiply-adds, each V row loaded once. The chunk and the two partial
+    // sums per channel keep the accumulators within 16 registers on AVX2.
+    constexpr int kChunk = N >= 16 ? 8 : 4;
+    for (int c0 = 0; c0 < b.channels; c0 += kChunk) {
+      const int n = b.channels - c0 < kChunk ? b.channels - c0 : kChunk;
+      F acc[kChunk];
+      for (int t = 0; t < kChunk; ++t) acc[t] = t < n ? loadLanes<L>(b.u + (c0 + t) * b.un) : F{};
       for (int oy = 0; oy < K; ++oy) {
-        Lanes w[KS];
-        for (int x = 0; x < KS; ++x) w[x] = loadLanes(score + (oy * K + x) * kLanes);
+        F w[KS];
+        for (int x = 0; x < KS; ++x) w[x] = loadLanes<L>(score + (oy * K + x) * N);
         const float* vr = b.v[oy] + c0 * b.kn;
         for (int t = 0; t < n; ++t, vr += b.kn) {
-          Lanes part[KS] = {};
-          accumulateShifts<KS>(part, loadLanes(vr), loadLanes(vr + kLanes), [&](int x) __attribute__((always_inline)) { return w[x]; });
-          Lanes sum = part[0];
-          for (int x = 1; x < KS; ++x) sum += part[x];
-          acc[t] += sum;
+          F part[2] = {acc[t], F{}};
+          accumulateShifts<L, KS, true>(part, loadLanes<L>(vr), loadLanes<L>(vr + N),
+                                        [&](int x) ARSEG_INLINE_LAMBDA { return w[x]; });
+          acc[t] = part[0] + part[1];
         }
       }
-      for (int t = 0; t < n; ++t) {
-        if (b.valid == kLanes) {
-          std::memcpy(b.out + (c0 + t) * b.plane, &acc[t], sizeof(Lanes));  // one vector store
-        } else {
-          float lanes[kLanes];
-          std::memcpy(lanes, &acc[t], sizeof(Lanes));
-          std::copy(lanes, lanes + b.valid, b.out + (c0 + t) * b.plane);
-        }
-      }
+      for (int t = 0; t < n; ++t) storeValid<L>(b.out + (c0 + t) * b.plane, acc[t], b.valid);
     }
     return;
   }
   for (int c = 0; c < b.channels; ++c) {
     const size_t vc = c * b.kn;
-    Lanes acc0 = loadLanes(b.u + c * b.un), acc1 = {}, acc2 = {}, acc3 = {};
+    F acc0 = loadLanes<L>(b.u + c * b.un), acc1 = {}, acc2 = {}, acc3 = {};
     const float* a = score;
     for (int oy = 0; oy < K; ++oy) {
       const float* vr = b.v[oy] + vc;
       int ox = 0;
-      for (; ox + 4 <= K; ox += 4, a += 4 * kLanes) {
-        acc0 += loadLanes(a) * loadLanes(vr + ox);
-        acc1 += loadLanes(a + kLanes) * loadLanes(vr + ox + 1);
-        acc2 += loadLanes(a + 2 * kLanes) * loadLanes(vr + ox + 2);
-        acc3 += loadLanes(a + 3 * kLanes) * loadLanes(vr + ox + 3);
+      for (; ox + 4 <= K; ox += 4, a += 4 * N) {
+        acc0 += loadLanes<L>(a) * loadLanes<L>(vr + ox);
+        acc1 += loadLanes<L>(a + N) * loadLanes<L>(vr + ox + 1);
+        acc2 += loadLanes<L>(a + 2 * N) * loadLanes<L>(vr + ox + 2);
+        acc3 += loadLanes<L>(a + 3 * N) * loadLanes<L>(vr + ox + 3);
       }
-      for (; ox < K; ++ox, a += kLanes) acc1 += loadLanes(a) * loadLanes(vr + ox);
+      for (; ox < K; ++ox, a += N) acc1 += loadLanes<L>(a) * loadLanes<L>(vr + ox);
     }
-    const Lanes sum = (acc0 + acc1) + (acc2 + acc3);
-    if (b.valid == kLanes) {
-      std::memcpy(b.out + c * b.plane, &sum, sizeof sum);  // one vector store
-    } else {
-      float lanes[kLanes];
-      std::memcpy(lanes, &sum, sizeof sum);
-      std::copy(lanes, lanes + b.valid, b.out + c * b.plane);
-    }
+    storeValid<L>(b.out + c * b.plane, (acc0 + acc1) + (acc2 + acc3), b.valid);
   }
 }
 
@@ -310,29 +299,29 @@ struct RowRing {
   float* base = nullptr;
   void reset(int ringSlots, int channels, int cols) {
     slots = ringSlots;
-    // Rows start on 64-byte boundaries (channel stride a multiple of kLanes floats, base
+    // Rows start on 64-byte boundaries (channel stride a multiple of kAlign floats, base
     // aligned), so a block's two loads of a row are aligned.
-    stride = (static_cast<size_t>(cols + kPad + kLanes) + kLanes - 1) / kLanes * kLanes;
+    stride = (static_cast<size_t>(cols + kPad) + kAlign - 1) / kAlign * kAlign;
     slotSize = stride * channels;
-    data.resize(slotSize * slots + kPad + kLanes);
+    data.resize(slotSize * slots + kAlign);
     base = data.data();
-    while (reinterpret_cast<uintptr_t>(base) % 64 != 0) ++base;
+    while (reinterpret_cast<uintptr_t>(base) % (kAlign * sizeof(float)) != 0) ++base;
   }
   float* row(int y) { return base + static_cast<size_t>(((y % slots) + slots) % slots) * slotSize; }
 };
 
-// U's columns in blocks of kLanes: the LR columns each lane interpolates, relative to the
-// block's first, with its weight; lanes outside the image are masked to 0. Bilinear upsampling
-// is separable, so a row of U is made per channel from one vertically interpolated LR row
-// (plain vector arithmetic) and a shuffle per block, with no per-pixel taps and no transposes.
+// U's columns in blocks of N: the LR columns each lane interpolates, relative to the block's
+// first, with its weight; lanes outside the image are masked to 0. Bilinear upsampling is
+// separable, so a row of U is made per channel from one vertically interpolated LR row (plain
+// vector arithmetic) and a shuffle per block, with no per-pixel taps and no transposes.
 struct UColumns {
-  // kLanes entries per block (plain arrays: std::vector does not honour the vector types'
-  // 64-byte alignment on every target, so these are read with unaligned loads)
+  // N entries per block (plain arrays, read with unaligned loads: std::vector does not honour
+  // the vector types' alignment on every target)
   std::vector<int32_t> left, right;
   std::vector<float> weight, mask;
   std::vector<int> base;  // first LR column of each block, relative to `first`
   int first = 0, span = 0;
-  bool separable = false;  // false when a block spans more than 2 x kLanes LR columns
+  bool separable = false;  // false when a block spans 2N LR columns or more
 };
 
 struct Scratch {
@@ -341,47 +330,94 @@ struct Scratch {
   std::vector<BilinearTaps> taps;
   std::vector<uint8_t> inside;
   RowRing u, fw, kf, v, q;
+  RowRing fused;  // with a head: one output row's fused feature, for the head
   std::vector<float> score, vec;
-  std::vector<float> block, logits;  // with a head: one block's fused feature and its logits
   std::vector<float> ones;  // mask of the Q convolution (every output pixel is inside)
   std::vector<float> mask;  // 1 where a Kf/V column is inside the image, else 0
 };
 
 // Depthwise 3x3 (bias) of three consecutive planar rows (columns one pixel further out than
-// out's) into one row of `cols` columns, times mask. Whole vectors of kPad lanes: the extra
-// lanes read and write the rows' padding.
-__attribute__((always_inline)) inline void convolveRow(const float* r0, const float* r1, const float* r2, size_t inStride,
-                        int cols, int channels, const float* weight, const float* bias,
-                        const float* mask, float* out, size_t outStride) {
+// out's) into one row of `cols` columns, times mask. Whole vectors: the extra lanes read and
+// write the rows' padding. The rows are aligned: two aligned loads and two shuffles per input
+// row instead of three unaligned loads.
+template <typename L>
+ARSEG_INLINE void convolveRow(const float* r0, const float* r1, const float* r2, size_t inStride, int cols,
+                              int channels, const float* weight, const float* bias, const float* mask, float* out,
+                              size_t outStride) {
+  typedef typename L::F F;
+  constexpr int N = L::kCount;
   for (int c = 0; c < channels; ++c) {
     const float* k = weight + c * 9;
     const float* a = r0 + c * inStride;
     const float* b = r1 + c * inStride;
     const float* d = r2 + c * inStride;
     float* o = out + c * outStride;
-    const Lanes bias16 = Lanes{} + bias[c];
-    for (int j = 0; j < cols; j += kPad) {
-      // Rows are 64-byte aligned: two aligned loads and two shuffles per input row.
-      const Lanes a0 = loadLanes(a + j), a1 = loadLanes(a + j + kLanes);
-      const Lanes b0 = loadLanes(b + j), b1 = loadLanes(b + j + kLanes);
-      const Lanes d0 = loadLanes(d + j), d1 = loadLanes(d + j + kLanes);
-      Lanes acc = bias16 + k[0] * a0 + k[1] * shifted<1>(a0, a1) + k[2] * shifted<2>(a0, a1) +
-                  k[3] * b0 + k[4] * shifted<1>(b0, b1) + k[5] * shifted<2>(b0, b1) +
-                  k[6] * d0 + k[7] * shifted<1>(d0, d1) + k[8] * shifted<2>(d0, d1);
-      acc *= loadLanes(mask + j);
-      std::memcpy(o + j, &acc, sizeof acc);
+    const F biasLanes = F{} + bias[c];
+    for (int j = 0; j < cols; j += N) {
+      const F a0 = loadLanes<L>(a + j), a1 = loadLanes<L>(a + j + N);
+      const F b0 = loadLanes<L>(b + j), b1 = loadLanes<L>(b + j + N);
+      const F d0 = loadLanes<L>(d + j), d1 = loadLanes<L>(d + j + N);
+      const F acc = biasLanes + k[0] * a0 + k[1] * shifted<L, 1>(a0, a1) + k[2] * shifted<L, 2>(a0, a1) +
+                    k[3] * b0 + k[4] * shifted<L, 1>(b0, b1) + k[5] * shifted<L, 2>(b0, b1) + k[6] * d0 +
+                    k[7] * shifted<L, 1>(d0, d1) + k[8] * shifted<L, 2>(d0, d1);
+      storeLanes<L>(o + j, acc * loadLanes<L>(mask + j));
     }
   }
 }
 
-__attribute__((always_inline)) inline void zeroRow(float* row, size_t stride, int channels) { std::fill(row, row + stride * channels, 0.f); }
+ARSEG_INLINE void zeroRow(float* row, size_t stride, int channels) { std::fill(row, row + stride * channels, 0.f); }
+
+// Where each lane of U's column blocks reads the LR row (see UColumns).
+template <typename L>
+void planUColumns(UColumns& uc, const CreffShape& s, int x0, int uw, float scaleX) {
+  constexpr int N = L::kCount;
+  const int blocks = (uw + N - 1) / N;
+  uc.left.assign(blocks * N, 0);
+  uc.right.assign(blocks * N, 0);
+  uc.weight.assign(blocks * N, 0.f);
+  uc.mask.assign(blocks * N, 0.f);
+  uc.base.assign(blocks, 0);
+  uc.separable = true;
+  int lo = s.lrWidth, hi = 0;
+  for (int bl = 0; bl < blocks; ++bl) {
+    int l0[N], l1[N];
+    int base = -1;
+    for (int l = 0; l < N; ++l) {
+      const int x = x0 - 1 + bl * N + l;
+      const bool in = bl * N + l < uw && x >= 0 && x < s.width;
+      const float sx = std::min(std::max(x * scaleX, 0.f), static_cast<float>(s.lrWidth - 1));
+      l0[l] = static_cast<int>(sx);
+      l1[l] = std::min(l0[l] + 1, s.lrWidth - 1);
+      uc.weight[bl * N + l] = sx - l0[l];
+      uc.mask[bl * N + l] = in ? 1.f : 0.f;
+      if (in && base < 0) base = l0[l];
+    }
+    if (base < 0) base = 0;
+    for (int l = 0; l < N; ++l) {
+      if (uc.mask[bl * N + l] == 0.f) l0[l] = l1[l] = base;
+      if (l1[l] - base >= 2 * N || l0[l] < base) uc.separable = false;
+      uc.left[bl * N + l] = l0[l] - base;
+      uc.right[bl * N + l] = l1[l] - base;
+    }
+    uc.base[bl] = base;
+    lo = std::min(lo, base);
+    hi = std::max(hi, base + 2 * N);
+  }
+  uc.first = lo;
+  uc.span = std::max(0, hi - lo);
+  for (int& b : uc.base) b -= lo;
+}
 
 // One strip: output columns [x0, x0 + sw), rows [y0, y1), computed top to bottom. Each row of
 // U (1-pixel halo), the warped keyframe (K/2 + 1), Kf and V (K/2) is made once for the strip
 // and kept in a ring of rows, so only the columns' halo is computed twice (square tiles
 // recomputed ~60% more positions in the warp and the convolutions), and the working set (~0.4
 // MB at C = 64) stays in L2.
-ARSEG_HOT void processStrip(const Kernel& k, int x0, int sw, int y0, int y1, Scratch& sc, float* out) {
+template <typename L>
+ARSEG_INLINE void processStripAt(const Kernel& k, int x0, int sw, int y0, int y1, Scratch& sc, float* out) {
+  typedef typename L::F F;
+  typedef typename L::I I;
+  constexpr int N = L::kCount;
   const CreffShape& s = k.s;
   const CreffWeights& wt = k.w;
   const int C = s.channels, H = s.height, W = s.width, R = wt.window / 2, K = wt.window;
@@ -389,60 +425,26 @@ ARSEG_HOT void processStrip(const Kernel& k, int x0, int sw, int y0, int y1, Scr
   const int uw = sw + 2, kw = sw + 2 * R, fwid = kw + 2;
   const float scaleY = alignCornersScale(s.lrHeight, H), scaleX = alignCornersScale(s.lrWidth, W);
   const bool exact = k.key.mode == CreffMode::Exact;
+  const CreffHead* head = k.head;
   sc.u.reset(3, C, uw);
   sc.fw.reset(exact ? 3 : 1, C, fwid);
   sc.kf.reset(K, C, kw);
   sc.v.reset(K, C, kw);
   sc.q.reset(1, C, sw);
+  if (head) sc.fused.reset(1, C, sw);
   const size_t qStride = sc.q.stride;
   sc.taps.resize(fwid);
   sc.inside.resize(fwid);
-  sc.vec.resize(static_cast<size_t>(kLanes) * C);
-  sc.ones.assign(sw + kPad + kLanes, 1.f);
-  sc.mask.assign(kw + kPad + kLanes, 0.f);
+  sc.vec.resize(static_cast<size_t>(N) * C);
+  sc.ones.assign(sw + kPad, 1.f);
+  sc.mask.assign(kw + kPad, 0.f);
   for (int j = 0; j < kw; ++j) sc.mask[j] = (x0 - R + j >= 0 && x0 - R + j < W) ? 1.f : 0.f;
-  sc.score.resize(static_cast<size_t>(K) * K * kLanes);
+  sc.score.resize(static_cast<size_t>(K) * K * N);
   UColumns& uc = sc.ucols;
-  {
-    const int blocks = (uw + kLanes - 1) / kLanes;
-    uc.left.assign(blocks * kLanes, 0);
-    uc.right.assign(blocks * kLanes, 0);
-    uc.weight.assign(blocks * kLanes, 0.f);
-    uc.mask.assign(blocks * kLanes, 0.f);
-    uc.base.assign(blocks, 0);
-    uc.separable = true;
-    int lo = s.lrWidth, hi = 0;
-    for (int bl = 0; bl < blocks; ++bl) {
-      int l0[kLanes], l1[kLanes];
-      int base = -1;
-      for (int l = 0; l < kLanes; ++l) {
-        const int x = x0 - 1 + bl * kLanes + l;
-        const bool in = bl * kLanes + l < uw && x >= 0 && x < W;
-        const float sx = std::min(std::max(x * scaleX, 0.f), static_cast<float>(s.lrWidth - 1));
-        l0[l] = static_cast<int>(sx);
-        l1[l] = std::min(l0[l] + 1, s.lrWidth - 1);
-        uc.weight[bl * kLanes + l] = sx - l0[l];
-        uc.mask[bl * kLanes + l] = in ? 1.f : 0.f;
-        if (in && base < 0) base = l0[l];
-      }
-      if (base < 0) base = 0;
-      for (int l = 0; l < kLanes; ++l) {
-        if (uc.mask[bl * kLanes + l] == 0.f) l0[l] = l1[l] = base;
-        if (l1[l] - base >= 2 * kLanes || l0[l] < base) uc.separable = false;
-        uc.left[bl * kLanes + l] = l0[l] - base;
-        uc.right[bl * kLanes + l] = l1[l] - base;
-      }
-      uc.base[bl] = base;
-      lo = std::min(lo, base);
-      hi = std::max(hi, base + 2 * kLanes);
-    }
-    uc.first = lo;
-    uc.span = std::max(0, hi - lo);
-    for (int& b : uc.base) b -= lo;
-    sc.lrRow.assign(static_cast<size_t>(uc.span) + kLanes, 0.f);
-  }
+  planUColumns<L>(uc, s, x0, uw, scaleX);
+  sc.lrRow.assign(static_cast<size_t>(uc.span) + N, 0.f);
 
-  auto gatherU = [&](int y) __attribute__((always_inline)) {
+  auto gatherU = [&](int y) ARSEG_INLINE_LAMBDA {
     float* row = sc.u.row(y);
     if (y < 0 || y >= H) return zeroRow(row, sc.u.stride, C);
     if (!uc.separable) {
@@ -451,7 +453,7 @@ ARSEG_HOT void processStrip(const Kernel& k, int x0, int sw, int y0, int y1, Scr
         sc.inside[j] = x >= 0 && x < W;
         if (sc.inside[j]) sc.taps[j] = bilinearClamped(x * scaleX, y * scaleY, s.lrHeight, s.lrWidth);
       }
-      gatherPlanar(k.lrHwc, C, sc.taps.data(), sc.inside.data(), uw, row, sc.u.stride, sc.vec.data());
+      gatherPlanar<L>(k.lrHwc, C, sc.taps.data(), sc.inside.data(), uw, row, sc.u.stride, sc.vec.data());
       return;
     }
     const float sy = std::min(std::max(y * scaleY, 0.f), static_cast<float>(s.lrHeight - 1));
@@ -468,25 +470,24 @@ ARSEG_HOT void processStrip(const Kernel& k, int x0, int sw, int y0, int y1, Scr
       // hardware prefetchers.
       const float* ahead = r1 + static_cast<size_t>(s.lrWidth);
       if (y1l + 1 < s.lrHeight)
-        for (int i = 0; i < n; i += kLanes) __builtin_prefetch(ahead + i);
+        for (int i = 0; i < n; i += 16) __builtin_prefetch(ahead + i);
 #pragma omp simd
       for (int i = 0; i < n; ++i) tmp[i] = (1.f - ay) * r0[i] + ay * r1[i];
-      float* out = row + c * sc.u.stride;
+      float* dst = row + c * sc.u.stride;
       for (int bl = 0; bl < blocks; ++bl) {
-        const Lanes t0 = loadLanes(tmp + uc.base[bl]), t1 = loadLanes(tmp + uc.base[bl] + kLanes);
-        IntLanes li, ri;
-        std::memcpy(&li, uc.left.data() + bl * kLanes, sizeof li);
-        std::memcpy(&ri, uc.right.data() + bl * kLanes, sizeof ri);
-        const Lanes left = __builtin_shuffle(t0, t1, li);
-        const Lanes right = __builtin_shuffle(t0, t1, ri);
-        const Lanes w = loadLanes(uc.weight.data() + bl * kLanes);
-        const Lanes v = ((1.f - w) * left + w * right) * loadLanes(uc.mask.data() + bl * kLanes);
-        std::memcpy(out + bl * kLanes, &v, sizeof v);
+        const F t0 = loadLanes<L>(tmp + uc.base[bl]), t1 = loadLanes<L>(tmp + uc.base[bl] + N);
+        I li, ri;
+        std::memcpy(&li, uc.left.data() + bl * N, sizeof li);
+        std::memcpy(&ri, uc.right.data() + bl * N, sizeof ri);
+        const F left = __builtin_shuffle(t0, t1, li);
+        const F right = __builtin_shuffle(t0, t1, ri);
+        const F w = loadLanes<L>(uc.weight.data() + bl * N);
+        storeLanes<L>(dst + bl * N, ((1.f - w) * left + w * right) * loadLanes<L>(uc.mask.data() + bl * N));
       }
     }
   };
   // The warp's taps for columns starting at image column xs.
-  auto warpTaps = [&](int y, int xs, int count) __attribute__((always_inline)) {
+  auto warpTaps = [&](int y, int xs, int count) ARSEG_INLINE_LAMBDA {
     for (int j = 0; j < count; ++j) {
       const int x = xs + j;
       sc.inside[j] = x >= 0 && x < W;
@@ -496,13 +497,13 @@ ARSEG_HOT void processStrip(const Kernel& k, int x0, int sw, int y0, int y1, Scr
                                 warpSource(y, k.motion[plane + p], H, k.official), H, W);
     }
   };
-  auto gatherFw = [&](int y) __attribute__((always_inline)) {
+  auto gatherFw = [&](int y) ARSEG_INLINE_LAMBDA {
     float* row = sc.fw.row(y);
     if (y < 0 || y >= H) return zeroRow(row, sc.fw.stride, C);
     warpTaps(y, x0 - R - 1, fwid);
-    gatherPlanar(k.key.feature.data(), C, sc.taps.data(), sc.inside.data(), fwid, row, sc.fw.stride, sc.vec.data());
+    gatherPlanar<L>(k.key.feature.data(), C, sc.taps.data(), sc.inside.data(), fwid, row, sc.fw.stride, sc.vec.data());
   };
-  auto makeKfV = [&](int y) __attribute__((always_inline)) {
+  auto makeKfV = [&](int y) ARSEG_INLINE_LAMBDA {
     float* kfRow = sc.kf.row(y);
     float* vRow = sc.v.row(y);
     if (y < 0 || y >= H) {
@@ -514,23 +515,18 @@ ARSEG_HOT void processStrip(const Kernel& k, int x0, int sw, int y0, int y1, Scr
       const float* r0 = sc.fw.row(y - 1);
       const float* r1 = sc.fw.row(y);
       const float* r2 = sc.fw.row(y + 1);
-      convolveRow(r0, r1, r2, sc.fw.stride, kw, C, wt.kWeight.data(), wt.kBias.data(), sc.mask.data(), kfRow, sc.kf.stride);
-      convolveRow(r0, r1, r2, sc.fw.stride, kw, C, wt.vWeight.data(), wt.vBias.data(), sc.mask.data(), vRow, sc.v.stride);
+      convolveRow<L>(r0, r1, r2, sc.fw.stride, kw, C, wt.kWeight.data(), wt.kBias.data(), sc.mask.data(), kfRow, sc.kf.stride);
+      convolveRow<L>(r0, r1, r2, sc.fw.stride, kw, C, wt.vWeight.data(), wt.vBias.data(), sc.mask.data(), vRow, sc.v.stride);
     } else {  // KeyframeConv: warp the keyframe's precomputed k and v convolutions
       warpTaps(y, x0 - R, kw);
-      gatherPlanar(k.key.keyConv.data(), C, sc.taps.data(), sc.inside.data(), kw, kfRow, sc.kf.stride, sc.vec.data());
-      gatherPlanar(k.key.valueConv.data(), C, sc.taps.data(), sc.inside.data(), kw, vRow, sc.v.stride, sc.vec.data());
+      gatherPlanar<L>(k.key.keyConv.data(), C, sc.taps.data(), sc.inside.data(), kw, kfRow, sc.kf.stride, sc.vec.data());
+      gatherPlanar<L>(k.key.valueConv.data(), C, sc.taps.data(), sc.inside.data(), kw, vRow, sc.v.stride, sc.vec.data());
     }
   };
 
   int nextFw = y0 - R - 1, nextKf = y0 - R, nextU = y0 - 1;
   const float* kfRows[kMaxWindow];
   const float* vRows[kMaxWindow];
-  const CreffHead* head = k.head;
-  if (head) {
-    sc.block.resize(static_cast<size_t>(C) * kLanes);
-    sc.logits.resize(static_cast<size_t>(head->classes) * kLanes);
-  }
   for (int y = y0; y < y1; ++y) {
     for (; nextKf <= y + R; ++nextKf) {
       if (exact)
@@ -539,35 +535,48 @@ ARSEG_HOT void processStrip(const Kernel& k, int x0, int sw, int y0, int y1, Scr
     }
     for (; nextU <= y + 1; ++nextU) gatherU(nextU);
     // Q of row y (U is zero outside the image, so every pixel keeps its value).
-    convolveRow(sc.u.row(y - 1), sc.u.row(y), sc.u.row(y + 1), sc.u.stride, sw, C, wt.qWeight.data(),
-                wt.qBias.data(), sc.ones.data(), sc.q.row(0), qStride);
-    for (int j0 = 0; j0 < sw; j0 += kLanes) {
+    convolveRow<L>(sc.u.row(y - 1), sc.u.row(y), sc.u.row(y + 1), sc.u.stride, sw, C, wt.qWeight.data(),
+                   wt.qBias.data(), sc.ones.data(), sc.q.row(0), qStride);
+    // With a head, the row's fused feature goes to a C x sw buffer (in L1 at C = 64), and only
+    // its logits are written out.
+    float* const target = out + static_cast<size_t>(y) * W + x0;
+    float* const fusedRow = head ? sc.fused.row(0) : target;
+    const size_t fusedStride = head ? sc.fused.stride : plane;
+    for (int j0 = 0; j0 < sw; j0 += N) {
       for (int oy = 0; oy < K; ++oy) {
         kfRows[oy] = sc.kf.row(y - R + oy) + j0;
         vRows[oy] = sc.v.row(y - R + oy) + j0;
       }
-      const int valid = std::min(kLanes, sw - j0);
-      float* const target = out + static_cast<size_t>(y) * W + x0 + j0;
-      // With a head, the block's fused feature goes to a C x kLanes buffer in L1, and only its
-      // logits are written out.
       const Block b{sc.q.row(0) + j0, kfRows, vRows, sc.u.row(y) + 1 + j0,
-                    qStride, sc.kf.stride, sc.u.stride,
-                    C, head ? kLanes : valid,
-                    head ? sc.block.data() : target, head ? static_cast<size_t>(kLanes) : plane};
+                    qStride, sc.kf.stride, sc.u.stride, C, std::min(N, sw - j0), fusedRow + j0, fusedStride};
       switch (K) {
-        case 3: attendBlock<3>(b, K, sc.score.data()); break;
-        case 5: attendBlock<5>(b, K, sc.score.data()); break;
-        case 7: attendBlock<7>(b, K, sc.score.data()); break;
-        case 9: attendBlock<9>(b, K, sc.score.data()); break;
-        default: attendBlock<0>(b, K, sc.score.data()); break;
-      }
-      if (head) {
-        pointwiseHeadPixels(sc.block.data(), kLanes, C, kLanes, head->weight, head->bias, head->classes,
-                            sc.logits.data(), kLanes);
-        for (int c = 0; c < head->classes; ++c)
-          std::memcpy(target + c * plane, sc.logits.data() + static_cast<size_t>(c) * kLanes, sizeof(float) * valid);
+        case 3: attendBlock<L, 3>(b, K, sc.score.data()); break;
+        case 5: attendBlock<L, 5>(b, K, sc.score.data()); break;
+        case 7: attendBlock<L, 7>(b, K, sc.score.data()); break;
+        case 9: attendBlock<L, 9>(b, K, sc.score.data()); break;
+        default: attendBlock<L, 0>(b, K, sc.score.data()); break;
       }
     }
+    if (head)
+      pointwiseHeadPixels(fusedRow, fusedStride, C, sw, head->weight, head->bias, head->classes, target, plane);
+  }
+}
+
+ARSEG_TARGET_AVX512 void processStripAvx512(const Kernel& k, int x0, int sw, int y0, int y1, Scratch& sc, float* out) {
+  processStripAt<Lanes<16>>(k, x0, sw, y0, y1, sc, out);
+}
+ARSEG_TARGET_AVX2 void processStripAvx2(const Kernel& k, int x0, int sw, int y0, int y1, Scratch& sc, float* out) {
+  processStripAt<Lanes<8>>(k, x0, sw, y0, y1, sc, out);
+}
+void processStripBaseline(const Kernel& k, int x0, int sw, int y0, int y1, Scratch& sc, float* out) {
+  processStripAt<Lanes<4>>(k, x0, sw, y0, y1, sc, out);
+}
+
+void processStrip(const Kernel& k, int x0, int sw, int y0, int y1, Scratch& sc, float* out) {
+  switch (simdLevel()) {
+    case SimdLevel::Avx512: processStripAvx512(k, x0, sw, y0, y1, sc, out); break;
+    case SimdLevel::Avx2: processStripAvx2(k, x0, sw, y0, y1, sc, out); break;
+    default: processStripBaseline(k, x0, sw, y0, y1, sc, out); break;
   }
 }
 

@@ -1,10 +1,11 @@
 // The fused CPU kernel of CReFF: upsampling, warping, the three depthwise convolutions, scores,
-// softmax, weighting and the residual in one pass over output tiles. Nothing of size
-// H x W x K*K (weights or unfolded keys) is ever materialised: each tile keeps only its own
-// inputs plus a halo of K/2 + 1 pixels, planar (channel, row, column), and every inner loop runs
-// along a row of the tile, so it vectorises over pixels with no horizontal reductions: the
-// scores of a row for one window offset accumulate over channels in vector registers, and so do
-// the weighted values. Tiles run on several threads.
+// softmax, weighting and the residual in one pass. Nothing of size H x W x K*K (weights or
+// unfolded keys) is ever materialised. The output is made in vertical strips, top to bottom:
+// each row of U, of the warped keyframe and of Kf and V is computed once per strip, planar
+// (channel, column), and kept in a small ring of rows, and every inner loop runs along a row, so
+// it vectorises over pixels with no horizontal reductions: the scores of a block of pixels for
+// one window offset accumulate over channels in vector registers, and so do the weighted
+// values. Strips run on several threads; the vector width is the CPU's (common/simd.h).
 #pragma once
 
 #include <memory>
