@@ -108,4 +108,31 @@ inline SimdLevel simdLevel() {
   return level;
 }
 
+// Runs fn(Lanes<N>{}) compiled for this CPU's level: fn is a generic lambda marked
+// ARSEG_INLINE_LAMBDA whose body calls the kernel template with decltype(lanes), e.g.
+//   simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA { kernel<decltype(lanes)>(args); });
+// Each level's body is inlined into a function compiled for that target (below), so a kernel is
+// written once and this switch is the only place that names the levels.
+template <typename Fn>
+ARSEG_TARGET_AVX512 void runAvx512(Fn& fn) {
+  fn(Lanes<16>{});
+}
+template <typename Fn>
+ARSEG_TARGET_AVX2 void runAvx2(Fn& fn) {
+  fn(Lanes<8>{});
+}
+template <typename Fn>
+void runBaseline(Fn& fn) {
+  fn(Lanes<4>{});
+}
+
+template <typename Fn>
+void simdDispatch(Fn&& fn) {
+  switch (simdLevel()) {
+    case SimdLevel::Avx512: runAvx512(fn); break;
+    case SimdLevel::Avx2: runAvx2(fn); break;
+    default: runBaseline(fn); break;
+  }
+}
+
 }  // namespace arseg

@@ -132,7 +132,9 @@ ARSEG_INLINE typename L::F expNonPositive(typename L::F x) {
   return p * scale;
 }
 
-// Stores the first `valid` lanes of v at p (all of them in one vector store when valid == N).
+// Stores the first `valid` lanes of v at p (all of them in one vector store when valid == N):
+// a whole vector at the end of a channel's row could overwrite the next channel's, written
+// already.
 template <typename L>
 ARSEG_INLINE void storeValid(float* p, typename L::F v, int valid) {
   if (valid == L::kCount) {
@@ -562,22 +564,8 @@ ARSEG_INLINE void processStripAt(const Kernel& k, int x0, int sw, int y0, int y1
   }
 }
 
-ARSEG_TARGET_AVX512 void processStripAvx512(const Kernel& k, int x0, int sw, int y0, int y1, Scratch& sc, float* out) {
-  processStripAt<Lanes<16>>(k, x0, sw, y0, y1, sc, out);
-}
-ARSEG_TARGET_AVX2 void processStripAvx2(const Kernel& k, int x0, int sw, int y0, int y1, Scratch& sc, float* out) {
-  processStripAt<Lanes<8>>(k, x0, sw, y0, y1, sc, out);
-}
-void processStripBaseline(const Kernel& k, int x0, int sw, int y0, int y1, Scratch& sc, float* out) {
-  processStripAt<Lanes<4>>(k, x0, sw, y0, y1, sc, out);
-}
-
 void processStrip(const Kernel& k, int x0, int sw, int y0, int y1, Scratch& sc, float* out) {
-  switch (simdLevel()) {
-    case SimdLevel::Avx512: processStripAvx512(k, x0, sw, y0, y1, sc, out); break;
-    case SimdLevel::Avx2: processStripAvx2(k, x0, sw, y0, y1, sc, out); break;
-    default: processStripBaseline(k, x0, sw, y0, y1, sc, out); break;
-  }
+  simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA { processStripAt<decltype(lanes)>(k, x0, sw, y0, y1, sc, out); });
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 #ifdef __CUDACC__
 #define ARSEG_HD __host__ __device__ __forceinline__
 #elif defined(__GNUC__)
-// Always inlined: the fused kernel is compiled once per instruction set (target_clones), and a
+// Always inlined: the fused kernel is compiled once per instruction set (common/simd.h), and a
 // helper left out of line would be compiled for the baseline only (floorf and fminf then become
 // library calls, which made computing the warp's taps a sixth of the kernel).
 #define ARSEG_HD inline __attribute__((always_inline))

@@ -56,16 +56,6 @@ ARSEG_INLINE void argmaxSpanAt(const float* logits, int classes, size_t plane, s
   if (p < end) argmaxLanes<L>(logits, classes, plane, end - L::kCount, labels);
 }
 
-ARSEG_TARGET_AVX512 void argmaxSpanAvx512(const float* logits, int classes, size_t plane, size_t begin, size_t end, uint8_t* labels) {
-  argmaxSpanAt<Lanes<16>>(logits, classes, plane, begin, end, labels);
-}
-ARSEG_TARGET_AVX2 void argmaxSpanAvx2(const float* logits, int classes, size_t plane, size_t begin, size_t end, uint8_t* labels) {
-  argmaxSpanAt<Lanes<8>>(logits, classes, plane, begin, end, labels);
-}
-void argmaxSpanBaseline(const float* logits, int classes, size_t plane, size_t begin, size_t end, uint8_t* labels) {
-  argmaxSpanAt<Lanes<4>>(logits, classes, plane, begin, end, labels);
-}
-
 // Logits already at the output size: the bilinear map is the identity (every weight but the
 // first tap's is 0, the first is 1), so the labels are the plain arg-max over the planes, which
 // needs no coordinates, no taps and no multiplications. Byte-identical to the general path for
@@ -76,11 +66,7 @@ void argmaxSameSize(const float* logits, int classes, size_t plane, uint8_t* lab
   parallelFor(static_cast<int>(tasks), threads, [&](int task, int) {
     const size_t begin = static_cast<size_t>(task) * kTaskPixels;
     const size_t end = static_cast<size_t>(task) + 1 == tasks ? plane : begin + kTaskPixels;
-    switch (simdLevel()) {
-      case SimdLevel::Avx512: argmaxSpanAvx512(logits, classes, plane, begin, end, labels); break;
-      case SimdLevel::Avx2: argmaxSpanAvx2(logits, classes, plane, begin, end, labels); break;
-      default: argmaxSpanBaseline(logits, classes, plane, begin, end, labels); break;
-    }
+    simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA { argmaxSpanAt<decltype(lanes)>(logits, classes, plane, begin, end, labels); });
   });
 }
 

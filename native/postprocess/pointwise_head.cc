@@ -89,16 +89,8 @@ ARSEG_INLINE void headSpanAt(const Planes& s, size_t begin, size_t end) {
   if (p < end) chunk<L>(s, s.feature + end - kChunk, s.featureStride, s.logits + end - kChunk, s.logitsStride);
 }
 
-ARSEG_TARGET_AVX512 void headSpanAvx512(const Planes& s, size_t begin, size_t end) { headSpanAt<Lanes<16>>(s, begin, end); }
-ARSEG_TARGET_AVX2 void headSpanAvx2(const Planes& s, size_t begin, size_t end) { headSpanAt<Lanes<8>>(s, begin, end); }
-void headSpanBaseline(const Planes& s, size_t begin, size_t end) { headSpanAt<Lanes<4>>(s, begin, end); }
-
 void headSpan(const Planes& s, size_t begin, size_t end) {
-  switch (simdLevel()) {
-    case SimdLevel::Avx512: headSpanAvx512(s, begin, end); break;
-    case SimdLevel::Avx2: headSpanAvx2(s, begin, end); break;
-    default: headSpanBaseline(s, begin, end); break;
-  }
+  simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA { headSpanAt<decltype(lanes)>(s, begin, end); });
 }
 
 void checkSizes(int channels, int classes) {
