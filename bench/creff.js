@@ -4,7 +4,7 @@
  * CReFF at C=64, K=7 on CamVid sizes (360x480 and 720x960, LR at half size per side), side by
  * side in one run: the fused CPU kernel (raw keyframe, and a keyframe prepared once per GOP),
  * the 'keyframe-conv' mode, the plain reference kernel, and CReFF written as an ONNX graph of
- * standard operators (bench/creff-c64-k7.onnx, python/tools/export_creff_onnx.py) run by ONNX
+ * standard operators (test/fixtures/creff-graph/creff-c64-k7.onnx, python/tools/export_creff_onnx.py) run by ONNX
  * Runtime's CPU provider, all with the same weights and inputs. Also the error of the
  * 'keyframe-conv' mode against the exact mode, and, when a CUDA device is present, the CUDA
  * kernel's time and its difference from the CPU result.
@@ -24,8 +24,8 @@ const rounds = Number(arg('--rounds', 3));
 const sizes = arg('--sizes', '360x480,720x960').split(',').map((s) => s.split('x').map(Number));
 const withReference = !args.includes('--no-reference');
 
-const model = path.join(__dirname, 'creff-c64-k7.onnx');
-const w = JSON.parse(fs.readFileSync(path.join(__dirname, 'creff-c64-k7.weights.json'), 'utf8'));
+const model = path.join(__dirname, '..', 'test', 'fixtures', 'creff-graph', 'creff-c64-k7.onnx');
+const w = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'test', 'fixtures', 'creff-graph', 'creff-c64-k7.weights.json'), 'utf8'));
 const f32 = (a) => Float32Array.from(a);
 const creff = new CReFF({
   channels: w.channels,

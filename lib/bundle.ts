@@ -3,7 +3,7 @@
  * HR encoder, LR encoder and shared decoder as ONNX graphs, and CReFF's weights as .npy files.
  * Loading validates the manifest, opens the graphs in ONNX Runtime and dry-runs them, so that
  * every inconsistency is reported at load time, naming the file and the field. When the decoder
- * is a single 1x1 convolution (decoder-head.ts) its weights are taken out for the native head,
+ * is a single 1x1 convolution (pointwise-head.ts) its weights are taken out for the native head,
  * which must agree with ONNX Runtime's run of the same graph before it is used.
  */
 import { promises as fs } from 'node:fs';
@@ -12,7 +12,7 @@ import Ajv from 'ajv';
 import * as ort from 'onnxruntime-node';
 import { bundleSchema } from './bundle-schema';
 import { CReFF, CReFFWeights } from './creff';
-import { PointwiseHead, readPointwiseHead } from './decoder-head';
+import { PointwiseHead, readPointwiseHead } from './pointwise-head';
 import { ArSegError, ErrorCodes } from './errors';
 import { addon } from './native';
 import { decodeNpy } from './npy';

@@ -1,6 +1,6 @@
 /**
  * What every decoded frame looks like, and the options that say what to produce for it.
- * Shared by the file/URL reader (video.ts) and the packet decoder (decoder.ts).
+ * Shared by the file/URL reader (video.ts) and the packet reader (packet-reader.ts).
  */
 import type { NativeFrame } from './native';
 

@@ -4,8 +4,8 @@
  */
 export { openVideo, VideoReader } from './video';
 export type { OpenOptions, VideoInfo, ReaderStats } from './video';
-export { createDecoder, PacketDecoder } from './decoder';
-export type { DecoderOptions } from './decoder';
+export { createPacketReader, PacketReader } from './packet-reader';
+export type { PacketReaderOptions } from './packet-reader';
 export { VECTOR_COLUMNS } from './frame';
 export type { AdaptiveKeyframes, KeyframePolicy, FrameOptions, MotionField, MotionMode, PictType, Tensor, TensorSpec, VideoFrame } from './frame';
 export { sampleMotion, resizeMotion } from './motion';
@@ -14,13 +14,16 @@ export { ArSeg } from './pipeline';
 export type { Segmentation, SegmentMode, SegmentOptions, SegmentResult, StageTimings } from './pipeline';
 export { Bundle } from './bundle';
 export type { BundleManifest, BundleClass, BundleOptions, DecoderChoice, ExecutionDevice } from './bundle';
-export { PointwiseHead, pointwiseHeadFromOnnx, readPointwiseHead } from './decoder-head';
-export type { HeadDetection, Logits, PointwiseWeights } from './decoder-head';
+export { PointwiseHead, pointwiseHeadFromOnnx, readPointwiseHead } from './pointwise-head';
+export type { HeadDetection, Logits, PointwiseWeights } from './pointwise-head';
 export { CReFF, Keyframe, creffFlops } from './creff';
 export type { CReFFWeights, CReFFRunOptions, CReFFResult, CReFFDevice, DepthwiseConv, FeatureTensor } from './creff';
 export { ConfusionMatrix, DistanceMetrics, iouFromConfusion, meanOf, IGNORE_LABEL } from './metrics';
 export type { DistanceReport } from './metrics';
-export type { EvalReport } from './cli/eval';
+export { evaluate, evaluateClip, formatEvalMarkdown, EVAL_MODES } from './evaluate';
+export type { EvalReport, EvaluateOptions, ClipModeResult, Protocol } from './evaluate';
+export { resolveClips, listLabelFiles, readLabelFile, ClipLabels } from './dataset';
+export type { LabelledClip, DatasetSplits } from './dataset';
 export { ArSegError, ErrorCodes } from './errors';
 export type { ErrorCode } from './errors';
 

@@ -40,7 +40,7 @@ export interface NativeVideoReader {
   stats(): { framesDelivered: number; decodeErrors: number };
 }
 
-export interface NativePacketDecoder {
+export interface NativePacketReader {
   decode(packet: Uint8Array, pts?: number): Promise<NativeFrame[]>;
   flush(): Promise<NativeFrame[]>;
   close(): void;
@@ -99,7 +99,7 @@ export interface NativeAddon {
   simdLevel(): 'avx512' | 'avx2' | 'baseline';
   labelsFromLogits(logits: Float32Array, classes: number, height: number, width: number, outHeight: number, outWidth: number, upsampling?: 'align-corners' | 'half-pixel'): Promise<Uint8Array>;
   NativeVideoReader: new (source: string, options?: object) => NativeVideoReader;
-  NativePacketDecoder: new (codec: string, options?: object) => NativePacketDecoder;
+  NativePacketReader: new (codec: string, options?: object) => NativePacketReader;
   libav: Record<string, string | number>;
 }
 

@@ -17,7 +17,7 @@
 import * as ort from 'onnxruntime-node';
 import { Bundle, BundleOptions, DecoderChoice } from './bundle';
 import { FeatureTensor, Keyframe } from './creff';
-import type { Logits, PointwiseHead } from './decoder-head';
+import type { Logits, PointwiseHead } from './pointwise-head';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
 import type { KeyframePolicy, PictType, VideoFrame } from './frame';
 import { resizeMotion } from './motion';
@@ -105,6 +105,21 @@ interface ResolvedOptions {
   decoder: DecoderChoice;
   logits: boolean;
   rgb: boolean;
+}
+
+/** What a branch hands on: a feature for the decoder, or the logits when it made them itself. */
+type BranchOutput = { branch: SegmentResult['branch']; feature: FeatureTensor; logits?: undefined } | { branch: SegmentResult['branch']; logits: Logits; feature?: undefined };
+
+/** State of one segment() call across frames. */
+interface RunState {
+  o: ResolvedOptions;
+  decode: (feature: FeatureTensor) => Promise<Logits>;
+  /** The native head CReFF applies on fused frames (CPU, decoder 'auto'), or null. */
+  fusedHead: PointwiseHead | null;
+  /** The keyframe of the current GOP (mode 'ar'): its feature, and prepared for the CPU kernel. */
+  key: { feature: FeatureTensor; prepared: Keyframe | null } | null;
+  /** The output buffer CReFF reuses from frame to frame. */
+  fusedBuffer: Float32Array | null;
 }
 
 /** The frames of one segment() call, in presentation order, and the stream's facts. */
@@ -212,17 +227,13 @@ export class ArSeg {
     };
   }
 
+  /**
+   * The frame loop: each frame goes to one branch (#hrBranch, #lrBranch, #arBranch), which gives
+   * a feature for the decoder or the logits themselves; then the decoder (when needed) and the
+   * labels. The keyframe feature of mode 'ar' lives in `gop` from its keyframe to the next.
+   */
   async *#run(reader: ReturnType<typeof openVideo>, o: ResolvedOptions): AsyncGenerator<SegmentResult> {
-    const { bundle } = this;
-    const classes = bundle.manifest.classes.length;
-    const C = bundle.manifest.feature.channels;
-    const decode = this.#decoder(o);
-    // With the native head, CReFF applies it itself on fused frames (its output is then the
-    // logits, and the C x H x W fused feature is never written): the decoder's time on those
-    // frames is part of the CReFF stage.
-    const fusedHead = this.#nativeHead(o);
-    let key: { feature: ort.Tensor; prepared: Keyframe | null } | null = null;
-    let fusedBuffer: Float32Array | null = null; // reused by CReFF from frame to frame
+    const run: RunState = { o, decode: this.#decoder(o), fusedHead: this.#nativeHead(o), key: null, fusedBuffer: null };
     try {
       for (;;) {
         const t0 = now();
@@ -230,91 +241,117 @@ export class ArSeg {
         if (frame === null) return;
         if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg was closed');
         const timings: StageTimings = { decode: now() - t0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, total: 0 };
-        const [hr, lr] = frame.tensors!;
         const useHr = o.mode === 'hr' || (o.mode === 'ar' && frame.isKeyframe);
-        // Each branch gives a feature for the decoder (a branch that can produce the logits
-        // itself sets `logits` instead, and the decoder stage is skipped).
-        let feature: FeatureTensor | null = null;
-        let logits: Logits | null = null;
-        let branch: SegmentResult['branch'];
-        if (useHr) {
-          let t = now();
-          const hrFeature = await runSession(bundle.hrEncoder, hr.data, [...hr.dims]);
-          feature = { data: hrFeature.data as Float32Array, dims: hrFeature.dims };
-          timings.hrEncoder = now() - t;
-          branch = 'hr';
-          if (o.mode === 'ar') {
-            t = now();
-            // The CPU kernel takes a keyframe prepared once per GOP; the CUDA kernel the raw feature.
-            const prepared = this.device === 'cpu' ? await bundle.creff.prepareKeyframe(feature, { mode: o.creffMode }) : null;
-            key = { feature: hrFeature, prepared };
-            timings.creff = now() - t;
-          }
-        } else {
-          let t = now();
-          const lrFeature = await runSession(bundle.lrEncoder, lr.data, [...lr.dims]);
-          timings.lrEncoder = now() - t;
-          if (o.mode === 'lr') {
-            feature = { data: lrFeature.data as Float32Array, dims: lrFeature.dims };
-            branch = 'lr';
-          } else {
-            if (!key) throw new ArSegError(ErrorCodes.NATIVE, 'no keyframe feature before a non-keyframe');
-            t = now();
-            const [, , H, W] = key.feature.dims;
-            const motion = resizeMotion(frame.motion!, frame.width, frame.height, W, H);
-            const head = fusedHead && key.prepared ? { weight: fusedHead.weight, bias: fusedHead.bias } : undefined;
-            const outChannels = head ? head.bias.length : C;
-            // The returned logits must not be overwritten by the next frame: a buffer of their own.
-            let output: Float32Array;
-            if (head && o.logits) output = new Float32Array(outChannels * H * W);
-            else {
-              if (fusedBuffer?.length !== outChannels * H * W) fusedBuffer = new Float32Array(outChannels * H * W);
-              output = fusedBuffer;
-            }
-            const fused = await bundle.creff.run(
-              { data: lrFeature.data as Float32Array, dims: lrFeature.dims },
-              key.prepared ?? { data: key.feature.data as Float32Array, dims: key.feature.dims },
-              { data: motion, dims: [2, H, W] },
-              { sampling: bundle.manifest.creff.sampling ?? 'exact', device: this.device, mode: o.creffMode, output, head },
-            );
-            if (head) logits = fused;
-            else feature = fused;
-            timings.creff = now() - t;
-            branch = 'ar';
-          }
-        }
+        const out = useHr ? await this.#hrBranch(frame, run, timings) : o.mode === 'lr' ? await this.#lrBranch(frame, timings) : await this.#arBranch(frame, run, timings);
+        let logits = out.logits;
         let t = now();
         if (!logits) {
-          logits = await decode(feature!);
+          logits = await run.decode(out.feature!);
           timings.decoder = now() - t;
         }
         t = now();
-        const [, lc, lh, lw] = logits.dims;
-        if (lc !== classes) throw new ArSegError(ErrorCodes.BUNDLE, `the decoder gave ${lc} classes, the bundle lists ${classes}`);
-        const labels: Uint8Array = await addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, bundle.manifest.logitsUpsampling);
+        const labels = await this.#labels(logits, frame);
         timings.labels = now() - t;
         timings.total = now() - t0;
-        const result: SegmentResult = {
-          index: frame.index,
-          pts: frame.pts,
-          pictType: frame.pictType,
-          isKeyframe: frame.isKeyframe,
-          keyframeIndex: frame.keyframeIndex,
-          branch,
-          width: frame.width,
-          height: frame.height,
-          labels,
-          timings,
-        };
-        if (o.logits) result.logits = { data: logits.data, dims: [1, lc, lh, lw] };
-        if (frame.rgb) result.rgb = frame.rgb;
-        yield result;
+        yield this.#result(frame, out.branch, labels, logits, timings, o);
       }
     } catch (err) {
       throw toArSegError(err);
     } finally {
       reader.close();
     }
+  }
+
+  /** HR encoder on the full frame; in mode 'ar' the feature becomes the GOP's keyframe. */
+  async #hrBranch(frame: VideoFrame, run: RunState, timings: StageTimings): Promise<BranchOutput> {
+    const { o } = run;
+    const hr = frame.tensors![0];
+    let t = now();
+    const hrFeature = await runSession(this.bundle.hrEncoder, hr.data, [...hr.dims]);
+    const feature = { data: hrFeature.data as Float32Array, dims: hrFeature.dims };
+    timings.hrEncoder = now() - t;
+    if (o.mode === 'ar') {
+      t = now();
+      // The CPU kernel takes a keyframe prepared once per GOP; the CUDA kernel the raw feature.
+      const prepared = this.device === 'cpu' ? await this.bundle.creff.prepareKeyframe(feature, { mode: o.creffMode }) : null;
+      run.key = { feature, prepared };
+      timings.creff = now() - t;
+    }
+    return { branch: 'hr', feature };
+  }
+
+  /** LR encoder on the downscaled frame. */
+  async #lrEncoder(frame: VideoFrame, timings: StageTimings): Promise<FeatureTensor> {
+    const lr = frame.tensors![1];
+    const t = now();
+    const out = await runSession(this.bundle.lrEncoder, lr.data, [...lr.dims]);
+    timings.lrEncoder = now() - t;
+    return { data: out.data as Float32Array, dims: out.dims };
+  }
+
+  /** Mode 'lr': the LR feature goes to the decoder as it is. */
+  async #lrBranch(frame: VideoFrame, timings: StageTimings): Promise<BranchOutput> {
+    return { branch: 'lr', feature: await this.#lrEncoder(frame, timings) };
+  }
+
+  /**
+   * Mode 'ar' off keyframes: the LR feature fused with the GOP's keyframe feature by CReFF, along
+   * the motion accumulated to the keyframe (resized and scaled to the feature size). With the
+   * native head, CReFF applies it itself and gives the logits (the C x H x W fused feature is
+   * never written): the decoder's time is then part of the CReFF stage.
+   */
+  async #arBranch(frame: VideoFrame, run: RunState, timings: StageTimings): Promise<BranchOutput> {
+    const { o, key, fusedHead } = run;
+    if (!key) throw new ArSegError(ErrorCodes.NATIVE, 'no keyframe feature before a non-keyframe');
+    const lrFeature = await this.#lrEncoder(frame, timings);
+    const t = now();
+    const [, , H, W] = key.feature.dims;
+    const motion = resizeMotion(frame.motion!, frame.width, frame.height, W, H);
+    const head = fusedHead && key.prepared ? { weight: fusedHead.weight, bias: fusedHead.bias } : undefined;
+    const outChannels = head ? head.bias.length : this.bundle.manifest.feature.channels;
+    // Logits returned with the results must not be overwritten by the next frame: then a buffer
+    // of their own; otherwise one buffer reused from frame to frame.
+    let output: Float32Array;
+    if (head && o.logits) output = new Float32Array(outChannels * H * W);
+    else {
+      if (run.fusedBuffer?.length !== outChannels * H * W) run.fusedBuffer = new Float32Array(outChannels * H * W);
+      output = run.fusedBuffer;
+    }
+    const fused = await this.bundle.creff.run(lrFeature, key.prepared ?? key.feature, { data: motion, dims: [2, H, W] }, {
+      sampling: this.bundle.manifest.creff.sampling ?? 'exact',
+      device: this.device,
+      mode: o.creffMode,
+      output,
+      head,
+    });
+    timings.creff = now() - t;
+    return head ? { branch: 'ar', logits: fused } : { branch: 'ar', feature: fused };
+  }
+
+  /** Logits upsampled to the frame (as the bundle's network does it) and arg-maxed, natively. */
+  async #labels(logits: Logits, frame: VideoFrame): Promise<Uint8Array> {
+    const [, lc, lh, lw] = logits.dims;
+    const classes = this.bundle.manifest.classes.length;
+    if (lc !== classes) throw new ArSegError(ErrorCodes.BUNDLE, `the decoder gave ${lc} classes, the bundle lists ${classes}`);
+    return addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, this.bundle.manifest.logitsUpsampling);
+  }
+
+  #result(frame: VideoFrame, branch: SegmentResult['branch'], labels: Uint8Array, logits: Logits, timings: StageTimings, o: ResolvedOptions): SegmentResult {
+    const result: SegmentResult = {
+      index: frame.index,
+      pts: frame.pts,
+      pictType: frame.pictType,
+      isKeyframe: frame.isKeyframe,
+      keyframeIndex: frame.keyframeIndex,
+      branch,
+      width: frame.width,
+      height: frame.height,
+      labels,
+      timings,
+    };
+    if (o.logits) result.logits = { data: logits.data, dims: [1, logits.dims[1], logits.dims[2], logits.dims[3]] };
+    if (frame.rgb) result.rgb = frame.rgb;
+    return result;
   }
 
   /** Releases the ONNX Runtime sessions. */

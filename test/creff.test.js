@@ -203,6 +203,31 @@ test('options.output: the result is written into a caller buffer, which must hav
   await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { output: new Float64Array(8 * 20 * 24) }), { code: 'ERR_INVALID_ARG' });
 });
 
+test('options.output must not share memory with an input, as the pointwise head refuses it too', async (t) => {
+  const C = 8, H = 20, W = 24, h = 10, w = 12;
+  const p = randomProblem({ C, H, W, h, w, K: 7, seed: 12 });
+  const plane = H * W;
+  // one buffer holding the keyframe, the LR feature and the motion, then room for an output
+  const pool = new Float32Array(C * plane + C * h * w + 2 * plane + C * plane);
+  const key = pool.subarray(0, C * plane);
+  const lr = pool.subarray(C * plane, C * plane + C * h * w);
+  const motion = pool.subarray(C * plane + C * h * w, C * plane + C * h * w + 2 * plane);
+  key.set(p.key.data);
+  lr.set(p.lr.data);
+  motion.set(p.motion.data);
+  const args = [{ data: lr, dims: p.lr.dims }, { data: key, dims: p.key.dims }, { data: motion, dims: p.motion.dims }];
+  const expected = await p.creff.run(...args);
+  const end = C * plane + C * h * w + 2 * plane;
+  for (const [what, start] of [['the keyframe feature', 0], ['the LR feature', C * plane], ['the motion field', end - 1]]) {
+    const output = pool.subarray(start, start + C * plane);
+    await t.throwsAsync(p.creff.run(...args, { output }), { code: 'ERR_INVALID_ARG', message: new RegExp(what) }, what);
+  }
+  // the free space right after the inputs is fine, and the result is the same
+  const output = pool.subarray(end);
+  await p.creff.run(...args, { output });
+  t.is(maxDiff(output, expected.data), 0);
+});
+
 test('options.head: the logits equal the fused feature through the native head, bit for bit', async (t) => {
   const { addon } = require('../dist/native');
   for (const [K, H, W, h, w, C, classes, mode] of [[7, 45, 70, 23, 35, 16, 11, 'exact'], [3, 19, 33, 7, 9, 5, 1, 'exact'], [11, 30, 40, 15, 20, 6, 3, 'exact'], [7, 30, 50, 15, 25, 8, 5, 'keyframe-conv']]) {

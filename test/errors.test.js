@@ -3,7 +3,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const test = require('ava');
-const { openVideo, createDecoder, ArSegError, ErrorCodes } = require('../dist');
+const { openVideo, createPacketReader, ArSegError, ErrorCodes } = require('../dist');
 const { fixture, tmpDir, collect } = require('./helpers/fixtures');
 
 const dir = tmpDir();
@@ -90,7 +90,7 @@ test('corrupt packets: decoding goes on, damaged frames are flagged; strict mode
 test('motion on a codec that exports none: ERR_NO_MOTION_VECTORS, never zeros', async (t) => {
   const err = await t.throwsAsync(collect(openVideo(fixture('hevc.mp4'), { motion: 'accumulated' })), { code: 'ERR_NO_MOTION_VECTORS' });
   t.regex(err.message, /hevc/);
-  t.throws(() => createDecoder({ codec: 'hevc', vectors: true }), { code: 'ERR_NO_MOTION_VECTORS' });
+  t.throws(() => createPacketReader({ codec: 'hevc', vectors: true }), { code: 'ERR_NO_MOTION_VECTORS' });
 });
 
 test('wrong arguments from JavaScript: ERR_INVALID_ARG, thrown at once', (t) => {

@@ -4,7 +4,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const test = require('ava');
-const { openVideo, createDecoder, ErrorCodes } = require('../dist');
+const { openVideo, createPacketReader, ErrorCodes } = require('../dist');
 const { fixture, tmpDir } = require('./helpers/fixtures');
 
 const CODES = new Set(Object.values(ErrorCodes));
@@ -96,7 +96,7 @@ test('fuzz: damaged Annex-B bytes through the packet decoder', async (t) => {
   let frames = 0;
   for (let seed = 1; seed <= 60; seed++) {
     const bytes = mutate(original, seed * 104729);
-    const decoder = createDecoder({ codec: 'h264', vectors: true, motion: 'accumulated' });
+    const decoder = createPacketReader({ codec: 'h264', vectors: true, motion: 'accumulated' });
     try {
       await withinTime(
         (async () => {

@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ArSegError, ErrorCodes, toArSegError } from '../errors';
 import { DistanceMetrics } from '../metrics';
-import { ClipLabels } from './eval';
+import { ClipLabels } from '../dataset';
 import { runSegment, SegmentSummary } from './segment';
 
 /** The installed package's root (dist/cli/ is two levels below it). */

@@ -12,7 +12,7 @@ extern "C" {
 #include "head_binding.h"
 #include "labels_binding.h"
 #include "motion_binding.h"
-#include "packet_decoder_binding.h"
+#include "packet_reader_binding.h"
 #include "video_reader_binding.h"
 
 namespace {
@@ -31,7 +31,7 @@ Napi::Object versions(Napi::Env env) {
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   av_log_set_level(AV_LOG_QUIET);  // failures reach callers as coded errors, not stderr noise
   arseg::VideoReaderBinding::define(env, exports);
-  arseg::PacketDecoderBinding::define(env, exports);
+  arseg::PacketReaderBinding::define(env, exports);
   arseg::CreffBinding::define(env, exports);
   arseg::defineHead(env, exports);
   arseg::defineLabels(env, exports);

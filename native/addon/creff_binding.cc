@@ -1,14 +1,11 @@
 #include "creff_binding.h"
 
-#include <chrono>
 #include <cmath>
 #include <vector>
 
 #include "../common/coded_error.h"
 #include "../creff/creff_cuda.h"
-#include "../creff/creff_cuda_emulator.h"
-#include "../creff/creff_reference.h"
-#include "../postprocess/pointwise_head.h"
+#include "../creff/creff_dispatch.h"
 #include "frame_js.h"
 #include "js_args.h"
 #include "js_errors.h"
@@ -20,38 +17,21 @@ namespace {
 
 Napi::FunctionReference keyframeConstructor;
 
-[[noreturn]] void invalid(const std::string& m) { throw CodedError("ERR_INVALID_ARG", m); }
-
-
-
 std::vector<float> copyFloats(const Napi::Object& o, const char* key) {
   Napi::Float32Array a = float32Array(o.Get(key), std::string("weights.") + key);
   return std::vector<float>(a.Data(), a.Data() + a.ElementLength());
 }
 
-std::string optionString(const Napi::Object& o, const char* key, const std::string& fallback) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return fallback;
-  if (!v.IsString()) invalid(std::string("option '") + key + "' must be a string");
-  return v.As<Napi::String>().Utf8Value();
-}
-
 CreffMode parseMode(const std::string& m) {
   if (m == "exact") return CreffMode::Exact;
   if (m == "keyframe-conv") return CreffMode::KeyframeConv;
-  invalid("option 'mode' must be 'exact' or 'keyframe-conv'");
+  invalidArg("option 'mode' must be 'exact' or 'keyframe-conv'");
 }
 
 int parseThreads(const Napi::Object& o) {
   Napi::Value v = o.Get("threads");
   if (v.IsUndefined() || v.IsNull()) return 0;
   return integerIn(v, "threads", 1, 256);
-}
-
-void checkLength(const Napi::Float32Array& a, size_t expected, const std::string& what) {
-  if (a.ElementLength() != expected)
-    throw CodedError("ERR_SHAPE", what + " holds " + std::to_string(a.ElementLength()) +
-                                      " values, its shape needs " + std::to_string(expected));
 }
 
 }  // namespace
@@ -102,7 +82,7 @@ void CreffBinding::define(Napi::Env env, Napi::Object exports) {
 CreffBinding::CreffBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CreffBinding>(info) {
   Napi::Env env = info.Env();
   guardSync(env, [&] {
-    if (info.Length() < 1 || !info[0].IsObject()) invalid("CReFF weights must be an object");
+    if (info.Length() < 1 || !info[0].IsObject()) invalidArg("CReFF weights must be an object");
     Napi::Object o = info[0].As<Napi::Object>();
     auto w = std::make_shared<CreffWeights>();
     w->channels = integerIn(o.Get("channels"), "weights.channels", 1, 1 << 16);
@@ -158,7 +138,7 @@ Napi::Value CreffBinding::prepareKeyframe(const Napi::CallbackInfo& info) {
 Napi::Value CreffBinding::run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guardSync(env, [&]() -> Napi::Value {
-    if (info.Length() < 8) invalid("run() needs lr, lrHeight, lrWidth, key, height, width, motion, options");
+    if (info.Length() < 8) invalidArg("run() needs lr, lrHeight, lrWidth, key, height, width, motion, options");
     CreffShape s;
     s.channels = weights_->channels;
     Napi::Float32Array lr = float32Array(info[0], "lr");
@@ -167,119 +147,105 @@ Napi::Value CreffBinding::run(const Napi::CallbackInfo& info) {
     s.height = integerIn(info[4], "height", 1, 1 << 20);
     s.width = integerIn(info[5], "width", 1, 1 << 20);
     Napi::Float32Array motion = float32Array(info[6], "motion");
-    if (!info[7].IsObject()) invalid("options must be an object");
+    if (!info[7].IsObject()) invalidArg("options must be an object");
     Napi::Object opts = info[7].As<Napi::Object>();
-    const std::string kernel = optionString(opts, "kernel", "fused");
+    const std::string kernelName = optionString(opts, "kernel", "fused");
     const std::string device = optionString(opts, "device", "cpu");
     const std::string samplingName = optionString(opts, "sampling", "exact");
-    if (kernel != "fused" && kernel != "reference" && kernel != "cuda-emulated")
-      invalid("option 'kernel' must be 'fused', 'reference' or 'cuda-emulated'");
-    if (device != "cpu" && device != "cuda") invalid("option 'device' must be 'cpu' or 'cuda'");
-    if (samplingName != "exact" && samplingName != "official") invalid("option 'sampling' must be 'exact' or 'official'");
-    const WarpSampling sampling = samplingName == "official" ? WarpSampling::Official : WarpSampling::Exact;
-    const int threads = parseThreads(opts);
+    if (kernelName != "fused" && kernelName != "reference" && kernelName != "cuda-emulated")
+      invalidArg("option 'kernel' must be 'fused', 'reference' or 'cuda-emulated'");
+    if (device != "cpu" && device != "cuda") invalidArg("option 'device' must be 'cpu' or 'cuda'");
+    if (samplingName != "exact" && samplingName != "official") invalidArg("option 'sampling' must be 'exact' or 'official'");
+    CreffCall call;
+    call.kernel = device == "cuda"                  ? CreffKernel::Cuda
+                  : kernelName == "reference"       ? CreffKernel::Reference
+                  : kernelName == "cuda-emulated"   ? CreffKernel::CudaEmulated
+                                                    : CreffKernel::Fused;
+    call.sampling = samplingName == "official" ? WarpSampling::Official : WarpSampling::Exact;
+    call.mode = parseMode(optionString(opts, "mode", "exact"));
+    call.threads = parseThreads(opts);
     validateCreff(*weights_, s);
     checkLength(lr, size_t(s.channels) * s.lrPlane(), "the LR feature");
     checkLength(motion, 2 * s.plane(), "the motion field");
 
     std::shared_ptr<const PreparedKeyframe> prepared;
-    const float* rawKey = nullptr;
-    CreffMode mode = parseMode(optionString(opts, "mode", "exact"));
     Napi::Object holder = Napi::Object::New(env);  // keeps every input alive during the work
     holder.Set("lr", lr);
     holder.Set("motion", motion);
     holder.Set("key", info[3]);
+    Napi::Float32Array rawKey;
     if (info[3].IsObject() && info[3].As<Napi::Object>().InstanceOf(keyframeConstructor.Value())) {
       prepared = KeyframeBinding::Unwrap(info[3].As<Napi::Object>())->prepared;
-      if (!prepared) invalid("the keyframe is not prepared");
-      if (kernel != "fused" || device != "cpu")
-        invalid("a prepared keyframe is for the fused CPU kernel; pass the raw feature otherwise");
-      mode = prepared->mode;
+      if (!prepared) invalidArg("the keyframe is not prepared");
+      if (call.kernel != CreffKernel::Fused)
+        invalidArg("a prepared keyframe is for the fused CPU kernel; pass the raw feature otherwise");
       if (prepared->channels != s.channels || prepared->height != s.height || prepared->width != s.width)
         throw CodedError("ERR_SHAPE", "the prepared keyframe does not match height x width x channels");
     } else {
-      Napi::Float32Array key = float32Array(info[3], "key");
-      checkLength(key, size_t(s.channels) * s.plane(), "the keyframe feature");
-      rawKey = key.Data();
+      rawKey = float32Array(info[3], "key");
+      checkLength(rawKey, size_t(s.channels) * s.plane(), "the keyframe feature");
+      call.key = rawKey.Data();
     }
 
     // options.head: the decoder's pointwise head, applied to the fused feature so that the
-    // output is the logits. The fused CPU kernel applies it block by block without writing the
-    // feature; the reference kernels apply pointwiseHead to their whole output (for parity).
+    // output is the logits (creff_dispatch.h says how each kernel applies it).
     auto headWeights = std::make_shared<std::vector<float>>();
     auto headBias = std::make_shared<std::vector<float>>();
     int classes = 0;
     Napi::Value headOption = opts.Get("head");
     if (!headOption.IsUndefined() && !headOption.IsNull()) {
-      if (!headOption.IsObject()) invalid("options.head must be { weight: Float32Array, bias: Float32Array }");
-      if (device != "cpu") invalid("options.head is for the CPU kernels");
+      if (!headOption.IsObject()) invalidArg("options.head must be { weight: Float32Array, bias: Float32Array }");
+      if (device != "cpu") invalidArg("options.head is for the CPU kernels");
       Napi::Object head = headOption.As<Napi::Object>();
       Napi::Float32Array bias = float32Array(head.Get("bias"), "options.head.bias");
       Napi::Float32Array weight = float32Array(head.Get("weight"), "options.head.weight");
-      if (bias.ElementLength() < 1 || bias.ElementLength() > 65536) invalid("options.head.bias must have 1 to 65536 classes");
+      if (bias.ElementLength() < 1 || bias.ElementLength() > 65536) invalidArg("options.head.bias must have 1 to 65536 classes");
       classes = static_cast<int>(bias.ElementLength());
       checkLength(weight, size_t(classes) * s.channels, "options.head.weight");
       headWeights->assign(weight.Data(), weight.Data() + weight.ElementLength());
       headBias->assign(bias.Data(), bias.Data() + bias.ElementLength());
     }
     const size_t outChannels = classes > 0 ? size_t(classes) : size_t(s.channels);
-    if (device == "cuda") {
+    if (call.kernel == CreffKernel::Cuda) {
       std::string why;
       if (!cudaCreffAvailable(&why)) throw CodedError("ERR_CUDA_UNAVAILABLE", why);
     }
 
     // options.output: a caller-owned Float32Array of C x H x W (classes x H x W with a head) to
     // write into (reused from frame to frame, it spares allocating and faulting in a new buffer
-    // per call).
+    // per call). It must not alias an input: the kernels read the inputs while writing it.
     float* outData = nullptr;
     std::shared_ptr<Napi::ObjectReference> outputRef;  // released on the main thread with the worker
     Napi::Value outputOption = opts.Get("output");
     if (!outputOption.IsUndefined() && !outputOption.IsNull()) {
       Napi::Float32Array output = float32Array(outputOption, "options.output");
       checkLength(output, outChannels * s.plane(), "options.output");
+      checkNoOverlap(output, lr, "the LR feature");
+      checkNoOverlap(output, motion, "the motion field");
+      if (call.key) checkNoOverlap(output, rawKey, "the keyframe feature");
       outputRef = std::make_shared<Napi::ObjectReference>(Napi::Persistent(output.As<Napi::Object>()));
       outData = output.Data();
     }
     auto weights = weights_;
-    const float* lrData = lr.Data();
-    const float* motionData = motion.Data();
+    call.lr = lr.Data();
+    call.motion = motion.Data();
     auto owned = std::make_shared<std::vector<float>>();
     auto millis = std::make_shared<double>(0);
     return PromiseWorker::start(
         env, holder,
-        [=] {
+        [=]() mutable {
           float* out = outData;
           if (!out) {
             owned->resize(outChannels * s.plane());
             out = owned->data();
           }
-          const auto start = std::chrono::steady_clock::now();
-          if (device == "cuda") {
-            *millis = creffCuda(*weights, s, lrData, rawKey, motionData, sampling, mode, out);
-            return;
-          }
           CreffHead head;
-          if (classes > 0) head = CreffHead{headWeights->data(), headBias->data(), classes};
-          if (kernel == "reference" || kernel == "cuda-emulated") {
-            std::vector<float> feature;
-            float* target = out;
-            if (classes > 0) {
-              feature.resize(size_t(s.channels) * s.plane());
-              target = feature.data();
-            }
-            if (kernel == "reference")
-              creffReference(*weights, s, lrData, rawKey, motionData, sampling, mode, target);
-            else
-              creffCudaEmulated(*weights, s, lrData, rawKey, motionData, sampling, mode, target);
-            if (classes > 0)
-              pointwiseHead(target, s.channels, s.height, s.width, head.weight, head.bias, classes, out, threads);
-          } else if (prepared) {
-            creffFusedCpu(*weights, s, lrData, *prepared, motionData, sampling, out, threads, classes > 0 ? &head : nullptr);
-          } else {
-            const PreparedKeyframe key = arseg::prepareKeyframe(*weights, rawKey, s.height, s.width, mode, threads);
-            creffFusedCpu(*weights, s, lrData, key, motionData, sampling, out, threads, classes > 0 ? &head : nullptr);
+          if (classes > 0) {
+            head = CreffHead{headWeights->data(), headBias->data(), classes};
+            call.head = &head;
           }
-          *millis = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+          call.prepared = prepared.get();
+          *millis = runCreff(*weights, s, call, out);
         },
         [owned, millis, outputRef, headWeights, headBias](Napi::Env e) -> Napi::Value {
           Napi::Object result = Napi::Object::New(e);

@@ -16,18 +16,6 @@ namespace arseg {
 
 namespace {
 
-void checkLength(const Napi::Float32Array& a, size_t expected, const std::string& what, const std::string& shape) {
-  if (a.ElementLength() != expected)
-    throw CodedError("ERR_SHAPE", what + " holds " + std::to_string(a.ElementLength()) + " values, " + shape + " = " +
-                                      std::to_string(expected));
-}
-
-bool overlaps(const Napi::Float32Array& a, const Napi::Float32Array& b) {
-  const float* a0 = a.Data();
-  const float* b0 = b.Data();
-  return a.ElementLength() > 0 && b.ElementLength() > 0 && a0 < b0 + b.ElementLength() && b0 < a0 + a.ElementLength();
-}
-
 Napi::Value pointwiseHeadJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guardSync(env, [&]() -> Napi::Value {
@@ -39,7 +27,7 @@ Napi::Value pointwiseHeadJs(const Napi::CallbackInfo& info) {
     const int classes = integerIn(info[6], "classes", 1, 1 << 16);
     Napi::Object opts = Napi::Object::New(env);
     if (info.Length() > 7 && !info[7].IsUndefined()) {
-      if (!info[7].IsObject()) throw CodedError("ERR_INVALID_ARG", "options must be an object");
+      if (!info[7].IsObject()) invalidArg("options must be an object");
       opts = info[7].As<Napi::Object>();
     }
     int threads = 0;
@@ -47,9 +35,9 @@ Napi::Value pointwiseHeadJs(const Napi::CallbackInfo& info) {
     if (!threadsOption.IsUndefined() && !threadsOption.IsNull()) threads = integerIn(threadsOption, "threads", 1, 256);
 
     const size_t plane = size_t(h) * w;
-    checkLength(feature, size_t(channels) * plane, "the feature", "channels x height x width");
-    checkLength(weight, size_t(classes) * channels, "the weight", "classes x channels");
-    checkLength(bias, size_t(classes), "the bias", "classes");
+    checkLength(feature, size_t(channels) * plane, "the feature", "channels x height x width =");
+    checkLength(weight, size_t(classes) * channels, "the weight", "classes x channels =");
+    checkLength(bias, size_t(classes), "the bias", "classes =");
 
     // options.output: a caller-owned Float32Array of classes x height x width to write into
     // (reused from frame to frame, it spares allocating and faulting in a new buffer per call).
@@ -62,9 +50,10 @@ Napi::Value pointwiseHeadJs(const Napi::CallbackInfo& info) {
     Napi::Value outputOption = opts.Get("output");
     if (!outputOption.IsUndefined() && !outputOption.IsNull()) {
       Napi::Float32Array output = float32Array(outputOption, "options.output");
-      checkLength(output, size_t(classes) * plane, "options.output", "classes x height x width");
-      if (overlaps(output, feature) || overlaps(output, weight) || overlaps(output, bias))
-        throw CodedError("ERR_INVALID_ARG", "options.output must not share memory with the feature, weight or bias");
+      checkLength(output, size_t(classes) * plane, "options.output", "classes x height x width =");
+      checkNoOverlap(output, feature, "the feature");
+      checkNoOverlap(output, weight, "the weight");
+      checkNoOverlap(output, bias, "the bias");
       outputRef = std::make_shared<Napi::ObjectReference>(Napi::Persistent(output.As<Napi::Object>()));
       outData = output.Data();
     }

@@ -10,28 +10,26 @@ namespace arseg {
 
 namespace {
 
-[[noreturn]] void invalid(const std::string& message) { throw CodedError("ERR_INVALID_ARG", message); }
-
 bool optionalBool(const Napi::Object& o, const char* key, bool fallback) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined() || v.IsNull()) return fallback;
-  if (!v.IsBoolean()) invalid(std::string("option '") + key + "' must be a boolean");
+  if (!v.IsBoolean()) invalidArg(std::string("option '") + key + "' must be a boolean");
   return v.As<Napi::Boolean>().Value();
 }
 
 
 std::array<float, 3> triple(const Napi::Value& v, const std::string& name, bool positive) {
-  if (!v.IsArray() && !v.IsTypedArray()) invalid("'" + name + "' must be an array of 3 numbers");
+  if (!v.IsArray() && !v.IsTypedArray()) invalidArg("'" + name + "' must be an array of 3 numbers");
   Napi::Object arr = v.As<Napi::Object>();
   const uint32_t len = arr.Get("length").As<Napi::Number>().Uint32Value();
-  if (len != 3) invalid("'" + name + "' must have 3 entries (R, G, B)");
+  if (len != 3) invalidArg("'" + name + "' must have 3 entries (R, G, B)");
   std::array<float, 3> out{};
   for (uint32_t i = 0; i < 3; ++i) {
     Napi::Value e = arr.Get(i);
-    if (!e.IsNumber()) invalid("'" + name + "' must hold numbers");
+    if (!e.IsNumber()) invalidArg("'" + name + "' must hold numbers");
     const double d = e.As<Napi::Number>().DoubleValue();
     if (!std::isfinite(d) || (positive && d <= 0))
-      invalid("'" + name + "' entries must be finite" + (positive ? " and positive" : ""));
+      invalidArg("'" + name + "' entries must be finite" + (positive ? " and positive" : ""));
     out[i] = static_cast<float>(d);
   }
   return out;
@@ -39,22 +37,22 @@ std::array<float, 3> triple(const Napi::Value& v, const std::string& name, bool 
 
 TensorSpec parseTensor(const Napi::Value& v, size_t i) {
   const std::string at = "tensors[" + std::to_string(i) + "]";
-  if (!v.IsObject()) invalid(at + " must be an object { width, height | scale, multiple?, mean?, std?, channelOrder? }");
+  if (!v.IsObject()) invalidArg(at + " must be an object { width, height | scale, multiple?, mean?, std?, channelOrder? }");
   Napi::Object o = v.As<Napi::Object>();
   TensorSpec spec;
   Napi::Value scale = o.Get("scale");
   if (!scale.IsUndefined()) {
     if (!o.Get("width").IsUndefined() || !o.Get("height").IsUndefined())
-      invalid(at + " takes either width and height or scale, not both");
+      invalidArg(at + " takes either width and height or scale, not both");
     const double d = scale.IsNumber() ? scale.As<Napi::Number>().DoubleValue() : -1;
-    if (!(d > 0 && d <= 4)) invalid(at + ".scale must be a number in (0, 4]");
+    if (!(d > 0 && d <= 4)) invalidArg(at + ".scale must be a number in (0, 4]");
     spec.scale = d;
     Napi::Value multiple = o.Get("multiple");
     if (!multiple.IsUndefined()) spec.multiple = integerIn(multiple, at + ".multiple", 1, 256);
   } else {
     spec.width = integerIn(o.Get("width"), at + ".width", 1, kMaxDimension);
     spec.height = integerIn(o.Get("height"), at + ".height", 1, kMaxDimension);
-    if (int64_t(spec.width) * spec.height > kMaxPixels) invalid(at + " is too large");
+    if (int64_t(spec.width) * spec.height > kMaxPixels) invalidArg(at + " is too large");
   }
   Napi::Value mean = o.Get("mean");
   if (!mean.IsUndefined()) spec.mean = triple(mean, at + ".mean", false);
@@ -63,7 +61,7 @@ TensorSpec parseTensor(const Napi::Value& v, size_t i) {
   Napi::Value order = o.Get("channelOrder");
   if (!order.IsUndefined()) {
     const std::string s = order.IsString() ? order.As<Napi::String>().Utf8Value() : "";
-    if (s != "rgb" && s != "bgr") invalid(at + ".channelOrder must be 'rgb' or 'bgr'");
+    if (s != "rgb" && s != "bgr") invalidArg(at + ".channelOrder must be 'rgb' or 'bgr'");
     spec.bgr = s == "bgr";
   }
   return spec;
@@ -74,7 +72,7 @@ TensorSpec parseTensor(const Napi::Value& v, size_t i) {
 FrameRequest parseFrameRequest(const Napi::Value& value) {
   FrameRequest req;
   if (value.IsUndefined() || value.IsNull()) return req;
-  if (!value.IsObject() || value.IsArray()) invalid("options must be an object");
+  if (!value.IsObject() || value.IsArray()) invalidArg("options must be an object");
   Napi::Object o = value.As<Napi::Object>();
   req.rgb = optionalBool(o, "rgb", false);
   req.vectors = optionalBool(o, "vectors", false);
@@ -82,9 +80,9 @@ FrameRequest parseFrameRequest(const Napi::Value& value) {
 
   Napi::Value tensors = o.Get("tensors");
   if (!tensors.IsUndefined() && !tensors.IsNull()) {
-    if (!tensors.IsArray()) invalid("option 'tensors' must be an array");
+    if (!tensors.IsArray()) invalidArg("option 'tensors' must be an array");
     Napi::Array arr = tensors.As<Napi::Array>();
-    if (arr.Length() > 16) invalid("option 'tensors' takes at most 16 sizes");
+    if (arr.Length() > 16) invalidArg("option 'tensors' takes at most 16 sizes");
     for (uint32_t i = 0; i < arr.Length(); ++i) req.tensors.push_back(parseTensor(arr.Get(i), i));
   }
 
@@ -100,7 +98,7 @@ FrameRequest parseFrameRequest(const Napi::Value& value) {
     else if (m == "accumulated")
       req.motion = MotionMode::Accumulated;
     else
-      invalid("option 'motion' must be 'reference', 'accumulated', 'none' or false");
+      invalidArg("option 'motion' must be 'reference', 'accumulated', 'none' or false");
   }
   Napi::Value stride = o.Get("stride");
   if (!stride.IsUndefined()) req.stride = integerIn(stride, "stride", 1, 256);
@@ -117,14 +115,14 @@ FrameRequest parseFrameRequest(const Napi::Value& value) {
       else if (k == "adaptive")
         policy.mode = KeyframePolicy::Mode::Adaptive;
       else
-        invalid(usage);
+        invalidArg(usage);
     } else if (keyframes.IsNumber()) {
       policy.mode = KeyframePolicy::Mode::Interval;
       policy.interval = integerIn(keyframes, "keyframes", 1, 1 << 20);
     } else if (keyframes.IsObject() && !keyframes.IsArray()) {
       Napi::Object k = keyframes.As<Napi::Object>();
       Napi::Value kind = k.Get("policy");
-      if (!kind.IsString() || kind.As<Napi::String>().Utf8Value() != "adaptive") invalid(usage);
+      if (!kind.IsString() || kind.As<Napi::String>().Utf8Value() != "adaptive") invalidArg(usage);
       policy.mode = KeyframePolicy::Mode::Adaptive;
       if (!k.Get("maxInterval").IsUndefined())
         policy.maxInterval = integerIn(k.Get("maxInterval"), "keyframes.maxInterval", 1, 1 << 20);
@@ -133,17 +131,17 @@ FrameRequest parseFrameRequest(const Napi::Value& value) {
         if (v.IsUndefined()) return;
         const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
         if (!(d >= lo && d <= hi))
-          invalid(std::string("keyframes.") + key + " must be a number from " + std::to_string(lo) + " to " + std::to_string(hi));
+          invalidArg(std::string("keyframes.") + key + " must be a number from " + std::to_string(lo) + " to " + std::to_string(hi));
         out = static_cast<float>(d);
       };
       fraction("intraShare", 0.f, 1.f, policy.intraShare);
       fraction("maxMotion", 0.f, 1e6f, policy.maxMotion);
     } else {
-      invalid(usage);
+      invalidArg(usage);
     }
   }
   if (req.keyframes.mode == KeyframePolicy::Mode::Adaptive && req.motion != MotionMode::Accumulated)
-    invalid("adaptive keyframes are decided from the accumulated motion: set motion: 'accumulated'");
+    invalidArg("adaptive keyframes are decided from the accumulated motion: set motion: 'accumulated'");
   Napi::Value threads = o.Get("threads");
   if (!threads.IsUndefined()) req.threads = integerIn(threads, "threads", 0, 64);
   return req;
@@ -153,14 +151,14 @@ std::map<std::string, std::string> parseFormatOptions(const Napi::Value& value) 
   std::map<std::string, std::string> out;
   if (value.IsUndefined() || value.IsNull()) return out;
   if (!value.IsObject() || value.IsArray())
-    invalid("option 'formatOptions' must be an object of strings");
+    invalidArg("option 'formatOptions' must be an object of strings");
   Napi::Object o = value.As<Napi::Object>();
   Napi::Array keys = o.GetPropertyNames();
   for (uint32_t i = 0; i < keys.Length(); ++i) {
     const std::string key = keys.Get(i).ToString().Utf8Value();
     Napi::Value v = o.Get(key);
     if (!v.IsString() && !v.IsNumber())
-      invalid("formatOptions." + key + " must be a string or number");
+      invalidArg("formatOptions." + key + " must be a string or number");
     out[key] = v.ToString().Utf8Value();
   }
   return out;

@@ -1,5 +1,5 @@
 // Exercises the native core without Node, so AddressSanitizer/UBSan and valgrind can watch
-// every libav object's life: whole clips with every output, the packet decoder, truncated and
+// every libav object's life: whole clips with every output, the packet reader, truncated and
 // byte-flipped inputs, refused codecs, and an aborted reader; and the compute kernels (CReFF,
 // the pointwise head, the labels) on shapes that reach their edges. Run by
 // scripts/native-check.sh.
@@ -22,7 +22,7 @@
 #include "../postprocess/logits_to_labels.h"
 #include "../postprocess/pointwise_head.h"
 #include "../video/file_reader.h"
-#include "../video/packet_decoder.h"
+#include "../video/packet_reader.h"
 
 using namespace arseg;
 
@@ -113,9 +113,9 @@ int main(int argc, char** argv) {
     expect(std::abs(dx - 6.75f) < 0.5f && std::abs(dy + 4.5f) < 0.5f, "accumulated motion of frame 3");
   }
 
-  {  // the packet decoder, fed in uneven chunks
+  {  // the packet reader, fed in uneven chunks
     const std::vector<uint8_t> bytes = slurp(dir + "/translate-p.h264");
-    PacketDecoder decoder("h264", fullRequest());
+    PacketReader decoder("h264", fullRequest());
     int frames = 0;
     DecodedFrame f;
     for (size_t at = 0; at < bytes.size(); at += 1531) {

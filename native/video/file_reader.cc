@@ -51,7 +51,7 @@ void FileReader::open() {
     if (static_cast<int>(i) != streamIndex_) format_->streams[i]->discard = AVDISCARD_ALL;
 
   const AVStream* stream = format_->streams[streamIndex_];
-  decoder_ = std::make_unique<Decoder>(stream->codecpar->codec_id, stream->codecpar,
+  decoder_ = std::make_unique<VideoDecoder>(stream->codecpar->codec_id, stream->codecpar,
                                        stream->time_base, request_);
   info_.format = format_->iformat ? format_->iformat->name : "";
   info_.codec = decoder_->codecName();

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "decoder.h"
+#include "video_decoder.h"
 #include "frame_request.h"
 #include "libav_ptr.h"
 
@@ -58,7 +58,7 @@ class FileReader {
   std::map<std::string, std::string> formatOptions_;
   std::atomic<bool> aborted_{false};
   FormatContextPtr format_;
-  std::unique_ptr<Decoder> decoder_;
+  std::unique_ptr<VideoDecoder> decoder_;
   PacketPtr packet_;
   int streamIndex_ = -1;
   StreamInfo info_;

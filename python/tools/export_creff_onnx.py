@@ -2,7 +2,7 @@
 ONNX Runtime comparison in bench/creff.js: C=64, K=7, randomly initialised (nn.Conv2d's
 initialisation), dynamic spatial sizes.
 
-    /usr/bin/python3 python/tools/export_creff_onnx.py bench/creff-c64-k7.onnx
+    /usr/bin/python3 python/tools/export_creff_onnx.py test/fixtures/creff-graph/creff-c64-k7.onnx
 
 Also writes <name>.weights.json with the q, k, v weights so the native kernels run the same
 module, and checks the export against arseg.creff.creff_reference on a small input.
@@ -46,4 +46,4 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "bench/creff-c64-k7.onnx")
+    main(sys.argv[1] if len(sys.argv) > 1 else "test/fixtures/creff-graph/creff-c64-k7.onnx")

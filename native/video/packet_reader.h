@@ -8,16 +8,16 @@
 #include <string>
 #include <vector>
 
-#include "decoder.h"
+#include "video_decoder.h"
 #include "frame_request.h"
 #include "libav_ptr.h"
 
 namespace arseg {
 
-class PacketDecoder {
+class PacketReader {
  public:
   // `codec` is a libavcodec codec name ("h264", "hevc", "mpeg4", "mpeg2video", ...).
-  PacketDecoder(const std::string& codec, FrameRequest request);
+  PacketReader(const std::string& codec, FrameRequest request);
 
   // Feeds bytes; `ptsMicros` (AV_NOPTS_VALUE when unknown) is attached to the packet that
   // starts in this chunk. Takes the buffer over: the parser reads up to
@@ -36,7 +36,7 @@ class PacketDecoder {
   void sendParsed(const uint8_t* data, int size);
 
   ParserContextPtr parser_;
-  std::unique_ptr<Decoder> decoder_;
+  std::unique_ptr<VideoDecoder> decoder_;
   PacketPtr packet_;
   bool flushed_ = false;
 };

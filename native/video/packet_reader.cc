@@ -1,4 +1,4 @@
-#include "packet_decoder.h"
+#include "packet_reader.h"
 
 #include <climits>
 
@@ -19,15 +19,15 @@ constexpr AVRational kMicroseconds{1, 1000000};
 
 }  // namespace
 
-PacketDecoder::PacketDecoder(const std::string& codec, FrameRequest request)
+PacketReader::PacketReader(const std::string& codec, FrameRequest request)
     : packet_(allocPacket()) {
   const AVCodecID id = codecByName(codec);
-  decoder_ = std::make_unique<Decoder>(id, nullptr, kMicroseconds, std::move(request));
+  decoder_ = std::make_unique<VideoDecoder>(id, nullptr, kMicroseconds, std::move(request));
   parser_.reset(av_parser_init(id));
   if (!parser_) throw CodedError("ERR_UNSUPPORTED_CODEC", "no bitstream parser for " + codec);
 }
 
-void PacketDecoder::sendParsed(const uint8_t* data, int size) {
+void PacketReader::sendParsed(const uint8_t* data, int size) {
   // The packet borrows the parser's buffer; avcodec_send_packet copies what it keeps.
   packet_->data = const_cast<uint8_t*>(data);
   packet_->size = size;
@@ -39,7 +39,7 @@ void PacketDecoder::sendParsed(const uint8_t* data, int size) {
   packet_->size = 0;
 }
 
-void PacketDecoder::decode(std::vector<uint8_t> bytes, int64_t ptsMicros) {
+void PacketReader::decode(std::vector<uint8_t> bytes, int64_t ptsMicros) {
   if (flushed_) throw CodedError("ERR_CLOSED", "decode() after flush()");
   size_t size = bytes.size();
   bytes.resize(size + AV_INPUT_BUFFER_PADDING_SIZE, 0);
@@ -59,7 +59,7 @@ void PacketDecoder::decode(std::vector<uint8_t> bytes, int64_t ptsMicros) {
   }
 }
 
-void PacketDecoder::flush() {
+void PacketReader::flush() {
   if (flushed_) return;
   flushed_ = true;
   uint8_t* out = nullptr;
@@ -70,7 +70,7 @@ void PacketDecoder::flush() {
   decoder_->send(nullptr);
 }
 
-bool PacketDecoder::next(DecodedFrame& out) {
+bool PacketReader::next(DecodedFrame& out) {
   FramePipeline& pipeline = decoder_->pipeline();
   if (!pipeline.hasReady()) return false;
   out = pipeline.popReady();

@@ -12,10 +12,10 @@
 
 namespace arseg {
 
-class Decoder {
+class VideoDecoder {
  public:
   // `params` may be null (raw packet input): the decoder then learns everything in-band.
-  Decoder(AVCodecID codecId, const AVCodecParameters* params, AVRational timeBase,
+  VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, AVRational timeBase,
           FrameRequest request);
 
   // Sends one packet, or nullptr to signal the end of the stream, and moves every picture the

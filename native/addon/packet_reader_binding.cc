@@ -1,4 +1,4 @@
-#include "packet_decoder_binding.h"
+#include "packet_reader_binding.h"
 
 #include <cmath>
 #include <vector>
@@ -11,52 +11,52 @@
 
 namespace arseg {
 
-void PacketDecoderBinding::define(Napi::Env env, Napi::Object exports) {
-  Napi::Function cls = DefineClass(env, "NativePacketDecoder",
-                                   {InstanceMethod<&PacketDecoderBinding::decode>("decode"),
-                                    InstanceMethod<&PacketDecoderBinding::flush>("flush"),
-                                    InstanceMethod<&PacketDecoderBinding::close>("close"),
-                                    InstanceMethod<&PacketDecoderBinding::stats>("stats")});
-  exports.Set("NativePacketDecoder", cls);
+void PacketReaderBinding::define(Napi::Env env, Napi::Object exports) {
+  Napi::Function cls = DefineClass(env, "NativePacketReader",
+                                   {InstanceMethod<&PacketReaderBinding::decode>("decode"),
+                                    InstanceMethod<&PacketReaderBinding::flush>("flush"),
+                                    InstanceMethod<&PacketReaderBinding::close>("close"),
+                                    InstanceMethod<&PacketReaderBinding::stats>("stats")});
+  exports.Set("NativePacketReader", cls);
 }
 
-// new NativePacketDecoder(codec: string, options?: object)
-PacketDecoderBinding::PacketDecoderBinding(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<PacketDecoderBinding>(info) {
+// new NativePacketReader(codec: string, options?: object)
+PacketReaderBinding::PacketReaderBinding(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<PacketReaderBinding>(info) {
   Napi::Env env = info.Env();
   guardSync(env, [&] {
     if (info.Length() < 1 || !info[0].IsString())
       throw CodedError("ERR_INVALID_ARG", "codec must be a string such as 'h264'");
     FrameRequest request = parseFrameRequest(info.Length() > 1 ? info[1] : env.Undefined());
     stride_ = request.stride;
-    decoder_ = std::make_unique<PacketDecoder>(info[0].As<Napi::String>().Utf8Value(),
+    reader_ = std::make_unique<PacketReader>(info[0].As<Napi::String>().Utf8Value(),
                                                std::move(request));
     return env.Undefined();
   });
 }
 
-void PacketDecoderBinding::checkIdle() {
-  if (!decoder_ || closing_) throw CodedError("ERR_CLOSED", "the decoder is closed");
-  if (busy_) throw CodedError("ERR_BUSY", "another operation on this decoder is in flight");
+void PacketReaderBinding::checkIdle() {
+  if (!reader_ || closing_) throw CodedError("ERR_CLOSED", "the packet reader is closed");
+  if (busy_) throw CodedError("ERR_BUSY", "another operation on this packet reader is in flight");
 }
 
-void PacketDecoderBinding::settle() {
+void PacketReaderBinding::settle() {
   busy_ = false;
-  decodeErrors_ = double(decoder_->decodeErrors());
-  if (closing_) decoder_.reset();
+  decodeErrors_ = double(reader_->decodeErrors());
+  if (closing_) reader_.reset();
 }
 
-Napi::Value PacketDecoderBinding::run(Napi::Env env, Napi::Object self, std::function<void()> work) {
+Napi::Value PacketReaderBinding::run(Napi::Env env, Napi::Object self, std::function<void()> work) {
   busy_ = true;
-  PacketDecoder* decoder = decoder_.get();
+  PacketReader* reader = reader_.get();
   auto frames = std::make_shared<std::vector<DecodedFrame>>();
   const int stride = stride_;
   return PromiseWorker::start(
       env, self,
-      [decoder, frames, work] {
+      [reader, frames, work] {
         work();
         DecodedFrame f;
-        while (decoder->next(f)) frames->push_back(std::move(f));
+        while (reader->next(f)) frames->push_back(std::move(f));
       },
       [frames, stride](Napi::Env e) -> Napi::Value {
         Napi::Array out = Napi::Array::New(e, frames->size());
@@ -68,7 +68,7 @@ Napi::Value PacketDecoderBinding::run(Napi::Env env, Napi::Object self, std::fun
 }
 
 // decode(bytes: Uint8Array, ptsSeconds?: number): Promise<frame[]>
-Napi::Value PacketDecoderBinding::decode(const Napi::CallbackInfo& info) {
+Napi::Value PacketReaderBinding::decode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guardSync(env, [&]() -> Napi::Value {
     checkIdle();
@@ -87,28 +87,28 @@ Napi::Value PacketDecoderBinding::decode(const Napi::CallbackInfo& info) {
     auto data = std::make_shared<std::vector<uint8_t>>();
     data->reserve(bytes.ByteLength() + AV_INPUT_BUFFER_PADDING_SIZE);
     data->assign(bytes.Data(), bytes.Data() + bytes.ByteLength());
-    PacketDecoder* decoder = decoder_.get();
+    PacketReader* reader = reader_.get();
     return run(env, info.This().As<Napi::Object>(),
-               [decoder, data, pts] { decoder->decode(std::move(*data), pts); });
+               [reader, data, pts] { reader->decode(std::move(*data), pts); });
   });
 }
 
-Napi::Value PacketDecoderBinding::flush(const Napi::CallbackInfo& info) {
+Napi::Value PacketReaderBinding::flush(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guardSync(env, [&]() -> Napi::Value {
     checkIdle();
-    PacketDecoder* decoder = decoder_.get();
-    return run(env, info.This().As<Napi::Object>(), [decoder] { decoder->flush(); });
+    PacketReader* reader = reader_.get();
+    return run(env, info.This().As<Napi::Object>(), [reader] { reader->flush(); });
   });
 }
 
-Napi::Value PacketDecoderBinding::close(const Napi::CallbackInfo& info) {
+Napi::Value PacketReaderBinding::close(const Napi::CallbackInfo& info) {
   closing_ = true;
-  if (!busy_) decoder_.reset();
+  if (!busy_) reader_.reset();
   return info.Env().Undefined();
 }
 
-Napi::Value PacketDecoderBinding::stats(const Napi::CallbackInfo& info) {
+Napi::Value PacketReaderBinding::stats(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("decodeErrors", decodeErrors_);
   return o;

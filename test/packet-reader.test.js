@@ -2,7 +2,7 @@
 // The packet API: Annex-B bytes in arbitrary chunks give the same frames as the file reader.
 const fs = require('node:fs');
 const test = require('ava');
-const { openVideo, createDecoder } = require('../dist');
+const { openVideo, createPacketReader } = require('../dist');
 const { fixture, collect } = require('./helpers/fixtures');
 
 const stream = fs.readFileSync(fixture('translate-p.h264'));
@@ -32,7 +32,7 @@ test('chunked Annex-B H.264 decodes to the same frames, vectors and motion as th
   const expected = await collect(openVideo(fixture('translate-p.h264'), opts));
   t.is(expected.length, 36);
   for (const seed of [1, 2]) {
-    const decoder = createDecoder({ codec: 'h264', ...opts });
+    const decoder = createPacketReader({ codec: 'h264', ...opts });
     const frames = await decodeAll(decoder, chunks(stream, seed));
     decoder.close();
     t.is(frames.length, expected.length);
@@ -48,7 +48,7 @@ test('chunked Annex-B H.264 decodes to the same frames, vectors and motion as th
 });
 
 test('calls may overlap without awaiting: they run in order', async (t) => {
-  const decoder = createDecoder({ codec: 'h264' });
+  const decoder = createPacketReader({ codec: 'h264' });
   const pending = chunks(stream, 3).map((c) => decoder.decode(c));
   pending.push(decoder.flush());
   const frames = (await Promise.all(pending)).flat();
@@ -57,7 +57,7 @@ test('calls may overlap without awaiting: they run in order', async (t) => {
 });
 
 test('pts given with a chunk stamps the frames it starts', async (t) => {
-  const decoder = createDecoder({ codec: 'h264' });
+  const decoder = createPacketReader({ codec: 'h264' });
   // one whole stream per call: the first packet gets pts 5.0
   const frames = [...(await decoder.decode(stream, 5)), ...(await decoder.flush())];
   t.is(frames[0].pts, 5);
@@ -65,19 +65,19 @@ test('pts given with a chunk stamps the frames it starts', async (t) => {
 });
 
 test('bytes that hold no picture give no frames and no error', async (t) => {
-  const decoder = createDecoder({ codec: 'mpeg2video', vectors: true });
+  const decoder = createPacketReader({ codec: 'mpeg2video', vectors: true });
   const frames = [...(await decoder.decode(Buffer.from('not a bitstream at all'))), ...(await decoder.flush())];
   t.is(frames.length, 0);
 });
 
 test('packet decoder errors are coded', async (t) => {
-  t.throws(() => createDecoder(), { code: 'ERR_INVALID_ARG' });
-  t.throws(() => createDecoder({}), { code: 'ERR_INVALID_ARG' });
-  t.throws(() => createDecoder({ codec: 'nosuchcodec' }), { code: 'ERR_UNSUPPORTED_CODEC' });
-  t.throws(() => createDecoder({ codec: 'aac' }), { code: 'ERR_UNSUPPORTED_CODEC' });
-  t.throws(() => createDecoder({ codec: 'vp9', motion: 'accumulated' }), { code: 'ERR_NO_MOTION_VECTORS' });
-  t.throws(() => createDecoder({ codec: 'h264', stride: -1 }), { code: 'ERR_INVALID_ARG' });
-  const decoder = createDecoder({ codec: 'h264' });
+  t.throws(() => createPacketReader(), { code: 'ERR_INVALID_ARG' });
+  t.throws(() => createPacketReader({}), { code: 'ERR_INVALID_ARG' });
+  t.throws(() => createPacketReader({ codec: 'nosuchcodec' }), { code: 'ERR_UNSUPPORTED_CODEC' });
+  t.throws(() => createPacketReader({ codec: 'aac' }), { code: 'ERR_UNSUPPORTED_CODEC' });
+  t.throws(() => createPacketReader({ codec: 'vp9', motion: 'accumulated' }), { code: 'ERR_NO_MOTION_VECTORS' });
+  t.throws(() => createPacketReader({ codec: 'h264', stride: -1 }), { code: 'ERR_INVALID_ARG' });
+  const decoder = createPacketReader({ codec: 'h264' });
   await t.throwsAsync(decoder.decode('bytes'), { code: 'ERR_INVALID_ARG' });
   await t.throwsAsync(decoder.decode(new Float32Array(4)), { code: 'ERR_INVALID_ARG' });
   await t.throwsAsync(decoder.decode(new Uint8Array(4), Infinity), { code: 'ERR_INVALID_ARG' });

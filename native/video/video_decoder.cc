@@ -1,11 +1,11 @@
-#include "decoder.h"
+#include "video_decoder.h"
 
 #include "../common/coded_error.h"
 #include "motion_vectors.h"
 
 namespace arseg {
 
-Decoder::Decoder(AVCodecID codecId, const AVCodecParameters* params, AVRational timeBase,
+VideoDecoder::VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, AVRational timeBase,
                  FrameRequest request)
     : frame_(allocFrame()), timeBase_(timeBase), pipeline_(std::move(request)) {
   const FrameRequest& req = pipeline_.request();
@@ -40,19 +40,19 @@ Decoder::Decoder(AVCodecID codecId, const AVCodecParameters* params, AVRational 
                                                   avErrorText(ret));
 }
 
-std::string Decoder::codecName() const {
+std::string VideoDecoder::codecName() const {
   const AVCodecDescriptor* desc = avcodec_descriptor_get(ctx_->codec_id);
   return desc ? desc->name : "unknown";
 }
 
-void Decoder::countError(int err, const char* what) {
+void VideoDecoder::countError(int err, const char* what) {
   ++decodeErrors_;
   if (pipeline_.request().strict)
     throw CodedError("ERR_DECODE", std::string(what) + ": " + avErrorText(err),
                      pipeline_.framesSeen());
 }
 
-void Decoder::send(const AVPacket* packet) {
+void VideoDecoder::send(const AVPacket* packet) {
   if (drained_) return;
   for (;;) {
     const int ret = avcodec_send_packet(ctx_.get(), packet);
@@ -77,7 +77,7 @@ void Decoder::send(const AVPacket* packet) {
   }
 }
 
-void Decoder::receiveAll() {
+void VideoDecoder::receiveAll() {
   int consecutiveErrors = 0;
   for (;;) {
     const int ret = avcodec_receive_frame(ctx_.get(), frame_.get());

@@ -1,5 +1,5 @@
 'use strict';
-// Reading the decoder's 1x1 convolution out of ONNX (lib/decoder-head.ts): the bundles' decoders
+// Reading the decoder's 1x1 convolution out of ONNX (lib/pointwise-head.ts): the bundles' decoders
 // give exactly the weights ONNX Runtime computes with; models written here with the same schema
 // (and loaded by ONNX Runtime, which proves them valid ONNX) that are not exactly a pointwise
 // head give null and the reason; corrupt files give null, unreadable ones a coded error; and
@@ -9,7 +9,7 @@ const path = require('node:path');
 const test = require('ava');
 const ort = require('onnxruntime-node');
 const { Bundle, ArSeg, PointwiseHead, readPointwiseHead, pointwiseHeadFromOnnx } = require('../dist');
-const { onnxTypes } = require('../dist/decoder-head');
+const { onnxTypes } = require('../dist/pointwise-head');
 const { FIXTURES, fixture, tmpDir } = require('./helpers/fixtures');
 const { randoms } = require('./helpers/random');
 
@@ -160,7 +160,7 @@ for (const [what, options, reason, valid] of NOT_POINTWISE) {
 }
 
 test('a real network (the CReFF benchmark graph, an encoder): not a pointwise head', async (t) => {
-  for (const file of [path.join(__dirname, '..', 'bench', 'creff-c64-k7.onnx'), path.join(BUNDLE, 'hr_encoder.onnx')]) {
+  for (const file of [path.join(__dirname, 'fixtures', 'creff-graph', 'creff-c64-k7.onnx'), path.join(BUNDLE, 'hr_encoder.onnx')]) {
     const { head, reason } = await readPointwiseHead(file);
     t.is(head, null);
     t.regex(reason, /the graph has \d+ nodes, not one Conv/);

@@ -1,4 +1,4 @@
-// JavaScript class NativePacketDecoder: decode(bytes, pts?) and flush() run on the thread pool
+// JavaScript class NativePacketReader: decode(bytes, pts?) and flush() run on the thread pool
 // and resolve with the frames that became ready; one call at a time.
 #pragma once
 
@@ -6,14 +6,14 @@
 
 #include <memory>
 
-#include "../video/packet_decoder.h"
+#include "../video/packet_reader.h"
 
 namespace arseg {
 
-class PacketDecoderBinding : public Napi::ObjectWrap<PacketDecoderBinding> {
+class PacketReaderBinding : public Napi::ObjectWrap<PacketReaderBinding> {
  public:
   static void define(Napi::Env env, Napi::Object exports);
-  explicit PacketDecoderBinding(const Napi::CallbackInfo& info);
+  explicit PacketReaderBinding(const Napi::CallbackInfo& info);
 
  private:
   Napi::Value decode(const Napi::CallbackInfo& info);
@@ -25,7 +25,7 @@ class PacketDecoderBinding : public Napi::ObjectWrap<PacketDecoderBinding> {
   void checkIdle();
   void settle();
 
-  std::unique_ptr<PacketDecoder> decoder_;
+  std::unique_ptr<PacketReader> reader_;
   int stride_ = 8;
   bool busy_ = false;
   bool closing_ = false;

@@ -1,32 +1,32 @@
 /**
  * Decoding packets a caller already holds (e.g. Annex-B H.264 from a camera driver):
- * `createDecoder({ codec })`, then `decode(bytes)` as data arrives and `flush()` at the end.
+ * `createPacketReader({ codec })`, then `decode(bytes)` as data arrives and `flush()` at the end.
  * Chunks need not be aligned to packets: a libavcodec parser finds the boundaries.
  */
-import { addon, NativeFrame, NativePacketDecoder } from './native';
+import { addon, NativeFrame, NativePacketReader } from './native';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
 import { FrameOptions, toVideoFrame, VideoFrame } from './frame';
 
-export interface DecoderOptions extends FrameOptions {
+export interface PacketReaderOptions extends FrameOptions {
   /** libavcodec codec name: 'h264', 'hevc', 'mpeg4', 'mpeg2video', 'mpeg1video', ... */
   codec: string;
 }
 
-export class PacketDecoder {
-  readonly options: Readonly<DecoderOptions>;
-  #native: NativePacketDecoder;
+export class PacketReader {
+  readonly options: Readonly<PacketReaderOptions>;
+  #native: NativePacketReader;
   #queue: Promise<unknown> = Promise.resolve();
   #flushed = false;
   #closed = false;
 
-  constructor(options: DecoderOptions) {
+  constructor(options: PacketReaderOptions) {
     if (options === null || typeof options !== 'object') throw invalidArg('options must be an object with a codec');
     if (typeof options.codec !== 'string' || options.codec.length === 0)
       throw invalidArg("option 'codec' must be a codec name such as 'h264'");
     this.options = { ...options };
     const { codec, ...frameOptions } = options;
     try {
-      this.#native = new (addon().NativePacketDecoder)(codec, frameOptions);
+      this.#native = new (addon().NativePacketReader)(codec, frameOptions);
     } catch (err) {
       throw toArSegError(err);
     }
@@ -52,9 +52,9 @@ export class PacketDecoder {
   }
 
   #run(op: () => Promise<NativeFrame[]>): Promise<VideoFrame[]> {
-    if (this.#closed) return Promise.reject(new ArSegError(ErrorCodes.CLOSED, 'the decoder is closed'));
+    if (this.#closed) return Promise.reject(new ArSegError(ErrorCodes.CLOSED, 'the packet reader is closed'));
     const result = this.#queue.then(async () => {
-      if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'the decoder is closed');
+      if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'the packet reader is closed');
       try {
         const frames = await op();
         return frames.map((f) => toVideoFrame(f, this.options));
@@ -77,6 +77,6 @@ export class PacketDecoder {
   }
 }
 
-export function createDecoder(options: DecoderOptions): PacketDecoder {
-  return new PacketDecoder(options);
+export function createPacketReader(options: PacketReaderOptions): PacketReader {
+  return new PacketReader(options);
 }

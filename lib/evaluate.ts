@@ -1,0 +1,232 @@
+/**
+ * The paper's evaluation protocol (docs/method.md, "Evaluation protocol") through the pipeline.
+ *
+ * Keyframes every L frames from frame 0 (on a stream encoded with GOP L, each GOP's I-frame);
+ * a frame's reference distance d is its distance from its keyframe. For each mode, one confusion
+ * matrix per d is accumulated over every frame of every clip (lib/metrics.ts): the report gives
+ * mIoU_d for d = 0..L-1 and their mean, the IoU per class (mean over d) and the frames counted.
+ * Clips are summed as confusion matrices, never averaged, so a split evaluated clip by clip
+ * (evaluateClip + DistanceMetrics.merge) gives exactly the figures of one evaluate() run.
+ */
+import { ArSeg, SegmentMode } from './pipeline';
+import { invalidArg } from './errors';
+import { ClipLabels, DatasetSplits, labelsError, LabelledClip, listLabelFiles, resolveClips } from './dataset';
+import { DistanceMetrics, DistanceReport } from './metrics';
+import type { ExecutionDevice } from './bundle';
+
+export const EVAL_MODES: readonly SegmentMode[] = ['hr', 'lr', 'ar'];
+
+export interface EvaluateOptions {
+  /** The model: a bundle directory (loaded and closed here) or a loaded ArSeg (left open). */
+  model: string | ArSeg;
+  /** Labels directory for a single video (default: `labels/` next to it). */
+  labels?: string;
+  /** The split of a dataset directory. Default 'test'. */
+  split?: string;
+  /** Modes to evaluate. Default hr, lr, ar. */
+  modes?: readonly SegmentMode[];
+  /** Keyframe interval L. Default: the bundle's keyframeInterval. */
+  interval?: number;
+  /** LR scale. Default: the bundle's lrScale. */
+  scale?: number;
+  /** Where a bundle given by directory runs. Default 'cpu'. */
+  device?: ExecutionDevice;
+  /** Called after each evaluated frame: frames done, and the total over every clip and mode. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface EvalReport {
+  model: string;
+  /** Names of the evaluated classes (the bundle's, less its ignoreIndex), per-class order. */
+  classes: string[];
+  /** Class indices of `classes` in the bundle. */
+  classIndices: number[];
+  /** Label values not counted. */
+  ignore: number[];
+  interval: number;
+  scale: number;
+  clips: { name: string; video: string; labels: string; frames: number }[];
+  /** One entry per evaluated mode, in the order hr, lr, ar. */
+  modes: Partial<Record<SegmentMode, DistanceReport>>;
+  seconds: number;
+  warnings: string[];
+}
+
+/** What one clip's evaluation in one mode counted. */
+export interface ClipModeResult {
+  /** Frames decoded and scored. */
+  frames: number;
+  /** Keyframes (d = 0) that were not I-frames: the stream was not encoded with GOP L. */
+  keyframesNotI: number;
+}
+
+/** The protocol's parameters resolved against a bundle. */
+export interface Protocol {
+  modes: SegmentMode[];
+  interval: number;
+  scale: number;
+  /** Label values the matrices ignore besides 255: the bundle's ignoreIndex when it is a class. */
+  ignore: number[];
+  classes: number;
+}
+
+/** Resolves modes, interval, scale and the ignored class against the model's bundle. */
+export function resolveProtocol(seg: ArSeg, o: Pick<EvaluateOptions, 'modes' | 'interval' | 'scale'>): Protocol {
+  const m = seg.bundle.manifest;
+  const modes = EVAL_MODES.filter((mode) => (o.modes ?? EVAL_MODES).includes(mode));
+  if (modes.length === 0) throw invalidArg('no modes to evaluate (hr, lr, ar)');
+  const K = m.classes.length;
+  const ignoreIndex = typeof m.ignoreIndex === 'number' && m.ignoreIndex >= 0 && m.ignoreIndex < K ? m.ignoreIndex : null;
+  const interval = o.interval ?? m.keyframeInterval;
+  if (!Number.isInteger(interval) || interval < 1) throw invalidArg('the keyframe interval must be a positive integer');
+  return { modes, interval, scale: o.scale ?? m.lrScale, ignore: ignoreIndex === null ? [] : [ignoreIndex], classes: K };
+}
+
+/** Fresh per-distance metrics for the protocol. */
+export function newMetrics(p: Protocol): DistanceMetrics {
+  return new DistanceMetrics(p.classes, p.interval, { ignore: p.ignore });
+}
+
+/**
+ * Segments one clip in one mode and adds every frame to `acc` at its reference distance.
+ * ERR_LABELS when the clip has more frames than labels (checked at the first frame when the
+ * container declares its count) or fewer.
+ */
+export async function evaluateClip(
+  seg: ArSeg,
+  labels: ClipLabels,
+  mode: SegmentMode,
+  p: Protocol,
+  acc: DistanceMetrics,
+  onFrame?: () => void,
+): Promise<ClipModeResult> {
+  const clip = labels.clip;
+  const segmentation = seg.segment(clip.video, { mode, scale: p.scale, keyframes: p.interval });
+  let declared: number | null = null;
+  try {
+    declared = (await segmentation.info()).frameCount ?? null;
+  } catch {
+    // an input that cannot be opened fails the first read of the loop below, with its code
+  }
+  let frames = 0;
+  let keyframesNotI = 0;
+  for await (const r of segmentation) {
+    // Thrown inside the loop, so that the reader is closed.
+    if (frames === 0 && declared !== null && declared > labels.files.length)
+      throw labelsError(`clip ${clip.name}: the video has more frames than labels (${declared} frames in ${clip.video}, ${labels.files.length} labels in ${clip.labels})`);
+    const gt = await labels.frame(r.index, r.width, r.height);
+    const d = r.index - r.keyframeIndex;
+    acc.add(d, gt, r.labels);
+    if (d === 0 && r.pictType !== 'I') keyframesNotI++;
+    frames++;
+    onFrame?.();
+  }
+  labels.finish(frames);
+  return { frames, keyframesNotI };
+}
+
+/** Warnings about a dataset's declared classes and GOP against the model and the protocol. */
+export function datasetWarnings(datasets: { dir: string; splits: DatasetSplits }[], classNames: string[], interval: number): string[] {
+  const warnings: string[] = [];
+  for (const { dir, splits } of datasets) {
+    if (Array.isArray(splits.classes)) {
+      const names = splits.classes.map(String);
+      if (names.length !== classNames.length || names.some((n, i) => n !== classNames[i]))
+        warnings.push(`${dir}: the dataset's classes (${names.join(', ')}) differ from the model's evaluated classes (${classNames.join(', ')}); labels are read as the model's class indices`);
+    }
+    if (typeof splits.gop === 'number' && splits.gop !== interval)
+      warnings.push(`${dir}: the dataset's GOP is ${splits.gop} but keyframes are every ${interval} frames: keyframes are not at GOP starts`);
+  }
+  return warnings;
+}
+
+/** The report of accumulated metrics (shared by evaluate() and merged distributed runs). */
+export function buildReport(
+  seg: ArSeg,
+  p: Protocol,
+  metrics: Map<SegmentMode, DistanceMetrics>,
+  clips: { clip: LabelledClip; frames: number }[],
+  seconds: number,
+  warnings: string[],
+): EvalReport {
+  const m = seg.bundle.manifest;
+  const first = metrics.get(p.modes[0])!;
+  const evaluated = first.evaluatedClasses();
+  return {
+    model: m.name,
+    classes: evaluated.map((c) => m.classes[c].name),
+    classIndices: evaluated,
+    ignore: [...first.ignore],
+    interval: p.interval,
+    scale: p.scale,
+    clips: clips.map(({ clip, frames }) => ({ name: clip.name, video: clip.video, labels: clip.labels, frames })),
+    modes: Object.fromEntries(p.modes.map((mode) => [mode, metrics.get(mode)!.report()])),
+    seconds,
+    warnings,
+  };
+}
+
+/**
+ * Evaluates videos or dataset directories (see dataset.ts) in each mode. Every clip's labels are
+ * listed before the model loads, so that a missing file fails at once.
+ */
+export async function evaluate(inputs: string[], o: EvaluateOptions): Promise<EvalReport> {
+  const started = process.hrtime.bigint();
+  if (!EVAL_MODES.some((mode) => (o.modes ?? EVAL_MODES).includes(mode))) throw invalidArg('no modes to evaluate (hr, lr, ar)');
+  const { clips, datasets } = await resolveClips(inputs, o);
+  const labelFiles: string[][] = [];
+  for (const clip of clips) labelFiles.push(await listLabelFiles(clip.labels, clip.name));
+  const seg = typeof o.model === 'string' ? await ArSeg.load(o.model, { device: o.device }) : o.model;
+  try {
+    const p = resolveProtocol(seg, o);
+    const metrics = new Map(p.modes.map((mode) => [mode, newMetrics(p)]));
+    const classNames = metrics.get(p.modes[0])!.evaluatedClasses().map((c) => seg.bundle.manifest.classes[c].name);
+    const warnings = datasetWarnings(datasets, classNames, p.interval);
+    const labels = clips.map((clip, i) => new ClipLabels(clip, labelFiles[i], p.classes));
+    const total = labels.reduce((s, l) => s + l.files.length, 0) * p.modes.length;
+    let done = 0;
+    let notI = 0;
+    const counted: { clip: LabelledClip; frames: number }[] = [];
+    for (const clipLabels of labels) {
+      let frames = 0;
+      for (const mode of p.modes) {
+        const r = await evaluateClip(seg, clipLabels, mode, p, metrics.get(mode)!, () => o.onProgress?.(++done, total));
+        if (mode === p.modes[0]) notI += r.keyframesNotI;
+        frames = r.frames;
+      }
+      counted.push({ clip: clipLabels.clip, frames });
+    }
+    if (notI > 0)
+      warnings.push(`${notI} keyframes (every ${p.interval} frames from frame 0) are not I-frames: the protocol wants the stream encoded with GOP ${p.interval}`);
+    return buildReport(seg, p, metrics, counted, Number(process.hrtime.bigint() - started) / 1e9, warnings);
+  } finally {
+    if (typeof o.model === 'string') await seg.close();
+  }
+}
+
+function pct(v: number | null): string {
+  return v === null ? '–' : (100 * v).toFixed(1);
+}
+
+/** The report as Markdown: mIoU per d and mean, per-class IoU, frames counted. */
+export function formatEvalMarkdown(r: EvalReport): string {
+  const modes = EVAL_MODES.filter((m) => r.modes[m]);
+  const ds = Array.from({ length: r.interval }, (_, d) => d);
+  const frames = r.modes[modes[0]]!;
+  const lines: string[] = [];
+  lines.push(
+    `mIoU (%) of ${r.model} per reference distance d (keyframe every ${r.interval} frames, LR scale ${r.scale}); ` +
+      `${r.clips.length} clip${r.clips.length === 1 ? '' : 's'}, ${frames.framesTotal} frames per mode`,
+    '',
+    `| mode | ${ds.map((d) => `d=${d}`).join(' | ')} | mean |`,
+    `|---|${ds.map(() => '---:').join('|')}|---:|`,
+  );
+  for (const mode of modes) {
+    const rep = r.modes[mode]!;
+    lines.push(`| ${mode} | ${rep.perDistance.map(pct).join(' | ')} | **${pct(rep.mean)}** |`);
+  }
+  lines.push(`| frames | ${frames.frames.join(' | ')} | ${frames.framesTotal} |`);
+  lines.push('', 'IoU (%) per class, mean over d', '', `| class | ${modes.join(' | ')} |`, `|---|${modes.map(() => '---:').join('|')}|`);
+  r.classes.forEach((name, k) => lines.push(`| ${name} | ${modes.map((mode) => pct(r.modes[mode]!.perClass[k])).join(' | ')} |`));
+  return lines.join('\n') + '\n';
+}
