@@ -1,0 +1,35 @@
+/**
+ * Writing outputs so that a reader never sees half a file: each file is written under a
+ * temporary name in the same directory, flushed to disk, and renamed into place (rename is atomic
+ * within a file system). A crash, a full disk or a killed process leaves the previous file or no
+ * file, never a truncated one; the temporary file is removed on failure.
+ *
+ * Used by every command that writes results (segment, eval --out, mvs --dump, the queue's
+ * workers), so that at-least-once execution and interrupted runs leave only complete outputs.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+
+/** The temporary name of `file` while it is written: hidden, in the same directory, unique. */
+export function temporaryName(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/** Writes `data` to `file` atomically (temporary name, fsync, rename). */
+export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  const tmp = temporaryName(file);
+  let handle: fs.FileHandle | null = null;
+  try {
+    handle = await fs.open(tmp, 'wx', 0o644);
+    await handle.writeFile(data);
+    await handle.sync();
+    await handle.close();
+    handle = null;
+    await fs.rename(tmp, file);
+  } catch (err) {
+    if (handle) await handle.close().catch(() => undefined);
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}
