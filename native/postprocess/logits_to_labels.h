@@ -20,4 +20,23 @@ enum class LogitsUpsampling {
 void logitsToLabels(const float* logits, int classes, int h, int w, int outH, int outW,
                     LogitsUpsampling upsampling, uint8_t* labels, int threads);
 
+// A first resize the network does itself, before the one to the frame; with logSoftmax, the
+// network's log-softmax over classes after it (the official CamVid PSPNet's final_logsoftmax).
+struct LogitsResize {
+  int height = 0;
+  int width = 0;
+  LogitsUpsampling upsampling = LogitsUpsampling::AlignCorners;
+  bool logSoftmax = false;
+};
+
+// Two resizes in a row, as the official pipeline makes labels: logits -> `via` (the network's
+// own resize: BiSeNet18's x8 head, align_corners=False; the PSPNets' resize to their input size,
+// align_corners=True) -> outH x outW with `upsampling` (the evaluation's resize to the label
+// size), then the arg-max. Without logSoftmax, one pass: per axis the two resizes compose into
+// at most four taps (common/bilinear_axis.h), and the intermediate logits are never
+// materialised. With it (not linear, so it does not compose), the intermediate log-probabilities
+// are materialised (classes x via.height x via.width) and then resized.
+void logitsToLabelsVia(const float* logits, int classes, int h, int w, const LogitsResize& via, int outH,
+                       int outW, LogitsUpsampling upsampling, uint8_t* labels, int threads);
+
 }  // namespace arseg
