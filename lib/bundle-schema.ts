@@ -87,7 +87,7 @@ export const bundleSchema = {
         v: conv,
       },
     },
-    logitsUpsampling: { enum: ['align-corners', 'half-pixel', 'align-corners-via-input', 'log-softmax-via-input', 'half-pixel-via-stride'] },
+    logitsUpsampling: { enum: ['align-corners', 'half-pixel', 'align-corners-via-input', 'half-pixel-via-stride'] },
     lrScale: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
     keyframeInterval: { type: 'integer', minimum: 1 },
   },

@@ -91,17 +91,16 @@ export type MotionComposition = 'bilinear' | 'official';
  * - 'align-corners': one bilinear resize to the frame, align_corners=True (this project's
  *   PSPNet18 bundles);
  * - 'half-pixel': one resize, align_corners=False;
- * - 'align-corners-via-input': the official Cityscapes PSPNet18's: first the network's own resize,
+ * - 'align-corners-via-input': the official PSPNets': first the network's own resize,
  *   align_corners=True to the size of the image the encoder took (HR frames: the HR input; LR
  *   frames: the LR input; AR frames: none, their logits are at the keyframe feature's size, where
- *   the official LR network leaves them), then the evaluation's, align_corners=True to the frame;
- * - 'log-softmax-via-input': the official CamVid PSPNet18's: the same with the network's
- *   log-softmax over classes after its own resize (the evaluation then resizes log-probabilities;
- *   it changes labels on LR frames, whose two resizes do not compose into one);
+ *   the official LR network leaves them), then the evaluation's, align_corners=True to the frame
+ *   (on LR frames the two do not compose into one resize). The CamVid PSPNet's log-softmax
+ *   between them shifts every class of a pixel alike, which a linear resize keeps: the same arg-max;
  * - 'half-pixel-via-stride': the official BiSeNet18's: align_corners=False to feature.stride x the
  *   logits' size (its x8 head), then align_corners=True to the frame.
  */
-export type LogitsUpsampling = 'align-corners' | 'half-pixel' | 'align-corners-via-input' | 'log-softmax-via-input' | 'half-pixel-via-stride';
+export type LogitsUpsampling = 'align-corners' | 'half-pixel' | 'align-corners-via-input' | 'half-pixel-via-stride';
 
 /** Every choice of the pipeline around the networks, defaults filled in (`Bundle.pipeline`). */
 export interface BundlePipeline {

@@ -119,7 +119,7 @@ export interface NativeAddon {
     outHeight: number,
     outWidth: number,
     upsampling?: 'align-corners' | 'half-pixel',
-    via?: { height: number; width: number; upsampling?: 'align-corners' | 'half-pixel'; logSoftmax?: boolean },
+    via?: { height: number; width: number; upsampling?: 'align-corners' | 'half-pixel'},
   ): Promise<Uint8Array>;
   NativeVideoReader: new (source: string, options?: object) => NativeVideoReader;
   NativePacketReader: new (codec: string, options?: object) => NativePacketReader;

@@ -371,12 +371,12 @@ export class ArSeg {
     const upsampling = o.pipeline.logitsUpsampling;
     if (upsampling === 'align-corners' || upsampling === 'half-pixel')
       return addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, upsampling);
-    let via: { height: number; width: number; upsampling: 'align-corners' | 'half-pixel'; logSoftmax?: boolean };
-    if (upsampling === 'align-corners-via-input' || upsampling === 'log-softmax-via-input') {
+    let via: { height: number; width: number; upsampling: 'align-corners' | 'half-pixel' };
+    if (upsampling === 'align-corners-via-input') {
       // The network's own resize: to the image its encoder took (HR or LR input); AR logits stay
       // at the keyframe feature's size (the official LR network resizes them to it).
       const [ih, iw] = branch === 'ar' ? [lh, lw] : frame.tensors![branch === 'lr' ? 1 : 0].dims.slice(2);
-      via = { height: ih, width: iw, upsampling: 'align-corners', logSoftmax: upsampling === 'log-softmax-via-input' };
+      via = { height: ih, width: iw, upsampling: 'align-corners' };
     } else {
       const stride = this.bundle.manifest.feature.stride;
       via = { height: lh * stride, width: lw * stride, upsampling: 'half-pixel' };

@@ -32,19 +32,15 @@ Napi::Value labelsFromLogits(const Napi::CallbackInfo& info) {
       return LogitsUpsampling::AlignCorners;
     };
     const LogitsUpsampling upsampling = mapNamed(info.Length() > 6 ? info[6] : env.Undefined(), "upsampling");
-    // via: { height, width, upsampling?, logSoftmax? }: the network's own resize before the one to the frame.
+    // via: { height, width, upsampling? }: the network's own resize before the one to the frame.
     bool twoStep = false;
     LogitsResize via;
     if (info.Length() > 7 && !info[7].IsUndefined() && !info[7].IsNull()) {
-      if (!info[7].IsObject()) throw CodedError("ERR_INVALID_ARG", "via must be { height, width, upsampling?, logSoftmax? }");
+      if (!info[7].IsObject()) throw CodedError("ERR_INVALID_ARG", "via must be { height, width, upsampling? }");
       Napi::Object o = info[7].As<Napi::Object>();
       via.height = integerIn(o.Get("height"), "via.height", 1, 1 << 16);
       via.width = integerIn(o.Get("width"), "via.width", 1, 1 << 16);
       via.upsampling = mapNamed(o.Get("upsampling"), "via.upsampling");
-      Napi::Value logSoftmax = o.Get("logSoftmax");
-      if (!logSoftmax.IsUndefined() && !logSoftmax.IsBoolean())
-        throw CodedError("ERR_INVALID_ARG", "via.logSoftmax must be a boolean");
-      via.logSoftmax = !logSoftmax.IsUndefined() && logSoftmax.As<Napi::Boolean>().Value();
       twoStep = true;
     }
     if (logits.ElementLength() != size_t(classes) * h * w)

@@ -1,7 +1,6 @@
 #include "logits_to_labels.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -83,39 +82,6 @@ AxisMap axisMap(LogitsUpsampling upsampling) {
   return upsampling == LogitsUpsampling::AlignCorners ? AxisMap::AlignCorners : AxisMap::HalfPixel;
 }
 
-// The logits resized to via's size, then log-softmax over the classes at each pixel (PyTorch's
-// x - max - log(sum(exp(x - max)))): classes x via.height x via.width.
-std::vector<float> logSoftmaxResized(const float* logits, int classes, int h, int w, const LogitsResize& via,
-                                     int threads) {
-  const std::vector<AxisTaps> ty = bilinearAxis(h, via.height, axisMap(via.upsampling));
-  const std::vector<AxisTaps> tx = bilinearAxis(w, via.width, axisMap(via.upsampling));
-  const size_t plane = static_cast<size_t>(h) * w, midPlane = static_cast<size_t>(via.height) * via.width;
-  std::vector<float> mid(midPlane * classes);
-  parallelFor(via.height, threads, [&](int y, int) {
-    const AxisTaps& v = ty[static_cast<size_t>(y)];
-    std::vector<float> values(static_cast<size_t>(classes));
-    for (int x = 0; x < via.width; ++x) {
-      const AxisTaps& u = tx[static_cast<size_t>(x)];
-      float top = -INFINITY;
-      for (int c = 0; c < classes; ++c) {
-        const float* p = logits + c * plane;
-        const float* r0 = p + static_cast<size_t>(v.index[0]) * w;
-        const float* r1 = p + static_cast<size_t>(v.index[1]) * w;
-        const float value = v.weight[0] * (u.weight[0] * r0[u.index[0]] + u.weight[1] * r0[u.index[1]]) +
-                            v.weight[1] * (u.weight[0] * r1[u.index[0]] + u.weight[1] * r1[u.index[1]]);
-        values[static_cast<size_t>(c)] = value;
-        top = std::max(top, value);
-      }
-      float sum = 0.f;
-      for (int c = 0; c < classes; ++c) sum += std::exp(values[static_cast<size_t>(c)] - top);
-      const float shift = top + std::log(sum);
-      const size_t at = static_cast<size_t>(y) * via.width + x;
-      for (int c = 0; c < classes; ++c) mid[c * midPlane + at] = values[static_cast<size_t>(c)] - shift;
-    }
-  });
-  return mid;
-}
-
 bool isIdentity(const std::vector<AxisTaps>& taps) {
   for (size_t x = 0; x < taps.size(); ++x)
     if (taps[x].count != 1 || taps[x].index[0] != static_cast<int>(x) || taps[x].weight[0] != 1.f) return false;
@@ -130,11 +96,6 @@ void logitsToLabelsVia(const float* logits, int classes, int h, int w, const Log
   if (h < 1 || w < 1 || outH < 1 || outW < 1 || via.height < 1 || via.width < 1)
     throw CodedError("ERR_SHAPE", "sizes must be positive");
   if (threads <= 0) threads = defaultThreads();
-  if (via.logSoftmax) {
-    logitsToLabels(logSoftmaxResized(logits, classes, h, w, via, threads).data(), classes, via.height, via.width,
-                   outH, outW, upsampling, labels, threads);
-    return;
-  }
   const std::vector<AxisTaps> ty = composeAxes(bilinearAxis(h, via.height, axisMap(via.upsampling)),
                                                bilinearAxis(via.height, outH, axisMap(upsampling)));
   const std::vector<AxisTaps> tx = composeAxes(bilinearAxis(w, via.width, axisMap(via.upsampling)),

@@ -87,8 +87,7 @@ def export_bundle(out_dir, hr_net, lr_net, creff, *, name, classes=CAMVID_CLASSE
     - motion_composition: 'bilinear' (default) or 'official' (mergeMotion);
     - motion_resize: 'cell-centres' (default), 'align-corners' (official evaluation) or 'nearest';
     - logits_upsampling: default hr_net.logits_upsampling ('align-corners' when it says nothing);
-      also 'align-corners-via-input', 'log-softmax-via-input' or 'half-pixel-via-stride' (the
-      official two-step resizes)."""
+      also 'align-corners-via-input' or 'half-pixel-via-stride' (the official two-step resizes)."""
     os.makedirs(os.path.join(out_dir, "creff"), exist_ok=True)
     sample = torch.zeros(1, 3, 64, 64)
     networks = {"hrEncoder": "hr_encoder.onnx", "lrEncoder": "lr_encoder.onnx", "decoder": "decoder.onnx"}

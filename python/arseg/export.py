@@ -36,8 +36,7 @@ from .bundle import DATASETS, export_bundle
 from .official import (ARCHS, IMAGENET_STATS, OFFICIAL_LOGITS_UPSAMPLING, CheckpointError, build, input_stats,
                        load_checkpoint, official_pipeline, project_pipeline)
 
-LOGITS_UPSAMPLINGS = ["align-corners", "half-pixel", "align-corners-via-input", "log-softmax-via-input",
-                      "half-pixel-via-stride"]
+LOGITS_UPSAMPLINGS = ["align-corners", "half-pixel", "align-corners-via-input", "half-pixel-via-stride"]
 
 
 def parse_args(argv):

@@ -44,10 +44,11 @@ CITYSCAPES_BISENET_STATS = ((0.3257, 0.3690, 0.3223), (0.2112, 0.2148, 0.2115))
 
 # How each official network's logits become labels (lib/bundle.ts, LogitsUpsampling): the
 # PSPNets resize to their input size with align_corners=True (the CamVid one then applies its
-# final_logsoftmax) and the evaluation to the label size likewise; BiSeNet18's x8 head is
+# final_logsoftmax, a per-pixel shift common to all classes that leaves the arg-max of any later
+# linear resize as it is) and the evaluation to the label size likewise; BiSeNet18's x8 head is
 # align_corners=False, then the evaluation's resize.
 OFFICIAL_LOGITS_UPSAMPLING = {
-    "psp18": "log-softmax-via-input",
+    "psp18": "align-corners-via-input",
     "psp18-semseg": "align-corners-via-input",
     "bise18": "half-pixel-via-stride",
 }
