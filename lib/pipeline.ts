@@ -50,7 +50,10 @@ export interface SegmentOptions {
   decoder?: DecoderChoice;
   /** Also return the frame's RGB pixels (for overlays). */
   rgb?: boolean;
-  /** Cell size in pixels of the motion field read from the stream. Default 4. */
+  /**
+   * Cell size in pixels of the motion field read from the stream. Default 4; 1 for a bundle
+   * whose motion composition is 'official' (mergeMotion composes per pixel).
+   */
   motionStride?: number;
   /** CReFF formulation: 'exact' (default) or 'keyframe-conv' (faster, approximate). */
   creffMode?: 'exact' | 'keyframe-conv';
@@ -168,13 +171,13 @@ export class ArSeg {
     const adaptive = typeof keyframes === 'object' && keyframes !== null && keyframes.policy === 'adaptive';
     if (keyframes !== 'gop' && !adaptive && !(Number.isInteger(keyframes) && (keyframes as number) >= 1))
       throw invalidArg("keyframes must be 'gop', 'adaptive', { policy: 'adaptive', ... } or a positive integer interval");
-    const motionStride = options.motionStride ?? 4;
+    const pipeline = this.bundle.pipeline;
+    const motionStride = options.motionStride ?? (pipeline.motionComposition === 'official' ? 1 : 4);
     if (!Number.isInteger(motionStride) || motionStride < 1 || motionStride > 64) throw invalidArg('motionStride must be an integer from 1 to 64');
     const creffMode = options.creffMode ?? 'exact';
     if (creffMode !== 'exact' && creffMode !== 'keyframe-conv') throw invalidArg("creffMode must be 'exact' or 'keyframe-conv'");
     const decoder = options.decoder ?? 'auto';
     if (decoder !== 'auto' && decoder !== 'onnx') throw invalidArg("decoder must be 'auto' or 'onnx'");
-    const pipeline = this.bundle.pipeline;
     return { mode, pipeline, scale, keyframes, motionStride, creffMode, decoder, logits: Boolean(options.logits), rgb: Boolean(options.rgb) };
   }
 

@@ -18,7 +18,6 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { ArSeg, openVideo, resizeMotion, writeNpy } = require('../../dist');
 
-const MOTION_STRIDE = 4; // ArSeg.segment's default motionStride, given explicitly to both
 
 (async () => {
   const [bundleDir, clip, out, count, modeList = 'hr,lr,ar'] = process.argv.slice(2);
@@ -27,6 +26,8 @@ const MOTION_STRIDE = 4; // ArSeg.segment's default motionStride, given explicit
   const seg = await ArSeg.load(bundleDir, { threads: 1 });
   const m = seg.bundle.manifest;
   const p = seg.bundle.pipeline;
+  // ArSeg.segment's default motionStride (per pixel for the official composition), given to both
+  const MOTION_STRIDE = p.motionComposition === 'official' ? 1 : 4;
   const frames = new Map();
   const featureSize = new Map(); // frame -> [H, W] of the HR feature CReFF ran at
   try {
