@@ -15,11 +15,12 @@ for arg in "$@"; do
 done
 
 # build-essential/cmake/pkg-config: the native build; lib*-dev: FFmpeg's libraries (LGPL) the
-# addon links; valgrind: scripts/native-check.sh.
-packages=(build-essential cmake pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev valgrind)
+# addon links; valgrind: scripts/native-check.sh; clang-format: npm run lint (native/'s formatting).
+packages=(build-essential cmake pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev valgrind clang-format)
 # python3-torch (with numpy): python/ (PyPI is not needed); python3-pytest: python/tests;
-# python3-pil: images in python/. They run on Debian's /usr/bin/python3.
-if ((python)); then packages+=(python3 python3-numpy python3-torch python3-pytest python3-pil); fi
+# python3-pil: images in python/; python3-flake8: npm run lint (python/'s linter). They run on
+# Debian's /usr/bin/python3.
+if ((python)); then packages+=(python3 python3-numpy python3-torch python3-pytest python3-pil python3-flake8); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
