@@ -123,7 +123,7 @@ export class Bundle {
       return full;
     };
     const creff = await loadCReFF(root, manifest, file);
-    const sessionOptions = await executionOptions(options);
+    const sessionOptions = executionOptions(options);
     const sessions: ort.InferenceSession[] = [];
     for (const field of ['hrEncoder', 'lrEncoder', 'decoder'] as const) {
       const rel = manifest.networks[field];
@@ -306,7 +306,7 @@ async function loadCReFF(root: string, m: BundleManifest, file: (rel: string, fi
   return new CReFF(weights);
 }
 
-async function executionOptions(options: BundleOptions): Promise<ort.InferenceSession.SessionOptions> {
+function executionOptions(options: BundleOptions): ort.InferenceSession.SessionOptions {
   const device = options.device ?? 'cpu';
   if (device !== 'cpu' && device !== 'cuda') throw new ArSegError(ErrorCodes.INVALID_ARG, "device must be 'cpu' or 'cuda'");
   if (options.decoder !== undefined && options.decoder !== 'auto' && options.decoder !== 'onnx')

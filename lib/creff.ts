@@ -94,7 +94,7 @@ function chw(t: FeatureTensor, name: string): [number, number, number] {
   if (!t || typeof t !== 'object' || !(t.data instanceof Float32Array))
     throw invalidArg(`${name} must be { data: Float32Array, dims }`);
   if (!Array.isArray(t.dims) && !ArrayBuffer.isView(t.dims)) throw invalidArg(`${name}.dims must be an array`);
-  const dims = Array.from(t.dims);
+  const dims: number[] = Array.from(t.dims as ArrayLike<number>);
   if (dims.length === 4 && dims[0] === 1) dims.shift();
   if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0))
     throw new ArSegError(ErrorCodes.SHAPE, `${name}.dims must be [1, C, H, W] or [C, H, W] of positive integers, got [${Array.from(t.dims)}]`);

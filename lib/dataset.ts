@@ -53,7 +53,7 @@ export async function resolveClips(
       if (await statOrNull(splitsFile)) {
         let splits: DatasetSplits;
         try {
-          splits = JSON.parse(await fs.readFile(splitsFile, 'utf8'));
+          splits = JSON.parse(await fs.readFile(splitsFile, 'utf8')) as DatasetSplits;
         } catch (err) {
           throw new ArSegError(ErrorCodes.INVALID_DATA, `${splitsFile}: not valid JSON (${(err as Error).message})`);
         }

@@ -108,7 +108,7 @@ let cached: NativeAddon | undefined;
 export function addon(): NativeAddon {
   if (cached) return cached;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- node-gyp-build has no ES export
     const load = require('node-gyp-build') as (dir: string) => NativeAddon;
     cached = load(path.join(__dirname, '..'));
   } catch (err) {

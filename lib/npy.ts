@@ -4,7 +4,7 @@
  */
 import { promises as fs } from 'node:fs';
 
-const DTYPES = new Map<Function, string>([
+const DTYPES = new Map<unknown, string>([
   [Int32Array, '<i4'],
   [Float32Array, '<f4'],
   [Uint8Array, '|u1'],

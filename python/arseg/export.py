@@ -57,13 +57,16 @@ def convert(args):
     lr = load_checkpoint(build(args.arch, "lr", len(classes), args.width, args.window), args.lr,
                          what=f"{args.arch} LR network")
     notes = []
-    if any(not torch.equal(a, b) for a, b in zip(hr.final_conv.state_dict().values(), lr.final_conv.state_dict().values())):
-        notes.append("the LR checkpoint's final_conv differs from the HR checkpoint's: the bundle's decoder is the HR one (shared)")
+    hr_head, lr_head = hr.final_conv.state_dict().values(), lr.final_conv.state_dict().values()
+    if any(not torch.equal(a, b) for a, b in zip(hr_head, lr_head)):
+        notes.append("the LR checkpoint's final_conv differs from the HR checkpoint's: "
+                     "the bundle's decoder is the HR one (shared)")
     name = args.name or f"{args.arch}-{args.classes}"
     manifest = export_bundle(
         args.out, hr, lr, lr.fuse_attention.weights(), name=name, classes=classes, ignore_index=ignore_index,
         lr_scale=args.lr_scale, keyframe_interval=args.interval, window=args.window, sampling=args.sampling,
-        size_multiple=hr.size_multiple, description=args.description or f"{args.arch} ({args.classes}) converted from {args.hr} and {args.lr}",
+        size_multiple=hr.size_multiple,
+        description=args.description or f"{args.arch} ({args.classes}) converted from {args.hr} and {args.lr}",
     )
     return manifest, notes
 

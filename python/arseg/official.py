@@ -73,7 +73,8 @@ def unwrap_state_dict(obj, source="checkpoint"):
     if not isinstance(obj, dict) or not _is_state_dict(obj):
         keys = ", ".join(map(str, list(obj)[:8])) if isinstance(obj, dict) else type(obj).__name__
         raise CheckpointError(
-            f"{source}: not a state dict (expected name -> tensor, or {{'state_dict': ...}} / {{'model': ...}}; found {keys})"
+            f"{source}: not a state dict (expected name -> tensor, "
+            f"or {{'state_dict': ...}} / {{'model': ...}}; found {keys})"
         )
     out = OrderedDict()
     for key, value in obj.items():
