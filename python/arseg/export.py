@@ -1,7 +1,7 @@
 """Converts official AR-Seg checkpoints (an HR network and an LR network with its CReFF module)
 into a model bundle for the Node pipeline.
 
-    PYTHONPATH=python /usr/bin/python3 -m arseg.export --hr HR.pth --lr LR.pth \\
+    /usr/bin/python3 -m arseg.export --hr HR.pth --lr LR.pth \\
         --arch psp18|bise18|psp18-semseg --classes camvid|cityscapes --out DIR \\
         [--name NAME] [--lr-scale 0.5] [--interval 12]
 

@@ -1,8 +1,8 @@
 """FST training on CPU: the HR network, the LR network (FST stage 1), LR + CReFF (FST stage 2).
 
-    PYTHONPATH=python /usr/bin/python3 -m arseg.train --config CONFIG.json --stage hr|lr|fst --out RUN_DIR [--resume]
-    PYTHONPATH=python /usr/bin/python3 -m arseg.train eval --run RUN_DIR [--split val|test] [--json FILE]
-    PYTHONPATH=python /usr/bin/python3 -m arseg.train export --run RUN_DIR --out models/default [--name NAME]
+    /usr/bin/python3 -m arseg.train --config CONFIG.json --stage hr|lr|fst --out RUN_DIR [--resume]
+    /usr/bin/python3 -m arseg.train eval --run RUN_DIR [--split val|test] [--json FILE]
+    /usr/bin/python3 -m arseg.train export --run RUN_DIR --out models/default [--name NAME]
 
 Stages (method.md, "FST"); each reads the previous stages' RUN_DIR/<stage>/model.pt:
 - hr:  the HR network, cross-entropy at full resolution on random crops.
