@@ -14,6 +14,7 @@ import { bundleSchema } from './bundle-schema';
 import { CReFF, CReFFWeights } from './creff';
 import { PointwiseHead, readPointwiseHead } from './pointwise-head';
 import { ArSegError, ErrorCodes } from './errors';
+import { integerIn, nonEmptyString, oneOf, optionsObject } from './options';
 import { addon } from './native';
 import { decodeNpy } from './npy';
 
@@ -114,7 +115,8 @@ export class Bundle {
   }
 
   static async load(dir: string, options: BundleOptions = {}): Promise<Bundle> {
-    if (typeof dir !== 'string' || dir.length === 0) throw new ArSegError(ErrorCodes.INVALID_ARG, 'the bundle directory must be a path');
+    nonEmptyString('the bundle directory', dir, 'a path');
+    options = checkBundleOptions(options);
     const root = path.resolve(dir);
     const manifest = await readManifest(root);
     const file = (rel: string, field: string) => {
@@ -306,13 +308,20 @@ async function loadCReFF(root: string, m: BundleManifest, file: (rel: string, fi
   return new CReFF(weights);
 }
 
+/** The load options, checked before anything is read (ERR_INVALID_ARG), with their defaults. */
+function checkBundleOptions(options: BundleOptions): BundleOptions {
+  options = optionsObject(options);
+  return {
+    ...options,
+    device: oneOf<ExecutionDevice>('device', options.device, ['cpu', 'cuda'], 'cpu'),
+    decoder: oneOf<DecoderChoice>('decoder', options.decoder, ['auto', 'onnx'], 'auto'),
+    threads: options.threads === undefined ? undefined : integerIn('threads', options.threads, 1, Infinity),
+  };
+}
+
+/** ONNX Runtime's session options for checked load options; ERR_CUDA_UNAVAILABLE for a missing CUDA. */
 function executionOptions(options: BundleOptions): ort.InferenceSession.SessionOptions {
   const device = options.device ?? 'cpu';
-  if (device !== 'cpu' && device !== 'cuda') throw new ArSegError(ErrorCodes.INVALID_ARG, "device must be 'cpu' or 'cuda'");
-  if (options.decoder !== undefined && options.decoder !== 'auto' && options.decoder !== 'onnx')
-    throw new ArSegError(ErrorCodes.INVALID_ARG, "decoder must be 'auto' or 'onnx'");
-  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1))
-    throw new ArSegError(ErrorCodes.INVALID_ARG, 'threads must be a positive integer');
   if (device === 'cuda') {
     const backends = ort.listSupportedBackends().map((b) => b.name);
     if (!backends.includes('cuda'))

@@ -181,19 +181,11 @@ export class CReFF {
     const [mc, mh, mw] = chw(motion, 'motion');
     if (mc !== 2 || mh !== H || mw !== W)
       throw new ArSegError(ErrorCodes.SHAPE, `motion must be [2, ${H}, ${W}] (the key feature's size), got [${mc}, ${mh}, ${mw}]`);
-    if (options === null || typeof options !== 'object') throw invalidArg('options must be an object');
-    let outChannels = c;
-    if (options.head !== undefined) {
-      const { head } = options;
-      if (!head || !(head.weight instanceof Float32Array) || !(head.bias instanceof Float32Array))
-        throw invalidArg('options.head must be { weight: Float32Array, bias: Float32Array }');
-      if (head.bias.length < 1 || head.weight.length !== head.bias.length * c)
-        throw new ArSegError(ErrorCodes.SHAPE, `options.head must have classes x ${c} weights and classes biases, got ${head.weight.length} and ${head.bias.length}`);
-      outChannels = head.bias.length;
-    }
+    // The options (kernel, device, sampling, mode, threads, output, head) are checked natively.
     try {
       const { output, milliseconds } = await this.#native.run(lr.data, h, w, nativeKey, H, W, motion.data, options);
-      return { data: output, dims: [1, outChannels, H, W], milliseconds };
+      // C channels, or with a head its classes
+      return { data: output, dims: [1, output.length / (H * W), H, W], milliseconds };
     } catch (err) {
       throw toArSegError(err);
     }

@@ -10,6 +10,7 @@
  */
 import { ArSeg, SegmentMode } from './pipeline';
 import { invalidArg } from './errors';
+import { integerIn } from './options';
 import { ClipLabels, DatasetSplits, labelsError, LabelledClip, listLabelFiles, resolveClips } from './dataset';
 import { DistanceMetrics, DistanceReport } from './metrics';
 import type { ExecutionDevice } from './bundle';
@@ -70,15 +71,20 @@ export interface Protocol {
   classes: number;
 }
 
+/** The modes asked for, in EVAL_MODES' order; ERR_INVALID_ARG when none is one of them. */
+function evalModes(asked: readonly string[] | undefined): SegmentMode[] {
+  const modes = EVAL_MODES.filter((mode) => (asked ?? EVAL_MODES).includes(mode));
+  if (modes.length === 0) throw invalidArg('no modes to evaluate (hr, lr, ar)');
+  return modes;
+}
+
 /** Resolves modes, interval, scale and the ignored class against the model's bundle. */
 export function resolveProtocol(seg: ArSeg, o: Pick<EvaluateOptions, 'modes' | 'interval' | 'scale'>): Protocol {
   const m = seg.bundle.manifest;
-  const modes = EVAL_MODES.filter((mode) => (o.modes ?? EVAL_MODES).includes(mode));
-  if (modes.length === 0) throw invalidArg('no modes to evaluate (hr, lr, ar)');
+  const modes = evalModes(o.modes);
   const K = m.classes.length;
   const ignoreIndex = typeof m.ignoreIndex === 'number' && m.ignoreIndex >= 0 && m.ignoreIndex < K ? m.ignoreIndex : null;
-  const interval = o.interval ?? m.keyframeInterval;
-  if (!Number.isInteger(interval) || interval < 1) throw invalidArg('the keyframe interval must be a positive integer');
+  const interval = integerIn('interval', o.interval, 1, Infinity, m.keyframeInterval);
   return { modes, interval, scale: o.scale ?? m.lrScale, ignore: ignoreIndex === null ? [] : [ignoreIndex], classes: K };
 }
 
@@ -172,7 +178,7 @@ export function buildReport(
  */
 export async function evaluate(inputs: string[], o: EvaluateOptions): Promise<EvalReport> {
   const started = process.hrtime.bigint();
-  if (!EVAL_MODES.some((mode) => (o.modes ?? EVAL_MODES).includes(mode))) throw invalidArg('no modes to evaluate (hr, lr, ar)');
+  evalModes(o.modes); // checked before the clips are listed and the model loads
   const { clips, datasets } = await resolveClips(inputs, o);
   const labelFiles: string[][] = [];
   for (const clip of clips) labelFiles.push(await listLabelFiles(clip.labels, clip.name));

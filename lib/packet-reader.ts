@@ -4,8 +4,9 @@
  * Chunks need not be aligned to packets: a libavcodec parser finds the boundaries.
  */
 import { addon, NativeFrame, NativePacketReader } from './native';
-import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
+import { ArSegError, ErrorCodes, toArSegError } from './errors';
 import { FrameOptions, toVideoFrame, VideoFrame } from './frame';
+import { optionsObject } from './options';
 
 export interface PacketReaderOptions extends FrameOptions {
   /** libavcodec codec name: 'h264', 'hevc', 'mpeg4', 'mpeg2video', 'mpeg1video', ... */
@@ -19,10 +20,12 @@ export class PacketReader {
   #flushed = false;
   #closed = false;
 
+  /**
+   * Prefer createPacketReader(). Throws ERR_INVALID_ARG synchronously for bad options, checked by
+   * the native reader, which consumes them (the codec among them).
+   */
   constructor(options: PacketReaderOptions) {
-    if (options === null || typeof options !== 'object') throw invalidArg('options must be an object with a codec');
-    if (typeof options.codec !== 'string' || options.codec.length === 0)
-      throw invalidArg("option 'codec' must be a codec name such as 'h264'");
+    options = optionsObject(options, 'options (an object with a codec)');
     this.options = { ...options };
     const { codec, ...frameOptions } = options;
     try {
@@ -38,9 +41,7 @@ export class PacketReader {
    * starts in this chunk. The bytes are copied, so the buffer may be reused at once.
    */
   decode(packet: Uint8Array, pts?: number): Promise<VideoFrame[]> {
-    if (!(packet instanceof Uint8Array)) return Promise.reject(invalidArg('packet must be a Uint8Array or Buffer'));
-    if (pts !== undefined && (typeof pts !== 'number' || !Number.isFinite(pts)))
-      return Promise.reject(invalidArg('pts must be a finite number of seconds'));
+    // packet and pts are checked by the native reader (ERR_INVALID_ARG)
     if (this.#flushed) return Promise.reject(new ArSegError(ErrorCodes.CLOSED, 'decode() after flush()'));
     return this.#run(() => this.#native.decode(packet, pts));
   }

@@ -18,8 +18,9 @@ import * as ort from 'onnxruntime-node';
 import { Bundle, BundleOptions, DecoderChoice } from './bundle';
 import { FeatureTensor, Keyframe } from './creff';
 import type { Logits, PointwiseHead } from './pointwise-head';
-import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
+import { ArSegError, ErrorCodes, toArSegError } from './errors';
 import type { KeyframePolicy, PictType, VideoFrame } from './frame';
+import { integerIn, numberIn, oneOf, optionsObject } from './options';
 import { resizeMotion } from './motion';
 import { addon } from './native';
 import { openVideo, OpenOptions, VideoInfo } from './video';
@@ -148,24 +149,20 @@ export class ArSeg {
     return new ArSeg(await Bundle.load(dir, options), options.device ?? 'cpu');
   }
 
+  /**
+   * The options the pipeline consumes, checked (lib/options.ts). The reader's own (keyframes,
+   * ahead, formatOptions) are checked by openVideo, synchronously, when segment() opens it.
+   */
   #resolve(options: SegmentOptions): ResolvedOptions {
-    if (options === null || typeof options !== 'object') throw invalidArg('options must be an object');
+    options = optionsObject(options);
     const m = this.bundle.manifest;
-    const mode = options.mode ?? 'ar';
-    if (mode !== 'ar' && mode !== 'hr' && mode !== 'lr') throw invalidArg("mode must be 'ar', 'hr' or 'lr'");
-    const scale = options.scale ?? m.lrScale;
-    if (typeof scale !== 'number' || !(scale > 0 && scale <= 1)) throw invalidArg('scale must be a number in (0, 1]');
+    const mode = oneOf<SegmentMode>('mode', options.mode, ['ar', 'hr', 'lr'], 'ar');
+    const scale = numberIn('scale', options.scale, 0, 1, m.lrScale, { lowOpen: true });
     let keyframes = options.keyframes ?? m.keyframeInterval;
     if (keyframes === 'adaptive') keyframes = { policy: 'adaptive', maxInterval: m.keyframeInterval };
-    const adaptive = typeof keyframes === 'object' && keyframes !== null && keyframes.policy === 'adaptive';
-    if (keyframes !== 'gop' && !adaptive && !(Number.isInteger(keyframes) && (keyframes as number) >= 1))
-      throw invalidArg("keyframes must be 'gop', 'adaptive', { policy: 'adaptive', ... } or a positive integer interval");
-    const motionStride = options.motionStride ?? 4;
-    if (!Number.isInteger(motionStride) || motionStride < 1 || motionStride > 64) throw invalidArg('motionStride must be an integer from 1 to 64');
-    const creffMode = options.creffMode ?? 'exact';
-    if (creffMode !== 'exact' && creffMode !== 'keyframe-conv') throw invalidArg("creffMode must be 'exact' or 'keyframe-conv'");
-    const decoder = options.decoder ?? 'auto';
-    if (decoder !== 'auto' && decoder !== 'onnx') throw invalidArg("decoder must be 'auto' or 'onnx'");
+    const motionStride = integerIn('motionStride', options.motionStride, 1, 64, 4);
+    const creffMode = oneOf('creffMode', options.creffMode, ['exact', 'keyframe-conv'] as const, 'exact');
+    const decoder = oneOf<DecoderChoice>('decoder', options.decoder, ['auto', 'onnx'], 'auto');
     return { mode, scale, keyframes, motionStride, creffMode, decoder, logits: Boolean(options.logits), rgb: Boolean(options.rgb) };
   }
 

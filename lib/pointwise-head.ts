@@ -22,6 +22,7 @@ import { promises as fs } from 'node:fs';
 import * as protobuf from 'protobufjs';
 import type { FeatureTensor } from './creff';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
+import { integerIn, optionsObject } from './options';
 import { addon } from './native';
 
 const ONNX_SUBSET = `
@@ -297,10 +298,9 @@ export class PointwiseHead {
   readonly bias: Float32Array;
 
   constructor(weights: PointwiseWeights) {
-    if (!weights || typeof weights !== 'object') throw invalidArg('the head weights must be an object');
-    const { channels, classes, weight, bias } = weights;
-    if (!Number.isInteger(channels) || channels < 1 || !Number.isInteger(classes) || classes < 1)
-      throw invalidArg('channels and classes must be positive integers');
+    const { weight, bias } = optionsObject(weights, 'the head weights');
+    const channels = integerIn('channels', weights.channels, 1, Infinity);
+    const classes = integerIn('classes', weights.classes, 1, Infinity);
     if (!(weight instanceof Float32Array) || !(bias instanceof Float32Array)) throw invalidArg('weight and bias must be Float32Arrays');
     if (weight.length !== classes * channels || bias.length !== classes)
       throw new ArSegError(ErrorCodes.SHAPE, `weight must hold classes x channels = ${classes * channels} values and bias ${classes}, got ${weight.length} and ${bias.length}`);

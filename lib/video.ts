@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import { addon, NativeFrame, NativeStreamInfo, NativeVideoReader } from './native';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
 import { FrameOptions, toVideoFrame, VideoFrame } from './frame';
+import { integerIn, optionsObject } from './options';
 
 export interface OpenOptions extends FrameOptions {
   /** Frames decoded ahead of the consumer (1..64). Default 4. */
@@ -41,15 +42,13 @@ export class VideoReader implements AsyncIterable<VideoFrame> {
   #done = false;
   #closed = false;
 
-  /** Prefer openVideo(). Throws ERR_INVALID_ARG synchronously for bad options. */
+  /**
+   * Prefer openVideo(). Throws ERR_INVALID_ARG synchronously for bad options: `ahead` here, the
+   * source and the frame options in the native reader, which consumes them.
+   */
   constructor(source: string, options: OpenOptions = {}) {
-    if (typeof source !== 'string' || source.length === 0)
-      throw invalidArg('source must be a non-empty string (a path or a URL)');
-    if (options === null || typeof options !== 'object' || Array.isArray(options))
-      throw invalidArg('options must be an object');
-    const ahead = options.ahead ?? 4;
-    if (!Number.isInteger(ahead) || ahead < 1 || ahead > 64)
-      throw invalidArg(`option 'ahead' must be an integer from 1 to 64, got ${String(options.ahead)}`);
+    options = optionsObject(options);
+    const ahead = integerIn('ahead', options.ahead, 1, 64, 4);
     this.source = source;
     this.options = { ...options };
     this.#aheadLimit = ahead;
