@@ -15,8 +15,10 @@ import { ClipLabels, DatasetSplits, labelsError, LabelledClip, listLabelFiles, r
 import { DistanceMetrics, DistanceReport } from './metrics';
 import type { ExecutionDevice } from './bundle';
 
+/** The modes an evaluation can score, in report order. */
 export const EVAL_MODES: readonly SegmentMode[] = ['hr', 'lr', 'ar'];
 
+/** Options of `evaluate` (`ar-seg eval`). */
 export interface EvaluateOptions {
   /** The model: a bundle directory (loaded and closed here) or a loaded ArSeg (left open). */
   model: string | ArSeg;
@@ -36,7 +38,12 @@ export interface EvaluateOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/**
+ * An evaluation's results: the protocol's parameters, the clips, and one `DistanceReport` per
+ * mode (`formatEvalMarkdown` prints it).
+ */
 export interface EvalReport {
+  /** The model's name (its manifest's). */
   model: string;
   /** Names of the evaluated classes (the bundle's, less its ignoreIndex), per-class order. */
   classes: string[];
@@ -44,12 +51,26 @@ export interface EvalReport {
   classIndices: number[];
   /** Label values not counted. */
   ignore: number[];
+  /** The keyframe interval L: distances 0..L-1. */
   interval: number;
+  /** The LR scale. */
   scale: number;
-  clips: { name: string; video: string; labels: string; frames: number }[];
+  /** The clips evaluated. */
+  clips: {
+    /** The clip's name (`<split>/<clip>` in a dataset). */
+    name: string;
+    /** Its video file. */
+    video: string;
+    /** Its labels directory. */
+    labels: string;
+    /** Frames it has (labelled). */
+    frames: number;
+  }[];
   /** One entry per evaluated mode, in the order hr, lr, ar. */
   modes: Partial<Record<SegmentMode, DistanceReport>>;
+  /** Wall time of the whole evaluation. */
   seconds: number;
+  /** What the dataset says that disagrees with the protocol (its GOP, its classes). */
   warnings: string[];
 }
 
@@ -63,11 +84,15 @@ export interface ClipModeResult {
 
 /** The protocol's parameters resolved against a bundle. */
 export interface Protocol {
+  /** The modes to evaluate, in EVAL_MODES' order. */
   modes: SegmentMode[];
+  /** The keyframe interval L. */
   interval: number;
+  /** The LR scale. */
   scale: number;
   /** Label values the matrices ignore besides 255: the bundle's ignoreIndex when it is a class. */
   ignore: number[];
+  /** The bundle's class count. */
   classes: number;
 }
 

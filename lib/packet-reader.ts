@@ -8,12 +8,15 @@ import { ArSegError, ErrorCodes, toArSegError } from './errors';
 import { FrameOptions, toVideoFrame, VideoFrame } from './frame';
 import { optionsObject } from './options';
 
+/** Options of `createPacketReader`: the codec, and what to produce for each frame. */
 export interface PacketReaderOptions extends FrameOptions {
   /** libavcodec codec name: 'h264', 'hevc', 'mpeg4', 'mpeg2video', 'mpeg1video', ... */
   codec: string;
 }
 
+/** Decodes encoded packets a caller feeds it (made by `createPacketReader`). */
 export class PacketReader {
+  /** The options given. */
   readonly options: Readonly<PacketReaderOptions>;
   #native: NativePacketReader;
   #queue: Promise<unknown> = Promise.resolve();
@@ -67,10 +70,15 @@ export class PacketReader {
     return result;
   }
 
-  stats(): { decodeErrors: number } {
+  /** Counters: packets or frames the decoder rejected and skipped (non-strict mode). */
+  stats(): {
+    /** Packets or frames the decoder rejected and skipped. */
+    decodeErrors: number;
+  } {
     return this.#native.stats();
   }
 
+  /** Frees the native decoder; later calls are refused with ERR_CLOSED. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -78,6 +86,10 @@ export class PacketReader {
   }
 }
 
+/**
+ * Creates a packet reader for `options.codec`. Throws ERR_INVALID_ARG synchronously for bad
+ * options, ERR_UNSUPPORTED_CODEC for a codec libavcodec cannot decode.
+ */
 export function createPacketReader(options: PacketReaderOptions): PacketReader {
   return new PacketReader(options);
 }

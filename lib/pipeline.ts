@@ -25,8 +25,13 @@ import { resizeMotion } from './motion';
 import { addon } from './native';
 import { openVideo, OpenOptions, VideoInfo } from './video';
 
+/**
+ * How frames are segmented: 'ar' (AR-Seg: keyframes at HR, other frames at LR fused with the
+ * keyframe by CReFF), 'hr' (every frame at HR) or 'lr' (every frame at LR, no fusion).
+ */
 export type SegmentMode = 'ar' | 'hr' | 'lr';
 
+/** Options of `ArSeg.segment`; checked at once (ERR_INVALID_ARG). */
 export interface SegmentOptions {
   /** 'ar' (default), 'hr' or 'lr'. */
   mode?: SegmentMode;
@@ -59,32 +64,52 @@ export interface SegmentOptions {
 
 /** Milliseconds spent per stage on this frame. */
 export interface StageTimings {
+  /** Waiting for the decoded frame (decoding runs ahead, so mostly 0). */
   decode: number;
+  /** The HR encoder (keyframes, mode 'hr'). */
   hrEncoder: number;
+  /** The LR encoder (mode 'lr', fused frames of 'ar'). */
   lrEncoder: number;
   /** CReFF, with the preparation of keyframes; on fused frames with the native head, the decoder too. */
   creff: number;
   /** The decoder; 0 on fused frames where CReFF applied the native head itself. */
   decoder: number;
+  /** Upsampling the logits to the frame and the arg-max. */
   labels: number;
+  /** The whole frame. */
   total: number;
 }
 
+/** One segmented frame. */
 export interface SegmentResult {
+  /** Presentation order, from 0. */
   index: number;
+  /** Presentation time in seconds, null when the stream has none. */
   pts: number | null;
+  /** The frame's picture type. */
   pictType: PictType;
+  /** A keyframe (segmented at HR in mode 'ar'). */
   isKeyframe: boolean;
+  /** The index of the keyframe this frame belongs to. */
   keyframeIndex: number;
   /** Which branch produced the labels: 'hr', 'lr', or 'ar' (LR fused with the keyframe). */
   branch: 'hr' | 'lr' | 'ar';
+  /** Frame width in pixels. */
   width: number;
+  /** Frame height in pixels. */
   height: number;
   /** Class index per pixel, height x width. */
   labels: Uint8Array;
-  logits?: { data: Float32Array; dims: [1, number, number, number] };
+  /** With `logits: true`: the decoder's output, classes at the feature's size (before upsampling). */
+  logits?: {
+    /** classes x h x w values. */
+    data: Float32Array;
+    /** [1, classes, h, w] */
+    dims: [1, number, number, number];
+  };
   /** The frame, height x width x 3, when asked for. */
   rgb?: Uint8Array;
+  /** Milliseconds per stage. */
   timings: StageTimings;
 }
 
@@ -129,7 +154,13 @@ export interface Segmentation extends AsyncIterable<SegmentResult> {
   info(): Promise<VideoInfo>;
 }
 
+/**
+ * AR-Seg on compressed video: load a model bundle with `ArSeg.load`, then `segment()` videos.
+ * Keyframes run the HR encoder; other frames the LR encoder, fused with the keyframe's feature
+ * along the motion vectors of the bitstream by CReFF (docs/segmenting.md).
+ */
 export class ArSeg {
+  /** The loaded model bundle. */
   readonly bundle: Bundle;
   /** Where the networks and CReFF run. */
   readonly device: 'cpu' | 'cuda';

@@ -113,7 +113,9 @@ export function onnxTypes(): { ModelProto: protobuf.Type } {
 
 /** The weights of a 1x1 convolution: weight[k * channels + c], bias[k]. */
 export interface PointwiseWeights {
+  /** Input channels C. */
   channels: number;
+  /** Output channels: the classes. */
   classes: number;
   /** classes x channels */
   weight: Float32Array;
@@ -122,7 +124,19 @@ export interface PointwiseWeights {
 }
 
 /** What reading a decoder found: its weights, or null and why not. */
-export type HeadDetection = { head: PointwiseWeights; reason?: undefined } | { head: null; reason: string };
+export type HeadDetection =
+  | {
+      /** The decoder's weights. */
+      head: PointwiseWeights;
+      /** Absent: a head was found. */
+      reason?: undefined;
+    }
+  | {
+      /** Not a single 1x1 convolution. */
+      head: null;
+      /** What the graph holds instead. */
+      reason: string;
+    };
 
 // The decoded messages, as toObject gives them (int64 as numbers, repeated fields as arrays).
 interface Tensor {
@@ -286,15 +300,21 @@ export async function readPointwiseHead(file: string): Promise<HeadDetection> {
 
 /** Logits, classes x height x width. */
 export interface Logits {
+  /** classes x height x width values. */
   data: Float32Array;
+  /** [1, classes, height, width] */
   dims: [1, number, number, number];
 }
 
 /** A 1x1 convolution run natively on several threads. */
 export class PointwiseHead {
+  /** Input channels C. */
   readonly channels: number;
+  /** Output channels: the classes. */
   readonly classes: number;
+  /** classes x channels weights. */
   readonly weight: Float32Array;
+  /** classes biases. */
   readonly bias: Float32Array;
 
   constructor(weights: PointwiseWeights) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run lint`: ESLint (TypeScript and JavaScript), the formatting checks (Prettier for
-# TypeScript/JavaScript, clang-format for native/) and flake8 (python/, bench/*.py). Exits non-zero
-# on any finding. `npm run format` (this script with --format) rewrites the files in place instead:
+# TypeScript/JavaScript, clang-format for native/), flake8 (python/, bench/*.py) and a build of the
+# API reference with typedoc that must give no warning. Exits non-zero on any finding. `npm run format` (this script with --format) rewrites the files in place instead:
 # Prettier and clang-format over every source file, then scripts/formatted.txt lists them all.
 #
 # The formatting checks cover the files matched by scripts/formatted.txt (git pathspecs, one a
@@ -78,4 +78,9 @@ step eslint npx --no-install eslint --max-warnings 0 .
 step "prettier (${#web[@]} files)" npx --no-install prettier --check --log-level warn "${web[@]}"
 step "clang-format (${#native[@]} files)" clang-format --dry-run --Werror "${native[@]}"
 step flake8 /usr/bin/python3 -m flake8 python bench
+# The API reference builds from the TSDoc comments with no warning (typedoc.json: every exported
+# symbol documented, links resolved); written to a scratch directory, docs/api is `npm run docs`'.
+api=$(mktemp -d)
+step typedoc npx --no-install typedoc --logLevel Warn --out "$api"
+rm -rf "$api"
 exit $failed
