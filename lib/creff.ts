@@ -1,5 +1,5 @@
 /**
- * CReFF, Cross Resolution Feature Fusion (method.md, "CReFF, exactly"): fuses the keyframe's
+ * CReFF, Cross Resolution Feature Fusion (docs/method.md, "CReFF, step by step"): fuses the keyframe's
  * high-resolution feature into a low-resolution frame's feature along the motion field, with a
  * K x K local attention. Runs natively: a fused multi-threaded CPU kernel, a CUDA kernel when the
  * build has one and a GPU is present, and the plain reference kernel the others are tested
@@ -232,7 +232,7 @@ export class CReFF {
 /**
  * Floating-point operations of one CReFF call (multiply-add = 2): bilinear upsampling and
  * warping, three depthwise 3x3 convolutions, the two K x K attention contractions, softmax and
- * the residual. At C=64, 720x960, K=7 the contractions alone are 8.7 GFLOP (method.md: 4.3 GMAC).
+ * the residual. At C=64, 720x960, K=7 the contractions alone are 8.7 GFLOP (docs/method.md: 4.3 GMAC).
  */
 export function creffFlops(channels: number, height: number, width: number, window: number): number {
   const px = height * width;

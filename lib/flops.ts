@@ -3,7 +3,7 @@
  * in ONNX Runtime with profiling on and graph optimisations off (so nodes stay as exported), and
  * the multiply-accumulates of every convolution and matrix product are counted from the input
  * and output shapes the profiler records. CReFF's count is analytic (three depthwise 3x3
- * convolutions and the two K x K contractions), as in method.md. Counts are MACs; the paper's
+ * convolutions and the two K x K contractions), as in docs/method.md. Counts are MACs; the paper's
  * "GFLOPs" are these GMACs.
  */
 import { promises as fs } from 'node:fs';

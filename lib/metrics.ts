@@ -1,5 +1,5 @@
 /**
- * Segmentation metrics for the evaluation protocol (method.md): confusion matrices, IoU per
+ * Segmentation metrics for the evaluation protocol (docs/method.md): confusion matrices, IoU per
  * class, mIoU, and their accumulation per reference distance d (a frame's distance from its
  * keyframe) over a whole set of clips.
  *

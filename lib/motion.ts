@@ -1,6 +1,6 @@
 /**
  * Helpers over dense motion fields (see MotionField): sampling at a pixel and resizing to
- * another grid, with the displacement scaled to the new pixel units (method.md: the field given
+ * another grid, with the displacement scaled to the new pixel units (docs/method.md: the field given
  * to CReFF is resized to the feature size with its values scaled by the same factor).
  */
 import { toArSegError } from './errors';

@@ -1,6 +1,6 @@
 /**
  * The decoder as a native pointwise head. AR-Seg's decoder is one 1x1 convolution, feature ->
- * classes (method.md, "Decoder"); run through ONNX Runtime it costs several times the
+ * classes (docs/method.md, "Networks"); run through ONNX Runtime it costs several times the
  * convolution itself (ONNX Runtime reorders the feature to a blocked layout and back, and
  * onnxruntime-node copies the logits out). So the bundle's decoder.onnx is read here, and when
  * its graph is exactly that convolution its weights are taken out and the convolution runs

@@ -1,4 +1,4 @@
-"""PyTorch-side evaluation with the paper's protocol (method.md, "Evaluation protocol").
+"""PyTorch-side evaluation with the paper's protocol (docs/method.md, "Evaluation protocol").
 
 The dataset's clips are encoded with an I-frame every `gop` frames from frame 0, so the frame at
 GOP position d is at reference distance d from its keyframe, which starts its GOP: mIoU_d pools

@@ -36,7 +36,7 @@ def parse_args(argv):
     p.add_argument("--interval", type=int, default=12, help="default keyframe interval (GOP length)")
     p.add_argument("--window", type=int, default=7, help="CReFF window K (atten_k; 7 in every official model)")
     p.add_argument("--sampling", choices=["exact", "official"], default="exact",
-                   help="CReFF warp: 'exact' (method.md) or the official code's half-pixel-shifted grid")
+                   help="CReFF warp: 'exact' (docs/method.md) or the official code's half-pixel-shifted grid")
     p.add_argument("--width", type=float, default=1.0,
                    help="channel width factor of the networks (1: the official networks; less: small test models)")
     args = p.parse_args(argv)

@@ -25,7 +25,7 @@ from .bisenet import BiSeNetV1, BiSeNetV1WithFuse
 from .pspnet import PSPNet, PSPNetWithFuse
 from .pspnet_semseg import PSPNetSemseg, PSPNetSemsegWithFuse
 
-# arch -> (HR class, LR class, the official-state-dicts.json entries of HR and LR, None: derived)
+# arch -> (HR class, LR class, the python/tests/fixtures/official-state-dicts.json entries of HR and LR, None: derived)
 ARCHS = {
     "psp18": (PSPNet, PSPNetWithFuse, "camvid-psp18-HR", "camvid-psp18-LR"),
     "bise18": (BiSeNetV1, BiSeNetV1WithFuse, "camvid-bise18-HR", "camvid-bise18-LR"),

@@ -1,5 +1,5 @@
-"""PSPNet18 in the layout of the official AR-Seg implementation (method.md, "Networks"): the CamVid
-networks, `PSPNet` (HR; 'camvid-psp18-HR' in ../shared/docs/official-state-dicts.json) and
+"""PSPNet18 in the layout of the official AR-Seg implementation (docs/method.md, "Networks"): the CamVid
+networks, `PSPNet` (HR; 'camvid-psp18-HR' in python/tests/fixtures/official-state-dicts.json) and
 `PSPNetWithFuse` (LR: the same plus CReFF's fuse_attention; 'camvid-psp18-LR').
 
 The module and parameter names follow the official state dicts (without DataParallel's `module.`

@@ -4,7 +4,7 @@
     /usr/bin/python3 -m arseg.train eval --run RUN_DIR [--split val|test] [--json FILE]
     /usr/bin/python3 -m arseg.train export --run RUN_DIR --out models/default [--name NAME]
 
-Stages (method.md, "FST"); each reads the previous stages' RUN_DIR/<stage>/model.pt:
+Stages (docs/method.md, "FST: training"); each reads the previous stages' RUN_DIR/<stage>/model.pt:
 - hr:  the HR network, cross-entropy at full resolution on random crops.
 - lr:  the LR network alone on the crop downscaled by `scale` (the LR frame as the pipeline
        makes it), logits upsampled to the label size (align_corners=True), cross-entropy; its

@@ -1,5 +1,5 @@
 """The networks of arseg.official against the official checkpoints' keys and shapes
-(official-state-dicts.json), strict loading of checkpoints in that layout, and where each
+(tests/fixtures/official-state-dicts.json), strict loading of checkpoints in that layout, and where each
 network is split into encoder and decoder."""
 import json
 
