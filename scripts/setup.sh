@@ -48,8 +48,12 @@ npm run build                 # the full cmake-js build and the TypeScript
 # `python3 -m arseg.export ...` runs from any directory without PYTHONPATH. Offline: Debian's
 # setuptools builds it (--no-build-isolation --no-index) and nothing else is installed
 # (--no-deps); --break-system-packages lets pip write the user site of Debian's python (PEP 668),
-# where it touches no system package.
+# where it touches no system package (older pips have neither that flag nor the need for it).
 if ((python)); then
-  /usr/bin/python3 -m pip install --quiet --root-user-action=ignore --user --break-system-packages \
-    --no-build-isolation --no-deps --no-index --editable ./python
+  pip_flags=(--quiet --user --no-build-isolation --no-deps --no-index)
+  pip_help=$(/usr/bin/python3 -m pip install --help)
+  for flag in --break-system-packages --root-user-action=ignore; do
+    if grep -q -- "${flag%%=*}" <<<"$pip_help"; then pip_flags+=("$flag"); fi
+  done
+  /usr/bin/python3 -m pip install "${pip_flags[@]}" --editable ./python
 fi
