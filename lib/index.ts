@@ -11,10 +11,22 @@ export type { AdaptiveKeyframes, KeyframePolicy, FrameOptions, MotionField, Moti
 export { sampleMotion, resizeMotion, MOTION_RESIZES } from './motion';
 export type { MotionResize } from './motion';
 export { encodeNpy, writeNpy } from './npy';
+export type { NpyArray } from './npy';
 export { ArSeg } from './pipeline';
 export type { Segmentation, SegmentMode, SegmentOptions, SegmentResult, StageTimings } from './pipeline';
-export { Bundle } from './bundle';
-export type { BundleManifest, BundleClass, BundleOptions, DecoderChoice, ExecutionDevice } from './bundle';
+export { Bundle, PIPELINE_DEFAULTS, bundlePipeline } from './bundle';
+export type {
+  BundleManifest,
+  BundleClass,
+  BundleConvFiles,
+  BundleOptions,
+  BundlePipeline,
+  DecoderChoice,
+  ExecutionDevice,
+  LogitsUpsampling,
+  LrInput,
+  MotionComposition,
+} from './bundle';
 export { PointwiseHead, pointwiseHeadFromOnnx, readPointwiseHead } from './pointwise-head';
 export type { HeadDetection, Logits, PointwiseWeights } from './pointwise-head';
 export { CReFF, Keyframe, creffFlops } from './creff';

@@ -1,7 +1,7 @@
 """Converts official AR-Seg checkpoints (an HR network and an LR network with its CReFF module)
 into a model bundle for the Node pipeline, which then runs the official evaluation path.
 
-    PYTHONPATH=python /usr/bin/python3 -m arseg.export --hr HR.pth --lr LR.pth \\
+    /usr/bin/python3 -m arseg.export --hr HR.pth --lr LR.pth \\
         --arch psp18|bise18|psp18-semseg --classes camvid|cityscapes --out DIR \\
         [--name NAME] [--lr-scale 0.5] [--interval 12] [--pipeline official|project] \\
         [--normalisation dataset|imagenet] [--lr-input hr-tensor-align-corners|frame-swscale] \\
@@ -69,7 +69,8 @@ def parse_args(argv):
     g.add_argument("--sampling", choices=["official", "exact"],
                    help="CReFF warp: the official code's half-pixel-shifted grid (official) or exact (project)")
     g.add_argument("--logits-upsampling", choices=["official"] + LOGITS_UPSAMPLINGS,
-                   help="how logits become labels: 'official' (the architecture's official resizes) or one of lib/bundle.ts")
+                   help="how logits become labels: 'official' (the architecture's official resizes) "
+                        "or one of lib/bundle.ts's LogitsUpsampling")
     g.add_argument("--lr-decoder", choices=["auto", "shared"],
                    help="'auto' (official): the LR checkpoint's own final_conv for LR and AR frames when it differs "
                         "from the HR one; 'shared' (project): the HR one for every frame")

@@ -85,9 +85,10 @@ def test_each_option_overrides_one_choice(tmp_path):
 
 def test_bad_choices_are_usage_errors(tmp_path):
     checkpoints(tmp_path, "psp18", 12, True)
-    base = ["--hr", str(tmp_path / "hr.pth"), "--lr", str(tmp_path / "lr.pth"), "--arch", "psp18", "--classes", "camvid",
-            "--out", str(tmp_path / "b"), "--width", "0.1"]
-    for bad in (["--pipeline", "mine"], ["--motion-resize", "bicubic"], ["--lr-input", "frame"], ["--normalisation", "x"]):
+    base = ["--hr", str(tmp_path / "hr.pth"), "--lr", str(tmp_path / "lr.pth"), "--arch", "psp18",
+            "--classes", "camvid", "--out", str(tmp_path / "b"), "--width", "0.1"]
+    for bad in (["--pipeline", "mine"], ["--motion-resize", "bicubic"], ["--lr-input", "frame"],
+                ["--normalisation", "x"]):
         with pytest.raises(SystemExit) as exit_info:
             export_main(base + bad)
         assert exit_info.value.code == 2

@@ -59,7 +59,8 @@ def render_clip(path):
         u = xs - k * (1.75 + 0.006 * ys)  # content moves right, faster lower down
         v = ys + k * 0.8
         img = np.stack([
-            0.5 + 0.2 * np.sin(u / 7.3 + v / 11.1) + 0.15 * np.cos(u / 17.0 - v / 5.9) + 0.1 * np.sin((u + 2 * v) / 23.0),
+            0.5 + 0.2 * np.sin(u / 7.3 + v / 11.1) + 0.15 * np.cos(u / 17.0 - v / 5.9)
+            + 0.1 * np.sin((u + 2 * v) / 23.0),
             0.5 + 0.25 * np.cos(u / 9.1 - v / 13.7) + 0.1 * np.sin(v / 4.3 + u / 31.0),
             0.5 + 0.2 * np.sin(u / 5.2) * np.cos(v / 8.8) + 0.15 * np.cos((u - v) / 15.5),
         ], axis=-1)
@@ -116,9 +117,11 @@ def e2e(request, tmp_path_factory, node, clip):
     bundle = tmp / "bundle"
     env = dict(os.environ, PYTHONPATH=PYTHON_DIR + os.pathsep + os.environ.get("PYTHONPATH", ""))
     export = run([sys.executable, "-m", "arseg.export", "--hr", str(tmp / "hr.pth"), "--lr", str(tmp / "lr.pth"),
-                  "--arch", arch, "--classes", "camvid", "--out", str(bundle), "--width", str(width)], env=env, cwd=ROOT)
+                  "--arch", arch, "--classes", "camvid", "--out", str(bundle), "--width", str(width)],
+                 env=env, cwd=ROOT)
     out = tmp / "node"
-    run([node, os.path.join(PYTHON_DIR, "tests", "segment_bundle.js"), str(bundle), clip, str(out), str(FRAMES)], cwd=ROOT)
+    run([node, os.path.join(PYTHON_DIR, "tests", "segment_bundle.js"), str(bundle), clip, str(out), str(FRAMES)],
+        cwd=ROOT)
     with open(bundle / "arseg.json") as fh:
         manifest = json.load(fh)
     with open(out / "frames.json") as fh:
@@ -141,7 +144,8 @@ def per_pixel_flow(field, stride):
 
 def test_conversion_selects_the_official_pipeline(e2e):
     m = e2e.manifest
-    assert m["input"]["mean"] == pytest.approx(list(CAMVID_STATS[0])) and m["input"]["std"] == pytest.approx(list(CAMVID_STATS[1]))
+    assert m["input"]["mean"] == pytest.approx(list(CAMVID_STATS[0]))
+    assert m["input"]["std"] == pytest.approx(list(CAMVID_STATS[1]))
     assert m["input"]["lrInput"] == "hr-tensor-align-corners"
     assert m["motion"] == {"composition": "official", "resize": "align-corners"}
     assert m["creff"]["sampling"] == "official"
@@ -185,7 +189,8 @@ def test_pipeline_matches_the_official_evaluation(e2e, mode):
                 branch = "ar"
             assert f["branch"][mode] == branch
             got = torch.from_numpy(load(r.out, f"logits-{mode}-{i}"))
-            assert tuple(got.shape) == tuple(logits.shape), f"frame {i}: logits {tuple(got.shape)} vs {tuple(logits.shape)}"
+            assert tuple(got.shape) == tuple(logits.shape), \
+                f"frame {i}: logits {tuple(got.shape)} vs {tuple(logits.shape)}"
             worst = max(worst, float((got - logits).abs().max()))
             scale = max(scale, float(logits.abs().max()))
             got_labels = load(r.out, f"labels-{mode}-{i}")
