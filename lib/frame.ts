@@ -8,8 +8,14 @@ import type { NativeFrame } from './native';
  * One float32 NCHW tensor to produce per frame: resized, then (v / 255 - mean) / std. The size is
  * fixed ({ width, height }) or relative to each frame ({ scale, multiple }: the frame's size times
  * scale, rounded to the nearest multiple, at least one multiple).
+ *
+ * Or `{ from: i, scale }`: the official AR-Seg's LR input, the earlier tensor i (already
+ * normalised) resized bilinearly with align_corners=True to floor(its size x scale), at least 1
+ * (evaluation.py's F.interpolate to [int(H*s), int(W*s)]); no other field applies.
  */
 export interface TensorSpec {
+  /** Index of an earlier entry of `tensors` this one is resized from (see above). */
+  from?: number;
   /** A fixed width in pixels (with `height`; not with `scale`). */
   width?: number;
   /** A fixed height in pixels (with `width`). */

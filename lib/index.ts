@@ -8,13 +8,25 @@ export { createPacketReader, PacketReader } from './packet-reader';
 export type { PacketReaderOptions } from './packet-reader';
 export { VECTOR_COLUMNS } from './frame';
 export type { AdaptiveKeyframes, KeyframePolicy, FrameOptions, MotionField, MotionMode, PictType, Tensor, TensorSpec, VideoFrame } from './frame';
-export { sampleMotion, resizeMotion } from './motion';
+export { sampleMotion, resizeMotion, MOTION_RESIZES } from './motion';
+export type { MotionResize } from './motion';
 export { encodeNpy, writeNpy } from './npy';
 export type { NpyArray } from './npy';
 export { ArSeg } from './pipeline';
 export type { Segmentation, SegmentMode, SegmentOptions, SegmentResult, StageTimings } from './pipeline';
-export { Bundle } from './bundle';
-export type { BundleManifest, BundleClass, BundleConvFiles, BundleOptions, DecoderChoice, ExecutionDevice } from './bundle';
+export { Bundle, PIPELINE_DEFAULTS, bundlePipeline } from './bundle';
+export type {
+  BundleManifest,
+  BundleClass,
+  BundleConvFiles,
+  BundleOptions,
+  BundlePipeline,
+  DecoderChoice,
+  ExecutionDevice,
+  LogitsUpsampling,
+  LrInput,
+  MotionComposition,
+} from './bundle';
 export { PointwiseHead, pointwiseHeadFromOnnx, readPointwiseHead } from './pointwise-head';
 export type { HeadDetection, Logits, PointwiseWeights } from './pointwise-head';
 export { CReFF, Keyframe, creffFlops } from './creff';

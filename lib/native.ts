@@ -70,7 +70,17 @@ export interface NativeAddon {
   NativeCReFF: new (weights: NativeCReFFWeights) => NativeCReFF;
   NativeKeyframe: new () => NativeKeyframe;
   cudaStatus(): { available: boolean; reason: string };
-  resizeMotion(field: Float32Array, width: number, height: number, stride: number, frameWidth: number, frameHeight: number, outWidth: number, outHeight: number): Float32Array;
+  resizeMotion(
+    field: Float32Array,
+    width: number,
+    height: number,
+    stride: number,
+    frameWidth: number,
+    frameHeight: number,
+    outWidth: number,
+    outHeight: number,
+    mode?: 'cell-centres' | 'align-corners' | 'nearest',
+  ): Float32Array;
   /**
    * The decoder's 1x1 convolution: feature (channels x height x width) -> logits (classes x
    * height x width), written into options.output when given (else a new array).
@@ -87,7 +97,20 @@ export interface NativeAddon {
   ): Promise<Float32Array>;
   /** The vector code the native kernels run: the CPU's best, capped by ARSEG_SIMD=avx2|baseline. */
   simdLevel(): 'avx512' | 'avx2' | 'baseline';
-  labelsFromLogits(logits: Float32Array, classes: number, height: number, width: number, outHeight: number, outWidth: number, upsampling?: 'align-corners' | 'half-pixel'): Promise<Uint8Array>;
+  /**
+   * Labels: the logits resized to outHeight x outWidth and arg-maxed; with `via`, first resized
+   * to via's size by via.upsampling (the network's own resize), then to the output.
+   */
+  labelsFromLogits(
+    logits: Float32Array,
+    classes: number,
+    height: number,
+    width: number,
+    outHeight: number,
+    outWidth: number,
+    upsampling?: 'align-corners' | 'half-pixel',
+    via?: { height: number; width: number; upsampling?: 'align-corners' | 'half-pixel'},
+  ): Promise<Uint8Array>;
   NativeVideoReader: new (source: string, options?: object) => NativeVideoReader;
   NativePacketReader: new (codec: string, options?: object) => NativePacketReader;
   libav: Record<string, string | number>;

@@ -19,10 +19,12 @@
 #include "../creff/creff_cuda_emulator.h"
 #include "../creff/creff_fused_cpu.h"
 #include "../creff/creff_reference.h"
+#include "../motion/resize_field.h"
 #include "../postprocess/logits_to_labels.h"
 #include "../postprocess/pointwise_head.h"
 #include "../video/file_reader.h"
 #include "../video/packet_reader.h"
+#include "../video/tensor_resize.h"
 
 using namespace arseg;
 
@@ -52,7 +54,10 @@ FrameRequest fullRequest() {
   b.width = 192;
   b.height = 128;
   b.bgr = true;
-  req.tensors = {a, b};
+  TensorSpec c;  // the official LR input: resized from a, floor(96 x 0.37) x floor(64 x 0.37)
+  c.from = 0;
+  c.scale = 0.37;
+  req.tensors = {a, b, c};
   return req;
 }
 
@@ -300,6 +305,62 @@ int main(int argc, char** argv) {
     }
     expect(same, "same-size labels are the first arg-max, " + std::to_string(K) + " classes at " +
                      std::to_string(H) + "x" + std::to_string(W));
+  }
+
+  // The official pipeline's kernels on shapes that reach their edges: the LR tensor resized from
+  // the HR one, the per-pixel motion field at the feature size, labels through two resizes.
+  for (const auto& [h, w, outH, outW] : std::vector<std::tuple<int, int, int, int>>{{240, 360, 120, 180}, {5, 7, 5, 7}, {1, 9, 1, 3}, {9, 1, 4, 1}, {3, 3, 7, 8}}) {
+    std::vector<float> src(3 * static_cast<size_t>(h) * w);
+    for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i % 17) - 8.f;
+    std::vector<float> out(3 * static_cast<size_t>(outH) * outW, NAN);
+    resizeAlignCorners(src.data(), 3, h, w, outH, outW, out.data());
+    bool finite = std::all_of(out.begin(), out.end(), [](float v) { return std::isfinite(v); });
+    if (h == outH && w == outW) finite = finite && out == src;
+    expect(finite, "align-corners tensor resize " + std::to_string(h) + "x" + std::to_string(w) + " -> " +
+                       std::to_string(outH) + "x" + std::to_string(outW));
+  }
+  for (const MotionResize mode : {MotionResize::AlignCorners, MotionResize::Nearest, MotionResize::CellCentres}) {
+    for (const auto& [frameW, frameH, stride, outW, outH] : std::vector<std::tuple<int, int, int, int, int>>{
+             {192, 128, 4, 24, 16}, {190, 125, 8, 25, 17}, {5, 3, 1, 5, 3}, {7, 5, 4, 1, 1}, {7, 5, 4, 20, 11}}) {
+      const int gw = (frameW + stride - 1) / stride, gh = (frameH + stride - 1) / stride;
+      std::vector<float> field(2 * static_cast<size_t>(gw) * gh);
+      for (size_t i = 0; i < field.size(); ++i) field[i] = i < field.size() / 2 ? 3.f : -2.f;
+      std::vector<float> out(2 * static_cast<size_t>(outW) * outH, NAN);
+      resizeMotionField(field.data(), gw, gh, stride, frameW, frameH, outW, outH, out.data(), mode);
+      // a uniform field stays uniform, scaled: by the height ratio (official) or per axis
+      const double sy = static_cast<double>(outH) / frameH;
+      const double sx = mode == MotionResize::CellCentres ? static_cast<double>(outW) / frameW : sy;
+      bool ok = true;
+      for (size_t i = 0; i < out.size(); ++i)
+        ok = ok && std::fabs(out[i] - (i < out.size() / 2 ? 3.0 * sx : -2.0 * sy)) < 1e-5;
+      expect(ok, "motion resize of a uniform field, mode " + std::to_string(static_cast<int>(mode)) + ", " +
+                     std::to_string(frameW) + "x" + std::to_string(frameH) + " -> " + std::to_string(outW) + "x" +
+                     std::to_string(outH));
+    }
+  }
+  for (const auto& [K, h, w, midH, midW, outH, outW] : std::vector<std::tuple<int, int, int, int, int, int, int>>{
+           {5, 15, 23, 120, 184, 240, 360}, {3, 10, 12, 10, 12, 10, 12}, {2, 1, 1, 8, 8, 3, 5}, {4, 6, 9, 2, 3, 6, 9}}) {
+    std::vector<float> logits(static_cast<size_t>(K) * h * w);
+    uint32_t x = 7u + K;
+    for (float& f : logits) {
+      x = x * 1664525u + 1013904223u;
+      f = static_cast<float>((x >> 8) % 1000) / 250.f - 2.f;
+    }
+    std::vector<uint8_t> labels(static_cast<size_t>(outH) * outW, 254);
+    LogitsResize via;
+    via.height = midH;
+    via.width = midW;
+    via.upsampling = LogitsUpsampling::HalfPixel;
+    logitsToLabelsVia(logits.data(), K, h, w, via, outH, outW, LogitsUpsampling::AlignCorners, labels.data(), 2);
+    bool ok = std::all_of(labels.begin(), labels.end(), [K = K](uint8_t v) { return v < K; });
+    if (h == midH && w == midW) {  // the first resize the identity: the one-resize labels
+      std::vector<uint8_t> one(labels.size(), 253);
+      logitsToLabels(logits.data(), K, h, w, outH, outW, LogitsUpsampling::AlignCorners, one.data(), 2);
+      ok = ok && one == labels;
+    }
+    expect(ok, "labels through two resizes, " + std::to_string(h) + "x" + std::to_string(w) + " -> " +
+                   std::to_string(midH) + "x" + std::to_string(midW) + " -> " + std::to_string(outH) + "x" +
+                   std::to_string(outW));
   }
 
   std::printf("selftest: %d checks, %d failed\n", checks, failures);

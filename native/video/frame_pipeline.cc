@@ -1,11 +1,13 @@
 #include "frame_pipeline.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "../common/coded_error.h"
 #include "../motion/block_field.h"
 #include "motion_vectors.h"
+#include "tensor_resize.h"
 
 namespace arseg {
 
@@ -56,6 +58,15 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase) {
   out.tensorSizes.resize(request_.tensors.size());
   for (size_t t = 0; t < request_.tensors.size(); ++t) {
     TensorSpec spec = request_.tensors[t];
+    if (spec.from >= 0) {
+      const auto [srcW, srcH] = out.tensorSizes[static_cast<size_t>(spec.from)];
+      const int w = std::max(1, static_cast<int>(std::floor(srcW * spec.scale)));
+      const int h = std::max(1, static_cast<int>(std::floor(srcH * spec.scale)));
+      out.tensorSizes[t] = {w, h};
+      out.tensors[t].resize(static_cast<size_t>(3) * w * h);
+      resizeAlignCorners(out.tensors[static_cast<size_t>(spec.from)].data(), 3, srcH, srcW, h, w, out.tensors[t].data());
+      continue;
+    }
     if (spec.scale > 0) {
       auto fit = [&](int size) {
         const int m = spec.multiple;

@@ -12,6 +12,9 @@ namespace arseg {
 // as (value / 255 - mean[c]) / std[c]. The size is fixed (width, height), or relative to each
 // frame (scale > 0): round(frame size * scale) to the nearest multiple of `multiple`, at least
 // `multiple` (networks with an output stride need sizes that divide).
+// Or (from >= 0) the official AR-Seg's LR input: the earlier tensor `from` (already normalised)
+// resized bilinearly with align_corners=True to floor(its size * scale), at least 1 (Python's
+// int(H * s)); mean, std, channel order and multiple are then those of that tensor.
 struct TensorSpec {
   int width = 0;
   int height = 0;
@@ -20,6 +23,7 @@ struct TensorSpec {
   std::array<float, 3> mean{0.f, 0.f, 0.f};
   std::array<float, 3> std{1.f, 1.f, 1.f};
   bool bgr = false;  // channel order of the tensor planes
+  int from = -1;     // index of the earlier tensor this one is resized from, or -1: the frame
 };
 
 enum class MotionMode {
