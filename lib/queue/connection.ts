@@ -7,6 +7,7 @@
  * URLs: redis://[[user]:password@]host[:port][/db] or rediss://... (TLS, checked against the
  * system's CAs and NODE_EXTRA_CA_CERTS). ioredis parses them.
  */
+import type { Queue } from 'bullmq';
 import type IORedis from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import { loadIORedis } from './bullmq';
@@ -100,4 +101,10 @@ export async function connectClient(t: QueueTarget): Promise<IORedis> {
     throw queueError(lastError ?? err, t, 'connecting to Redis');
   }
   return redis;
+}
+
+/** Closes a queue and its client connection, whatever state they are in. */
+export async function closeQuietly(queue: Queue, redis: IORedis): Promise<void> {
+  await queue.close().catch(() => undefined);
+  redis.disconnect();
 }

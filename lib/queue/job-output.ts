@@ -105,9 +105,16 @@ export class JobOutput {
     this.dir = dir;
   }
 
-  /** Removes earlier executions' temporary directories of this job and makes a fresh one. */
+  /**
+   * Removes earlier executions' temporary directories of this job and makes a fresh one. The
+   * output directory must exist (submit made it): one missing here means this machine does not
+   * see the shared storage, and writing a local directory would lose the result (ENOENT, retried
+   * on another worker).
+   */
   static async begin(out: string, jobId: string): Promise<JobOutput> {
-    await fs.mkdir(out, { recursive: true });
+    const st = await fs.stat(out).catch(() => null);
+    if (!st?.isDirectory())
+      throw Object.assign(new Error(`${out}: the output directory is not on this machine (is the shared storage mounted?)`), { code: 'ENOENT' });
     const stale = (await fs.readdir(out)).filter((name) => tempPattern(jobId).test(name));
     for (const name of stale) await fs.rm(path.join(out, name), { recursive: true, force: true });
     const dir = path.join(out, `.${jobId}.${randomBytes(6).toString('hex')}.tmp`);

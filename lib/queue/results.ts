@@ -9,13 +9,12 @@ import { ArSegError, ErrorCodes } from '../errors';
 import { buildReport, datasetWarnings, EvalReport, keyframesNotIWarning, newMetrics, Protocol } from '../evaluate';
 import { DistanceMetrics } from '../metrics';
 import type { LabelledClip } from '../dataset';
-import { queueError, QueueTarget } from './connection';
+import { closeQuietly, queueError, QueueTarget } from './connection';
 import type { EvalJobResult } from './eval-job';
 import { JobManifest, readJobManifest } from './job-output';
 import type { SegmentJobResult } from './segment-job';
 import { JobStatus, openRun, RunStatus, runStatus } from './status';
 import type { RunRecord } from './run';
-import { closeQuietly } from './submit';
 import { canonicalJson } from './content-hash';
 
 export interface ResultsOptions extends QueueTarget {

@@ -6,12 +6,11 @@ import type { Job, Queue } from 'bullmq';
 import { loadBullmq } from './bullmq';
 import type IORedis from 'ioredis';
 import { ArSegError, ErrorCodes } from '../errors';
-import { checkTarget, connectClient, queueError, QueueTarget } from './connection';
+import { checkTarget, closeQuietly, connectClient, queueError, QueueTarget } from './connection';
 import type { JobData } from './jobs';
 import { jobDir, readJobManifest } from './job-output';
 import { decodeFailure } from './retry-policy';
 import { loadRun, RunRecord } from './run';
-import { closeQuietly } from './submit';
 
 /**
  * A job's state: BullMQ's, or 'missing' when the job is no longer in Redis and its result is

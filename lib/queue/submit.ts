@@ -6,12 +6,11 @@
 import * as path from 'node:path';
 import type { Queue } from 'bullmq';
 import { loadBullmq } from './bullmq';
-import type IORedis from 'ioredis';
 import { ArSegError, invalidArg } from '../errors';
 import { EVAL_MODES } from '../evaluate';
 import type { SegmentMode } from '../pipeline';
 import { hashBundle } from './content-hash';
-import { checkTarget, connectClient, queueError, QueueTarget } from './connection';
+import { checkTarget, closeQuietly, connectClient, queueError, QueueTarget } from './connection';
 import { EvalJobData, EvalJobOptions, JOB_FORMAT, JobData, jobId, SegmentJobData, SegmentJobOptions } from './jobs';
 import { resolveEvalClips, resolveSegmentClips, SubmitClip } from './inputs';
 import { readJobManifest } from './job-output';
@@ -191,10 +190,4 @@ async function enqueue(queue: Queue, data: JobData, id: string, o: SubmitOptions
     removeOnFail: false,
   });
   return 'added';
-}
-
-/** Closes the queue and its connection, whatever state they are in. */
-export async function closeQuietly(queue: Queue, redis: IORedis): Promise<void> {
-  await queue.close().catch(() => undefined);
-  redis.disconnect();
 }

@@ -94,6 +94,7 @@ export class Worker {
   #handingBack = false;
   #closing: Promise<void> | null = null;
   #lastError = { message: '', at: 0 };
+  #ready: WorkerEvent;
 
   #bullmq: Bullmq;
 
@@ -127,10 +128,8 @@ export class Worker {
     this.#bull.on('lockRenewalFailed', (ids: string[]) => {
       for (const id of ids) this.#running.get(id)?.stop.abort('lock-lost');
     });
-    this.#readyEvent = { type: 'ready', worker: this.name, queue, redis: redactRedisUrl(o.redis), concurrency: this.concurrency, device: o.device ?? 'cpu', threads };
+    this.#ready = { type: 'ready', worker: this.name, queue, redis: redactRedisUrl(o.redis), concurrency: this.concurrency, device: o.device ?? 'cpu', threads };
   }
-
-  #readyEvent: WorkerEvent;
 
   /**
    * Starts a worker: resolves once it is connected and taking jobs. While Redis cannot be reached
@@ -140,7 +139,7 @@ export class Worker {
     const w = new Worker(o, await loadBullmq());
     void w.#bull.run().catch((err) => w.#error(err));
     await w.#bull.waitUntilReady();
-    w.#emit(w.#readyEvent);
+    w.#emit(w.#ready);
     return w;
   }
 
