@@ -4,7 +4,7 @@
  * The job queue on one machine: clips per minute with 1 and 2 worker processes, and the queue's
  * own overhead per job (submit to start, finish to result) against the segmentation time.
  *
- *   node bench/queue.js [--clips 8] [--rounds 2] [--model models/default] [--overhead 6] [--json FILE]
+ *   node bench/queue.js [--clips 6] [--rounds 2] [--model models/default] [--overhead 6] [--json FILE]
  *
  * A private redis-server (Debian's, AOF on as in production) on 127.0.0.1. The clips are the demo
  * clip (320x240, 48 frames, H.264) remuxed with ffmpeg under a different title each: other bytes,
@@ -23,7 +23,7 @@ const args = process.argv.slice(2);
 const arg = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
 const ROOT = path.join(__dirname, '..');
 const model = path.resolve(arg('--model', path.join(ROOT, 'models', 'default')));
-const nClips = Number(arg('--clips', 8));
+const nClips = Number(arg('--clips', 6));
 const rounds = Number(arg('--rounds', 2));
 const nOverhead = Number(arg('--overhead', 6));
 const jsonOut = arg('--json', null);
@@ -51,6 +51,13 @@ async function startWorkers(url, queue, n, threads) {
   return ws;
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid) {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  // utime and stime are fields 14 and 15 of stat, 12 and 13 after the ') ' split.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 async function stopWorkers(ws) {
   for (const w of ws) w.signal('SIGTERM');
   await Promise.all(ws.map((w) => w.exited));
@@ -71,6 +78,7 @@ async function warmUp(url, queue, ws, dir, clips) {
     { workers: 2, threads: cores },
   ];
   const measured = configs.map(() => []);
+  const cpu = configs.map(() => []);
   try {
     let seq = 0;
     for (let round = 0; round < rounds; round++) {
@@ -80,14 +88,16 @@ async function warmUp(url, queue, ws, dir, clips) {
         const ws = await startWorkers(redis.url, queue, workers, threads);
         await warmUp(redis.url, queue, ws, path.join(tmp, `${queue}-warm`), makeClips(tmp, `${queue}-warm`, workers));
         const clips = makeClips(tmp, queue, nClips);
+        const cpu0 = ws.reduce((s, w) => s + cpuSeconds(w.pid), 0);
         const t0 = Date.now();
         const r = await submit(clips, { redis: redis.url, queue, out: path.join(tmp, queue), model });
         const st = await waitForRun(r.run, { redis: redis.url, queue }, { interval: 50 });
         const seconds = (Date.now() - t0) / 1000;
+        cpu[c].push((ws.reduce((s, w) => s + cpuSeconds(w.pid), 0) - cpu0) / nClips);
         await stopWorkers(ws);
         if (st.counts.completed !== nClips) throw new Error(`${queue}: ${JSON.stringify(st.counts)}`);
         measured[c].push(seconds);
-        console.error(`round ${round + 1}: ${workers} worker(s) x ${threads} thread(s): ${nClips} clips in ${seconds.toFixed(1)} s`);
+        console.error(`round ${round + 1}: ${workers} worker(s) x ${threads} thread(s): ${nClips} clips in ${seconds.toFixed(1)} s, ${cpu[c][cpu[c].length - 1].toFixed(2)} CPU s per clip`);
       }
     }
 
@@ -121,10 +131,15 @@ async function warmUp(url, queue, ws, dir, clips) {
       const finished = Date.parse(m.execution.finishedAt);
       rows.push({
         submitCall: submitted - t0,
-        pickup: job.processedOn - job.timestamp,
         submitToStart: started - t0,
-        inWorker: m.execution.seconds * 1000 - m.result.seconds * 1000,
+        pickup: job.processedOn - job.timestamp,
+        // From the execution's start to the end of segmentation, less the segmentation: the input
+        // hash check, the model from the pool, the temporary directory, summary.json again.
+        beforeAfter: m.execution.seconds * 1000 - m.result.seconds * 1000,
         segmentation: m.result.seconds * 1000,
+        // manifest.json, flushing every file, the rename; then BullMQ's move to completed.
+        publish: job.finishedOn - finished,
+        notify: seen - job.finishedOn,
         finishToResult: seen - finished,
         run: r.run,
       });
@@ -139,20 +154,32 @@ async function warmUp(url, queue, ws, dir, clips) {
       model: path.relative(ROOT, model),
       clip: 'models/demo/video.mp4 (320x240, 48 frames), remuxed copies',
       clips: nClips,
-      throughput: configs.map((c, i) => ({ ...c, seconds: measured[i], medianSeconds: median(measured[i]), clipsPerMinute: (60 * nClips) / median(measured[i]) })),
-      overheadMs: Object.fromEntries(['submitCall', 'pickup', 'submitToStart', 'inWorker', 'segmentation', 'finishToResult'].map((k) => [k, median(rows.map((r) => r[k]))])),
+      throughput: configs.map((c, i) => ({
+        ...c,
+        seconds: measured[i],
+        medianSeconds: median(measured[i]),
+        clipsPerMinute: (60 * nClips) / median(measured[i]),
+        cpuSecondsPerClip: median(cpu[i]),
+      })),
+      overheadMs: Object.fromEntries(['submitCall', 'submitToStart', 'pickup', 'beforeAfter', 'segmentation', 'publish', 'notify', 'finishToResult'].map((k) => [k, median(rows.map((r) => r[k]))])),
       overheadRows: rows,
     };
     console.log(`model ${out.model}, ${nClips} clips of ${out.clip}, ${cores} cores, median of ${rounds} rounds`);
-    console.log('| workers x ONNX Runtime threads | seconds | clips per minute | vs 1 worker |');
-    console.log('|---|---:|---:|---:|');
+    console.log('| workers x ONNX Runtime threads | seconds | clips per minute | vs 1 worker | CPU seconds per clip (workers) |');
+    console.log('|---|---:|---:|---:|---:|');
     for (const t of out.throughput)
-      console.log(`| ${t.workers} x ${t.threads} | ${t.medianSeconds.toFixed(1)} | ${t.clipsPerMinute.toFixed(1)} | ${(t.clipsPerMinute / out.throughput[0].clipsPerMinute).toFixed(2)}x |`);
+      console.log(
+        `| ${t.workers} x ${t.threads} | ${t.medianSeconds.toFixed(1)} | ${t.clipsPerMinute.toFixed(1)} | ${(t.clipsPerMinute / out.throughput[0].clipsPerMinute).toFixed(2)}x | ${t.cpuSecondsPerClip.toFixed(2)} |`,
+      );
     const o = out.overheadMs;
     console.log(`\nper job (median of ${nOverhead}, one warm worker, one job at a time), ms:`);
-    console.log('| submit() call | submit to start | of which queue pickup | in the worker besides segmenting | segmentation | finish to result seen |');
-    console.log('|---:|---:|---:|---:|---:|---:|');
-    console.log(`| ${o.submitCall.toFixed(0)} | ${o.submitToStart.toFixed(0)} | ${o.pickup.toFixed(0)} | ${o.inWorker.toFixed(0)} | ${o.segmentation.toFixed(0)} | ${o.finishToResult.toFixed(0)} |`);
+    console.log('| submit() call | submit to start | of which queue pickup | worker, besides segmenting | segmentation | finish to result seen | of which publish + complete | of which event |');
+    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|');
+    console.log(
+      `| ${o.submitCall.toFixed(0)} | ${o.submitToStart.toFixed(0)} | ${o.pickup.toFixed(0)} | ${o.beforeAfter.toFixed(0)} | ${o.segmentation.toFixed(0)} | ${o.finishToResult.toFixed(0)} | ${o.publish.toFixed(0)} | ${o.notify.toFixed(0)} |`,
+    );
+    const overhead = o.submitToStart + o.beforeAfter + o.finishToResult;
+    console.log(`queue overhead per job ${overhead.toFixed(0)} ms against ${o.segmentation.toFixed(0)} ms of segmentation (${((100 * overhead) / o.segmentation).toFixed(1)}%)`);
     if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(out, null, 2) + '\n');
   } finally {
     redis.kill();

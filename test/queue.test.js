@@ -6,7 +6,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 const test = require('ava');
 const { decode } = require('fast-png');
-const { ArSegError, DistanceMetrics, status } = require('../dist');
+const { spawnSync } = require('node:child_process');
+const { ArSegError, DistanceMetrics, status, submit, Worker, waitForRun } = require('../dist');
 const { jobId } = require('../dist/queue/jobs');
 const { hashFile, hashBundle } = require('../dist/queue/content-hash');
 const { checkTarget, redactRedisUrl } = require('../dist/queue/connection');
@@ -194,6 +195,32 @@ test.serial('several worker processes segment a set of clips: every result once,
   for (const w of workers) w.signal('SIGTERM');
   t.deepEqual(await Promise.all(workers.map((w) => w.exited)), [0, 0]);
   t.true(workers.every((w) => w.events.some((e) => e.type === 'closed')));
+});
+
+test.serial('a job longer than its lock keeps it (renewed while frames are processed off the main thread) and reports progress', async (t) => {
+  const own = cleanup(t);
+  const redis = own(await startRedis());
+  const dir = tmpDir('arseg-q-lock-');
+  // The demo clip four times over (192 frames, stream copy): a job of seconds.
+  const long = path.join(dir, 'long.mp4');
+  const ff = spawnSync('ffmpeg', ['-v', 'error', '-stream_loop', '3', '-i', DEMO, '-c', 'copy', long]);
+  t.is(ff.status, 0, String(ff.stderr));
+  const events = [];
+  const lockDuration = 1000;
+  const worker = await Worker.start({ redis: redis.url, lockDuration, stalledInterval: 500, progressInterval: 200, onEvent: (e) => events.push(e) });
+  own({ kill: () => void worker.close({ grace: 0 }) });
+  const target = { redis: redis.url };
+  const r = await submit([long], { ...target, out: path.join(dir, 'out'), model: BUNDLE, mode: 'hr' });
+  const seen = [];
+  const st = await waitForRun(r.run, target, { interval: 100, onStatus: (s) => s.jobs[0].state === 'active' && s.jobs[0].progress && seen.push(s.jobs[0].progress) });
+  t.like(st.jobs[0], { state: 'completed', attempts: 1 });
+  t.is(events.filter((e) => e.type === 'start').length, 1, 'never taken over as stalled');
+  t.false(events.some((e) => e.type === 'lock-lost'));
+  const m = JSON.parse(fs.readFileSync(path.join(st.jobs[0].dir, 'manifest.json'), 'utf8'));
+  t.is(m.result.frames, 192);
+  t.true(m.execution.seconds > 2 * (lockDuration / 1000), `the job (${m.execution.seconds} s) outlived its lock several times`);
+  t.true(seen.some((p) => p.done > 0 && p.done < 192 && p.total === 192), `progress while running: ${JSON.stringify(seen)}`);
+  await worker.close();
 });
 
 test.serial('a worker killed (SIGKILL) in the middle of a job: another worker completes it, and the output is complete and valid', async (t) => {

@@ -72,14 +72,28 @@ export async function readJobManifest(out: string, jobId: string): Promise<JobMa
 
 const tempPattern = (jobId: string) => new RegExp(`^\\.${jobId}\\.[0-9a-f]+\\.(tmp|stale)$`);
 
-/** Flushes every file and directory under `dir` (then a rename publishes data that is on disk). */
+/**
+ * Flushes every file and directory under `dir` (then a rename publishes data that is on disk).
+ * Several at a time: the file system commits concurrent flushes together.
+ */
 async function syncTree(dir: string): Promise<void> {
-  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    if (entry.isDirectory()) await syncTree(p);
-    else if (entry.isFile()) await syncPath(p);
-  }
-  await syncPath(dir);
+  const files: string[] = [];
+  const dirs: string[] = [];
+  const walk = async (d: string) => {
+    for (const entry of await fs.readdir(d, { withFileTypes: true })) {
+      const p = path.join(d, entry.name);
+      if (entry.isDirectory()) await walk(p);
+      else if (entry.isFile()) files.push(p);
+    }
+    dirs.push(d);
+  };
+  await walk(dir);
+  let next = 0;
+  const flushFiles = async () => {
+    while (next < files.length) await syncPath(files[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(16, files.length) }, flushFiles));
+  for (const d of dirs) await syncPath(d);
 }
 
 async function syncPath(p: string): Promise<void> {
