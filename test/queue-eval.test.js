@@ -69,7 +69,7 @@ test.serial('distributed eval (two workers) equals ar-seg eval on one machine ex
   const run = s.stdout.trim().split('\n').pop();
   t.regex(run, /^run-[0-9a-f]{20}$/);
   const early = await cli(['queue', 'results', run, '--redis', redis.url, '--json']);
-  t.is(early.code, 9, 'unfinished: exit 9');
+  t.is(early.code, 11, 'unfinished: exit 11');
   t.is(JSON.parse(early.stdout).error.code, 'ERR_RUN_UNFINISHED');
 
   // One worker process and one Worker of the typed API in this process.

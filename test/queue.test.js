@@ -125,9 +125,9 @@ test('submit refuses at once what it cannot queue: a missing file, a URL, a bad 
   t.is(r.code, 2, r.stderr);
   r = await cli([...base, fixture('tiny.h264'), '--redis', 'http://127.0.0.1:1']);
   t.is(r.code, 2, r.stderr);
-  // Port 1 on 127.0.0.1: nothing listens; a few quick retries, then ERR_QUEUE (exit 8).
+  // Port 1 on 127.0.0.1: nothing listens; a few quick retries, then ERR_QUEUE (exit 10).
   r = await cli([...base, fixture('tiny.h264'), '--redis', 'redis://:secret@127.0.0.1:1', '--json']);
-  t.is(r.code, 8, r.stdout + r.stderr);
+  t.is(r.code, 10, r.stdout + r.stderr);
   const j = JSON.parse(r.stdout);
   t.is(j.error.code, 'ERR_QUEUE');
   t.notRegex(j.error.message, /secret/, 'the password is not printed');
@@ -206,19 +206,20 @@ test.serial('a job longer than its lock keeps it (renewed while frames are proce
   const ff = spawnSync('ffmpeg', ['-v', 'error', '-stream_loop', '3', '-i', DEMO, '-c', 'copy', long]);
   t.is(ff.status, 0, String(ff.stderr));
   const events = [];
-  const lockDuration = 1000;
-  const worker = await Worker.start({ redis: redis.url, lockDuration, stalledInterval: 500, progressInterval: 200, onEvent: (e) => events.push(e) });
+  // Renewed every 1.25 s: a process starved for longer than the lock by a loaded machine would lose it.
+  const lockDuration = 2500;
+  const worker = await Worker.start({ redis: redis.url, lockDuration, stalledInterval: 1000, progressInterval: 200, onEvent: (e) => events.push(e) });
   own({ kill: () => void worker.close({ grace: 0 }) });
   const target = { redis: redis.url };
   const r = await submit([long], { ...target, out: path.join(dir, 'out'), model: BUNDLE, mode: 'hr' });
   const seen = [];
   const st = await waitForRun(r.run, target, { interval: 100, onStatus: (s) => s.jobs[0].state === 'active' && s.jobs[0].progress && seen.push(s.jobs[0].progress) });
   t.like(st.jobs[0], { state: 'completed', attempts: 1 });
-  t.is(events.filter((e) => e.type === 'start').length, 1, 'never taken over as stalled');
+  t.is(events.filter((e) => e.type === 'start').length, 1, `never taken over as stalled: ${JSON.stringify(events)}`);
   t.false(events.some((e) => e.type === 'lock-lost'));
   const m = JSON.parse(fs.readFileSync(path.join(st.jobs[0].dir, 'manifest.json'), 'utf8'));
   t.is(m.result.frames, 192);
-  t.true(m.execution.seconds > 2 * (lockDuration / 1000), `the job (${m.execution.seconds} s) outlived its lock several times`);
+  t.true(m.execution.seconds > lockDuration / 1000, `the job (${m.execution.seconds} s) outlived its lock`);
   t.true(seen.some((p) => p.done > 0 && p.done < 192 && p.total === 192), `progress while running: ${JSON.stringify(seen)}`);
   await worker.close();
 });
@@ -375,7 +376,7 @@ test.serial('bad jobs (a missing file, a corrupt video, a corrupt bundle) fail a
   t.regex(text.stdout, /failed +\S*gone\.mp4: ERR_NOT_FOUND: /);
   t.regex(text.stdout, /failed +\S*corrupt\.mp4: ERR_INVALID_DATA: /);
   const res = await cli(['queue', 'results', run1.run, '--redis', redis.url, '--json']);
-  t.is(res.code, 10);
+  t.is(res.code, 12);
   t.is(JSON.parse(res.stdout).error.code, 'ERR_RUN_FAILED');
   const partial = await cli(['queue', 'results', run1.run, '--redis', redis.url, '--partial', '--json']);
   t.is(partial.code, 0, partial.stderr);

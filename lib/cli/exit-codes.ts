@@ -17,12 +17,13 @@ export const ExitCodes = {
   MODEL: 6,
   /** Evaluation labels are missing or invalid (ar-seg eval, ar-seg demo). */
   LABELS: 7,
+  // 8 and 9 are kept for output and out-of-memory errors (branch house).
   /** The job queue: Redis unreachable, or no such run (ar-seg queue, worker). */
-  QUEUE: 8,
+  QUEUE: 10,
   /** ar-seg queue results: the run has jobs waiting or running; try again later. */
-  RUN_UNFINISHED: 9,
+  RUN_UNFINISHED: 11,
   /** ar-seg queue results: the run has failed jobs (ar-seg queue status lists them). */
-  RUN_FAILED: 10,
+  RUN_FAILED: 12,
 } as const;
 
 export function exitCodeFor(code: ErrorCode): number {

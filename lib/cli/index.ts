@@ -2,20 +2,70 @@
 /** The `ar-seg` command line (commander). Exit codes: see exit-codes.ts. */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { Command } from 'commander';
-import { ExitCodes } from './exit-codes';
-import { fail } from './fail';
+import { Command, InvalidArgumentError } from 'commander';
+import { ArSegError, toArSegError } from '../errors';
+import { exitCodeFor, ExitCodes } from './exit-codes';
 import { runMvs } from './mvs';
 import { runSegment } from './segment';
-import { formatEvalMarkdown } from '../evaluate';
-import { deviceValue, keyframePolicy, modesValue, modeValue, positiveInt, scaleValue, size } from './options';
-import { addQueueCommands } from './queue';
-import { addWorkerCommand } from './worker';
+import { EVAL_MODES, formatEvalMarkdown } from '../evaluate';
 import { runEval } from './eval';
 import { resolveDefaultModel, runDemo } from './demo';
 import type { SegmentMode } from '../pipeline';
 import { bundleFlops } from '../flops';
 import { Bundle } from '../bundle';
+import { addQueueCommands } from './queue';
+import { addWorkerCommand } from './worker';
+
+function positiveInt(name: string, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`${name} must be an integer from 1 to ${max}`);
+    return n;
+  };
+}
+
+function keyframePolicy(value: string): 'gop' | 'adaptive' | number {
+  if (value === 'gop' || value === 'adaptive') return value;
+  return positiveInt('--keyframes', 1 << 20)(value);
+}
+
+function size(value: string): { width: number; height: number } {
+  const m = /^(\d+)x(\d+)$/.exec(value);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new InvalidArgumentError('--size must be WIDTHxHEIGHT, e.g. 960x720');
+  return { width: Number(m[1]), height: Number(m[2]) };
+}
+
+function scaleValue(value: string): number {
+  const n = Number(value);
+  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError('--scale must be a number in (0, 1]');
+  return n;
+}
+
+function modeValue(value: string): 'ar' | 'hr' | 'lr' {
+  if (value !== 'ar' && value !== 'hr' && value !== 'lr') throw new InvalidArgumentError('--mode must be ar, hr or lr');
+  return value;
+}
+
+function modesValue(value: string): SegmentMode[] {
+  const modes = value.split(',').map((m) => m.trim()).filter(Boolean);
+  if (modes.length === 0 || modes.some((m) => !(EVAL_MODES as readonly string[]).includes(m))) throw new InvalidArgumentError('--modes must be a comma-separated list of hr, lr, ar');
+  return [...new Set(modes)] as SegmentMode[];
+}
+
+function deviceValue(value: string): 'cpu' | 'cuda' {
+  if (value !== 'cpu' && value !== 'cuda') throw new InvalidArgumentError('--device must be cpu or cuda');
+  return value;
+}
+
+function fail(err: unknown, json: boolean): never {
+  const e: ArSegError = toArSegError(err);
+  if (json) {
+    process.stdout.write(JSON.stringify({ ok: false, error: { code: e.code, message: e.message, framesDecoded: e.framesDecoded ?? null } }) + '\n');
+  } else {
+    process.stderr.write(`ar-seg: ${e.code}: ${e.message}\n`);
+  }
+  process.exit(exitCodeFor(e.code));
+}
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -191,8 +241,9 @@ export function buildProgram(): Command {
         fail(err, Boolean(opts.json));
       }
     });
-  addQueueCommands(program);
-  addWorkerCommand(program);
+  const shared = { fail, positiveInt, keyframePolicy, scaleValue, modeValue, modesValue, deviceValue };
+  addQueueCommands(program, shared);
+  addWorkerCommand(program, shared);
   return program;
 }
 

@@ -6,8 +6,8 @@
  *       prints the run's id on its last line (or JSON with --json)
  *   ar-seg queue status RUN --redis URL [--json] [--wait]
  *   ar-seg queue results RUN --redis URL [--json] [--out FILE] [--partial] [--wait]
- *       an evaluation run: the table of `ar-seg eval` (and its --json); exit 9 while the run is
- *       unfinished, 10 when jobs failed
+ *       an evaluation run: the table of `ar-seg eval` (and its --json); exit 11 while the run is
+ *       unfinished, 12 when jobs failed
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
@@ -18,9 +18,18 @@ import { submit } from '../queue/submit';
 import { RunStatus, status, waitForRun } from '../queue/status';
 import { results } from '../queue/results';
 import { DEFAULT_QUEUE_NAME } from '../queue/connection';
-import { fail } from './fail';
-import { keyframePolicy, modesValue, modeValue, positiveInt, scaleValue } from './options';
 import { resolveDefaultModel } from './demo';
+
+/** The option parsers and error exit of cli/index.ts, which every command shares. */
+export interface CliShared {
+  fail(err: unknown, json: boolean): never;
+  positiveInt(name: string, max: number): (value: string) => number;
+  keyframePolicy(value: string): 'gop' | 'adaptive' | number;
+  scaleValue(value: string): number;
+  modeValue(value: string): SegmentMode;
+  modesValue(value: string): SegmentMode[];
+  deviceValue(value: string): 'cpu' | 'cuda';
+}
 
 interface Target {
   redis: string;
@@ -65,7 +74,7 @@ export function formatStatus(s: RunStatus): string {
   return lines.join('\n') + '\n';
 }
 
-export function addQueueCommands(program: Command): void {
+export function addQueueCommands(program: Command, { fail, positiveInt, keyframePolicy, scaleValue, modeValue, modesValue }: CliShared): void {
   const queue = program.command('queue').description('runs of segmentation or evaluation jobs on a BullMQ queue in Redis, for many machines (docs/queue.md)');
 
   targetOptions(
@@ -145,7 +154,7 @@ export function addQueueCommands(program: Command): void {
   targetOptions(
     queue
       .command('results')
-      .description('a finished run\'s results: for evaluation the merged table of ar-seg eval; exit 9 while unfinished, 10 when jobs failed')
+      .description('a finished run\'s results: for evaluation the merged table of ar-seg eval; exit 11 while unfinished, 12 when jobs failed')
       .argument('<run>', 'the run id submit printed'),
   )
     .option('--json', 'print the results as JSON (for evaluation, the report of ar-seg eval --json)')

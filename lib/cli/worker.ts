@@ -7,8 +7,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_QUEUE_NAME } from '../queue/connection';
 import { Worker, WorkerEvent } from '../queue/worker';
-import { fail } from './fail';
-import { deviceValue, positiveInt } from './options';
+import type { CliShared } from './queue';
 
 function seconds(name: string) {
   return (value: string): number => {
@@ -51,7 +50,7 @@ export function formatWorkerEvent(e: WorkerEvent): string {
   }
 }
 
-export function addWorkerCommand(program: Command): void {
+export function addWorkerCommand(program: Command, { fail, positiveInt, deviceValue }: CliShared): void {
   program
     .command('worker')
     .description('run the queue\'s segmentation and evaluation jobs until stopped (SIGTERM: finish or hand back the current jobs)')
