@@ -39,7 +39,18 @@ function makeClips(dir, prefix, count) {
   const src = path.join(ROOT, 'models', 'demo', 'video.mp4');
   return Array.from({ length: count }, (_, i) => {
     const file = path.join(dir, `${prefix}-${i}.mp4`);
-    const r = spawnSync('ffmpeg', ['-v', 'error', '-y', '-i', src, '-c', 'copy', '-metadata', `title=${prefix}-${i}`, file]);
+    const r = spawnSync('ffmpeg', [
+      '-v',
+      'error',
+      '-y',
+      '-i',
+      src,
+      '-c',
+      'copy',
+      '-metadata',
+      `title=${prefix}-${i}`,
+      file,
+    ]);
     if (r.status !== 0) throw new Error(`ffmpeg: ${r.stderr}`);
     return file;
   });
@@ -97,7 +108,9 @@ async function warmUp(url, queue, ws, dir, clips) {
         await stopWorkers(ws);
         if (st.counts.completed !== nClips) throw new Error(`${queue}: ${JSON.stringify(st.counts)}`);
         measured[c].push(seconds);
-        console.error(`round ${round + 1}: ${workers} worker(s) x ${threads} thread(s): ${nClips} clips in ${seconds.toFixed(1)} s, ${cpu[c][cpu[c].length - 1].toFixed(2)} CPU s per clip`);
+        console.error(
+          `round ${round + 1}: ${workers} worker(s) x ${threads} thread(s): ${nClips} clips in ${seconds.toFixed(1)} s, ${cpu[c][cpu[c].length - 1].toFixed(2)} CPU s per clip`,
+        );
       }
     }
 
@@ -161,11 +174,24 @@ async function warmUp(url, queue, ws, dir, clips) {
         clipsPerMinute: (60 * nClips) / median(measured[i]),
         cpuSecondsPerClip: median(cpu[i]),
       })),
-      overheadMs: Object.fromEntries(['submitCall', 'submitToStart', 'pickup', 'beforeAfter', 'segmentation', 'publish', 'notify', 'finishToResult'].map((k) => [k, median(rows.map((r) => r[k]))])),
+      overheadMs: Object.fromEntries(
+        [
+          'submitCall',
+          'submitToStart',
+          'pickup',
+          'beforeAfter',
+          'segmentation',
+          'publish',
+          'notify',
+          'finishToResult',
+        ].map((k) => [k, median(rows.map((r) => r[k]))]),
+      ),
       overheadRows: rows,
     };
     console.log(`model ${out.model}, ${nClips} clips of ${out.clip}, ${cores} cores, median of ${rounds} rounds`);
-    console.log('| workers x ONNX Runtime threads | seconds | clips per minute | vs 1 worker | CPU seconds per clip (workers) |');
+    console.log(
+      '| workers x ONNX Runtime threads | seconds | clips per minute | vs 1 worker | CPU seconds per clip (workers) |',
+    );
     console.log('|---|---:|---:|---:|---:|');
     for (const t of out.throughput)
       console.log(
@@ -173,13 +199,17 @@ async function warmUp(url, queue, ws, dir, clips) {
       );
     const o = out.overheadMs;
     console.log(`\nper job (median of ${nOverhead}, one warm worker, one job at a time), ms:`);
-    console.log('| submit() call | submit to start | of which queue pickup | worker, besides segmenting | segmentation | finish to result seen | of which publish + complete | of which event |');
+    console.log(
+      '| submit() call | submit to start | of which queue pickup | worker, besides segmenting | segmentation | finish to result seen | of which publish + complete | of which event |',
+    );
     console.log('|---:|---:|---:|---:|---:|---:|---:|---:|');
     console.log(
       `| ${o.submitCall.toFixed(0)} | ${o.submitToStart.toFixed(0)} | ${o.pickup.toFixed(0)} | ${o.beforeAfter.toFixed(0)} | ${o.segmentation.toFixed(0)} | ${o.finishToResult.toFixed(0)} | ${o.publish.toFixed(0)} | ${o.notify.toFixed(0)} |`,
     );
     const overhead = o.submitToStart + o.beforeAfter + o.finishToResult;
-    console.log(`queue overhead per job ${overhead.toFixed(0)} ms against ${o.segmentation.toFixed(0)} ms of segmentation (${((100 * overhead) / o.segmentation).toFixed(1)}%)`);
+    console.log(
+      `queue overhead per job ${overhead.toFixed(0)} ms against ${o.segmentation.toFixed(0)} ms of segmentation (${((100 * overhead) / o.segmentation).toFixed(1)}%)`,
+    );
     if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(out, null, 2) + '\n');
   } finally {
     redis.kill();

@@ -44,18 +44,28 @@ export type {
   SubmitResult,
   WorkerOptions,
   WorkerEvent,
+  WorkerReadyEvent,
+  JobEventBase,
+  JobStartEvent,
+  JobDoneEvent,
+  JobFailedEvent,
+  JobStoppedEvent,
+  WorkerErrorEvent,
+  WorkerClosingEvent,
+  WorkerClosedEvent,
+  JobReturn,
   RunStatus,
   JobStatus,
+  JobStateName,
+  JobProgress,
+  JobFailure,
   ResultsOptions,
   RunResults,
+  EvalRunResults,
+  SegmentRunResults,
   SegmentClipResult,
   QueueTarget,
-  JobManifest,
-  EvalJobResult,
-  SegmentJobResult,
 } from './queue';
-export { segmentToDir } from './segment-to-dir';
-export type { SegmentToDirOptions, SegmentSummary } from './segment-to-dir';
 export type { ErrorCode } from './errors';
 
 import { addon } from './native';

@@ -150,7 +150,9 @@ export interface DistanceReport {
 
 /** DistanceMetrics as JSON (DistanceMetrics.toJSON / fromJSON). */
 export interface DistanceMetricsJson {
+  /** Number of classes (each matrix is classes x classes). */
   classes: number;
+  /** Number of reference distances d (one matrix each). */
   distances: number;
   /** Label values not counted (255 and the extra ignored ones). */
   ignore: number[];

@@ -20,7 +20,8 @@ function seconds(name: string) {
 function milliseconds(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 100) throw new InvalidArgumentError(`${name} must be a whole number of milliseconds >= 100`);
+    if (!Number.isInteger(n) || n < 100)
+      throw new InvalidArgumentError(`${name} must be a whole number of milliseconds >= 100`);
     return n;
   };
 }
@@ -53,19 +54,53 @@ export function formatWorkerEvent(e: WorkerEvent): string {
 export function addWorkerCommand(program: Command, { fail, positiveInt, deviceValue }: CliShared): void {
   program
     .command('worker')
-    .description('run the queue\'s segmentation and evaluation jobs until stopped (SIGTERM: finish or hand back the current jobs)')
-    .requiredOption('--redis <url>', 'the queue\'s Redis: redis://[user:password@]host:6379[/db], or rediss:// for TLS')
-    .option('--queue <name>', 'the queue\'s name', DEFAULT_QUEUE_NAME)
+    .description(
+      "run the queue's segmentation and evaluation jobs until stopped (SIGTERM: finish or hand back the current jobs)",
+    )
+    .requiredOption('--redis <url>', "the queue's Redis: redis://[user:password@]host:6379[/db], or rediss:// for TLS")
+    .option('--queue <name>', "the queue's name", DEFAULT_QUEUE_NAME)
     .option('--concurrency <n>', 'jobs at once (each with its own loaded model)', positiveInt('--concurrency', 256), 1)
     .option('--device <device>', 'cpu or cuda', deviceValue, 'cpu')
-    .option('--threads <n>', 'ONNX Runtime threads per model (default: cores / concurrency)', positiveInt('--threads', 1024))
-    .option('--grace <seconds>', 'on SIGTERM, how long running jobs may finish before they are handed back', seconds('--grace'), 30)
-    .option('--lock-duration <ms>', 'a job\'s lock without renewal: a dead worker\'s job is taken over after this', milliseconds('--lock-duration'), 30000)
-    .option('--stalled-interval <ms>', 'how often to look for jobs of dead workers', milliseconds('--stalled-interval'), 30000)
+    .option(
+      '--threads <n>',
+      'ONNX Runtime threads per model (default: cores / concurrency)',
+      positiveInt('--threads', 1024),
+    )
+    .option(
+      '--grace <seconds>',
+      'on SIGTERM, how long running jobs may finish before they are handed back',
+      seconds('--grace'),
+      30,
+    )
+    .option(
+      '--lock-duration <ms>',
+      "a job's lock without renewal: a dead worker's job is taken over after this",
+      milliseconds('--lock-duration'),
+      30000,
+    )
+    .option(
+      '--stalled-interval <ms>',
+      'how often to look for jobs of dead workers',
+      milliseconds('--stalled-interval'),
+      30000,
+    )
     .option('--json', 'log JSON lines')
     .action(
-      async (opts: { redis: string; queue: string; concurrency: number; device: 'cpu' | 'cuda'; threads?: number; grace: number; lockDuration: number; stalledInterval: number; json?: boolean }) => {
-        const log = (e: WorkerEvent) => process.stderr.write((opts.json ? JSON.stringify({ time: new Date().toISOString(), ...e }) : formatWorkerEvent(e)) + '\n');
+      async (opts: {
+        redis: string;
+        queue: string;
+        concurrency: number;
+        device: 'cpu' | 'cuda';
+        threads?: number;
+        grace: number;
+        lockDuration: number;
+        stalledInterval: number;
+        json?: boolean;
+      }) => {
+        const log = (e: WorkerEvent) =>
+          process.stderr.write(
+            (opts.json ? JSON.stringify({ time: new Date().toISOString(), ...e }) : formatWorkerEvent(e)) + '\n',
+          );
         let worker: Worker;
         try {
           worker = await Worker.start({

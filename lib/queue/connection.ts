@@ -26,17 +26,20 @@ export interface QueueTarget {
 
 /** Checks a Redis URL and a queue name; ERR_INVALID_ARG when either is malformed. */
 export function checkTarget(t: QueueTarget): { url: URL; queue: string } {
-  if (typeof t?.redis !== 'string' || t.redis === '') throw invalidArg('give the queue\'s Redis as a URL: redis://host:6379 or rediss://host:6380 (TLS)');
+  if (typeof t?.redis !== 'string' || t.redis === '')
+    throw invalidArg("give the queue's Redis as a URL: redis://host:6379 or rediss://host:6380 (TLS)");
   let url: URL;
   try {
     url = new URL(t.redis);
   } catch {
     throw invalidArg(`${redactRedisUrl(t.redis)}: not a URL (redis://host:6379 or rediss://host:6380)`);
   }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw invalidArg(`${redactRedisUrl(t.redis)}: the scheme must be redis:// or rediss:// (TLS)`);
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+    throw invalidArg(`${redactRedisUrl(t.redis)}: the scheme must be redis:// or rediss:// (TLS)`);
   if (!url.hostname) throw invalidArg(`${redactRedisUrl(t.redis)}: no host`);
   const queue = t.queue ?? DEFAULT_QUEUE_NAME;
-  if (typeof queue !== 'string' || !/^[A-Za-z0-9_.-]{1,100}$/.test(queue)) throw invalidArg(`queue name ${JSON.stringify(queue)}: letters, digits, '_', '.', '-' (1 to 100)`);
+  if (typeof queue !== 'string' || !/^[A-Za-z0-9_.-]{1,100}$/.test(queue))
+    throw invalidArg(`queue name ${JSON.stringify(queue)}: letters, digits, '_', '.', '-' (1 to 100)`);
   return { url, queue };
 }
 

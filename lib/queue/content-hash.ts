@@ -16,7 +16,8 @@ export async function hashFile(file: string): Promise<string> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new ArSegError(ErrorCodes.NOT_FOUND, `${file}: no such file`, { cause: err });
-    if (code === 'EISDIR') throw new ArSegError(ErrorCodes.INVALID_ARG, `${file}: a directory, not a video file`, { cause: err });
+    if (code === 'EISDIR')
+      throw new ArSegError(ErrorCodes.INVALID_ARG, `${file}: a directory, not a video file`, { cause: err });
     throw new ArSegError(ErrorCodes.OPEN, `${file}: cannot be read (${(err as Error).message})`, { cause: err });
   }
   return hash.digest('hex');
@@ -33,7 +34,11 @@ export async function hashNamedFiles(files: { name: string; file: string }[]): P
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => {
     if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
-    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]));
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, (v as Record<string, unknown>)[k]]),
+    );
   });
 }
 
@@ -61,26 +66,39 @@ export async function hashBundle(dir: string): Promise<BundleIdentity> {
   try {
     text = await fs.readFile(manifestFile, 'utf8');
   } catch (err) {
-    throw new ArSegError(ErrorCodes.BUNDLE, `${dir}: not a model bundle (no readable arseg.json: ${(err as Error).message})`, { cause: err });
+    throw new ArSegError(
+      ErrorCodes.BUNDLE,
+      `${dir}: not a model bundle (no readable arseg.json: ${(err as Error).message})`,
+      { cause: err },
+    );
   }
   let manifest: BundleIdentity['manifest'];
   try {
-    manifest = JSON.parse(text);
+    manifest = JSON.parse(text) as BundleIdentity['manifest'];
   } catch (err) {
-    throw new ArSegError(ErrorCodes.BUNDLE, `${manifestFile}: not valid JSON (${(err as Error).message})`, { cause: err });
+    throw new ArSegError(ErrorCodes.BUNDLE, `${manifestFile}: not valid JSON (${(err as Error).message})`, {
+      cause: err,
+    });
   }
-  if (manifest === null || typeof manifest !== 'object') throw new ArSegError(ErrorCodes.BUNDLE, `${manifestFile}: not a JSON object`);
+  if (manifest === null || typeof manifest !== 'object')
+    throw new ArSegError(ErrorCodes.BUNDLE, `${manifestFile}: not a JSON object`);
   const named = new Set<string>();
   const networks = manifest.networks as Record<string, unknown> | undefined;
   for (const v of Object.values(networks ?? {})) if (typeof v === 'string') named.add(v);
   const creff = manifest.creff as Record<string, unknown> | undefined;
   for (const part of Object.values(creff ?? {}))
-    if (part && typeof part === 'object') for (const v of Object.values(part as Record<string, unknown>)) if (typeof v === 'string') named.add(v);
-  const files = [{ name: 'arseg.json', file: manifestFile }, ...[...named].sort().map((name) => ({ name, file: path.join(dir, name) }))];
+    if (part && typeof part === 'object')
+      for (const v of Object.values(part as Record<string, unknown>)) if (typeof v === 'string') named.add(v);
+  const files = [
+    { name: 'arseg.json', file: manifestFile },
+    ...[...named].sort().map((name) => ({ name, file: path.join(dir, name) })),
+  ];
   try {
     return { hash: await hashNamedFiles(files), manifest };
   } catch (err) {
     const e = err as ArSegError;
-    throw new ArSegError(ErrorCodes.BUNDLE, `${dir}: a file the manifest names cannot be read (${e.message})`, { cause: err });
+    throw new ArSegError(ErrorCodes.BUNDLE, `${dir}: a file the manifest names cannot be read (${e.message})`, {
+      cause: err,
+    });
   }
 }

@@ -25,11 +25,20 @@ export interface EvalJobResult {
   metrics: Partial<Record<SegmentMode, DistanceMetricsJson>>;
 }
 
-export async function runEvalJob(seg: ArSeg, data: EvalJobData, labelFiles: string[], ctx: JobContext): Promise<EvalJobResult> {
+export async function runEvalJob(
+  seg: ArSeg,
+  data: EvalJobData,
+  labelFiles: string[],
+  ctx: JobContext,
+): Promise<EvalJobResult> {
   const started = process.hrtime.bigint();
   const m = seg.bundle.manifest;
   const p = resolveProtocol(seg, data.options);
-  const labels = new ClipLabels({ name: data.clip.name, video: data.clip.video, labels: data.labels.dir }, labelFiles, p.classes);
+  const labels = new ClipLabels(
+    { name: data.clip.name, video: data.clip.video, labels: data.labels.dir },
+    labelFiles,
+    p.classes,
+  );
   const total = labelFiles.length * p.modes.length;
   let done = 0;
   let frames = 0;

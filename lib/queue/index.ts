@@ -6,11 +6,24 @@
 export { submit } from './submit';
 export type { SubmitOptions, SubmitResult } from './submit';
 export { Worker } from './worker';
-export type { WorkerOptions, WorkerEvent, JobReturn } from './worker';
+export type {
+  WorkerOptions,
+  WorkerEvent,
+  WorkerReadyEvent,
+  JobEventBase,
+  JobStartEvent,
+  JobDoneEvent,
+  JobFailedEvent,
+  JobStoppedEvent,
+  WorkerErrorEvent,
+  WorkerClosingEvent,
+  WorkerClosedEvent,
+  JobReturn,
+} from './worker';
 export { status, waitForRun } from './status';
-export type { RunStatus, JobStatus, JobStateName } from './status';
+export type { RunStatus, JobStatus, JobStateName, JobProgress, JobFailure } from './status';
 export { results } from './results';
-export type { ResultsOptions, RunResults, SegmentClipResult } from './results';
+export type { ResultsOptions, RunResults, EvalRunResults, SegmentRunResults, SegmentClipResult } from './results';
 export { DEFAULT_QUEUE_NAME } from './connection';
 export type { QueueTarget } from './connection';
 export { jobId } from './jobs';

@@ -128,7 +128,10 @@ export class JobOutput {
   static async begin(out: string, jobId: string): Promise<JobOutput> {
     const st = await fs.stat(out).catch(() => null);
     if (!st?.isDirectory())
-      throw Object.assign(new Error(`${out}: the output directory is not on this machine (is the shared storage mounted?)`), { code: 'ENOENT' });
+      throw Object.assign(
+        new Error(`${out}: the output directory is not on this machine (is the shared storage mounted?)`),
+        { code: 'ENOENT' },
+      );
     const stale = (await fs.readdir(out)).filter((name) => tempPattern(jobId).test(name));
     for (const name of stale) await fs.rm(path.join(out, name), { recursive: true, force: true });
     const dir = path.join(out, `.${jobId}.${randomBytes(6).toString('hex')}.tmp`);

@@ -62,7 +62,11 @@ export type JobData = SegmentJobData | EvalJobData;
  * content and the options. Paths and the output directory do not count: the same clip under
  * another name, submitted again, is the same job and is not computed again.
  */
-export function jobId(d: Pick<SegmentJobData, 'kind' | 'model' | 'clip' | 'options'> | Pick<EvalJobData, 'kind' | 'model' | 'clip' | 'options' | 'labels'>): string {
+export function jobId(
+  d:
+    | Pick<SegmentJobData, 'kind' | 'model' | 'clip' | 'options'>
+    | Pick<EvalJobData, 'kind' | 'model' | 'clip' | 'options' | 'labels'>,
+): string {
   const identity = {
     format: JOB_FORMAT,
     kind: d.kind,

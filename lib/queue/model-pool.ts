@@ -40,7 +40,11 @@ export class ModelPool {
       return free.seg;
     }
     const actual = (await hashBundle(dir)).hash;
-    if (actual !== hash) throw new ArSegError(ErrorCodes.BUNDLE, `${dir}: the model bundle changed since the job was submitted (its content hash differs): submit again`);
+    if (actual !== hash)
+      throw new ArSegError(
+        ErrorCodes.BUNDLE,
+        `${dir}: the model bundle changed since the job was submitted (its content hash differs): submit again`,
+      );
     // Make room: idle models of other bundles go first.
     const idle = this.#entries.filter((e) => !e.busy);
     if (this.#entries.length >= this.capacity && idle.length > 0) await this.#drop(idle[0]);

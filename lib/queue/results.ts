@@ -24,26 +24,63 @@ export interface ResultsOptions extends QueueTarget {
 
 /** One clip of a segmentation run. */
 export interface SegmentClipResult {
+  /** The clip's name. */
   name: string;
+  /** Its video. */
   video: string;
+  /** Its job's id. */
   jobId: string;
   /** OUT/<jobId>: labels/, overlays/, summary.json, manifest.json. */
   dir: string;
+  /** Frames segmented. */
   frames: number;
+  /** Keyframes among them. */
   keyframes: number;
+  /** Frame width. */
   width: number;
+  /** Frame height. */
   height: number;
+  /** Seconds the segmentation took. */
   seconds: number;
+  /** Frames per second of the segmentation. */
   fps: number;
 }
 
-export type RunResults =
-  | { kind: 'eval'; run: string; report: EvalReport }
-  | { kind: 'segment'; run: string; clips: SegmentClipResult[]; frames: number; warnings: string[] };
+/** A finished run's results: an evaluation's merged report, or where each clip's segmentation is. */
+export type RunResults = EvalRunResults | SegmentRunResults;
+
+/** An evaluation run's results. */
+export interface EvalRunResults {
+  /** Evaluation. */
+  kind: 'eval';
+  /** The run's id. */
+  run: string;
+  /** The report of ar-seg eval over the run's clips (`seconds`: the sum of the jobs'). */
+  report: EvalReport;
+}
+
+/** A segmentation run's results. */
+export interface SegmentRunResults {
+  /** Segmentation. */
+  kind: 'segment';
+  /** The run's id. */
+  run: string;
+  /** Each clip's result, in the run's order. */
+  clips: SegmentClipResult[];
+  /** Frames over every clip. */
+  frames: number;
+  /** With `partial`: the clips left out. */
+  warnings: string[];
+}
 
 function describeFailures(jobs: JobStatus[]): string {
   const bad = jobs.filter((j) => j.state === 'failed' || j.state === 'missing');
-  const shown = bad.slice(0, 5).map((j) => `${j.clip}: ${j.state === 'missing' ? 'missing (submit again)' : `${j.failure?.code ?? 'failed'}: ${j.failure?.message ?? ''}`}`);
+  const shown = bad
+    .slice(0, 5)
+    .map(
+      (j) =>
+        `${j.clip}: ${j.state === 'missing' ? 'missing (submit again)' : `${j.failure?.code ?? 'failed'}: ${j.failure?.message ?? ''}`}`,
+    );
   return shown.join('; ') + (bad.length > shown.length ? `; and ${bad.length - shown.length} more` : '');
 }
 
@@ -56,7 +93,10 @@ export function checkFinished(st: RunStatus, partial: boolean): void {
       `run ${st.run} is not finished: ${c.completed + c.failed + c.missing} of ${st.total} jobs done (${c.active} running, ${c.waiting} waiting, ${c.delayed} waiting to retry)`,
     );
   if (!partial && c.failed + c.missing > 0)
-    throw new ArSegError(ErrorCodes.RUN_FAILED, `run ${st.run}: ${c.failed + c.missing} of ${st.total} jobs failed or are missing: ${describeFailures(st.jobs)} (results with partial merge the others)`);
+    throw new ArSegError(
+      ErrorCodes.RUN_FAILED,
+      `run ${st.run}: ${c.failed + c.missing} of ${st.total} jobs failed or are missing: ${describeFailures(st.jobs)} (results with partial merge the others)`,
+    );
 }
 
 /** The finished run's results; see the file's comment. */
@@ -70,18 +110,35 @@ export async function results(id: string, o: ResultsOptions): Promise<RunResults
     for (const j of st.jobs) {
       if (j.state !== 'completed') continue;
       const m = await readJobManifest(path.dirname(j.dir), j.id);
-      if (!m) throw new ArSegError(ErrorCodes.RUN_FAILED, `run ${run.id}: the result of ${j.clip} is not on disk (${j.dir} has no valid manifest.json): submit the run again to compute it`);
+      if (!m)
+        throw new ArSegError(
+          ErrorCodes.RUN_FAILED,
+          `run ${run.id}: the result of ${j.clip} is not on disk (${j.dir} has no valid manifest.json): submit the run again to compute it`,
+        );
       manifests.set(j.id, m);
     }
     const missing = run.clips.filter((c) => !manifests.has(c.jobId));
-    const warnings = missing.length ? [`${missing.length} of ${run.clips.length} clips left out (failed or missing): ${describeFailures(st.jobs)}`] : [];
+    const warnings = missing.length
+      ? [`${missing.length} of ${run.clips.length} clips left out (failed or missing): ${describeFailures(st.jobs)}`]
+      : [];
     if (run.kind === 'eval') return { kind: 'eval', run: run.id, report: mergeEval(run, manifests, warnings) };
     const clips: SegmentClipResult[] = [];
     for (const c of run.clips) {
       const m = manifests.get(c.jobId);
       if (!m) continue;
       const s = m.result as SegmentJobResult;
-      clips.push({ name: c.name, video: c.video, jobId: c.jobId, dir: byId.get(c.jobId)!.dir, frames: s.frames, keyframes: s.keyframes, width: s.width, height: s.height, seconds: s.seconds, fps: s.fps });
+      clips.push({
+        name: c.name,
+        video: c.video,
+        jobId: c.jobId,
+        dir: byId.get(c.jobId)!.dir,
+        frames: s.frames,
+        keyframes: s.keyframes,
+        width: s.width,
+        height: s.height,
+        seconds: s.seconds,
+        fps: s.fps,
+      });
     }
     return { kind: 'segment', run: run.id, clips, frames: clips.reduce((a, c) => a + c.frames, 0), warnings };
   } catch (err) {
@@ -108,19 +165,33 @@ export function mergeEval(run: RunRecord, manifests: Map<string, JobManifest>, w
     const r = manifests.get(c.jobId)!.result as EvalJobResult;
     // Every job of a run has the same model and options; a different protocol is a bug or tampering.
     if (canonicalJson(r.protocol) !== canonicalJson(p) || r.model.name !== first.model.name)
-      throw new ArSegError(ErrorCodes.INVALID_DATA, `run ${run.id}: the result of ${c.name} was evaluated with another protocol or model`);
+      throw new ArSegError(
+        ErrorCodes.INVALID_DATA,
+        `run ${run.id}: the result of ${c.name} was evaluated with another protocol or model`,
+      );
     for (const mode of p.modes) {
       const saved = r.metrics[mode];
-      if (!saved) throw new ArSegError(ErrorCodes.INVALID_DATA, `run ${run.id}: the result of ${c.name} has no mode ${mode}`);
+      if (!saved)
+        throw new ArSegError(ErrorCodes.INVALID_DATA, `run ${run.id}: the result of ${c.name} has no mode ${mode}`);
       metrics.get(mode)!.merge(DistanceMetrics.fromJSON(saved));
     }
     notI += r.keyframesNotI;
     seconds += r.seconds;
     clips.push({ clip: { name: c.name, video: c.video, labels: c.labels ?? '' }, frames: r.frames });
   }
-  const names = metrics.get(p.modes[0])!.evaluatedClasses().map((k) => first.model.classes[k]);
+  const names = metrics
+    .get(p.modes[0])!
+    .evaluatedClasses()
+    .map((k) => first.model.classes[k]);
   const all = datasetWarnings(run.datasets, names, p.interval);
   if (notI > 0) all.push(keyframesNotIWarning(notI, p.interval));
   all.push(...warnings);
-  return buildReport({ name: first.model.name, classes: first.model.classes.map((name) => ({ name })) }, p, metrics, clips, seconds, all);
+  return buildReport(
+    { name: first.model.name, classes: first.model.classes.map((name) => ({ name })) },
+    p,
+    metrics,
+    clips,
+    seconds,
+    all,
+  );
 }

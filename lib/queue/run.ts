@@ -62,10 +62,19 @@ export async function saveRun(redis: IORedis, run: RunRecord): Promise<void> {
 
 /** The run's record; ERR_RUN_NOT_FOUND when this queue has none with that id. */
 export async function loadRun(redis: IORedis, queue: string, id: string): Promise<RunRecord> {
-  if (!isRunId(id)) throw invalidArg(`${JSON.stringify(id)} is not a run id (run- and 20 hex digits, as submit prints it)`);
+  if (!isRunId(id))
+    throw invalidArg(`${JSON.stringify(id)} is not a run id (run- and 20 hex digits, as submit prints it)`);
   const text = await redis.get(runKey(queue, id));
-  if (text === null) throw new ArSegError(ErrorCodes.RUN_NOT_FOUND, `no run ${id} in queue '${queue}' (was it submitted to this Redis and queue?)`);
-  const run = JSON.parse(text) as RunRecord;
-  if (run.format !== RUN_FORMAT) throw new ArSegError(ErrorCodes.RUN_NOT_FOUND, `run ${id} was written by another version (format ${run.format})`);
-  return run;
+  if (text === null)
+    throw new ArSegError(
+      ErrorCodes.RUN_NOT_FOUND,
+      `no run ${id} in queue '${queue}' (was it submitted to this Redis and queue?)`,
+    );
+  const run = JSON.parse(text) as { format?: unknown };
+  if (run.format !== RUN_FORMAT)
+    throw new ArSegError(
+      ErrorCodes.RUN_NOT_FOUND,
+      `run ${id} was written by another version (format ${String(run.format)})`,
+    );
+  return run as RunRecord;
 }

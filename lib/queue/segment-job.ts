@@ -16,12 +16,26 @@ export type SegmentJobResult = SegmentSummary;
  * Segments the job's clip into `dir`; `finalDir` is where the directory will be published
  * (summary.json's `out` names it).
  */
-export async function runSegmentJob(seg: ArSeg, data: SegmentJobData, dir: string, finalDir: string, ctx: JobContext): Promise<SegmentJobResult> {
+export async function runSegmentJob(
+  seg: ArSeg,
+  data: SegmentJobData,
+  dir: string,
+  finalDir: string,
+  ctx: JobContext,
+): Promise<SegmentJobResult> {
   const o = data.options;
   const summary = await segmentToDir(
     seg,
     data.clip.video,
-    { out: dir, mode: o.mode, scale: o.scale, keyframes: o.keyframes, overlay: o.overlay, flops: o.flops, onProgress: ctx.onProgress },
+    {
+      out: dir,
+      mode: o.mode,
+      scale: o.scale,
+      keyframes: o.keyframes,
+      overlay: o.overlay,
+      flops: o.flops,
+      onProgress: ctx.onProgress,
+    },
     () => checkStop(ctx),
   );
   summary.out = finalDir;

@@ -19,38 +19,64 @@ import { loadRun, RunRecord } from './run';
  */
 export type JobStateName = 'completed' | 'failed' | 'active' | 'waiting' | 'delayed' | 'missing';
 
+/** A running job's progress. */
+export interface JobProgress {
+  /** Frames done (for evaluation, over every mode). */
+  done: number;
+  /** Frames expected (null: unknown). */
+  total: number | null;
+}
+
+/** Why a job's attempt failed. */
+export interface JobFailure {
+  /** ERR_... or the system's E... (null: none recorded, e.g. BullMQ's 'job stalled more than allowable limit'). */
+  code: string | null;
+  /** The message. */
+  message: string;
+}
+
+/** Where one job of a run stands. */
 export interface JobStatus {
+  /** The job's id. */
   id: string;
   /** The clip's name (as the run's clips list it; the first, when a clip was given twice). */
   clip: string;
+  /** Its state. */
   state: JobStateName;
-  /** Frames done and expected (null: unknown), for a job that has started. */
-  progress: { done: number; total: number | null } | null;
+  /** A running job's frames: done, and expected (null: unknown). */
+  progress: JobProgress | null;
   /** Attempts that ended: failed ones (then retried, or final) and the one that completed. */
   attempts: number;
   /** A failed job's code and message; for a job waiting to retry, the last attempt's. */
-  failure: { code: string | null; message: string } | null;
+  failure: JobFailure | null;
   /** The job's result directory (OUT/<jobId>). */
   dir: string;
 }
 
+/** Where a run stands. */
 export interface RunStatus {
+  /** The run's id. */
   run: string;
+  /** Segmentation or evaluation jobs. */
   kind: 'segment' | 'eval';
+  /** The queue's name. */
   queue: string;
   /** Distinct jobs. */
   total: number;
+  /** Jobs per state. */
   counts: Record<JobStateName, number>;
   /** No job is waiting, delayed or running: every job completed, failed or is missing. */
   finished: boolean;
   /** Fraction of the run's work done: finished jobs, plus the frames of running ones. */
   fraction: number;
+  /** Every job of the run. */
   jobs: JobStatus[];
 }
 
 function progressOf(p: unknown): JobStatus['progress'] {
   const o = p as { done?: unknown; total?: unknown } | null;
-  if (o && typeof o === 'object' && typeof o.done === 'number') return { done: o.done, total: typeof o.total === 'number' ? o.total : null };
+  if (o && typeof o === 'object' && typeof o.done === 'number')
+    return { done: o.done, total: typeof o.total === 'number' ? o.total : null };
   return null;
 }
 
@@ -86,8 +112,16 @@ export async function runStatus(queue: Queue, run: RunRecord): Promise<RunStatus
   const ids = [...firstClip.keys()];
   const jobs: JobStatus[] = [];
   // In slices, so that a run of thousands of clips does not open thousands of requests at once.
-  for (let i = 0; i < ids.length; i += 200) jobs.push(...(await Promise.all(ids.slice(i, i + 200).map((id) => jobStatus(queue, run, id, firstClip.get(id)!)))));
-  const counts: Record<JobStateName, number> = { completed: 0, failed: 0, active: 0, waiting: 0, delayed: 0, missing: 0 };
+  for (let i = 0; i < ids.length; i += 200)
+    jobs.push(...(await Promise.all(ids.slice(i, i + 200).map((id) => jobStatus(queue, run, id, firstClip.get(id)!)))));
+  const counts: Record<JobStateName, number> = {
+    completed: 0,
+    failed: 0,
+    active: 0,
+    waiting: 0,
+    delayed: 0,
+    missing: 0,
+  };
   let work = 0;
   for (const j of jobs) {
     counts[j.state]++;
@@ -107,7 +141,10 @@ export async function runStatus(queue: Queue, run: RunRecord): Promise<RunStatus
 }
 
 /** Opens the queue of `t` for reading a run. */
-export async function openRun(runIdText: string, t: QueueTarget): Promise<{ queue: Queue; redis: IORedis; run: RunRecord }> {
+export async function openRun(
+  runIdText: string,
+  t: QueueTarget,
+): Promise<{ queue: Queue; redis: IORedis; run: RunRecord }> {
   const { queue: queueName } = checkTarget(t);
   const redis = await connectClient(t);
   try {
@@ -138,7 +175,11 @@ export async function status(id: string, t: QueueTarget): Promise<RunStatus> {
  * Polls run `id` every `interval` ms (default 2000) until no job is waiting or running; returns
  * the last status. ERR_RUN_UNFINISHED after `timeout` ms (default: none).
  */
-export async function waitForRun(id: string, t: QueueTarget, o: { interval?: number; timeout?: number; onStatus?: (s: RunStatus) => void } = {}): Promise<RunStatus> {
+export async function waitForRun(
+  id: string,
+  t: QueueTarget,
+  o: { interval?: number; timeout?: number; onStatus?: (s: RunStatus) => void } = {},
+): Promise<RunStatus> {
   const { queue, redis, run } = await openRun(id, t);
   const deadline = o.timeout === undefined ? Infinity : Date.now() + o.timeout;
   try {
@@ -146,7 +187,8 @@ export async function waitForRun(id: string, t: QueueTarget, o: { interval?: num
       const s = await runStatus(queue, run);
       o.onStatus?.(s);
       if (s.finished) return s;
-      if (Date.now() >= deadline) throw new ArSegError(ErrorCodes.RUN_UNFINISHED, `run ${id} did not finish within ${o.timeout} ms`);
+      if (Date.now() >= deadline)
+        throw new ArSegError(ErrorCodes.RUN_UNFINISHED, `run ${id} did not finish within ${o.timeout} ms`);
       await new Promise((resolve) => setTimeout(resolve, o.interval ?? 2000));
     }
   } catch (err) {

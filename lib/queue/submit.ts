@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import type { Queue } from 'bullmq';
 import { loadBullmq } from './bullmq';
 import { ArSegError, invalidArg } from '../errors';
+import { integerIn, nonEmptyString, numberIn, oneOf, optionsObject, show } from '../options';
 import { EVAL_MODES } from '../evaluate';
 import type { SegmentMode } from '../pipeline';
 import { hashBundle } from './content-hash';
@@ -51,12 +52,15 @@ export interface SubmitOptions extends QueueTarget {
   backoff?: number;
 }
 
+/** What submit() did. */
 export interface SubmitResult {
   /** The run's id, for status and results. */
   run: string;
+  /** Segmentation or evaluation jobs. */
   kind: 'segment' | 'eval';
-  /** Clips in the run, and distinct jobs among them. */
+  /** Clips in the run. */
   clips: number;
+  /** Distinct jobs among them. */
   jobs: number;
   /** Jobs added to the queue now. */
   added: number;
@@ -68,23 +72,37 @@ export interface SubmitResult {
   pending: number;
 }
 
+/**
+ * The options, checked here with lib/options.ts although the worker's pipeline checks them again:
+ * a bad option must be refused before it is queued for a thousand machines, and it is part of
+ * the job's id.
+ */
 function checkOptions(o: SubmitOptions): void {
-  if (typeof o.out !== 'string' || o.out === '') throw invalidArg('out must be a directory path');
-  if (typeof o.model !== 'string' || o.model === '') throw invalidArg('model must be a bundle directory');
-  if (o.mode !== undefined && !(EVAL_MODES as readonly string[]).includes(o.mode)) throw invalidArg("mode must be 'ar', 'hr' or 'lr'");
-  if (o.scale !== undefined && !(typeof o.scale === 'number' && o.scale > 0 && o.scale <= 1)) throw invalidArg('scale must be a number in (0, 1]');
-  if (o.keyframes !== undefined && o.keyframes !== 'gop' && o.keyframes !== 'adaptive' && !(Number.isInteger(o.keyframes) && o.keyframes >= 1))
-    throw invalidArg("keyframes must be 'gop', 'adaptive' or a positive integer");
-  if (o.interval !== undefined && !(Number.isInteger(o.interval) && o.interval >= 1)) throw invalidArg('interval must be a positive integer');
-  if (o.modes !== undefined && (!Array.isArray(o.modes) || o.modes.length === 0 || o.modes.some((m) => !(EVAL_MODES as readonly string[]).includes(m))))
-    throw invalidArg('modes must be a non-empty list of hr, lr, ar');
-  if (o.attempts !== undefined && !(Number.isInteger(o.attempts) && o.attempts >= 1 && o.attempts <= 100)) throw invalidArg('attempts must be an integer from 1 to 100');
-  if (o.backoff !== undefined && !(Number.isInteger(o.backoff) && o.backoff >= 0)) throw invalidArg('backoff must be a whole number of milliseconds');
-  if (o.eval && (o.mode !== undefined || o.keyframes !== undefined || o.overlay || o.flops)) throw invalidArg('mode, keyframes, overlay and flops are segmentation options; evaluation takes modes, interval and scale');
-  if (!o.eval && (o.modes !== undefined || o.interval !== undefined || o.labels !== undefined)) throw invalidArg('modes, interval and labels are evaluation options (with eval)');
+  optionsObject(o);
+  nonEmptyString('out', o.out, 'a directory path');
+  nonEmptyString('model', o.model, 'a bundle directory');
+  oneOf('mode', o.mode, EVAL_MODES, 'ar');
+  if (o.scale !== undefined) numberIn('scale', o.scale, 0, 1, undefined, { lowOpen: true });
+  if (o.keyframes !== 'gop' && o.keyframes !== 'adaptive' && o.keyframes !== undefined)
+    integerIn('keyframes', o.keyframes, 1, Infinity);
+  if (o.interval !== undefined) integerIn('interval', o.interval, 1, 1024);
+  if (o.modes !== undefined) {
+    if (!Array.isArray(o.modes) || o.modes.length === 0)
+      throw invalidArg(`option 'modes' must be a non-empty list of 'hr', 'lr', 'ar', got ${show(o.modes)}`);
+    for (const mode of o.modes) oneOf('modes', mode, EVAL_MODES, 'ar');
+  }
+  integerIn('attempts', o.attempts, 1, 100, 3);
+  integerIn('backoff', o.backoff, 0, Infinity, 10000);
+  if (o.eval && (o.mode !== undefined || o.keyframes !== undefined || o.overlay || o.flops))
+    throw invalidArg(
+      'mode, keyframes, overlay and flops are segmentation options; evaluation takes modes, interval and scale',
+    );
+  if (!o.eval && (o.modes !== undefined || o.interval !== undefined || o.labels !== undefined))
+    throw invalidArg('modes, interval and labels are evaluation options (with eval)');
 }
 
-const positiveInt = (v: unknown): number | undefined => (Number.isInteger(v) && (v as number) >= 1 ? (v as number) : undefined);
+const positiveInt = (v: unknown): number | undefined =>
+  Number.isInteger(v) && (v as number) >= 1 ? (v as number) : undefined;
 const scaleOf = (v: unknown): number | undefined => (typeof v === 'number' && v > 0 && v <= 1 ? v : undefined);
 
 /** Enqueues the clips of `inputs` (videos, clip directories, datasets, directories of videos). */
@@ -125,8 +143,23 @@ export async function submit(inputs: string[], o: SubmitOptions): Promise<Submit
   const jobs: JobData[] = clips.map((c) => {
     const clip = { name: c.name, video: c.video, hash: c.hash };
     return o.eval
-      ? ({ format: JOB_FORMAT, kind: 'eval', out, model, clip, labels: c.labels!, options: options as EvalJobOptions } satisfies EvalJobData)
-      : ({ format: JOB_FORMAT, kind: 'segment', out, model, clip, options: options as SegmentJobOptions } satisfies SegmentJobData);
+      ? ({
+          format: JOB_FORMAT,
+          kind: 'eval',
+          out,
+          model,
+          clip,
+          labels: c.labels!,
+          options: options as EvalJobOptions,
+        } satisfies EvalJobData)
+      : ({
+          format: JOB_FORMAT,
+          kind: 'segment',
+          out,
+          model,
+          clip,
+          options: options as SegmentJobOptions,
+        } satisfies SegmentJobData);
   });
   const ids = jobs.map((j) => jobId(j));
   const run: RunRecord = {
@@ -146,7 +179,16 @@ export async function submit(inputs: string[], o: SubmitOptions): Promise<Submit
   const { Queue } = await loadBullmq();
   const queue = new Queue(queueName, { connection: redis });
   queue.on('error', () => undefined); // failures surface through the awaited calls below
-  const result: SubmitResult = { run: run.id, kind, clips: clips.length, jobs: 0, added: 0, completed: 0, retried: 0, pending: 0 };
+  const result: SubmitResult = {
+    run: run.id,
+    kind,
+    clips: clips.length,
+    jobs: 0,
+    added: 0,
+    completed: 0,
+    retried: 0,
+    pending: 0,
+  };
   try {
     const seen = new Set<string>();
     for (let i = 0; i < jobs.length; i++) {
@@ -166,7 +208,12 @@ export async function submit(inputs: string[], o: SubmitOptions): Promise<Submit
 }
 
 /** Adds one job, or leaves the one already there (see the file's comment). */
-async function enqueue(queue: Queue, data: JobData, id: string, o: SubmitOptions): Promise<'added' | 'completed' | 'retried' | 'pending'> {
+async function enqueue(
+  queue: Queue,
+  data: JobData,
+  id: string,
+  o: SubmitOptions,
+): Promise<'added' | 'completed' | 'retried' | 'pending'> {
   const existing = await queue.getJob(id);
   if (existing) {
     const state = await existing.getState();

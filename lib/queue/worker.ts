@@ -20,6 +20,7 @@ import { Bullmq, loadBullmq } from './bullmq';
 import type { ExecutionDevice } from '../bundle';
 import type { ArSeg } from '../pipeline';
 import { ArSegError, ErrorCodes, invalidArg } from '../errors';
+import { integerIn, oneOf, optionsObject } from '../options';
 import { checkTarget, QueueTarget, redactRedisUrl, workerRedisOptions } from './connection';
 import { isJobId, JOB_FORMAT, JobData } from './jobs';
 import { JobManifest, JobOutput, jobDir, MANIFEST_FORMAT, readJobManifest } from './job-output';
@@ -53,24 +54,116 @@ export interface WorkerOptions extends QueueTarget {
   onEvent?: (event: WorkerEvent) => void;
 }
 
+/** What a worker reports (`ar-seg worker` logs one line per event). */
 export type WorkerEvent =
-  | { type: 'ready'; worker: string; queue: string; redis: string; concurrency: number; device: ExecutionDevice; threads: number }
-  | { type: 'start'; jobId: string; clip: string; attempt: number }
-  | { type: 'done'; jobId: string; clip: string; frames: number; seconds: number; reused: boolean }
-  | { type: 'failed'; jobId: string; clip: string; code: string | null; message: string; retry: boolean }
-  | { type: 'handed-back'; jobId: string; clip: string }
-  | { type: 'lock-lost'; jobId: string; clip: string }
-  | { type: 'error'; message: string }
-  | { type: 'closing'; running: number; grace: number }
-  | { type: 'closed' };
+  | WorkerReadyEvent
+  | JobStartEvent
+  | JobDoneEvent
+  | JobFailedEvent
+  | JobStoppedEvent
+  | WorkerErrorEvent
+  | WorkerClosingEvent
+  | WorkerClosedEvent;
+
+/** The worker is connected and taking jobs. */
+export interface WorkerReadyEvent {
+  /** The event's kind. */
+  type: 'ready';
+  /** The worker's name. */
+  worker: string;
+  /** The queue's name. */
+  queue: string;
+  /** The Redis URL, its password replaced by '***'. */
+  redis: string;
+  /** Jobs run at once. */
+  concurrency: number;
+  /** Where the networks run. */
+  device: ExecutionDevice;
+  /** ONNX Runtime threads per model. */
+  threads: number;
+}
+
+/** The job and clip an event is about. */
+export interface JobEventBase {
+  /** The job's id. */
+  jobId: string;
+  /** The clip's name. */
+  clip: string;
+}
+
+/** A job started. */
+export interface JobStartEvent extends JobEventBase {
+  /** The event's kind. */
+  type: 'start';
+  /** The attempt's number, from 1 (a stalled job restarts with the same number). */
+  attempt: number;
+}
+
+/** A job completed. */
+export interface JobDoneEvent extends JobEventBase {
+  /** The event's kind. */
+  type: 'done';
+  /** Frames segmented, or evaluated per mode. */
+  frames: number;
+  /** Seconds the job took (0 when reused). */
+  seconds: number;
+  /** The result was already on disk. */
+  reused: boolean;
+}
+
+/** A job's attempt failed. */
+export interface JobFailedEvent extends JobEventBase {
+  /** The event's kind. */
+  type: 'failed';
+  /** The error code (ERR_... or the system's E...; null when none). */
+  code: string | null;
+  /** The error message. */
+  message: string;
+  /** Whether the job will be retried (a transient failure with attempts left). */
+  retry: boolean;
+}
+
+/** A job stopped unfinished: handed back to the queue, or its lock lost (another worker runs it). */
+export interface JobStoppedEvent extends JobEventBase {
+  /** The event's kind. */
+  type: 'handed-back' | 'lock-lost';
+}
+
+/** A worker-level error, such as Redis unreachable (reported at most once per 10 s per message). */
+export interface WorkerErrorEvent {
+  /** The event's kind. */
+  type: 'error';
+  /** What failed. */
+  message: string;
+}
+
+/** close() started: no new jobs; running ones finish within `grace` ms or are handed back. */
+export interface WorkerClosingEvent {
+  /** The event's kind. */
+  type: 'closing';
+  /** Jobs running. */
+  running: number;
+  /** Milliseconds they may still take. */
+  grace: number;
+}
+
+/** Every job has ended and the connections are closed. */
+export interface WorkerClosedEvent {
+  /** The event's kind. */
+  type: 'closed';
+}
 
 /** What a job returns to BullMQ (its return value in Redis); the result itself is in OUT/<jobId>/manifest.json. */
 export interface JobReturn {
+  /** The result's directory, OUT/<jobId>. */
   dir: string;
+  /** Frames segmented, or evaluated per mode. */
   frames: number;
+  /** Seconds the execution took (0 when the result was reused). */
   seconds: number;
   /** The result was already on disk (an earlier execution's or run's). */
   reused: boolean;
+  /** The worker's name. */
   worker: string;
 }
 
@@ -79,13 +172,14 @@ interface Running {
   stop: AbortController;
 }
 
-function positiveInt(name: string, v: unknown, min = 1): void {
-  if (v !== undefined && !(Number.isInteger(v) && (v as number) >= min)) throw invalidArg(`${name} must be an integer >= ${min}`);
-}
-
+/**
+ * Runs the queue's jobs until closed (see the file's comment and docs/queue.md): start with
+ * `Worker.start(options)`, stop with `close()`.
+ */
 export class Worker {
   /** The worker's name (hostname:pid unless given). */
   readonly name: string;
+  /** Jobs run at once. */
   readonly concurrency: number;
   #bull: BullWorker<JobData, JobReturn>;
   #pool: ModelPool;
@@ -101,14 +195,15 @@ export class Worker {
   private constructor(o: WorkerOptions, bullmq: Bullmq) {
     this.#bullmq = bullmq;
     const { queue } = checkTarget(o);
-    positiveInt('concurrency', o.concurrency);
-    positiveInt('threads', o.threads);
-    positiveInt('lockDuration', o.lockDuration, 100);
-    positiveInt('stalledInterval', o.stalledInterval, 100);
-    positiveInt('maxStalledCount', o.maxStalledCount, 0);
-    positiveInt('grace', o.grace, 0);
-    positiveInt('progressInterval', o.progressInterval, 0);
-    if (o.device !== undefined && o.device !== 'cpu' && o.device !== 'cuda') throw invalidArg("device must be 'cpu' or 'cuda'");
+    optionsObject(o);
+    integerIn('concurrency', o.concurrency, 1, 256, 1);
+    if (o.threads !== undefined) integerIn('threads', o.threads, 1, Infinity);
+    integerIn('lockDuration', o.lockDuration, 100, Infinity, 30000);
+    integerIn('stalledInterval', o.stalledInterval, 100, Infinity, 30000);
+    integerIn('maxStalledCount', o.maxStalledCount, 0, Infinity, 1);
+    integerIn('grace', o.grace, 0, Infinity, 30000);
+    integerIn('progressInterval', o.progressInterval, 0, Infinity, 1000);
+    oneOf('device', o.device, ['cpu', 'cuda'], 'cpu');
     this.#o = o;
     this.name = o.name ?? `${os.hostname()}:${process.pid}`;
     this.concurrency = o.concurrency ?? 1;
@@ -128,7 +223,15 @@ export class Worker {
     this.#bull.on('lockRenewalFailed', (ids: string[]) => {
       for (const id of ids) this.#running.get(id)?.stop.abort('lock-lost');
     });
-    this.#ready = { type: 'ready', worker: this.name, queue, redis: redactRedisUrl(o.redis), concurrency: this.concurrency, device: o.device ?? 'cpu', threads };
+    this.#ready = {
+      type: 'ready',
+      worker: this.name,
+      queue,
+      redis: redactRedisUrl(o.redis),
+      concurrency: this.concurrency,
+      device: o.device ?? 'cpu',
+      threads,
+    };
   }
 
   /**
@@ -169,7 +272,11 @@ export class Worker {
     const id = job.id ?? '';
     const data = job.data;
     if (!isJobId(id) || data?.format !== JOB_FORMAT || (data.kind !== 'segment' && data.kind !== 'eval'))
-      throw new this.#bullmq.UnrecoverableError(encodeFailure(invalidArg(`job ${id}: not an ar-seg job of format ${JOB_FORMAT} (submitted by another version?)`)));
+      throw new this.#bullmq.UnrecoverableError(
+        encodeFailure(
+          invalidArg(`job ${id}: not an ar-seg job of format ${JOB_FORMAT} (submitted by another version?)`),
+        ),
+      );
     const clip = data.clip.name;
     const stop = new AbortController();
     this.#running.set(id, { clip, stop });
@@ -189,7 +296,9 @@ export class Worker {
       checkStop(ctx);
       output = await JobOutput.begin(data.out, id);
       const result =
-        data.kind === 'segment' ? await runSegmentJob(seg, data, output.dir, jobDir(data.out, id), ctx) : await runEvalJob(seg, data, labelFiles!, ctx);
+        data.kind === 'segment'
+          ? await runSegmentJob(seg, data, output.dir, jobDir(data.out, id), ctx)
+          : await runEvalJob(seg, data, labelFiles!, ctx);
       const finishedAt = new Date();
       const manifest: JobManifest = {
         format: MANIFEST_FORMAT,
@@ -200,7 +309,13 @@ export class Worker {
         model: { ...data.model, name: seg.bundle.manifest.name },
         options: data.options,
         result,
-        execution: { worker: this.name, attempt, startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), seconds: (finishedAt.getTime() - startedAt.getTime()) / 1000 },
+        execution: {
+          worker: this.name,
+          attempt,
+          startedAt: startedAt.toISOString(),
+          finishedAt: finishedAt.toISOString(),
+          seconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
+        },
       };
       const published = await output.publish(manifest);
       return this.#finish(id, clip, data, published.manifest, published.reused);
@@ -232,7 +347,13 @@ export class Worker {
 
   #finish(id: string, clip: string, data: JobData, m: JobManifest, reused: boolean): JobReturn {
     const r = m.result as { frames?: number; seconds?: number };
-    const ret: JobReturn = { dir: jobDir(data.out, id), frames: r.frames ?? 0, seconds: reused ? 0 : m.execution.seconds, reused, worker: this.name };
+    const ret: JobReturn = {
+      dir: jobDir(data.out, id),
+      frames: r.frames ?? 0,
+      seconds: reused ? 0 : m.execution.seconds,
+      reused,
+      worker: this.name,
+    };
     this.#emit({ type: 'done', jobId: id, clip, frames: ret.frames, seconds: ret.seconds, reused });
     return ret;
   }

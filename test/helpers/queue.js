@@ -47,7 +47,8 @@ async function waitForPort(port, timeoutMs = 10000) {
  * `start()` again on the same port and directory, `kill()` at the end.
  */
 async function startRedis() {
-  if (spawnSync('redis-server', ['--version']).status !== 0) throw new Error('redis-server is not installed (scripts/setup.sh installs Debian\'s redis-server)');
+  if (spawnSync('redis-server', ['--version']).status !== 0)
+    throw new Error("redis-server is not installed (scripts/setup.sh installs Debian's redis-server)");
   const dir = tmpDir('arseg-redis-');
   const port = await freePort();
   const r = {
@@ -59,7 +60,22 @@ async function startRedis() {
     async start() {
       const proc = spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction'],
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--dir',
+          dir,
+          '--save',
+          '',
+          '--appendonly',
+          'yes',
+          '--appendfsync',
+          'always',
+          '--maxmemory-policy',
+          'noeviction',
+        ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       proc.stdout.on('data', (d) => (r.log += d));
@@ -100,7 +116,9 @@ function cli(args, options = {}) {
  * `exited` (its exit code), `signal(name)`.
  */
 function startWorker(url, args = []) {
-  const proc = spawn(process.execPath, [CLI, 'worker', '--redis', url, '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [CLI, 'worker', '--redis', url, '--json', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const w = { proc, events: [], stderr: '', pid: proc.pid };
   let buffered = '';
   const waiters = [];
@@ -171,7 +189,10 @@ async function until(fn, timeoutMs = 60000, every = 50) {
 /** The job directories and leftovers (temporary directories) in an output directory. */
 function outputEntries(out) {
   const names = fs.existsSync(out) ? fs.readdirSync(out) : [];
-  return { jobs: names.filter((n) => /^(segment|eval)-[0-9a-f]{32}$/.test(n)).sort(), hidden: names.filter((n) => n.startsWith('.')) };
+  return {
+    jobs: names.filter((n) => /^(segment|eval)-[0-9a-f]{32}$/.test(n)).sort(),
+    hidden: names.filter((n) => n.startsWith('.')),
+  };
 }
 
 module.exports = { ROOT, CLI, sleep, startRedis, startWorker, cli, until, outputEntries };
