@@ -56,6 +56,14 @@ export const ErrorCodes = {
   OUT_OF_MEMORY: 'ERR_OUT_OF_MEMORY',
   /** An unexpected native failure: a bug, please report it. */
   NATIVE: 'ERR_NATIVE',
+  /** The job queue's Redis cannot be reached or refused a command (ar-seg queue, worker). */
+  QUEUE: 'ERR_QUEUE',
+  /** No run with this id in the queue's Redis. */
+  RUN_NOT_FOUND: 'ERR_RUN_NOT_FOUND',
+  /** A queued run still has jobs waiting or running: its results are not complete yet. */
+  RUN_UNFINISHED: 'ERR_RUN_UNFINISHED',
+  /** A queued run has failed jobs (each with its own code): its results would be incomplete. */
+  RUN_FAILED: 'ERR_RUN_FAILED',
 } as const;
 
 /** One of the stable error codes of `ErrorCodes`. */

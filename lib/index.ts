@@ -32,12 +32,40 @@ export type { HeadDetection, Logits, PointwiseWeights } from './pointwise-head';
 export { CReFF, Keyframe, creffFlops } from './creff';
 export type { CReFFWeights, CReFFRunOptions, CReFFResult, CReFFDevice, DepthwiseConv, FeatureTensor } from './creff';
 export { ConfusionMatrix, DistanceMetrics, iouFromConfusion, meanOf, IGNORE_LABEL } from './metrics';
-export type { DistanceReport } from './metrics';
+export type { DistanceReport, DistanceMetricsJson } from './metrics';
 export { evaluate, evaluateClip, formatEvalMarkdown, EVAL_MODES } from './evaluate';
 export type { EvalReport, EvaluateOptions, ClipModeResult, Protocol } from './evaluate';
 export { resolveClips, listLabelFiles, readLabelFile, ClipLabels } from './dataset';
 export type { LabelledClip, DatasetSplits } from './dataset';
 export { ArSegError, ErrorCodes } from './errors';
+export { submit, Worker, status, waitForRun, results, DEFAULT_QUEUE_NAME } from './queue';
+export type {
+  SubmitOptions,
+  SubmitResult,
+  WorkerOptions,
+  WorkerEvent,
+  WorkerReadyEvent,
+  JobEventBase,
+  JobStartEvent,
+  JobDoneEvent,
+  JobFailedEvent,
+  JobStoppedEvent,
+  WorkerErrorEvent,
+  WorkerClosingEvent,
+  WorkerClosedEvent,
+  JobReturn,
+  RunStatus,
+  JobStatus,
+  JobStateName,
+  JobProgress,
+  JobFailure,
+  ResultsOptions,
+  RunResults,
+  EvalRunResults,
+  SegmentRunResults,
+  SegmentClipResult,
+  QueueTarget,
+} from './queue';
 export type { ErrorCode } from './errors';
 
 import { addon } from './native';

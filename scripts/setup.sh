@@ -15,8 +15,10 @@ for arg in "$@"; do
 done
 
 # build-essential/cmake/pkg-config: the native build; lib*-dev: FFmpeg's libraries (LGPL) the
-# addon links; valgrind: scripts/native-check.sh; clang-format: npm run lint (native/'s formatting).
-packages=(build-essential cmake pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev valgrind clang-format)
+# addon links; valgrind: scripts/native-check.sh; clang-format: npm run lint (native/'s formatting);
+# redis-server: the job queue's tests (test/queue*.test.js start a private one each on 127.0.0.1)
+# and bench/queue.js; the queue's users run their own Redis (docs/queue.md).
+packages=(build-essential cmake pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev valgrind clang-format redis-server)
 # python3-torch (with numpy): python/ (PyPI is not needed); python3-pytest: python/tests;
 # python3-pil: images in python/; python3-flake8: npm run lint (python/'s linter); python3-pip,
 # -setuptools, -wheel: the editable install of python/ below. They run on Debian's /usr/bin/python3.

@@ -17,6 +17,13 @@ export const ExitCodes = {
   MODEL: 6,
   /** Evaluation labels are missing or invalid (ar-seg eval, ar-seg demo). */
   LABELS: 7,
+  // 8 and 9 are kept for output and out-of-memory errors (branch house).
+  /** The job queue: Redis unreachable, or no such run (ar-seg queue, worker). */
+  QUEUE: 10,
+  /** ar-seg queue results: the run has jobs waiting or running; try again later. */
+  RUN_UNFINISHED: 11,
+  /** ar-seg queue results: the run has failed jobs (ar-seg queue status lists them). */
+  RUN_FAILED: 12,
 } as const;
 
 export function exitCodeFor(code: ErrorCode): number {
@@ -27,6 +34,13 @@ export function exitCodeFor(code: ErrorCode): number {
       return ExitCodes.MODEL;
     case 'ERR_LABELS':
       return ExitCodes.LABELS;
+    case 'ERR_QUEUE':
+    case 'ERR_RUN_NOT_FOUND':
+      return ExitCodes.QUEUE;
+    case 'ERR_RUN_UNFINISHED':
+      return ExitCodes.RUN_UNFINISHED;
+    case 'ERR_RUN_FAILED':
+      return ExitCodes.RUN_FAILED;
     case 'ERR_NOT_FOUND':
     case 'ERR_EMPTY_INPUT':
     case 'ERR_INVALID_DATA':

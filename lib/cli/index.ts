@@ -13,6 +13,8 @@ import { resolveDefaultModel, runDemo } from './demo';
 import type { SegmentMode } from '../pipeline';
 import { bundleFlops } from '../flops';
 import { Bundle } from '../bundle';
+import { addQueueCommands } from './queue';
+import { addWorkerCommand } from './worker';
 
 function positiveInt(name: string, max: number) {
   return (value: string): number => {
@@ -239,6 +241,9 @@ export function buildProgram(): Command {
         fail(err, Boolean(opts.json));
       }
     });
+  const shared = { fail, positiveInt, keyframePolicy, scaleValue, modeValue, modesValue, deviceValue };
+  addQueueCommands(program, shared);
+  addWorkerCommand(program, shared);
   return program;
 }
 
