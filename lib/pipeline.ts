@@ -22,7 +22,7 @@ import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
 import type { KeyframePolicy, PictType, VideoFrame } from './frame';
 import { resizeMotion } from './motion';
 import { addon } from './native';
-import { openVideo, OpenOptions, VideoInfo } from './video';
+import { openVideo, OpenOptions, VideoInfo, VideoReader } from './video';
 
 export type SegmentMode = 'ar' | 'hr' | 'lr';
 
@@ -133,6 +133,10 @@ export class ArSeg {
   /** Where the networks and CReFF run. */
   readonly device: 'cpu' | 'cuda';
   #closed = false;
+  /** The readers of the segmentations running now: close() closes them, which interrupts a blocked read. */
+  #readers = new Set<VideoReader>();
+  /** The frames being processed now (networks, CReFF): close() waits for them before releasing the sessions. */
+  #inflight = new Set<Promise<unknown>>();
 
   private constructor(bundle: Bundle, device: 'cpu' | 'cuda') {
     this.bundle = bundle;
@@ -191,6 +195,7 @@ export class ArSeg {
       ahead: options.ahead ?? 4,
       formatOptions: options.formatOptions,
     });
+    this.#readers.add(reader);
     const frames = this.#run(reader, o);
     return { info: () => reader.open(), [Symbol.asyncIterator]: () => frames };
   }
@@ -232,34 +237,54 @@ export class ArSeg {
    * a feature for the decoder or the logits themselves; then the decoder (when needed) and the
    * labels. The keyframe feature of mode 'ar' lives in `gop` from its keyframe to the next.
    */
-  async *#run(reader: ReturnType<typeof openVideo>, o: ResolvedOptions): AsyncGenerator<SegmentResult> {
+  async *#run(reader: VideoReader, o: ResolvedOptions): AsyncGenerator<SegmentResult> {
     const run: RunState = { o, decode: this.#decoder(o), fusedHead: this.#nativeHead(o), key: null, fusedBuffer: null };
     try {
       for (;;) {
         const t0 = now();
-        const frame: VideoFrame | null = await reader.read();
+        let frame: VideoFrame | null;
+        try {
+          frame = await reader.read();
+        } catch (err) {
+          // close() closed the reader under a blocked read: say that this ArSeg was closed
+          if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg was closed while reading', { cause: err });
+          throw err;
+        }
         if (frame === null) return;
         if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg was closed');
-        const timings: StageTimings = { decode: now() - t0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, total: 0 };
-        const useHr = o.mode === 'hr' || (o.mode === 'ar' && frame.isKeyframe);
-        const out = useHr ? await this.#hrBranch(frame, run, timings) : o.mode === 'lr' ? await this.#lrBranch(frame, timings) : await this.#arBranch(frame, run, timings);
-        let logits = out.logits;
-        let t = now();
-        if (!logits) {
-          logits = await run.decode(out.feature!);
-          timings.decoder = now() - t;
+        const work = this.#frame(frame, run, t0);
+        this.#inflight.add(work);
+        try {
+          yield await work;
+        } finally {
+          this.#inflight.delete(work);
         }
-        t = now();
-        const labels = await this.#labels(logits, frame);
-        timings.labels = now() - t;
-        timings.total = now() - t0;
-        yield this.#result(frame, out.branch, labels, logits, timings, o);
       }
     } catch (err) {
       throw toArSegError(err);
     } finally {
+      this.#readers.delete(reader);
       reader.close();
     }
+  }
+
+  /** One frame through its branch, the decoder (when needed) and the labels. */
+  async #frame(frame: VideoFrame, run: RunState, t0: number): Promise<SegmentResult> {
+    const { o } = run;
+    const timings: StageTimings = { decode: now() - t0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, total: 0 };
+    const useHr = o.mode === 'hr' || (o.mode === 'ar' && frame.isKeyframe);
+    const out = useHr ? await this.#hrBranch(frame, run, timings) : o.mode === 'lr' ? await this.#lrBranch(frame, timings) : await this.#arBranch(frame, run, timings);
+    let logits = out.logits;
+    let t = now();
+    if (!logits) {
+      logits = await run.decode(out.feature!);
+      timings.decoder = now() - t;
+    }
+    t = now();
+    const labels = await this.#labels(logits, frame);
+    timings.labels = now() - t;
+    timings.total = now() - t0;
+    return this.#result(frame, out.branch, labels, logits, timings, o);
   }
 
   /** HR encoder on the full frame; in mode 'ar' the feature becomes the GOP's keyframe. */
@@ -354,10 +379,17 @@ export class ArSeg {
     return result;
   }
 
-  /** Releases the ONNX Runtime sessions. */
+  /**
+   * Ends every segmentation of this ArSeg and releases the ONNX Runtime sessions. A segmentation
+   * blocked on its input (a silent network peer, a FIFO with no writer) is interrupted: its loop
+   * rejects with ERR_CLOSED. Frames already in the networks finish first. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const reader of this.#readers) reader.close();
+    this.#readers.clear();
+    await Promise.allSettled([...this.#inflight]);
     await this.bundle.close();
   }
 }

@@ -5,12 +5,17 @@
 // scripts/native-check.sh.
 //
 // usage: arseg_selftest FIXTURE_DIR [SCRATCH_DIR]
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <cmath>
 #include <vector>
@@ -163,6 +168,37 @@ int main(int argc, char** argv) {
       code = e.code();
     }
     expect(code == "ERR_ABORTED", "abort interrupts reading: " + code);
+  }
+
+  {  // a FIFO: abort() ends the wait for a writer; with a writer it reads like the file
+    const std::string fifo = scratch + "/selftest.fifo";
+    ::unlink(fifo.c_str());
+    expect(::mkfifo(fifo.c_str(), 0600) == 0, "mkfifo");
+    {
+      FileReader reader(fifo, fullRequest());
+      std::thread stopper([&reader] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));
+        reader.abort();
+      });
+      std::string code;
+      try {
+        reader.open();
+      } catch (const CodedError& e) {
+        code = e.code();
+      }
+      stopper.join();
+      expect(code == "ERR_ABORTED", "abort ends the wait for a FIFO writer: " + code);
+    }
+    const std::vector<uint8_t> bytes = slurp(dir + "/translate-p.h264");
+    std::thread writer([&fifo, &bytes] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::ofstream out(fifo, std::ios::binary);  // blocks until the reader has opened it
+      out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    });
+    auto [frames, code] = readAll(fifo, fullRequest());
+    writer.join();
+    expect(code.empty() && frames == 36, "a FIFO with a writer gives 36 frames (" + code + ")");
+    ::unlink(fifo.c_str());
   }
 
   {  // byte-flipped variants: frames or a coded error, never a crash

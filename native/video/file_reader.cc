@@ -23,6 +23,17 @@ void FileReader::open() {
   if (!raw) throw std::bad_alloc();
   raw->interrupt_callback.callback = &FileReader::interruptCallback;
   raw->interrupt_callback.opaque = this;
+  const std::string fifo = FifoInput::fifoPath(source_);
+  if (!fifo.empty()) {
+    try {
+      fifo_ = std::make_unique<FifoInput>(fifo, aborted_);
+    } catch (...) {
+      avformat_free_context(raw);
+      throw;
+    }
+    raw->pb = fifo_->avio();
+    raw->flags |= AVFMT_FLAG_CUSTOM_IO;
+  }
   Dictionary options;
   for (const auto& kv : formatOptions_) options.set(kv.first, kv.second);
   // avformat_open_input frees the context itself on failure.

@@ -9,9 +9,10 @@
 #include <memory>
 #include <string>
 
-#include "video_decoder.h"
+#include "fifo_input.h"
 #include "frame_request.h"
 #include "libav_ptr.h"
+#include "video_decoder.h"
 
 namespace arseg {
 
@@ -57,6 +58,8 @@ class FileReader {
   FrameRequest request_;
   std::map<std::string, std::string> formatOptions_;
   std::atomic<bool> aborted_{false};
+  // Declared before format_, so that the format context using its AVIOContext is closed first.
+  std::unique_ptr<FifoInput> fifo_;
   FormatContextPtr format_;
   std::unique_ptr<VideoDecoder> decoder_;
   PacketPtr packet_;
