@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 /** The `ar-seg` command line (commander). Exit codes: see exit-codes.ts. */
-import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { ArSegError, toArSegError } from '../errors';
@@ -13,6 +12,7 @@ import { resolveDefaultModel, runDemo } from './demo';
 import type { SegmentMode } from '../pipeline';
 import { bundleFlops } from '../flops';
 import { Bundle } from '../bundle';
+import { prepareOutputDir, writeOutput } from '../output';
 
 function positiveInt(name: string, max: number) {
   return (value: string): number => {
@@ -50,6 +50,14 @@ function modesValue(value: string): SegmentMode[] {
   return [...new Set(modes)] as SegmentMode[];
 }
 
+function pixelLimitValue(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('--limit-input-pixels must be a non-negative integer (0: no limit)');
+  return n;
+}
+
+const PIXEL_LIMIT_HELP = 'refuse pictures of more pixels than N (width x height; 0: no limit; default 8192x8192)';
+
 function deviceValue(value: string): 'cpu' | 'cuda' {
   if (value !== 'cpu' && value !== 'cuda') throw new InvalidArgumentError('--device must be cpu or cuda');
   return value;
@@ -81,14 +89,16 @@ export function buildProgram(): Command {
     .option('--dump <dir>', 'write frame_types.txt, motion_vectors/mvs-<i>.npy (and motion_fields/ with --dense)')
     .option('--dense <stride>', 'also write dense fields accumulated to the keyframe, one cell per STRIDE pixels', positiveInt('--dense', 256))
     .option('--keyframes <policy>', "'gop' (every I-frame) or an interval L", keyframePolicy, 'gop')
+    .option('--limit-input-pixels <n>', PIXEL_LIMIT_HELP, pixelLimitValue)
     .option('--json', 'print a machine-readable summary on stdout')
     .option('--no-progress', 'no progress bar')
-    .action(async (video: string, opts: { dump?: string; dense?: number; keyframes: 'gop' | number; json?: boolean; progress: boolean }) => {
+    .action(async (video: string, opts: { dump?: string; dense?: number; keyframes: 'gop' | number; limitInputPixels?: number; json?: boolean; progress: boolean }) => {
       try {
         const summary = await runMvs(video, {
           dump: opts.dump,
           dense: opts.dense,
           keyframes: opts.keyframes,
+          limitInputPixels: opts.limitInputPixels,
           progress: opts.progress && !opts.json,
         });
         if (opts.json) process.stdout.write(JSON.stringify({ ok: true, ...summary }) + '\n');
@@ -114,9 +124,10 @@ export function buildProgram(): Command {
     .option('--keyframes <policy>', "'gop', 'adaptive' or an interval L (default: the bundle's interval)", keyframePolicy)
     .option('--overlay', 'also write colour overlays of the labels on the frames')
     .option('--no-flops', 'do not count GMAC per frame for the summary')
+    .option('--limit-input-pixels <n>', PIXEL_LIMIT_HELP, pixelLimitValue)
     .option('--json', 'print the summary on stdout')
     .option('--no-progress', 'no progress bar')
-    .action(async (video: string, opts: { model?: string; out: string; mode: 'ar' | 'hr' | 'lr'; scale?: number; keyframes?: 'gop' | 'adaptive' | number; overlay?: boolean; flops: boolean; json?: boolean; progress: boolean }) => {
+    .action(async (video: string, opts: { model?: string; out: string; mode: 'ar' | 'hr' | 'lr'; scale?: number; keyframes?: 'gop' | 'adaptive' | number; overlay?: boolean; flops: boolean; limitInputPixels?: number; json?: boolean; progress: boolean }) => {
       try {
         const s = await runSegment(video, {
           model: opts.model ?? (await resolveDefaultModel()),
@@ -127,6 +138,7 @@ export function buildProgram(): Command {
           overlay: Boolean(opts.overlay),
           progress: opts.progress && !opts.json,
           flops: opts.flops,
+          limitInputPixels: opts.limitInputPixels,
         });
         if (opts.json) process.stdout.write(JSON.stringify({ ok: true, ...s }) + '\n');
         else
@@ -186,6 +198,8 @@ export function buildProgram(): Command {
     .option('--no-progress', 'no progress bar')
     .action(async (inputs: string[], opts: { model?: string; labels?: string; split: string; modes?: SegmentMode[]; interval?: number; scale?: number; device: 'cpu' | 'cuda'; out?: string; json?: boolean; progress: boolean }) => {
       try {
+        // the table's directory first: a wrong --out fails before the model loads
+        if (opts.out) await prepareOutputDir(path.dirname(path.resolve(opts.out)));
         const report = await runEval(inputs, {
           model: opts.model ?? (await resolveDefaultModel()),
           labels: opts.labels,
@@ -197,10 +211,7 @@ export function buildProgram(): Command {
           progress: opts.progress && !opts.json,
         });
         const md = formatEvalMarkdown(report);
-        if (opts.out) {
-          await fsp.mkdir(path.dirname(path.resolve(opts.out)), { recursive: true });
-          await fsp.writeFile(opts.out, md);
-        }
+        if (opts.out) await writeOutput(path.resolve(opts.out), md);
         for (const w of report.warnings) process.stderr.write(`ar-seg: warning: ${w}\n`);
         if (opts.json) process.stdout.write(JSON.stringify({ ok: true, ...report }) + '\n');
         else if (!opts.out) process.stdout.write(md);

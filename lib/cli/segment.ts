@@ -3,7 +3,6 @@
  * [--overlay]`: one palette PNG of labels per frame (labels/<i>.png), optional colour overlays
  * (overlays/<i>.png), and summary.json: frames, keyframes, fps, time per stage, GMAC per frame.
  */
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ArSeg, SegmentMode, SegmentResult, StageTimings } from '../pipeline';
 import type { Bundle } from '../bundle';
@@ -12,6 +11,7 @@ import { encodeLabelPng, encodeOverlayPng, Rgb } from '../png';
 import { progressBar } from './progress';
 import { expectedFrameCount } from '../video';
 import { toArSegError } from '../errors';
+import { prepareOutputDir, writeOutput } from '../output';
 
 export interface SegmentCliOptions {
   model: string;
@@ -24,6 +24,8 @@ export interface SegmentCliOptions {
   flops: boolean;
   /** Where the networks run. Default 'cpu'. */
   device?: 'cpu' | 'cuda';
+  /** The largest picture accepted (see FrameOptions.limitInputPixels). */
+  limitInputPixels?: number;
 }
 
 export interface SegmentSummary {
@@ -51,12 +53,11 @@ export async function runSegment(
   o: SegmentCliOptions,
   onResult?: (result: SegmentResult, bundle: Bundle) => void | Promise<void>,
 ): Promise<SegmentSummary> {
+  // the output directory first: a wrong --out fails before the model loads
+  const out = await prepareOutputDir(o.out, o.overlay ? ['labels', 'overlays'] : ['labels']);
   const seg = await ArSeg.load(o.model, { device: o.device });
-  const out = path.resolve(o.out);
-  await fs.mkdir(path.join(out, 'labels'), { recursive: true });
-  if (o.overlay) await fs.mkdir(path.join(out, 'overlays'), { recursive: true });
   const colors = seg.bundle.classes.map((c) => c.color as Rgb);
-  const segmentation = seg.segment(source, { mode: o.mode, scale: o.scale, keyframes: o.keyframes, rgb: o.overlay });
+  const segmentation = seg.segment(source, { mode: o.mode, scale: o.scale, keyframes: o.keyframes, rgb: o.overlay, limitInputPixels: o.limitInputPixels });
   let total: number | null = null;
   try {
     total = expectedFrameCount(await segmentation.info());
@@ -72,8 +73,8 @@ export async function runSegment(
   try {
     for await (const r of segmentation) {
       const name = `${String(r.index).padStart(6, '0')}.png`;
-      await fs.writeFile(path.join(out, 'labels', name), encodeLabelPng(r.labels, r.width, r.height, colors));
-      if (o.overlay && r.rgb) await fs.writeFile(path.join(out, 'overlays', name), encodeOverlayPng(r.rgb, r.labels, r.width, r.height, colors));
+      await writeOutput(path.join(out, 'labels', name), encodeLabelPng(r.labels, r.width, r.height, colors));
+      if (o.overlay && r.rgb) await writeOutput(path.join(out, 'overlays', name), encodeOverlayPng(r.rgb, r.labels, r.width, r.height, colors));
       if (onResult) await onResult(r, seg.bundle);
       for (const k of Object.keys(sums) as (keyof StageTimings)[]) sums[k] += r.timings[k];
       counts.frames++;
@@ -114,7 +115,12 @@ export async function runSegment(
     const e = toArSegError(failure);
     summary.error = { code: e.code, message: e.message };
   }
-  await fs.writeFile(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  try {
+    await writeOutput(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  } catch (err) {
+    // the first failure is the one to report (a full disk fails the summary too)
+    throw failure ?? err;
+  }
   if (failure) throw failure;
   return summary;
 }
