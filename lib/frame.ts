@@ -2,6 +2,7 @@
  * What every decoded frame looks like, and the options that say what to produce for it.
  * Shared by the file/URL reader (video.ts) and the packet reader (packet-reader.ts).
  */
+import { invalidArg } from './errors';
 import type { NativeFrame } from './native';
 
 /**
@@ -62,6 +63,30 @@ export interface FrameOptions {
   /** End the stream with ERR_DECODE at the first packet the decoder rejects. Default false:
    * decoders conceal damage, the frame is flagged `corrupt` and decoding goes on. */
   strict?: boolean;
+  /**
+   * The largest picture accepted, in pixels (width x height), like sharp's option of the same
+   * name: a stream whose header states a larger size fails with ERR_INPUT_TOO_LARGE before a
+   * picture is allocated, and so does a size change part-way (after the frames before it).
+   * Default DEFAULT_PIXEL_LIMIT (8192 x 8192); `true` is the default, `0` or `false` no limit
+   * (beyond the hard one: 16384 per side, 2^27 pixels). Lower it for untrusted input: the
+   * networks need memory in proportion to the pixels.
+   */
+  limitInputPixels?: number | boolean;
+}
+
+/** The default of FrameOptions.limitInputPixels: 8192 x 8192 pixels. */
+export const DEFAULT_PIXEL_LIMIT = 8192 * 8192;
+
+/**
+ * limitInputPixels as the native reader takes it: a non-negative integer, 0 for no limit.
+ * Throws ERR_INVALID_ARG for anything else.
+ */
+export function pixelLimit(value: number | boolean | undefined): number {
+  if (value === undefined || value === true) return DEFAULT_PIXEL_LIMIT;
+  if (value === false) return 0;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)
+    throw invalidArg(`option 'limitInputPixels' must be a non-negative integer or a boolean, got ${String(value)}`);
+  return value;
 }
 
 export interface Tensor {

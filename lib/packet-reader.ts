@@ -5,7 +5,7 @@
  */
 import { addon, NativeFrame, NativePacketReader } from './native';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
-import { FrameOptions, toVideoFrame, VideoFrame } from './frame';
+import { FrameOptions, pixelLimit, toVideoFrame, VideoFrame } from './frame';
 
 export interface PacketReaderOptions extends FrameOptions {
   /** libavcodec codec name: 'h264', 'hevc', 'mpeg4', 'mpeg2video', 'mpeg1video', ... */
@@ -24,7 +24,8 @@ export class PacketReader {
     if (typeof options.codec !== 'string' || options.codec.length === 0)
       throw invalidArg("option 'codec' must be a codec name such as 'h264'");
     this.options = { ...options };
-    const { codec, ...frameOptions } = options;
+    const { codec, ...rest } = options;
+    const frameOptions = { ...rest, limitInputPixels: pixelLimit(options.limitInputPixels) };
     try {
       this.#native = new (addon().NativePacketReader)(codec, frameOptions);
     } catch (err) {

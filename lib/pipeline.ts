@@ -54,6 +54,8 @@ export interface SegmentOptions {
   ahead?: number;
   /** libavformat options for the source (see openVideo). */
   formatOptions?: OpenOptions['formatOptions'];
+  /** The largest picture accepted, in pixels (see FrameOptions.limitInputPixels). Default 8192 x 8192. */
+  limitInputPixels?: number | boolean;
 }
 
 /** Milliseconds spent per stage on this frame. */
@@ -194,6 +196,7 @@ export class ArSeg {
       keyframes: o.keyframes,
       ahead: options.ahead ?? 4,
       formatOptions: options.formatOptions,
+      limitInputPixels: options.limitInputPixels,
     });
     this.#readers.add(reader);
     const frames = this.#run(reader, o);

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import { addon, NativeFrame, NativeStreamInfo, NativeVideoReader } from './native';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
-import { FrameOptions, toVideoFrame, VideoFrame } from './frame';
+import { FrameOptions, pixelLimit, toVideoFrame, VideoFrame } from './frame';
 
 export interface OpenOptions extends FrameOptions {
   /** Frames decoded ahead of the consumer (1..64). Default 4. */
@@ -53,7 +53,8 @@ export class VideoReader implements AsyncIterable<VideoFrame> {
     this.source = source;
     this.options = { ...options };
     this.#aheadLimit = ahead;
-    const { ahead: _a, ...nativeOptions } = options;
+    const { ahead: _a, ...rest } = options;
+    const nativeOptions = { ...rest, limitInputPixels: pixelLimit(options.limitInputPixels) };
     try {
       this.#native = new (addon().NativeVideoReader)(source, nativeOptions);
     } catch (err) {

@@ -170,6 +170,33 @@ int main(int argc, char** argv) {
     expect(code == "ERR_ABORTED", "abort interrupts reading: " + code);
   }
 
+  {  // the pixel limit: refused at open (the probe learns no size, the first decode refuses)
+    FrameRequest req = fullRequest();
+    req.maxPixels = 64 * 48 - 1;
+    auto [frames, code] = readAll(dir + "/mpeg1-64x48.m1v", req);
+    expect(code == "ERR_INPUT_TOO_LARGE" && frames == 0, "pixel limit refuses at open: " + code);
+    req.maxPixels = 64 * 48;
+    auto [frames2, code2] = readAll(dir + "/mpeg1-64x48.m1v", req);
+    expect(code2.empty() && frames2 >= 2, "pixel limit admits its own size: " + code2);
+    const std::vector<uint8_t> bytes = slurp(dir + "/translate-p.h264");  // 192x128 H.264
+    PacketReader decoder("h264", [] {
+      FrameRequest r = fullRequest();
+      r.maxPixels = 1000;
+      return r;
+    }());
+    std::string code3;
+    try {
+      decoder.decode(bytes, AV_NOPTS_VALUE);
+      decoder.flush();
+      DecodedFrame f;
+      while (decoder.next(f)) {
+      }
+    } catch (const CodedError& e) {
+      code3 = e.code();
+    }
+    expect(code3 == "ERR_INPUT_TOO_LARGE", "packet reader pixel limit: " + code3);
+  }
+
   {  // a FIFO: abort() ends the wait for a writer; with a writer it reads like the file
     const std::string fifo = scratch + "/selftest.fifo";
     ::unlink(fifo.c_str());

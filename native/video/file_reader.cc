@@ -1,6 +1,9 @@
 #include "file_reader.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <vector>
 
 #include "../common/coded_error.h"
 #include "motion_vectors.h"
@@ -46,12 +49,26 @@ void FileReader::open() {
                        source_ + " is not a recognised media file (empty or unknown format)");
     if (ret == AVERROR_PROTOCOL_NOT_FOUND)
       throw CodedError("ERR_UNSUPPORTED_PROTOCOL", "no libavformat protocol opens " + source_);
+    if (ret == AVERROR(ENOMEM)) throw CodedError("ERR_OUT_OF_MEMORY", "opening " + source_ + ": out of memory");
     throw CodedError("ERR_OPEN", "cannot open " + source_ + ": " + avErrorText(ret));
   }
   format_.reset(raw);
-  ret = avformat_find_stream_info(format_.get(), nullptr);
+  // Sizes the container's header states are checked before anything is decoded; probing then
+  // decodes at most pictures within the limit (max_pixels of its decoders).
+  for (unsigned i = 0; i < format_->nb_streams; ++i) checkHeaderSize(format_->streams[i]);
+  const int64_t limit = request_.maxPixels > 0 ? std::min(request_.maxPixels, kMaxPixels) : kMaxPixels;
+  std::vector<Dictionary> probeOptions(format_->nb_streams);
+  std::vector<AVDictionary*> probeDicts(format_->nb_streams);
+  for (unsigned i = 0; i < format_->nb_streams; ++i) {
+    probeOptions[i].set("max_pixels", std::to_string(limit));
+    probeDicts[i] = probeOptions[i].get();
+  }
+  ret = avformat_find_stream_info(format_.get(), probeDicts.empty() ? nullptr : probeDicts.data());
+  // avformat_find_stream_info may replace the dictionaries (it removes the options it used)
+  for (unsigned i = 0; i < format_->nb_streams && i < probeDicts.size(); ++i) probeOptions[i].adopt(probeDicts[i]);
   if (ret < 0) {
     if (aborted_) throw CodedError("ERR_ABORTED", "probing " + source_ + " was aborted");
+    if (ret == AVERROR(ENOMEM)) throw CodedError("ERR_OUT_OF_MEMORY", "probing " + source_ + ": out of memory");
     throw CodedError("ERR_INVALID_DATA", "cannot read stream information from " + source_ +
                                              ": " + avErrorText(ret));
   }
@@ -62,6 +79,7 @@ void FileReader::open() {
     if (static_cast<int>(i) != streamIndex_) format_->streams[i]->discard = AVDISCARD_ALL;
 
   const AVStream* stream = format_->streams[streamIndex_];
+  checkHeaderSize(stream);
   decoder_ = std::make_unique<VideoDecoder>(stream->codecpar->codec_id, stream->codecpar,
                                        stream->time_base, request_);
   info_.format = format_->iformat ? format_->iformat->name : "";
@@ -76,6 +94,32 @@ void FileReader::open() {
     info_.duration = format_->duration / double(AV_TIME_BASE);
   info_.frameCount = stream->nb_frames > 0 ? stream->nb_frames : -1;
   info_.motionVectors = codecExportsMotionVectors(stream->codecpar->codec_id);
+  if (info_.width <= 0 || info_.height <= 0) learnSizeByDecoding();
+}
+
+void FileReader::learnSizeByDecoding() {
+  // The probe's decoders refuse pictures over the pixel limit, and then leave the size unknown
+  // (as do a few streams that state none): decode up to the first picture now, so that open()
+  // refuses an over-large input at once and info() reports the size. The frames decoded stay
+  // queued for next().
+  FramePipeline& pipeline = decoder_->pipeline();
+  while (pipeline.framesSeen() == 0 && !decoder_->drained()) {
+    if (aborted_) throw CodedError("ERR_ABORTED", "probing " + source_ + " was aborted");
+    if (inputDone_)
+      decoder_->send(nullptr);
+    else
+      readPacket();
+  }
+  if (const CodedError* refused = decoder_->failure())
+    throw CodedError(refused->code(), refused->what());
+  info_.width = pipeline.firstWidth();
+  info_.height = pipeline.firstHeight();
+}
+
+void FileReader::checkHeaderSize(const AVStream* stream) const {
+  const AVCodecParameters* par = stream->codecpar;
+  if (par->codec_type == AVMEDIA_TYPE_VIDEO && par->width > 0 && par->height > 0)
+    checkPictureSize(par->width, par->height, request_.maxPixels);
 }
 
 void FileReader::readPacket() {
@@ -85,13 +129,19 @@ void FileReader::readPacket() {
     throw CodedError("ERR_ABORTED", "reading " + source_ + " was aborted", delivered_);
   }
   if (ret == AVERROR(EAGAIN)) return;  // non-blocking protocols: try again
+  if (ret == AVERROR(ENOMEM))
+    throw CodedError("ERR_OUT_OF_MEMORY", "reading " + source_ + ": out of memory", delivered_);
   if (ret < 0) {
     if (ret != AVERROR_EOF) readError_ = ret;
+    if (ret == AVERROR_EOF) cutShort_ = endsCutShort();
     inputDone_ = true;
     decoder_->send(nullptr);
     return;
   }
   if (packet_->stream_index == streamIndex_) {
+    // A demuxer that reads a packet of a stated size marks it corrupt when the input ends first.
+    lastPacketCutShort_ = (packet_->flags & AV_PKT_FLAG_CORRUPT) != 0;
+    if (firstPacketPos_ < 0 && packet_->pos >= 0) firstPacketPos_ = packet_->pos;
     try {
       decoder_->send(packet_.get());
     } catch (...) {
@@ -100,6 +150,24 @@ void FileReader::readPacket() {
     }
   }
   av_packet_unref(packet_.get());
+}
+
+std::string FileReader::endsCutShort() const {
+  if (lastPacketCutShort_) return "its last packet is cut short";
+  // MPEG-TS: packets of a fixed size (188, 192 or 204 bytes) from the first one on; the input
+  // ending inside one was cut. (At a packet boundary a cut cannot be told from an end.)
+  const AVInputFormat* fmt = format_->iformat;
+  if (fmt && std::strcmp(fmt->name, "mpegts") == 0 && format_->pb && firstPacketPos_ >= 0) {
+    int64_t size = 0;
+    if (av_opt_get_int(format_->priv_data, "ts_packetsize", 0, &size) >= 0 && size > 0) {
+      const int64_t end = avio_tell(format_->pb);
+      const int64_t partial = (end - firstPacketPos_) % size;
+      if (partial != 0)
+        return "it ends " + std::to_string(partial) + " bytes into a " + std::to_string(size) +
+               "-byte transport packet";
+    }
+  }
+  return "";
 }
 
 void FileReader::throwIfDamaged() {
@@ -113,6 +181,10 @@ void FileReader::throwIfDamaged() {
     throw CodedError("ERR_TRUNCATED", source_ + " ends early: " + std::to_string(delivered_) +
                                           " of " + std::to_string(info_.frameCount) +
                                           " frames decoded",
+                     delivered_);
+  if (!cutShort_.empty())
+    throw CodedError("ERR_TRUNCATED", source_ + " was cut part-way (" + cutShort_ + ") after " +
+                                          std::to_string(delivered_) + " frames",
                      delivered_);
 }
 
@@ -131,6 +203,8 @@ bool FileReader::next(DecodedFrame& out) {
     ++delivered_;
     return true;
   }
+  if (const CodedError* refused = decoder_->failure())
+    throw CodedError(refused->code(), refused->what(), delivered_);
   throwIfDamaged();
   return false;
 }

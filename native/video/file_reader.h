@@ -52,6 +52,12 @@ class FileReader {
  private:
   static int interruptCallback(void* opaque);
   void readPacket();
+  // At the end of the input: why the container says it was cut part-way, or "" (see
+  // docs/reading-video.md for what each container lets us tell).
+  std::string endsCutShort() const;
+  void learnSizeByDecoding();
+  // ERR_INPUT_TOO_LARGE when a video stream's header states a size over the limit.
+  void checkHeaderSize(const AVStream* stream) const;
   void throwIfDamaged();
 
   std::string source_;
@@ -68,6 +74,10 @@ class FileReader {
   bool inputDone_ = false;
   int readError_ = 0;
   int64_t delivered_ = 0;
+  // Evidence, at the end of the input, that it was cut part-way (see endsCutShort()).
+  bool lastPacketCutShort_ = false;
+  int64_t firstPacketPos_ = -1;
+  std::string cutShort_;
 };
 
 }  // namespace arseg

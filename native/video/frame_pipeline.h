@@ -31,6 +31,9 @@ class FramePipeline {
   size_t readyCount() const { return ready_.size(); }
   // Pictures taken so far (delivered or still held).
   int64_t framesSeen() const { return nextIndex_; }
+  // The size of the first picture taken (0 x 0 before it).
+  int firstWidth() const { return firstWidth_; }
+  int firstHeight() const { return firstHeight_; }
 
  private:
   FrameRequest request_;
@@ -40,10 +43,8 @@ class FramePipeline {
   std::vector<DecodedFrame> composed_;
   std::deque<DecodedFrame> ready_;
   int64_t nextIndex_ = 0;
+  int firstWidth_ = 0;
+  int firstHeight_ = 0;
 };
-
-// Largest picture accepted: a corrupt header must not make us allocate gigabytes.
-constexpr int kMaxDimension = 16384;
-constexpr int64_t kMaxPixels = int64_t(1) << 27;
 
 }  // namespace arseg
