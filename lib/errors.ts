@@ -8,7 +8,7 @@ export const ErrorCodes = {
   INVALID_ARG: 'ERR_INVALID_ARG',
   /** The input file does not exist. */
   NOT_FOUND: 'ERR_NOT_FOUND',
-  /** The input file is empty. */
+  /** The input file is empty, or its video stream holds no frames. */
   EMPTY_INPUT: 'ERR_EMPTY_INPUT',
   /** The input is not a media file libavformat recognises, or is damaged beyond reading. */
   INVALID_DATA: 'ERR_INVALID_DATA',

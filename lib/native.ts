@@ -27,10 +27,20 @@ export interface NativeStreamInfo {
   codec: string;
   width: number;
   height: number;
-  fps: number;
+  /** Frames per second (the average rate, else libavformat's guess), null when unknown or over 1000. */
+  fps: number | null;
+  /** Seconds, null when unknown. */
   duration: number | null;
+  /** Frames the container declares, null when it declares none. */
   frameCount: number | null;
+  /** The codec exports motion vectors (H.264, MPEG-4 Part 2, MPEG-1/2, H.263). */
   motionVectors: boolean;
+  /**
+   * The container's display rotation: rotate the pictures counter-clockwise by this many degrees
+   * (0, 90, 180 or 270; ffprobe's "rotation") to show them upright. Frames, labels and outputs
+   * stay in the decoded orientation: the rotation is reported, not applied.
+   */
+  rotation: 0 | 90 | 180 | 270;
 }
 
 export interface NativeVideoReader {

@@ -68,11 +68,12 @@ Napi::Value VideoReaderBinding::open(const Napi::CallbackInfo& info) {
           o.Set("codec", s.codec);
           o.Set("width", s.width);
           o.Set("height", s.height);
-          o.Set("fps", s.fps);
+          o.Set("fps", s.fps > 0 ? Napi::Number::New(e, s.fps) : e.Null());
           o.Set("duration", s.duration < 0 ? e.Null() : Napi::Number::New(e, s.duration));
           o.Set("frameCount", s.frameCount < 0 ? e.Null()
                                                 : Napi::Number::New(e, double(s.frameCount)));
           o.Set("motionVectors", s.motionVectors);
+          o.Set("rotation", s.rotation);
           return o;
         },
         [this] { settle(); });

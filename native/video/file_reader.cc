@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -9,6 +10,41 @@
 #include "motion_vectors.h"
 
 namespace arseg {
+
+namespace {
+
+// Frames per second: the stream's average rate, else libavformat's guess (r_frame_rate), each
+// only when it is a plausible video rate. With no frame to measure, libavformat gives the
+// time base as r_frame_rate (12800 fps for an empty MP4 track): 0 (unknown) then.
+double frameRate(const AVStream* stream) {
+  for (const AVRational rate : {stream->avg_frame_rate, stream->r_frame_rate}) {
+    if (rate.num <= 0 || rate.den <= 0) continue;
+    const double fps = av_q2d(rate);
+    if (fps > 0 && fps <= 1000) return fps;
+  }
+  return 0;
+}
+
+int displayRotation(const AVStream* stream) {
+  const int32_t* matrix = nullptr;
+#if LIBAVCODEC_VERSION_INT >= AV_VERSION_INT(60, 31, 102)  // FFmpeg 6.1: side data in codecpar
+  const AVPacketSideData* sd = av_packet_side_data_get(stream->codecpar->coded_side_data,
+                                                       stream->codecpar->nb_coded_side_data,
+                                                       AV_PKT_DATA_DISPLAYMATRIX);
+  if (sd && sd->size >= 9 * sizeof(int32_t)) matrix = reinterpret_cast<const int32_t*>(sd->data);
+#else
+  size_t size = 0;
+  const uint8_t* sd = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, &size);
+  if (sd && size >= 9 * sizeof(int32_t)) matrix = reinterpret_cast<const int32_t*>(sd);
+#endif
+  if (!matrix) return 0;
+  const double angle = av_display_rotation_get(matrix);  // counter-clockwise, in [-180, 180]
+  if (std::isnan(angle)) return 0;
+  const long quarter = std::lround(angle / 90.0);  // the nearest quarter turn
+  return static_cast<int>(((quarter % 4) + 4) % 4) * 90;
+}
+
+}  // namespace
 
 FileReader::FileReader(std::string source, FrameRequest request,
                        std::map<std::string, std::string> formatOptions)
@@ -86,8 +122,8 @@ void FileReader::open() {
   info_.codec = decoder_->codecName();
   info_.width = stream->codecpar->width;
   info_.height = stream->codecpar->height;
-  const AVRational rate = stream->avg_frame_rate.den ? stream->avg_frame_rate : stream->r_frame_rate;
-  info_.fps = rate.den ? av_q2d(rate) : 0;
+  info_.fps = frameRate(stream);
+  info_.rotation = displayRotation(stream);
   if (stream->duration != AV_NOPTS_VALUE)
     info_.duration = stream->duration * av_q2d(stream->time_base);
   else if (format_->duration != AV_NOPTS_VALUE)
@@ -206,6 +242,14 @@ bool FileReader::next(DecodedFrame& out) {
   if (const CodedError* refused = decoder_->failure())
     throw CodedError(refused->code(), refused->what(), delivered_);
   throwIfDamaged();
+  if (delivered_ == 0) {
+    // An end without one frame is no success (a track with no samples, or every packet refused).
+    if (decoder_->decodeErrors() > 0)
+      throw CodedError("ERR_INVALID_DATA", "not one frame of " + source_ + " could be decoded (" +
+                                               std::to_string(decoder_->decodeErrors()) +
+                                               " packets or frames rejected)", 0);
+    throw CodedError("ERR_EMPTY_INPUT", source_ + " has a video stream with no frames", 0);
+  }
   return false;
 }
 

@@ -21,10 +21,14 @@ struct StreamInfo {
   std::string codec;    // codec name
   int width = 0;
   int height = 0;
-  double fps = 0;         // average frame rate, 0 when unknown
+  double fps = 0;         // average frame rate, 0 when unknown or implausible (see open())
   double duration = -1;   // seconds, -1 when unknown
   int64_t frameCount = -1;  // frames the container declares, -1 when unknown
   bool motionVectors = false;  // the codec exports motion vectors
+  // The container's display matrix, as the angle (0, 90, 180, 270) by which the decoded
+  // pictures are to be rotated counter-clockwise for display (ffprobe's "rotation"). Frames
+  // are handed out as decoded, not rotated.
+  int rotation = 0;
 };
 
 class FileReader {
