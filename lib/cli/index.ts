@@ -2,7 +2,7 @@
 /** The `ar-seg` command line (commander). Exit codes: see exit-codes.ts. */
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { ArSegError, toArSegError } from '../errors';
+import { ArSegError, ErrorCodes, toArSegError } from '../errors';
 import { exitCodeFor, ExitCodes } from './exit-codes';
 import { runMvs } from './mvs';
 import { runSegment } from './segment';
@@ -63,10 +63,18 @@ function deviceValue(value: string): 'cpu' | 'cuda' {
   return value;
 }
 
+/** The JSON error object `--json` prints on stdout (also for usage errors). */
+export function jsonError(e: ArSegError): { ok: false; error: Record<string, unknown> } {
+  const error: Record<string, unknown> = { code: e.code, message: e.message, framesDecoded: e.framesDecoded ?? null };
+  if (e.path !== undefined) error.path = e.path;
+  if (e.systemCode !== undefined) error.systemCode = e.systemCode;
+  return { ok: false, error };
+}
+
 function fail(err: unknown, json: boolean): never {
   const e: ArSegError = toArSegError(err);
   if (json) {
-    process.stdout.write(JSON.stringify({ ok: false, error: { code: e.code, message: e.message, framesDecoded: e.framesDecoded ?? null } }) + '\n');
+    process.stdout.write(JSON.stringify(jsonError(e)) + '\n');
   } else {
     process.stderr.write(`ar-seg: ${e.code}: ${e.message}\n`);
   }
@@ -75,15 +83,25 @@ function fail(err: unknown, json: boolean): never {
 
 export function buildProgram(): Command {
   const program = new Command();
+  const json = process.argv.includes('--json');
   program
     .name('ar-seg')
     .description('AR-Seg for compressed video: motion vectors, CReFF and segmentation')
+    // Usage errors (unknown options, extra or missing arguments, bad values) are exit 2, and with
+    // --json also an error object on stdout; commander's text goes to stderr as usual.
     .exitOverride((err) => {
-      process.exit(err.exitCode === 0 ? 0 : ExitCodes.USAGE);
-    });
+      if (err.exitCode === 0) process.exit(0); // --help, --version
+      if (json) {
+        const message = err.message.replace(/^error: /, '');
+        process.stdout.write(JSON.stringify(jsonError(new ArSegError(ErrorCodes.INVALID_ARG, message))) + '\n');
+      }
+      process.exit(ExitCodes.USAGE);
+    })
+    .allowExcessArguments(false);
 
   program
     .command('mvs')
+    .allowExcessArguments(false)
     .description('export motion vectors (mv-extractor layout) and dense accumulated motion fields')
     .argument('<video>', 'a video file or URL')
     .option('--dump <dir>', 'write frame_types.txt, motion_vectors/mvs-<i>.npy (and motion_fields/ with --dense)')
@@ -115,6 +133,7 @@ export function buildProgram(): Command {
     });
   program
     .command('segment')
+    .allowExcessArguments(false)
     .description('segment a video: label PNGs per frame, optional overlays, summary.json')
     .argument('<video>', 'a video file or URL')
     .option('--model <dir>', 'a model bundle directory (default: the bundled default model, models/default)')
@@ -154,6 +173,7 @@ export function buildProgram(): Command {
 
   program
     .command('flops')
+    .allowExcessArguments(false)
     .description('GMAC per frame of HR, LR and AR inference, counted from the ONNX graphs plus CReFF')
     .requiredOption('--model <dir>', 'a model bundle directory')
     .requiredOption('--size <WxH>', 'frame size, e.g. 960x720', size)
@@ -184,6 +204,7 @@ export function buildProgram(): Command {
 
   program
     .command('eval')
+    .allowExcessArguments(false)
     .description("mIoU per reference distance d (the paper's protocol) of hr, lr and ar against label PNGs")
     .argument('<inputs...>', 'videos (labels in labels/ next to each) or dataset directories (holding splits.json)')
     .option('--model <dir>', 'a model bundle directory (default: the bundled default model, models/default)')
@@ -223,6 +244,7 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
+    .allowExcessArguments(false)
     .description('segment the bundled demo clip with the bundled default model: labels, overlays, summary.json (and mIoU against its labels)')
     .option('--out <dir>', 'output directory', 'ar-seg-demo')
     .option('--device <device>', 'cpu or cuda', deviceValue, 'cpu')
