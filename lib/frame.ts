@@ -109,7 +109,11 @@ export interface MotionField {
 export type PictType = 'I' | 'P' | 'B' | 'S' | '?';
 
 export interface VideoFrame {
-  /** Presentation order, from 0. */
+  /**
+   * The frame's number in the stream, in presentation order from 0. A frame the decoder dropped
+   * (damage it could not conceal) leaves its number unused, so numbers stay aligned with the
+   * stream (labels, files named after them); the reader's stats() count the dropped frames.
+   */
   index: number;
   /** Presentation time in seconds, null when the stream has none. */
   pts: number | null;

@@ -47,7 +47,7 @@ export interface NativeVideoReader {
   open(): Promise<NativeStreamInfo>;
   read(): Promise<NativeFrame | null>;
   close(): void;
-  stats(): { framesDelivered: number; decodeErrors: number };
+  stats(): { framesDelivered: number; decodeErrors: number; framesDropped: number };
 }
 
 export interface NativePacketReader {

@@ -22,7 +22,7 @@ import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
 import type { KeyframePolicy, PictType, VideoFrame } from './frame';
 import { resizeMotion } from './motion';
 import { addon } from './native';
-import { openVideo, OpenOptions, VideoInfo, VideoReader } from './video';
+import { openVideo, OpenOptions, ReaderStats, VideoInfo, VideoReader } from './video';
 
 export type SegmentMode = 'ar' | 'hr' | 'lr';
 
@@ -128,6 +128,8 @@ interface RunState {
 export interface Segmentation extends AsyncIterable<SegmentResult> {
   /** Opens the source if it is not open yet (the segmentation then reads from that same open). */
   info(): Promise<VideoInfo>;
+  /** The reader's counts so far: frames delivered, decode errors, frames the decoder dropped. */
+  stats(): ReaderStats;
 }
 
 export class ArSeg {
@@ -200,7 +202,7 @@ export class ArSeg {
     });
     this.#readers.add(reader);
     const frames = this.#run(reader, o);
-    return { info: () => reader.open(), [Symbol.asyncIterator]: () => frames };
+    return { info: () => reader.open(), stats: () => reader.stats(), [Symbol.asyncIterator]: () => frames };
   }
 
   /** The bundle's pointwise head when the decoder runs natively (CPU, decoder 'auto'), else null. */

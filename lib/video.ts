@@ -26,6 +26,13 @@ export interface ReaderStats {
   framesDelivered: number;
   /** Packets or frames the decoder rejected and skipped (non-strict mode). */
   decodeErrors: number;
+  /**
+   * Frames of the stream the decoder dropped (damage it could not conceal): their indices are
+   * left out, so `frame.index` stays the frame's number in the stream. Known when the packets
+   * carry timestamps (containers); 0 for raw elementary streams, whose frames are numbered in
+   * the order they come out.
+   */
+  framesDropped: number;
 }
 
 const URL_SCHEME = /^[a-z][a-z0-9+.-]*:/i;

@@ -31,6 +31,8 @@ export interface MvsSummary {
   vectors: number;
   dense: { stride: number; width: number; height: number } | null;
   dump: string | null;
+  /** Frames of the stream the decoder dropped; frame_types.txt has '?' on their lines. */
+  droppedFrames: number[];
   seconds: number;
   fps: number;
 }
@@ -62,6 +64,7 @@ export async function runMvs(
     vectors: 0,
     dense: null,
     dump,
+    droppedFrames: [],
     seconds: 0,
     fps: 0,
   };
@@ -72,6 +75,11 @@ export async function runMvs(
     for await (const frame of reader) {
       const vectors = frame.vectors!;
       const rows = vectors.length / VECTOR_COLUMNS.length;
+      // line i of frame_types.txt is frame i of the stream: '?' for a frame the decoder dropped
+      while (types.length < frame.index) {
+        summary.droppedFrames.push(types.length);
+        types.push('?');
+      }
       types.push(frame.pictType);
       summary.frames++;
       summary.pictTypes[frame.pictType] = (summary.pictTypes[frame.pictType] ?? 0) + 1;

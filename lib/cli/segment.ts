@@ -43,6 +43,12 @@ export interface SegmentSummary {
   /** GMAC per frame: the mean over this run's frames, and each branch's cost. */
   gmacPerFrame: { mean: number; hr: number; lr: number; ar: number } | null;
   out: string;
+  /**
+   * Frames of the stream the decoder dropped (damage it could not conceal): no file is written
+   * for them, and the others keep their numbers (labels/<frame>.png is frame <frame> of the
+   * stream).
+   */
+  droppedFrames: number[];
   /** Set when the stream ended in an error: what was segmented before it is kept. */
   error?: { code: string; message: string };
 }
@@ -68,10 +74,14 @@ export async function runSegment(
   const sums: StageTimings = { decode: 0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, total: 0 };
   const counts = { frames: 0, keyframes: 0, hr: 0, lr: 0, ar: 0 };
   let size = { width: 0, height: 0 };
+  const dropped: number[] = [];
+  let nextIndex = 0;
   let failure: unknown;
   const started = process.hrtime.bigint();
   try {
     for await (const r of segmentation) {
+      for (let i = nextIndex; i < r.index; i++) dropped.push(i);
+      nextIndex = r.index + 1;
       const name = `${String(r.index).padStart(6, '0')}.png`;
       await writeOutput(path.join(out, 'labels', name), encodeLabelPng(r.labels, r.width, r.height, colors));
       if (o.overlay && r.rgb) await writeOutput(path.join(out, 'overlays', name), encodeOverlayPng(r.rgb, r.labels, r.width, r.height, colors));
@@ -90,6 +100,8 @@ export async function runSegment(
     await seg.close();
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  // frames dropped after the last one decoded show only in the reader's count
+  for (let tail = segmentation.stats().framesDropped - dropped.length; tail > 0; tail--) dropped.push(nextIndex++);
   let gmac: SegmentSummary['gmacPerFrame'] = null;
   if (o.flops && counts.frames > 0) {
     const f = await bundleFlops(seg.bundle.dir, seg.bundle.manifest, { width: size.width, height: size.height, scale: o.scale });
@@ -110,6 +122,7 @@ export async function runSegment(
     meanTimings,
     gmacPerFrame: gmac,
     out,
+    droppedFrames: dropped,
   };
   if (failure) {
     const e = toArSegError(failure);

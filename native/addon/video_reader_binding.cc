@@ -49,6 +49,7 @@ void VideoReaderBinding::settle() {
   busy_ = false;
   framesDelivered_ = double(reader_->framesDelivered());
   decodeErrors_ = double(reader_->decodeErrors());
+  framesDropped_ = double(reader_->framesDropped());
   if (closing_) reader_.reset();
 }
 
@@ -115,6 +116,7 @@ Napi::Value VideoReaderBinding::stats(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("framesDelivered", framesDelivered_);
   o.Set("decodeErrors", decodeErrors_);
+  o.Set("framesDropped", framesDropped_);
   return o;
 }
 

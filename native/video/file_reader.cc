@@ -213,7 +213,10 @@ void FileReader::throwIfDamaged() {
                                      avErrorText(readError_),
                      delivered_);
   const bool ioError = format_->pb && format_->pb->error < 0 && format_->pb->error != AVERROR_EOF;
-  if (ioError || (info_.frameCount > 0 && delivered_ < info_.frameCount))
+  // Frames the decoder dropped are no truncation (they are counted in framesDropped): the
+  // stream is short when fewer pictures were read than the container declares.
+  const int64_t read = decoder_->packetsSent();
+  if (ioError || (info_.frameCount > 0 && read < info_.frameCount))
     throw CodedError("ERR_TRUNCATED", source_ + " ends early: " + std::to_string(delivered_) +
                                           " of " + std::to_string(info_.frameCount) +
                                           " frames decoded",

@@ -52,6 +52,7 @@ class FileReader {
   void abort() { aborted_.store(true); }
   int64_t framesDelivered() const { return delivered_; }
   int64_t decodeErrors() const { return decoder_ ? decoder_->decodeErrors() : 0; }
+  int64_t framesDropped() const { return decoder_ ? decoder_->framesDropped() : 0; }
 
  private:
   static int interruptCallback(void* opaque);

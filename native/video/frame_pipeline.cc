@@ -45,14 +45,21 @@ void checkPictureSize(int width, int height, int64_t limit, int64_t framesDecode
                      framesDecoded);
 }
 
-void FramePipeline::push(const AVFrame* frame, AVRational timeBase) {
-  checkPictureSize(frame->width, frame->height, request_.maxPixels, nextIndex_);
-  if (nextIndex_ == 0) {
+void FramePipeline::push(const AVFrame* frame, AVRational timeBase, int64_t position) {
+  checkPictureSize(frame->width, frame->height, request_.maxPixels, framesSeen_);
+  if (framesSeen_ == 0) {
     firstWidth_ = frame->width;
     firstHeight_ = frame->height;
   }
   DecodedFrame out;
+  // A frame the decoder dropped leaves its index unused, so that the indices (and the files
+  // named after them) stay the stream's frame numbers.
+  if (position > nextIndex_) {
+    skipped_ += position - nextIndex_;
+    nextIndex_ = position;
+  }
   out.index = nextIndex_++;
+  ++framesSeen_;
   out.width = frame->width;
   out.height = frame->height;
   out.pictType = pictTypeLetter(frame->pict_type);

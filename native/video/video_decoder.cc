@@ -1,6 +1,7 @@
 #include "video_decoder.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "../common/coded_error.h"
 #include "motion_vectors.h"
@@ -86,6 +87,19 @@ void VideoDecoder::stopIfRefused() {
   }
 }
 
+int64_t VideoDecoder::positionOf(const AVFrame* frame) {
+  if (!ptsKnown_ || frame->pts == AV_NOPTS_VALUE) return -1;
+  // Pictures come out in presentation order, after every packet presented before them was sent:
+  // the packets still pending with a smaller pts were dropped by the decoder.
+  const auto own = pendingPts_.lower_bound(frame->pts);
+  const int64_t position = presentedBefore_ + std::distance(pendingPts_.begin(), own);
+  auto end = own;
+  if (end != pendingPts_.end() && *end == frame->pts) ++end;  // its own packet
+  presentedBefore_ = position + 1;
+  pendingPts_.erase(pendingPts_.begin(), end);
+  return position;
+}
+
 void VideoDecoder::countError(int err, const char* what) {
   if (refused_.load()) return;  // a picture over the limit, not damage: stopIfRefused reports it
   if (err == AVERROR(ENOMEM))
@@ -98,6 +112,13 @@ void VideoDecoder::countError(int err, const char* what) {
 
 void VideoDecoder::send(const AVPacket* packet) {
   if (drained_) return;
+  if (packet && !(packet->flags & AV_PKT_FLAG_DISCARD)) {
+    ++packetsSent_;
+    if (packet->pts == AV_NOPTS_VALUE)
+      ptsKnown_ = false;  // positions cannot be told: indices follow each other
+    else if (ptsKnown_)
+      pendingPts_.insert(packet->pts);
+  }
   sendPacket(packet);
   stopIfRefused();  // a decoder may also conceal a refused picture instead of reporting an error
 }
@@ -143,7 +164,7 @@ void VideoDecoder::receiveAll() {
     }
     consecutiveErrors = 0;
     try {
-      pipeline_.push(frame_.get(), timeBase_);
+      pipeline_.push(frame_.get(), timeBase_, positionOf(frame_.get()));
     } catch (...) {
       av_frame_unref(frame_.get());
       throw;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "../common/coded_error.h"
@@ -34,6 +35,13 @@ class VideoDecoder {
   // before it are in the pipeline, to be handed out before this is thrown. Null otherwise.
   const CodedError* failure() const { return failure_.get(); }
   int64_t decodeErrors() const { return decodeErrors_; }
+  // Packets sent (one coded picture each; those the demuxer marks to discard not counted).
+  int64_t packetsSent() const { return packetsSent_; }
+  // Pictures the decoder dropped: places skipped between pictures, and, once drained, packets
+  // that never gave a picture after the last one. Counted only while every packet has a pts.
+  int64_t framesDropped() const {
+    return pipeline_.framesSkipped() + (drained_ && ptsKnown_ ? int64_t(pendingPts_.size()) : 0);
+  }
   AVCodecContext* context() { return ctx_.get(); }
   std::string codecName() const;
 
@@ -59,6 +67,13 @@ class VideoDecoder {
   std::atomic<int> refusedWidth_{0};
   std::atomic<int> refusedHeight_{0};
   std::unique_ptr<CodedError> failure_;
+  // The pts of packets sent whose pictures have not come out yet: a picture's place in the
+  // stream is the number of packets presented before it, dropped ones included.
+  std::multiset<int64_t> pendingPts_;
+  int64_t presentedBefore_ = 0;
+  bool ptsKnown_ = true;
+  int64_t packetsSent_ = 0;
+  int64_t positionOf(const AVFrame* frame);
 };
 
 }  // namespace arseg
