@@ -2,7 +2,6 @@
 (official-state-dicts.json), strict loading of checkpoints in that layout, and where each
 network is split into encoder and decoder."""
 import json
-import os
 
 import pytest
 import torch
@@ -11,7 +10,7 @@ from arseg.creff import creff_reference
 from arseg.fuse import FuseAttention
 from arseg.official import CheckpointError, build, load_checkpoint, official_state_dict
 from arseg.pspnet import randomise_batchnorm
-from conftest import OFFICIAL_JSON, SHARED_JSON
+from conftest import OFFICIAL_JSON
 
 with open(OFFICIAL_JSON) as fh:
     OFFICIAL = {title.split(":")[0]: keys for title, keys in json.load(fh).items()}
@@ -54,13 +53,6 @@ def json_state_dict(arch, role, seed=0):
             if key.startswith(alias):
                 sd[key] = sd[target + key[len(alias):]].clone()
     return sd
-
-
-def test_json_copy_is_the_shared_one():
-    if not os.path.exists(SHARED_JSON):
-        pytest.skip("../shared/docs is not beside this checkout")
-    with open(SHARED_JSON, "rb") as a, open(OFFICIAL_JSON, "rb") as b:
-        assert a.read() == b.read()
 
 
 @pytest.mark.parametrize("arch,role", CASES)

@@ -44,7 +44,7 @@ def _seed_motion(ds_root, cache):
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory):
+def toy(tmp_path_factory, ffmpeg_clis):
     root = str(tmp_path_factory.mktemp("toy"))
     make_toy_dataset(root, width=64, height=48, frames=24, clips=(2, 1, 0), seed=1)
     cache = os.path.join(root, "_cache")
