@@ -141,6 +141,36 @@ int main(int argc, char** argv) {
     expect(code == "ERR_TRUNCATED" && frames > 0, "truncated file: " + code);
   }
 
+  {  // MPEG-TS cut inside a transport packet: frames, then ERR_TRUNCATED; no frames: ERR_EMPTY_INPUT
+    std::vector<uint8_t> bytes = slurp(dir + "/translate-p.ts");
+    bytes.resize(100 * 188 + 61);
+    spit(scratch + "/selftest-cut.ts", bytes);
+    auto [frames, code] = readAll(scratch + "/selftest-cut.ts", fullRequest());
+    expect(code == "ERR_TRUNCATED" && frames > 0, "TS cut mid-packet: " + code);
+    auto [frames2, code2] = readAll(dir + "/zero-frames.mp4", fullRequest());
+    expect(code2 == "ERR_EMPTY_INPUT" && frames2 == 0, "a track with no frames: " + code2);
+    FileReader rotated(dir + "/rotated-90.mp4", FrameRequest{});
+    rotated.open();
+    expect(rotated.info().rotation == 90 && rotated.info().fps == 25, "rotation and fps of rotated-90.mp4");
+  }
+
+  {  // a frame the decoder drops leaves its index unused (mpeg4.mp4, frame 5's VOP header wiped)
+    std::vector<uint8_t> bytes = slurp(dir + "/mpeg4.mp4");
+    const uint8_t vop[4] = {0, 0, 1, 0xb6};
+    size_t at = 0;
+    for (int found = 0; at + 4 <= bytes.size(); ++at)
+      if (std::equal(vop, vop + 4, bytes.begin() + at) && found++ == 5) break;
+    std::fill(bytes.begin() + at, bytes.begin() + at + 8, 0xff);
+    spit(scratch + "/selftest-dropped.mp4", bytes);
+    FileReader reader(scratch + "/selftest-dropped.mp4", fullRequest());
+    reader.open();
+    DecodedFrame f;
+    std::vector<int64_t> indices;
+    while (reader.next(f)) indices.push_back(f.index);
+    expect(indices.size() == 23 && indices[5] == 6 && indices.back() == 23 && reader.framesDropped() == 1,
+           "a dropped frame keeps the later indices (" + std::to_string(indices.size()) + " frames)");
+  }
+
   {  // refused: motion from HEVC
     auto [frames, code] = readAll(dir + "/hevc.mp4", fullRequest());
     expect(code == "ERR_NO_MOTION_VECTORS", "hevc motion refused: " + code);

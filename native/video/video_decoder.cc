@@ -114,10 +114,16 @@ void VideoDecoder::send(const AVPacket* packet) {
   if (drained_) return;
   if (packet && !(packet->flags & AV_PKT_FLAG_DISCARD)) {
     ++packetsSent_;
-    if (packet->pts == AV_NOPTS_VALUE)
-      ptsKnown_ = false;  // positions cannot be told: indices follow each other
-    else if (ptsKnown_)
-      pendingPts_.insert(packet->pts);
+    if (ptsKnown_) {
+      // Without timestamps (raw elementary streams), or when pictures stop carrying their
+      // packets' (hundreds pending), positions cannot be told: indices then follow each other.
+      if (packet->pts == AV_NOPTS_VALUE || pendingPts_.size() >= kMaxPendingPts) {
+        ptsKnown_ = false;
+        pendingPts_.clear();
+      } else {
+        pendingPts_.insert(packet->pts);
+      }
+    }
   }
   sendPacket(packet);
   stopIfRefused();  // a decoder may also conceal a refused picture instead of reporting an error

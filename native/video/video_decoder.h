@@ -70,6 +70,7 @@ class VideoDecoder {
   // The pts of packets sent whose pictures have not come out yet: a picture's place in the
   // stream is the number of packets presented before it, dropped ones included.
   std::multiset<int64_t> pendingPts_;
+  static constexpr size_t kMaxPendingPts = 512;  // far above any decoder's reorder delay
   int64_t presentedBefore_ = 0;
   bool ptsKnown_ = true;
   int64_t packetsSent_ = 0;
