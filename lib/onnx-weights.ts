@@ -35,10 +35,18 @@ function firstNonFinite(t: StoredTensor): { index: number; value: number } | nul
   const view = raw ? new DataView(raw.buffer, raw.byteOffset, raw.byteLength) : null;
   switch (t.data_type) {
     case DATA_TYPE.FLOAT: {
-      if (view) {
-        for (let i = 0; i + 4 <= raw!.length; i += 4) {
-          const v = view.getFloat32(i, true);
-          if (!Number.isFinite(v)) return { index: i / 4, value: v };
+      if (raw) {
+        // little-endian storage read in place on this little-endian host (copied when unaligned)
+        const n = raw.length >> 2;
+        let aligned = raw;
+        if (raw.byteOffset % 4 !== 0) {
+          aligned = new Uint8Array(4 * n);
+          aligned.set(raw.subarray(0, 4 * n));
+        }
+        const values = new Float32Array(aligned.buffer, aligned.byteOffset, n);
+        for (let i = 0; i < n; i++) {
+          const v = values[i];
+          if (v - v !== 0) return { index: i, value: v }; // NaN for NaN and the infinities
         }
         return null;
       }
