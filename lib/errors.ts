@@ -68,6 +68,7 @@ export const ErrorCodes = {
   NATIVE: 'ERR_NATIVE',
 } as const;
 
+/** One of the stable error codes of `ErrorCodes`. */
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
 export interface ArSegErrorOptions {
@@ -79,7 +80,12 @@ export interface ArSegErrorOptions {
   cause?: unknown;
 }
 
+/**
+ * The one error type of the package: every failure it reports, native or not, is an
+ * `ArSegError` with a stable `code` (the CLI maps codes to exit codes).
+ */
 export class ArSegError extends Error {
+  /** What went wrong, as one of `ErrorCodes`: branch on this, never on the message. */
   readonly code: ErrorCode;
   /** For errors part-way through a stream: frames delivered before it. */
   readonly framesDecoded?: number;

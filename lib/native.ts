@@ -6,6 +6,7 @@
  */
 import * as path from 'node:path';
 import { ArSegError, ErrorCodes } from './errors';
+import type { VideoInfo } from './video';
 
 export interface NativeFrame {
   index: number;
@@ -22,29 +23,8 @@ export interface NativeFrame {
   motion?: { width: number; height: number; stride: number; data: Float32Array };
 }
 
-export interface NativeStreamInfo {
-  format: string;
-  codec: string;
-  width: number;
-  height: number;
-  /** Frames per second (the average rate, else libavformat's guess), null when unknown or over 1000. */
-  fps: number | null;
-  /** Seconds, null when unknown. */
-  duration: number | null;
-  /** Frames the container declares, null when it declares none. */
-  frameCount: number | null;
-  /** The codec exports motion vectors (H.264, MPEG-4 Part 2, MPEG-1/2, H.263). */
-  motionVectors: boolean;
-  /**
-   * The container's display rotation: rotate the pictures counter-clockwise by this many degrees
-   * (0, 90, 180 or 270; ffprobe's "rotation") to show them upright. Frames, labels and outputs
-   * stay in the decoded orientation: the rotation is reported, not applied.
-   */
-  rotation: 0 | 90 | 180 | 270;
-}
-
 export interface NativeVideoReader {
-  open(): Promise<NativeStreamInfo>;
+  open(): Promise<VideoInfo>;
   read(): Promise<NativeFrame | null>;
   close(): void;
   stats(): { framesDelivered: number; decodeErrors: number; framesDropped: number };
@@ -118,7 +98,7 @@ let cached: NativeAddon | undefined;
 export function addon(): NativeAddon {
   if (cached) return cached;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- node-gyp-build has no ES export
     const load = require('node-gyp-build') as (dir: string) => NativeAddon;
     cached = load(path.join(__dirname, '..'));
   } catch (err) {

@@ -4,13 +4,14 @@
  */
 import { writeFileAtomic } from './atomic-write';
 
-const DTYPES = new Map<Function, string>([
+const DTYPES = new Map<unknown, string>([
   [Int32Array, '<i4'],
   [Float32Array, '<f4'],
   [Uint8Array, '|u1'],
 ]);
 
-type NpyArray = Int32Array | Float32Array | Uint8Array;
+/** The typed arrays .npy files can be written from. */
+export type NpyArray = Int32Array | Float32Array | Uint8Array;
 
 /** The .npy header and a view of the data (no copy of the values). */
 function npyParts(data: NpyArray, shape: number[]): [Buffer, Buffer] {
@@ -32,6 +33,10 @@ function npyParts(data: NpyArray, shape: number[]): [Buffer, Buffer] {
   return [Buffer.concat([prefix, Buffer.from(header, 'latin1')]), body];
 }
 
+/**
+ * A .npy file's bytes (format 1.0) holding `data` with `shape` (C order); TypeError for another
+ * array type, RangeError when the shape does not match the length.
+ */
 export function encodeNpy(data: NpyArray, shape: number[]): Buffer {
   return Buffer.concat(npyParts(data, shape));
 }

@@ -18,14 +18,20 @@ import * as ort from 'onnxruntime-node';
 import { Bundle, BundleOptions, DecoderChoice } from './bundle';
 import { FeatureTensor, Keyframe } from './creff';
 import type { Logits, PointwiseHead } from './pointwise-head';
-import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
+import { ArSegError, ErrorCodes, toArSegError } from './errors';
 import type { KeyframePolicy, PictType, VideoFrame } from './frame';
+import { integerIn, numberIn, oneOf, optionsObject } from './options';
 import { resizeMotion } from './motion';
 import { addon } from './native';
 import { openVideo, OpenOptions, ReaderStats, VideoInfo, VideoReader } from './video';
 
+/**
+ * How frames are segmented: 'ar' (AR-Seg: keyframes at HR, other frames at LR fused with the
+ * keyframe by CReFF), 'hr' (every frame at HR) or 'lr' (every frame at LR, no fusion).
+ */
 export type SegmentMode = 'ar' | 'hr' | 'lr';
 
+/** Options of `ArSeg.segment`; checked at once (ERR_INVALID_ARG). */
 export interface SegmentOptions {
   /** 'ar' (default), 'hr' or 'lr'. */
   mode?: SegmentMode;
@@ -60,32 +66,52 @@ export interface SegmentOptions {
 
 /** Milliseconds spent per stage on this frame. */
 export interface StageTimings {
+  /** Waiting for the decoded frame (decoding runs ahead, so mostly 0). */
   decode: number;
+  /** The HR encoder (keyframes, mode 'hr'). */
   hrEncoder: number;
+  /** The LR encoder (mode 'lr', fused frames of 'ar'). */
   lrEncoder: number;
   /** CReFF, with the preparation of keyframes; on fused frames with the native head, the decoder too. */
   creff: number;
   /** The decoder; 0 on fused frames where CReFF applied the native head itself. */
   decoder: number;
+  /** Upsampling the logits to the frame and the arg-max. */
   labels: number;
+  /** The whole frame. */
   total: number;
 }
 
+/** One segmented frame. */
 export interface SegmentResult {
+  /** Presentation order, from 0. */
   index: number;
+  /** Presentation time in seconds, null when the stream has none. */
   pts: number | null;
+  /** The frame's picture type. */
   pictType: PictType;
+  /** A keyframe (segmented at HR in mode 'ar'). */
   isKeyframe: boolean;
+  /** The index of the keyframe this frame belongs to. */
   keyframeIndex: number;
   /** Which branch produced the labels: 'hr', 'lr', or 'ar' (LR fused with the keyframe). */
   branch: 'hr' | 'lr' | 'ar';
+  /** Frame width in pixels. */
   width: number;
+  /** Frame height in pixels. */
   height: number;
   /** Class index per pixel, height x width. */
   labels: Uint8Array;
-  logits?: { data: Float32Array; dims: [1, number, number, number] };
+  /** With `logits: true`: the decoder's output, classes at the feature's size (before upsampling). */
+  logits?: {
+    /** classes x h x w values. */
+    data: Float32Array;
+    /** [1, classes, h, w] */
+    dims: [1, number, number, number];
+  };
   /** The frame, height x width x 3, when asked for. */
   rgb?: Uint8Array;
+  /** Milliseconds per stage. */
   timings: StageTimings;
 }
 
@@ -132,7 +158,13 @@ export interface Segmentation extends AsyncIterable<SegmentResult> {
   stats(): ReaderStats;
 }
 
+/**
+ * AR-Seg on compressed video: load a model bundle with `ArSeg.load`, then `segment()` videos.
+ * Keyframes run the HR encoder; other frames the LR encoder, fused with the keyframe's feature
+ * along the motion vectors of the bitstream by CReFF (docs/segmenting.md).
+ */
 export class ArSeg {
+  /** The loaded model bundle. */
   readonly bundle: Bundle;
   /** Where the networks and CReFF run. */
   readonly device: 'cpu' | 'cuda';
@@ -156,24 +188,20 @@ export class ArSeg {
     return new ArSeg(await Bundle.load(dir, options), options.device ?? 'cpu');
   }
 
+  /**
+   * The options the pipeline consumes, checked (lib/options.ts). The reader's own (keyframes,
+   * ahead, formatOptions) are checked by openVideo, synchronously, when segment() opens it.
+   */
   #resolve(options: SegmentOptions): ResolvedOptions {
-    if (options === null || typeof options !== 'object') throw invalidArg('options must be an object');
+    options = optionsObject(options);
     const m = this.bundle.manifest;
-    const mode = options.mode ?? 'ar';
-    if (mode !== 'ar' && mode !== 'hr' && mode !== 'lr') throw invalidArg("mode must be 'ar', 'hr' or 'lr'");
-    const scale = options.scale ?? m.lrScale;
-    if (typeof scale !== 'number' || !(scale > 0 && scale <= 1)) throw invalidArg('scale must be a number in (0, 1]');
+    const mode = oneOf<SegmentMode>('mode', options.mode, ['ar', 'hr', 'lr'], 'ar');
+    const scale = numberIn('scale', options.scale, 0, 1, m.lrScale, { lowOpen: true });
     let keyframes = options.keyframes ?? m.keyframeInterval;
     if (keyframes === 'adaptive') keyframes = { policy: 'adaptive', maxInterval: m.keyframeInterval };
-    const adaptive = typeof keyframes === 'object' && keyframes !== null && keyframes.policy === 'adaptive';
-    if (keyframes !== 'gop' && !adaptive && !(Number.isInteger(keyframes) && (keyframes as number) >= 1))
-      throw invalidArg("keyframes must be 'gop', 'adaptive', { policy: 'adaptive', ... } or a positive integer interval");
-    const motionStride = options.motionStride ?? 4;
-    if (!Number.isInteger(motionStride) || motionStride < 1 || motionStride > 64) throw invalidArg('motionStride must be an integer from 1 to 64');
-    const creffMode = options.creffMode ?? 'exact';
-    if (creffMode !== 'exact' && creffMode !== 'keyframe-conv') throw invalidArg("creffMode must be 'exact' or 'keyframe-conv'");
-    const decoder = options.decoder ?? 'auto';
-    if (decoder !== 'auto' && decoder !== 'onnx') throw invalidArg("decoder must be 'auto' or 'onnx'");
+    const motionStride = integerIn('motionStride', options.motionStride, 1, 64, 4);
+    const creffMode = oneOf('creffMode', options.creffMode, ['exact', 'keyframe-conv'] as const, 'exact');
+    const decoder = oneOf<DecoderChoice>('decoder', options.decoder, ['auto', 'onnx'], 'auto');
     return { mode, scale, keyframes, motionStride, creffMode, decoder, logits: Boolean(options.logits), rgb: Boolean(options.rgb) };
   }
 

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { ArSeg, SegmentMode, SegmentResult, StageTimings } from '../pipeline';
 import type { Bundle } from '../bundle';
 import { bundleFlops } from '../flops';
-import { encodeLabelPng, encodeOverlayPng, Rgb } from '../png';
+import { encodeLabelPng, encodeOverlayPng } from '../png';
 import { progressBar } from './progress';
 import { expectedFrameCount } from '../video';
 import { toArSegError } from '../errors';
@@ -62,7 +62,7 @@ export async function runSegment(
   // the output directory first: a wrong --out fails before the model loads
   const out = await prepareOutputDir(o.out, o.overlay ? ['labels', 'overlays'] : ['labels']);
   const seg = await ArSeg.load(o.model, { device: o.device });
-  const colors = seg.bundle.classes.map((c) => c.color as Rgb);
+  const colors = seg.bundle.classes.map((c) => c.color);
   const segmentation = seg.segment(source, { mode: o.mode, scale: o.scale, keyframes: o.keyframes, rgb: o.overlay, limitInputPixels: o.limitInputPixels });
   let total: number | null = null;
   try {
@@ -134,6 +134,6 @@ export async function runSegment(
     // the first failure is the one to report (a full disk fails the summary too)
     throw failure ?? err;
   }
-  if (failure) throw failure;
+  if (failure) throw failure as Error;
   return summary;
 }

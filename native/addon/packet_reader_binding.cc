@@ -25,8 +25,8 @@ PacketReaderBinding::PacketReaderBinding(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<PacketReaderBinding>(info) {
   Napi::Env env = info.Env();
   guardSync(env, [&] {
-    if (info.Length() < 1 || !info[0].IsString())
-      throw CodedError("ERR_INVALID_ARG", "codec must be a string such as 'h264'");
+    if (info.Length() < 1 || !info[0].IsString() || info[0].As<Napi::String>().Utf8Value().empty())
+      throw CodedError("ERR_INVALID_ARG", "option 'codec' must be a codec name such as 'h264'");
     FrameRequest request = parseFrameRequest(info.Length() > 1 ? info[1] : env.Undefined());
     stride_ = request.stride;
     reader_ = std::make_unique<PacketReader>(info[0].As<Napi::String>().Utf8Value(),

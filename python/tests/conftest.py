@@ -1,4 +1,4 @@
-"""Shared fixtures of the python tests. python/ is on sys.path (pytest.ini: pythonpath)."""
+"""Shared fixtures of the python tests. python/ is on sys.path (pyproject.toml: pythonpath)."""
 import os
 import re
 import shutil
@@ -8,7 +8,9 @@ import torch
 
 PYTHON_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 ROOT = os.path.dirname(PYTHON_DIR)
-# The keys and shapes of the official checkpoints (a copy of the project's design notes).
+# The keys and shapes of the official checkpoints' state dicts (HR and LR-with-CReFF networks of
+# both backbones, as the official code saves them), listed from the official release: the
+# reference every layout in arseg/ is checked against (docs/method.md, "Networks").
 OFFICIAL_JSON = os.path.join(PYTHON_DIR, "tests", "fixtures", "official-state-dicts.json")
 # What a test may skip for: a GPU, which no set-up can provide. Everything else a test needs is
 # installed by `bash scripts/setup.sh --python`; a missing one fails the test, saying what to run.
