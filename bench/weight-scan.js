@@ -18,17 +18,39 @@ for (let i = 0; i < weights.length; i++) {
   weights[i] = (x / 2 ** 32 - 0.5) * 0.1;
 }
 const { ModelProto } = onnxTypes();
-const bytes = ModelProto.encode(ModelProto.fromObject({
-  ir_version: 8,
-  opset_import: [{ domain: '', version: 13 }],
-  graph: {
-    name: 'g',
-    node: [{ op_type: 'Conv', input: ['x', 'w'], output: ['y'], attribute: [{ name: 'kernel_shape', type: 7, ints: [3, 3] }, { name: 'pads', type: 7, ints: [1, 1, 1, 1] }] }],
-    initializer: [{ name: 'w', data_type: 1, dims: [cout, cin, 3, 3], raw_data: Buffer.from(weights.buffer) }],
-    input: [{ name: 'x', type: { tensor_type: { elem_type: 1, shape: { dim: [{ dim_value: 1 }, { dim_value: cin }, { dim_param: 'h' }, { dim_param: 'w' }] } } } }],
-    output: [{ name: 'y', type: { tensor_type: { elem_type: 1 } } }],
-  },
-})).finish();
+const bytes = ModelProto.encode(
+  ModelProto.fromObject({
+    ir_version: 8,
+    opset_import: [{ domain: '', version: 13 }],
+    graph: {
+      name: 'g',
+      node: [
+        {
+          op_type: 'Conv',
+          input: ['x', 'w'],
+          output: ['y'],
+          attribute: [
+            { name: 'kernel_shape', type: 7, ints: [3, 3] },
+            { name: 'pads', type: 7, ints: [1, 1, 1, 1] },
+          ],
+        },
+      ],
+      initializer: [{ name: 'w', data_type: 1, dims: [cout, cin, 3, 3], raw_data: Buffer.from(weights.buffer) }],
+      input: [
+        {
+          name: 'x',
+          type: {
+            tensor_type: {
+              elem_type: 1,
+              shape: { dim: [{ dim_value: 1 }, { dim_value: cin }, { dim_param: 'h' }, { dim_param: 'w' }] },
+            },
+          },
+        },
+      ],
+      output: [{ name: 'y', type: { tensor_type: { elem_type: 1 } } }],
+    },
+  }),
+).finish();
 
 const median = (a) => [...a].sort((p, q) => p - q)[a.length >> 1];
 (async () => {
@@ -44,6 +66,8 @@ const median = (a) => [...a].sort((p, q) => p - q)[a.length >> 1];
     await s.release();
   }
   const [ms, mc] = [median(scan), median(create)];
-  console.log(`${(weights.length / 1e6).toFixed(1)} M weights (${(bytes.length / 2 ** 20).toFixed(1)} MiB): ` +
-    `scan ${ms.toFixed(1)} ms, ONNX Runtime session ${mc.toFixed(1)} ms (median of 5): the scan adds ${(100 * ms / mc).toFixed(0)}%`);
+  console.log(
+    `${(weights.length / 1e6).toFixed(1)} M weights (${(bytes.length / 2 ** 20).toFixed(1)} MiB): ` +
+      `scan ${ms.toFixed(1)} ms, ONNX Runtime session ${mc.toFixed(1)} ms (median of 5): the scan adds ${((100 * ms) / mc).toFixed(0)}%`,
+  );
 })();

@@ -71,12 +71,15 @@ export const ErrorCodes = {
 /** One of the stable error codes of `ErrorCodes`. */
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
+/** What an `ArSegError` carries besides its code and message. */
 export interface ArSegErrorOptions {
+  /** For errors part-way through a stream: frames delivered before it. */
   framesDecoded?: number;
   /** ERR_OUTPUT: the file or directory that could not be written. */
   path?: string;
   /** ERR_OUTPUT: the operating system's error code (EACCES, ENOSPC...). */
   systemCode?: string;
+  /** The error this one reports (a native or system error). */
   cause?: unknown;
 }
 

@@ -93,13 +93,17 @@ export function nonFiniteWeight(bytes: Uint8Array): NonFiniteWeight | null {
   const { ModelProto } = onnxTypes();
   // decode() keeps raw_data as views of `bytes`: nothing is copied
   const model = ModelProto.decode(bytes) as unknown as {
-    graph?: { initializer?: StoredTensor[]; node?: { op_type?: string; name?: string; attribute?: { t?: StoredTensor }[] }[] };
+    graph?: {
+      initializer?: StoredTensor[];
+      node?: { op_type?: string; name?: string; attribute?: { t?: StoredTensor }[] }[];
+    };
   };
   const tensors: { name: string; tensor: StoredTensor }[] = [];
   for (const t of model.graph?.initializer ?? []) tensors.push({ name: t.name ?? '(unnamed initializer)', tensor: t });
   for (const node of model.graph?.node ?? []) {
     if (node.op_type !== 'Constant') continue;
-    for (const a of node.attribute ?? []) if (a.t) tensors.push({ name: a.t.name || node.name || '(Constant)', tensor: a.t });
+    for (const a of node.attribute ?? [])
+      if (a.t) tensors.push({ name: a.t.name || node.name || '(Constant)', tensor: a.t });
   }
   for (const { name, tensor } of tensors) {
     const bad = firstNonFinite(tensor);

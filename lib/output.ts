@@ -36,10 +36,15 @@ const REASONS: Record<string, string> = {
 export function outputError(err: unknown, file: string): ArSegError {
   if (err instanceof ArSegError) return err;
   const code = (err as NodeJS.ErrnoException | null)?.code;
-  if (code === 'ENOMEM') return new ArSegError(ErrorCodes.OUT_OF_MEMORY, `writing ${file}: out of memory`, { cause: err });
+  if (code === 'ENOMEM')
+    return new ArSegError(ErrorCodes.OUT_OF_MEMORY, `writing ${file}: out of memory`, { cause: err });
   if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) {
     const reason = REASONS[code] ?? (err as Error).message;
-    return new ArSegError(ErrorCodes.OUTPUT, `cannot write ${file}: ${reason} (${code})`, { path: file, systemCode: code, cause: err });
+    return new ArSegError(ErrorCodes.OUTPUT, `cannot write ${file}: ${reason} (${code})`, {
+      path: file,
+      systemCode: code,
+      cause: err,
+    });
   }
   return toArSegError(err);
 }

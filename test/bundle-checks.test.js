@@ -23,7 +23,9 @@ function copyBundle() {
 function poisonOnnx(file, v, which = 0, at = 0) {
   const { ModelProto } = onnxTypes();
   const model = ModelProto.decode(fs.readFileSync(file));
-  const floats = model.graph.initializer.filter((t) => t.data_type === 1 && (t.raw_data?.length || t.float_data?.length));
+  const floats = model.graph.initializer.filter(
+    (t) => t.data_type === 1 && (t.raw_data?.length || t.float_data?.length),
+  );
   const t = floats[which];
   if (t.raw_data && t.raw_data.length) {
     const raw = Buffer.from(t.raw_data);
@@ -37,7 +39,8 @@ function poisonOnnx(file, v, which = 0, at = 0) {
 }
 
 test('the tiny bundle loads: every weight is finite', async (t) => {
-  for (const f of ['hr_encoder.onnx', 'lr_encoder.onnx', 'decoder.onnx']) t.is(nonFiniteWeight(fs.readFileSync(path.join(BUNDLE, f))), null, f);
+  for (const f of ['hr_encoder.onnx', 'lr_encoder.onnx', 'decoder.onnx'])
+    t.is(nonFiniteWeight(fs.readFileSync(path.join(BUNDLE, f))), null, f);
   const b = await Bundle.load(BUNDLE);
   await b.close();
 });
@@ -54,7 +57,10 @@ test('NaN in the decoder weights: ERR_BUNDLE naming decoder.onnx and the tensor'
 });
 
 test('an infinity in an encoder, in any initializer: ERR_BUNDLE naming the encoder', async (t) => {
-  for (const [file, v] of [['hr_encoder.onnx', Infinity], ['lr_encoder.onnx', -Infinity]]) {
+  for (const [file, v] of [
+    ['hr_encoder.onnx', Infinity],
+    ['lr_encoder.onnx', -Infinity],
+  ]) {
     const dir = copyBundle();
     const name = poisonOnnx(path.join(dir, file), v, 5, 1);
     const err = await t.throwsAsync(Bundle.load(dir));
@@ -81,14 +87,55 @@ test('NaN in a CReFF .npy: ERR_BUNDLE naming the file', async (t) => {
 
 test('non-finite values of every stored float type are found: float_data, double, float16, bfloat16, Constant nodes', (t) => {
   const { ModelProto } = onnxTypes();
-  const model = (initializer, node = []) => ModelProto.encode(ModelProto.fromObject({ ir_version: 8, graph: { initializer, node } })).finish();
+  const model = (initializer, node = []) =>
+    ModelProto.encode(ModelProto.fromObject({ ir_version: 8, graph: { initializer, node } })).finish();
   const raw = (Type, values) => Buffer.from(new Type(values).buffer);
-  t.like(nonFiniteWeight(model([{ name: 'a', data_type: 1, dims: [3], float_data: [1, NaN, 2] }])), { tensor: 'a', index: 1 });
-  t.like(nonFiniteWeight(model([{ name: 'd', data_type: 11, dims: [2], raw_data: raw(Float64Array, [0, -Infinity]) }])), { tensor: 'd', index: 1, value: -Infinity });
-  t.like(nonFiniteWeight(model([{ name: 'h', data_type: 10, dims: [3], raw_data: raw(Uint16Array, [0x3c00, 0x3c00, 0x7e00]) }])), { tensor: 'h', index: 2 });
-  t.like(nonFiniteWeight(model([{ name: 'b', data_type: 16, dims: [2], raw_data: raw(Uint16Array, [0xff80, 0]) }])), { tensor: 'b', index: 0, value: -Infinity });
-  t.like(nonFiniteWeight(model([], [{ op_type: 'Constant', name: 'c', output: ['c'], attribute: [{ name: 'value', type: 4, t: { data_type: 1, dims: [1], raw_data: raw(Float32Array, [Infinity]) } }] }])), { tensor: 'c', value: Infinity });
-  t.is(nonFiniteWeight(model([{ name: 'ok', data_type: 1, dims: [2], raw_data: raw(Float32Array, [1, 1e38]) }, { name: 'i', data_type: 7, dims: [1], raw_data: Buffer.alloc(8, 0xff) }])), null);
+  t.like(nonFiniteWeight(model([{ name: 'a', data_type: 1, dims: [3], float_data: [1, NaN, 2] }])), {
+    tensor: 'a',
+    index: 1,
+  });
+  t.like(
+    nonFiniteWeight(model([{ name: 'd', data_type: 11, dims: [2], raw_data: raw(Float64Array, [0, -Infinity]) }])),
+    { tensor: 'd', index: 1, value: -Infinity },
+  );
+  t.like(
+    nonFiniteWeight(
+      model([{ name: 'h', data_type: 10, dims: [3], raw_data: raw(Uint16Array, [0x3c00, 0x3c00, 0x7e00]) }]),
+    ),
+    { tensor: 'h', index: 2 },
+  );
+  t.like(nonFiniteWeight(model([{ name: 'b', data_type: 16, dims: [2], raw_data: raw(Uint16Array, [0xff80, 0]) }])), {
+    tensor: 'b',
+    index: 0,
+    value: -Infinity,
+  });
+  t.like(
+    nonFiniteWeight(
+      model(
+        [],
+        [
+          {
+            op_type: 'Constant',
+            name: 'c',
+            output: ['c'],
+            attribute: [
+              { name: 'value', type: 4, t: { data_type: 1, dims: [1], raw_data: raw(Float32Array, [Infinity]) } },
+            ],
+          },
+        ],
+      ),
+    ),
+    { tensor: 'c', value: Infinity },
+  );
+  t.is(
+    nonFiniteWeight(
+      model([
+        { name: 'ok', data_type: 1, dims: [2], raw_data: raw(Float32Array, [1, 1e38]) },
+        { name: 'i', data_type: 7, dims: [1], raw_data: Buffer.alloc(8, 0xff) },
+      ]),
+    ),
+    null,
+  );
 });
 
 test('a symbolic link inside the bundle to a file outside it is refused; one to a file inside is fine', async (t) => {
@@ -104,7 +151,10 @@ test('a symbolic link inside the bundle to a file outside it is refused; one to 
   const away = path.join(path.dirname(dir2), 'creff-away');
   fs.renameSync(path.join(dir2, 'creff'), away);
   fs.symlinkSync(away, path.join(dir2, 'creff'));
-  t.regex((await t.throwsAsync(Bundle.load(dir2))).message, /creff\.q\.weight is a symbolic link to .*creff-away.*outside the bundle/);
+  t.regex(
+    (await t.throwsAsync(Bundle.load(dir2))).message,
+    /creff\.q\.weight is a symbolic link to .*creff-away.*outside the bundle/,
+  );
   const dir3 = copyBundle();
   const manifest = path.join(path.dirname(dir3), 'arseg.json');
   fs.renameSync(path.join(dir3, 'arseg.json'), manifest);

@@ -31,7 +31,7 @@ async function read(file) {
   return { frames, stats: reader.stats() };
 }
 
-test('the reader leaves the dropped frame\'s number unused and counts it; the stream ends normally', async (t) => {
+test("the reader leaves the dropped frame's number unused and counts it; the stream ends normally", async (t) => {
   const { frames, stats } = await read(DAMAGED);
   const indices = frames.map((f) => f.index);
   t.deepEqual(indices, [0, 1, 2, 3, 4, ...Array.from({ length: 18 }, (_, i) => i + 6)]);
@@ -40,13 +40,20 @@ test('the reader leaves the dropped frame\'s number unused and counts it; the st
   t.is(stats.framesDelivered, 23);
   // the undamaged clip: nothing dropped
   const clean = await read(fixture('mpeg4.mp4'));
-  t.deepEqual(clean.frames.map((f) => f.index), Array.from({ length: 24 }, (_, i) => i));
+  t.deepEqual(
+    clean.frames.map((f) => f.index),
+    Array.from({ length: 24 }, (_, i) => i),
+  );
   t.is(clean.stats.framesDropped, 0);
 });
 
 test('ar-seg segment names files by frame number and lists the dropped frame in summary.json', (t) => {
   const out = path.join(dir, 'seg');
-  const r = spawnSync(process.execPath, [CLI, 'segment', DAMAGED, '--model', BUNDLE, '--out', out, '--json', '--no-flops'], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [CLI, 'segment', DAMAGED, '--model', BUNDLE, '--out', out, '--json', '--no-flops'],
+    { encoding: 'utf8' },
+  );
   t.is(r.status, 0, r.stderr);
   const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
   t.deepEqual(summary.droppedFrames, [5]);
@@ -58,7 +65,7 @@ test('ar-seg segment names files by frame number and lists the dropped frame in 
   t.true(files.includes('000006.png') && files.includes('000023.png'));
 });
 
-test('ar-seg mvs keeps frame_types.txt aligned: \'?\' on the dropped frame\'s line', (t) => {
+test("ar-seg mvs keeps frame_types.txt aligned: '?' on the dropped frame's line", (t) => {
   const dump = path.join(dir, 'mvs');
   const r = spawnSync(process.execPath, [CLI, 'mvs', DAMAGED, '--dump', dump, '--json'], { encoding: 'utf8' });
   t.is(r.status, 0, r.stderr);

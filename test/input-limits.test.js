@@ -40,7 +40,10 @@ test('the default limit is 8192 x 8192 and admits the 4094x4094 picture', async 
   reader.close();
   const { frames, error } = await readAll(BIG);
   t.is(error, null);
-  t.deepEqual(frames.map((f) => [f.width, f.height]), [[4094, 4094]]);
+  t.deepEqual(
+    frames.map((f) => [f.width, f.height]),
+    [[4094, 4094]],
+  );
 });
 
 test('a header over the limit: ERR_INPUT_TOO_LARGE from open(), with the sizes in the message', async (t) => {
@@ -80,10 +83,15 @@ test('memory stays bounded: the refused header costs no more than a 64x48 clip',
   t.is(refused.frames, 0);
   t.is(decoded.code, null);
   t.is(decoded.frames, 1);
-  t.log(`peak RSS: 64x48 clip ${baseline.maxRssMib.toFixed(0)} MiB, refused ${refused.maxRssMib.toFixed(0)} MiB, decoded ${decoded.maxRssMib.toFixed(0)} MiB`);
+  t.log(
+    `peak RSS: 64x48 clip ${baseline.maxRssMib.toFixed(0)} MiB, refused ${refused.maxRssMib.toFixed(0)} MiB, decoded ${decoded.maxRssMib.toFixed(0)} MiB`,
+  );
   // decoding the picture with its RGB and tensor costs > 200 MiB; refusing it costs nothing
   t.true(decoded.maxRssMib - baseline.maxRssMib > 150, 'the measurement sees a decoded 4094x4094 picture');
-  t.true(refused.maxRssMib - baseline.maxRssMib < 30, `refused: ${refused.maxRssMib} MiB against ${baseline.maxRssMib}`);
+  t.true(
+    refused.maxRssMib - baseline.maxRssMib < 30,
+    `refused: ${refused.maxRssMib} MiB against ${baseline.maxRssMib}`,
+  );
 });
 
 test('a size change part-way: the frames before it, then ERR_INPUT_TOO_LARGE with framesDecoded', async (t) => {
@@ -96,7 +104,10 @@ test('a size change part-way: the frames before it, then ERR_INPUT_TOO_LARGE wit
   // without a limit the large picture is decoded
   const all = await readAll(GROWS, { limitInputPixels: 0 });
   t.is(all.error, null);
-  t.deepEqual(all.frames.map((f) => f.width), [...frames.map(() => 64), 4094]);
+  t.deepEqual(
+    all.frames.map((f) => f.width),
+    [...frames.map(() => 64), 4094],
+  );
 });
 
 test('the packet reader: frames before the large picture, then ERR_INPUT_TOO_LARGE on the next call', async (t) => {
@@ -126,12 +137,16 @@ test('limitInputPixels is checked at once', (t) => {
 test('ArSeg.segment() and `ar-seg segment --limit-input-pixels` refuse the large header', async (t) => {
   const seg = await ArSeg.load(BUNDLE);
   const err = await t.throwsAsync(async () => {
-    for await (const _ of seg.segment(BIG, { limitInputPixels: 1e6 })); // eslint-disable-line no-unused-vars
+    for await (const _ of seg.segment(BIG, { limitInputPixels: 1e6 }));
   });
   t.is(err.code, 'ERR_INPUT_TOO_LARGE');
   await seg.close();
   const out = path.join(dir, 'cli-out');
-  const r = spawnSync(process.execPath, [CLI, 'segment', BIG, '--model', BUNDLE, '--out', out, '--limit-input-pixels', '1000000', '--json', '--no-flops'], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [CLI, 'segment', BIG, '--model', BUNDLE, '--out', out, '--limit-input-pixels', '1000000', '--json', '--no-flops'],
+    { encoding: 'utf8' },
+  );
   t.is(r.status, 3, r.stderr);
   t.is(JSON.parse(r.stdout).error.code, 'ERR_INPUT_TOO_LARGE');
 });
@@ -163,7 +178,9 @@ test('allocation failures are ERR_OUT_OF_MEMORY: the 4094x4094 frame in ONNX Run
     out += d;
     if (first) {
       const { vmKib } = JSON.parse(out.split('\n')[0]);
-      const cap = spawnSync('prlimit', ['--pid', String(child.pid), `--as=${(vmKib + 200 * 1024) * 1024}`], { encoding: 'utf8' });
+      const cap = spawnSync('prlimit', ['--pid', String(child.pid), `--as=${(vmKib + 200 * 1024) * 1024}`], {
+        encoding: 'utf8',
+      });
       if (cap.status !== 0) child.kill();
       t.is(cap.status, 0, `prlimit: ${cap.stderr || cap.error}`);
       child.stdin.write('go\n');
@@ -176,7 +193,9 @@ test('allocation failures are ERR_OUT_OF_MEMORY: the 4094x4094 frame in ONNX Run
 
 test('toArSegError: what JavaScript and ONNX Runtime throw when memory runs out', (t) => {
   t.is(toArSegError(new RangeError('Array buffer allocation failed')).code, 'ERR_OUT_OF_MEMORY');
-  const ort = new Error("Non-zero status code returned while running Conv node. Status Message: bfc_arena.cc:360 Failed to allocate memory for requested buffer of size 268435456");
+  const ort = new Error(
+    'Non-zero status code returned while running Conv node. Status Message: bfc_arena.cc:360 Failed to allocate memory for requested buffer of size 268435456',
+  );
   t.is(toArSegError(ort).code, 'ERR_OUT_OF_MEMORY');
   t.is(toArSegError(Object.assign(new Error('spawn failed'), { code: 'ENOMEM' })).code, 'ERR_OUT_OF_MEMORY');
   // other failures stay what they were

@@ -46,7 +46,7 @@ function mkfifo(t) {
 /** Iterates a segmentation to its end; resolves with the error it ends with (or null). */
 async function drain(segmentation) {
   try {
-    for await (const _ of segmentation); // eslint-disable-line no-unused-vars
+    for await (const _ of segmentation);
     return null;
   } catch (err) {
     return err;
@@ -76,7 +76,14 @@ test('ArSeg.close() also ends a segmentation whose info() is pending, and segmen
   const ended = drain(s);
   await sleep(200);
   await within(seg.close(), 5000, 'close()');
-  const infoErr = await within(info.then(() => null, (e) => e), 5000, 'info()');
+  const infoErr = await within(
+    info.then(
+      () => null,
+      (e) => e,
+    ),
+    5000,
+    'info()',
+  );
   t.truthy(infoErr);
   t.true(['ERR_ABORTED', 'ERR_CLOSED'].includes(infoErr.code), infoErr.code);
   t.is((await within(ended, 5000, 'the segmentation')).code, 'ERR_CLOSED');
@@ -86,7 +93,10 @@ test('ArSeg.close() also ends a segmentation whose info() is pending, and segmen
 test('a FIFO with no writer: reader.close() interrupts the open', async (t) => {
   const fifo = mkfifo(t);
   const reader = openVideo(fifo);
-  const opening = reader.open().then(() => null, (e) => e);
+  const opening = reader.open().then(
+    () => null,
+    (e) => e,
+  );
   await sleep(300);
   reader.close();
   const err = await within(opening, 5000, 'opening the FIFO');
@@ -108,7 +118,10 @@ test('a FIFO with no writer: ArSeg.close() ends the segmentation', async (t) => 
 test('a FIFO whose writer opens it and stays silent: close() interrupts the read', async (t) => {
   const fifo = mkfifo(t);
   const reader = openVideo(fifo);
-  const opening = reader.open().then(() => null, (e) => e);
+  const opening = reader.open().then(
+    () => null,
+    (e) => e,
+  );
   // the writer: opened (the reader's open sees a writer) and never written to
   const fd = await new Promise((resolve, reject) => fs.open(fifo, 'w', (err, f) => (err ? reject(err) : resolve(f))));
   t.teardown(() => fs.closeSync(fd));

@@ -59,13 +59,20 @@ test('segment on a disk that fills part-way: whole PNGs or none, no temporary fi
   // room for five PNGs and half of the sixth
   const budget = labels.slice(0, 5).reduce((s, n) => s + size(n), 0) + Math.floor(size(labels[5]) / 2);
   const out = path.join(tmpDir('arseg-out-'), 'out');
-  const r = run(['segment', CLIP, '--model', BUNDLE, '--out', out, '--json', '--no-flops', '--keyframes', '6'], { ARSEG_TEST_DISK_BYTES: String(budget) });
+  const r = run(['segment', CLIP, '--model', BUNDLE, '--out', out, '--json', '--no-flops', '--keyframes', '6'], {
+    ARSEG_TEST_DISK_BYTES: String(budget),
+  });
   t.is(r.code, 8, r.stderr);
   t.false(r.json.ok);
   t.is(r.json.error.code, 'ERR_OUTPUT');
   t.regex(r.json.error.message, /000005\.png.*no space left on the device \(ENOSPC\)/);
-  t.deepEqual(files(out), labels.slice(0, 5).map((n) => path.join('labels', n)), 'five whole PNGs, no partial, no temporary file, no summary');
-  for (const n of labels.slice(0, 5)) t.true(fs.readFileSync(path.join(out, 'labels', n)).equals(fs.readFileSync(path.join(full, 'labels', n))), n);
+  t.deepEqual(
+    files(out),
+    labels.slice(0, 5).map((n) => path.join('labels', n)),
+    'five whole PNGs, no partial, no temporary file, no summary',
+  );
+  for (const n of labels.slice(0, 5))
+    t.true(fs.readFileSync(path.join(out, 'labels', n)).equals(fs.readFileSync(path.join(full, 'labels', n))), n);
 });
 
 test('segment with room for every PNG but not the summary: summary.json is absent, never partial', (t) => {
@@ -73,10 +80,15 @@ test('segment with room for every PNG but not the summary: summary.json is absen
   const labels = fs.readdirSync(path.join(full, 'labels')).sort();
   const budget = labels.reduce((s, n) => s + fs.statSync(path.join(full, 'labels', n)).size, 0) + 20;
   const out = path.join(tmpDir('arseg-out-'), 'out');
-  const r = run(['segment', CLIP, '--model', BUNDLE, '--out', out, '--json', '--no-flops', '--keyframes', '6'], { ARSEG_TEST_DISK_BYTES: String(budget) });
+  const r = run(['segment', CLIP, '--model', BUNDLE, '--out', out, '--json', '--no-flops', '--keyframes', '6'], {
+    ARSEG_TEST_DISK_BYTES: String(budget),
+  });
   t.is(r.code, 8, r.stderr);
   t.regex(r.json.error.message, /summary\.json/);
-  t.deepEqual(files(out), labels.map((n) => path.join('labels', n)));
+  t.deepEqual(
+    files(out),
+    labels.map((n) => path.join('labels', n)),
+  );
 });
 
 test('mvs --dump on a disk that fills part-way: whole .npy files only, no frame_types.txt, exit 8', (t) => {
@@ -90,7 +102,11 @@ test('mvs --dump on a disk that fills part-way: whole .npy files only, no frame_
   for (const f of written) {
     t.regex(f, /^motion_(vectors|fields)\/(mvs|field)-\d+\.npy$/);
     const a = readNpy(path.join(dump, f)); // throws on a partial file
-    t.is(a.data.length, a.shape.reduce((x, y) => x * y, 1), f);
+    t.is(
+      a.data.length,
+      a.shape.reduce((x, y) => x * y, 1),
+      f,
+    );
   }
 });
 
@@ -100,13 +116,22 @@ test('eval --out on a full disk: the table is absent, exit 8', (t) => {
   fs.mkdirSync(path.join(clip, 'labels'));
   const { encodeLabelPng } = require('../dist/png');
   const colors = JSON.parse(fs.readFileSync(path.join(BUNDLE, 'arseg.json'), 'utf8')).classes.map((c) => c.color);
-  for (let i = 0; i < 36; i++) fs.writeFileSync(path.join(clip, 'labels', `${String(i).padStart(6, '0')}.png`), encodeLabelPng(new Uint8Array(192 * 128), 192, 128, colors));
+  for (let i = 0; i < 36; i++)
+    fs.writeFileSync(
+      path.join(clip, 'labels', `${String(i).padStart(6, '0')}.png`),
+      encodeLabelPng(new Uint8Array(192 * 128), 192, 128, colors),
+    );
   const table = path.join(clip, 'table.md');
-  const r = run(['eval', path.join(clip, 'video.mp4'), '--model', BUNDLE, '--modes', 'lr', '--out', table, '--json'], { ARSEG_TEST_DISK_BYTES: '10' });
+  const r = run(['eval', path.join(clip, 'video.mp4'), '--model', BUNDLE, '--modes', 'lr', '--out', table, '--json'], {
+    ARSEG_TEST_DISK_BYTES: '10',
+  });
   t.is(r.code, 8, r.stderr);
   t.is(r.json.error.code, 'ERR_OUTPUT');
   t.false(fs.existsSync(table));
-  t.deepEqual(fs.readdirSync(clip).filter((f) => f.endsWith('.tmp')), []);
+  t.deepEqual(
+    fs.readdirSync(clip).filter((f) => f.endsWith('.tmp')),
+    [],
+  );
   // with room, the table is written whole
   const ok = run(['eval', path.join(clip, 'video.mp4'), '--model', BUNDLE, '--modes', 'lr', '--out', table]);
   t.is(ok.code, 0, ok.stderr);
@@ -146,7 +171,10 @@ test('--out that is a file, under a file, or whose labels/ is taken: ERR_OUTPUT 
   fs.writeFileSync(path.join(busy, 'labels', '000003.png', 'keep'), 'x');
   const r2 = run(['segment', CLIP, '--model', BUNDLE, '--out', busy, '--json', '--no-flops']);
   t.is(r2.code, 8, r2.stderr);
-  t.regex(r2.json.error.message, /000003\.png: it is a directory \(EISDIR\)|000003\.png: .*\((EISDIR|ENOTEMPTY|EEXIST)\)/);
+  t.regex(
+    r2.json.error.message,
+    /000003\.png: it is a directory \(EISDIR\)|000003\.png: .*\((EISDIR|ENOTEMPTY|EEXIST)\)/,
+  );
   // mvs --dump and eval --out are checked before anything is read
   t.is(run(['mvs', CLIP, '--dump', path.join(file, 'd'), '--json']).json.error.code, 'ERR_OUTPUT');
   const e = run(['eval', CLIP, '--model', missingModel, '--out', path.join(file, 'table.md'), '--json']);
@@ -166,7 +194,10 @@ test('outputError maps every file-system failure on an output to ERR_OUTPUT with
     EDQUOT: 'disk quota exceeded',
   };
   for (const [code, reason] of Object.entries(cases)) {
-    const e = outputError(Object.assign(new Error(`${code}: raw`), { code, syscall: 'open' }), '/out/labels/000001.png');
+    const e = outputError(
+      Object.assign(new Error(`${code}: raw`), { code, syscall: 'open' }),
+      '/out/labels/000001.png',
+    );
     t.is(e.code, 'ERR_OUTPUT', code);
     t.is(e.path, '/out/labels/000001.png');
     t.is(e.systemCode, code);

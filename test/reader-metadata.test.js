@@ -40,12 +40,16 @@ test('no frames in the CLI and the pipeline: exit 3 and ERR_EMPTY_INPUT, not suc
   t.is(r.status, 3, r.stdout + r.stderr);
   t.is(JSON.parse(r.stdout).error.code, 'ERR_EMPTY_INPUT');
   const out = path.join(tmpDir('arseg-meta-'), 'out');
-  const s = spawnSync(process.execPath, [CLI, 'segment', fixture('zero-frames.mp4'), '--model', BUNDLE, '--out', out, '--json'], { encoding: 'utf8' });
+  const s = spawnSync(
+    process.execPath,
+    [CLI, 'segment', fixture('zero-frames.mp4'), '--model', BUNDLE, '--out', out, '--json'],
+    { encoding: 'utf8' },
+  );
   t.is(s.status, 3, s.stdout + s.stderr);
   t.is(JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')).error.code, 'ERR_EMPTY_INPUT');
   const seg = await ArSeg.load(BUNDLE);
   const err = await t.throwsAsync(async () => {
-    for await (const _ of seg.segment(fixture('zero-frames.mp4'))); // eslint-disable-line no-unused-vars
+    for await (const _ of seg.segment(fixture('zero-frames.mp4')));
   });
   t.is(err.code, 'ERR_EMPTY_INPUT');
   await seg.close();

@@ -98,7 +98,11 @@ test('the sender is killed part-way (SIGKILL): ERR_TRUNCATED, and `ar-seg segmen
   const second = await startSender();
   const out = path.join(tmpDir('arseg-trunc-'), 'out');
   const r = await new Promise((resolve) => {
-    const c = spawn(process.execPath, [CLI, 'segment', second.url, '--model', BUNDLE, '--out', out, '--json', '--no-flops'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(
+      process.execPath,
+      [CLI, 'segment', second.url, '--model', BUNDLE, '--out', out, '--json', '--no-flops'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     c.stdout.on('data', (d) => (stdout += d));
     c.on('exit', (code) => resolve({ code, stdout }));

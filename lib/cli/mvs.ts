@@ -107,10 +107,10 @@ export async function runMvs(
     try {
       await writeOutput(path.join(dump, 'frame_types.txt'), types.map((t) => t + '\n').join(''));
     } catch (err) {
-      throw failure ?? err;
+      throw (failure ?? err) as Error;
     }
   }
-  if (failure) throw failure;
+  if (failure) throw failure as Error;
   summary.seconds = Number(process.hrtime.bigint() - started) / 1e9;
   summary.fps = summary.frames / summary.seconds;
   return summary;

@@ -132,7 +132,7 @@ export async function runSegment(
     await writeOutput(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   } catch (err) {
     // the first failure is the one to report (a full disk fails the summary too)
-    throw failure ?? err;
+    throw (failure ?? err) as Error;
   }
   if (failure) throw failure as Error;
   return summary;

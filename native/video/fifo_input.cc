@@ -51,8 +51,7 @@ std::string FifoInput::fifoPath(const std::string& source) {
   return path;
 }
 
-FifoInput::FifoInput(const std::string& path, const std::atomic<bool>& aborted)
-    : path_(path), aborted_(aborted) {
+FifoInput::FifoInput(const std::string& path, const std::atomic<bool>& aborted) : path_(path), aborted_(aborted) {
   // O_NONBLOCK: open(2) returns at once instead of waiting in the kernel for a writer
   fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd_ < 0) {
