@@ -26,6 +26,7 @@
         "native/postprocess/logits_to_labels.cc",
         "native/postprocess/pointwise_head.cc",
         "native/video/video_decoder.cc",
+        "native/video/fifo_input.cc",
         "native/video/file_reader.cc",
         "native/video/frame_converter.cc",
         "native/video/frame_pipeline.cc",

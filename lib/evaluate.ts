@@ -140,6 +140,7 @@ export async function evaluateClip(
     // an input that cannot be opened fails the first read of the loop below, with its code
   }
   let frames = 0;
+  let covered = 0; // frames of the stream up to the last decoded one (dropped frames are not scored)
   let keyframesNotI = 0;
   for await (const r of segmentation) {
     // Thrown inside the loop, so that the reader is closed.
@@ -150,9 +151,10 @@ export async function evaluateClip(
     acc.add(d, gt, r.labels);
     if (d === 0 && r.pictType !== 'I') keyframesNotI++;
     frames++;
+    covered = r.index + 1;
     onFrame?.();
   }
-  labels.finish(frames);
+  labels.finish(covered);
   return { frames, keyframesNotI };
 }
 

@@ -6,7 +6,7 @@ export { openVideo, VideoReader } from './video';
 export type { OpenOptions, VideoInfo, ReaderStats } from './video';
 export { createPacketReader, PacketReader } from './packet-reader';
 export type { PacketReaderOptions } from './packet-reader';
-export { VECTOR_COLUMNS } from './frame';
+export { DEFAULT_PIXEL_LIMIT, VECTOR_COLUMNS } from './frame';
 export type { AdaptiveKeyframes, KeyframePolicy, FrameOptions, MotionField, MotionMode, PictType, Tensor, TensorSpec, VideoFrame } from './frame';
 export { sampleMotion, resizeMotion, MOTION_RESIZES } from './motion';
 export type { MotionResize } from './motion';
@@ -37,7 +37,10 @@ export { evaluate, evaluateClip, formatEvalMarkdown, EVAL_MODES } from './evalua
 export type { EvalReport, EvaluateOptions, ClipModeResult, Protocol } from './evaluate';
 export { resolveClips, listLabelFiles, readLabelFile, ClipLabels } from './dataset';
 export type { LabelledClip, DatasetSplits } from './dataset';
-export { ArSegError, ErrorCodes } from './errors';
+export { ArSegError, ErrorCodes, toArSegError } from './errors';
+export type { ArSegErrorOptions, ErrorCode } from './errors';
+export { writeFileAtomic } from './atomic-write';
+export { outputError, prepareOutputDir, writeOutput } from './output';
 export { submit, Worker, status, waitForRun, results, DEFAULT_QUEUE_NAME } from './queue';
 export type {
   SubmitOptions,
@@ -66,7 +69,6 @@ export type {
   SegmentClipResult,
   QueueTarget,
 } from './queue';
-export type { ErrorCode } from './errors';
 
 import { addon } from './native';
 /** Versions of the libav libraries the addon was built against. */

@@ -27,7 +27,7 @@ export interface NativeVideoReader {
   open(): Promise<VideoInfo>;
   read(): Promise<NativeFrame | null>;
   close(): void;
-  stats(): { framesDelivered: number; decodeErrors: number };
+  stats(): { framesDelivered: number; decodeErrors: number; framesDropped: number };
 }
 
 export interface NativePacketReader {

@@ -5,7 +5,6 @@
  * which loads the model) and the queue's segmentation jobs (queue/segment-job.ts, whose worker
  * keeps its models loaded from job to job), so that both write the same outputs.
  */
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ArSeg, SegmentMode, SegmentResult, StageTimings } from './pipeline';
 import type { Bundle } from './bundle';
@@ -13,6 +12,7 @@ import { bundleFlops } from './flops';
 import { encodeLabelPng, encodeOverlayPng } from './png';
 import { expectedFrameCount } from './video';
 import { toArSegError } from './errors';
+import { prepareOutputDir, writeOutput } from './output';
 
 export interface SegmentToDirOptions {
   out: string;
@@ -21,6 +21,8 @@ export interface SegmentToDirOptions {
   keyframes?: 'gop' | 'adaptive' | number;
   overlay: boolean;
   flops: boolean;
+  /** The largest picture accepted (see FrameOptions.limitInputPixels). */
+  limitInputPixels?: number;
   /** Called after each frame's files are written: frames done, and the frames expected (null when the container does not say). */
   onProgress?: (done: number, total: number | null) => void;
 }
@@ -40,6 +42,12 @@ export interface SegmentSummary {
   /** GMAC per frame: the mean over this run's frames, and each branch's cost. */
   gmacPerFrame: { mean: number; hr: number; lr: number; ar: number } | null;
   out: string;
+  /**
+   * Frames of the stream the decoder dropped (damage it could not conceal): no file is written
+   * for them, and the others keep their numbers (labels/<frame>.png is frame <frame> of the
+   * stream).
+   */
+  droppedFrames: number[];
   /** Set when the stream ended in an error: what was segmented before it is kept. */
   error?: { code: string; message: string };
 }
@@ -54,11 +62,9 @@ export async function segmentToDir(
   o: SegmentToDirOptions,
   onResult?: (result: SegmentResult, bundle: Bundle) => void | Promise<void>,
 ): Promise<SegmentSummary> {
-  const out = path.resolve(o.out);
-  await fs.mkdir(path.join(out, 'labels'), { recursive: true });
-  if (o.overlay) await fs.mkdir(path.join(out, 'overlays'), { recursive: true });
+  const out = await prepareOutputDir(o.out, o.overlay ? ['labels', 'overlays'] : ['labels']);
   const colors = seg.bundle.classes.map((c) => c.color);
-  const segmentation = seg.segment(source, { mode: o.mode, scale: o.scale, keyframes: o.keyframes, rgb: o.overlay });
+  const segmentation = seg.segment(source, { mode: o.mode, scale: o.scale, keyframes: o.keyframes, rgb: o.overlay, limitInputPixels: o.limitInputPixels });
   let total: number | null = null;
   try {
     total = expectedFrameCount(await segmentation.info());
@@ -68,13 +74,17 @@ export async function segmentToDir(
   const sums: StageTimings = { decode: 0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, total: 0 };
   const counts = { frames: 0, keyframes: 0, hr: 0, lr: 0, ar: 0 };
   let size = { width: 0, height: 0 };
+  const dropped: number[] = [];
+  let nextIndex = 0;
   let failure: unknown;
   const started = process.hrtime.bigint();
   try {
     for await (const r of segmentation) {
+      for (let i = nextIndex; i < r.index; i++) dropped.push(i);
+      nextIndex = r.index + 1;
       const name = `${String(r.index).padStart(6, '0')}.png`;
-      await fs.writeFile(path.join(out, 'labels', name), encodeLabelPng(r.labels, r.width, r.height, colors));
-      if (o.overlay && r.rgb) await fs.writeFile(path.join(out, 'overlays', name), encodeOverlayPng(r.rgb, r.labels, r.width, r.height, colors));
+      await writeOutput(path.join(out, 'labels', name), encodeLabelPng(r.labels, r.width, r.height, colors));
+      if (o.overlay && r.rgb) await writeOutput(path.join(out, 'overlays', name), encodeOverlayPng(r.rgb, r.labels, r.width, r.height, colors));
       if (onResult) await onResult(r, seg.bundle);
       for (const k of Object.keys(sums) as (keyof StageTimings)[]) sums[k] += r.timings[k];
       counts.frames++;
@@ -87,6 +97,8 @@ export async function segmentToDir(
     failure = err;
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  // frames dropped after the last one decoded show only in the reader's count
+  for (let tail = segmentation.stats().framesDropped - dropped.length; tail > 0; tail--) dropped.push(nextIndex++);
   let gmac: SegmentSummary['gmacPerFrame'] = null;
   if (o.flops && counts.frames > 0) {
     const f = await bundleFlops(seg.bundle.dir, seg.bundle.manifest, { width: size.width, height: size.height, scale: o.scale });
@@ -107,12 +119,18 @@ export async function segmentToDir(
     meanTimings,
     gmacPerFrame: gmac,
     out,
+    droppedFrames: dropped,
   };
   if (failure) {
     const e = toArSegError(failure);
     summary.error = { code: e.code, message: e.message };
   }
-  await fs.writeFile(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  try {
+    await writeOutput(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  } catch (err) {
+    // the first failure is the one to report (a full disk fails the summary too)
+    throw (failure ?? err) as Error;
+  }
   if (failure) throw failure as Error;
   return summary;
 }

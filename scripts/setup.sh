@@ -26,6 +26,12 @@ if ((python)); then
   packages+=(python3 python3-numpy python3-torch python3-pytest python3-pil python3-flake8)
   packages+=(python3-pip python3-setuptools python3-wheel)
 fi
+# The tests' command-line tools (issue 11: a fresh machine lacked them): ffmpeg and ffprobe (the
+# ffmpeg package, whose libavcodec brings the x264 and x265 encoders) make the toy and street
+# datasets of python/tests (test_train.py, test_street.py) and regenerate test/fixtures
+# (make-fixtures.js). The ava tests also use mkfifo (coreutils) and prlimit (util-linux), which
+# every Debian/Ubuntu has.
+if ((python)); then packages+=(ffmpeg); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -17,7 +17,10 @@ export const ExitCodes = {
   MODEL: 6,
   /** Evaluation labels are missing or invalid (ar-seg eval, ar-seg demo). */
   LABELS: 7,
-  // 8 and 9 are kept for output and out-of-memory errors (branch house).
+  /** An output cannot be written (--out, --dump): a file in the way, no permission, a full or read-only disk. */
+  OUTPUT: 8,
+  /** Out of memory (a large input or model; see --limit-input-pixels). */
+  OUT_OF_MEMORY: 9,
   /** The job queue: Redis unreachable, or no such run (ar-seg queue, worker). */
   QUEUE: 10,
   /** ar-seg queue results: the run has jobs waiting or running; try again later. */
@@ -34,6 +37,10 @@ export function exitCodeFor(code: ErrorCode): number {
       return ExitCodes.MODEL;
     case 'ERR_LABELS':
       return ExitCodes.LABELS;
+    case 'ERR_OUTPUT':
+      return ExitCodes.OUTPUT;
+    case 'ERR_OUT_OF_MEMORY':
+      return ExitCodes.OUT_OF_MEMORY;
     case 'ERR_QUEUE':
     case 'ERR_RUN_NOT_FOUND':
       return ExitCodes.QUEUE;
@@ -47,6 +54,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'ERR_OPEN':
     case 'ERR_NO_VIDEO_STREAM':
     case 'ERR_UNSUPPORTED_PROTOCOL':
+    case 'ERR_INPUT_TOO_LARGE':
       return ExitCodes.INPUT;
     case 'ERR_TRUNCATED':
     case 'ERR_READ':

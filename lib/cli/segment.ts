@@ -8,6 +8,7 @@
 import { ArSeg, SegmentResult } from '../pipeline';
 import type { Bundle } from '../bundle';
 import { segmentToDir, SegmentSummary, SegmentToDirOptions } from '../segment-to-dir';
+import { prepareOutputDir } from '../output';
 import { progressBar } from './progress';
 
 export type { SegmentSummary } from '../segment-to-dir';
@@ -25,6 +26,8 @@ export async function runSegment(
   o: SegmentCliOptions,
   onResult?: (result: SegmentResult, bundle: Bundle) => void | Promise<void>,
 ): Promise<SegmentSummary> {
+  // the output directory first: a wrong --out fails before the model loads
+  await prepareOutputDir(o.out, o.overlay ? ['labels', 'overlays'] : ['labels']);
   const seg = await ArSeg.load(o.model, { device: o.device });
   let bar: ReturnType<typeof progressBar> | null = null;
   try {

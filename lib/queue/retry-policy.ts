@@ -19,6 +19,7 @@ export const INPUT_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ERR_NO_MOTION_VECTORS',
   'ERR_DECODE',
   'ERR_TRUNCATED',
+  'ERR_INPUT_TOO_LARGE',
   // Noise that a weak format probe takes for a stream fails on reading: a property of the bytes.
   'ERR_READ',
   'ERR_BUNDLE',

@@ -158,6 +158,16 @@ FrameRequest parseFrameRequest(const Napi::Value& value) {
     invalidArg("adaptive keyframes are decided from the accumulated motion: set motion: 'accumulated'");
   Napi::Value threads = o.Get("threads");
   if (!threads.IsUndefined()) req.threads = integerIn(threads, "threads", 0, 64);
+  // true: the default; false or 0: no limit but the hard ones (kMaxPixels)
+  Napi::Value limit = o.Get("limitInputPixels");
+  if (limit.IsBoolean()) {
+    req.maxPixels = limit.As<Napi::Boolean>().Value() ? kDefaultPixelLimit : 0;
+  } else if (!limit.IsUndefined()) {
+    const double d = limit.IsNumber() ? limit.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d <= 9007199254740991.0) || d != std::floor(d))
+      invalidArg("option 'limitInputPixels' must be a non-negative integer or a boolean (0 or false: no limit)");
+    req.maxPixels = static_cast<int64_t>(d);
+  }
   return req;
 }
 

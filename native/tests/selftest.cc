@@ -5,12 +5,17 @@
 // scripts/native-check.sh.
 //
 // usage: arseg_selftest FIXTURE_DIR [SCRATCH_DIR]
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <cmath>
 #include <vector>
@@ -141,6 +146,36 @@ int main(int argc, char** argv) {
     expect(code == "ERR_TRUNCATED" && frames > 0, "truncated file: " + code);
   }
 
+  {  // MPEG-TS cut inside a transport packet: frames, then ERR_TRUNCATED; no frames: ERR_EMPTY_INPUT
+    std::vector<uint8_t> bytes = slurp(dir + "/translate-p.ts");
+    bytes.resize(100 * 188 + 61);
+    spit(scratch + "/selftest-cut.ts", bytes);
+    auto [frames, code] = readAll(scratch + "/selftest-cut.ts", fullRequest());
+    expect(code == "ERR_TRUNCATED" && frames > 0, "TS cut mid-packet: " + code);
+    auto [frames2, code2] = readAll(dir + "/zero-frames.mp4", fullRequest());
+    expect(code2 == "ERR_EMPTY_INPUT" && frames2 == 0, "a track with no frames: " + code2);
+    FileReader rotated(dir + "/rotated-90.mp4", FrameRequest{});
+    rotated.open();
+    expect(rotated.info().rotation == 90 && rotated.info().fps == 25, "rotation and fps of rotated-90.mp4");
+  }
+
+  {  // a frame the decoder drops leaves its index unused (mpeg4.mp4, frame 5's VOP header wiped)
+    std::vector<uint8_t> bytes = slurp(dir + "/mpeg4.mp4");
+    const uint8_t vop[4] = {0, 0, 1, 0xb6};
+    size_t at = 0;
+    for (int found = 0; at + 4 <= bytes.size(); ++at)
+      if (std::equal(vop, vop + 4, bytes.begin() + at) && found++ == 5) break;
+    std::fill(bytes.begin() + at, bytes.begin() + at + 8, 0xff);
+    spit(scratch + "/selftest-dropped.mp4", bytes);
+    FileReader reader(scratch + "/selftest-dropped.mp4", fullRequest());
+    reader.open();
+    DecodedFrame f;
+    std::vector<int64_t> indices;
+    while (reader.next(f)) indices.push_back(f.index);
+    expect(indices.size() == 23 && indices[5] == 6 && indices.back() == 23 && reader.framesDropped() == 1,
+           "a dropped frame keeps the later indices (" + std::to_string(indices.size()) + " frames)");
+  }
+
   {  // refused: motion from HEVC
     auto [frames, code] = readAll(dir + "/hevc.mp4", fullRequest());
     expect(code == "ERR_NO_MOTION_VECTORS", "hevc motion refused: " + code);
@@ -168,6 +203,64 @@ int main(int argc, char** argv) {
       code = e.code();
     }
     expect(code == "ERR_ABORTED", "abort interrupts reading: " + code);
+  }
+
+  {  // the pixel limit: refused at open (the probe learns no size, the first decode refuses)
+    FrameRequest req = fullRequest();
+    req.maxPixels = 64 * 48 - 1;
+    auto [frames, code] = readAll(dir + "/mpeg1-64x48.m1v", req);
+    expect(code == "ERR_INPUT_TOO_LARGE" && frames == 0, "pixel limit refuses at open: " + code);
+    req.maxPixels = 64 * 48;
+    auto [frames2, code2] = readAll(dir + "/mpeg1-64x48.m1v", req);
+    expect(code2.empty() && frames2 >= 2, "pixel limit admits its own size: " + code2);
+    const std::vector<uint8_t> bytes = slurp(dir + "/translate-p.h264");  // 192x128 H.264
+    PacketReader decoder("h264", [] {
+      FrameRequest r = fullRequest();
+      r.maxPixels = 1000;
+      return r;
+    }());
+    std::string code3;
+    try {
+      decoder.decode(bytes, AV_NOPTS_VALUE);
+      decoder.flush();
+      DecodedFrame f;
+      while (decoder.next(f)) {
+      }
+    } catch (const CodedError& e) {
+      code3 = e.code();
+    }
+    expect(code3 == "ERR_INPUT_TOO_LARGE", "packet reader pixel limit: " + code3);
+  }
+
+  {  // a FIFO: abort() ends the wait for a writer; with a writer it reads like the file
+    const std::string fifo = scratch + "/selftest.fifo";
+    ::unlink(fifo.c_str());
+    expect(::mkfifo(fifo.c_str(), 0600) == 0, "mkfifo");
+    {
+      FileReader reader(fifo, fullRequest());
+      std::thread stopper([&reader] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));
+        reader.abort();
+      });
+      std::string code;
+      try {
+        reader.open();
+      } catch (const CodedError& e) {
+        code = e.code();
+      }
+      stopper.join();
+      expect(code == "ERR_ABORTED", "abort ends the wait for a FIFO writer: " + code);
+    }
+    const std::vector<uint8_t> bytes = slurp(dir + "/translate-p.h264");
+    std::thread writer([&fifo, &bytes] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::ofstream out(fifo, std::ios::binary);  // blocks until the reader has opened it
+      out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    });
+    auto [frames, code] = readAll(fifo, fullRequest());
+    writer.join();
+    expect(code.empty() && frames == 36, "a FIFO with a writer gives 36 frames (" + code + ")");
+    ::unlink(fifo.c_str());
   }
 
   {  // byte-flipped variants: frames or a coded error, never a crash

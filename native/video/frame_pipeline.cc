@@ -28,17 +28,40 @@ char pictTypeLetter(AVPictureType type) {
 
 }  // namespace
 
-void FramePipeline::push(const AVFrame* frame, AVRational timeBase) {
-  if (frame->width <= 0 || frame->height <= 0 || frame->width > kMaxDimension ||
-      frame->height > kMaxDimension ||
-      int64_t(frame->width) * frame->height > kMaxPixels) {
-    throw CodedError("ERR_INVALID_DATA", "decoded picture has an unsupported size " +
-                                             std::to_string(frame->width) + "x" +
-                                             std::to_string(frame->height),
-                     nextIndex_);
+void checkPictureSize(int width, int height, int64_t limit, int64_t framesDecoded) {
+  const std::string size = std::to_string(width) + "x" + std::to_string(height);
+  if (width <= 0 || height <= 0)
+    throw CodedError("ERR_INVALID_DATA", "the picture has an invalid size " + size, framesDecoded);
+  const int64_t pixels = int64_t(width) * height;
+  if (limit > 0 && pixels > limit)
+    throw CodedError("ERR_INPUT_TOO_LARGE",
+                     "the video's pictures are " + size + " (" + std::to_string(pixels) +
+                         " pixels), more than the limit of " + std::to_string(limit) +
+                         " (option limitInputPixels)",
+                     framesDecoded);
+  if (width > kMaxDimension || height > kMaxDimension || pixels > kMaxPixels)
+    throw CodedError("ERR_INPUT_TOO_LARGE",
+                     "the video's pictures are " + size + ", larger than the largest supported (" +
+                         std::to_string(kMaxDimension) + " per side, " +
+                         std::to_string(kMaxPixels) + " pixels)",
+                     framesDecoded);
+}
+
+void FramePipeline::push(const AVFrame* frame, AVRational timeBase, int64_t position) {
+  checkPictureSize(frame->width, frame->height, request_.maxPixels, framesSeen_);
+  if (framesSeen_ == 0) {
+    firstWidth_ = frame->width;
+    firstHeight_ = frame->height;
   }
   DecodedFrame out;
+  // A frame the decoder dropped leaves its index unused, so that the indices (and the files
+  // named after them) stay the stream's frame numbers.
+  if (position > nextIndex_) {
+    skipped_ += position - nextIndex_;
+    nextIndex_ = position;
+  }
   out.index = nextIndex_++;
+  ++framesSeen_;
   out.width = frame->width;
   out.height = frame->height;
   out.pictType = pictTypeLetter(frame->pict_type);

@@ -4,9 +4,21 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace arseg {
+
+// The largest picture this code handles at all (sizes computed in int stay far from overflow).
+constexpr int kMaxDimension = 16384;
+constexpr int64_t kMaxPixels = int64_t(1) << 27;
+// The default of FrameRequest::maxPixels (the option limitInputPixels): 8192 x 8192. A corrupt or
+// hostile header must not make us allocate gigabytes before the first frame.
+constexpr int64_t kDefaultPixelLimit = int64_t(8192) * 8192;
+
+// Throws ERR_INPUT_TOO_LARGE when a width x height picture exceeds `limit` pixels (0: only the
+// hard limits above) or the hard limits; `framesDecoded` >= 0 for a size met part-way.
+void checkPictureSize(int width, int height, int64_t limit, int64_t framesDecoded = -1);
 
 // One float32 NCHW (1 x 3 x height x width) tensor, resized from the frame and normalised
 // as (value / 255 - mean[c]) / std[c]. The size is fixed (width, height), or relative to each
@@ -58,6 +70,7 @@ struct FrameRequest {
   KeyframePolicy keyframes;
   int threads = 0;           // decoder threads, 0 = libavcodec's choice
   bool strict = false;       // a packet the decoder rejects ends the stream with ERR_DECODE
+  int64_t maxPixels = kDefaultPixelLimit;  // largest width x height accepted; 0 = no limit but the hard ones
 
   bool needsMotionSideData() const { return vectors || motion != MotionMode::None; }
 };
