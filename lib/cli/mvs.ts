@@ -1,8 +1,10 @@
 /**
  * `ar-seg mvs VIDEO --dump DIR [--dense STRIDE]`: dumps motion vectors in mv-extractor's layout
- * (frame_types.txt, motion_vectors/mvs-<i>.npy as int32 N x 10) and, with --dense, the dense
- * fields accumulated to the keyframe (motion_fields/field-<i>.npy, float32 2 x H/S x W/S),
- * which python/ reads for training.
+ * (frame_types.txt, motion_vectors/mvs-<i>.npy as int32 N x 10, byte for byte what stock
+ * libavcodec exports), each vector's exact reference beside them
+ * (motion_vectors/refs-<i>.npy, int32 N: VideoFrame.vectorRefs, a file mv-extractor's readers
+ * do not look for) and, with --dense, the dense fields accumulated to the keyframe
+ * (motion_fields/field-<i>.npy, float32 2 x H/S x W/S), which python/ reads for training.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -15,6 +17,7 @@ export interface MvsOptions {
   dump?: string;
   dense?: number;
   keyframes?: 'gop' | 'adaptive' | number;
+  composition?: 'bilinear' | 'official';
   progress: boolean;
 }
 
@@ -28,6 +31,8 @@ export interface MvsSummary {
   keyframes: number;
   vectors: number;
   dense: { stride: number; width: number; height: number } | null;
+  /** Whether the vectors name their exact reference (refs-<i>.npy holds 0 where not). */
+  motionExact: boolean;
   dump: string | null;
   seconds: number;
   fps: number;
@@ -44,6 +49,7 @@ export async function runMvs(
     motion: options.dense ? 'accumulated' : 'none',
     stride: options.dense ?? 8,
     keyframes: options.keyframes ?? 'gop',
+    composition: options.composition ?? 'bilinear',
   });
   const info = await reader.open();
   const dump = options.dump ? path.resolve(options.dump) : null;
@@ -61,6 +67,7 @@ export async function runMvs(
     keyframes: 0,
     vectors: 0,
     dense: null,
+    motionExact: info.motionExact,
     dump,
     seconds: 0,
     fps: 0,
@@ -78,6 +85,7 @@ export async function runMvs(
       summary.vectors += rows;
       if (dump) {
         await writeNpy(path.join(dump, 'motion_vectors', `mvs-${frame.index}.npy`), vectors, [rows, VECTOR_COLUMNS.length]);
+        await writeNpy(path.join(dump, 'motion_vectors', `refs-${frame.index}.npy`), frame.vectorRefs!, [rows]);
         if (frame.motion) {
           const m = frame.motion;
           summary.dense = { stride: m.stride, width: m.width, height: m.height };

@@ -73,6 +73,7 @@ Napi::Value VideoReaderBinding::open(const Napi::CallbackInfo& info) {
           o.Set("frameCount", s.frameCount < 0 ? e.Null()
                                                 : Napi::Number::New(e, double(s.frameCount)));
           o.Set("motionVectors", s.motionVectors);
+          o.Set("motionExact", s.motionExact);
           return o;
         },
         [this] { settle(); });

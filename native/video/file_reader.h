@@ -24,6 +24,7 @@ struct StreamInfo {
   double duration = -1;   // seconds, -1 when unknown
   int64_t frameCount = -1;  // frames the container declares, -1 when unknown
   bool motionVectors = false;  // the codec exports motion vectors
+  bool motionExact = false;    // ... with exact references (VideoDecoder::motionExact)
 };
 
 class FileReader {

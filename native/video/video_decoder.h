@@ -28,6 +28,9 @@ class VideoDecoder {
   int64_t decodeErrors() const { return decodeErrors_; }
   AVCodecContext* context() { return ctx_.get(); }
   std::string codecName() const;
+  // Whether motion follows exact references (codecMotionIsExact): false for H.264 on a libav
+  // without the patch, where composition assumes the nearest anchor.
+  bool motionExact() const { return motionExact_; }
 
  private:
   void receiveAll();
@@ -37,6 +40,7 @@ class VideoDecoder {
   FramePtr frame_;
   AVRational timeBase_;
   FramePipeline pipeline_;
+  bool motionExact_;
   bool drained_ = false;
   int64_t decodeErrors_ = 0;
 };
