@@ -97,8 +97,13 @@ def main(dump_dir, w, h, out_dir):
     types = open(os.path.join(dump_dir, 'frame_types.txt')).read().split()
     gop_end = next((i for i in range(1, len(types)) if types[i] == 'I'), len(types)) - 1
     assert all(t == 'P' for t in types[1 : gop_end + 1]), 'the first GOP must hold P-frames only'
-    mvs = lambda i: np.load(os.path.join(dump_dir, 'motion_vectors', f'mvs-{i}.npy'))
-    refs = lambda i: np.load(os.path.join(dump_dir, 'motion_vectors', f'refs-{i}.npy'))
+
+    def mvs(i):
+        return np.load(os.path.join(dump_dir, 'motion_vectors', f'mvs-{i}.npy'))
+
+    def refs(i):
+        return np.load(os.path.join(dump_dir, 'motion_vectors', f'refs-{i}.npy'))
+
     os.makedirs(out_dir, exist_ok=True)
     flows = {}
     for i in range(1, gop_end + 1):
