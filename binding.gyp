@@ -22,6 +22,7 @@
         "native/creff/creff_types.cc",
         "native/motion/block_field.cc",
         "native/motion/keyframe_composer.cc",
+        "native/motion/reference_resolver.cc",
         "native/motion/resize_field.cc",
         "native/postprocess/logits_to_labels.cc",
         "native/postprocess/pointwise_head.cc",

@@ -16,7 +16,8 @@ void PacketReaderBinding::define(Napi::Env env, Napi::Object exports) {
                                    {InstanceMethod<&PacketReaderBinding::decode>("decode"),
                                     InstanceMethod<&PacketReaderBinding::flush>("flush"),
                                     InstanceMethod<&PacketReaderBinding::close>("close"),
-                                    InstanceMethod<&PacketReaderBinding::stats>("stats")});
+                                    InstanceMethod<&PacketReaderBinding::stats>("stats"),
+                                    InstanceAccessor<&PacketReaderBinding::motionExact>("motionExact")});
   exports.Set("NativePacketReader", cls);
 }
 
@@ -31,6 +32,7 @@ PacketReaderBinding::PacketReaderBinding(const Napi::CallbackInfo& info)
     stride_ = request.stride;
     reader_ = std::make_unique<PacketReader>(info[0].As<Napi::String>().Utf8Value(),
                                                std::move(request));
+    motionExact_ = reader_->motionExact();
     return env.Undefined();
   });
 }
@@ -116,6 +118,10 @@ Napi::Value PacketReaderBinding::close(const Napi::CallbackInfo& info) {
   closing_ = true;
   if (!busy_) reader_.reset();
   return info.Env().Undefined();
+}
+
+Napi::Value PacketReaderBinding::motionExact(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), motionExact_);
 }
 
 Napi::Value PacketReaderBinding::stats(const Napi::CallbackInfo& info) {

@@ -75,6 +75,7 @@ Napi::Value VideoReaderBinding::open(const Napi::CallbackInfo& info) {
                                                 : Napi::Number::New(e, double(s.frameCount)));
           o.Set("motionVectors", s.motionVectors);
           o.Set("rotation", s.rotation);
+          o.Set("motionExact", s.motionExact);
           return o;
         },
         [this] { settle(); });

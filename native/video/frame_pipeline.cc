@@ -103,23 +103,46 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase, int64_t posi
     converter_.toTensor(frame, spec, out.tensors[t]);
   }
 
-  BlockField blocks;
-  if (request_.needsMotionSideData()) {
-    // Export straight into the frame when the caller wants the vectors (no copy), else into a
-    // reused scratch buffer.
-    std::vector<int32_t>& vectors = request_.vectors ? out.vectors : vectorScratch_;
-    exportMotionVectors(frame, vectors);
+  if (!request_.needsMotionSideData()) {
+    composer_.push(std::move(out), BlockField(), composed_);
+  } else {
+    exportMotionVectors(frame, out.vectors, refPictures_);
     out.hasVectors = request_.vectors;
-    if (request_.motion != MotionMode::None)
-      blocks = rasteriseBlocks(vectors.data(), vectors.size() / kVectorColumns, frame->width,
-                               frame->height, request_.stride);
+    resolver_.push(std::move(out), frameDecodeNumber(frame), std::move(refPictures_), resolved_);
+    refPictures_.clear();
+    compose(resolved_);
   }
-  composer_.push(std::move(out), std::move(blocks), composed_);
   for (DecodedFrame& f : composed_) ready_.push_back(std::move(f));
   composed_.clear();
 }
 
+void FramePipeline::compose(std::vector<DecodedFrame>& resolved) {
+  for (DecodedFrame& f : resolved) {
+    BlockField blocks;
+    if (request_.motion != MotionMode::None) {
+      // The official composition works per pixel, whatever the stride handed out.
+      const int stride = request_.motion == MotionMode::Accumulated &&
+                                 request_.composition == Composition::Official
+                             ? 1
+                             : request_.stride;
+      blocks = rasteriseBlocks(f.vectors.data(), f.compositionRefs.data(),
+                               f.vectors.size() / kVectorColumns, f.width, f.height, stride);
+    }
+    f.compositionRefs.clear();
+    f.compositionRefs.shrink_to_fit();
+    if (!request_.vectors) {
+      f.vectors.clear();
+      f.vectors.shrink_to_fit();
+      f.vectorRefs.clear();
+    }
+    composer_.push(std::move(f), std::move(blocks), composed_);
+  }
+  resolved.clear();
+}
+
 void FramePipeline::flush() {
+  resolver_.flush(resolved_);
+  compose(resolved_);
   composer_.flush(composed_);
   for (DecodedFrame& f : composed_) ready_.push_back(std::move(f));
   composed_.clear();

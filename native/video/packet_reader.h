@@ -31,6 +31,7 @@ class PacketReader {
   bool flushed() const { return flushed_; }
   int64_t decodeErrors() const { return decoder_->decodeErrors(); }
   std::string codecName() const { return decoder_->codecName(); }
+  bool motionExact() const { return decoder_->motionExact(); }
 
  private:
   void sendParsed(const uint8_t* data, int size);

@@ -10,15 +10,22 @@ namespace arseg {
 
 VideoDecoder::VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, AVRational timeBase,
                  FrameRequest request)
-    : frame_(allocFrame()), timeBase_(timeBase), pipeline_(std::move(request)) {
+    : frame_(allocFrame()),
+      timeBase_(timeBase),
+      pipeline_(std::move(request), codecRefsAreNearestAnchors(codecId)),
+      motionExact_(codecMotionIsExact(codecId)) {
   const FrameRequest& req = pipeline_.request();
   const AVCodecDescriptor* desc = avcodec_descriptor_get(codecId);
   const std::string name = desc ? desc->name : "unknown";
   if (req.needsMotionSideData() && !codecExportsMotionVectors(codecId)) {
+    const bool hevc = codecId == AV_CODEC_ID_HEVC;
     throw CodedError("ERR_NO_MOTION_VECTORS",
                      "libavcodec exports no motion vectors for " + name +
-                         " (only H.264, MPEG-4 Part 2, MPEG-1/2 and H.263 do); decode it "
-                         "without vectors/motion, or re-encode it");
+                         (hevc ? " (this build's libav lacks ar-seg-native's patch: the prebuild "
+                                 "and scripts/setup.sh's source build have it)"
+                               : " (only H.264, HEVC with ar-seg-native's patched libav, "
+                                 "MPEG-4 Part 2, MPEG-1/2 and H.263 do)") +
+                         "; decode it without vectors/motion, or re-encode it");
   }
   const AVCodec* codec = avcodec_find_decoder(codecId);
   if (!codec) throw CodedError("ERR_UNSUPPORTED_CODEC", "no decoder for codec " + name);
@@ -37,10 +44,14 @@ VideoDecoder::VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, A
   ctx_->get_buffer2 = &VideoDecoder::getBuffer;
   if (req.needsMotionSideData()) {
     ctx_->export_side_data |= AV_CODEC_EXPORT_DATA_MVS;
-    // Frame threading exports vectors read from tables another thread may still be filling:
-    // under load some frames came out with wrong vectors (test/motion.test.js caught it). Slice
-    // threading keeps each picture's export on the thread that decoded it.
-    ctx_->thread_type = FF_THREAD_SLICE;
+    // Stock frame threading exports vectors read from tables another thread may still be
+    // filling: under load some frames came out with wrong vectors (test/reader.test.js caught
+    // it). Slice threading keeps each picture's export on the thread that decoded it. The
+    // patched H.264 and HEVC decoders wait for the picture they export (patches/ffmpeg/), so
+    // they keep libavcodec's threading.
+    const bool threadSafeExport = libavExportsExactRefs() &&
+                                  (codecId == AV_CODEC_ID_H264 || codecId == AV_CODEC_ID_HEVC);
+    if (!threadSafeExport) ctx_->thread_type = FF_THREAD_SLICE;
   }
   const int ret = avcodec_open2(ctx_.get(), codec, nullptr);
   if (ret < 0)
