@@ -180,15 +180,16 @@ def test_eval_reproduces_the_official_protocol(evaluated, stream):
             rgb = np.load(frames_dir / f"rgb-{i}.npy")
             gt = torch.from_numpy(np.array(Image.open(labels / f"{i:06d}.png")).astype(np.int64))
             keep = (gt != 255) & (gt != VOID)
-            preds = {"hr": eval_const_res(hr, rgb, mean, std, 1.0)[0], "lr": eval_const_res(lr, rgb, mean, std, SCALE)[0]}
+            preds = {"hr": eval_const_res(hr, rgb, mean, std, 1.0)[0],
+                     "lr": eval_const_res(lr, rgb, mean, std, SCALE)[0]}
             if d == 0:
                 preds["ar"] = preds["hr"]
             else:
                 key_rgb = np.load(frames_dir / f"rgb-{i - d}.npy")
                 preds["ar"] = eval_alter_res(hr, lr, rgb, key_rgb, fields[i], mean, std, SCALE)[0]
                 if d in (3, 11):
-                    smooth = fields[i] + 0.5  # a field half a pixel off: what rounding loses
-                    moved += int((eval_alter_res(hr, lr, rgb, key_rgb, smooth, mean, std, SCALE)[0] != preds["ar"]).sum())
+                    off = fields[i] + 0.5  # a field half a pixel off: what rounding loses
+                    moved += int((eval_alter_res(hr, lr, rgb, key_rgb, off, mean, std, SCALE)[0] != preds["ar"]).sum())
             for m, p in preds.items():
                 confusion[m][d] += torch.bincount(gt[keep] * CLASSES + p[keep], minlength=CLASSES * CLASSES).view(
                     CLASSES, CLASSES).numpy()
