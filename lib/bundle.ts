@@ -402,7 +402,7 @@ function executionOptions(options: BundleOptions): ort.InferenceSession.SessionO
           'install it with `npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12` on a machine with CUDA',
       );
     const status = CReFF.cudaStatus();
-    if (!status.available) throw new ArSegError(ErrorCodes.CUDA_UNAVAILABLE, status.reason);
+    if (!status.available) throw new ArSegError(ErrorCodes.CUDA_UNAVAILABLE, `${status.reason}; to fix: ${status.fix}`);
   }
   return {
     executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],

@@ -66,10 +66,81 @@ export interface NativeCReFF {
   ): Promise<{ output: Float32Array; milliseconds: number }>;
 }
 
+/** What a device-path call returns (native/device/device_path.h). */
+export interface NativeDeviceLabels {
+  labels: Uint8Array;
+  /** classes x height x width of the feature, when asked for. */
+  logits?: Float32Array;
+  /** Device time of the kernels. */
+  milliseconds: number;
+  /** This call's bytes across the bus, each way. */
+  bytesToDevice: number;
+  bytesToHost: number;
+}
+
+export interface NativeLabelsRequest {
+  outHeight: number;
+  outWidth: number;
+  upsampling?: 'align-corners' | 'half-pixel';
+  logits?: boolean;
+}
+
+export interface NativeDevicePath {
+  labels(feature: Float32Array, height: number, width: number, options: NativeLabelsRequest & { keyframe?: 'exact' | 'keyframe-conv' }): Promise<NativeDeviceLabels>;
+  fuse(lr: Float32Array, lrHeight: number, lrWidth: number, motion: Float32Array, options: NativeLabelsRequest & { sampling?: 'exact' | 'official' }): Promise<NativeDeviceLabels>;
+  dropKeyframe(): void;
+  info(): { backend: string; channels: number; classes: number };
+}
+
+/** One GPU as the driver describes it. */
+export interface NativeGpu {
+  index: number;
+  name: string;
+  computeCapability: string;
+  memoryBytes: number;
+  multiprocessors: number;
+  /** 0 when the driver does not say. */
+  clockKHz: number;
+  memoryClockKHz: number;
+  memoryBusBits: number;
+  pciBusId: string;
+}
+
+/** cudaDriver(): the NVIDIA driver (asked through libcuda.so.1 with dlopen), this build's CUDA, the diagnosis. */
+export interface NativeCudaDriver {
+  driver: {
+    library: boolean;
+    libraryError: string;
+    kernelModule: boolean;
+    /** The driver release, e.g. '535.129.03' ('' unknown). */
+    version: string;
+    /** cuDriverGetVersion, e.g. 12020 (0 unknown). */
+    cudaVersion: number;
+    initResult: number;
+    initError: string;
+    devices: NativeGpu[];
+  };
+  build: {
+    built: boolean;
+    runtimeVersion: number;
+    runtime: string;
+    toolkit: string;
+    architectures: string;
+    driverFloor: string;
+    machineCode: string[];
+    ptx: string[];
+  };
+  diagnosis: { ok: boolean; reason: string; fix: string };
+}
+
 export interface NativeAddon {
   NativeCReFF: new (weights: NativeCReFFWeights) => NativeCReFF;
   NativeKeyframe: new () => NativeKeyframe;
-  cudaStatus(): { available: boolean; reason: string };
+  NativeDevicePath: new (options: { backend: 'cuda' | 'cuda-emulated'; creff?: NativeCReFF; channels: number; headWeight: Float32Array; headBias: Float32Array }) => NativeDevicePath;
+  cudaStatus(): { available: boolean; reason: string; fix: string };
+  cudaDriver(): NativeCudaDriver;
+  /** Whether the dynamic loader can load a library here (dlopen, then dlclose). */
+  canLoadLibrary(name: string): { loaded: boolean; error: string };
   resizeMotion(field: Float32Array, width: number, height: number, stride: number, frameWidth: number, frameHeight: number, outWidth: number, outHeight: number): Float32Array;
   /**
    * The decoder's 1x1 convolution: feature (channels x height x width) -> logits (classes x
