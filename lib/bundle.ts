@@ -13,6 +13,7 @@ import * as ort from 'onnxruntime-node';
 import { bundleSchema } from './bundle-schema';
 import { CReFF, CReFFWeights } from './creff';
 import { PointwiseHead, readPointwiseHead } from './pointwise-head';
+import { onnxRuntimeCudaProvider } from './doctor';
 import { ArSegError, ErrorCodes } from './errors';
 import { integerIn, nonEmptyString, oneOf, optionsObject } from './options';
 import { addon } from './native';
@@ -394,15 +395,18 @@ function checkBundleOptions(options: BundleOptions): BundleOptions {
 function executionOptions(options: BundleOptions): ort.InferenceSession.SessionOptions {
   const device = options.device ?? 'cpu';
   if (device === 'cuda') {
-    const backends = ort.listSupportedBackends().map((b) => b.name);
-    if (!backends.includes('cuda'))
-      throw new ArSegError(
-        ErrorCodes.CUDA_UNAVAILABLE,
-        `ONNX Runtime's CUDA provider is not installed (onnxruntime-node offers: ${backends.join(', ')}); ` +
-          'install it with `npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12` on a machine with CUDA',
-      );
+    // In the order `ar-seg doctor` checks them: the driver and GPU (through the kernels' own
+    // diagnosis), then ONNX Runtime's CUDA provider, which onnxruntime-node downloads separately
+    // (listSupportedBackends lists 'cuda' whether or not it is installed).
     const status = CReFF.cudaStatus();
     if (!status.available) throw new ArSegError(ErrorCodes.CUDA_UNAVAILABLE, `${status.reason}; to fix: ${status.fix}`);
+    const provider = onnxRuntimeCudaProvider();
+    if (!provider.installed)
+      throw new ArSegError(
+        ErrorCodes.CUDA_UNAVAILABLE,
+        `ONNX Runtime's CUDA provider is not installed (no ${provider.file}); to fix: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node ` +
+          '(see `ar-seg doctor --device cuda`)',
+      );
   }
   return {
     executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
