@@ -165,6 +165,11 @@ export class CReFF {
     this.window = weights.window;
   }
 
+  /** @internal The native object (the device path takes its weights from it). */
+  nativeHandle(): NativeCReFF {
+    return this.#native;
+  }
+
   /**
    * Whether the CUDA kernels can run here, and if not, the first reason and its fix, in the
    * words of `ar-seg doctor`: "no NVIDIA driver found ...", "driver 535.129.03 (CUDA 12.2) is

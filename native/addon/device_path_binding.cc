@@ -102,6 +102,7 @@ Napi::Value DevicePathBinding::labels(const Napi::CallbackInfo& info) {
       keepAs = std::make_shared<CreffMode>(CreffMode::KeyframeConv);
     else if (!keyframe.empty())
       invalidArg("option 'keyframe' must be 'exact' or 'keyframe-conv'");
+    if (keepAs && !path_->hasCreff()) invalidArg("this device path has no CReFF to keep a keyframe for");
     Napi::Object holder = Napi::Object::New(env);  // the feature stays alive while the worker reads it
     holder.Set("feature", feature);
     auto path = path_;

@@ -62,6 +62,7 @@ class DevicePath {
   const char* backendName() const { return backend_->name(); }
   int channels() const { return head_.channels; }
   int classes() const { return head_.classes; }
+  bool hasCreff() const { return creff_ != nullptr; }
 
  private:
   DeviceLabels finish(const float* deviceFeature, int height, int width, const DeviceLabelsRequest& request,
