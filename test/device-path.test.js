@@ -10,6 +10,7 @@ const test = require('ava');
 const { ArSeg, CReFF } = require('../dist');
 const { addon } = require('../dist/native');
 const { doctor } = require('../dist/doctor');
+const { busBytes, busShapes } = require('../dist/bus-bytes');
 const { fixture, tmpDir, FIXTURES } = require('./helpers/fixtures');
 const { randoms } = require('./helpers/random');
 
@@ -149,26 +150,19 @@ async function segmentAll(device, bundle, options, limit = Infinity) {
   return frames;
 }
 
-/** The bytes the device path moves for one frame, from the shapes (BENCHMARKS.md's formula). */
-function expectedBus(r, { C, classes, frameH, frameW, lrH, lrW, logits }) {
-  const labels = frameH * frameW;
-  const logitBytes = (h, w) => (logits ? classes * h * w * 4 : 0);
-  if (r.branch === 'hr') return { toDevice: C * frameH * frameW * 4, toHost: labels + logitBytes(frameH, frameW) };
-  if (r.branch === 'lr') return { toDevice: C * lrH * lrW * 4, toHost: labels + logitBytes(lrH, lrW) };
-  return { toDevice: (C * lrH * lrW + 2 * frameH * frameW) * 4, toHost: labels + logitBytes(frameH, frameW) };
-}
-
 for (const [mode, limit, extra] of [['hr', 6, {}], ['lr', 14, {}], ['ar', 14, {}], ['ar', 14, { creffMode: 'keyframe-conv', logits: true }]]) {
   test(`pipeline '${mode}'${extra.creffMode ? ' keyframe-conv' : ''}${extra.logits ? ' with logits' : ''}: labels through the emulated CUDA path equal the CPU path, frame by frame`, async (t) => {
     const options = { mode, keyframes: 12, ...extra };
     const [cpu, emu] = [await segmentAll('cpu', BUNDLE, options, limit), await segmentAll('cuda-emulated', BUNDLE, options, limit)];
     t.is(emu.length, cpu.length);
     const manifest = JSON.parse(fs.readFileSync(path.join(BUNDLE, 'arseg.json'), 'utf8'));
-    const shapes = { C: manifest.feature.channels, classes: manifest.classes.length, frameH: 128, frameW: 192, lrH: 64, lrW: 96, logits: Boolean(extra.logits) };
+    // what lib/bus-bytes.ts (and so BENCHMARKS.md) counts for the device path's own copies
+    const after = busBytes(busShapes(manifest, 192, 128, { interval: 12 }), { logits: Boolean(extra.logits) }).after;
+    const expected = { hr: after.hr.arSeg, lr: after.lr.arSeg, ar: after.arFused.arSeg };
     for (let i = 0; i < cpu.length; i++) {
       t.is(emu[i].branch, cpu[i].branch);
       t.is(countDiffer(emu[i].labels, cpu[i].labels), 0, `frame ${i} (${cpu[i].branch})`);
-      t.deepEqual(emu[i].bus, expectedBus(emu[i], shapes), `bus bytes, frame ${i} (${emu[i].branch})`);
+      t.deepEqual(emu[i].bus, expected[emu[i].branch], `bus bytes, frame ${i} (${emu[i].branch})`);
       t.is(cpu[i].bus, undefined);
       if (extra.logits) {
         t.deepEqual(emu[i].logits.dims, cpu[i].logits.dims);
