@@ -25,6 +25,10 @@ export { evaluate, evaluateClip, formatEvalMarkdown, EVAL_MODES } from './evalua
 export type { EvalReport, EvaluateOptions, ClipModeResult, Protocol } from './evaluate';
 export { resolveClips, listLabelFiles, readLabelFile, ClipLabels } from './dataset';
 export type { LabelledClip, DatasetSplits } from './dataset';
+export { doctor, formatDoctor, cudaVerdict, ONNX_RUNTIME_DRIVER_FLOOR } from './doctor';
+export type { DoctorReport, DoctorCheck, DeviceVerdict } from './doctor';
+export { busBytes, busShapes } from './bus-bytes';
+export type { BusReport, BusShapes, FrameTraffic, Traffic } from './bus-bytes';
 export { ArSegError, ErrorCodes } from './errors';
 export type { ErrorCode } from './errors';
 
