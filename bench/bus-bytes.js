@@ -23,7 +23,9 @@ if (!size) {
 const manifest = JSON.parse(fs.readFileSync(path.join(model, 'arseg.json'), 'utf8'));
 const scale = args.includes('--scale') ? Number(arg('--scale')) : undefined;
 const interval = args.includes('--interval') ? Number(arg('--interval')) : undefined;
-const report = busBytes(busShapes(manifest, Number(size[1]), Number(size[2]), { scale, interval }), { logits: args.includes('--logits') });
+const report = busBytes(busShapes(manifest, Number(size[1]), Number(size[2]), { scale, interval }), {
+  logits: args.includes('--logits'),
+});
 
 if (args.includes('--json')) {
   process.stdout.write(JSON.stringify(report, null, 2) + '\n');
@@ -31,14 +33,26 @@ if (args.includes('--json')) {
 }
 const s = report.shapes;
 const mib = (n) => (n / 2 ** 20).toFixed(2);
-console.log(`${manifest.name ?? path.basename(model)} (${s.channels} channels, stride ${s.stride}, ${s.classes} classes) at ${s.frameWidth}x${s.frameHeight}: ` +
-  `HR input ${s.hrWidth}x${s.hrHeight}, LR input ${s.lrWidth}x${s.lrHeight}, keyframe every ${s.interval}${args.includes('--logits') ? ', logits returned' : ''}`);
-console.log('| frame | before: ONNX Runtime | before: ar-seg | before total | after: ONNX Runtime | after: ar-seg | after total | after / before |');
+console.log(
+  `${manifest.name ?? path.basename(model)} (${s.channels} channels, stride ${s.stride}, ${s.classes} classes) at ${s.frameWidth}x${s.frameHeight}: ` +
+    `HR input ${s.hrWidth}x${s.hrHeight}, LR input ${s.lrWidth}x${s.lrHeight}, keyframe every ${s.interval}${args.includes('--logits') ? ', logits returned' : ''}`,
+);
+console.log(
+  '| frame | before: ONNX Runtime | before: ar-seg | before total | after: ONNX Runtime | after: ar-seg | after total | after / before |',
+);
 console.log('|---|---|---|---|---|---|---|---|');
 const both = (t) => `${mib(t.toDevice)} up, ${mib(t.toHost)} down`;
-for (const [name, key] of [['hr', 'hr'], ['lr', 'lr'], ['ar keyframe', 'arKeyframe'], ['ar fused', 'arFused'], [`ar (mean of ${s.interval})`, 'ar']]) {
+for (const [name, key] of [
+  ['hr', 'hr'],
+  ['lr', 'lr'],
+  ['ar keyframe', 'arKeyframe'],
+  ['ar fused', 'arFused'],
+  [`ar (mean of ${s.interval})`, 'ar'],
+]) {
   const b = report.before[key];
   const a = report.after[key];
-  console.log(`| ${name} | ${both(b.onnxRuntime)} | ${both(b.arSeg)} | ${mib(b.total)} | ${both(a.onnxRuntime)} | ${both(a.arSeg)} | ${mib(a.total)} | ${(a.total / b.total).toFixed(2)} |`);
+  console.log(
+    `| ${name} | ${both(b.onnxRuntime)} | ${both(b.arSeg)} | ${mib(b.total)} | ${both(a.onnxRuntime)} | ${both(a.arSeg)} | ${mib(a.total)} | ${(a.total / b.total).toFixed(2)} |`,
+  );
 }
 console.log('(MiB per frame; "up" host to device, "down" device to host)');

@@ -19,13 +19,20 @@ function fp32LanesPerSm(computeCapability) {
  */
 function gpuPeak(device) {
   const lanes = fp32LanesPerSm(device.computeCapability);
-  const fp32Flops = device.clockKHz > 0 && device.multiprocessors > 0 ? device.multiprocessors * lanes * 2 * device.clockKHz * 1e3 : null;
+  const fp32Flops =
+    device.clockKHz > 0 && device.multiprocessors > 0
+      ? device.multiprocessors * lanes * 2 * device.clockKHz * 1e3
+      : null;
   // double data rate: two transfers per memory clock on each of the bus's bits
-  const bandwidth = device.memoryClockKHz > 0 && device.memoryBusBits > 0 ? 2 * device.memoryClockKHz * 1e3 * (device.memoryBusBits / 8) : null;
+  const bandwidth =
+    device.memoryClockKHz > 0 && device.memoryBusBits > 0
+      ? 2 * device.memoryClockKHz * 1e3 * (device.memoryBusBits / 8)
+      : null;
   return {
     fp32Flops,
     bandwidth,
-    how: `${device.multiprocessors} SMs x ${lanes} FP32 lanes x 2 (FMA) x ${(device.clockKHz / 1e6).toFixed(2)} GHz; ` +
+    how:
+      `${device.multiprocessors} SMs x ${lanes} FP32 lanes x 2 (FMA) x ${(device.clockKHz / 1e6).toFixed(2)} GHz; ` +
       `2 x ${(device.memoryClockKHz / 1e6).toFixed(2)} GHz x ${device.memoryBusBits} bits`,
   };
 }

@@ -8,18 +8,25 @@
  */
 import type { BundleManifest } from './bundle';
 
+/** The shapes that decide the traffic: the frame, the networks' inputs, the feature, the GOP. */
 export interface BusShapes {
-  /** The frame (the labels' size). */
+  /** The frame's width (the labels' size). */
   frameWidth: number;
+  /** The frame's height. */
   frameHeight: number;
-  /** The HR and LR network inputs (the frame resized to the bundle's size multiple). */
+  /** The HR network input's width (the frame resized to the bundle's size multiple). */
   hrWidth: number;
+  /** The HR network input's height. */
   hrHeight: number;
+  /** The LR network input's width. */
   lrWidth: number;
+  /** The LR network input's height. */
   lrHeight: number;
-  /** Feature channels and stride, classes. */
+  /** Feature channels. */
   channels: number;
+  /** The feature's stride against the network input. */
   stride: number;
+  /** Classes (logit planes). */
   classes: number;
   /** Keyframe interval (mode 'ar'). */
   interval: number;
@@ -27,10 +34,13 @@ export interface BusShapes {
 
 /** Bytes one way and the other. */
 export interface Traffic {
+  /** Host to device. */
   toDevice: number;
+  /** Device to host. */
   toHost: number;
 }
 
+/** One frame's traffic, by who copies. */
 export interface FrameTraffic {
   /** ONNX Runtime's copies (the encoders; before the device path, the decoder too). */
   onnxRuntime: Traffic;
@@ -40,11 +50,28 @@ export interface FrameTraffic {
   total: number;
 }
 
+/** Per frame, by kind of frame. */
+export interface TrafficByFrame {
+  /** A frame of mode 'hr'. */
+  hr: FrameTraffic;
+  /** A frame of mode 'lr'. */
+  lr: FrameTraffic;
+  /** A keyframe of mode 'ar'. */
+  arKeyframe: FrameTraffic;
+  /** A fused frame of mode 'ar'. */
+  arFused: FrameTraffic;
+  /** Mode 'ar', the mean over a GOP of `interval` frames. */
+  ar: FrameTraffic;
+}
+
+/** The traffic per frame before and after the device path. */
 export interface BusReport {
+  /** What it was computed from. */
   shapes: BusShapes;
-  /** Per frame, by kind of frame; 'ar' is the mean over a GOP of `interval` frames. */
-  before: { hr: FrameTraffic; lr: FrameTraffic; arKeyframe: FrameTraffic; arFused: FrameTraffic; ar: FrameTraffic };
-  after: { hr: FrameTraffic; lr: FrameTraffic; arKeyframe: FrameTraffic; arFused: FrameTraffic; ar: FrameTraffic };
+  /** Device 'cuda' before the device path. */
+  before: TrafficByFrame;
+  /** With the device path. */
+  after: TrafficByFrame;
 }
 
 const F = 4; // bytes per float32
@@ -56,7 +83,12 @@ export function inputSize(size: number, scale: number, multiple: number): number
 }
 
 /** The shapes of a bundle at a frame size. */
-export function busShapes(manifest: BundleManifest, width: number, height: number, options: { scale?: number; interval?: number } = {}): BusShapes {
+export function busShapes(
+  manifest: BundleManifest,
+  width: number,
+  height: number,
+  options: { scale?: number; interval?: number } = {},
+): BusShapes {
   const multiple = manifest.input.sizeMultiple ?? 8;
   const scale = options.scale ?? manifest.lrScale;
   return {
@@ -114,7 +146,10 @@ export function busBytes(s: BusShapes, options: { logits?: boolean } = {}): BusR
   const decoderLr: Traffic = { toDevice: lrFeature, toHost: lrLogits };
   const bHr = frame(add(hrEncoder, decoderHr), none);
   const bLr = frame(add(lrEncoder, decoderLr), none);
-  const bFused = frame(add(lrEncoder, decoderHr), { toDevice: lrFeature + hrFeature + motion + weights, toHost: hrFeature });
+  const bFused = frame(add(lrEncoder, decoderHr), {
+    toDevice: lrFeature + hrFeature + motion + weights,
+    toHost: hrFeature,
+  });
 
   // After: the device path (feature up, labels down; a fused frame sends the LR feature and the
   // motion, the keyframe being on the device since its own frame).

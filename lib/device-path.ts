@@ -40,7 +40,13 @@ export class DevicePath {
   #upsampling: 'align-corners' | 'half-pixel';
   #sampling: 'exact' | 'official';
 
-  private constructor(native: NativeDevicePath, backend: DeviceBackendName, classes: number, upsampling: 'align-corners' | 'half-pixel', sampling: 'exact' | 'official') {
+  private constructor(
+    native: NativeDevicePath,
+    backend: DeviceBackendName,
+    classes: number,
+    upsampling: 'align-corners' | 'half-pixel',
+    sampling: 'exact' | 'official',
+  ) {
     this.#native = native;
     this.backend = backend;
     this.classes = classes;
@@ -51,7 +57,11 @@ export class DevicePath {
   /** Uploads the bundle's CReFF and head weights. Needs the bundle's native pointwise head. */
   static open(bundle: Bundle, backend: DeviceBackendName): DevicePath {
     const head = bundle.head;
-    if (!head) throw new ArSegError(ErrorCodes.UNSUPPORTED, `the device path needs the decoder as a pointwise head: ${bundle.headReason}`);
+    if (!head)
+      throw new ArSegError(
+        ErrorCodes.UNSUPPORTED,
+        `the device path needs the decoder as a pointwise head: ${bundle.headReason}`,
+      );
     const m = bundle.manifest;
     try {
       const native = new (addon().NativeDevicePath)({
@@ -61,7 +71,13 @@ export class DevicePath {
         headWeight: head.weight,
         headBias: head.bias,
       });
-      return new DevicePath(native, backend, head.classes, m.logitsUpsampling ?? 'align-corners', m.creff.sampling ?? 'exact');
+      return new DevicePath(
+        native,
+        backend,
+        head.classes,
+        m.logitsUpsampling ?? 'align-corners',
+        m.creff.sampling ?? 'exact',
+      );
     } catch (err) {
       throw toArSegError(err);
     }
@@ -71,7 +87,10 @@ export class DevicePath {
    * The labels of a feature [1, C, H, W]. keyframe: also keep it on the device as the GOP's
    * keyframe for fuse(), in that CReFF mode.
    */
-  async labels(feature: FeatureTensor, options: DeviceLabelsOptions & { keyframe?: 'exact' | 'keyframe-conv' }): Promise<DeviceLabels> {
+  async labels(
+    feature: FeatureTensor,
+    options: DeviceLabelsOptions & { keyframe?: 'exact' | 'keyframe-conv' },
+  ): Promise<DeviceLabels> {
     const [, , H, W] = feature.dims;
     try {
       const r = await this.#native.labels(feature.data, H, W, {
@@ -88,7 +107,13 @@ export class DevicePath {
   }
 
   /** CReFF of an LR feature [1, C, h, w] with the kept keyframe along motion [2, H, W], to labels. */
-  async fuse(lr: FeatureTensor, motion: Float32Array, keyHeight: number, keyWidth: number, options: DeviceLabelsOptions): Promise<DeviceLabels> {
+  async fuse(
+    lr: FeatureTensor,
+    motion: Float32Array,
+    keyHeight: number,
+    keyWidth: number,
+    options: DeviceLabelsOptions,
+  ): Promise<DeviceLabels> {
     const [, , h, w] = lr.dims;
     try {
       const r = await this.#native.fuse(lr.data, h, w, motion, {
@@ -110,7 +135,12 @@ export class DevicePath {
   }
 
   #result(r: Awaited<ReturnType<NativeDevicePath['labels']>>, H: number, W: number): DeviceLabels {
-    const out: DeviceLabels = { labels: r.labels, milliseconds: r.milliseconds, bytesToDevice: r.bytesToDevice, bytesToHost: r.bytesToHost };
+    const out: DeviceLabels = {
+      labels: r.labels,
+      milliseconds: r.milliseconds,
+      bytesToDevice: r.bytesToDevice,
+      bytesToHost: r.bytesToHost,
+    };
     if (r.logits) out.logits = { data: r.logits, dims: [1, this.classes, H, W] };
     return out;
   }

@@ -26,9 +26,10 @@ export type { EvalReport, EvaluateOptions, ClipModeResult, Protocol } from './ev
 export { resolveClips, listLabelFiles, readLabelFile, ClipLabels } from './dataset';
 export type { LabelledClip, DatasetSplits } from './dataset';
 export { doctor, formatDoctor, cudaVerdict, ONNX_RUNTIME_DRIVER_FLOOR } from './doctor';
-export type { DoctorReport, DoctorCheck, DeviceVerdict } from './doctor';
+export type { CudaFacts, DeviceVerdict, DoctorAddon, DoctorCheck, DoctorCpu, DoctorGpu, DoctorLibav, DoctorLibrary, DoctorOnnxRuntime, DoctorReport } from './doctor';
+export type { NativeCudaBuild, NativeDriverFacts, NativeGpu } from './native';
 export { busBytes, busShapes } from './bus-bytes';
-export type { BusReport, BusShapes, FrameTraffic, Traffic } from './bus-bytes';
+export type { BusReport, BusShapes, FrameTraffic, Traffic, TrafficByFrame } from './bus-bytes';
 export { ArSegError, ErrorCodes } from './errors';
 export type { ErrorCode } from './errors';
 

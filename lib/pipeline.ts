@@ -119,7 +119,12 @@ export interface SegmentResult {
    * On the device path ('cuda', 'cuda-emulated'): the bytes this frame moved across the bus
    * through ar-seg-native's own copies (ONNX Runtime's are not included; BENCHMARKS.md counts both).
    */
-  bus?: { toDevice: number; toHost: number };
+  bus?: {
+    /** Bytes host to device. */
+    toDevice: number;
+    /** Bytes device to host. */
+    toHost: number;
+  };
 }
 
 function now(): number {

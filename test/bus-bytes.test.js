@@ -19,7 +19,18 @@ test("input sizes round like the video reader's (nearest multiple, at least one)
 });
 
 test('a small case counted by hand: before and after, each kind of frame', (t) => {
-  const s = { frameWidth: 16, frameHeight: 8, hrWidth: 16, hrHeight: 8, lrWidth: 8, lrHeight: 4, channels: 2, stride: 1, classes: 3, interval: 4 };
+  const s = {
+    frameWidth: 16,
+    frameHeight: 8,
+    hrWidth: 16,
+    hrHeight: 8,
+    lrWidth: 8,
+    lrHeight: 4,
+    channels: 2,
+    stride: 1,
+    classes: 3,
+    interval: 4,
+  };
   const r = busBytes(s);
   const hrFeature = 2 * 128 * 4; // C x 8 x 16 floats
   const lrFeature = 2 * 32 * 4;
@@ -27,7 +38,10 @@ test('a small case counted by hand: before and after, each kind of frame', (t) =
   t.deepEqual(r.before.hr.onnxRuntime, { toDevice: 3 * 128 * 4 + hrFeature, toHost: hrFeature + 3 * 128 * 4 });
   t.deepEqual(r.before.hr.arSeg, { toDevice: 0, toHost: 0 });
   // before, fused: CReFF gets LR feature, keyframe, motion and weights, returns the fused feature
-  t.deepEqual(r.before.arFused.arSeg, { toDevice: lrFeature + hrFeature + 2 * 128 * 4 + 3 * 10 * 2 * 4, toHost: hrFeature });
+  t.deepEqual(r.before.arFused.arSeg, {
+    toDevice: lrFeature + hrFeature + 2 * 128 * 4 + 3 * 10 * 2 * 4,
+    toHost: hrFeature,
+  });
   // after: the feature up, the labels (one byte a pixel) down; fused: LR feature and motion up
   t.deepEqual(r.after.hr.arSeg, { toDevice: hrFeature, toHost: 128 });
   t.deepEqual(r.after.lr.arSeg, { toDevice: lrFeature, toHost: 128 });
@@ -41,10 +55,18 @@ test('a small case counted by hand: before and after, each kind of frame', (t) =
 });
 
 test('bench/bus-bytes.js prints the table for the default model at 960x720', (t) => {
-  const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'bench', 'bus-bytes.js'), '--model', DEFAULT, '--size', '960x720'], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [path.join(__dirname, '..', 'bench', 'bus-bytes.js'), '--model', DEFAULT, '--size', '960x720'],
+    { encoding: 'utf8' },
+  );
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /^\| ar fused \| .* \| 0\.\d\d \|$/m);
-  const json = JSON.parse(spawnSync(process.execPath, [path.join(__dirname, '..', 'bench', 'bus-bytes.js'), '--model', DEFAULT, '--json'], { encoding: 'utf8' }).stdout);
+  const json = JSON.parse(
+    spawnSync(process.execPath, [path.join(__dirname, '..', 'bench', 'bus-bytes.js'), '--model', DEFAULT, '--json'], {
+      encoding: 'utf8',
+    }).stdout,
+  );
   const manifest = JSON.parse(fs.readFileSync(path.join(DEFAULT, 'arseg.json'), 'utf8'));
   t.deepEqual(json, JSON.parse(JSON.stringify(busBytes(busShapes(manifest, 960, 720)))));
 });

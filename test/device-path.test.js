@@ -42,7 +42,13 @@ function problem({ C = 6, classes = 12, K = 5, seed = 1 }) {
 }
 
 function devicePath(backend, p) {
-  return new (addon().NativeDevicePath)({ backend, creff: p.creff.nativeHandle(), channels: p.C, headWeight: p.head.weight, headBias: p.head.bias });
+  return new (addon().NativeDevicePath)({
+    backend,
+    creff: p.creff.nativeHandle(),
+    channels: p.C,
+    headWeight: p.head.weight,
+    headBias: p.head.bias,
+  });
 }
 
 /** The CPU path: the native head, then the native labels. */
@@ -55,7 +61,13 @@ test('head and labels on the emulated device equal the CPU path: both maps, size
   const p = problem({});
   const path_ = devicePath('cuda-emulated', p);
   t.deepEqual(path_.info(), { backend: 'cuda-emulated', channels: 6, classes: 12 });
-  for (const [H, W, outH, outW] of [[17, 23, 17, 23], [9, 14, 37, 50], [20, 16, 80, 64], [31, 7, 5, 3], [1, 1, 4, 6]]) {
+  for (const [H, W, outH, outW] of [
+    [17, 23, 17, 23],
+    [9, 14, 37, 50],
+    [20, 16, 80, 64],
+    [31, 7, 5, 3],
+    [1, 1, 4, 6],
+  ]) {
     for (const upsampling of ['align-corners', 'half-pixel']) {
       const feature = randoms(p.C * H * W, H * 31 + W, 2);
       const cpu = await cpuLabels(p, feature, H, W, outH, outW, upsampling);
@@ -77,7 +89,11 @@ test('head and labels on the emulated device equal the CPU path: both maps, size
 });
 
 test('a keyframe kept on the device, then fused frames: labels equal the CPU path (CReFF, head, labels); only LR feature and motion go up', async (t) => {
-  for (const [mode, K] of [['exact', 5], ['keyframe-conv', 3], ['exact', 11]]) {
+  for (const [mode, K] of [
+    ['exact', 5],
+    ['keyframe-conv', 3],
+    ['exact', 11],
+  ]) {
     const p = problem({ K, seed: K });
     const path_ = devicePath('cuda-emulated', p);
     const [C, H, W, h, w] = [p.C, 40, 52, 20, 26];
@@ -99,7 +115,10 @@ test('a keyframe kept on the device, then fused frames: labels equal the CPU pat
       if (r.logits) t.true(maxDiff(r.logits, cpu.logits) < 1e-4, `logits: ${maxDiff(r.logits, cpu.logits)}`);
     }
     path_.dropKeyframe();
-    await t.throwsAsync(path_.fuse(randoms(C * h * w, 1, 1), h, w, randoms(2 * H * W, 2, 1), { outHeight: 8, outWidth: 8 }), { code: 'ERR_INVALID_ARG', message: /no keyframe on the device/ });
+    await t.throwsAsync(
+      path_.fuse(randoms(C * h * w, 1, 1), h, w, randoms(2 * H * W, 2, 1), { outHeight: 8, outWidth: 8 }),
+      { code: 'ERR_INVALID_ARG', message: /no keyframe on the device/ },
+    );
   }
 });
 
@@ -107,26 +126,76 @@ test('the device path refuses bad input with coded errors; the GPU backend says 
   const p = problem({});
   const dp = devicePath('cuda-emulated', p);
   const feature = randoms(p.C * 4 * 5, 1, 1);
-  await t.throwsAsync(dp.fuse(randoms(p.C * 4, 1, 1), 2, 2, randoms(40, 1, 1), { outHeight: 4, outWidth: 5 }), { code: 'ERR_INVALID_ARG' });
+  await t.throwsAsync(dp.fuse(randoms(p.C * 4, 1, 1), 2, 2, randoms(40, 1, 1), { outHeight: 4, outWidth: 5 }), {
+    code: 'ERR_INVALID_ARG',
+  });
   await dp.labels(feature, 4, 5, { outHeight: 4, outWidth: 5, keyframe: 'exact' });
-  await t.throwsAsync(dp.fuse(randoms(p.C * 4, 1, 1), 2, 2, randoms(39, 1, 1), { outHeight: 4, outWidth: 5 }), { code: 'ERR_SHAPE', message: /motion field holds 39 values/ });
+  await t.throwsAsync(dp.fuse(randoms(p.C * 4, 1, 1), 2, 2, randoms(39, 1, 1), { outHeight: 4, outWidth: 5 }), {
+    code: 'ERR_SHAPE',
+    message: /motion field holds 39 values/,
+  });
   t.throws(() => dp.labels(feature, 4, 6, { outHeight: 4, outWidth: 5 }), { code: 'ERR_SHAPE' });
   t.throws(() => dp.labels(feature, 4, 5, { outHeight: 0, outWidth: 5 }), { code: 'ERR_INVALID_ARG' });
-  t.throws(() => dp.labels(feature, 4, 5, { outHeight: 4, outWidth: 5, upsampling: 'nearest' }), { code: 'ERR_INVALID_ARG' });
-  t.throws(() => dp.labels(feature, 4, 5, { outHeight: 4, outWidth: 5, keyframe: 'approx' }), { code: 'ERR_INVALID_ARG' });
-  t.throws(() => dp.fuse(randoms(p.C * 4, 1, 1), 2, 2, randoms(40, 1, 1), { outHeight: 4, outWidth: 5, sampling: 'nearest' }), { code: 'ERR_INVALID_ARG' });
+  t.throws(() => dp.labels(feature, 4, 5, { outHeight: 4, outWidth: 5, upsampling: 'nearest' }), {
+    code: 'ERR_INVALID_ARG',
+  });
+  t.throws(() => dp.labels(feature, 4, 5, { outHeight: 4, outWidth: 5, keyframe: 'approx' }), {
+    code: 'ERR_INVALID_ARG',
+  });
+  t.throws(
+    () => dp.fuse(randoms(p.C * 4, 1, 1), 2, 2, randoms(40, 1, 1), { outHeight: 4, outWidth: 5, sampling: 'nearest' }),
+    { code: 'ERR_INVALID_ARG' },
+  );
   const N = addon().NativeDevicePath;
-  t.throws(() => new N({ backend: 'gpu', creff: p.creff.nativeHandle(), channels: p.C, headWeight: p.head.weight, headBias: p.head.bias }), { code: 'ERR_INVALID_ARG' });
-  t.throws(() => new N({ backend: 'cuda-emulated', creff: {}, channels: p.C, headWeight: p.head.weight, headBias: p.head.bias }), { code: 'ERR_INVALID_ARG' });
-  t.throws(() => new N({ backend: 'cuda-emulated', channels: p.C, headWeight: new Float32Array(5), headBias: p.head.bias }), { code: 'ERR_SHAPE' });
-  t.throws(() => new N({ backend: 'cuda-emulated', channels: 1, headWeight: new Float32Array(256), headBias: new Float32Array(256) }), { code: 'ERR_INVALID_ARG', message: /1 to 255 classes/ });
-  t.throws(() => new N({ backend: 'cuda-emulated', creff: p.creff.nativeHandle(), channels: p.C + 1, headWeight: new Float32Array(12 * 7), headBias: new Float32Array(12) }), { code: 'ERR_SHAPE' });
+  t.throws(
+    () =>
+      new N({
+        backend: 'gpu',
+        creff: p.creff.nativeHandle(),
+        channels: p.C,
+        headWeight: p.head.weight,
+        headBias: p.head.bias,
+      }),
+    { code: 'ERR_INVALID_ARG' },
+  );
+  t.throws(
+    () =>
+      new N({ backend: 'cuda-emulated', creff: {}, channels: p.C, headWeight: p.head.weight, headBias: p.head.bias }),
+    { code: 'ERR_INVALID_ARG' },
+  );
+  t.throws(
+    () => new N({ backend: 'cuda-emulated', channels: p.C, headWeight: new Float32Array(5), headBias: p.head.bias }),
+    { code: 'ERR_SHAPE' },
+  );
+  t.throws(
+    () =>
+      new N({
+        backend: 'cuda-emulated',
+        channels: 1,
+        headWeight: new Float32Array(256),
+        headBias: new Float32Array(256),
+      }),
+    { code: 'ERR_INVALID_ARG', message: /1 to 255 classes/ },
+  );
+  t.throws(
+    () =>
+      new N({
+        backend: 'cuda-emulated',
+        creff: p.creff.nativeHandle(),
+        channels: p.C + 1,
+        headWeight: new Float32Array(12 * 7),
+        headBias: new Float32Array(12),
+      }),
+    { code: 'ERR_SHAPE' },
+  );
   const big = problem({ K: 13 });
   t.throws(() => devicePath('cuda-emulated', big), { code: 'ERR_UNSUPPORTED' });
   // a head-only path (no CReFF) gives labels but keeps no keyframe
   const headOnly = new N({ backend: 'cuda-emulated', channels: p.C, headWeight: p.head.weight, headBias: p.head.bias });
   t.is((await headOnly.labels(feature, 4, 5, { outHeight: 4, outWidth: 5 })).labels.length, 20);
-  t.throws(() => headOnly.labels(feature, 4, 5, { outHeight: 4, outWidth: 5, keyframe: 'exact' }), { code: 'ERR_INVALID_ARG' });
+  t.throws(() => headOnly.labels(feature, 4, 5, { outHeight: 4, outWidth: 5, keyframe: 'exact' }), {
+    code: 'ERR_INVALID_ARG',
+  });
   if (!cuda.available) {
     const err = t.throws(() => devicePath('cuda', p), { code: 'ERR_CUDA_UNAVAILABLE' });
     t.is(err.message, `${cuda.reason}; to fix: ${cuda.fix}`);
@@ -150,10 +219,18 @@ async function segmentAll(device, bundle, options, limit = Infinity) {
   return frames;
 }
 
-for (const [mode, limit, extra] of [['hr', 6, {}], ['lr', 14, {}], ['ar', 14, {}], ['ar', 14, { creffMode: 'keyframe-conv', logits: true }]]) {
+for (const [mode, limit, extra] of [
+  ['hr', 6, {}],
+  ['lr', 14, {}],
+  ['ar', 14, {}],
+  ['ar', 14, { creffMode: 'keyframe-conv', logits: true }],
+]) {
   test(`pipeline '${mode}'${extra.creffMode ? ' keyframe-conv' : ''}${extra.logits ? ' with logits' : ''}: labels through the emulated CUDA path equal the CPU path, frame by frame`, async (t) => {
     const options = { mode, keyframes: 12, ...extra };
-    const [cpu, emu] = [await segmentAll('cpu', BUNDLE, options, limit), await segmentAll('cuda-emulated', BUNDLE, options, limit)];
+    const [cpu, emu] = [
+      await segmentAll('cpu', BUNDLE, options, limit),
+      await segmentAll('cuda-emulated', BUNDLE, options, limit),
+    ];
     t.is(emu.length, cpu.length);
     const manifest = JSON.parse(fs.readFileSync(path.join(BUNDLE, 'arseg.json'), 'utf8'));
     // what lib/bus-bytes.ts (and so BENCHMARKS.md) counts for the device path's own copies
@@ -170,7 +247,10 @@ for (const [mode, limit, extra] of [['hr', 6, {}], ['lr', 14, {}], ['ar', 14, {}
       } else t.is(emu[i].logits, undefined);
     }
     if (mode === 'ar') t.true(emu.some((r) => r.branch === 'ar') && emu.some((r) => r.branch === 'hr'));
-    t.true(cpu.every((r) => new Set(r.labels).size >= 3), 'several classes per frame');
+    t.true(
+      cpu.every((r) => new Set(r.labels).size >= 3),
+      'several classes per frame',
+    );
   });
 }
 
@@ -179,7 +259,10 @@ test("pipeline 'lr' with a half-pixel bundle: labels through the emulated CUDA p
   try {
     fs.cpSync(BUNDLE, dir, { recursive: true });
     const file = path.join(dir, 'arseg.json');
-    fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), logitsUpsampling: 'half-pixel' }));
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), logitsUpsampling: 'half-pixel' }),
+    );
     const cpu = await segmentAll('cpu', dir, { mode: 'lr' }, 6);
     const emu = await segmentAll('cuda-emulated', dir, { mode: 'lr' }, 6);
     for (let i = 0; i < cpu.length; i++) t.is(countDiffer(emu[i].labels, cpu[i].labels), 0, `frame ${i}`);
@@ -201,34 +284,44 @@ test("decoder 'onnx' on 'cuda-emulated' keeps the old path (ONNX Runtime's decod
 
 // --- on a GPU ---------------------------------------------------------------------------------
 
-(cuda.available ? test : test.skip)(`GPU: the device path on the GPU gives the emulated device's labels${cuda.available ? '' : ` (skipped: ${cuda.reason})`}`, async (t) => {
-  const p = problem({ K: 7, seed: 7 });
-  const gpu = devicePath('cuda', p);
-  const emu = devicePath('cuda-emulated', p);
-  const [C, H, W, h, w] = [p.C, 90, 120, 45, 60];
-  const key = randoms(C * H * W, 3, 1.7);
-  for (const dp of [gpu, emu]) await dp.labels(key, H, W, { outHeight: 180, outWidth: 240, keyframe: 'exact' });
-  for (const upsampling of ['align-corners', 'half-pixel']) {
-    const lr = randoms(C * h * w, 4, 1.7);
-    const motion = randoms(2 * H * W, 5, 5);
-    const a = await gpu.fuse(lr, h, w, motion, { outHeight: 180, outWidth: 240, upsampling, logits: true });
-    const b = await emu.fuse(lr, h, w, motion, { outHeight: 180, outWidth: 240, upsampling, logits: true });
-    t.true(maxDiff(a.logits, b.logits) < 1e-4, `logits ${maxDiff(a.logits, b.logits)}`);
-    t.deepEqual(a.labels, await addon().labelsFromLogits(a.logits, p.classes, H, W, 180, 240, upsampling), 'GPU labels = CPU labels of the GPU logits, bit for bit');
-    t.true(countDiffer(a.labels, b.labels) <= 2, `${countDiffer(a.labels, b.labels)} labels differ`);
-    t.is(a.bytesToDevice, b.bytesToDevice);
-    t.log(`GPU fuse + head + labels ${upsampling}: ${a.milliseconds.toFixed(3)} ms device time`);
-  }
-});
+(cuda.available ? test : test.skip)(
+  `GPU: the device path on the GPU gives the emulated device's labels${cuda.available ? '' : ` (skipped: ${cuda.reason})`}`,
+  async (t) => {
+    const p = problem({ K: 7, seed: 7 });
+    const gpu = devicePath('cuda', p);
+    const emu = devicePath('cuda-emulated', p);
+    const [C, H, W, h, w] = [p.C, 90, 120, 45, 60];
+    const key = randoms(C * H * W, 3, 1.7);
+    for (const dp of [gpu, emu]) await dp.labels(key, H, W, { outHeight: 180, outWidth: 240, keyframe: 'exact' });
+    for (const upsampling of ['align-corners', 'half-pixel']) {
+      const lr = randoms(C * h * w, 4, 1.7);
+      const motion = randoms(2 * H * W, 5, 5);
+      const a = await gpu.fuse(lr, h, w, motion, { outHeight: 180, outWidth: 240, upsampling, logits: true });
+      const b = await emu.fuse(lr, h, w, motion, { outHeight: 180, outWidth: 240, upsampling, logits: true });
+      t.true(maxDiff(a.logits, b.logits) < 1e-4, `logits ${maxDiff(a.logits, b.logits)}`);
+      t.deepEqual(
+        a.labels,
+        await addon().labelsFromLogits(a.logits, p.classes, H, W, 180, 240, upsampling),
+        'GPU labels = CPU labels of the GPU logits, bit for bit',
+      );
+      t.true(countDiffer(a.labels, b.labels) <= 2, `${countDiffer(a.labels, b.labels)} labels differ`);
+      t.is(a.bytesToDevice, b.bytesToDevice);
+      t.log(`GPU fuse + head + labels ${upsampling}: ${a.milliseconds.toFixed(3)} ms device time`);
+    }
+  },
+);
 
-(pipelineCuda.usable ? test : test.skip)(`GPU: pipeline on device 'cuda' equals the CPU path${pipelineCuda.usable ? '' : ` (skipped: ${pipelineCuda.reason})`}`, async (t) => {
-  for (const mode of ['hr', 'lr', 'ar']) {
-    const cpu = await segmentAll('cpu', BUNDLE, { mode, keyframes: 12 });
-    const gpu = await segmentAll('cuda', BUNDLE, { mode, keyframes: 12 });
-    let differ = 0;
-    for (let i = 0; i < cpu.length; i++) differ += countDiffer(gpu[i].labels, cpu[i].labels);
-    // ONNX Runtime's CUDA convolutions round differently from its CPU ones: a few labels at ties
-    t.true(differ <= cpu.length * 128 * 192 * 1e-3, `${mode}: ${differ} labels differ`);
-    t.log(`${mode}: ${differ} of ${cpu.length * 128 * 192} labels differ from the CPU path`);
-  }
-});
+(pipelineCuda.usable ? test : test.skip)(
+  `GPU: pipeline on device 'cuda' equals the CPU path${pipelineCuda.usable ? '' : ` (skipped: ${pipelineCuda.reason})`}`,
+  async (t) => {
+    for (const mode of ['hr', 'lr', 'ar']) {
+      const cpu = await segmentAll('cpu', BUNDLE, { mode, keyframes: 12 });
+      const gpu = await segmentAll('cuda', BUNDLE, { mode, keyframes: 12 });
+      let differ = 0;
+      for (let i = 0; i < cpu.length; i++) differ += countDiffer(gpu[i].labels, cpu[i].labels);
+      // ONNX Runtime's CUDA convolutions round differently from its CPU ones: a few labels at ties
+      t.true(differ <= cpu.length * 128 * 192 * 1e-3, `${mode}: ${differ} labels differ`);
+      t.log(`${mode}: ${differ} of ${cpu.length * 128 * 192} labels differ from the CPU path`);
+    }
+  },
+);

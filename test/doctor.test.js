@@ -14,7 +14,11 @@ const CLI = path.join(__dirname, '..', 'dist', 'cli', 'index.js');
 const NO_DRIVER = !fs.existsSync('/proc/driver/nvidia/version');
 
 function doctor(args, env = {}) {
-  const r = spawnSync(process.execPath, [CLI, 'doctor', ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60000 });
+  const r = spawnSync(process.execPath, [CLI, 'doctor', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 60000,
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -33,7 +37,10 @@ test('doctor --json on this machine: the facts, and cuda refused with the first 
   t.is(report.libav.bundled, false, 'a source build links the system libav');
   t.regex(report.onnxRuntime.version, /^\d+\.\d+\.\d+$/);
   t.true(report.onnxRuntime.backends.includes('cpu'));
-  t.deepEqual(report.onnxRuntime.libraries.map((l) => l.name), ['libcudart.so.12', 'libcublas.so.12', 'libcublasLt.so.12', 'libcufft.so.11', 'libcudnn.so.9']);
+  t.deepEqual(
+    report.onnxRuntime.libraries.map((l) => l.name),
+    ['libcudart.so.12', 'libcublas.so.12', 'libcublasLt.so.12', 'libcufft.so.11', 'libcudnn.so.9'],
+  );
   for (const l of report.onnxRuntime.libraries) t.true(l.loaded || l.error.length > 0, l.name);
   t.true(report.devices.cpu.usable);
   const cuda = report.devices.cuda;
@@ -96,10 +103,12 @@ const GOOD = {
   driver: { version: '550.54.15', cudaVersion: 12040 },
   providerInstalled: true,
   providerFile: '/x/libonnxruntime_providers_cuda.so',
-  libraries: ['libcudart.so.12', 'libcublas.so.12', 'libcublasLt.so.12', 'libcufft.so.11', 'libcudnn.so.9'].map((name) => ({ name, loaded: true, error: '' })),
+  libraries: ['libcudart.so.12', 'libcublas.so.12', 'libcublasLt.so.12', 'libcufft.so.11', 'libcudnn.so.9'].map(
+    (name) => ({ name, loaded: true, error: '' }),
+  ),
 };
 
-test("cudaVerdict: usable when every check passes, else the first reason in the order a user fixes them", (t) => {
+test('cudaVerdict: usable when every check passes, else the first reason in the order a user fixes them', (t) => {
   const ok = cudaVerdict(GOOD);
   t.true(ok.usable);
   t.is(ok.reason, '');
@@ -109,19 +118,37 @@ test("cudaVerdict: usable when every check passes, else the first reason in the 
   t.false(noAddon.usable);
   t.is(noAddon.reason, 'not loaded: no prebuild fits');
 
-  const noDriver = cudaVerdict({ ...GOOD, kernels: { ok: false, reason: 'no NVIDIA driver found (libcuda.so.1 cannot be loaded)', fix: 'install the NVIDIA driver' }, driver: null, providerInstalled: false });
+  const noDriver = cudaVerdict({
+    ...GOOD,
+    kernels: {
+      ok: false,
+      reason: 'no NVIDIA driver found (libcuda.so.1 cannot be loaded)',
+      fix: 'install the NVIDIA driver',
+    },
+    driver: null,
+    providerInstalled: false,
+  });
   t.is(noDriver.reason, 'no NVIDIA driver found (libcuda.so.1 cannot be loaded)');
   t.is(noDriver.fix, 'install the NVIDIA driver');
 
   const oldDriver = cudaVerdict({ ...GOOD, driver: { version: '470.82.01', cudaVersion: 11040 } });
-  t.is(oldDriver.reason, `driver 470.82.01 (CUDA 11.4) is older than ${ONNX_RUNTIME_DRIVER_FLOOR}, needed by ONNX Runtime's CUDA 12 provider`);
+  t.is(
+    oldDriver.reason,
+    `driver 470.82.01 (CUDA 11.4) is older than ${ONNX_RUNTIME_DRIVER_FLOOR}, needed by ONNX Runtime's CUDA 12 provider`,
+  );
   t.regex(oldDriver.fix, /upgrade the NVIDIA driver to 525\.60\.13/);
 
   const noProvider = cudaVerdict({ ...GOOD, providerInstalled: false });
-  t.regex(noProvider.reason, /^ONNX Runtime's CUDA provider is not installed \(no \/x\/libonnxruntime_providers_cuda\.so\)$/);
+  t.regex(
+    noProvider.reason,
+    /^ONNX Runtime's CUDA provider is not installed \(no \/x\/libonnxruntime_providers_cuda\.so\)$/,
+  );
   t.regex(noProvider.fix, /ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node/);
 
-  const missing = (name) => GOOD.libraries.map((l) => (l.name === name ? { name, loaded: false, error: `${name}: cannot open shared object file` } : l));
+  const missing = (name) =>
+    GOOD.libraries.map((l) =>
+      l.name === name ? { name, loaded: false, error: `${name}: cannot open shared object file` } : l,
+    );
   const noCudart = cudaVerdict({ ...GOOD, libraries: missing('libcudart.so.12') });
   t.is(noCudart.reason, 'libcudart.so.12 cannot be loaded (libcudart.so.12: cannot open shared object file)');
   t.regex(noCudart.fix, /CUDA 12 runtime/);
@@ -130,7 +157,11 @@ test("cudaVerdict: usable when every check passes, else the first reason in the 
   t.regex(noCudnn.fix, /cuDNN 9 for CUDA 12/);
 
   // two problems: the earlier one is the reason, both are listed
-  const both = cudaVerdict({ ...GOOD, driver: { version: '470.82.01', cudaVersion: 11040 }, libraries: missing('libcudnn.so.9') });
+  const both = cudaVerdict({
+    ...GOOD,
+    driver: { version: '470.82.01', cudaVersion: 11040 },
+    libraries: missing('libcudnn.so.9'),
+  });
   t.regex(both.reason, /^driver 470\.82\.01/);
   t.is(both.checks.filter((c) => !c.ok).length, 2);
 });

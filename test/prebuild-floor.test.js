@@ -61,14 +61,20 @@ function elfWithFatbin(entries) {
   return file;
 }
 
-test('the promise is Turing to Hopper as machine code and PTX for newer GPUs, under ONNX Runtime\'s driver floor', (t) => {
+test("the promise is Turing to Hopper as machine code and PTX for newer GPUs, under ONNX Runtime's driver floor", (t) => {
   t.deepEqual(CUDA_PROMISE.machineCode, ['sm_75', 'sm_80', 'sm_86', 'sm_89', 'sm_90']);
   t.deepEqual(CUDA_PROMISE.ptx, ['compute_90']);
   t.is(CUDA_PROMISE.driverFloor, '525.60.13');
   // the CMake architectures build exactly the promise
   const cmake = CUDA_PROMISE.cmakeArchitectures.split(';');
-  t.deepEqual(cmake.filter((a) => !a.endsWith('-virtual')).map((a) => `sm_${parseInt(a, 10)}`), CUDA_PROMISE.machineCode);
-  t.deepEqual(cmake.filter((a) => !a.endsWith('-real')).map((a) => `compute_${parseInt(a, 10)}`), CUDA_PROMISE.ptx);
+  t.deepEqual(
+    cmake.filter((a) => !a.endsWith('-virtual')).map((a) => `sm_${parseInt(a, 10)}`),
+    CUDA_PROMISE.machineCode,
+  );
+  t.deepEqual(
+    cmake.filter((a) => !a.endsWith('-real')).map((a) => `compute_${parseInt(a, 10)}`),
+    CUDA_PROMISE.ptx,
+  );
   t.is(compareVersions('450.80.02', '525.60.13'), -1);
   t.is(compareVersions('580.65.06', '525.60.13'), 1);
   t.is(compareVersions('525.60.13', '525.60.13'), 0);
@@ -76,7 +82,11 @@ test('the promise is Turing to Hopper as machine code and PTX for newer GPUs, un
 
 test('the floor check passes a CUDA 11.8 or 12 build with exactly the promised code', (t) => {
   for (const runtimeVersion of [11080, 12040]) {
-    t.deepEqual(checkCudaFloor({ fatbin: PROMISED, cuobjdump: PROMISED, runtimeVersion, ptxIsa: '7.8' }), [], `runtime ${runtimeVersion}`);
+    t.deepEqual(
+      checkCudaFloor({ fatbin: PROMISED, cuobjdump: PROMISED, runtimeVersion, ptxIsa: '7.8' }),
+      [],
+      `runtime ${runtimeVersion}`,
+    );
   }
   // without cuobjdump the fatbin alone decides
   t.deepEqual(checkCudaFloor({ fatbin: PROMISED, cuobjdump: null, runtimeVersion: 11080, ptxIsa: null }), []);
@@ -91,7 +101,11 @@ test('the floor check fails a CUDA 13 runtime, missing or extra architectures, a
   t.is(noTuring.length, 1);
   t.regex(noTuring[0], /\[sm_80 sm_86 sm_89 sm_90 compute_90\], the promise is \[sm_75 /);
   t.is(checkCudaFloor({ fatbin: [...PROMISED, 'sm_100'], cuobjdump: null, runtimeVersion: 11080 }).length, 1);
-  t.is(checkCudaFloor({ fatbin: PROMISED.filter((a) => !a.startsWith('compute')), cuobjdump: null, runtimeVersion: 11080 }).length, 1);
+  t.is(
+    checkCudaFloor({ fatbin: PROMISED.filter((a) => !a.startsWith('compute')), cuobjdump: null, runtimeVersion: 11080 })
+      .length,
+    1,
+  );
   const disagree = checkCudaFloor({ fatbin: PROMISED, cuobjdump: ['sm_75'], runtimeVersion: 11080 });
   t.is(disagree.length, 1);
   t.regex(disagree[0], /cuobjdump lists \[sm_75\]/);
@@ -100,7 +114,8 @@ test('the floor check fails a CUDA 13 runtime, missing or extra architectures, a
 });
 
 test("cuobjdump's listings and the fatbin reader agree on the same code", (t) => {
-  const elf = 'ELF file    1: ar_seg_native.1.sm_75.cubin\nELF file    2: ar_seg_native.2.sm_80.cubin\nELF file    3: ar_seg_native.3.sm_86.cubin\n' +
+  const elf =
+    'ELF file    1: ar_seg_native.1.sm_75.cubin\nELF file    2: ar_seg_native.2.sm_80.cubin\nELF file    3: ar_seg_native.3.sm_86.cubin\n' +
     'ELF file    4: ar_seg_native.4.sm_89.cubin\nELF file    5: ar_seg_native.5.sm_90.cubin\n';
   const ptx = 'PTX file    1: ar_seg_native.1.sm_90.ptx\n';
   t.deepEqual(parseCuobjdump(elf, ptx), PROMISED);
@@ -109,7 +124,17 @@ test("cuobjdump's listings and the fatbin reader agree on the same code", (t) =>
   const dir = tmpDir('arseg-floor-');
   try {
     const file = path.join(dir, 'fake.node');
-    fs.writeFileSync(file, elfWithFatbin([{ kind: 2, sm: 80 }, { kind: 2, sm: 75 }, { kind: 1, sm: 90 }, { kind: 2, sm: 90 }, { kind: 2, sm: 89 }, { kind: 2, sm: 86 }]));
+    fs.writeFileSync(
+      file,
+      elfWithFatbin([
+        { kind: 2, sm: 80 },
+        { kind: 2, sm: 75 },
+        { kind: 1, sm: 90 },
+        { kind: 2, sm: 90 },
+        { kind: 2, sm: 89 },
+        { kind: 2, sm: 86 },
+      ]),
+    );
     t.deepEqual(cudaArchs(file), PROMISED);
     fs.writeFileSync(file, elfWithFatbin([{ kind: 2, sm: 75 }]));
     t.deepEqual(cudaArchs(file), ['sm_75']);
@@ -127,7 +152,11 @@ test('cuda-check on the source build: the floor holds, or exactly the runtime pr
   }
   const { addon } = require('../dist/native');
   const build = addon().cudaDriver().build;
-  const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'scripts', 'prebuild-record.js'), 'cuda-check', SOURCE_BUILD], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [path.join(__dirname, '..', 'scripts', 'prebuild-record.js'), 'cuda-check', SOURCE_BUILD],
+    { encoding: 'utf8' },
+  );
   if (!build.built) {
     // a build without nvcc: no CUDA code at all, which the check refuses
     t.is(r.status, 1, r.stderr);
@@ -136,7 +165,9 @@ test('cuda-check on the source build: the floor holds, or exactly the runtime pr
     return;
   }
   const facts = JSON.parse(r.stdout);
-  t.log(`source build: CUDA ${build.runtime} runtime (toolkit ${build.toolkit}), ${facts.fatbin.join(' ')}, PTX ISA ${facts.ptxIsa}`);
+  t.log(
+    `source build: CUDA ${build.runtime} runtime (toolkit ${build.toolkit}), ${facts.fatbin.join(' ')}, PTX ISA ${facts.ptxIsa}`,
+  );
   t.is(facts.runtimeVersion, build.runtimeVersion);
   if (facts.cuobjdump) t.deepEqual(facts.cuobjdump, facts.fatbin);
   if (Math.floor(build.runtimeVersion / 1000) <= 12) {

@@ -52,11 +52,11 @@ Napi::Value startLabels(Napi::Env env, Napi::Object holder, std::function<Device
 }  // namespace
 
 void DevicePathBinding::define(Napi::Env env, Napi::Object exports) {
-  Napi::Function cls = DefineClass(env, "NativeDevicePath",
-                                   {InstanceMethod<&DevicePathBinding::labels>("labels"),
-                                    InstanceMethod<&DevicePathBinding::fuse>("fuse"),
-                                    InstanceMethod<&DevicePathBinding::dropKeyframe>("dropKeyframe"),
-                                    InstanceMethod<&DevicePathBinding::getInfo>("info")});
+  Napi::Function cls = DefineClass(
+      env, "NativeDevicePath",
+      {InstanceMethod<&DevicePathBinding::labels>("labels"), InstanceMethod<&DevicePathBinding::fuse>("fuse"),
+       InstanceMethod<&DevicePathBinding::dropKeyframe>("dropKeyframe"),
+       InstanceMethod<&DevicePathBinding::getInfo>("info")});
   exports.Set("NativeDevicePath", cls);
 }
 
@@ -79,8 +79,8 @@ DevicePathBinding::DevicePathBinding(const Napi::CallbackInfo& info) : Napi::Obj
     head.classes = static_cast<int>(bias.ElementLength());
     head.weight.assign(weight.Data(), weight.Data() + weight.ElementLength());
     head.bias.assign(bias.Data(), bias.Data() + bias.ElementLength());
-    path_ = std::make_shared<DevicePath>(backend == "cuda" ? openCudaBackend() : openEmulatedBackend(), std::move(creff),
-                                         std::move(head));
+    path_ = std::make_shared<DevicePath>(backend == "cuda" ? openCudaBackend() : openEmulatedBackend(),
+                                         std::move(creff), std::move(head));
     return env.Undefined();
   });
 }
@@ -121,7 +121,8 @@ Napi::Value DevicePathBinding::fuse(const Napi::CallbackInfo& info) {
     Napi::Object o = optionsAt(info, 4);
     const DeviceLabelsRequest request = parseRequest(o);
     const std::string samplingName = optionString(o, "sampling", "exact");
-    if (samplingName != "exact" && samplingName != "official") invalidArg("option 'sampling' must be 'exact' or 'official'");
+    if (samplingName != "exact" && samplingName != "official")
+      invalidArg("option 'sampling' must be 'exact' or 'official'");
     const WarpSampling sampling = samplingName == "official" ? WarpSampling::Official : WarpSampling::Exact;
     checkLength(lr, size_t(path_->channels()) * h * w, "the LR feature");
     Napi::Object holder = Napi::Object::New(env);

@@ -82,7 +82,8 @@ Napi::Value cudaDriver(const Napi::CallbackInfo& info) {
 Napi::Value canLoadLibrary(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guardSync(env, [&]() -> Napi::Value {
-    if (info.Length() < 1 || !info[0].IsString()) throw CodedError("ERR_INVALID_ARG", "the library name must be a string");
+    if (info.Length() < 1 || !info[0].IsString())
+      throw CodedError("ERR_INVALID_ARG", "the library name must be a string");
     const std::string name = info[0].As<Napi::String>().Utf8Value();
     Napi::Object o = Napi::Object::New(env);
     dlerror();

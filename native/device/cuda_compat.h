@@ -44,8 +44,8 @@ extern thread_local ThreadContext context;
 #define ARSEG_EXPF(x) std::exp(x)
 #define ARSEG_UNROLL
 #define ARSEG_FMA(a, b, c) std::fma((a), (b), (c))
-// The host build targets baseline x86-64, which has no fused multiply-add to contract into: plain
-// operations round exactly like the CPU kernels compiled with the same flags.
+   // The host build targets baseline x86-64, which has no fused multiply-add to contract into: plain
+   // operations round exactly like the CPU kernels compiled with the same flags.
 #define ARSEG_MUL(a, b) ((a) * (b))
 #define ARSEG_ADD(a, b) ((a) + (b))
 

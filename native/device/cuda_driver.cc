@@ -192,11 +192,14 @@ CudaDiagnosis diagnoseCuda(const CudaDriverFacts& driver, const CudaNeeds& needs
   if (!driver.library)
     return fail("no NVIDIA driver found (libcuda.so.1 cannot be loaded: " + driver.libraryError + ")", kDriverFix);
   if (driver.initResult != 0 && !driver.kernelModule)
-    return fail("no NVIDIA driver found: libcuda.so.1 is installed, but the NVIDIA kernel module is not loaded "
-                "(no /proc/driver/nvidia/version; cuInit: " + driver.initError + ")",
-                kDriverFix);
+    return fail(
+        "no NVIDIA driver found: libcuda.so.1 is installed, but the NVIDIA kernel module is not loaded "
+        "(no /proc/driver/nvidia/version; cuInit: " +
+            driver.initError + ")",
+        kDriverFix);
   const std::string named = driver.version.empty() ? "the NVIDIA driver" : "driver " + driver.version;
-  const std::string withCuda = driver.cudaVersion ? named + " (CUDA " + cudaVersionString(driver.cudaVersion) + ")" : named;
+  const std::string withCuda =
+      driver.cudaVersion ? named + " (CUDA " + cudaVersionString(driver.cudaVersion) + ")" : named;
   // 2. Its version, against the runtime this build links (minor-version compatibility: any
   // driver of the runtime's major version).
   if (needs.built && driver.cudaVersion && driver.cudaVersion / 1000 < needs.runtimeVersion / 1000)
@@ -227,12 +230,13 @@ CudaDiagnosis diagnoseCuda(const CudaDriverFacts& driver, const CudaNeeds& needs
   const bool ptx = std::any_of(needs.ptx.begin(), needs.ptx.end(), [&](int sm) { return sm <= cc; });
   if (!cubin && !ptx)
     return fail(describe(gpu) + " is older than what this build targets (machine code for " +
-                    joinArchs(needs.machineCode, "sm_") + (needs.ptx.empty() ? "" : "; PTX for " + joinArchs(needs.ptx, "compute_")) +
-                    ")",
+                    joinArchs(needs.machineCode, "sm_") +
+                    (needs.ptx.empty() ? "" : "; PTX for " + joinArchs(needs.ptx, "compute_")) + ")",
                 "run on a Turing or newer GPU (compute capability 7.5+), or choose one with CUDA_VISIBLE_DEVICES");
   if (!cubin && driver.cudaVersion && driver.cudaVersion < needs.runtimeVersion)
-    return fail(describe(gpu) + " runs this build's PTX (" + joinArchs(needs.ptx, "compute_") + "), which needs a driver for CUDA " +
-                    cudaVersionString(needs.runtimeVersion) + " or newer; " + withCuda + " is older",
+    return fail(describe(gpu) + " runs this build's PTX (" + joinArchs(needs.ptx, "compute_") +
+                    "), which needs a driver for CUDA " + cudaVersionString(needs.runtimeVersion) + " or newer; " +
+                    withCuda + " is older",
                 "upgrade the NVIDIA driver");
   d.ok = true;
   return d;

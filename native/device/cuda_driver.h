@@ -14,23 +14,23 @@ namespace arseg {
 struct CudaDeviceFacts {
   int index = 0;
   std::string name;
-  int major = 0, minor = 0;      // compute capability
+  int major = 0, minor = 0;  // compute capability
   size_t memoryBytes = 0;
   int multiprocessors = 0;
-  int clockKHz = 0;              // SM clock (0: the driver does not say)
+  int clockKHz = 0;  // SM clock (0: the driver does not say)
   int memoryClockKHz = 0;
   int memoryBusBits = 0;
   std::string pciBusId;
 };
 
 struct CudaDriverFacts {
-  bool library = false;          // libcuda.so.1 loaded
-  std::string libraryError;      // dlerror() when not
-  bool kernelModule = false;     // /proc/driver/nvidia/version exists
-  std::string version;           // the driver release, e.g. "535.129.03" ("" unknown)
-  int cudaVersion = 0;           // cuDriverGetVersion, e.g. 12020 for CUDA 12.2 (0 unknown)
-  int initResult = -1;           // cuInit's CUresult (0 success; -1 not called)
-  std::string initError;         // its name and description
+  bool library = false;       // libcuda.so.1 loaded
+  std::string libraryError;   // dlerror() when not
+  bool kernelModule = false;  // /proc/driver/nvidia/version exists
+  std::string version;        // the driver release, e.g. "535.129.03" ("" unknown)
+  int cudaVersion = 0;        // cuDriverGetVersion, e.g. 12020 for CUDA 12.2 (0 unknown)
+  int initResult = -1;        // cuInit's CUresult (0 success; -1 not called)
+  std::string initError;      // its name and description
   std::vector<CudaDeviceFacts> devices;
 };
 

@@ -40,8 +40,8 @@ class DeviceBackend {
   uint64_t bytesToHost() const { return bytesToHost_; }
 
   // Kernels, queued in order on the backend's stream (the emulator runs them at once).
-  virtual void depthwise(const float* in, const float* weight, const float* bias, float* out, int channels,
-                         int height, int width) = 0;
+  virtual void depthwise(const float* in, const float* weight, const float* bias, float* out, int channels, int height,
+                         int width) = 0;
   virtual void creff(const cudakernel::Params& p, int window) = 0;
   virtual void head(const devicekernel::HeadParams& p) = 0;
   virtual void labels(const devicekernel::LabelsParams& p) = 0;
@@ -67,7 +67,9 @@ class DeviceBuffer {
     if (bytes) ptr_ = backend.allocate(bytes);
   }
   DeviceBuffer(DeviceBuffer&& o) noexcept
-      : backend_(std::exchange(o.backend_, nullptr)), ptr_(std::exchange(o.ptr_, nullptr)), bytes_(std::exchange(o.bytes_, 0)) {}
+      : backend_(std::exchange(o.backend_, nullptr)),
+        ptr_(std::exchange(o.ptr_, nullptr)),
+        bytes_(std::exchange(o.bytes_, 0)) {}
   DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
     if (this != &o) {
       reset();
@@ -115,10 +117,10 @@ inline std::string unavailableMessage(const std::string& reason, const std::stri
 // The CUDA this build was compiled with (cuda_backend.cu; the stub says none).
 struct CudaBuildInfo {
   bool built = false;
-  int runtimeVersion = 0;         // CUDART_VERSION, e.g. 11080; 0 without CUDA
-  std::string toolkit;            // nvcc's version, e.g. "11.8.89"
-  std::string architectures;      // CMAKE_CUDA_ARCHITECTURES, e.g. "75-real;80-real;...;90"
-  std::string driverFloor;        // the driver the statically linked runtime needs, e.g. "450.80.02"
+  int runtimeVersion = 0;     // CUDART_VERSION, e.g. 11080; 0 without CUDA
+  std::string toolkit;        // nvcc's version, e.g. "11.8.89"
+  std::string architectures;  // CMAKE_CUDA_ARCHITECTURES, e.g. "75-real;80-real;...;90"
+  std::string driverFloor;    // the driver the statically linked runtime needs, e.g. "450.80.02"
 };
 CudaBuildInfo cudaBuildInfo();
 

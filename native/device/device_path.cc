@@ -25,9 +25,25 @@ struct CreffDeviceWeights {
 cudakernel::Params creffParams(const CreffDeviceWeights& w, const CreffShape& s, const float* lr, const float* key,
                                const float* keyK, const float* keyV, const float* motion, WarpSampling sampling,
                                CreffMode mode, float* out) {
-  return cudakernel::Params{lr,   key,  keyK, keyV, motion,     w.qw,       w.qb,       w.kw, w.kb,
-                            w.vw, w.vb, out,  s.channels, s.lrHeight, s.lrWidth, s.height, s.width,
-                            sampling == WarpSampling::Official, mode == CreffMode::KeyframeConv};
+  return cudakernel::Params{lr,
+                            key,
+                            keyK,
+                            keyV,
+                            motion,
+                            w.qw,
+                            w.qb,
+                            w.kw,
+                            w.kb,
+                            w.vw,
+                            w.vb,
+                            out,
+                            s.channels,
+                            s.lrHeight,
+                            s.lrWidth,
+                            s.height,
+                            s.width,
+                            sampling == WarpSampling::Official,
+                            mode == CreffMode::KeyframeConv};
 }
 
 }  // namespace
@@ -37,7 +53,8 @@ DevicePath::DevicePath(std::unique_ptr<DeviceBackend> backend, std::shared_ptr<c
     : backend_(std::move(backend)), creff_(std::move(creff)), head_(std::move(head)) {
   if (head_.channels < 1 || head_.classes < 1 || head_.classes > 255)
     throw CodedError("ERR_INVALID_ARG", "the head needs 1 or more channels and 1 to 255 classes (8-bit labels)");
-  if (head_.weight.size() != static_cast<size_t>(head_.classes) * head_.channels || head_.bias.size() != static_cast<size_t>(head_.classes))
+  if (head_.weight.size() != static_cast<size_t>(head_.classes) * head_.channels ||
+      head_.bias.size() != static_cast<size_t>(head_.classes))
     throw CodedError("ERR_SHAPE", "the head needs classes x channels weights and classes biases");
   if (creff_) {
     if (creff_->channels != head_.channels)
@@ -122,9 +139,9 @@ DeviceLabels DevicePath::fuse(const float* lr, int lrHeight, int lrWidth, const 
   s.width = keyWidth_;
   validateCreff(*creff_, s);
   if (motionFloats != 2 * s.plane())
-    throw CodedError("ERR_SHAPE", "the motion field holds " + std::to_string(motionFloats) + " values, the keyframe's 2 x " +
-                                      std::to_string(s.height) + " x " + std::to_string(s.width) + " needs " +
-                                      std::to_string(2 * s.plane()));
+    throw CodedError("ERR_SHAPE", "the motion field holds " + std::to_string(motionFloats) +
+                                      " values, the keyframe's 2 x " + std::to_string(s.height) + " x " +
+                                      std::to_string(s.width) + " needs " + std::to_string(2 * s.plane()));
   const uint64_t up = backend_->bytesToDevice(), down = backend_->bytesToHost();
   const size_t lrBytes = s.channels * s.lrPlane() * kFloat, motionBytes = 2 * s.plane() * kFloat;
   // The LR feature and the motion share one upload buffer (two copies, one allocation).
@@ -189,7 +206,8 @@ double creffOnDevice(DeviceBackend& backend, const CreffWeights& w, const CreffS
   DeviceBuffer kw = up(w.kWeight.data(), C * 9), kb = up(w.kBias.data(), C);
   DeviceBuffer vw = up(w.vWeight.data(), C * 9), vb = up(w.vBias.data(), C);
   const bool keyframeConv = mode == CreffMode::KeyframeConv;
-  DeviceBuffer dKeyK(backend, keyframeConv ? C * plane * kFloat : 0), dKeyV(backend, keyframeConv ? C * plane * kFloat : 0);
+  DeviceBuffer dKeyK(backend, keyframeConv ? C * plane * kFloat : 0),
+      dKeyV(backend, keyframeConv ? C * plane * kFloat : 0);
   DeviceBuffer dOut(backend, C * plane * kFloat);
   backend.startTimer();
   if (keyframeConv) {

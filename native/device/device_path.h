@@ -29,13 +29,13 @@ struct PointwiseHeadWeights {
 struct DeviceLabelsRequest {
   int outHeight = 0, outWidth = 0;  // the labels' size (the frame's)
   LogitsUpsampling upsampling = LogitsUpsampling::AlignCorners;
-  bool logits = false;              // also bring the logits back
+  bool logits = false;  // also bring the logits back
 };
 
 struct DeviceLabels {
-  std::vector<uint8_t> labels;      // outHeight x outWidth
-  std::vector<float> logits;        // classes x height x width of the feature, when asked
-  double milliseconds = 0;          // device time of the kernels
+  std::vector<uint8_t> labels;                  // outHeight x outWidth
+  std::vector<float> logits;                    // classes x height x width of the feature, when asked
+  double milliseconds = 0;                      // device time of the kernels
   uint64_t bytesToDevice = 0, bytesToHost = 0;  // this call's traffic across the bus
 };
 

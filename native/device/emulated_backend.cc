@@ -106,9 +106,8 @@ void EmulatedBackend::copyToHost(void* host, const void* device, size_t bytes) {
 
 void EmulatedBackend::depthwise(const float* in, const float* weight, const float* bias, float* out, int channels,
                                 int height, int width) {
-  emulateElementwise(static_cast<size_t>(channels) * height * width, [&](size_t i) {
-    cudakernel::depthwiseAt(i, in, weight, bias, out, channels, height, width);
-  });
+  emulateElementwise(static_cast<size_t>(channels) * height * width,
+                     [&](size_t i) { cudakernel::depthwiseAt(i, in, weight, bias, out, channels, height, width); });
 }
 
 void EmulatedBackend::creff(const Params& p, int window) {

@@ -56,7 +56,7 @@ struct LabelsParams {
   const float* logits;  // classes x h x w
   uint8_t* labels;      // outH x outW
   int classes, h, w, outH, outW;
-  bool halfPixel;       // LogitsUpsampling::HalfPixel, else AlignCorners
+  bool halfPixel;  // LogitsUpsampling::HalfPixel, else AlignCorners
 };
 
 // The label of output pixel i: the first class with the greatest bilinearly upsampled logit
@@ -82,9 +82,10 @@ ARSEG_DEVICE void labelAt(const LabelsParams& p, size_t i) {
     float bestValue = 0.f;
     for (int c = 0; c < p.classes; ++c) {
       const float* q = p.logits + c * plane;
-      const float v = ARSEG_ADD(ARSEG_ADD(ARSEG_ADD(ARSEG_MUL(t.weight[0], q[t.offset[0]]), ARSEG_MUL(t.weight[1], q[t.offset[1]])),
-                                          ARSEG_MUL(t.weight[2], q[t.offset[2]])),
-                                ARSEG_MUL(t.weight[3], q[t.offset[3]]));
+      const float v =
+          ARSEG_ADD(ARSEG_ADD(ARSEG_ADD(ARSEG_MUL(t.weight[0], q[t.offset[0]]), ARSEG_MUL(t.weight[1], q[t.offset[1]])),
+                              ARSEG_MUL(t.weight[2], q[t.offset[2]])),
+                    ARSEG_MUL(t.weight[3], q[t.offset[3]]));
       if (c == 0 || v > bestValue) {
         best = c;
         bestValue = v;
