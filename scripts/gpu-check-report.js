@@ -84,6 +84,8 @@ function buildReport(raw) {
     tests,
     creff,
     pipeline,
+    // ARSEG_GPU_CHECK_DRY_RUN: the steps ran on the emulated device
+    dryRun: Boolean((creff && creff.backend === 'cuda-emulated') || (pipeline && pipeline.device === 'cuda-emulated')),
     ok: failedSteps.length === 0 && tests !== null && tests.failed === 0,
   };
 }
@@ -96,6 +98,8 @@ function formatMarkdown(r) {
   const g = r.machine.gpu;
   out.push('# GPU check', '');
   out.push(`Date: ${r.date}. Result: **${r.ok ? 'all steps passed' : 'FAILED (see below)'}**.`, '');
+  if (r.dryRun)
+    out.push("**Dry run on the emulated device** (ARSEG_GPU_CHECK_DRY_RUN=1): no figure here is a GPU's.", '');
   out.push('## Machine', '');
   out.push(
     `- GPU: ${g ? `${g.name}, compute capability ${g.computeCapability}, ${fmt(g.memoryBytes / 2 ** 30)} GiB, ${g.multiprocessors} SMs` : 'none seen by the driver'}`,

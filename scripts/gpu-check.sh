@@ -19,6 +19,9 @@
 #
 # Exit: 0 all passed; 1 a step failed; 77 skipped: no usable GPU here (the reason is printed;
 # .ci/run counts it as one skipped check).
+#
+# ARSEG_GPU_CHECK_DRY_RUN=1 runs the same steps on the emulated device, small and fast (one test
+# file, tiny benches): a test of this script's plumbing where there is no GPU, not a check.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,8 +32,9 @@ while (($#)); do
     *) echo "usage: bash scripts/gpu-check.sh [--out DIR]" >&2; exit 2 ;;
   esac
 done
+mkdir -p "$out/raw"
+out=$(cd "$out" && pwd)
 raw=$out/raw
-mkdir -p "$raw"
 : >"$raw/steps.tsv"
 started=$SECONDS
 # The whole check fits in 8 minutes: each step's limit is cut to what is left of this budget.
@@ -62,7 +66,21 @@ step() {
 if [[ ! -d node_modules ]]; then step npm-ci 180 npm ci --no-audit --no-fund || exit 1; fi
 if [[ ! -f dist/index.js ]]; then step build-ts 90 npx tsc -p tsconfig.json || exit 1; fi
 
+dry=${ARSEG_GPU_CHECK_DRY_RUN:-0}
+device=cuda
+tests=(test/creff.test.js test/device-path.test.js test/doctor.test.js test/prebuild-install.test.js)
+creff_args=(--rounds 10)
+pipeline_args=(--frames 48)
+if [[ $dry == 1 ]]; then
+  log "dry run on the emulated device (no figure in this report is a GPU's)"
+  device=cuda-emulated
+  tests=(test/bus-bytes.test.js)
+  creff_args=(--rounds 1 --sizes 16x32)
+  pipeline_args=(--frames 2)
+fi
+
 # 2. Is there a GPU the kernels can use? Without one: skipped, with the reason.
+if [[ $dry != 1 ]]; then
 status_json=$(node -e 'const { CReFF } = require("./dist"); process.stdout.write(JSON.stringify(CReFF.cudaStatus()))') || {
   log "the addon does not load (run: node dist/cli/index.js doctor)"
   exit 1
@@ -71,9 +89,10 @@ if [[ $(node -e 'process.stdout.write(String(JSON.parse(process.argv[1]).availab
   echo "gpu-check: skipped: $(node -e 'const s = JSON.parse(process.argv[1]); process.stdout.write(s.reason + "; to fix: " + s.fix)' "$status_json")"
   exit 77
 fi
+fi
 node dist/cli/index.js doctor --device cuda --json >"$raw/doctor.json"
-if [[ ${ARSEG_GPU_CHECK_NO_INSTALL:-0} != 1 ]] &&
-   [[ $(node -e 'process.stdout.write(String(require(process.argv[1]).onnxRuntime.cudaProvider.installed))' "$PWD/$raw/doctor.json") != true ]]; then
+if [[ ${ARSEG_GPU_CHECK_NO_INSTALL:-0} != 1 && $dry != 1 ]] &&
+   [[ $(node -e 'process.stdout.write(String(require(process.argv[1]).onnxRuntime.cudaProvider.installed))' "$raw/doctor.json") != true ]]; then
   # onnxruntime-node downloads its CUDA provider on request (the repository's .npmrc skips it)
   step ort-cuda-provider 150 env ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node
   node dist/cli/index.js doctor --device cuda --json >"$raw/doctor.json"
@@ -83,15 +102,14 @@ node dist/cli/index.js doctor --device cuda >"$raw/doctor.txt"
 # 3. The tests that skip without a GPU (whole files: their CPU halves are the reference).
 no_source=0
 [[ -f build/Release/ar_seg_native.node ]] || no_source=1
-step tests 300 env ARSEG_PREBUILD_NO_SOURCE=$no_source npx ava --timeout=280s \
-  test/creff.test.js test/device-path.test.js test/doctor.test.js test/prebuild-install.test.js
+step tests 300 env ARSEG_PREBUILD_NO_SOURCE=$no_source npx ava --timeout=280s "${tests[@]}"
 
 # 4. The CReFF kernel on the GPU.
-step bench-creff 90 node bench/creff.js --device cuda --rounds 10 --json "$raw/creff.json"
+step bench-creff 90 node bench/creff.js --device "$device" "${creff_args[@]}" --json "$raw/creff.json"
 
 # 5. The pipeline on the GPU (the demo clip: 320x240, 48 frames; models/default).
-step bench-pipeline 120 node bench/pipeline.js --device cuda --model models/default \
-  --clip models/demo/video.mp4 --frames 48 --json "$raw/pipeline.json"
+step bench-pipeline 120 node bench/pipeline.js --device "$device" --model models/default \
+  --clip models/demo/video.mp4 "${pipeline_args[@]}" --json "$raw/pipeline.json"
 
 node scripts/gpu-check-report.js "$raw" "$out"
 status=$?

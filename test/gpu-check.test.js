@@ -32,6 +32,43 @@ const cuda = CReFF.cudaStatus();
   },
 );
 
+test('a dry run on the emulated device goes through every step and writes the report (the plumbing, not a check)', (t) => {
+  t.timeout(180_000);
+  const out = tmpDir('arseg-gpucheck-dry-');
+  try {
+    const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'gpu-check.sh'), '--out', out], {
+      encoding: 'utf8',
+      env: { ...process.env, ARSEG_GPU_CHECK_DRY_RUN: '1' },
+      timeout: 170_000,
+    });
+    t.is(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    const json = JSON.parse(fs.readFileSync(path.join(out, 'gpu-check.json'), 'utf8'));
+    t.true(json.ok && json.dryRun);
+    t.deepEqual(
+      json.steps.map((s) => [s.name, s.status]),
+      [
+        ['tests', 0],
+        ['bench-creff', 0],
+        ['bench-pipeline', 0],
+      ],
+    );
+    t.true(json.tests.passed > 0 && json.tests.failed === 0);
+    t.is(json.creff.rows.length, 1);
+    t.deepEqual(
+      json.pipeline.rows.map((x) => x.mode),
+      ['hr', 'lr', 'ar'],
+    );
+    t.true(
+      json.pipeline.rows.every((x) => x.arSegBusPerFrame.toHost >= 320 * 240),
+      'the labels come back for every frame',
+    );
+    const md = fs.readFileSync(path.join(out, 'gpu-check.md'), 'utf8');
+    t.regex(md, /\*\*Dry run on the emulated device\*\*/);
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
+
 const AVA_LOG = [
   '  ✔ creff › small: the CUDA kernel matches PyTorch within 0.0001 (1.2s)',
   "  ✔ device-path › GPU: the device path on the GPU gives the emulated device's labels",
