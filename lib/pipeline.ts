@@ -19,8 +19,9 @@
  * bounded read-ahead), so decode and inference overlap.
  */
 import * as ort from 'onnxruntime-node';
-import { Bundle, BundleOptions, BundlePipeline, DecoderChoice } from './bundle';
+import { Bundle, BundleOptions, BundlePipeline, DecoderChoice, ExecutionDevice } from './bundle';
 import { FeatureTensor, Keyframe } from './creff';
+import { DevicePath } from './device-path';
 import type { Logits, PointwiseHead } from './pointwise-head';
 import { ArSegError, ErrorCodes, toArSegError } from './errors';
 import type { KeyframePolicy, PictType, TensorSpec, VideoFrame } from './frame';
@@ -77,11 +78,14 @@ export interface StageTimings {
   hrEncoder: number;
   /** The LR encoder (mode 'lr', fused frames of 'ar'). */
   lrEncoder: number;
-  /** CReFF, with the preparation of keyframes; on fused frames with the native head, the decoder too. */
+  /**
+   * CReFF, with the preparation of keyframes; on fused frames with the native head, the decoder
+   * too; on the device path, the decoder and the labels too.
+   */
   creff: number;
-  /** The decoder; 0 on fused frames where CReFF applied the native head itself. */
+  /** The decoder; 0 on fused frames where CReFF applied the native head itself. On the device path of HR and LR frames, the labels too. */
   decoder: number;
-  /** Upsampling the logits to the frame and the arg-max. */
+  /** Upsampling and arg-max to labels; 0 on the device path (counted with the stage before). */
   labels: number;
   /** The whole frame. */
   total: number;
@@ -118,6 +122,16 @@ export interface SegmentResult {
   rgb?: Uint8Array;
   /** Milliseconds per stage. */
   timings: StageTimings;
+  /**
+   * On the device path ('cuda', 'cuda-emulated'): the bytes this frame moved across the bus
+   * through ar-seg-native's own copies (ONNX Runtime's are not included; BENCHMARKS.md counts both).
+   */
+  bus?: {
+    /** Bytes host to device. */
+    toDevice: number;
+    /** Bytes device to host. */
+    toHost: number;
+  };
 }
 
 function now(): number {
@@ -142,8 +156,14 @@ interface ResolvedOptions {
   rgb: boolean;
 }
 
-/** What a branch hands on: a feature for the decoder, or the logits when it made them itself. */
-type BranchOutput = { branch: SegmentResult['branch']; feature: FeatureTensor; logits?: undefined } | { branch: SegmentResult['branch']; logits: Logits; feature?: undefined };
+/**
+ * What a branch hands on: a feature for the decoder, the logits when it made them itself, or
+ * (the device path) the labels themselves, with the logits when asked for.
+ */
+type BranchOutput =
+  | { branch: SegmentResult['branch']; feature: FeatureTensor; logits?: undefined; device?: undefined }
+  | { branch: SegmentResult['branch']; logits: Logits; feature?: undefined; device?: undefined }
+  | { branch: SegmentResult['branch']; device: { labels: Uint8Array; logits?: Logits; toDevice: number; toHost: number }; feature?: undefined; logits?: undefined };
 
 /** State of one segment() call across frames. */
 interface RunState {
@@ -157,6 +177,11 @@ interface RunState {
   key: { feature: FeatureTensor; prepared: Keyframe | null } | null;
   /** The output buffer CReFF reuses from frame to frame. */
   fusedBuffer: Float32Array | null;
+  /**
+   * The device path (device 'cuda' or 'cuda-emulated' with the native head): it holds the
+   * keyframe on the device, so `key.feature` only gives its size there. Null otherwise.
+   */
+  device: DevicePath | null;
 }
 
 /** The frames of one segment() call, in presentation order, and the stream's facts. */
@@ -174,18 +199,21 @@ export class ArSeg {
   /** The loaded model bundle. */
   readonly bundle: Bundle;
   /** Where the networks and CReFF run. */
-  readonly device: 'cpu' | 'cuda';
+  readonly device: ExecutionDevice;
   #closed = false;
 
-  private constructor(bundle: Bundle, device: 'cpu' | 'cuda') {
+  private constructor(bundle: Bundle, device: ExecutionDevice) {
     this.bundle = bundle;
     this.device = device;
   }
 
   /**
    * Loads a model bundle (see bundle.ts): validates it and opens its graphs in ONNX Runtime.
-   * device 'cuda' runs the networks on ONNX Runtime's CUDA provider and CReFF on the CUDA
-   * kernel; it fails with ERR_CUDA_UNAVAILABLE when either is missing.
+   * device 'cuda' runs the networks on ONNX Runtime's CUDA provider and, when the decoder is a
+   * pointwise head, CReFF, the head and the labels in the device path (the keyframe feature stays
+   * on the GPU for its GOP, only the labels come back); it fails with ERR_CUDA_UNAVAILABLE and
+   * the reason (`ar-seg doctor`) when either is missing. 'cuda-emulated' runs that device path's
+   * GPU code on the CPU (tests).
    */
   static async load(dir: string, options: BundleOptions = {}): Promise<ArSeg> {
     return new ArSeg(await Bundle.load(dir, options), options.device ?? 'cpu');
@@ -257,6 +285,17 @@ export class ArSeg {
   }
 
   /**
+   * The device path when the device is 'cuda' or 'cuda-emulated' and the decoder runs natively;
+   * null otherwise ('cuda' then runs the decoder in ONNX Runtime and CReFF through CReFF.run).
+   */
+  #devicePath(o: ResolvedOptions): DevicePath | null {
+    if (this.device === 'cpu' || o.decoder !== 'auto' || !this.bundle.head) return null;
+    // (until the device path follows them: an LR network's own decoder, labels through two resizes)
+    if (this.bundle.lrDecoder || !['align-corners', 'half-pixel'].includes(o.pipeline.logitsUpsampling)) return null;
+    return DevicePath.open(this.bundle, this.device);
+  }
+
+  /**
    * The decoder stage of a branch's frames: a feature [1, C, h, w] to its logits [1, classes, h,
    * w]. The native head writes into one buffer reused from frame to frame, unless the logits are
    * returned with the results (then each frame gets its own).
@@ -290,15 +329,17 @@ export class ArSeg {
    * labels. The keyframe feature of mode 'ar' lives in `gop` from its keyframe to the next.
    */
   async *#run(reader: ReturnType<typeof openVideo>, o: ResolvedOptions): AsyncGenerator<SegmentResult> {
-    const run: RunState = {
-      o,
-      decodeHr: this.#decoder(o, 'hr'),
-      decodeLr: this.#decoder(o, 'lr'),
-      fusedHead: this.#nativeHead(o, 'ar'),
-      key: null,
-      fusedBuffer: null,
-    };
+    let run: RunState | null = null;
     try {
+      run = {
+        o,
+        decodeHr: this.#decoder(o, 'hr'),
+        decodeLr: this.#decoder(o, 'lr'),
+        fusedHead: this.#nativeHead(o, 'ar'),
+        key: null,
+        fusedBuffer: null,
+        device: this.#devicePath(o),
+      };
       for (;;) {
         const t0 = now();
         const frame: VideoFrame | null = await reader.read();
@@ -306,7 +347,14 @@ export class ArSeg {
         if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg was closed');
         const timings: StageTimings = { decode: now() - t0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, total: 0 };
         const useHr = o.mode === 'hr' || (o.mode === 'ar' && frame.isKeyframe);
-        const out = useHr ? await this.#hrBranch(frame, run, timings) : o.mode === 'lr' ? await this.#lrBranch(frame, timings) : await this.#arBranch(frame, run, timings);
+        const out = useHr ? await this.#hrBranch(frame, run, timings) : o.mode === 'lr' ? await this.#lrBranch(frame, run, timings) : await this.#arBranch(frame, run, timings);
+        if (out.device) {
+          timings.total = now() - t0;
+          const result = this.#result(frame, out.branch, out.device.labels, out.device.logits ?? null, timings, o);
+          result.bus = { toDevice: out.device.toDevice, toHost: out.device.toHost };
+          yield result;
+          continue;
+        }
         let logits = out.logits;
         let t = now();
         if (!logits) {
@@ -323,6 +371,7 @@ export class ArSeg {
       throw toArSegError(err);
     } finally {
       reader.close();
+      run?.device?.close();
     }
   }
 
@@ -334,10 +383,19 @@ export class ArSeg {
     const hrFeature = await runSession(this.bundle.hrEncoder, hr.data, [...hr.dims]);
     const feature = { data: hrFeature.data as Float32Array, dims: hrFeature.dims };
     timings.hrEncoder = now() - t;
+    if (run.device) {
+      // One upload serves the labels and, in mode 'ar', the GOP's keyframe on the device.
+      t = now();
+      const keep = o.mode === 'ar' ? o.creffMode : undefined;
+      const r = await run.device.labels(feature, { width: frame.width, height: frame.height, logits: o.logits, keyframe: keep });
+      if (keep) run.key = { feature, prepared: null };
+      timings.decoder = now() - t;
+      return { branch: 'hr', device: { labels: r.labels, logits: r.logits, toDevice: r.bytesToDevice, toHost: r.bytesToHost } };
+    }
     if (o.mode === 'ar') {
       t = now();
       // The CPU kernel takes a keyframe prepared once per GOP; the CUDA kernel the raw feature.
-      const prepared = this.device === 'cpu' ? await this.bundle.creff.prepareKeyframe(feature, { mode: o.creffMode }) : null;
+      const prepared = this.device !== 'cuda' ? await this.bundle.creff.prepareKeyframe(feature, { mode: o.creffMode }) : null;
       run.key = { feature, prepared };
       timings.creff = now() - t;
     }
@@ -354,8 +412,15 @@ export class ArSeg {
   }
 
   /** Mode 'lr': the LR feature goes to the decoder as it is. */
-  async #lrBranch(frame: VideoFrame, timings: StageTimings): Promise<BranchOutput> {
-    return { branch: 'lr', feature: await this.#lrEncoder(frame, timings) };
+  async #lrBranch(frame: VideoFrame, run: RunState, timings: StageTimings): Promise<BranchOutput> {
+    const feature = await this.#lrEncoder(frame, timings);
+    if (run.device) {
+      const t = now();
+      const r = await run.device.labels(feature, { width: frame.width, height: frame.height, logits: run.o.logits });
+      timings.decoder = now() - t;
+      return { branch: 'lr', device: { labels: r.labels, logits: r.logits, toDevice: r.bytesToDevice, toHost: r.bytesToHost } };
+    }
+    return { branch: 'lr', feature };
   }
 
   /**
@@ -371,6 +436,12 @@ export class ArSeg {
     const t = now();
     const [, , H, W] = key.feature.dims;
     const motion = resizeMotion(frame.motion!, frame.width, frame.height, W, H, o.pipeline.motionResize);
+    if (run.device) {
+      // The keyframe is on the device already: up go the LR feature and the motion, back the labels.
+      const r = await run.device.fuse(lrFeature, motion, H, W, { width: frame.width, height: frame.height, logits: o.logits });
+      timings.creff = now() - t;
+      return { branch: 'ar', device: { labels: r.labels, logits: r.logits, toDevice: r.bytesToDevice, toHost: r.bytesToHost } };
+    }
     const head = fusedHead && key.prepared ? { weight: fusedHead.weight, bias: fusedHead.bias } : undefined;
     const outChannels = head ? head.bias.length : this.bundle.manifest.feature.channels;
     // Logits returned with the results must not be overwritten by the next frame: then a buffer
@@ -383,7 +454,8 @@ export class ArSeg {
     }
     const fused = await this.bundle.creff.run(lrFeature, key.prepared ?? key.feature, { data: motion, dims: [2, H, W] }, {
       sampling: o.pipeline.sampling,
-      device: this.device,
+      // ('cuda-emulated' without the device path, i.e. with ONNX Runtime's decoder: the CPU kernel)
+      device: this.device === 'cuda' ? 'cuda' : 'cpu',
       mode: o.creffMode,
       output,
       head,
@@ -416,7 +488,7 @@ export class ArSeg {
     return addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, 'align-corners', via);
   }
 
-  #result(frame: VideoFrame, branch: SegmentResult['branch'], labels: Uint8Array, logits: Logits, timings: StageTimings, o: ResolvedOptions): SegmentResult {
+  #result(frame: VideoFrame, branch: SegmentResult['branch'], labels: Uint8Array, logits: Logits | null, timings: StageTimings, o: ResolvedOptions): SegmentResult {
     const result: SegmentResult = {
       index: frame.index,
       pts: frame.pts,
@@ -429,7 +501,7 @@ export class ArSeg {
       labels,
       timings,
     };
-    if (o.logits) result.logits = { data: logits.data, dims: [1, logits.dims[1], logits.dims[2], logits.dims[3]] };
+    if (o.logits && logits) result.logits = { data: logits.data, dims: [1, logits.dims[1], logits.dims[2], logits.dims[3]] };
     if (frame.rgb) result.rgb = frame.rgb;
     return result;
   }

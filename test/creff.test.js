@@ -185,7 +185,7 @@ test('CUDA: available, or refused with ERR_CUDA_UNAVAILABLE and the reason', asy
   } else {
     t.log(`no CUDA here: ${cuda.reason}`);
     const err = await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { device: 'cuda' }), { code: 'ERR_CUDA_UNAVAILABLE' });
-    t.is(err.message, cuda.reason);
+    t.is(err.message, `${cuda.reason}; to fix: ${cuda.fix}`);
   }
 });
 

@@ -11,8 +11,8 @@ namespace arseg {
 enum class CreffKernel {
   Fused,         // the fused CPU kernel (creff_fused_cpu), the default
   Reference,     // the plain reference (creff_reference), for parity
-  CudaEmulated,  // the CUDA kernel's device code run on the CPU (creff_cuda_emulator)
-  Cuda,          // the CUDA kernel on the GPU (creff_cuda)
+  CudaEmulated,  // the CUDA kernel's device code run on the CPU (device/emulated_backend)
+  Cuda,          // the CUDA kernel on the GPU (device/cuda_backend)
 };
 
 struct CreffCall {

@@ -71,13 +71,6 @@ void argmaxSameSize(const float* logits, int classes, size_t plane, uint8_t* lab
   });
 }
 
-// Where output coordinate `x` reads the input, in input pixels (clamped to the grid later).
-float sourceCoordinate(int x, int in, int out, LogitsUpsampling upsampling) {
-  if (upsampling == LogitsUpsampling::AlignCorners) return x * alignCornersScale(in, out);
-  const float s = (static_cast<float>(x) + 0.5f) * static_cast<float>(in) / static_cast<float>(out) - 0.5f;
-  return s < 0.f ? 0.f : s;
-}
-
 AxisMap axisMap(LogitsUpsampling upsampling) {
   return upsampling == LogitsUpsampling::AlignCorners ? AxisMap::AlignCorners : AxisMap::HalfPixel;
 }
@@ -173,11 +166,14 @@ void logitsToLabels(const float* logits, int classes, int h, int w, int outH, in
     argmaxSameSize(logits, classes, plane, labels, threads);
     return;
   }
+  const bool halfPixel = upsampling == LogitsUpsampling::HalfPixel;
+  // The arithmetic below is repeated in the device code (labels_kernel.cuh, labelAt): keep the
+  // two in step, term for term, so that the GPU gives these labels bit for bit.
   parallelFor(outH, threads, [&](int y, int) {
     uint8_t* row = labels + static_cast<size_t>(y) * outW;
     for (int x = 0; x < outW; ++x) {
-      const BilinearTaps t = bilinearClamped(sourceCoordinate(x, w, outW, upsampling),
-                                             sourceCoordinate(y, h, outH, upsampling), h, w);
+      const BilinearTaps t = bilinearClamped(logitsSourceCoordinate(x, w, outW, halfPixel),
+                                             logitsSourceCoordinate(y, h, outH, halfPixel), h, w);
       int best = 0;
       float bestValue = 0;
       for (int c = 0; c < classes; ++c) {

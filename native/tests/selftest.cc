@@ -16,9 +16,11 @@
 #include <vector>
 
 #include "../common/coded_error.h"
-#include "../creff/creff_cuda_emulator.h"
 #include "../creff/creff_fused_cpu.h"
 #include "../creff/creff_reference.h"
+#include "../device/cuda_driver.h"
+#include "../device/device_path.h"
+#include "../device/emulated_backend.h"
 #include "../motion/resize_field.h"
 #include "../postprocess/logits_to_labels.h"
 #include "../postprocess/pointwise_head.h"
@@ -228,7 +230,8 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < ref.size(); ++i) worst = std::max(worst, std::abs(ref[i] - fused[i]));
       if (K <= 11 && H * W <= 400) {  // the CUDA device code, emulated (slow: small cases only)
         std::vector<float> emu(C * s.plane());
-        creffCudaEmulated(w, s, lr.data(), key.data(), motion.data(), WarpSampling::Exact, mode, emu.data());
+        EmulatedBackend device;
+        creffOnDevice(device, w, s, lr.data(), key.data(), motion.data(), WarpSampling::Exact, mode, emu.data());
         for (size_t i = 0; i < ref.size(); ++i) worst = std::max(worst, std::abs(ref[i] - emu[i]));
       }
       expect(worst < 1e-4f, "CReFF fused/emulated CUDA vs reference K=" + std::to_string(K) + " " + std::to_string(H) +
@@ -361,6 +364,130 @@ int main(int argc, char** argv) {
     expect(ok, "labels through two resizes, " + std::to_string(h) + "x" + std::to_string(w) + " -> " +
                    std::to_string(midH) + "x" + std::to_string(midW) + " -> " + std::to_string(outH) + "x" +
                    std::to_string(outW));
+  }
+
+  // The device path on the emulated device: head + labels of a feature, a kept keyframe and
+  // fused frames, against the CPU kernels (labels identical; logits within rounding), with the
+  // bytes across the "bus" counted exactly; both upsampling maps, sizes off the tiles.
+  for (const auto& [C, K, H, W, outH, outW] : std::vector<std::tuple<int, int, int, int, int, int>>{
+           {5, 3, 17, 23, 17, 23}, {6, 12, 9, 14, 37, 50}, {3, 1, 4, 4, 9, 7}, {16, 11, 20, 16, 80, 64}}) {
+    auto rnd = [](size_t n, float scale, uint32_t seed) {
+      std::vector<float> v(n);
+      for (float& f : v) {
+        seed = seed * 1664525u + 1013904223u;
+        f = scale * (static_cast<float>(seed >> 8) / 16777216.f - 0.5f);
+      }
+      return v;
+    };
+    auto w = std::make_shared<CreffWeights>();
+    w->channels = C, w->window = 5;
+    w->qWeight = rnd(C * 9, 0.6f, 1), w->kWeight = rnd(C * 9, 0.6f, 2), w->vWeight = rnd(C * 9, 0.6f, 3);
+    w->qBias = rnd(C, 0.6f, 4), w->kBias = rnd(C, 0.6f, 5), w->vBias = rnd(C, 0.6f, 6);
+    PointwiseHeadWeights head{C, K, rnd(K * C, 1.f, 7), rnd(K, 1.f, 8)};
+    const size_t plane = static_cast<size_t>(H) * W, outPlane = static_cast<size_t>(outH) * outW;
+    const std::vector<float> feature = rnd(C * plane, 3.f, 9), lr = rnd(C * plane / 4 + C, 3.f, 10),
+                             motion = rnd(2 * plane, 6.f, 11);
+    const int h = std::max(1, H / 2), lw = std::max(1, W / 2);
+    for (LogitsUpsampling map : {LogitsUpsampling::AlignCorners, LogitsUpsampling::HalfPixel}) {
+      DevicePath path(openEmulatedBackend(), w, head);
+      DeviceLabelsRequest request{outH, outW, map, true};
+      auto cpuLabels = [&](const float* f) {
+        std::vector<float> logits(K * plane);
+        pointwiseHead(f, C, H, W, head.weight.data(), head.bias.data(), K, logits.data(), 1);
+        std::vector<uint8_t> labels(outPlane);
+        logitsToLabels(logits.data(), K, H, W, outH, outW, map, labels.data(), 1);
+        return std::make_pair(logits, labels);
+      };
+      auto close = [](const std::vector<float>& a, const std::vector<float>& b) {
+        bool ok = a.size() == b.size();
+        for (size_t i = 0; ok && i < a.size(); ++i) ok = std::abs(a[i] - b[i]) <= 1e-5f * (1 + std::abs(b[i]));
+        return ok;
+      };
+      const CreffMode keep = CreffMode::Exact;
+      const DeviceLabels key = path.labels(feature.data(), H, W, request, &keep);
+      const auto [keyLogits, keyLabels] = cpuLabels(feature.data());
+      const std::string at = std::to_string(C) + "ch " + std::to_string(K) + " classes " + std::to_string(H) + "x" +
+                             std::to_string(W) + " -> " + std::to_string(outH) + "x" + std::to_string(outW);
+      expect(close(key.logits, keyLogits), "device head logits = CPU head, " + at);
+      // labels from the device's own logits are the CPU's labels from them, bit for bit
+      std::vector<uint8_t> fromDeviceLogits(outPlane);
+      logitsToLabels(key.logits.data(), K, H, W, outH, outW, map, fromDeviceLogits.data(), 1);
+      expect(key.labels == fromDeviceLogits, "device labels = CPU labels of the same logits, " + at);
+      expect(key.bytesToDevice == C * plane * 4 && key.bytesToHost == outPlane + K * plane * 4,
+             "the keyframe's bus bytes: feature up, labels and logits down, " + at);
+      const DeviceLabels fused = path.fuse(lr.data(), h, lw, motion.data(), motion.size(), WarpSampling::Exact,
+                                           DeviceLabelsRequest{outH, outW, map, false});
+      CreffShape s;
+      s.channels = C, s.lrHeight = h, s.lrWidth = lw, s.height = H, s.width = W;
+      std::vector<float> ref(C * plane);
+      creffReference(*w, s, lr.data(), feature.data(), motion.data(), WarpSampling::Exact, CreffMode::Exact, ref.data());
+      const auto [fusedLogits, fusedLabels] = cpuLabels(ref.data());
+      size_t differ = 0;
+      for (size_t i = 0; i < outPlane; ++i) differ += fused.labels[i] != fusedLabels[i];
+      expect(differ * 200 <= outPlane, "fused labels on the device ~ CPU reference (" + std::to_string(differ) + " differ), " + at);
+      expect(fused.logits.empty() && fused.bytesToDevice == (C * size_t(h) * lw + 2 * plane) * 4 && fused.bytesToHost == outPlane,
+             "a fused frame's bus bytes: LR feature and motion up, labels down, " + at);
+      bool threw = false;
+      try {
+        path.fuse(lr.data(), h, lw, motion.data(), motion.size() - 1, WarpSampling::Exact, request);
+      } catch (const CodedError& e) {
+        threw = std::string(e.code()) == "ERR_SHAPE";
+      }
+      expect(threw, "a motion field of the wrong size is refused");
+      path.dropKeyframe();
+      threw = false;
+      try {
+        path.fuse(lr.data(), h, lw, motion.data(), motion.size(), WarpSampling::Exact, request);
+      } catch (const CodedError& e) {
+        threw = std::string(e.code()) == "ERR_INVALID_ARG";
+      }
+      expect(threw, "fuse without a keyframe is refused");
+    }
+  }
+
+  // The driver diagnosis on made-up facts: each reason in turn, in the order users fix them.
+  {
+    auto gpu = [](const char* name, int major, int minor) {
+      CudaDeviceFacts d;
+      d.name = name, d.major = major, d.minor = minor;
+      return d;
+    };
+    CudaNeeds needs;
+    needs.built = true, needs.runtimeVersion = 11080, needs.driverFloor = "450.80.02";
+    parseCudaArchitectures("75-real;80-real;86-real;89-real;90", &needs);
+    expect(needs.machineCode == std::vector<int>({75, 80, 86, 89, 90}) && needs.ptx == std::vector<int>({90}),
+           "CUDA architectures parsed");
+    CudaDriverFacts none;
+    none.libraryError = "libcuda.so.1: cannot open shared object file";
+    expect(diagnoseCuda(none, needs).reason.rfind("no NVIDIA driver found", 0) == 0, "no libcuda: no driver");
+    CudaDriverFacts noModule;
+    noModule.library = true, noModule.initResult = 100, noModule.cudaVersion = 12020;
+    expect(diagnoseCuda(noModule, needs).reason.rfind("no NVIDIA driver found", 0) == 0, "no kernel module: no driver");
+    CudaDriverFacts old = noModule;
+    old.kernelModule = true, old.version = "418.226.00", old.cudaVersion = 10010, old.initResult = 0;
+    old.devices.push_back(gpu("Tesla T4", 7, 5));
+    const CudaDiagnosis tooOld = diagnoseCuda(old, needs);
+    expect(tooOld.reason == "driver 418.226.00 (CUDA 10.1) is older than 450.80.02, needed by the CUDA 11.8 runtime this build of ar-seg-native links",
+           "old driver: " + tooOld.reason);
+    CudaDriverFacts noGpu = noModule;
+    noGpu.kernelModule = true, noGpu.version = "535.129.03";
+    expect(diagnoseCuda(noGpu, needs).reason.rfind("no GPU", 0) == 0, "module but no device: no GPU");
+    CudaDriverFacts pascal = old;
+    pascal.version = "535.129.03", pascal.cudaVersion = 12020;
+    pascal.devices[0] = gpu("Tesla P100", 6, 0);
+    expect(diagnoseCuda(pascal, needs).reason.find("is older than what this build targets") != std::string::npos,
+           "Pascal: not targeted");
+    CudaDriverFacts ok = pascal;
+    for (const auto& [major, minor] : std::vector<std::pair<int, int>>{{7, 5}, {8, 6}, {8, 7}, {9, 0}, {10, 0}, {12, 0}}) {
+      ok.devices[0] = gpu("GPU", major, minor);
+      expect(diagnoseCuda(ok, needs).ok, "compute capability " + std::to_string(major) + "." + std::to_string(minor) + " runs");
+    }
+    CudaNeeds stub;
+    expect(diagnoseCuda(ok, stub).reason.rfind("this build of ar-seg-native has no CUDA kernels", 0) == 0, "stub build");
+    CudaNeeds cuda13 = needs;
+    cuda13.runtimeVersion = 13000, cuda13.driverFloor = "580.65.06";
+    expect(diagnoseCuda(ok, cuda13).reason.rfind("driver 535.129.03 (CUDA 12.2) is older than 580.65.06", 0) == 0,
+           "a CUDA 13 build on a 535 driver");
   }
 
   std::printf("selftest: %d checks, %d failed\n", checks, failures);
