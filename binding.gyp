@@ -27,6 +27,7 @@
         "native/motion/block_field.cc",
         "native/motion/keyframe_composer.cc",
         "native/motion/resize_field.cc",
+        "native/postprocess/labels_taps.cc",
         "native/postprocess/logits_to_labels.cc",
         "native/postprocess/pointwise_head.cc",
         "native/video/video_decoder.cc",

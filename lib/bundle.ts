@@ -156,6 +156,28 @@ export type MotionComposition = 'bilinear' | 'official';
  */
 export type LogitsUpsampling = 'align-corners' | 'half-pixel' | 'align-corners-via-input' | 'half-pixel-via-stride';
 
+/**
+ * What the bundle's LogitsUpsampling makes of one frame's logits (`Bundle.labelsResize`): the
+ * resize to the frame, through `via` first (the network's own resize) in the two-step modes. The
+ * CPU labels (labelsFromLogits) and the device path take it alike.
+ */
+export interface LabelsResize {
+  /** The resize to the frame. */
+  upsampling: 'align-corners' | 'half-pixel';
+  /** A first resize, to this size, when the mode has two. */
+  via?: LabelsFirstResize;
+}
+
+/** The first of two resizes (LabelsResize.via): the network's own. */
+export interface LabelsFirstResize {
+  /** The height it resizes the logits to. */
+  height: number;
+  /** The width it resizes the logits to. */
+  width: number;
+  /** Its coordinate map. */
+  upsampling: 'align-corners' | 'half-pixel';
+}
+
 /** Every choice of the pipeline around the networks, defaults filled in (`Bundle.pipeline`). */
 export interface BundlePipeline {
   /** How the LR input is made (input.lrInput). */
@@ -297,6 +319,23 @@ export class Bundle {
   /** The native head of a branch's frames (see decoderFor), or null when that decoder runs in ONNX Runtime. */
   headFor(branch: 'hr' | 'lr' | 'ar'): PointwiseHead | null {
     return branch !== 'hr' && this.lrDecoder ? this.#lrHead : this.#head;
+  }
+
+  /**
+   * How a branch's logits (logitsHeight x logitsWidth) become labels, as `pipeline.logitsUpsampling`
+   * says. input: the size of the image the branch's encoder took (HR frames the HR input, LR
+   * frames the LR input), which 'align-corners-via-input' resizes to first; AR logits stay at
+   * the keyframe feature's size there (the official LR network leaves them so).
+   */
+  labelsResize(branch: 'hr' | 'lr' | 'ar', logitsHeight: number, logitsWidth: number, input: { height: number; width: number }): LabelsResize {
+    const upsampling = this.pipeline.logitsUpsampling;
+    if (upsampling === 'align-corners' || upsampling === 'half-pixel') return { upsampling };
+    if (upsampling === 'align-corners-via-input') {
+      const [height, width] = branch === 'ar' ? [logitsHeight, logitsWidth] : [input.height, input.width];
+      return { upsampling: 'align-corners', via: { height, width, upsampling: 'align-corners' } };
+    }
+    const stride = this.manifest.feature.stride;
+    return { upsampling: 'align-corners', via: { height: logitsHeight * stride, width: logitsWidth * stride, upsampling: 'half-pixel' } };
   }
 
   /** The classes (the manifest's). */

@@ -5,6 +5,8 @@
  * the fused feature brought back, the decoder run by ONNX Runtime, labels made on the CPU) and
  * with it (the keyframe kept on the device for its GOP, only the labels coming back). The
  * device path's own share is what SegmentResult.bus measures; the tests hold the two equal.
+ * Per frame in steady state: once per labels size, not per frame, the device path also sends up
+ * that resize's tap tables (36 bytes per output row and column, a few kB), left out here.
  */
 import type { BundleManifest } from './bundle';
 

@@ -1,14 +1,16 @@
 /**
  * The pipeline's device path (native/device/device_path.h): with `device: 'cuda'` the keyframe
  * feature is uploaded once and stays on the GPU for its GOP, and CReFF, the decoder's pointwise
- * head and the upsampling + arg-max run there; only the labels come back (the logits when
- * asked). 'cuda-emulated' runs the same device code on the CPU through the emulator: how the
- * path is tested without a GPU (slow).
+ * head (the HR network's on HR frames; the LR network's own on LR and AR frames when the bundle
+ * has one) and the upsampling + arg-max (every resize a bundle declares) run there; only the
+ * labels come back (the logits when asked). The head and the labels are the CPU kernels' bit for
+ * bit (native/postprocess/labels_kernel.cuh). 'cuda-emulated' runs the same device code on the
+ * CPU through the emulator: how the path is tested without a GPU (slow).
  */
-import type { Bundle } from './bundle';
+import type { Bundle, LabelsResize } from './bundle';
 import type { FeatureTensor } from './creff';
 import { ArSegError, ErrorCodes, toArSegError } from './errors';
-import { addon, NativeDevicePath } from './native';
+import { addon, NativeDevicePath, NativeLabelsRequest } from './native';
 import type { Logits } from './pointwise-head';
 
 export type DeviceBackendName = 'cuda' | 'cuda-emulated';
@@ -20,7 +22,11 @@ export interface DeviceLabels {
   logits?: Logits;
   /** Device time of the kernels. */
   milliseconds: number;
-  /** Bytes this call moved across the bus, each way (ONNX Runtime's own copies not included). */
+  /**
+   * Bytes this call moved across the bus, each way (ONNX Runtime's own copies not included; the
+   * first frame of each labels size also sends up that resize's tap tables, 36 bytes per output
+   * row and column).
+   */
   bytesToDevice: number;
   bytesToHost: number;
 }
@@ -29,6 +35,8 @@ export interface DeviceLabelsOptions {
   /** The labels' size (the frame's). */
   width: number;
   height: number;
+  /** How the logits are resized to it (Bundle.labelsResize). */
+  resize: LabelsResize;
   /** Also bring the logits back. */
   logits?: boolean;
 }
@@ -37,70 +45,67 @@ export class DevicePath {
   readonly backend: DeviceBackendName;
   readonly classes: number;
   #native: NativeDevicePath;
-  #upsampling: 'align-corners' | 'half-pixel';
   #sampling: 'exact' | 'official';
 
   private constructor(
     native: NativeDevicePath,
     backend: DeviceBackendName,
     classes: number,
-    upsampling: 'align-corners' | 'half-pixel',
     sampling: 'exact' | 'official',
   ) {
     this.#native = native;
     this.backend = backend;
     this.classes = classes;
-    this.#upsampling = upsampling;
     this.#sampling = sampling;
   }
 
-  /** Uploads the bundle's CReFF and head weights. Needs the bundle's native pointwise head. */
+  /**
+   * Why the device path cannot run this bundle's frames, or null when it can: it needs every
+   * decoder as a native pointwise head (the HR one, and the LR network's own when the bundle has
+   * one). Every other pipeline choice the bundle makes it follows.
+   */
+  static unsupportedReason(bundle: Bundle): string | null {
+    if (!bundle.head) return `the decoder is not run as a pointwise head: ${bundle.headReason}`;
+    if (bundle.lrDecoder && !bundle.lrHead)
+      return `the LR network's own decoder is not run as a pointwise head: ${bundle.lrHeadReason}`;
+    return null;
+  }
+
+  /** Uploads the bundle's CReFF and head weights. ERR_UNSUPPORTED with unsupportedReason's words. */
   static open(bundle: Bundle, backend: DeviceBackendName): DevicePath {
-    const head = bundle.head;
-    if (!head)
-      throw new ArSegError(
-        ErrorCodes.UNSUPPORTED,
-        `the device path needs the decoder as a pointwise head: ${bundle.headReason}`,
-      );
-    const m = bundle.manifest;
-    const { logitsUpsampling, sampling } = bundle.pipeline;
-    if (logitsUpsampling !== 'align-corners' && logitsUpsampling !== 'half-pixel')
-      throw new ArSegError(ErrorCodes.UNSUPPORTED, `the device path makes labels through one resize, not '${logitsUpsampling}'`);
+    const reason = DevicePath.unsupportedReason(bundle);
+    if (reason) throw new ArSegError(ErrorCodes.UNSUPPORTED, `the device path cannot run this bundle: ${reason}`);
+    const head = bundle.head!;
+    const lrHead = bundle.lrDecoder ? bundle.lrHead! : null;
     try {
       const native = new (addon().NativeDevicePath)({
         backend,
         creff: bundle.creff.nativeHandle(),
-        channels: m.feature.channels,
+        channels: bundle.manifest.feature.channels,
         headWeight: head.weight,
         headBias: head.bias,
+        ...(lrHead ? { lrHeadWeight: lrHead.weight, lrHeadBias: lrHead.bias } : {}),
       });
-      return new DevicePath(
-        native,
-        backend,
-        head.classes,
-        logitsUpsampling,
-        sampling,
-      );
+      return new DevicePath(native, backend, head.classes, bundle.pipeline.sampling);
     } catch (err) {
       throw toArSegError(err);
     }
   }
 
   /**
-   * The labels of a feature [1, C, H, W]. keyframe: also keep it on the device as the GOP's
-   * keyframe for fuse(), in that CReFF mode.
+   * The labels of a feature [1, C, H, W] by the HR network's head ('hr') or the LR network's own
+   * ('lr'; the HR head when the bundle has none). keyframe: also keep it on the device as the
+   * GOP's keyframe for fuse(), in that CReFF mode.
    */
   async labels(
     feature: FeatureTensor,
-    options: DeviceLabelsOptions & { keyframe?: 'exact' | 'keyframe-conv' },
+    options: DeviceLabelsOptions & { head: 'hr' | 'lr'; keyframe?: 'exact' | 'keyframe-conv' },
   ): Promise<DeviceLabels> {
     const [, , H, W] = feature.dims;
     try {
       const r = await this.#native.labels(feature.data, H, W, {
-        outHeight: options.height,
-        outWidth: options.width,
-        upsampling: this.#upsampling,
-        logits: Boolean(options.logits),
+        ...request(options),
+        head: options.head,
         keyframe: options.keyframe,
       });
       return this.#result(r, H, W);
@@ -109,7 +114,10 @@ export class DevicePath {
     }
   }
 
-  /** CReFF of an LR feature [1, C, h, w] with the kept keyframe along motion [2, H, W], to labels. */
+  /**
+   * CReFF of an LR feature [1, C, h, w] with the kept keyframe along motion [2, H, W], to labels
+   * by the LR network's head (an AR frame is the LR network's; the HR head when it has none).
+   */
   async fuse(
     lr: FeatureTensor,
     motion: Float32Array,
@@ -120,11 +128,9 @@ export class DevicePath {
     const [, , h, w] = lr.dims;
     try {
       const r = await this.#native.fuse(lr.data, h, w, motion, {
+        ...request(options),
+        head: 'lr',
         sampling: this.#sampling,
-        outHeight: options.height,
-        outWidth: options.width,
-        upsampling: this.#upsampling,
-        logits: Boolean(options.logits),
       });
       return this.#result(r, keyHeight, keyWidth);
     } catch (err) {
@@ -147,4 +153,14 @@ export class DevicePath {
     if (r.logits) out.logits = { data: r.logits, dims: [1, this.classes, H, W] };
     return out;
   }
+}
+
+function request(options: DeviceLabelsOptions): NativeLabelsRequest {
+  return {
+    outHeight: options.height,
+    outWidth: options.width,
+    upsampling: options.resize.upsampling,
+    ...(options.resize.via ? { via: options.resize.via } : {}),
+    logits: Boolean(options.logits),
+  };
 }

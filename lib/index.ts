@@ -23,6 +23,8 @@ export type {
   BundlePipeline,
   DecoderChoice,
   ExecutionDevice,
+  LabelsFirstResize,
+  LabelsResize,
   LogitsUpsampling,
   LrInput,
   MotionComposition,

@@ -81,7 +81,11 @@ export interface NativeDeviceLabels {
 export interface NativeLabelsRequest {
   outHeight: number;
   outWidth: number;
+  /** The resize to the labels: one, or through `via` first (postprocess/labels_taps.h). */
   upsampling?: 'align-corners' | 'half-pixel';
+  via?: { height: number; width: number; upsampling?: 'align-corners' | 'half-pixel' };
+  /** Which head makes the logits: the HR network's (default) or the LR network's own. */
+  head?: 'hr' | 'lr';
   logits?: boolean;
 }
 
@@ -89,7 +93,7 @@ export interface NativeDevicePath {
   labels(feature: Float32Array, height: number, width: number, options: NativeLabelsRequest & { keyframe?: 'exact' | 'keyframe-conv' }): Promise<NativeDeviceLabels>;
   fuse(lr: Float32Array, lrHeight: number, lrWidth: number, motion: Float32Array, options: NativeLabelsRequest & { sampling?: 'exact' | 'official' }): Promise<NativeDeviceLabels>;
   dropKeyframe(): void;
-  info(): { backend: string; channels: number; classes: number };
+  info(): { backend: string; channels: number; classes: number; lrHead: boolean };
 }
 
 /** One GPU as the driver describes it. */
@@ -167,7 +171,16 @@ export interface NativeCudaDriver {
 export interface NativeAddon {
   NativeCReFF: new (weights: NativeCReFFWeights) => NativeCReFF;
   NativeKeyframe: new () => NativeKeyframe;
-  NativeDevicePath: new (options: { backend: 'cuda' | 'cuda-emulated'; creff?: NativeCReFF; channels: number; headWeight: Float32Array; headBias: Float32Array }) => NativeDevicePath;
+  NativeDevicePath: new (options: {
+    backend: 'cuda' | 'cuda-emulated';
+    creff?: NativeCReFF;
+    channels: number;
+    headWeight: Float32Array;
+    headBias: Float32Array;
+    /** The LR network's own head, for LR and AR frames (both or neither). */
+    lrHeadWeight?: Float32Array;
+    lrHeadBias?: Float32Array;
+  }) => NativeDevicePath;
   cudaStatus(): { available: boolean; reason: string; fix: string };
   cudaDriver(): NativeCudaDriver;
   /** Whether the dynamic loader can load a library here (dlopen, then dlclose). */
@@ -211,7 +224,7 @@ export interface NativeAddon {
     outHeight: number,
     outWidth: number,
     upsampling?: 'align-corners' | 'half-pixel',
-    via?: { height: number; width: number; upsampling?: 'align-corners' | 'half-pixel'},
+    via?: { height: number; width: number; upsampling?: 'align-corners' | 'half-pixel' },
   ): Promise<Uint8Array>;
   NativeVideoReader: new (source: string, options?: object) => NativeVideoReader;
   NativePacketReader: new (codec: string, options?: object) => NativePacketReader;

@@ -14,12 +14,15 @@
  * made, how motion is composed and resized to the feature size, the warp, and how logits become
  * labels; a converted official checkpoint runs the official evaluation path (docs/conversion.md).
  *
+ * On 'cuda' (and 'cuda-emulated', its test double) with native heads the frames take the device
+ * path (device-path.ts): CReFF, the heads and the labels on the GPU, with the same choices.
+ *
  * Modes 'hr' (every frame at HR) and 'lr' (every frame at LR, no fusion) take the same path for
  * comparison. Decoding runs ahead on the thread pool while the networks run (the reader's
  * bounded read-ahead), so decode and inference overlap.
  */
 import * as ort from 'onnxruntime-node';
-import { Bundle, BundleOptions, BundlePipeline, DecoderChoice, ExecutionDevice } from './bundle';
+import { Bundle, BundleOptions, BundlePipeline, DecoderChoice, ExecutionDevice, LabelsResize } from './bundle';
 import { FeatureTensor, Keyframe } from './creff';
 import { DevicePath } from './device-path';
 import type { Logits, PointwiseHead } from './pointwise-head';
@@ -178,8 +181,8 @@ interface RunState {
   /** The output buffer CReFF reuses from frame to frame. */
   fusedBuffer: Float32Array | null;
   /**
-   * The device path (device 'cuda' or 'cuda-emulated' with the native head): it holds the
-   * keyframe on the device, so `key.feature` only gives its size there. Null otherwise.
+   * The device path (device 'cuda' or 'cuda-emulated' with native heads, see devicePathReason):
+   * it holds the keyframe on the device, so `key.feature` only gives its size there. Null otherwise.
    */
   device: DevicePath | null;
 }
@@ -209,9 +212,10 @@ export class ArSeg {
 
   /**
    * Loads a model bundle (see bundle.ts): validates it and opens its graphs in ONNX Runtime.
-   * device 'cuda' runs the networks on ONNX Runtime's CUDA provider and, when the decoder is a
-   * pointwise head, CReFF, the head and the labels in the device path (the keyframe feature stays
-   * on the GPU for its GOP, only the labels come back); it fails with ERR_CUDA_UNAVAILABLE and
+   * device 'cuda' runs the networks on ONNX Runtime's CUDA provider and, when the decoders are
+   * pointwise heads, CReFF, the heads and the labels in the device path (the keyframe feature
+   * stays on the GPU for its GOP, only the labels come back; `devicePathReason` says why not
+   * otherwise); it fails with ERR_CUDA_UNAVAILABLE and
    * the reason (`ar-seg doctor`) when either is missing. 'cuda-emulated' runs that device path's
    * GPU code on the CPU (tests).
    */
@@ -285,13 +289,19 @@ export class ArSeg {
   }
 
   /**
-   * The device path when the device is 'cuda' or 'cuda-emulated' and the decoder runs natively;
-   * null otherwise ('cuda' then runs the decoder in ONNX Runtime and CReFF through CReFF.run).
+   * Why segment() runs on this device without the device path (null when it takes it, with
+   * decoder 'auto'): the device is 'cpu', or a decoder of the bundle is not a native pointwise
+   * head (DevicePath.unsupportedReason). On 'cuda' the frames then take the plain CUDA path:
+   * ONNX Runtime runs the decoders, CReFF.run the kernel, the labels are made on the CPU.
    */
+  get devicePathReason(): string | null {
+    if (this.device === 'cpu') return "device 'cpu'";
+    return DevicePath.unsupportedReason(this.bundle);
+  }
+
+  /** The device path for a segment() call, or null (decoder 'onnx', or see devicePathReason). */
   #devicePath(o: ResolvedOptions): DevicePath | null {
-    if (this.device === 'cpu' || o.decoder !== 'auto' || !this.bundle.head) return null;
-    // (until the device path follows them: an LR network's own decoder, labels through two resizes)
-    if (this.bundle.lrDecoder || !['align-corners', 'half-pixel'].includes(o.pipeline.logitsUpsampling)) return null;
+    if (this.device === 'cpu' || o.decoder !== 'auto' || this.devicePathReason) return null;
     return DevicePath.open(this.bundle, this.device);
   }
 
@@ -362,7 +372,7 @@ export class ArSeg {
           timings.decoder = now() - t;
         }
         t = now();
-        const labels = await this.#labels(logits, frame, out.branch, o);
+        const labels = await this.#labels(logits, frame, out.branch);
         timings.labels = now() - t;
         timings.total = now() - t0;
         yield this.#result(frame, out.branch, labels, logits, timings, o);
@@ -387,7 +397,8 @@ export class ArSeg {
       // One upload serves the labels and, in mode 'ar', the GOP's keyframe on the device.
       t = now();
       const keep = o.mode === 'ar' ? o.creffMode : undefined;
-      const r = await run.device.labels(feature, { width: frame.width, height: frame.height, logits: o.logits, keyframe: keep });
+      const resize = this.#labelsResize('hr', feature.dims[2], feature.dims[3], frame);
+      const r = await run.device.labels(feature, { width: frame.width, height: frame.height, resize, head: 'hr', logits: o.logits, keyframe: keep });
       if (keep) run.key = { feature, prepared: null };
       timings.decoder = now() - t;
       return { branch: 'hr', device: { labels: r.labels, logits: r.logits, toDevice: r.bytesToDevice, toHost: r.bytesToHost } };
@@ -416,7 +427,8 @@ export class ArSeg {
     const feature = await this.#lrEncoder(frame, timings);
     if (run.device) {
       const t = now();
-      const r = await run.device.labels(feature, { width: frame.width, height: frame.height, logits: run.o.logits });
+      const resize = this.#labelsResize('lr', feature.dims[2], feature.dims[3], frame);
+      const r = await run.device.labels(feature, { width: frame.width, height: frame.height, resize, head: 'lr', logits: run.o.logits });
       timings.decoder = now() - t;
       return { branch: 'lr', device: { labels: r.labels, logits: r.logits, toDevice: r.bytesToDevice, toHost: r.bytesToHost } };
     }
@@ -438,7 +450,8 @@ export class ArSeg {
     const motion = resizeMotion(frame.motion!, frame.width, frame.height, W, H, o.pipeline.motionResize);
     if (run.device) {
       // The keyframe is on the device already: up go the LR feature and the motion, back the labels.
-      const r = await run.device.fuse(lrFeature, motion, H, W, { width: frame.width, height: frame.height, logits: o.logits });
+      const resize = this.#labelsResize('ar', H, W, frame);
+      const r = await run.device.fuse(lrFeature, motion, H, W, { width: frame.width, height: frame.height, resize, logits: o.logits });
       timings.creff = now() - t;
       return { branch: 'ar', device: { labels: r.labels, logits: r.logits, toDevice: r.bytesToDevice, toHost: r.bytesToHost } };
     }
@@ -468,24 +481,18 @@ export class ArSeg {
    * Logits upsampled to the frame as the bundle says (LogitsUpsampling: one resize, or the
    * network's own resize and then the evaluation's) and arg-maxed, natively in one pass.
    */
-  async #labels(logits: Logits, frame: VideoFrame, branch: SegmentResult['branch'], o: ResolvedOptions): Promise<Uint8Array> {
+  async #labels(logits: Logits, frame: VideoFrame, branch: SegmentResult['branch']): Promise<Uint8Array> {
     const [, lc, lh, lw] = logits.dims;
     const classes = this.bundle.manifest.classes.length;
     if (lc !== classes) throw new ArSegError(ErrorCodes.BUNDLE, `the decoder gave ${lc} classes, the bundle lists ${classes}`);
-    const upsampling = o.pipeline.logitsUpsampling;
-    if (upsampling === 'align-corners' || upsampling === 'half-pixel')
-      return addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, upsampling);
-    let via: { height: number; width: number; upsampling: 'align-corners' | 'half-pixel' };
-    if (upsampling === 'align-corners-via-input') {
-      // The network's own resize: to the image its encoder took (HR or LR input); AR logits stay
-      // at the keyframe feature's size (the official LR network resizes them to it).
-      const [ih, iw] = branch === 'ar' ? [lh, lw] : frame.tensors![branch === 'lr' ? 1 : 0].dims.slice(2);
-      via = { height: ih, width: iw, upsampling: 'align-corners' };
-    } else {
-      const stride = this.bundle.manifest.feature.stride;
-      via = { height: lh * stride, width: lw * stride, upsampling: 'half-pixel' };
-    }
-    return addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, 'align-corners', via);
+    const { upsampling, via } = this.#labelsResize(branch, lh, lw, frame);
+    return addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, upsampling, via);
+  }
+
+  /** The resize of a branch's lh x lw logits to the frame (Bundle.labelsResize; the same on the CPU and the device path). */
+  #labelsResize(branch: SegmentResult['branch'], lh: number, lw: number, frame: VideoFrame): LabelsResize {
+    const [height, width] = branch === 'ar' ? [lh, lw] : frame.tensors![branch === 'lr' ? 1 : 0].dims.slice(2);
+    return this.bundle.labelsResize(branch, lh, lw, { height, width });
   }
 
   #result(frame: VideoFrame, branch: SegmentResult['branch'], labels: Uint8Array, logits: Logits | null, timings: StageTimings, o: ResolvedOptions): SegmentResult {

@@ -7,6 +7,7 @@
 #include "frame_js.h"
 #include "js_args.h"
 #include "js_errors.h"
+#include "labels_binding.h"
 #include "promise_worker.h"
 
 namespace arseg {
@@ -18,17 +19,32 @@ Napi::Object optionsAt(const Napi::CallbackInfo& info, size_t i) {
   return info[i].As<Napi::Object>();
 }
 
+// { outHeight, outWidth, upsampling?, via?, head?: 'hr' | 'lr', logits? }
 DeviceLabelsRequest parseRequest(const Napi::Object& o) {
   DeviceLabelsRequest r;
   r.outHeight = integerIn(o.Get("outHeight"), "outHeight", 1, 1 << 16);
   r.outWidth = integerIn(o.Get("outWidth"), "outWidth", 1, 1 << 16);
-  const std::string upsampling = optionString(o, "upsampling", "align-corners");
-  if (upsampling == "half-pixel")
-    r.upsampling = LogitsUpsampling::HalfPixel;
-  else if (upsampling != "align-corners")
-    invalidArg("upsampling must be 'align-corners' or 'half-pixel'");
+  LabelsResize resize;
+  parseLabelsResize(o.Get("upsampling"), o.Get("via"), &resize);
+  r.upsampling = resize.upsampling;
+  r.twoStep = resize.twoStep;
+  r.via = resize.via;
+  const std::string head = optionString(o, "head", "hr");
+  if (head != "hr" && head != "lr") invalidArg("option 'head' must be 'hr' or 'lr'");
+  r.head = head == "lr" ? DecoderHead::Lr : DecoderHead::Hr;
   r.logits = o.Get("logits").ToBoolean();
   return r;
+}
+
+PointwiseHeadWeights headOf(const Napi::Object& o, int channels, const char* weightKey, const char* biasKey) {
+  PointwiseHeadWeights head;
+  head.channels = channels;
+  Napi::Float32Array weight = float32Array(o.Get(weightKey), weightKey);
+  Napi::Float32Array bias = float32Array(o.Get(biasKey), biasKey);
+  head.classes = static_cast<int>(bias.ElementLength());
+  head.weight.assign(weight.Data(), weight.Data() + weight.ElementLength());
+  head.bias.assign(bias.Data(), bias.Data() + bias.ElementLength());
+  return head;
 }
 
 // Runs `call` on the thread pool and resolves with { labels, logits?, milliseconds,
@@ -61,7 +77,8 @@ void DevicePathBinding::define(Napi::Env env, Napi::Object exports) {
 }
 
 // new NativeDevicePath({ backend: 'cuda' | 'cuda-emulated', creff?: NativeCReFF,
-//                        channels, headWeight: Float32Array (classes x channels), headBias })
+//                        channels, headWeight: Float32Array (classes x channels), headBias,
+//                        lrHeadWeight?, lrHeadBias? (the LR network's own head; both or neither) })
 // Uploads the weights (the GPU is opened here: ERR_CUDA_UNAVAILABLE with the reason).
 DevicePathBinding::DevicePathBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DevicePathBinding>(info) {
   Napi::Env env = info.Env();
@@ -72,20 +89,20 @@ DevicePathBinding::DevicePathBinding(const Napi::CallbackInfo& info) : Napi::Obj
     std::shared_ptr<const CreffWeights> creff;
     Napi::Value c = o.Get("creff");
     if (!c.IsUndefined() && !c.IsNull()) creff = CreffBinding::weightsOf(c, "creff");
-    PointwiseHeadWeights head;
-    head.channels = integerIn(o.Get("channels"), "channels", 1, 1 << 16);
-    Napi::Float32Array weight = float32Array(o.Get("headWeight"), "headWeight");
-    Napi::Float32Array bias = float32Array(o.Get("headBias"), "headBias");
-    head.classes = static_cast<int>(bias.ElementLength());
-    head.weight.assign(weight.Data(), weight.Data() + weight.ElementLength());
-    head.bias.assign(bias.Data(), bias.Data() + bias.ElementLength());
+    const int channels = integerIn(o.Get("channels"), "channels", 1, 1 << 16);
+    PointwiseHeadWeights head = headOf(o, channels, "headWeight", "headBias");
+    PointwiseHeadWeights lrHead;
+    const bool lrWeight = !o.Get("lrHeadWeight").IsUndefined(), lrBias = !o.Get("lrHeadBias").IsUndefined();
+    if (lrWeight != lrBias) invalidArg("lrHeadWeight and lrHeadBias go together");
+    if (lrWeight) lrHead = headOf(o, channels, "lrHeadWeight", "lrHeadBias");
     path_ = std::make_shared<DevicePath>(backend == "cuda" ? openCudaBackend() : openEmulatedBackend(),
-                                         std::move(creff), std::move(head));
+                                         std::move(creff), std::move(head), std::move(lrHead));
     return env.Undefined();
   });
 }
 
-// labels(feature, height, width, { outHeight, outWidth, upsampling, logits, keyframe?: 'exact' | 'keyframe-conv' })
+// labels(feature, height, width, { outHeight, outWidth, upsampling?, via?, head?, logits?,
+//                                  keyframe?: 'exact' | 'keyframe-conv' })
 Napi::Value DevicePathBinding::labels(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guardSync(env, [&]() -> Napi::Value {
@@ -111,7 +128,7 @@ Napi::Value DevicePathBinding::labels(const Napi::CallbackInfo& info) {
   });
 }
 
-// fuse(lr, lrHeight, lrWidth, motion, { sampling, outHeight, outWidth, upsampling, logits })
+// fuse(lr, lrHeight, lrWidth, motion, { sampling, outHeight, outWidth, upsampling?, via?, head?, logits? })
 Napi::Value DevicePathBinding::fuse(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guardSync(env, [&]() -> Napi::Value {
@@ -147,6 +164,7 @@ Napi::Value DevicePathBinding::getInfo(const Napi::CallbackInfo& info) {
   o.Set("backend", path_->backendName());
   o.Set("channels", path_->channels());
   o.Set("classes", path_->classes());
+  o.Set("lrHead", path_->hasLrHead());
   return o;
 }
 

@@ -1,6 +1,5 @@
 // Coordinate maps and bilinear sampling shared by every CReFF kernel (CPU reference, fused CPU,
-// CUDA) and by both logits-to-labels kernels (CPU, CUDA), so they cannot drift apart on the part
-// most easily got subtly wrong.
+// CUDA), so the three cannot drift apart on the part most easily got subtly wrong.
 #pragma once
 
 #include <cmath>
@@ -22,15 +21,6 @@ namespace arseg {
 // x * (in - 1) / (out - 1).
 ARSEG_HD float alignCornersScale(int in, int out) {
   return out > 1 ? static_cast<float>(in - 1) / static_cast<float>(out - 1) : 0.f;
-}
-
-// Where upsampling logits from `in` to `out` pixels reads the input for output coordinate `x`,
-// in input pixels (clamped to the grid by bilinearClamped). halfPixel false: align_corners=True;
-// true: PyTorch's align_corners=False rule, (x + 0.5) * in / out - 0.5 clamped at 0.
-ARSEG_HD float logitsSourceCoordinate(int x, int in, int out, bool halfPixel) {
-  if (!halfPixel) return x * alignCornersScale(in, out);
-  const float s = (static_cast<float>(x) + 0.5f) * static_cast<float>(in) / static_cast<float>(out) - 0.5f;
-  return s < 0.f ? 0.f : s;
 }
 
 // Where the warp samples the keyframe for output coordinate `x` displaced by `m` (pixels), in a

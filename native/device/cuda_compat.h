@@ -15,15 +15,16 @@
 #define ARSEG_EXPF(x) __expf(x)
 #define ARSEG_UNROLL _Pragma("unroll")
 // Rounding spelt out where the GPU must give the CPU's bits: nvcc contracts a * b + c into one
-// fused multiply-add by default, the host compiler (x86-64 baseline) does not. ARSEG_FMA is a
-// fused multiply-add on both; ARSEG_MUL and ARSEG_ADD are never contracted.
-#define ARSEG_FMA(a, b, c) __fmaf_rn((a), (b), (c))
+// fused multiply-add by default, and so does the host compiler wherever the target has FMA.
+// ARSEG_MUL and ARSEG_ADD are never contracted, on either.
 #define ARSEG_MUL(a, b) __fmul_rn((a), (b))
 #define ARSEG_ADD(a, b) __fadd_rn((a), (b))
 
 #else
 
 #include <cmath>
+
+#include "../common/simd.h"
 
 namespace arseg::emu {
 // The emulated thread's coordinates, set by the emulator for each host thread.
@@ -43,10 +44,9 @@ extern thread_local ThreadContext context;
 #define ARSEG_BLOCK_Y (::arseg::emu::context.blockY)
 #define ARSEG_EXPF(x) std::exp(x)
 #define ARSEG_UNROLL
-#define ARSEG_FMA(a, b, c) std::fma((a), (b), (c))
-   // The host build targets baseline x86-64, which has no fused multiply-add to contract into: plain
-   // operations round exactly like the CPU kernels compiled with the same flags.
-#define ARSEG_MUL(a, b) ((a) * (b))
+   // The product rounded on its own (simd.h's unfused), as the CPU kernels round theirs, whatever
+   // the host target.
+#define ARSEG_MUL(a, b) (::arseg::unfused((a) * (b)))
 #define ARSEG_ADD(a, b) ((a) + (b))
 
 #endif

@@ -1,5 +1,6 @@
 #include "device_path.h"
 
+#include <algorithm>
 #include <string>
 
 #include "../common/coded_error.h"
@@ -9,6 +10,17 @@ namespace arseg {
 namespace {
 
 constexpr size_t kFloat = sizeof(float);
+// Resizes whose tables stay on the device: HR, LR and AR frames each have their own (logits of
+// different sizes, or a different first resize), and one more.
+constexpr size_t kTapsKept = 4;
+
+void checkHead(const PointwiseHeadWeights& h, const char* which) {
+  if (h.channels < 1 || h.classes < 1 || h.classes > 255)
+    throw CodedError("ERR_INVALID_ARG",
+                     std::string(which) + " needs 1 or more channels and 1 to 255 classes (8-bit labels)");
+  if (h.weight.size() != static_cast<size_t>(h.classes) * h.channels || h.bias.size() != static_cast<size_t>(h.classes))
+    throw CodedError("ERR_SHAPE", std::string(which) + " needs classes x channels weights and classes biases");
+}
 
 void checkWindow(const CreffWeights& w) {
   if (w.window > cudakernel::kMaxWindow)
@@ -49,13 +61,16 @@ cudakernel::Params creffParams(const CreffDeviceWeights& w, const CreffShape& s,
 }  // namespace
 
 DevicePath::DevicePath(std::unique_ptr<DeviceBackend> backend, std::shared_ptr<const CreffWeights> creff,
-                       PointwiseHeadWeights head)
-    : backend_(std::move(backend)), creff_(std::move(creff)), head_(std::move(head)) {
-  if (head_.channels < 1 || head_.classes < 1 || head_.classes > 255)
-    throw CodedError("ERR_INVALID_ARG", "the head needs 1 or more channels and 1 to 255 classes (8-bit labels)");
-  if (head_.weight.size() != static_cast<size_t>(head_.classes) * head_.channels ||
-      head_.bias.size() != static_cast<size_t>(head_.classes))
-    throw CodedError("ERR_SHAPE", "the head needs classes x channels weights and classes biases");
+                       PointwiseHeadWeights head, PointwiseHeadWeights lrHead)
+    : backend_(std::move(backend)), creff_(std::move(creff)), head_(std::move(head)), lrHead_(std::move(lrHead)) {
+  checkHead(head_, "the head");
+  if (hasLrHead()) {
+    checkHead(lrHead_, "the LR head");
+    if (lrHead_.channels != head_.channels || lrHead_.classes != head_.classes)
+      throw CodedError("ERR_SHAPE", "the LR head is " + std::to_string(lrHead_.channels) + " -> " +
+                                        std::to_string(lrHead_.classes) + ", the head " +
+                                        std::to_string(head_.channels) + " -> " + std::to_string(head_.classes));
+  }
   if (creff_) {
     if (creff_->channels != head_.channels)
       throw CodedError("ERR_SHAPE", "CReFF has " + std::to_string(creff_->channels) + " channels, the head " +
@@ -70,6 +85,10 @@ DevicePath::DevicePath(std::unique_ptr<DeviceBackend> backend, std::shared_ptr<c
   }
   headWeight_ = upload(head_.weight);
   headBias_ = upload(head_.bias);
+  if (hasLrHead()) {
+    lrHeadWeight_ = upload(lrHead_.weight);
+    lrHeadBias_ = upload(lrHead_.bias);
+  }
 }
 
 DeviceBuffer DevicePath::upload(const std::vector<float>& host) {
@@ -87,6 +106,36 @@ void DevicePath::ensure(DeviceBuffer& buffer, size_t bytes) {
 void DevicePath::checkRequest(const DeviceLabelsRequest& r) const {
   if (r.outHeight < 1 || r.outWidth < 1 || r.outHeight > (1 << 16) || r.outWidth > (1 << 16))
     throw CodedError("ERR_SHAPE", "the labels' size must be 1 to 65536 pixels per side");
+  if (r.twoStep && (r.via.height < 1 || r.via.width < 1 || r.via.height > (1 << 16) || r.via.width > (1 << 16)))
+    throw CodedError("ERR_SHAPE", "the first resize's size must be 1 to 65536 pixels per side");
+}
+
+const DevicePath::DeviceTaps& DevicePath::tapsOnDevice(const DeviceLabelsRequest& request, int height, int width) {
+  LabelsResize resize;
+  resize.height = height, resize.width = width;
+  resize.outHeight = request.outHeight, resize.outWidth = request.outWidth;
+  resize.upsampling = request.upsampling;
+  resize.twoStep = request.twoStep;
+  if (request.twoStep) resize.via = request.via;
+  for (size_t i = 0; i < taps_.size(); ++i) {
+    if (!(taps_[i].taps->resize == resize)) continue;
+    std::rotate(taps_.begin(), taps_.begin() + static_cast<std::ptrdiff_t>(i),
+                taps_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    return taps_.front();
+  }
+  if (taps_.size() >= kTapsKept) taps_.pop_back();
+  DeviceTaps t;
+  t.taps = labelsTaps(resize);  // the host's tables, shared with the CPU kernel's
+  if (!t.taps->identity) {      // the plain arg-max reads no tables
+    const size_t rowBytes = t.taps->rows.size() * sizeof(AxisTaps),
+                 columnBytes = t.taps->columns.size() * sizeof(AxisTaps);
+    t.rows = DeviceBuffer(*backend_, rowBytes);
+    t.columns = DeviceBuffer(*backend_, columnBytes);
+    backend_->toDevice(t.rows.bytesPtr(), t.taps->rows.data(), rowBytes);
+    backend_->toDevice(t.columns.bytesPtr(), t.taps->columns.data(), columnBytes);
+  }
+  taps_.insert(taps_.begin(), std::move(t));
+  return taps_.front();
 }
 
 DeviceLabels DevicePath::labels(const float* feature, int height, int width, const DeviceLabelsRequest& request,
@@ -115,6 +164,7 @@ DeviceLabels DevicePath::labels(const float* feature, int height, int width, con
     backend_->toDevice(input_.floats(), feature, bytes);
     onDevice = input_.floats();
   }
+  const DeviceTaps& taps = tapsOnDevice(request, height, width);
   backend_->startTimer();
   if (keepAs && *keepAs == CreffMode::KeyframeConv) {
     keyK_ = DeviceBuffer(*backend_, bytes);
@@ -122,7 +172,7 @@ DeviceLabels DevicePath::labels(const float* feature, int height, int width, con
     backend_->depthwise(key_.floats(), kw_.floats(), kb_.floats(), keyK_.floats(), head_.channels, height, width);
     backend_->depthwise(key_.floats(), vw_.floats(), vb_.floats(), keyV_.floats(), head_.channels, height, width);
   }
-  return finish(onDevice, height, width, request, up, down);
+  return finish(onDevice, height, width, request, taps, up, down);
 }
 
 DeviceLabels DevicePath::fuse(const float* lr, int lrHeight, int lrWidth, const float* motion, size_t motionFloats,
@@ -151,25 +201,29 @@ DeviceLabels DevicePath::fuse(const float* lr, int lrHeight, int lrWidth, const 
   backend_->toDevice(dLr, lr, lrBytes);
   backend_->toDevice(dMotion, motion, motionBytes);
   ensure(fused_, s.channels * s.plane() * kFloat);
+  const DeviceTaps& taps = tapsOnDevice(request, s.height, s.width);
   backend_->startTimer();
   const CreffDeviceWeights w{qw_.floats(), qb_.floats(), kw_.floats(), kb_.floats(), vw_.floats(), vb_.floats()};
   backend_->creff(creffParams(w, s, dLr, key_.floats(), keyK_.floats(), keyV_.floats(), dMotion, sampling, keyMode_,
                               fused_.floats()),
                   creff_->window);
-  return finish(fused_.floats(), s.height, s.width, request, up, down);
+  return finish(fused_.floats(), s.height, s.width, request, taps, up, down);
 }
 
 DeviceLabels DevicePath::finish(const float* deviceFeature, int height, int width, const DeviceLabelsRequest& request,
-                                uint64_t toDeviceBefore, uint64_t toHostBefore) {
+                                const DeviceTaps& taps, uint64_t toDeviceBefore, uint64_t toHostBefore) {
   const size_t plane = static_cast<size_t>(height) * width;
   const size_t outPixels = static_cast<size_t>(request.outHeight) * request.outWidth;
   ensure(logits_, head_.classes * plane * kFloat);
   ensure(labels_, outPixels);
-  backend_->head(devicekernel::HeadParams{deviceFeature, headWeight_.floats(), headBias_.floats(), logits_.floats(),
-                                          head_.channels, head_.classes, plane});
-  backend_->labels(devicekernel::LabelsParams{logits_.floats(), labels_.bytesPtr(), head_.classes, height, width,
-                                              request.outHeight, request.outWidth,
-                                              request.upsampling == LogitsUpsampling::HalfPixel});
+  const bool lr = request.head == DecoderHead::Lr && hasLrHead();
+  backend_->head(devicekernel::HeadParams{deviceFeature, (lr ? lrHeadWeight_ : headWeight_).floats(),
+                                          (lr ? lrHeadBias_ : headBias_).floats(), logits_.floats(), head_.channels,
+                                          head_.classes, plane});
+  backend_->labels(devicekernel::LabelsParams{
+      logits_.floats(), labels_.bytesPtr(), reinterpret_cast<const AxisTaps*>(taps.rows.bytesPtr()),
+      reinterpret_cast<const AxisTaps*>(taps.columns.bytesPtr()), head_.classes, height, width, request.outHeight,
+      request.outWidth, taps.taps->columnTaps, taps.taps->identity});
   DeviceLabels out;
   out.milliseconds = backend_->stopTimer();
   out.labels.resize(outPixels);

@@ -1,7 +1,9 @@
 // The device path of the pipeline: features in, labels out, everything between on the device.
 // The keyframe's feature is uploaded once and stays on the device for its GOP; for every frame
-// the LR feature and the motion field go up, CReFF, the decoder's pointwise head and the
-// upsampling + arg-max run there, and only the labels come back (the logits only when asked).
+// the LR feature and the motion field go up, CReFF, the decoder's pointwise head (the HR
+// network's, or the LR network's own for LR and AR frames) and the upsampling + arg-max (any
+// resize a bundle declares, by its tap tables) run there, and only the labels come back (the
+// logits only when asked).
 // Compared with returning the fused feature and the logits to the host, that saves per fused
 // frame the keyframe feature's upload, the fused feature's download and re-upload, and the
 // logits' download (BENCHMARKS.md, "Bytes across the bus").
@@ -15,7 +17,7 @@
 #include <vector>
 
 #include "../creff/creff_types.h"
-#include "../postprocess/logits_to_labels.h"
+#include "../postprocess/labels_taps.h"
 #include "device_backend.h"
 
 namespace arseg {
@@ -26,9 +28,17 @@ struct PointwiseHeadWeights {
   std::vector<float> weight, bias;
 };
 
+// Which network's decoder head makes a frame's logits: the HR network's (HR frames), or the LR
+// network's own (LR and AR frames, when the bundle has one; otherwise the HR head serves them).
+enum class DecoderHead { Hr, Lr };
+
 struct DeviceLabelsRequest {
   int outHeight = 0, outWidth = 0;  // the labels' size (the frame's)
+  // The resize to the labels (labels_taps.h): `upsampling`, through `via` first when twoStep.
   LogitsUpsampling upsampling = LogitsUpsampling::AlignCorners;
+  bool twoStep = false;
+  LogitsResize via;
+  DecoderHead head = DecoderHead::Hr;
   bool logits = false;  // also bring the logits back
 };
 
@@ -41,9 +51,10 @@ struct DeviceLabels {
 
 class DevicePath {
  public:
-  // creff may be null: then fuse() is refused (a head-only path).
+  // creff may be null: then fuse() is refused (a head-only path). lrHead: the LR network's own
+  // head, with head's channels and classes; empty (0 classes): `head` serves every frame.
   DevicePath(std::unique_ptr<DeviceBackend> backend, std::shared_ptr<const CreffWeights> creff,
-             PointwiseHeadWeights head);
+             PointwiseHeadWeights head, PointwiseHeadWeights lrHead = {});
 
   // The labels of a feature (channels x height x width, host memory). With keepAs, the feature
   // also becomes the keyframe for fuse() (prepared in that mode), replacing the previous one.
@@ -63,11 +74,22 @@ class DevicePath {
   int channels() const { return head_.channels; }
   int classes() const { return head_.classes; }
   bool hasCreff() const { return creff_ != nullptr; }
+  bool hasLrHead() const { return lrHead_.classes > 0; }
 
  private:
+  // A resize's tap tables on the device (labels_taps.h), uploaded on first use.
+  struct DeviceTaps {
+    std::shared_ptr<const LabelsTaps> taps;
+    DeviceBuffer rows, columns;
+  };
+
   DeviceLabels finish(const float* deviceFeature, int height, int width, const DeviceLabelsRequest& request,
-                      uint64_t toDeviceBefore, uint64_t toHostBefore);
+                      const DeviceTaps& taps, uint64_t toDeviceBefore, uint64_t toHostBefore);
   void checkRequest(const DeviceLabelsRequest& request) const;
+  // The tables of the request's resize of height x width logits on the device: kept for the
+  // last few resizes (one per branch of a video), so that they cross the bus once per size, not
+  // once per frame (that call counts their bytes).
+  const DeviceTaps& tapsOnDevice(const DeviceLabelsRequest& request, int height, int width);
   DeviceBuffer upload(const std::vector<float>& host);
   // Grows `buffer` to at least `bytes` (contents not kept).
   void ensure(DeviceBuffer& buffer, size_t bytes);
@@ -75,8 +97,9 @@ class DevicePath {
   std::mutex mutex_;  // one call at a time on the backend
   std::unique_ptr<DeviceBackend> backend_;
   std::shared_ptr<const CreffWeights> creff_;
-  PointwiseHeadWeights head_;
-  DeviceBuffer qw_, qb_, kw_, kb_, vw_, vb_, headWeight_, headBias_;
+  PointwiseHeadWeights head_, lrHead_;
+  DeviceBuffer qw_, qb_, kw_, kb_, vw_, vb_, headWeight_, headBias_, lrHeadWeight_, lrHeadBias_;
+  std::vector<DeviceTaps> taps_;  // most recently used first
   // The keyframe: F_k, and in keyframe-conv mode its k and v convolutions.
   DeviceBuffer key_, keyK_, keyV_;
   int keyHeight_ = 0, keyWidth_ = 0;

@@ -4,16 +4,18 @@
 // cuda_compat.h. Both are one thread per pixel with no shared memory: memory-bound passes over
 // data already on the device.
 //
-// Bits: the labels equal the CPU kernels' for equal logits (labelAt repeats logitsToLabels'
-// arithmetic term for term, with no contraction into fused multiply-adds). The head's sums are
-// fused multiply-adds over the channels in order, as the CPU head computes them where the CPU
-// has FMA (AVX2, AVX-512); its baseline path rounds each product and may differ in the last bit.
+// Bits: the same as the CPU kernels' at every SIMD level. The head sums each rounded product
+// over the channels in order, as pointwiseHead does (no fused multiply-add there either); the
+// labels go through the CPU's own tap tables (labels_taps.h, computed on the host and uploaded
+// once per size) with logitsToLabels' products and sums, term for term. So a feature gives the
+// CPU path's logits and labels exactly; ARSEG_MUL and ARSEG_ADD (cuda_compat.h) keep nvcc from
+// fusing them.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
-#include "../creff/sampling.h"
+#include "../common/bilinear_axis.h"
 #include "../device/cuda_compat.h"
 
 namespace arseg {
@@ -32,7 +34,8 @@ struct HeadParams {
   size_t plane;
 };
 
-// The logits of pixel i: (sum over c in order of weight[k][c] * feature[c][i]) + bias[k].
+// The logits of pixel i: (sum over c in order of weight[k][c] * feature[c][i]) + bias[k], each
+// product and sum rounded on its own, as pointwiseHead computes them at every SIMD level.
 ARSEG_DEVICE void headAt(const HeadParams& p, size_t i) {
   if (i >= p.plane) return;
   for (int k0 = 0; k0 < p.classes; k0 += kHeadClassBlock) {
@@ -44,7 +47,7 @@ ARSEG_DEVICE void headAt(const HeadParams& p, size_t i) {
       const float x = p.feature[static_cast<size_t>(c) * p.plane + i];
       ARSEG_UNROLL
       for (int j = 0; j < kHeadClassBlock; ++j)
-        if (j < n) acc[j] = ARSEG_FMA(p.weight[static_cast<size_t>(k0 + j) * p.channels + c], x, acc[j]);
+        if (j < n) acc[j] = ARSEG_ADD(acc[j], ARSEG_MUL(p.weight[static_cast<size_t>(k0 + j) * p.channels + c], x));
     }
     ARSEG_UNROLL
     for (int j = 0; j < kHeadClassBlock; ++j)
@@ -53,20 +56,24 @@ ARSEG_DEVICE void headAt(const HeadParams& p, size_t i) {
 }
 
 struct LabelsParams {
-  const float* logits;  // classes x h x w
-  uint8_t* labels;      // outH x outW
+  const float* logits;      // classes x h x w
+  uint8_t* labels;          // outH x outW
+  const AxisTaps* rows;     // outH: LabelsTaps::rows, on the device
+  const AxisTaps* columns;  // outW: LabelsTaps::columns, on the device
   int classes, h, w, outH, outW;
-  bool halfPixel;  // LogitsUpsampling::HalfPixel, else AlignCorners
+  int columnTaps;  // LabelsTaps::columnTaps
+  bool identity;   // LabelsTaps::identity: the plain arg-max (rows and columns not read)
 };
 
-// The label of output pixel i: the first class with the greatest bilinearly upsampled logit
-// (logitsToLabels, term for term); at equal sizes the plain arg-max over the planes.
+// The label of output pixel i: the first class with the greatest value through the tables
+// (labels_taps.h's formula, which logitsToLabels computes row by row; here per pixel, the same
+// products and sums in the same order); with `identity` the plain arg-max over the planes.
 ARSEG_DEVICE void labelAt(const LabelsParams& p, size_t i) {
   const size_t outPlane = static_cast<size_t>(p.outH) * p.outW;
   if (i >= outPlane) return;
   const size_t plane = static_cast<size_t>(p.h) * p.w;
   int best = 0;
-  if (p.h == p.outH && p.w == p.outW) {
+  if (p.identity) {
     float bestValue = p.logits[i];
     for (int c = 1; c < p.classes; ++c) {
       const float v = p.logits[c * plane + i];
@@ -76,19 +83,22 @@ ARSEG_DEVICE void labelAt(const LabelsParams& p, size_t i) {
       }
     }
   } else {
-    const int y = static_cast<int>(i / p.outW), x = static_cast<int>(i % p.outW);
-    const BilinearTaps t = bilinearClamped(logitsSourceCoordinate(x, p.w, p.outW, p.halfPixel),
-                                           logitsSourceCoordinate(y, p.h, p.outH, p.halfPixel), p.h, p.w);
+    const AxisTaps& v = p.rows[i / p.outW];
+    const AxisTaps& u = p.columns[i % p.outW];
     float bestValue = 0.f;
     for (int c = 0; c < p.classes; ++c) {
       const float* q = p.logits + c * plane;
-      const float v =
-          ARSEG_ADD(ARSEG_ADD(ARSEG_ADD(ARSEG_MUL(t.weight[0], q[t.offset[0]]), ARSEG_MUL(t.weight[1], q[t.offset[1]])),
-                              ARSEG_MUL(t.weight[2], q[t.offset[2]])),
-                    ARSEG_MUL(t.weight[3], q[t.offset[3]]));
-      if (c == 0 || v > bestValue) {
+      float value = 0.f;
+      for (int b = 0; b < p.columnTaps; ++b) {
+        float t = 0.f;
+        for (int a = 0; a < v.count; ++a)
+          t = ARSEG_ADD(t, ARSEG_MUL(v.weight[a], q[static_cast<size_t>(v.index[a]) * p.w + u.index[b]]));
+        const float term = ARSEG_MUL(u.weight[b], t);
+        value = b == 0 ? term : ARSEG_ADD(value, term);
+      }
+      if (c == 0 || value > bestValue) {
         best = c;
-        bestValue = v;
+        bestValue = value;
       }
     }
   }

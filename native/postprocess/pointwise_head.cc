@@ -50,7 +50,9 @@ ARSEG_INLINE void classBlock(const Planes& s, const float* in, size_t inStride, 
     for (int v = 0; v < V; ++v) x[v] = loadLanes<L>(in + v * L::kCount);
     for (int j = 0; j < KB; ++j) {
       const float wj = w[static_cast<size_t>(j) * s.channels + c];
-      for (int v = 0; v < V; ++v) acc[j][v] += wj * x[v];
+      // Each product rounded, then added: the same bits at every vector width (unfused, simd.h)
+      // and on the device (labels_kernel.cuh, headAt).
+      for (int v = 0; v < V; ++v) acc[j][v] += unfused(wj * x[v]);
     }
   }
   for (int j = 0; j < KB; ++j)

@@ -10,8 +10,12 @@ namespace arseg {
 
 // feature: channels x height x width (planar); weight: classes x channels; bias: classes;
 // logits: classes x height x width, not overlapping the feature. Each logit is
-// (sum over c = 0..channels-1, in that order, of weight[k][c] * feature[c][p]) + bias[k].
-// threads <= 0: all cores.
+// (sum over c = 0..channels-1, in that order, of weight[k][c] * feature[c][p]) + bias[k], every
+// product and sum rounded to float on its own (no fused multiply-add), so that the bits are the
+// same at every SIMD level (ARSEG_SIMD) and on the device (labels_kernel.cuh, headAt): the
+// device path's labels equal the CPU path's wherever the feature is the same. The head is bound
+// by reading the feature, so the unfused products cost little (BENCHMARKS.md, "The pointwise
+// head at every SIMD level"). threads <= 0: all cores.
 void pointwiseHead(const float* feature, int channels, int height, int width, const float* weight,
                    const float* bias, int classes, float* logits, int threads);
 

@@ -16,12 +16,14 @@
 #include <vector>
 
 #include "../common/coded_error.h"
+#include "../common/simd.h"
 #include "../creff/creff_fused_cpu.h"
 #include "../creff/creff_reference.h"
 #include "../device/cuda_driver.h"
 #include "../device/device_path.h"
 #include "../device/emulated_backend.h"
 #include "../motion/resize_field.h"
+#include "../postprocess/labels_taps.h"
 #include "../postprocess/logits_to_labels.h"
 #include "../postprocess/pointwise_head.h"
 #include "../video/file_reader.h"
@@ -267,15 +269,17 @@ int main(int argc, char** argv) {
     const std::vector<float> feature = rnd(C * plane), weight = rnd(static_cast<size_t>(K) * C), bias = rnd(K);
     std::vector<float> logits(K * plane, 1e30f);
     pointwiseHead(feature.data(), C, H, W, weight.data(), bias.data(), K, logits.data(), 2);
-    double worst = 0;
+    // Exactly the plain loop's bits, whatever the SIMD level (native-check.sh runs every level):
+    // each product rounded, summed in channel order, then the bias; no fused multiply-add.
+    bool exact = true;
     for (int k = 0; k < K; ++k)
       for (size_t p = 0; p < plane; ++p) {
-        double sum = 0;
-        for (int c = 0; c < C; ++c) sum += static_cast<double>(weight[k * C + c]) * feature[c * plane + p];
-        worst = std::max(worst, std::abs(sum + bias[k] - logits[k * plane + p]));
+        float sum = 0.f;
+        for (int c = 0; c < C; ++c) sum += unfused(weight[k * C + c] * feature[c * plane + p]);
+        exact = exact && sum + bias[k] == logits[k * plane + p];
       }
-    expect(worst < 1e-5 * C, "pointwise head " + std::to_string(C) + "->" + std::to_string(K) + " at " +
-                                 std::to_string(H) + "x" + std::to_string(W) + ": " + std::to_string(worst));
+    expect(exact, "pointwise head " + std::to_string(C) + "->" + std::to_string(K) + " at " + std::to_string(H) +
+                      "x" + std::to_string(W) + " = the plain loop, bit for bit");
     // The same pixels as a span of strided planes (a tile's rows would be), on one thread.
     const size_t count = std::min<size_t>(plane, 21);
     std::vector<float> strided(K * (count + 3), -1.f);
@@ -367,8 +371,9 @@ int main(int argc, char** argv) {
   }
 
   // The device path on the emulated device: head + labels of a feature, a kept keyframe and
-  // fused frames, against the CPU kernels (labels identical; logits within rounding), with the
-  // bytes across the "bus" counted exactly; both upsampling maps, sizes off the tiles.
+  // fused frames, against the CPU kernels (head and labels bit for bit; CReFF within rounding),
+  // with the bytes across the "bus" counted exactly; every resize the labels take (one, either
+  // map; two in a row), the HR head and the LR network's own, sizes off the tiles.
   for (const auto& [C, K, H, W, outH, outW] : std::vector<std::tuple<int, int, int, int, int, int>>{
            {5, 3, 17, 23, 17, 23}, {6, 12, 9, 14, 37, 50}, {3, 1, 4, 4, 9, 7}, {16, 11, 20, 16, 80, 64}}) {
     auto rnd = [](size_t n, float scale, uint32_t seed) {
@@ -383,45 +388,64 @@ int main(int argc, char** argv) {
     w->channels = C, w->window = 5;
     w->qWeight = rnd(C * 9, 0.6f, 1), w->kWeight = rnd(C * 9, 0.6f, 2), w->vWeight = rnd(C * 9, 0.6f, 3);
     w->qBias = rnd(C, 0.6f, 4), w->kBias = rnd(C, 0.6f, 5), w->vBias = rnd(C, 0.6f, 6);
-    PointwiseHeadWeights head{C, K, rnd(K * C, 1.f, 7), rnd(K, 1.f, 8)};
+    const PointwiseHeadWeights hrHead{C, K, rnd(K * C, 1.f, 7), rnd(K, 1.f, 8)};
+    const PointwiseHeadWeights lrHead{C, K, rnd(K * C, 1.f, 17), rnd(K, 1.f, 18)};
     const size_t plane = static_cast<size_t>(H) * W, outPlane = static_cast<size_t>(outH) * outW;
     const std::vector<float> feature = rnd(C * plane, 3.f, 9), lr = rnd(C * plane / 4 + C, 3.f, 10),
-                             motion = rnd(2 * plane, 6.f, 11);
+                             motion = rnd(2 * plane, 6.f, 11), other = rnd(C * plane, 3.f, 12);
     const int h = std::max(1, H / 2), lw = std::max(1, W / 2);
-    for (LogitsUpsampling map : {LogitsUpsampling::AlignCorners, LogitsUpsampling::HalfPixel}) {
-      DevicePath path(openEmulatedBackend(), w, head);
-      DeviceLabelsRequest request{outH, outW, map, true};
-      auto cpuLabels = [&](const float* f) {
+    // [upsampling, twoStep, via]: one resize either way; BiSeNet18's x8 half-pixel then
+    // align-corners; a PSPNet's align-corners to an input of another size, then align-corners.
+    const std::vector<std::tuple<LogitsUpsampling, bool, LogitsResize>> resizes{
+        {LogitsUpsampling::AlignCorners, false, {}},
+        {LogitsUpsampling::HalfPixel, false, {}},
+        {LogitsUpsampling::AlignCorners, true, {8 * H, 8 * W, LogitsUpsampling::HalfPixel}},
+        {LogitsUpsampling::AlignCorners, true, {2 * H + 1, W + 3, LogitsUpsampling::AlignCorners}}};
+    for (size_t ri = 0; ri < resizes.size(); ++ri) {
+      const auto& [map, twoStep, via] = resizes[ri];
+      const bool ownLr = ri % 2 == 1;  // every other path with the LR network's own head
+      DevicePath path(openEmulatedBackend(), w, hrHead, ownLr ? lrHead : PointwiseHeadWeights{});
+      DeviceLabelsRequest request;
+      request.outHeight = outH, request.outWidth = outW, request.upsampling = map, request.twoStep = twoStep;
+      request.via = via;
+      request.logits = true;
+      LabelsResize resize;
+      resize.height = H, resize.width = W, resize.outHeight = outH, resize.outWidth = outW, resize.upsampling = map;
+      resize.twoStep = twoStep, resize.via = via;
+      const std::shared_ptr<const LabelsTaps> taps = labelsTaps(resize);
+      auto cpuLabels = [&](const float* f, const PointwiseHeadWeights& head) {
         std::vector<float> logits(K * plane);
         pointwiseHead(f, C, H, W, head.weight.data(), head.bias.data(), K, logits.data(), 1);
         std::vector<uint8_t> labels(outPlane);
-        logitsToLabels(logits.data(), K, H, W, outH, outW, map, labels.data(), 1);
+        logitsToLabels(logits.data(), K, *taps, labels.data(), 1);
         return std::make_pair(logits, labels);
       };
-      auto close = [](const std::vector<float>& a, const std::vector<float>& b) {
-        bool ok = a.size() == b.size();
-        for (size_t i = 0; ok && i < a.size(); ++i) ok = std::abs(a[i] - b[i]) <= 1e-5f * (1 + std::abs(b[i]));
-        return ok;
-      };
+      const std::string at = std::to_string(C) + "ch " + std::to_string(K) + " classes " + std::to_string(H) + "x" +
+                             std::to_string(W) + " -> " + std::to_string(outH) + "x" + std::to_string(outW) +
+                             ", resize " + std::to_string(ri);
+      // The HR head on a kept keyframe, the LR head (or the HR one standing in) on another feature.
       const CreffMode keep = CreffMode::Exact;
       const DeviceLabels key = path.labels(feature.data(), H, W, request, &keep);
-      const auto [keyLogits, keyLabels] = cpuLabels(feature.data());
-      const std::string at = std::to_string(C) + "ch " + std::to_string(K) + " classes " + std::to_string(H) + "x" +
-                             std::to_string(W) + " -> " + std::to_string(outH) + "x" + std::to_string(outW);
-      expect(close(key.logits, keyLogits), "device head logits = CPU head, " + at);
-      // labels from the device's own logits are the CPU's labels from them, bit for bit
-      std::vector<uint8_t> fromDeviceLogits(outPlane);
-      logitsToLabels(key.logits.data(), K, H, W, outH, outW, map, fromDeviceLogits.data(), 1);
-      expect(key.labels == fromDeviceLogits, "device labels = CPU labels of the same logits, " + at);
-      expect(key.bytesToDevice == C * plane * 4 && key.bytesToHost == outPlane + K * plane * 4,
-             "the keyframe's bus bytes: feature up, labels and logits down, " + at);
-      const DeviceLabels fused = path.fuse(lr.data(), h, lw, motion.data(), motion.size(), WarpSampling::Exact,
-                                           DeviceLabelsRequest{outH, outW, map, false});
+      const auto [keyLogits, keyLabels] = cpuLabels(feature.data(), hrHead);
+      expect(key.logits == keyLogits && key.labels == keyLabels, "device head and labels = CPU's, bit for bit, " + at);
+      const size_t tapsBytes = taps->identity ? 0 : (outH + outW) * sizeof(AxisTaps);
+      expect(key.bytesToDevice == C * plane * 4 + tapsBytes && key.bytesToHost == outPlane + K * plane * 4,
+             "the keyframe's bus bytes: feature (and the resize's tables, once) up, labels and logits down, " + at);
+      DeviceLabelsRequest lrRequest = request;
+      lrRequest.head = DecoderHead::Lr;
+      const DeviceLabels second = path.labels(other.data(), H, W, lrRequest, nullptr);
+      const auto [lrLogits, lrLabels] = cpuLabels(other.data(), ownLr ? lrHead : hrHead);
+      expect(second.logits == lrLogits && second.labels == lrLabels,
+             std::string(ownLr ? "the LR network's own head" : "no LR head: the HR head") + " on the device = CPU's, " + at);
+      expect(second.bytesToDevice == C * plane * 4, "the tables cross the bus once per size, " + at);
+      DeviceLabelsRequest fuseRequest = lrRequest;
+      fuseRequest.logits = false;
+      const DeviceLabels fused = path.fuse(lr.data(), h, lw, motion.data(), motion.size(), WarpSampling::Exact, fuseRequest);
       CreffShape s;
       s.channels = C, s.lrHeight = h, s.lrWidth = lw, s.height = H, s.width = W;
       std::vector<float> ref(C * plane);
       creffReference(*w, s, lr.data(), feature.data(), motion.data(), WarpSampling::Exact, CreffMode::Exact, ref.data());
-      const auto [fusedLogits, fusedLabels] = cpuLabels(ref.data());
+      const auto [fusedLogits, fusedLabels] = cpuLabels(ref.data(), ownLr ? lrHead : hrHead);
       size_t differ = 0;
       for (size_t i = 0; i < outPlane; ++i) differ += fused.labels[i] != fusedLabels[i];
       expect(differ * 200 <= outPlane, "fused labels on the device ~ CPU reference (" + std::to_string(differ) + " differ), " + at);
@@ -443,6 +467,16 @@ int main(int argc, char** argv) {
       }
       expect(threw, "fuse without a keyframe is refused");
     }
+  }
+  {
+    bool threw = false;
+    try {
+      DevicePath mismatched(openEmulatedBackend(), nullptr, PointwiseHeadWeights{2, 3, std::vector<float>(6), std::vector<float>(3)},
+                            PointwiseHeadWeights{2, 4, std::vector<float>(8), std::vector<float>(4)});
+    } catch (const CodedError& e) {
+      threw = std::string(e.code()) == "ERR_SHAPE";
+    }
+    expect(threw, "an LR head of other classes than the HR head's is refused");
   }
 
   // The driver diagnosis on made-up facts: each reason in turn, in the order users fix them.
