@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "../common/coded_error.h"
-#include "../common/simd.h"
 #include "../common/parallel_for.h"
+#include "../common/simd.h"
 
 namespace arseg {
 
@@ -65,46 +65,52 @@ void argmaxSameSize(const float* logits, int classes, size_t plane, uint8_t* lab
   parallelFor(static_cast<int>(tasks), threads, [&](int task, int) {
     const size_t begin = static_cast<size_t>(task) * kTaskPixels;
     const size_t end = static_cast<size_t>(task) + 1 == tasks ? plane : begin + kTaskPixels;
-    simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA { argmaxSpanAt<decltype(lanes)>(logits, classes, plane, begin, end, labels); });
+    simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA {
+      argmaxSpanAt<decltype(lanes)>(logits, classes, plane, begin, end, labels);
+    });
   });
 }
 
 // One output row band [y0, y1) through the tables, K column taps (taps.columnTaps). Separable:
-// per output row, the row's input rows combined once per class (contiguous, so vectorised), then
-// each output pixel's column taps on that combined row; the class loop outside keeps the running
-// arg-max in two small arrays. The sums are labels_taps.h's, term for term, as the device's
-// labelAt computes them per pixel (this file is compiled for baseline x86-64, which has no fused
-// multiply-add to contract them into).
+// per output row, each class's input rows combined once (contiguous, so vectorised) into a
+// classes x w buffer (a few tens of kB: it stays in cache), then per output pixel its column taps
+// loaded once and the classes' values compared in registers. The sums are labels_taps.h's, term
+// for term, as the device's labelAt computes them per pixel (this file is compiled for baseline
+// x86-64, which has no fused multiply-add to contract them into).
 template <int K>
 void labelsRows(const float* logits, int classes, const LabelsTaps& taps, int y0, int y1, uint8_t* labels) {
   const int w = taps.resize.width, outW = taps.resize.outWidth;
   const size_t plane = static_cast<size_t>(taps.resize.height) * w;
-  std::vector<float> combined(static_cast<size_t>(w));
-  std::vector<float> best(static_cast<size_t>(outW));
-  std::vector<uint8_t> arg(static_cast<size_t>(outW));
+  std::vector<float> combined(static_cast<size_t>(classes) * w);
   for (int y = y0; y < y1; ++y) {
     const AxisTaps& v = taps.rows[static_cast<size_t>(y)];
     for (int c = 0; c < classes; ++c) {
       const float* p = logits + c * plane;
       const float* rows[4];
       for (int a = 0; a < v.count; ++a) rows[a] = p + static_cast<size_t>(v.index[a]) * w;
-      float* t = combined.data();
+      float* t = combined.data() + static_cast<size_t>(c) * w;
       for (int xi = 0; xi < w; ++xi) {
         float sum = 0.f;
         for (int a = 0; a < v.count; ++a) sum += v.weight[a] * rows[a][xi];
         t[xi] = sum;
       }
-      for (int x = 0; x < outW; ++x) {
-        const AxisTaps& u = taps.columns[static_cast<size_t>(x)];
+    }
+    uint8_t* row = labels + static_cast<size_t>(y) * outW;
+    for (int x = 0; x < outW; ++x) {
+      const AxisTaps& u = taps.columns[static_cast<size_t>(x)];
+      int best = 0;
+      float bestValue = 0.f;
+      const float* t = combined.data();
+      for (int c = 0; c < classes; ++c, t += w) {
         float value = u.weight[0] * t[u.index[0]];
         for (int b = 1; b < K; ++b) value += u.weight[b] * t[u.index[b]];
-        if (c == 0 || value > best[static_cast<size_t>(x)]) {
-          best[static_cast<size_t>(x)] = value;
-          arg[static_cast<size_t>(x)] = static_cast<uint8_t>(c);
+        if (c == 0 || value > bestValue) {
+          best = c;
+          bestValue = value;
         }
       }
+      row[x] = static_cast<uint8_t>(best);
     }
-    std::memcpy(labels + static_cast<size_t>(y) * outW, arg.data(), static_cast<size_t>(outW));
   }
 }
 
@@ -137,14 +143,14 @@ void logitsToLabels(const float* logits, int classes, const LabelsTaps& taps, ui
   });
 }
 
-void logitsToLabels(const float* logits, int classes, int h, int w, int outH, int outW,
-                    LogitsUpsampling upsampling, uint8_t* labels, int threads) {
+void logitsToLabels(const float* logits, int classes, int h, int w, int outH, int outW, LogitsUpsampling upsampling,
+                    uint8_t* labels, int threads) {
   if (classes < 1 || classes > 255) throw CodedError("ERR_INVALID_ARG", "classes must be 1 to 255");
   logitsToLabels(logits, classes, *labelsTaps(oneResize(h, w, outH, outW, upsampling)), labels, threads);
 }
 
-void logitsToLabelsVia(const float* logits, int classes, int h, int w, const LogitsResize& via, int outH,
-                       int outW, LogitsUpsampling upsampling, uint8_t* labels, int threads) {
+void logitsToLabelsVia(const float* logits, int classes, int h, int w, const LogitsResize& via, int outH, int outW,
+                       LogitsUpsampling upsampling, uint8_t* labels, int threads) {
   if (classes < 1 || classes > 255) throw CodedError("ERR_INVALID_ARG", "classes must be 1 to 255");
   LabelsResize r = oneResize(h, w, outH, outW, upsampling);
   r.twoStep = true;
