@@ -245,7 +245,8 @@ int main(int argc, char** argv) {
       std::vector<float> logits(classes * s.plane()), expected(classes * s.plane());
       const CreffHead head{hw.data(), hb.data(), classes};
       creffFusedCpu(w, s, lr.data(), prepared, motion.data(), WarpSampling::Exact, logits.data(), 2, &head);
-      pointwiseHead(fused.data(), C, H, W, hw.data(), hb.data(), classes, expected.data(), 1);
+      pointwiseHeadPixels(fused.data(), s.plane(), C, s.plane(), hw.data(), hb.data(), classes, expected.data(),
+                          s.plane());
       expect(logits == expected, "CReFF with the head vs the head after CReFF, K=" + std::to_string(K));
     }
   }
@@ -280,14 +281,21 @@ int main(int argc, char** argv) {
       }
     expect(exact, "pointwise head " + std::to_string(C) + "->" + std::to_string(K) + " at " + std::to_string(H) +
                       "x" + std::to_string(W) + " = the plain loop, bit for bit");
-    // The same pixels as a span of strided planes (a tile's rows would be), on one thread.
+    // The kernels' variant (fused multiply-adds where the CPU has them) on the whole plane,
+    // within rounding of the exact one; then the same pixels as a span of strided planes (a
+    // tile's rows would be), on one thread: the same values, and nothing else written.
+    std::vector<float> tiled(K * plane);
+    pointwiseHeadPixels(feature.data(), plane, C, plane, weight.data(), bias.data(), K, tiled.data(), plane);
+    double worst = 0;
+    for (size_t i = 0; i < tiled.size(); ++i) worst = std::max(worst, double(std::abs(tiled[i] - logits[i])));
+    expect(worst < 1e-5 * C, "pointwise head for kernels' tiles ~ the exact one: " + std::to_string(worst));
     const size_t count = std::min<size_t>(plane, 21);
     std::vector<float> strided(K * (count + 3), -1.f);
     pointwiseHeadPixels(feature.data(), plane, C, count, weight.data(), bias.data(), K, strided.data(), count + 3);
     bool same = true;
     for (int k = 0; k < K; ++k)
       for (size_t p = 0; p < count + 3; ++p)
-        same = same && strided[k * (count + 3) + p] == (p < count ? logits[k * plane + p] : -1.f);
+        same = same && strided[k * (count + 3) + p] == (p < count ? tiled[k * plane + p] : -1.f);
     expect(same, "pointwise head on strided planes writes the same values and nothing else");
   }
 
