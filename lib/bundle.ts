@@ -22,6 +22,7 @@ import { integerIn, nonEmptyString, oneOf, optionsObject } from './options';
 import { addon } from './native';
 import { decodeNpy } from './npy';
 import type { MotionResize } from './motion';
+import { NonFiniteWeight, nonFiniteWeight } from './onnx-weights';
 
 /** One output class of a bundle's networks. */
 export interface BundleClass {
@@ -352,34 +353,39 @@ export class Bundle {
     nonEmptyString('the bundle directory', dir, 'a path');
     options = checkBundleOptions(options);
     const root = path.resolve(dir);
+    const file = await insideBundle(root);
+    await file(MANIFEST, 'the manifest');
     const manifest = await readManifest(root);
-    const file = (rel: string, field: string) => {
-      const full = path.resolve(root, rel);
-      if (!full.startsWith(root + path.sep)) throw bundleError(root, MANIFEST, `${field} points outside the bundle: ${rel}`);
-      return full;
-    };
     const creff = await loadCReFF(root, manifest, file);
     const sessionOptions = executionOptions(options);
     const sessions: ort.InferenceSession[] = [];
     const graphs = ['hrEncoder', 'lrEncoder', 'decoder', ...(manifest.networks.lrDecoder ? (['lrDecoder'] as const) : [])] as const;
     for (const field of graphs) {
       const rel = manifest.networks[field]!;
-      const full = file(rel, `networks.${field}`);
+      const full = await file(rel, `networks.${field}`);
+      let bytes: Buffer;
       try {
-        await fs.access(full);
-      } catch {
-        throw bundleError(root, rel, `missing (networks.${field} in ${MANIFEST})`);
+        bytes = await fs.readFile(full);
+      } catch (err) {
+        throw bundleError(root, rel, `missing (networks.${field} in ${MANIFEST})`, err);
       }
+      let bad: NonFiniteWeight | null = null;
       try {
-        sessions.push(await ort.InferenceSession.create(full, sessionOptions));
+        bad = nonFiniteWeight(bytes);
+      } catch {
+        // not ONNX at all: ONNX Runtime's load below says so
+      }
+      if (bad) throw bundleError(root, rel, `weight '${bad.tensor}' holds ${bad.value} at index ${bad.index} (networks.${field}): a diverged or damaged export`);
+      try {
+        sessions.push(await ort.InferenceSession.create(bytes, sessionOptions));
       } catch (err) {
         throw bundleError(root, rel, `ONNX Runtime cannot load it (networks.${field}): ${(err as Error).message}`, err);
       }
     }
     const bundle = new Bundle(root, manifest, sessions, creff);
     await bundle.dryRun();
-    await bundle.attachHead('decoder', file(manifest.networks.decoder, 'networks.decoder'), options);
-    if (manifest.networks.lrDecoder) await bundle.attachHead('lrDecoder', file(manifest.networks.lrDecoder, 'networks.lrDecoder'), options);
+    await bundle.attachHead('decoder', await file(manifest.networks.decoder, 'networks.decoder'), options);
+    if (manifest.networks.lrDecoder) await bundle.attachHead('lrDecoder', await file(manifest.networks.lrDecoder, 'networks.lrDecoder'), options);
     return bundle;
   }
 
@@ -456,12 +462,15 @@ export class Bundle {
     for (const field of ['hrEncoder', 'lrEncoder'] as const) {
       const session = this[field];
       let dims: readonly number[];
+      let values: Float32Array;
       try {
-        const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(3 * size * size), [1, 3, size, size]) });
+        const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', seededInput(3 * size * size), [1, 3, size, size]) });
         dims = out[session.outputNames[0]].dims;
+        values = out[session.outputNames[0]].data as Float32Array;
       } catch (err) {
         throw bundleError(this.dir, m.networks[field], `does not run on a 1x3x${size}x${size} image: ${(err as Error).message}`, err);
       }
+      checkFinite(this.dir, m.networks[field], values);
       if (dims.length !== 4 || dims[1] !== channels)
         throw bundleError(this.dir, m.networks[field], `outputs [${dims}] but feature.channels is ${channels}`);
       const expected = size / m.feature.stride;
@@ -480,9 +489,11 @@ export class Bundle {
     for (const [rel, session] of [[m.networks.decoder, this.decoder], ...(this.lrDecoder ? [[m.networks.lrDecoder!, this.lrDecoder] as const] : [])] as const) {
       let logits: readonly number[];
       try {
-        const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(channels * 16), [1, channels, 4, 4]) });
+        const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', seededInput(channels * 16), [1, channels, 4, 4]) });
         logits = out[session.outputNames[0]].dims;
+        checkFinite(this.dir, rel, out[session.outputNames[0]].data as Float32Array);
       } catch (err) {
+        if (err instanceof ArSegError) throw err;
         throw bundleError(this.dir, rel, `does not take a feature of ${channels} channels: ${(err as Error).message}`, err);
       }
       if (logits.length !== 4 || logits[1] !== m.classes.length)
@@ -496,6 +507,54 @@ export class Bundle {
   async close(): Promise<void> {
     await Promise.all([this.hrEncoder.release(), this.lrEncoder.release(), this.decoder.release(), this.lrDecoder?.release()]);
   }
+}
+
+/** Values in [-2, 2) from a fixed seed: a dry-run input that reaches every weight (zeros may not). */
+function seededInput(n: number): Float32Array {
+  const out = new Float32Array(n);
+  let x = 0x2545f491;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = (x / 4294967296) * 4 - 2;
+  }
+  return out;
+}
+
+/** ERR_BUNDLE when a dry run gave a NaN or an infinity (a sign of non-finite weights the file scan could not see). */
+function checkFinite(dir: string, rel: string, values: Float32Array): void {
+  const i = values.findIndex((v) => !Number.isFinite(v));
+  if (i >= 0) throw bundleError(dir, rel, `gives ${values[i]} on a dry run (output value ${i}): its weights are not finite`);
+}
+
+/**
+ * A resolver of bundle-relative paths that refuses any outside the bundle: by name (../x,
+ * /abs) and through symbolic links (a link inside the bundle to a file elsewhere). A missing
+ * file resolves, for its reader to report.
+ */
+async function insideBundle(root: string): Promise<(rel: string, field: string) => Promise<string>> {
+  let realRoot: string;
+  try {
+    realRoot = await fs.realpath(root);
+  } catch (err) {
+    throw bundleError(root, MANIFEST, 'missing: not a model bundle', err);
+  }
+  const inside = (base: string, p: string) => p.startsWith(base + path.sep);
+  return async (rel, field) => {
+    const full = path.resolve(root, rel);
+    if (!inside(root, full)) throw bundleError(root, MANIFEST, `${field} points outside the bundle: ${rel}`);
+    let real: string;
+    try {
+      real = await fs.realpath(full);
+    } catch {
+      return full;
+    }
+    if (!inside(realRoot, real)) throw bundleError(root, rel, `${field} is a symbolic link to ${real}, outside the bundle: refused`);
+    return full;
+  };
 }
 
 async function readManifest(root: string): Promise<BundleManifest> {
@@ -527,13 +586,13 @@ async function readManifest(root: string): Promise<BundleManifest> {
   return manifest;
 }
 
-async function loadCReFF(root: string, m: BundleManifest, file: (rel: string, field: string) => string): Promise<CReFF> {
+async function loadCReFF(root: string, m: BundleManifest, file: (rel: string, field: string) => Promise<string>): Promise<CReFF> {
   const c = m.feature.channels;
   const read = async (conv: 'q' | 'k' | 'v', part: 'weight' | 'bias') => {
     const rel = m.creff[conv][part];
     let buf: Buffer;
     try {
-      buf = await fs.readFile(file(rel, `creff.${conv}.${part}`));
+      buf = await fs.readFile(await file(rel, `creff.${conv}.${part}`));
     } catch (err) {
       if (err instanceof ArSegError) throw err;
       throw bundleError(root, rel, `missing (creff.${conv}.${part} in ${MANIFEST})`, err);
@@ -547,6 +606,8 @@ async function loadCReFF(root: string, m: BundleManifest, file: (rel: string, fi
     const expected = part === 'weight' ? [c, 1, 3, 3] : [c];
     if (!(arr.data instanceof Float32Array) || arr.shape.join() !== expected.join())
       throw bundleError(root, rel, `creff.${conv}.${part} must be float32 [${expected}] (feature.channels ${c}), got ${arr.data.constructor.name} [${arr.shape}]`);
+    const bad = arr.data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw bundleError(root, rel, `creff.${conv}.${part} holds ${arr.data[bad]} at index ${bad}: a diverged or damaged export`);
     return arr.data;
   };
   const weights: CReFFWeights = {

@@ -6,8 +6,8 @@ export { openVideo, VideoReader } from './video';
 export type { OpenOptions, VideoInfo, ReaderStats } from './video';
 export { createPacketReader, PacketReader } from './packet-reader';
 export type { PacketReaderOptions } from './packet-reader';
-export { VECTOR_COLUMNS } from './frame';
-export type { AdaptiveKeyframes, KeyframePolicy, FrameOptions, MotionField, MotionMode, PictType, Tensor, TensorSpec, VideoFrame } from './frame';
+export { DEFAULT_PIXEL_LIMIT, VECTOR_COLUMNS, VECTOR_REF_NONE, VECTOR_REF_UNKNOWN } from './frame';
+export type { AdaptiveKeyframes, Composition, KeyframePolicy, FrameOptions, MotionField, MotionMode, PictType, Tensor, TensorSpec, VideoFrame } from './frame';
 export { sampleMotion, resizeMotion, MOTION_RESIZES } from './motion';
 export type { MotionResize } from './motion';
 export { encodeNpy, writeNpy } from './npy';
@@ -34,7 +34,7 @@ export type { HeadDetection, Logits, PointwiseWeights } from './pointwise-head';
 export { CReFF, Keyframe, creffFlops } from './creff';
 export type { CReFFWeights, CReFFRunOptions, CReFFResult, CReFFDevice, DepthwiseConv, FeatureTensor } from './creff';
 export { ConfusionMatrix, DistanceMetrics, iouFromConfusion, meanOf, IGNORE_LABEL } from './metrics';
-export type { DistanceReport } from './metrics';
+export type { DistanceReport, DistanceMetricsJson } from './metrics';
 export { evaluate, evaluateClip, formatEvalMarkdown, EVAL_MODES } from './evaluate';
 export type { EvalReport, EvaluateOptions, ClipModeResult, Protocol } from './evaluate';
 export { resolveClips, listLabelFiles, readLabelFile, ClipLabels } from './dataset';
@@ -44,11 +44,41 @@ export type { CudaFacts, DeviceVerdict, DoctorAddon, DoctorCheck, DoctorCpu, Doc
 export type { NativeCudaBuild, NativeDriverFacts, NativeGpu } from './native';
 export { busBytes, busShapes } from './bus-bytes';
 export type { BusReport, BusShapes, FrameTraffic, Traffic, TrafficByFrame } from './bus-bytes';
-export { ArSegError, ErrorCodes } from './errors';
-export type { ErrorCode } from './errors';
+export { ArSegError, ErrorCodes, toArSegError } from './errors';
+export type { ArSegErrorOptions, ErrorCode } from './errors';
+export { writeFileAtomic } from './atomic-write';
+export { outputError, prepareOutputDir, writeOutput } from './output';
+export { submit, Worker, status, waitForRun, results, DEFAULT_QUEUE_NAME } from './queue';
+export type {
+  SubmitOptions,
+  SubmitResult,
+  WorkerOptions,
+  WorkerEvent,
+  WorkerReadyEvent,
+  JobEventBase,
+  JobStartEvent,
+  JobDoneEvent,
+  JobFailedEvent,
+  JobStoppedEvent,
+  WorkerErrorEvent,
+  WorkerClosingEvent,
+  WorkerClosedEvent,
+  JobReturn,
+  RunStatus,
+  JobStatus,
+  JobStateName,
+  JobProgress,
+  JobFailure,
+  ResultsOptions,
+  RunResults,
+  EvalRunResults,
+  SegmentRunResults,
+  SegmentClipResult,
+  QueueTarget,
+} from './queue';
 
 import { addon } from './native';
 /** Versions of the libav libraries the addon was built against. */
-export function libavVersions(): Record<string, string | number> {
+export function libavVersions(): Record<string, string | number | boolean> {
   return { ...addon().libav };
 }

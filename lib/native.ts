@@ -20,6 +20,7 @@ export interface NativeFrame {
   rgb?: Uint8Array;
   tensors?: { data: Float32Array; width: number; height: number }[];
   vectors?: Int32Array;
+  vectorRefs?: Int32Array;
   motion?: { width: number; height: number; stride: number; data: Float32Array };
 }
 
@@ -27,7 +28,7 @@ export interface NativeVideoReader {
   open(): Promise<VideoInfo>;
   read(): Promise<NativeFrame | null>;
   close(): void;
-  stats(): { framesDelivered: number; decodeErrors: number };
+  stats(): { framesDelivered: number; decodeErrors: number; framesDropped: number };
 }
 
 export interface NativePacketReader {
@@ -35,6 +36,7 @@ export interface NativePacketReader {
   flush(): Promise<NativeFrame[]>;
   close(): void;
   stats(): { decodeErrors: number };
+  readonly motionExact: boolean;
 }
 
 export interface NativeCReFFWeights {
@@ -228,7 +230,7 @@ export interface NativeAddon {
   ): Promise<Uint8Array>;
   NativeVideoReader: new (source: string, options?: object) => NativeVideoReader;
   NativePacketReader: new (codec: string, options?: object) => NativePacketReader;
-  libav: Record<string, string | number>;
+  libav: Record<string, string | number | boolean>;
 }
 
 let cached: NativeAddon | undefined;

@@ -31,7 +31,7 @@ import type { KeyframePolicy, PictType, TensorSpec, VideoFrame } from './frame';
 import { integerIn, numberIn, oneOf, optionsObject } from './options';
 import { resizeMotion } from './motion';
 import { addon } from './native';
-import { openVideo, OpenOptions, VideoInfo } from './video';
+import { openVideo, OpenOptions, ReaderStats, VideoInfo, VideoReader } from './video';
 
 /**
  * How frames are segmented: 'ar' (AR-Seg: keyframes at HR, other frames at LR fused with the
@@ -71,6 +71,8 @@ export interface SegmentOptions {
   ahead?: number;
   /** libavformat options for the source (see openVideo). */
   formatOptions?: OpenOptions['formatOptions'];
+  /** The largest picture accepted, in pixels (see FrameOptions.limitInputPixels). Default 8192 x 8192. */
+  limitInputPixels?: number | boolean;
 }
 
 /** Milliseconds spent per stage on this frame. */
@@ -191,6 +193,8 @@ interface RunState {
 export interface Segmentation extends AsyncIterable<SegmentResult> {
   /** Opens the source if it is not open yet (the segmentation then reads from that same open). */
   info(): Promise<VideoInfo>;
+  /** The reader's counts so far: frames delivered, decode errors, frames the decoder dropped. */
+  stats(): ReaderStats;
 }
 
 /**
@@ -204,6 +208,10 @@ export class ArSeg {
   /** Where the networks and CReFF run. */
   readonly device: ExecutionDevice;
   #closed = false;
+  /** The readers of the segmentations running now: close() closes them, which interrupts a blocked read. */
+  #readers = new Set<VideoReader>();
+  /** The frames being processed now (networks, CReFF): close() waits for them before releasing the sessions. */
+  #inflight = new Set<Promise<unknown>>();
 
   private constructor(bundle: Bundle, device: ExecutionDevice) {
     this.bundle = bundle;
@@ -261,9 +269,11 @@ export class ArSeg {
       keyframes: o.keyframes,
       ahead: options.ahead ?? 4,
       formatOptions: options.formatOptions,
+      limitInputPixels: options.limitInputPixels,
     });
+    this.#readers.add(reader);
     const frames = this.#run(reader, o);
-    return { info: () => reader.open(), [Symbol.asyncIterator]: () => frames };
+    return { info: () => reader.open(), stats: () => reader.stats(), [Symbol.asyncIterator]: () => frames };
   }
 
   /**
@@ -338,7 +348,7 @@ export class ArSeg {
    * a feature for the decoder or the logits themselves; then the decoder (when needed) and the
    * labels. The keyframe feature of mode 'ar' lives in `gop` from its keyframe to the next.
    */
-  async *#run(reader: ReturnType<typeof openVideo>, o: ResolvedOptions): AsyncGenerator<SegmentResult> {
+  async *#run(reader: VideoReader, o: ResolvedOptions): AsyncGenerator<SegmentResult> {
     let run: RunState | null = null;
     try {
       run = {
@@ -352,37 +362,57 @@ export class ArSeg {
       };
       for (;;) {
         const t0 = now();
-        const frame: VideoFrame | null = await reader.read();
+        let frame: VideoFrame | null;
+        try {
+          frame = await reader.read();
+        } catch (err) {
+          // close() closed the reader under a blocked read: say that this ArSeg was closed
+          if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg was closed while reading', { cause: err });
+          throw err;
+        }
         if (frame === null) return;
         if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg was closed');
-        const timings: StageTimings = { decode: now() - t0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, total: 0 };
-        const useHr = o.mode === 'hr' || (o.mode === 'ar' && frame.isKeyframe);
-        const out = useHr ? await this.#hrBranch(frame, run, timings) : o.mode === 'lr' ? await this.#lrBranch(frame, run, timings) : await this.#arBranch(frame, run, timings);
-        if (out.device) {
-          timings.total = now() - t0;
-          const result = this.#result(frame, out.branch, out.device.labels, out.device.logits ?? null, timings, o);
-          result.bus = { toDevice: out.device.toDevice, toHost: out.device.toHost };
-          yield result;
-          continue;
+        const work = this.#frame(frame, run, t0);
+        this.#inflight.add(work);
+        try {
+          yield await work;
+        } finally {
+          this.#inflight.delete(work);
         }
-        let logits = out.logits;
-        let t = now();
-        if (!logits) {
-          logits = await (out.branch === 'hr' ? run.decodeHr : run.decodeLr)(out.feature!);
-          timings.decoder = now() - t;
-        }
-        t = now();
-        const labels = await this.#labels(logits, frame, out.branch);
-        timings.labels = now() - t;
-        timings.total = now() - t0;
-        yield this.#result(frame, out.branch, labels, logits, timings, o);
       }
     } catch (err) {
       throw toArSegError(err);
     } finally {
+      this.#readers.delete(reader);
       reader.close();
       run?.device?.close();
     }
+  }
+
+  /** One frame through its branch, the decoder (when needed) and the labels. */
+  async #frame(frame: VideoFrame, run: RunState, t0: number): Promise<SegmentResult> {
+    const { o } = run;
+    const timings: StageTimings = { decode: now() - t0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, total: 0 };
+    const useHr = o.mode === 'hr' || (o.mode === 'ar' && frame.isKeyframe);
+    const out = useHr ? await this.#hrBranch(frame, run, timings) : o.mode === 'lr' ? await this.#lrBranch(frame, run, timings) : await this.#arBranch(frame, run, timings);
+    if (out.device) {
+      // The device path gave the labels (and the logits when asked) already.
+      timings.total = now() - t0;
+      const result = this.#result(frame, out.branch, out.device.labels, out.device.logits ?? null, timings, o);
+      result.bus = { toDevice: out.device.toDevice, toHost: out.device.toHost };
+      return result;
+    }
+    let logits = out.logits;
+    let t = now();
+    if (!logits) {
+      logits = await (out.branch === 'hr' ? run.decodeHr : run.decodeLr)(out.feature!);
+      timings.decoder = now() - t;
+    }
+    t = now();
+    const labels = await this.#labels(logits, frame, out.branch);
+    timings.labels = now() - t;
+    timings.total = now() - t0;
+    return this.#result(frame, out.branch, labels, logits, timings, o);
   }
 
   /** HR encoder on the full frame; in mode 'ar' the feature becomes the GOP's keyframe. */
@@ -513,10 +543,17 @@ export class ArSeg {
     return result;
   }
 
-  /** Releases the ONNX Runtime sessions. */
+  /**
+   * Ends every segmentation of this ArSeg and releases the ONNX Runtime sessions. A segmentation
+   * blocked on its input (a silent network peer, a FIFO with no writer) is interrupted: its loop
+   * rejects with ERR_CLOSED. Frames already in the networks finish first. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const reader of this.#readers) reader.close();
+    this.#readers.clear();
+    await Promise.allSettled([...this.#inflight]);
     await this.bundle.close();
   }
 }

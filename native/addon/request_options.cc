@@ -114,6 +114,16 @@ FrameRequest parseFrameRequest(const Napi::Value& value) {
     else
       invalidArg("option 'motion' must be 'reference', 'accumulated', 'none' or false");
   }
+  Napi::Value composition = o.Get("composition");
+  if (!composition.IsUndefined() && !composition.IsNull()) {
+    const std::string c = composition.IsString() ? composition.As<Napi::String>().Utf8Value() : "?";
+    if (c == "bilinear")
+      req.composition = Composition::Bilinear;
+    else if (c == "official")
+      req.composition = Composition::Official;
+    else
+      invalidArg("option 'composition' must be 'bilinear' or 'official'");
+  }
   Napi::Value stride = o.Get("stride");
   if (!stride.IsUndefined()) req.stride = integerIn(stride, "stride", 1, 256);
 
@@ -158,6 +168,16 @@ FrameRequest parseFrameRequest(const Napi::Value& value) {
     invalidArg("adaptive keyframes are decided from the accumulated motion: set motion: 'accumulated'");
   Napi::Value threads = o.Get("threads");
   if (!threads.IsUndefined()) req.threads = integerIn(threads, "threads", 0, 64);
+  // true: the default; false or 0: no limit but the hard ones (kMaxPixels)
+  Napi::Value limit = o.Get("limitInputPixels");
+  if (limit.IsBoolean()) {
+    req.maxPixels = limit.As<Napi::Boolean>().Value() ? kDefaultPixelLimit : 0;
+  } else if (!limit.IsUndefined()) {
+    const double d = limit.IsNumber() ? limit.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d <= 9007199254740991.0) || d != std::floor(d))
+      invalidArg("option 'limitInputPixels' must be a non-negative integer or a boolean (0 or false: no limit)");
+    req.maxPixels = static_cast<int64_t>(d);
+  }
   return req;
 }
 

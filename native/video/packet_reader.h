@@ -31,6 +31,7 @@ class PacketReader {
   bool flushed() const { return flushed_; }
   int64_t decodeErrors() const { return decoder_->decodeErrors(); }
   std::string codecName() const { return decoder_->codecName(); }
+  bool motionExact() const { return decoder_->motionExact(); }
 
  private:
   void sendParsed(const uint8_t* data, int size);
@@ -39,6 +40,7 @@ class PacketReader {
   std::unique_ptr<VideoDecoder> decoder_;
   PacketPtr packet_;
   bool flushed_ = false;
+  int64_t delivered_ = 0;
 };
 
 }  // namespace arseg

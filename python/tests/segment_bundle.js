@@ -14,6 +14,7 @@
 //   OUT/frames.json                       { stride, motionStride, device, devicePathReason,
 //                                           frames: [{ index, isKeyframe, keyframeIndex, branch: { mode: branch }, bus: { mode: bytes } }] }
 // Usage: node python/tests/segment_bundle.js BUNDLE_DIR CLIP OUT_DIR FRAMES [MODES=hr,lr,ar] [DEVICE=cpu]
+// (MODES 'none': only what the reader gives: hr-, lr-, rgb- and field-<i>.npy)
 // DEVICE 'cuda-emulated': the device path through the emulator (test_official_end_to_end.py
 // compares it with the CPU path).
 // The reader options below are ArSeg.segment's for the bundle (lib/pipeline.ts, #tensorSpecs).
@@ -35,7 +36,7 @@ const { ArSeg, openVideo, resizeMotion, writeNpy } = require('../../dist');
   const frames = new Map();
   const featureSize = new Map(); // frame -> [H, W] of the HR feature CReFF ran at
   try {
-    for (const mode of modeList.split(',')) {
+    for (const mode of modeList === 'none' ? [] : modeList.split(',')) {
       for await (const r of seg.segment(clip, { mode, logits: true, motionStride: MOTION_STRIDE })) {
         if (r.index >= n) break;
         const f = frames.get(r.index) ?? { index: r.index, isKeyframe: r.isKeyframe, keyframeIndex: r.keyframeIndex, branch: {}, bus: {} };
