@@ -212,6 +212,8 @@ export class ArSeg {
   #readers = new Set<VideoReader>();
   /** The frames being processed now (networks, CReFF): close() waits for them before releasing the sessions. */
   #inflight = new Set<Promise<unknown>>();
+  /** The device paths of the segmentations running now: close() frees their keyframes on the device. */
+  #devicePaths = new Set<DevicePath>();
 
   private constructor(bundle: Bundle, device: ExecutionDevice) {
     this.bundle = bundle;
@@ -360,6 +362,7 @@ export class ArSeg {
         fusedBuffer: null,
         device: this.#devicePath(o),
       };
+      if (run.device) this.#devicePaths.add(run.device);
       for (;;) {
         const t0 = now();
         let frame: VideoFrame | null;
@@ -385,7 +388,10 @@ export class ArSeg {
     } finally {
       this.#readers.delete(reader);
       reader.close();
-      run?.device?.close();
+      if (run?.device) {
+        this.#devicePaths.delete(run.device);
+        run.device.close();
+      }
     }
   }
 
@@ -544,9 +550,10 @@ export class ArSeg {
   }
 
   /**
-   * Ends every segmentation of this ArSeg and releases the ONNX Runtime sessions. A segmentation
-   * blocked on its input (a silent network peer, a FIFO with no writer) is interrupted: its loop
-   * rejects with ERR_CLOSED. Frames already in the networks finish first. Idempotent.
+   * Ends every segmentation of this ArSeg and releases the ONNX Runtime sessions (and the
+   * keyframes the device path keeps on the GPU). A segmentation blocked on its input (a silent
+   * network peer, a FIFO with no writer) is interrupted: its loop rejects with ERR_CLOSED. Frames
+   * already in the networks finish first. Idempotent.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -554,6 +561,9 @@ export class ArSeg {
     for (const reader of this.#readers) reader.close();
     this.#readers.clear();
     await Promise.allSettled([...this.#inflight]);
+    // A segmentation abandoned without being resumed never reaches its finally: free its keyframe here.
+    for (const path of this.#devicePaths) path.close();
+    this.#devicePaths.clear();
     await this.bundle.close();
   }
 }

@@ -553,6 +553,31 @@ test("decoder 'onnx' on 'cuda-emulated' keeps the old path (ONNX Runtime's decod
   }
 });
 
+test('close() frees the device keyframe of a segmentation left suspended, and its loop then ends with ERR_CLOSED', async (t) => {
+  const { DevicePath } = require('../dist/device-path');
+  const original = DevicePath.prototype.close;
+  let closes = 0;
+  DevicePath.prototype.close = function () {
+    closes++;
+    return original.call(this);
+  };
+  try {
+    const seg = await ArSeg.load(TINY, { device: 'cuda-emulated', threads: 1 });
+    t.is(seg.devicePathReason, null);
+    const frames = seg.segment(CLIP, { mode: 'ar', keyframes: 12 })[Symbol.asyncIterator]();
+    const first = await frames.next();
+    t.true(first.value.isKeyframe && first.value.bus !== undefined, 'a keyframe through the device path');
+    t.is(closes, 0);
+    // the caller never resumes the loop: close() must free the kept keyframe itself
+    await seg.close();
+    t.is(closes, 1, 'close() closed the device path');
+    const err = await t.throwsAsync(frames.next());
+    t.is(err.code, 'ERR_CLOSED');
+  } finally {
+    DevicePath.prototype.close = original;
+  }
+});
+
 // --- on a GPU ---------------------------------------------------------------------------------
 
 (cuda.available ? test : test.skip)(
