@@ -34,7 +34,16 @@ test('doctor --json on this machine: the facts, and cuda refused with the first 
   t.is(report.addon.file, fs.realpathSync(path.join(__dirname, '..', 'build', 'Release', 'ar_seg_native.node')));
   t.regex(report.cpu.simd, /^(avx512|avx2|baseline)$/);
   t.regex(report.libav.avcodec, /^\d+\.\d+\.\d+$/);
-  t.is(report.libav.bundled, false, 'a source build links the system libav');
+  // A source build links the patched static libav of scripts/build-libav.sh when it is there
+  // (CMakeLists.txt), else the system's shared one: ldd says which, independently of doctor.
+  const ldd = spawnSync('ldd', [report.addon.file], { encoding: 'utf8' });
+  t.is(ldd.status, 0, ldd.stderr);
+  const shared = /libavcodec\.so/.test(ldd.stdout);
+  t.is(
+    report.libav.bundled,
+    !shared,
+    shared ? "a source build on the system's libav" : 'a source build on the static libav',
+  );
   t.regex(report.onnxRuntime.version, /^\d+\.\d+\.\d+$/);
   t.true(report.onnxRuntime.backends.includes('cpu'));
   t.deepEqual(
