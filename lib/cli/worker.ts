@@ -101,32 +101,42 @@ export function addWorkerCommand(program: Command, { fail, positiveInt, deviceVa
           process.stderr.write(
             (opts.json ? JSON.stringify({ time: new Date().toISOString(), ...e }) : formatWorkerEvent(e)) + '\n',
           );
-        let worker: Worker;
-        try {
-          worker = await Worker.start({
-            redis: opts.redis,
-            queue: opts.queue,
-            concurrency: opts.concurrency,
-            device: opts.device,
-            threads: opts.threads,
-            grace: Math.round(opts.grace * 1000),
-            lockDuration: opts.lockDuration,
-            stalledInterval: opts.stalledInterval,
-            onEvent: log,
-          });
-        } catch (err) {
-          fail(err, Boolean(opts.json));
+        // The signal handlers are installed before the worker starts: the worker can take a job
+        // (and log 'start') before Worker.start resolves, and a SIGTERM in that gap must not kill
+        // the process with the job half done.
+        let worker: Worker | undefined;
+        let signals = 0;
+        let stopped: () => void = () => {};
+        const done = new Promise<void>((resolve) => (stopped = resolve));
+        // The first signal closes the worker (running jobs finish within the grace period), a
+        // second hands them back at once; signals that come while it starts apply once it has.
+        const apply = () => {
+          if (!worker || signals === 0) return;
+          if (signals === 1) void worker.close().then(stopped, stopped);
+          else worker.handBack();
+        };
+        const stop = () => {
+          signals++;
+          apply();
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+        worker = await Worker.start({
+          redis: opts.redis,
+          queue: opts.queue,
+          concurrency: opts.concurrency,
+          device: opts.device,
+          threads: opts.threads,
+          grace: Math.round(opts.grace * 1000),
+          lockDuration: opts.lockDuration,
+          stalledInterval: opts.stalledInterval,
+          onEvent: log,
+        }).catch((err: unknown) => fail(err, Boolean(opts.json)));
+        if (signals >= 1) {
+          void worker.close().then(stopped, stopped);
+          if (signals >= 2) worker.handBack();
         }
-        await new Promise<void>((resolve) => {
-          let signals = 0;
-          const stop = () => {
-            signals++;
-            if (signals === 1) void worker.close().then(resolve, resolve);
-            else worker.handBack();
-          };
-          process.on('SIGTERM', stop);
-          process.on('SIGINT', stop);
-        });
+        await done;
         process.exit(0);
       },
     );
