@@ -101,6 +101,17 @@ export class Bundle {
   }
   #head: PointwiseHead | null = null;
   #headReason: string | null = null;
+  #sessionOptions: ort.InferenceSession.SessionOptions = {};
+
+  /** The ONNX Runtime options the graphs were opened with (for sessions opened elsewhere: network-thread.ts). */
+  get sessionOptions(): ort.InferenceSession.SessionOptions {
+    return this.#sessionOptions;
+  }
+
+  /** The file of one of the bundle's graphs. */
+  graphFile(network: 'hrEncoder' | 'lrEncoder' | 'decoder'): string {
+    return path.resolve(this.dir, this.manifest.networks[network]);
+  }
 
   private constructor(dir: string, manifest: BundleManifest, sessions: ort.InferenceSession[], creff: CReFF) {
     this.dir = dir;
@@ -140,6 +151,7 @@ export class Bundle {
       }
     }
     const bundle = new Bundle(root, manifest, sessions, creff);
+    bundle.#sessionOptions = sessionOptions;
     await bundle.dryRun();
     await bundle.attachHead(file(manifest.networks.decoder, 'networks.decoder'), options);
     return bundle;

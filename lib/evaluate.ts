@@ -31,6 +31,13 @@ export interface EvaluateOptions {
   scale?: number;
   /** Where a bundle given by directory runs. Default 'cpu'. */
   device?: ExecutionDevice;
+  /**
+   * Evaluate mode 'ar' with asynchronous keyframes, each ready this many frames after its own
+   * frame (SegmentOptions.keyframeDelay): frames nearer their keyframe than that are fused with
+   * the keyframe before it (what a live stream pays for keyframes that no longer stall it).
+   * Default: the synchronous schedule.
+   */
+  keyframeDelay?: number;
   /** Called after each evaluated frame: frames done, and the total over every clip and mode. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -45,6 +52,8 @@ export interface EvalReport {
   ignore: number[];
   interval: number;
   scale: number;
+  /** Mode 'ar' ran with asynchronous keyframes ready this many frames late; null: synchronous. */
+  keyframeDelay: number | null;
   clips: { name: string; video: string; labels: string; frames: number }[];
   /** One entry per evaluated mode, in the order hr, lr, ar. */
   modes: Partial<Record<SegmentMode, DistanceReport>>;
@@ -68,10 +77,11 @@ export interface Protocol {
   /** Label values the matrices ignore besides 255: the bundle's ignoreIndex when it is a class. */
   ignore: number[];
   classes: number;
+  keyframeDelay: number | null;
 }
 
 /** Resolves modes, interval, scale and the ignored class against the model's bundle. */
-export function resolveProtocol(seg: ArSeg, o: Pick<EvaluateOptions, 'modes' | 'interval' | 'scale'>): Protocol {
+export function resolveProtocol(seg: ArSeg, o: Pick<EvaluateOptions, 'modes' | 'interval' | 'scale' | 'keyframeDelay'>): Protocol {
   const m = seg.bundle.manifest;
   const modes = EVAL_MODES.filter((mode) => (o.modes ?? EVAL_MODES).includes(mode));
   if (modes.length === 0) throw invalidArg('no modes to evaluate (hr, lr, ar)');
@@ -79,7 +89,9 @@ export function resolveProtocol(seg: ArSeg, o: Pick<EvaluateOptions, 'modes' | '
   const ignoreIndex = typeof m.ignoreIndex === 'number' && m.ignoreIndex >= 0 && m.ignoreIndex < K ? m.ignoreIndex : null;
   const interval = o.interval ?? m.keyframeInterval;
   if (!Number.isInteger(interval) || interval < 1) throw invalidArg('the keyframe interval must be a positive integer');
-  return { modes, interval, scale: o.scale ?? m.lrScale, ignore: ignoreIndex === null ? [] : [ignoreIndex], classes: K };
+  const delay = o.keyframeDelay ?? null;
+  if (delay !== null && !(Number.isInteger(delay) && delay >= 0)) throw invalidArg('keyframeDelay must be a non-negative integer');
+  return { modes, interval, scale: o.scale ?? m.lrScale, ignore: ignoreIndex === null ? [] : [ignoreIndex], classes: K, keyframeDelay: delay };
 }
 
 /** Fresh per-distance metrics for the protocol. */
@@ -101,7 +113,8 @@ export async function evaluateClip(
   onFrame?: () => void,
 ): Promise<ClipModeResult> {
   const clip = labels.clip;
-  const segmentation = seg.segment(clip.video, { mode, scale: p.scale, keyframes: p.interval });
+  const async = mode === 'ar' && p.keyframeDelay !== null ? { keyframeLatency: 'async' as const, keyframeDelay: p.keyframeDelay } : {};
+  const segmentation = seg.segment(clip.video, { mode, scale: p.scale, keyframes: p.interval, ...async });
   let declared: number | null = null;
   try {
     declared = (await segmentation.info()).frameCount ?? null;
@@ -159,6 +172,7 @@ export function buildReport(
     ignore: [...first.ignore],
     interval: p.interval,
     scale: p.scale,
+    keyframeDelay: p.keyframeDelay,
     clips: clips.map(({ clip, frames }) => ({ name: clip.name, video: clip.video, labels: clip.labels, frames })),
     modes: Object.fromEntries(p.modes.map((mode) => [mode, metrics.get(mode)!.report()])),
     seconds,
@@ -216,7 +230,8 @@ export function formatEvalMarkdown(r: EvalReport): string {
   const lines: string[] = [];
   lines.push(
     `mIoU (%) of ${r.model} per reference distance d (keyframe every ${r.interval} frames, LR scale ${r.scale}); ` +
-      `${r.clips.length} clip${r.clips.length === 1 ? '' : 's'}, ${frames.framesTotal} frames per mode`,
+      `${r.clips.length} clip${r.clips.length === 1 ? '' : 's'}, ${frames.framesTotal} frames per mode` +
+      (r.keyframeDelay !== null && r.modes.ar ? `; ar with asynchronous keyframes, each ready ${r.keyframeDelay} frames after its frame` : ''),
     '',
     `| mode | ${ds.map((d) => `d=${d}`).join(' | ')} | mean |`,
     `|---|${ds.map(() => '---:').join('|')}|---:|`,

@@ -11,7 +11,11 @@ export type { AdaptiveKeyframes, KeyframePolicy, FrameOptions, MotionField, Moti
 export { sampleMotion, resizeMotion } from './motion';
 export { encodeNpy, writeNpy } from './npy';
 export { ArSeg } from './pipeline';
-export type { Segmentation, SegmentMode, SegmentOptions, SegmentResult, StageTimings } from './pipeline';
+export type { ArSegOptions, Segmentation, SegmentationStats, SegmentMode, SegmentOptions, SegmentResult, StageTimings } from './pipeline';
+export { PacketQueue } from './packet-source';
+export type { Packet, PacketSource } from './packet-source';
+export type { DropPolicy } from './frame-intake';
+export { composeMotion } from './motion';
 export { Bundle } from './bundle';
 export type { BundleManifest, BundleClass, BundleOptions, DecoderChoice, ExecutionDevice } from './bundle';
 export { PointwiseHead, pointwiseHeadFromOnnx, readPointwiseHead } from './pointwise-head';

@@ -10,6 +10,17 @@ import { FrameOptions, toVideoFrame, VideoFrame } from './frame';
 export interface PacketReaderOptions extends FrameOptions {
   /** libavcodec codec name: 'h264', 'hevc', 'mpeg4', 'mpeg2video', 'mpeg1video', ... */
   codec: string;
+  /**
+   * Drop packets until the first one the codec's parser marks as a keyframe (a stream joined
+   * mid-GOP then starts cleanly; the count is in stats().skippedBeforeKeyframe). Default false.
+   */
+  waitForKeyframe?: boolean;
+  /**
+   * Every decode() call holds exactly one access unit (as a camera driver's, ROS 2's or
+   * Foxglove's messages do): each is decoded at once instead of when the next one starts (the
+   * parser otherwise waits for the next unit's start to know where this one ends). Default false.
+   */
+  accessUnits?: boolean;
 }
 
 export class PacketReader {
@@ -23,6 +34,8 @@ export class PacketReader {
     if (options === null || typeof options !== 'object') throw invalidArg('options must be an object with a codec');
     if (typeof options.codec !== 'string' || options.codec.length === 0)
       throw invalidArg("option 'codec' must be a codec name such as 'h264'");
+    for (const flag of ['waitForKeyframe', 'accessUnits'] as const)
+      if (options[flag] !== undefined && typeof options[flag] !== 'boolean') throw invalidArg(`option '${flag}' must be a boolean`);
     this.options = { ...options };
     const { codec, ...frameOptions } = options;
     try {
@@ -66,7 +79,7 @@ export class PacketReader {
     return result;
   }
 
-  stats(): { decodeErrors: number } {
+  stats(): { decodeErrors: number; skippedBeforeKeyframe: number } {
     return this.#native.stats();
   }
 

@@ -11,17 +11,28 @@
  * latter.
  *
  * Modes 'hr' (every frame at HR) and 'lr' (every frame at LR, no fusion) take the same path for
- * comparison. Decoding runs ahead on the thread pool while the networks run (the reader's
- * bounded read-ahead), so decode and inference overlap.
+ * comparison. Decoding runs ahead on the thread pool while the networks run (frame-intake.ts),
+ * so decode and inference overlap.
+ *
+ * Live streams (docs/live.md): the source may be a packet source (packet-source.ts); `drop:
+ * 'latest'` segments only the newest frame when inference falls behind; `keyframeLatency:
+ * 'async'` encodes keyframes at HR on a thread of their own while the frames after them are
+ * fused with the newest keyframe that is ready (keyframe-table.ts). For these the networks run
+ * on worker threads (network-thread.ts), so the main thread keeps reading and decoding.
  */
 import * as ort from 'onnxruntime-node';
 import { Bundle, BundleOptions, DecoderChoice } from './bundle';
-import { FeatureTensor, Keyframe } from './creff';
+import type { FeatureTensor } from './creff';
 import type { Logits, PointwiseHead } from './pointwise-head';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
-import type { KeyframePolicy, PictType, VideoFrame } from './frame';
+import type { KeyframePolicy, PictType, Tensor, VideoFrame } from './frame';
+import { DropPolicy, FrameIntake, FrameSource, IntakeItem, IntakeStats, PacketFrameSource, ReaderSource } from './frame-intake';
+import { AcrossKeyframes, KeyframeChoice, KeyframeTable } from './keyframe-table';
 import { resizeMotion } from './motion';
 import { addon } from './native';
+import { NetworkThread } from './network-thread';
+import { createPacketReader } from './packet-reader';
+import { isPacketSource, PacketSource } from './packet-source';
 import { openVideo, OpenOptions, VideoInfo } from './video';
 
 export type SegmentMode = 'ar' | 'hr' | 'lr';
@@ -50,10 +61,44 @@ export interface SegmentOptions {
   motionStride?: number;
   /** CReFF formulation: 'exact' (default) or 'keyframe-conv' (faster, approximate). */
   creffMode?: 'exact' | 'keyframe-conv';
-  /** Frames decoded ahead of inference. Default 4. */
+  /** Frames decoded ahead of inference (with drop 'none'). Default 4. */
   ahead?: number;
   /** libavformat options for the source (see openVideo). */
   formatOptions?: OpenOptions['formatOptions'];
+  /**
+   * When keyframes are encoded at HR (mode 'ar'). 'sync' (default): in line, the paper's
+   * schedule (docs/method.md): a keyframe's frame waits for its HR encoder and every frame is
+   * fused with its own keyframe. 'async': on a thread of their own, as soon as they are decoded;
+   * each frame is fused with the newest keyframe that is ready (its own when it is), along its
+   * motion carried back to that keyframe; `usedKeyframe` and `keyframeDistance` say which.
+   */
+  keyframeLatency?: 'sync' | 'async';
+  /**
+   * With keyframeLatency 'async': keyframe K serves frames from K + keyframeDelay on, and those
+   * wait for it. Makes the schedule independent of timing (evaluation, tests, simulating a
+   * slower encoder); 0 gives the synchronous schedule's labels. Default: none (never wait).
+   */
+  keyframeDelay?: number;
+  /**
+   * With keyframeLatency 'async', how a frame fused with an older keyframe than its own gets
+   * its motion to it: 'bridge' (default; docs/live.md), or, for measuring that choice,
+   * 'zero-motion' or 'lr' (no fusion until its own keyframe is ready).
+   */
+  acrossKeyframes?: AcrossKeyframes;
+  /**
+   * When inference falls behind the source: 'none' (default) segments every frame; 'latest'
+   * decodes every frame (their motion is needed) but segments only the newest, and each result
+   * says how many frames were dropped before it (`skipped`). With keyframeLatency 'sync' a
+   * keyframe is never dropped (the frames after it need its HR feature).
+   */
+  drop?: DropPolicy;
+  /** Packet sources: the codec of the packets (a libavcodec name). Default 'h264'. */
+  codec?: string;
+  /**
+   * Packet sources: each packet is one whole access unit (true, the default: camera drivers,
+   * ROS 2, Foxglove), decoded at once; false for byte chunks cut anywhere.
+   */
+  accessUnits?: boolean;
 }
 
 /** Milliseconds spent per stage on this frame. */
@@ -66,16 +111,35 @@ export interface StageTimings {
   /** The decoder; 0 on fused frames where CReFF applied the native head itself. */
   decoder: number;
   labels: number;
+  /** Waiting for a keyframe's HR feature (keyframeDelay), or for its encoder in line. */
+  keyframeWait: number;
   total: number;
 }
 
 export interface SegmentResult {
   index: number;
+  /** Presentation time in seconds: a packet source's own timestamp, else the stream's. */
   pts: number | null;
   pictType: PictType;
+  /** A keyframe of the policy (motion is accumulated to it). */
   isKeyframe: boolean;
+  /** The frame's own keyframe (by the keyframe policy). */
   keyframeIndex: number;
-  /** Which branch produced the labels: 'hr', 'lr', or 'ar' (LR fused with the keyframe). */
+  /**
+   * The keyframe whose HR feature made these labels: the frame itself on branch 'hr', the
+   * keyframe fused on branch 'ar' (its own, or an older one with keyframeLatency 'async'),
+   * null on branch 'lr'. Never later than the frame.
+   */
+  usedKeyframe: number | null;
+  /** index - usedKeyframe, or null. */
+  keyframeDistance: number | null;
+  /** Frames dropped before this one (drop 'latest'; the first also counts packets skipped before the first keyframe). */
+  skipped: number;
+  /** performance.now() milliseconds when the frame's data arrived (its packet), or was decoded: latency = performance.now() - receivedAt. */
+  receivedAt: number;
+  /** A packet source's `meta` for this frame. */
+  meta?: unknown;
+  /** Which branch produced the labels: 'hr', 'lr', or 'ar' (LR fused with a keyframe). */
   branch: 'hr' | 'lr' | 'ar';
   width: number;
   height: number;
@@ -89,6 +153,10 @@ export interface SegmentResult {
 
 function now(): number {
   return Number(process.hrtime.bigint()) / 1e6;
+}
+
+function feature(t: ort.Tensor): FeatureTensor {
+  return { data: t.data as Float32Array, dims: t.dims };
 }
 
 async function runSession(session: ort.InferenceSession, input: Float32Array, dims: number[]): Promise<ort.Tensor> {
@@ -105,7 +173,26 @@ interface ResolvedOptions {
   decoder: DecoderChoice;
   logits: boolean;
   rgb: boolean;
+  keyframeLatency: 'sync' | 'async';
+  keyframeDelay: number | undefined;
+  acrossKeyframes: AcrossKeyframes;
+  drop: DropPolicy;
+  ahead: number;
+  codec: string;
+  accessUnits: boolean;
 }
+
+/** Where the encoders run for one segment() call. */
+interface Networks {
+  /** The HR encoder in line (mode 'hr', and keyframes of the synchronous schedule). */
+  hr(input: Tensor): Promise<FeatureTensor>;
+  lr(input: Tensor): Promise<FeatureTensor>;
+  /** The HR encoder on the keyframe thread (asynchronous schedule). */
+  keyframe(input: Tensor): Promise<FeatureTensor>;
+}
+
+/** What a frame goes through: which branch, and for 'ar' the keyframe and the field to it. */
+type Plan = { branch: 'hr'; ready: FeatureTensor | null } | { branch: 'lr' } | { branch: 'ar'; choice: KeyframeChoice };
 
 /** What a branch hands on: a feature for the decoder, or the logits when it made them itself. */
 type BranchOutput = { branch: SegmentResult['branch']; feature: FeatureTensor; logits?: undefined } | { branch: SegmentResult['branch']; logits: Logits; feature?: undefined };
@@ -113,19 +200,56 @@ type BranchOutput = { branch: SegmentResult['branch']; feature: FeatureTensor; l
 /** State of one segment() call across frames. */
 interface RunState {
   o: ResolvedOptions;
+  networks: Networks;
   decode: (feature: FeatureTensor) => Promise<Logits>;
   /** The native head CReFF applies on fused frames (CPU, decoder 'auto'), or null. */
   fusedHead: PointwiseHead | null;
-  /** The keyframe of the current GOP (mode 'ar'): its feature, and prepared for the CPU kernel. */
-  key: { feature: FeatureTensor; prepared: Keyframe | null } | null;
+  /** The keyframes (mode 'ar'): their features, and the way from a frame back to each. */
+  keyframes: KeyframeTable;
   /** The output buffer CReFF reuses from frame to frame. */
   fusedBuffer: Float32Array | null;
+  /** Keyframes encoded on the keyframe thread (asynchronous schedule). */
+  keyframesEncoded: number;
+}
+
+/** Counters of a segmentation so far. */
+export interface SegmentationStats extends IntakeStats {
+  /** Keyframes whose HR feature was made. */
+  keyframesEncoded: number;
 }
 
 /** The frames of one segment() call, in presentation order, and the stream's facts. */
 export interface Segmentation extends AsyncIterable<SegmentResult> {
-  /** Opens the source if it is not open yet (the segmentation then reads from that same open). */
+  /**
+   * Opens the source if it is not open yet (the segmentation then reads from that same open).
+   * Packet sources: ERR_UNSUPPORTED (their facts come with the frames).
+   */
   info(): Promise<VideoInfo>;
+  /** Frames decoded, segmented and dropped so far, and the decoder's errors. */
+  stats(): SegmentationStats;
+}
+
+/** Options of ArSeg.load: the bundle's, and the keyframe thread's budget. */
+export interface ArSegOptions extends BundleOptions {
+  /**
+   * ONNX Runtime intra-op threads of the keyframe thread (keyframeLatency 'async'). Default:
+   * `threads`, else all cores.
+   */
+  keyframeThreads?: number;
+  /**
+   * Added to the keyframe thread's nice value (Linux, 0..19): the HR encoder of the
+   * asynchronous schedule then takes the CPU that the frames' own work leaves, so that it does
+   * not slow them down. Default 10; 0 shares the CPU evenly.
+   */
+  keyframeNice?: number;
+}
+
+/** A segment() call in progress, as close() sees it. */
+interface ActiveRun {
+  /** Stops the run's intake and keyframe encoding: its loop ends with ERR_CLOSED. */
+  abort(): void;
+  /** The step in progress (a frame's networks), or null between steps. */
+  step: Promise<unknown> | null;
 }
 
 export class ArSeg {
@@ -133,10 +257,16 @@ export class ArSeg {
   /** Where the networks and CReFF run. */
   readonly device: 'cpu' | 'cuda';
   #closed = false;
+  readonly #options: ArSegOptions;
+  readonly #runs = new Set<ActiveRun>();
+  /** Worker threads with their own sessions, started on first use (live sources, async keyframes). */
+  #foreground: Promise<NetworkThread> | null = null;
+  #background: Promise<NetworkThread> | null = null;
 
-  private constructor(bundle: Bundle, device: 'cpu' | 'cuda') {
+  private constructor(bundle: Bundle, device: 'cpu' | 'cuda', options: ArSegOptions) {
     this.bundle = bundle;
     this.device = device;
+    this.#options = options;
   }
 
   /**
@@ -144,8 +274,13 @@ export class ArSeg {
    * device 'cuda' runs the networks on ONNX Runtime's CUDA provider and CReFF on the CUDA
    * kernel; it fails with ERR_CUDA_UNAVAILABLE when either is missing.
    */
-  static async load(dir: string, options: BundleOptions = {}): Promise<ArSeg> {
-    return new ArSeg(await Bundle.load(dir, options), options.device ?? 'cpu');
+  static async load(dir: string, options: ArSegOptions = {}): Promise<ArSeg> {
+    for (const key of ['keyframeThreads', 'keyframeNice'] as const) {
+      const v = options?.[key];
+      if (v !== undefined && (!Number.isInteger(v) || v < (key === 'keyframeNice' ? 0 : 1) || v > (key === 'keyframeNice' ? 19 : 256)))
+        throw invalidArg(key === 'keyframeNice' ? 'keyframeNice must be an integer from 0 to 19' : 'keyframeThreads must be a positive integer');
+    }
+    return new ArSeg(await Bundle.load(dir, options), options.device ?? 'cpu', { ...options });
   }
 
   #resolve(options: SegmentOptions): ResolvedOptions {
@@ -166,33 +301,178 @@ export class ArSeg {
     if (creffMode !== 'exact' && creffMode !== 'keyframe-conv') throw invalidArg("creffMode must be 'exact' or 'keyframe-conv'");
     const decoder = options.decoder ?? 'auto';
     if (decoder !== 'auto' && decoder !== 'onnx') throw invalidArg("decoder must be 'auto' or 'onnx'");
-    return { mode, scale, keyframes, motionStride, creffMode, decoder, logits: Boolean(options.logits), rgb: Boolean(options.rgb) };
+    const keyframeLatency = options.keyframeLatency ?? 'sync';
+    if (keyframeLatency !== 'sync' && keyframeLatency !== 'async') throw invalidArg("keyframeLatency must be 'sync' or 'async'");
+    if (keyframeLatency === 'async' && mode !== 'ar') throw invalidArg("keyframeLatency 'async' applies to mode 'ar'");
+    const keyframeDelay = options.keyframeDelay;
+    if (keyframeDelay !== undefined) {
+      if (!Number.isInteger(keyframeDelay) || keyframeDelay < 0) throw invalidArg('keyframeDelay must be a non-negative integer (frames)');
+      if (keyframeLatency !== 'async') throw invalidArg("keyframeDelay needs keyframeLatency 'async'");
+    }
+    const acrossKeyframes = options.acrossKeyframes ?? 'bridge';
+    if (acrossKeyframes !== 'bridge' && acrossKeyframes !== 'zero-motion' && acrossKeyframes !== 'lr')
+      throw invalidArg("acrossKeyframes must be 'bridge', 'zero-motion' or 'lr'");
+    const drop = options.drop ?? 'none';
+    if (drop !== 'none' && drop !== 'latest') throw invalidArg("drop must be 'none' or 'latest'");
+    const ahead = options.ahead ?? 4;
+    if (!Number.isInteger(ahead) || ahead < 1 || ahead > 64) throw invalidArg(`option 'ahead' must be an integer from 1 to 64, got ${String(options.ahead)}`);
+    const codec = options.codec ?? 'h264';
+    if (typeof codec !== 'string' || codec.length === 0) throw invalidArg("codec must be a codec name such as 'h264'");
+    const accessUnits = options.accessUnits ?? true;
+    if (typeof accessUnits !== 'boolean') throw invalidArg('accessUnits must be a boolean');
+    return {
+      mode,
+      scale,
+      keyframes,
+      motionStride,
+      creffMode,
+      decoder,
+      logits: Boolean(options.logits),
+      rgb: Boolean(options.rgb),
+      keyframeLatency,
+      keyframeDelay,
+      acrossKeyframes,
+      drop,
+      ahead,
+      codec,
+      accessUnits,
+    };
   }
 
   /**
-   * Segments a video file or URL; yields one result per frame in presentation order. Options are
-   * checked at once (ERR_INVALID_ARG); breaking out of the loop stops decoding.
+   * Segments a video file or URL, or a live packet source (packet-source.ts: an iterable of
+   * { data, pts } access units, or a PacketQueue); yields one result per frame in presentation
+   * order (per segmented frame with drop 'latest'). Options are checked at once
+   * (ERR_INVALID_ARG); breaking out of the loop stops decoding. A packet source that starts
+   * mid-GOP is read from its first keyframe on (the packets before it are counted in the first
+   * result's `skipped`); one that fails ends, after the frames it gave, with its error
+   * (ERR_READ unless it threw an ArSegError).
    */
-  segment(source: string, options: SegmentOptions = {}): Segmentation {
+  segment(source: string | PacketSource, options: SegmentOptions = {}): Segmentation {
     if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg is closed');
     const o = this.#resolve(options);
     const m = this.bundle.manifest;
     const normalise = { mean: m.input.mean, std: m.input.std, channelOrder: m.input.channelOrder };
     const multiple = m.input.sizeMultiple ?? 8;
-    const reader = openVideo(source, {
+    const frameOptions = {
       tensors: [
         { scale: 1, multiple, ...normalise },
         { scale: o.scale, multiple, ...normalise },
       ],
       rgb: o.rgb,
-      motion: o.mode === 'ar' || typeof o.keyframes === 'object' ? 'accumulated' : 'none',
+      motion: o.mode === 'ar' || typeof o.keyframes === 'object' ? ('accumulated' as const) : ('none' as const),
       stride: o.motionStride,
       keyframes: o.keyframes,
-      ahead: options.ahead ?? 4,
-      formatOptions: options.formatOptions,
+    };
+    let frameSource: FrameSource;
+    let info: () => Promise<VideoInfo>;
+    const live = typeof source !== 'string';
+    if (typeof source === 'string') {
+      const reader = openVideo(source, { ...frameOptions, ahead: o.ahead, formatOptions: options.formatOptions });
+      frameSource = new ReaderSource(reader);
+      info = () => reader.open();
+    } else {
+      if (!isPacketSource(source)) throw invalidArg('source must be a path, a URL, or an iterable of packets { data, pts }');
+      const packets = createPacketReader({ codec: o.codec, ...frameOptions, waitForKeyframe: true, accessUnits: o.accessUnits });
+      frameSource = new PacketFrameSource(source, packets);
+      info = () => Promise.reject(new ArSegError(ErrorCodes.UNSUPPORTED, 'a packet source has no stream facts before its frames: read them from the results'));
+    }
+    // The networks leave the main thread where it must stay free: live sources (it feeds the
+    // decoder), dropping (the intake must see every frame as it comes), async keyframes.
+    const threaded = live || o.drop === 'latest' || o.keyframeLatency === 'async';
+    const run = this.#newRun(o, threaded);
+    if (threaded) {
+      // Start the threads now, not at the first frame that needs them: opening sessions takes
+      // a while. Their failures surface at that first frame.
+      this.#thread('foreground').catch(() => undefined);
+      if (o.mode === 'ar' && o.keyframeLatency === 'async') this.#thread('background').catch(() => undefined);
+    }
+    const intake = new FrameIntake(frameSource, {
+      drop: o.drop,
+      capacity: live ? o.ahead : 1,
+      keep: (f) => o.mode === 'ar' && o.keyframeLatency === 'sync' && f.isKeyframe,
+      observe: (f) => {
+        if (o.mode === 'ar') run.keyframes.observe(f);
+      },
     });
-    const frames = this.#run(reader, o);
-    return { info: () => reader.open(), [Symbol.asyncIterator]: () => frames };
+    const frames = this.#run(intake, run);
+    return {
+      info,
+      stats: () => ({ ...intake.stats(), keyframesEncoded: run.keyframesEncoded }),
+      [Symbol.asyncIterator]: () => frames,
+    };
+  }
+
+  /** The state of a new run: where its networks run, and its keyframe table. */
+  #newRun(o: ResolvedOptions, threaded: boolean): RunState {
+    const { bundle } = this;
+    const inline: Networks = {
+      hr: (t) => runSession(bundle.hrEncoder, t.data, [...t.dims]).then(feature),
+      lr: (t) => runSession(bundle.lrEncoder, t.data, [...t.dims]).then(feature),
+      keyframe: (t) => runSession(bundle.hrEncoder, t.data, [...t.dims]).then(feature),
+    };
+    const networks: Networks = threaded
+      ? {
+          hr: async (t) => (await this.#thread('foreground')).run('hr', t.data, t.dims),
+          lr: async (t) => (await this.#thread('foreground')).run('lr', t.data, t.dims),
+          keyframe: async (t) => (await this.#thread('background')).run('hr', t.data, t.dims),
+        }
+      : inline;
+    const run: RunState = {
+      o,
+      networks,
+      decode: this.#decoder(o),
+      fusedHead: this.#nativeHead(o),
+      keyframes: new KeyframeTable(),
+      fusedBuffer: null,
+      keyframesEncoded: 0,
+    };
+    if (o.mode === 'ar' && o.keyframeLatency === 'async') {
+      run.keyframes = new KeyframeTable({
+        // Skipping superseded keyframes depends on timing: not when the schedule must not.
+        supersede: o.keyframeDelay === undefined,
+        encode: async (_entry, tensor) => {
+          const f = await networks.keyframe(tensor);
+          const prepared = this.device === 'cpu' ? await this.bundle.creff.prepareKeyframe(f, { mode: o.creffMode }) : null;
+          run.keyframesEncoded++;
+          return { feature: f, prepared };
+        },
+      });
+    }
+    return run;
+  }
+
+  /**
+   * The worker thread for in-line networks ('foreground': HR and LR encoders, normal priority)
+   * or for the asynchronous schedule's keyframes ('background': the HR encoder, with its own
+   * thread budget and a raised nice value). Started on first use, kept until close().
+   */
+  #thread(which: 'foreground' | 'background'): Promise<NetworkThread> {
+    if (this.#closed) return Promise.reject(new ArSegError(ErrorCodes.CLOSED, 'this ArSeg is closed'));
+    const existing = which === 'foreground' ? this.#foreground : this.#background;
+    if (existing) return existing;
+    const { bundle } = this;
+    const session = { ...bundle.sessionOptions };
+    let started: Promise<NetworkThread>;
+    if (which === 'foreground') {
+      started = NetworkThread.start({ name: 'network', graphs: { hr: bundle.graphFile('hrEncoder'), lr: bundle.graphFile('lrEncoder') }, session });
+      this.#foreground = started;
+    } else {
+      const threads = this.#options.keyframeThreads ?? this.#options.threads;
+      started = NetworkThread.start({
+        name: 'keyframe',
+        graphs: { hr: bundle.graphFile('hrEncoder') },
+        session: { ...session, ...(threads ? { intraOpNumThreads: threads } : {}) },
+        nice: this.#options.keyframeNice ?? 10,
+      });
+      this.#background = started;
+    }
+    // A thread that failed to start is forgotten, so that the next run may try again.
+    started.catch(() => {
+      if (which === 'foreground' && this.#foreground === started) this.#foreground = null;
+      if (which === 'background' && this.#background === started) this.#background = null;
+    });
+    return started;
   }
 
   /** The bundle's pointwise head when the decoder runs natively (CPU, decoder 'auto'), else null. */
@@ -228,85 +508,143 @@ export class ArSeg {
   }
 
   /**
-   * The frame loop: each frame goes to one branch (#hrBranch, #lrBranch, #arBranch), which gives
-   * a feature for the decoder or the logits themselves; then the decoder (when needed) and the
-   * labels. The keyframe feature of mode 'ar' lives in `gop` from its keyframe to the next.
+   * The frame loop: the intake hands over the next frame to segment; #plan picks its branch
+   * (#hrBranch, #lrBranch, #arBranch) and, for 'ar', the keyframe and the field to it; the
+   * branch gives a feature for the decoder or the logits themselves; then the decoder (when
+   * needed) and the labels.
    */
-  async *#run(reader: ReturnType<typeof openVideo>, o: ResolvedOptions): AsyncGenerator<SegmentResult> {
-    const run: RunState = { o, decode: this.#decoder(o), fusedHead: this.#nativeHead(o), key: null, fusedBuffer: null };
+  async *#run(intake: FrameIntake, run: RunState): AsyncGenerator<SegmentResult> {
+    const active: ActiveRun = {
+      abort: () => {
+        intake.close();
+        run.keyframes.close();
+      },
+      step: null,
+    };
+    this.#runs.add(active);
+    const step = <T>(p: Promise<T>): Promise<T> => {
+      active.step = p;
+      return p;
+    };
     try {
       for (;;) {
         const t0 = now();
-        const frame: VideoFrame | null = await reader.read();
-        if (frame === null) return;
+        const item: IntakeItem | null = await intake.next();
+        if (item === null) return;
         if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg was closed');
-        const timings: StageTimings = { decode: now() - t0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, total: 0 };
-        const useHr = o.mode === 'hr' || (o.mode === 'ar' && frame.isKeyframe);
-        const out = useHr ? await this.#hrBranch(frame, run, timings) : o.mode === 'lr' ? await this.#lrBranch(frame, timings) : await this.#arBranch(frame, run, timings);
-        let logits = out.logits;
-        let t = now();
-        if (!logits) {
-          logits = await run.decode(out.feature!);
-          timings.decoder = now() - t;
-        }
-        t = now();
-        const labels = await this.#labels(logits, frame);
-        timings.labels = now() - t;
+        const { frame } = item;
+        const timings: StageTimings = { decode: now() - t0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, keyframeWait: 0, total: 0 };
+        const result = await step(this.#segmentFrame(item, run, timings));
+        active.step = null;
         timings.total = now() - t0;
-        yield this.#result(frame, out.branch, labels, logits, timings, o);
+        yield result;
       }
     } catch (err) {
       throw toArSegError(err);
     } finally {
-      reader.close();
+      active.step = null;
+      this.#runs.delete(active);
+      intake.close();
+      run.keyframes.close();
     }
   }
 
-  /** HR encoder on the full frame; in mode 'ar' the feature becomes the GOP's keyframe. */
-  async #hrBranch(frame: VideoFrame, run: RunState, timings: StageTimings): Promise<BranchOutput> {
-    const { o } = run;
-    const hr = frame.tensors![0];
+  /** One frame through its branch, the decoder and the labels. */
+  async #segmentFrame(item: IntakeItem, run: RunState, timings: StageTimings): Promise<SegmentResult> {
+    const { frame } = item;
     let t = now();
-    const hrFeature = await runSession(this.bundle.hrEncoder, hr.data, [...hr.dims]);
-    const feature = { data: hrFeature.data as Float32Array, dims: hrFeature.dims };
+    const plan = await this.#plan(frame, run);
+    timings.keyframeWait = now() - t;
+    const out =
+      plan.branch === 'hr'
+        ? await this.#hrBranch(frame, run, timings, plan.ready)
+        : plan.branch === 'lr'
+          ? await this.#lrBranch(frame, run, timings)
+          : await this.#arBranch(frame, run, timings, plan.choice);
+    let logits = out.logits;
+    t = now();
+    if (!logits) {
+      logits = await run.decode(out.feature!);
+      timings.decoder = now() - t;
+    }
+    t = now();
+    const labels = await this.#labels(logits, frame);
+    timings.labels = now() - t;
+    const used = plan.branch === 'hr' ? frame.index : plan.branch === 'ar' ? plan.choice.entry.index : null;
+    return this.#result(item, out.branch, used, labels, logits, timings, run.o);
+  }
+
+  /**
+   * Which branch a frame takes. Mode 'ar', synchronous: a keyframe goes to the HR encoder, any
+   * other frame is fused with its own keyframe. Asynchronous: the newest usable keyframe
+   * (keyframe-table.ts): the frame itself when it is a keyframe already encoded (its HR
+   * feature is decoded as the synchronous schedule would), an older keyframe along the motion
+   * carried to it, or none yet (the LR branch alone, at the start of a stream).
+   */
+  async #plan(frame: VideoFrame, run: RunState): Promise<Plan> {
+    const { o, keyframes } = run;
+    if (o.mode === 'hr') return { branch: 'hr', ready: null };
+    if (o.mode === 'lr') return { branch: 'lr' };
+    if (o.keyframeLatency === 'sync') {
+      keyframes.forget(frame.keyframeIndex, frame.index);
+      if (frame.isKeyframe) return { branch: 'hr', ready: null };
+      const entry = keyframes.get(frame.keyframeIndex);
+      if (!entry || entry.state !== 'ready' || !frame.motion) throw new ArSegError(ErrorCodes.NATIVE, 'no keyframe feature before a non-keyframe');
+      return { branch: 'ar', choice: { entry, distance: frame.index - entry.index, motion: frame.motion } };
+    }
+    const choice = await keyframes.choose(frame, o.keyframeDelay, o.acrossKeyframes);
+    if (!choice) return { branch: 'lr' };
+    keyframes.forget(choice.entry.index, frame.index);
+    if (choice.entry.index === frame.index) return { branch: 'hr', ready: choice.entry.feature };
+    return { branch: 'ar', choice };
+  }
+
+  /**
+   * The HR encoder on the full frame (or its feature, already made on the keyframe thread); in
+   * mode 'ar' the synchronous schedule keeps it as the keyframe of the frames that follow.
+   */
+  async #hrBranch(frame: VideoFrame, run: RunState, timings: StageTimings, ready: FeatureTensor | null): Promise<BranchOutput> {
+    const { o } = run;
+    if (ready) return { branch: 'hr', feature: ready };
+    let t = now();
+    const hrFeature = await run.networks.hr(frame.tensors![0]);
     timings.hrEncoder = now() - t;
     if (o.mode === 'ar') {
       t = now();
       // The CPU kernel takes a keyframe prepared once per GOP; the CUDA kernel the raw feature.
-      const prepared = this.device === 'cpu' ? await this.bundle.creff.prepareKeyframe(feature, { mode: o.creffMode }) : null;
-      run.key = { feature, prepared };
+      const prepared = this.device === 'cpu' ? await this.bundle.creff.prepareKeyframe(hrFeature, { mode: o.creffMode }) : null;
+      run.keyframes.setReady(frame.index, { feature: hrFeature, prepared });
       timings.creff = now() - t;
     }
-    return { branch: 'hr', feature };
+    return { branch: 'hr', feature: hrFeature };
   }
 
   /** LR encoder on the downscaled frame. */
-  async #lrEncoder(frame: VideoFrame, timings: StageTimings): Promise<FeatureTensor> {
-    const lr = frame.tensors![1];
+  async #lrEncoder(frame: VideoFrame, run: RunState, timings: StageTimings): Promise<FeatureTensor> {
     const t = now();
-    const out = await runSession(this.bundle.lrEncoder, lr.data, [...lr.dims]);
+    const out = await run.networks.lr(frame.tensors![1]);
     timings.lrEncoder = now() - t;
-    return { data: out.data as Float32Array, dims: out.dims };
+    return out;
   }
 
-  /** Mode 'lr': the LR feature goes to the decoder as it is. */
-  async #lrBranch(frame: VideoFrame, timings: StageTimings): Promise<BranchOutput> {
-    return { branch: 'lr', feature: await this.#lrEncoder(frame, timings) };
+  /** Mode 'lr' (and 'ar' frames with no keyframe yet): the LR feature goes to the decoder as it is. */
+  async #lrBranch(frame: VideoFrame, run: RunState, timings: StageTimings): Promise<BranchOutput> {
+    return { branch: 'lr', feature: await this.#lrEncoder(frame, run, timings) };
   }
 
   /**
-   * Mode 'ar' off keyframes: the LR feature fused with the GOP's keyframe feature by CReFF, along
-   * the motion accumulated to the keyframe (resized and scaled to the feature size). With the
+   * Mode 'ar' off keyframes: the LR feature fused with the chosen keyframe's feature by CReFF,
+   * along the frame's motion to that keyframe (resized and scaled to the feature size). With the
    * native head, CReFF applies it itself and gives the logits (the C x H x W fused feature is
    * never written): the decoder's time is then part of the CReFF stage.
    */
-  async #arBranch(frame: VideoFrame, run: RunState, timings: StageTimings): Promise<BranchOutput> {
-    const { o, key, fusedHead } = run;
-    if (!key) throw new ArSegError(ErrorCodes.NATIVE, 'no keyframe feature before a non-keyframe');
-    const lrFeature = await this.#lrEncoder(frame, timings);
+  async #arBranch(frame: VideoFrame, run: RunState, timings: StageTimings, choice: KeyframeChoice): Promise<BranchOutput> {
+    const { o, fusedHead } = run;
+    const key = choice.entry;
+    const lrFeature = await this.#lrEncoder(frame, run, timings);
     const t = now();
-    const [, , H, W] = key.feature.dims;
-    const motion = resizeMotion(frame.motion!, frame.width, frame.height, W, H);
+    const [H, W] = key.prepared ? [key.prepared.height, key.prepared.width] : [key.feature!.dims[2], key.feature!.dims[3]];
+    const motion = resizeMotion(choice.motion, frame.width, frame.height, W, H);
     const head = fusedHead && key.prepared ? { weight: fusedHead.weight, bias: fusedHead.bias } : undefined;
     const outChannels = head ? head.bias.length : this.bundle.manifest.feature.channels;
     // Logits returned with the results must not be overwritten by the next frame: then a buffer
@@ -317,7 +655,7 @@ export class ArSeg {
       if (run.fusedBuffer?.length !== outChannels * H * W) run.fusedBuffer = new Float32Array(outChannels * H * W);
       output = run.fusedBuffer;
     }
-    const fused = await this.bundle.creff.run(lrFeature, key.prepared ?? key.feature, { data: motion, dims: [2, H, W] }, {
+    const fused = await this.bundle.creff.run(lrFeature, key.prepared ?? key.feature!, { data: motion, dims: [2, H, W] }, {
       sampling: this.bundle.manifest.creff.sampling ?? 'exact',
       device: this.device,
       mode: o.creffMode,
@@ -336,13 +674,18 @@ export class ArSeg {
     return addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, this.bundle.manifest.logitsUpsampling);
   }
 
-  #result(frame: VideoFrame, branch: SegmentResult['branch'], labels: Uint8Array, logits: Logits, timings: StageTimings, o: ResolvedOptions): SegmentResult {
+  #result(item: IntakeItem, branch: SegmentResult['branch'], used: number | null, labels: Uint8Array, logits: Logits, timings: StageTimings, o: ResolvedOptions): SegmentResult {
+    const { frame } = item;
     const result: SegmentResult = {
       index: frame.index,
-      pts: frame.pts,
+      pts: item.pts,
       pictType: frame.pictType,
       isKeyframe: frame.isKeyframe,
       keyframeIndex: frame.keyframeIndex,
+      usedKeyframe: used,
+      keyframeDistance: used === null ? null : frame.index - used,
+      skipped: item.skipped,
+      receivedAt: item.receivedAt,
       branch,
       width: frame.width,
       height: frame.height,
@@ -351,13 +694,25 @@ export class ArSeg {
     };
     if (o.logits) result.logits = { data: logits.data, dims: [1, logits.dims[1], logits.dims[2], logits.dims[3]] };
     if (frame.rgb) result.rgb = frame.rgb;
+    if (item.meta !== undefined) result.meta = item.meta;
     return result;
   }
 
-  /** Releases the ONNX Runtime sessions. */
+  /**
+   * Stops every segmentation in progress (their loops end with ERR_CLOSED; a live source's
+   * iterator is asked to return), waits for the networks they are running to return, then
+   * releases the worker threads and the ONNX Runtime sessions. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const steps: Promise<unknown>[] = [];
+    for (const run of this.#runs) {
+      run.abort();
+      if (run.step) steps.push(run.step.catch(() => undefined));
+    }
+    const threads = [this.#foreground, this.#background].map((t) => t?.then((thread) => thread.close(), () => undefined));
+    await Promise.all([...steps, ...threads]);
     await this.bundle.close();
   }
 }

@@ -27,10 +27,20 @@ PacketReaderBinding::PacketReaderBinding(const Napi::CallbackInfo& info)
   guardSync(env, [&] {
     if (info.Length() < 1 || !info[0].IsString())
       throw CodedError("ERR_INVALID_ARG", "codec must be a string such as 'h264'");
-    FrameRequest request = parseFrameRequest(info.Length() > 1 ? info[1] : env.Undefined());
+    const Napi::Value options = info.Length() > 1 ? info[1] : env.Undefined();
+    FrameRequest request = parseFrameRequest(options);
+    const auto flag = [&](const char* name) {
+      if (!options.IsObject()) return false;
+      const Napi::Value v = options.As<Napi::Object>().Get(name);
+      if (v.IsUndefined()) return false;
+      if (!v.IsBoolean()) throw CodedError("ERR_INVALID_ARG", std::string(name) + " must be a boolean");
+      return v.As<Napi::Boolean>().Value();
+    };
+    const bool waitForKeyframe = flag("waitForKeyframe");
+    const bool accessUnits = flag("accessUnits");
     stride_ = request.stride;
     reader_ = std::make_unique<PacketReader>(info[0].As<Napi::String>().Utf8Value(),
-                                               std::move(request));
+                                               std::move(request), waitForKeyframe, accessUnits);
     return env.Undefined();
   });
 }
@@ -43,6 +53,7 @@ void PacketReaderBinding::checkIdle() {
 void PacketReaderBinding::settle() {
   busy_ = false;
   decodeErrors_ = double(reader_->decodeErrors());
+  skippedBeforeKeyframe_ = double(reader_->skippedBeforeKeyframe());
   if (closing_) reader_.reset();
 }
 
@@ -111,6 +122,7 @@ Napi::Value PacketReaderBinding::close(const Napi::CallbackInfo& info) {
 Napi::Value PacketReaderBinding::stats(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("decodeErrors", decodeErrors_);
+  o.Set("skippedBeforeKeyframe", skippedBeforeKeyframe_);
   return o;
 }
 

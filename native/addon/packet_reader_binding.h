@@ -30,6 +30,7 @@ class PacketReaderBinding : public Napi::ObjectWrap<PacketReaderBinding> {
   bool busy_ = false;
   bool closing_ = false;
   double decodeErrors_ = 0;
+  double skippedBeforeKeyframe_ = 0;
 };
 
 }  // namespace arseg
