@@ -23,6 +23,7 @@ PacketReader::PacketReader(const std::string& codec, FrameRequest request, bool 
                            bool accessUnits)
     : packet_(allocPacket()), waiting_(waitForKeyframe) {
   const AVCodecID id = codecByName(codec);
+  request.lowDelay = request.lowDelay || accessUnits;
   decoder_ = std::make_unique<VideoDecoder>(id, nullptr, kMicroseconds, std::move(request));
   parser_.reset(av_parser_init(id));
   if (!parser_) throw CodedError("ERR_UNSUPPORTED_CODEC", "no bitstream parser for " + codec);
