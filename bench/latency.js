@@ -7,7 +7,8 @@
  *
  *   /usr/bin/python3 python/tools/export_official_layout.py .bench-cache/psp18-official
  *   node bench/latency.js [--model .bench-cache/psp18-official] [--size 960x720] [--frames 60]
- *       [--fps auto|F] [--camera-fps 5] [--sources packets,tcp] [--json FILE]
+ *       [--fps auto|F] [--camera-fps 5] [--sources packets,tcp] [--schedules sync,async]
+ *       [--keyframe-nice N] [--keyframe-threads N] [--json FILE]
  *   node bench/latency.js --model models/default --size 320x240
  *
  * Sources:
@@ -44,6 +45,8 @@ const cameraFps = Number(arg('--camera-fps', 5));
 const sources = arg('--sources', 'packets,tcp').split(',');
 const schedules = arg('--schedules', 'sync,async').split(',');
 const jsonOut = arg('--json', null);
+const keyframeNice = arg('--keyframe-nice', undefined);
+const keyframeThreads = arg('--keyframe-threads', undefined);
 const GOP = 12;
 
 const cache = path.join(__dirname, '..', '.bench-cache');
@@ -66,7 +69,8 @@ async function consume(segmentation, arrival) {
   const rows = [];
   for await (const r of segmentation) {
     const at = performance.now();
-    rows.push({ index: r.index, branch: r.branch, distance: r.keyframeDistance, skipped: r.skipped, latency: at - arrival(r.index, r, at), at });
+    const arrived = arrival(r.index, r, at);
+    rows.push({ index: r.index, branch: r.branch, distance: r.keyframeDistance, skipped: r.skipped, latency: at - arrived, decodeLag: r.decodedAt - arrived, at });
   }
   return rows;
 }
@@ -88,6 +92,8 @@ function summarise(rows, extra) {
     meanDistance: distances.reduce((a, b) => a + b, 0) / Math.max(1, distances.length),
     maxDistance: Math.max(...distances),
     lrOnly: counted.filter((r) => r.branch === 'lr').length,
+    // how far decoding was behind the source, for the frames segmented
+    decodeLag99: pct(counted.map((r) => r.decodeLag), 99),
   };
 }
 
@@ -158,7 +164,10 @@ async function tcpRun(seg, rate, options) {
     process.exit(2);
   }
   const aus = annexB(clip);
-  const seg = await ArSeg.load(model);
+  const seg = await ArSeg.load(model, {
+    ...(keyframeNice !== undefined ? { keyframeNice: Number(keyframeNice) } : {}),
+    ...(keyframeThreads !== undefined ? { keyframeThreads: Number(keyframeThreads) } : {}),
+  });
   const loadBefore = load();
   const cap = {};
   for (const s of schedules) cap[s] = await capacity(seg, s);
@@ -180,13 +189,13 @@ async function tcpRun(seg, rate, options) {
         console.error(`${source} ${keyframeLatency} drop ${drop} @ ${r.toFixed(2)} fps: p50 ${row.p50.toFixed(0)} ms, p99 ${row.p99.toFixed(0)} ms (${row.ratio.toFixed(2)}x), max ${row.max.toFixed(0)}, ${row.fps.toFixed(3)} fps, skipped ${row.skipped}, load ${load()}`);
       }
   await seg.close();
-  console.log(`model ${path.basename(model)} at ${width}x${height}, clip ${path.basename(clip)} (GOP ${GOP}), ${os.cpus().length} cores; load before ${loadBefore}, after ${load()}`);
+  console.log(`model ${path.basename(model)} at ${width}x${height}, clip ${path.basename(clip)} (GOP ${GOP}), ${os.cpus().length} cores; keyframeNice ${keyframeNice ?? 'default'}, keyframeThreads ${keyframeThreads ?? 'default'}; load before ${loadBefore}, after ${load()}`);
   console.log(`capacity: ${schedules.map((s) => `${s} ${cap[s].toFixed(3)} fps`).join(', ')}${cap.sync && cap.async ? ` (async/sync ${(cap.async / cap.sync).toFixed(2)})` : ''}`);
-  console.log('| source | keyframes | drop | rate (fps) | frames | skipped | p50 (ms) | p99 (ms) | max (ms) | p99/p50 | fps | keyframe distance mean / max | LR only |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| source | keyframes | drop | rate (fps) | frames | skipped | p50 (ms) | p99 (ms) | max (ms) | p99/p50 | fps | keyframe distance mean / max | LR only | decode lag p99 (ms) |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows)
     console.log(
-      `| ${r.source} | ${r.keyframeLatency} | ${r.drop} | ${r.rate.toFixed(2)} | ${r.segmented} | ${r.skipped} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.max.toFixed(0)} | ${r.ratio.toFixed(2)} | ${r.fps.toFixed(3)} | ${r.meanDistance.toFixed(1)} / ${r.maxDistance} | ${r.lrOnly} |`,
+      `| ${r.source} | ${r.keyframeLatency} | ${r.drop} | ${r.rate.toFixed(2)} | ${r.segmented} | ${r.skipped} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.max.toFixed(0)} | ${r.ratio.toFixed(2)} | ${r.fps.toFixed(3)} | ${r.meanDistance.toFixed(1)} / ${r.maxDistance} | ${r.lrOnly} | ${r.decodeLag99.toFixed(0)} |`,
     );
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify({ model, width, height, frames, load: { before: loadBefore, after: load() }, capacity: cap, rows }, null, 2));
 })().catch((err) => {

@@ -35,6 +35,8 @@ export interface IntakeFrame {
 export interface IntakeItem extends IntakeFrame {
   /** Frames dropped since the previous item (and, for the first, skipped before the first keyframe). */
   skipped: number;
+  /** performance.now() milliseconds when the intake took the decoded frame. */
+  decodedAt: number;
 }
 
 /** Where decoded frames come from. */
@@ -303,7 +305,7 @@ export class FrameIntake {
       }
       this.#queue = kept;
     }
-    this.#queue.push({ ...f, skipped: this.#pendingSkips });
+    this.#queue.push({ ...f, skipped: this.#pendingSkips, decodedAt: performance.now() });
     this.#pendingSkips = 0;
   }
 

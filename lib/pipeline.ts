@@ -137,6 +137,8 @@ export interface SegmentResult {
   skipped: number;
   /** performance.now() milliseconds when the frame's data arrived (its packet), or was decoded: latency = performance.now() - receivedAt. */
   receivedAt: number;
+  /** performance.now() milliseconds when the frame was decoded (decodedAt - receivedAt: how far decoding is behind the source). */
+  decodedAt: number;
   /** A packet source's `meta` for this frame. */
   meta?: unknown;
   /** Which branch produced the labels: 'hr', 'lr', or 'ar' (LR fused with a keyframe). */
@@ -686,6 +688,7 @@ export class ArSeg {
       keyframeDistance: used === null ? null : frame.index - used,
       skipped: item.skipped,
       receivedAt: item.receivedAt,
+      decodedAt: item.decodedAt,
       branch,
       width: frame.width,
       height: frame.height,
