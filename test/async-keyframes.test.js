@@ -142,3 +142,32 @@ test('keyframeThreads and keyframeNice are checked at load', async (t) => {
     t.is(err.code, ErrorCodes.INVALID_ARG);
   }
 });
+
+/** Nice values of this process's threads (Linux). */
+function threadNices() {
+  return fs.readdirSync(`/proc/${process.pid}/task`).map((tid) => {
+    const stat = fs.readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  });
+}
+
+test('the keyframe thread and its ONNX Runtime threads run at the raised nice value; the rest do not', async (t) => {
+  const base = require('node:os').getPriority(0);
+  const by = Math.min(7, 19 - base);
+  if (by < 1) {
+    t.log(`this process already runs at nice ${base}: no room to raise it`);
+    t.pass();
+    return;
+  }
+  const before = threadNices().filter((n) => n === base + by).length;
+  const own = await ArSeg.load(BUNDLE, { keyframeNice: by, keyframeThreads: 2 });
+  try {
+    const results = await collect(own.segment(fixture('tiny.h264'), { keyframeLatency: 'async', keyframeDelay: 0 }));
+    t.is(results.length, 24);
+    const raised = threadNices().filter((n) => n === base + by).length - before;
+    // the worker thread and the intra-op pool thread ONNX Runtime made for 2 threads
+    t.is(raised, 2, `threads at nice ${base + by}: ${raised}`);
+  } finally {
+    await own.close();
+  }
+});
