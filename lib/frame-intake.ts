@@ -7,9 +7,9 @@
  * source's own buffering holds the rest: compressed packets, not decoded frames). With drop
  * 'latest' it never stops, so decoding never falls behind a live source: every frame is
  * decoded and observed (its motion is needed to reach older keyframes), and only the newest
- * waits for inference, with the count of frames skipped before it. Frames `keep` marks (the
- * synchronous schedule's keyframes, whose HR feature the frames after them need) are never
- * dropped.
+ * waits for inference, with the count of frames skipped before it. A frame `keep` marks (a
+ * keyframe of the synchronous schedule, whose HR feature the frames after it need) is dropped
+ * only when a newer such frame arrives (none of the frames still to come needs the older one).
  *
  * When the source fails, the frames decoded before the failure are still handed out, then the
  * error.
@@ -202,7 +202,7 @@ export interface IntakeOptions {
   drop: DropPolicy;
   /** With drop 'none': frames decoded ahead of inference at most. */
   capacity: number;
-  /** Frames never dropped. */
+  /** Frames kept until a newer frame it marks arrives. */
   keep: (frame: VideoFrame) => boolean;
   /** Sees every frame as it is decoded, in order, dropped or not. */
   observe: (frame: VideoFrame) => void;
@@ -295,9 +295,11 @@ export class FrameIntake {
     this.#pendingSkips += leading - this.#reportedLeading;
     this.#reportedLeading = leading;
     if (this.#o.drop === 'latest') {
+      // A frame `keep` marks stays until a newer one arrives: no frame after that needs it.
+      const superseding = this.#o.keep(f.frame);
       const kept: IntakeItem[] = [];
       for (const item of this.#queue) {
-        if (this.#o.keep(item.frame)) kept.push(item);
+        if (!superseding && this.#o.keep(item.frame)) kept.push(item);
         else {
           this.#pendingSkips += item.skipped + 1;
           this.#dropped++;

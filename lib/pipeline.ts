@@ -89,7 +89,8 @@ export interface SegmentOptions {
    * When inference falls behind the source: 'none' (default) segments every frame; 'latest'
    * decodes every frame (their motion is needed) but segments only the newest, and each result
    * says how many frames were dropped before it (`skipped`). With keyframeLatency 'sync' a
-   * keyframe is never dropped (the frames after it need its HR feature).
+   * keyframe is dropped only when a newer keyframe has arrived (the frames after it need its HR
+   * feature).
    */
   drop?: DropPolicy;
   /** Packet sources: the codec of the packets (a libavcodec name). Default 'h264'. */

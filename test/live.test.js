@@ -160,7 +160,7 @@ async function dropScenario(options, batches) {
   return { results, stats: segmentation.stats() };
 }
 
-test("drop 'latest', synchronous keyframes: only the newest frame is segmented, keyframes never dropped, labels as without dropping", async (t) => {
+test("drop 'latest', synchronous keyframes: only the newest frame is segmented, the newest keyframe is kept, labels as without dropping", async (t) => {
   const all = await collect(seg.segment(packets()));
   // 0 alone; then 1..14 arrive while busy: keyframe 12 is kept, 14 is the newest; then the rest.
   const { results, stats } = await dropScenario({}, [
@@ -182,6 +182,26 @@ test("drop 'latest', synchronous keyframes: only the newest frame is segmented, 
   t.is(results.reduce((s, r) => s + r.skipped, 0) + results.length, 36, 'every frame is segmented or counted as skipped');
   t.is(stats.framesDecoded, 36, 'every frame was decoded');
   t.is(stats.framesDropped, 31);
+  for (const r of results) t.deepEqual(r.labels, all[r.index].labels, `frame ${r.index}`);
+});
+
+test("drop 'latest', synchronous keyframes: a keyframe is dropped once a newer one has arrived", async (t) => {
+  const all = await collect(seg.segment(packets()));
+  // 1..30 arrive while busy: keyframe 12 is superseded by 24; 24 and the newest, 30, remain
+  const { results } = await dropScenario({}, [
+    [1, 1],
+    [31, 2],
+    [36, 1],
+  ]);
+  t.deepEqual(
+    results.map((r) => [r.index, r.skipped, r.branch]),
+    [
+      [0, 0, 'hr'],
+      [24, 23, 'hr'],
+      [30, 5, 'ar'],
+      [35, 4, 'ar'],
+    ],
+  );
   for (const r of results) t.deepEqual(r.labels, all[r.index].labels, `frame ${r.index}`);
 });
 
