@@ -190,8 +190,8 @@ interface Networks {
   /** The HR encoder in line (mode 'hr', and keyframes of the synchronous schedule). */
   hr(input: Tensor): Promise<FeatureTensor>;
   lr(input: Tensor): Promise<FeatureTensor>;
-  /** The HR encoder on the keyframe thread (asynchronous schedule). */
-  keyframe(input: Tensor): Promise<FeatureTensor>;
+  /** The HR encoder on the keyframe thread (the asynchronous schedule, which always runs threaded). */
+  keyframe?(input: Tensor): Promise<FeatureTensor>;
 }
 
 /** What a frame goes through: which branch, and for 'ar' the keyframe and the field to it. */
@@ -412,7 +412,6 @@ export class ArSeg {
     const inline: Networks = {
       hr: (t) => runSession(bundle.hrEncoder, t.data, [...t.dims]).then(feature),
       lr: (t) => runSession(bundle.lrEncoder, t.data, [...t.dims]).then(feature),
-      keyframe: (t) => runSession(bundle.hrEncoder, t.data, [...t.dims]).then(feature),
     };
     const networks: Networks = threaded
       ? {
@@ -435,7 +434,7 @@ export class ArSeg {
         // Skipping superseded keyframes depends on timing: not when the schedule must not.
         supersede: o.keyframeDelay === undefined,
         encode: async (_entry, tensor) => {
-          const f = await networks.keyframe(tensor);
+          const f = await networks.keyframe!(tensor);
           const prepared = this.device === 'cpu' ? await this.bundle.creff.prepareKeyframe(f, { mode: o.creffMode }) : null;
           run.keyframesEncoded++;
           return { feature: f, prepared };
