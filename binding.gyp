@@ -35,7 +35,7 @@
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-fopenmp-simd", "-Wno-psabi", "<!@(node scripts/libav-flags.js --cflags)"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-fopenmp-simd", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-psabi", "<!@(node scripts/libav-flags.js --cflags)"],
       "libraries": ["<!@(node scripts/libav-flags.js --libs)", "-pthread"]
     }
   ]

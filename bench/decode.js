@@ -29,7 +29,7 @@ const CONFIGS = [
 async function timeRun(file, options) {
   const started = process.hrtime.bigint();
   let frames = 0;
-  for await (const f of openVideo(file, options)) frames++;
+  for await (const _frame of openVideo(file, options)) frames++;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   return { frames, fps: frames / seconds };
 }

@@ -14,41 +14,95 @@ import { bundleSchema } from './bundle-schema';
 import { CReFF, CReFFWeights } from './creff';
 import { PointwiseHead, readPointwiseHead } from './pointwise-head';
 import { ArSegError, ErrorCodes } from './errors';
+import { integerIn, nonEmptyString, oneOf, optionsObject } from './options';
 import { addon } from './native';
 import { decodeNpy } from './npy';
 
+/** One output class of a bundle's networks. */
 export interface BundleClass {
+  /** Its name ('road', 'car'...). */
   name: string;
+  /** Its colour in label PNGs and overlays, R, G, B from 0 to 255. */
   color: [number, number, number];
 }
 
+/** The paths of one depthwise 3x3 convolution's .npy files, relative to the bundle. */
+export interface BundleConvFiles {
+  /** C x 1 x 3 x 3 float32. */
+  weight: string;
+  /** C float32. */
+  bias: string;
+}
+
+/**
+ * A model bundle's manifest, `arseg.json` (its JSON Schema: lib/bundle-schema.ts; the format:
+ * docs/segmenting.md, "Model bundles").
+ */
 export interface BundleManifest {
+  /** Always 'ar-seg-bundle'. */
   format: 'ar-seg-bundle';
+  /** The format's version; 1. */
   formatVersion: 1;
+  /** The model's name. */
   name: string;
+  /** What the model is and where it comes from. */
   description?: string;
+  /** The classes, in the order of the decoder's output channels. */
   classes: BundleClass[];
   /** Label value that evaluation ignores: a class index (CamVid's void) or 255 (no class, Cityscapes). */
   ignoreIndex?: number | null;
-  input: { mean: [number, number, number]; std: [number, number, number]; channelOrder: 'rgb' | 'bgr'; sizeMultiple?: number };
-  networks: { hrEncoder: string; lrEncoder: string; decoder: string };
-  feature: { channels: number; stride: number };
+  /** How frames become network inputs. */
+  input: {
+    /** Per channel, R, G, B, of values scaled to [0, 1]. */
+    mean: [number, number, number];
+    /** Per channel, R, G, B. */
+    std: [number, number, number];
+    /** The order of the input tensor's planes. */
+    channelOrder: 'rgb' | 'bgr';
+    /** Input sizes are rounded to a multiple of this (the network's output stride); default 8. */
+    sizeMultiple?: number;
+  };
+  /** The three ONNX graphs, relative to the bundle. */
+  networks: {
+    /** Image to feature, run at full resolution on keyframes. */
+    hrEncoder: string;
+    /** Image to feature, run on the downscaled frames. */
+    lrEncoder: string;
+    /** Feature to logits, shared by both branches. */
+    decoder: string;
+  };
+  /** The encoders' output, the feature CReFF fuses. */
+  feature: {
+    /** Channels C. */
+    channels: number;
+    /** Input pixels per feature pixel: 1 (PSPNet18) or 8 (BiSeNet18, the Cityscapes PSPNet18). */
+    stride: number;
+  };
+  /** CReFF's configuration and weights (docs/method.md, "CReFF"). */
   creff: {
+    /** The attention window K (odd). */
     window: number;
+    /** How the keyframe feature is warped: 'exact' (default) or the official code's 'official'. */
     sampling?: 'exact' | 'official';
-    q: { weight: string; bias: string };
-    k: { weight: string; bias: string };
-    v: { weight: string; bias: string };
+    /** The query convolution (lr_query_conv). */
+    q: BundleConvFiles;
+    /** The key convolution (hr_key_conv). */
+    k: BundleConvFiles;
+    /** The value convolution (hr_value_conv). */
+    v: BundleConvFiles;
   };
   /**
    * How the decoder's logits are resized to the frame before the arg-max: 'align-corners'
    * (default; PSPNet18's decoder) or 'half-pixel' (align_corners=False; BiSeNet18's x8 head).
    */
   logitsUpsampling?: 'align-corners' | 'half-pixel';
+  /** The LR branch's scale per side that the model was trained for (0.5 in the paper). */
   lrScale: number;
+  /** The default keyframe interval L (12 in the paper). */
   keyframeInterval: number;
 }
 
+/** Where the networks run. */
 export type ExecutionDevice = 'cpu' | 'cuda';
 
 /**
@@ -57,6 +111,7 @@ export type ExecutionDevice = 'cpu' | 'cuda';
  */
 export type DecoderChoice = 'auto' | 'onnx';
 
+/** Options of `Bundle.load` and `ArSeg.load`; checked before the bundle is read (ERR_INVALID_ARG). */
 export interface BundleOptions {
   /** Where the networks run: 'cpu' (default) or 'cuda' (ONNX Runtime's CUDA provider). */
   device?: ExecutionDevice;
@@ -80,12 +135,22 @@ function bundleError(dir: string, file: string, message: string, cause?: unknown
   return new ArSegError(ErrorCodes.BUNDLE, `${path.join(dir, file)}: ${message}`, { cause });
 }
 
+/**
+ * A model bundle, loaded: its manifest, its three networks in ONNX Runtime sessions and its
+ * CReFF. `ArSeg.load` loads one; load one directly to run the networks yourself.
+ */
 export class Bundle {
+  /** The bundle's directory, absolute. */
   readonly dir: string;
+  /** Its manifest, validated. */
   readonly manifest: BundleManifest;
+  /** The HR encoder's ONNX Runtime session. */
   readonly hrEncoder: ort.InferenceSession;
+  /** The LR encoder's ONNX Runtime session. */
   readonly lrEncoder: ort.InferenceSession;
+  /** The decoder's ONNX Runtime session. */
   readonly decoder: ort.InferenceSession;
+  /** CReFF with the bundle's weights. */
   readonly creff: CReFF;
   /**
    * The decoder as a native pointwise head (checked against `decoder` at load), or null: the
@@ -120,12 +185,19 @@ export class Bundle {
     this.creff = creff;
   }
 
+  /** The classes (the manifest's). */
   get classes(): BundleClass[] {
     return this.manifest.classes;
   }
 
+  /**
+   * Loads a bundle: validates the manifest, opens the graphs and dry-runs them, so that a
+   * missing file, a wrong shape or a class count that disagrees is an ERR_BUNDLE naming the file
+   * and the field; ERR_CUDA_UNAVAILABLE for device 'cuda' without CUDA.
+   */
   static async load(dir: string, options: BundleOptions = {}): Promise<Bundle> {
-    if (typeof dir !== 'string' || dir.length === 0) throw new ArSegError(ErrorCodes.INVALID_ARG, 'the bundle directory must be a path');
+    nonEmptyString('the bundle directory', dir, 'a path');
+    options = checkBundleOptions(options);
     const root = path.resolve(dir);
     const manifest = await readManifest(root);
     const file = (rel: string, field: string) => {
@@ -134,7 +206,7 @@ export class Bundle {
       return full;
     };
     const creff = await loadCReFF(root, manifest, file);
-    const sessionOptions = await executionOptions(options);
+    const sessionOptions = executionOptions(options);
     const sessions: ort.InferenceSession[] = [];
     for (const field of ['hrEncoder', 'lrEncoder', 'decoder'] as const) {
       const rel = manifest.networks[field];
@@ -252,6 +324,7 @@ export class Bundle {
       throw bundleError(this.dir, m.networks.decoder, `must keep the feature's spatial size (4x4 gave ${logits[2]}x${logits[3]})`);
   }
 
+  /** Releases the ONNX Runtime sessions. */
   async close(): Promise<void> {
     await Promise.all([this.hrEncoder.release(), this.lrEncoder.release(), this.decoder.release()]);
   }
@@ -318,13 +391,20 @@ async function loadCReFF(root: string, m: BundleManifest, file: (rel: string, fi
   return new CReFF(weights);
 }
 
-async function executionOptions(options: BundleOptions): Promise<ort.InferenceSession.SessionOptions> {
+/** The load options, checked before anything is read (ERR_INVALID_ARG), with their defaults. */
+function checkBundleOptions(options: BundleOptions): BundleOptions {
+  options = optionsObject(options);
+  return {
+    ...options,
+    device: oneOf<ExecutionDevice>('device', options.device, ['cpu', 'cuda'], 'cpu'),
+    decoder: oneOf<DecoderChoice>('decoder', options.decoder, ['auto', 'onnx'], 'auto'),
+    threads: options.threads === undefined ? undefined : integerIn('threads', options.threads, 1, Infinity),
+  };
+}
+
+/** ONNX Runtime's session options for checked load options; ERR_CUDA_UNAVAILABLE for a missing CUDA. */
+function executionOptions(options: BundleOptions): ort.InferenceSession.SessionOptions {
   const device = options.device ?? 'cpu';
-  if (device !== 'cpu' && device !== 'cuda') throw new ArSegError(ErrorCodes.INVALID_ARG, "device must be 'cpu' or 'cuda'");
-  if (options.decoder !== undefined && options.decoder !== 'auto' && options.decoder !== 'onnx')
-    throw new ArSegError(ErrorCodes.INVALID_ARG, "decoder must be 'auto' or 'onnx'");
-  if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1))
-    throw new ArSegError(ErrorCodes.INVALID_ARG, 'threads must be a positive integer');
   if (device === 'cuda') {
     const backends = ort.listSupportedBackends().map((b) => b.name);
     if (!backends.includes('cuda'))

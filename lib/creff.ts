@@ -1,5 +1,5 @@
 /**
- * CReFF, Cross Resolution Feature Fusion (method.md, "CReFF, exactly"): fuses the keyframe's
+ * CReFF, Cross Resolution Feature Fusion (docs/method.md, "CReFF, step by step"): fuses the keyframe's
  * high-resolution feature into a low-resolution frame's feature along the motion field, with a
  * K x K local attention. Runs natively: a fused multi-threaded CPU kernel, a CUDA kernel when the
  * build has one and a GPU is present, and the plain reference kernel the others are tested
@@ -8,6 +8,7 @@
 import { addon, NativeCReFF, NativeKeyframe } from './native';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
 
+/** The weights of a depthwise 3x3 convolution with bias over C channels. */
 export interface DepthwiseConv {
   /** C x 1 x 3 x 3 */
   weight: Float32Array;
@@ -15,24 +16,32 @@ export interface DepthwiseConv {
   bias: Float32Array;
 }
 
+/** CReFF's configuration and weights (the official module's `fuse_attention`). */
 export interface CReFFWeights {
+  /** Feature channels C. */
   channels: number;
   /** Attention window K (odd). The reference uses 7. */
   window: number;
   /** lr_query_conv, hr_key_conv, hr_value_conv of the official state dicts. */
   q: DepthwiseConv;
+  /** The key convolution, applied to the warped keyframe feature. */
   k: DepthwiseConv;
+  /** The value convolution, applied to the warped keyframe feature. */
   v: DepthwiseConv;
 }
 
 /** A float32 tensor: data in C order, dims [1, C, H, W] or [C, H, W]. */
 export interface FeatureTensor {
+  /** The values, C order. */
   data: Float32Array;
+  /** [1, C, H, W] or [C, H, W]. */
   dims: readonly number[];
 }
 
+/** Where CReFF runs. */
 export type CReFFDevice = 'cpu' | 'cuda';
 
+/** Options of `CReFF.run`; checked natively (ERR_INVALID_ARG, ERR_SHAPE). */
 export interface CReFFRunOptions {
   /** 'cpu' (default) or 'cuda' (ERR_CUDA_UNAVAILABLE when this build or machine has none). */
   device?: CReFFDevice;
@@ -60,12 +69,19 @@ export interface CReFFRunOptions {
    * computes them from the fused feature (bit for bit); the fused CPU kernel applies it while
    * each block is in cache and never writes the C x H x W feature.
    */
-  head?: { weight: Float32Array; bias: Float32Array };
+  head?: {
+    /** classes x C weights. */
+    weight: Float32Array;
+    /** classes biases. */
+    bias: Float32Array;
+  };
 }
 
+/** What `CReFF.run` gives. */
 export interface CReFFResult {
   /** The fused feature U + A, dims [1, C, H, W]; with a head, its logits [1, classes, H, W]. */
   data: Float32Array;
+  /** [1, C, H, W], or [1, classes, H, W] with a head. */
   dims: [1, number, number, number];
   /** Kernel time (CUDA: device time, without copies). */
   milliseconds: number;
@@ -75,9 +91,13 @@ export interface CReFFResult {
 export class Keyframe {
   /** @internal */
   readonly native: NativeKeyframe;
+  /** Channels C. */
   readonly channels: number;
+  /** Height H of the keyframe feature. */
   readonly height: number;
+  /** Width W of the keyframe feature. */
   readonly width: number;
+  /** The formulation it was prepared for. */
   readonly mode: 'exact' | 'keyframe-conv';
   /** @internal */
   constructor(native: NativeKeyframe) {
@@ -94,7 +114,7 @@ function chw(t: FeatureTensor, name: string): [number, number, number] {
   if (!t || typeof t !== 'object' || !(t.data instanceof Float32Array))
     throw invalidArg(`${name} must be { data: Float32Array, dims }`);
   if (!Array.isArray(t.dims) && !ArrayBuffer.isView(t.dims)) throw invalidArg(`${name}.dims must be an array`);
-  const dims = Array.from(t.dims);
+  const dims: number[] = Array.from(t.dims as ArrayLike<number>);
   if (dims.length === 4 && dims[0] === 1) dims.shift();
   if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0))
     throw new ArSegError(ErrorCodes.SHAPE, `${name}.dims must be [1, C, H, W] or [C, H, W] of positive integers, got [${Array.from(t.dims)}]`);
@@ -104,8 +124,15 @@ function chw(t: FeatureTensor, name: string): [number, number, number] {
   return [c, h, w];
 }
 
+/**
+ * CReFF with its weights: fuses a keyframe's HR feature into an LR frame's feature along the
+ * motion field (docs/method.md, "CReFF"). Make one per model; `run()` per frame, with the
+ * keyframe prepared once per GOP by `prepareKeyframe()`.
+ */
 export class CReFF {
+  /** Feature channels C. */
   readonly channels: number;
+  /** The attention window K. */
   readonly window: number;
   #native: NativeCReFF;
 
@@ -139,7 +166,12 @@ export class CReFF {
   }
 
   /** Whether the CUDA kernel can run here, and if not, why. */
-  static cudaStatus(): { available: boolean; reason: string } {
+  static cudaStatus(): {
+    /** Whether `device: 'cuda'` can run. */
+    available: boolean;
+    /** Why not, when it cannot. */
+    reason: string;
+  } {
     return addon().cudaStatus();
   }
 
@@ -181,19 +213,11 @@ export class CReFF {
     const [mc, mh, mw] = chw(motion, 'motion');
     if (mc !== 2 || mh !== H || mw !== W)
       throw new ArSegError(ErrorCodes.SHAPE, `motion must be [2, ${H}, ${W}] (the key feature's size), got [${mc}, ${mh}, ${mw}]`);
-    if (options === null || typeof options !== 'object') throw invalidArg('options must be an object');
-    let outChannels = c;
-    if (options.head !== undefined) {
-      const { head } = options;
-      if (!head || !(head.weight instanceof Float32Array) || !(head.bias instanceof Float32Array))
-        throw invalidArg('options.head must be { weight: Float32Array, bias: Float32Array }');
-      if (head.bias.length < 1 || head.weight.length !== head.bias.length * c)
-        throw new ArSegError(ErrorCodes.SHAPE, `options.head must have classes x ${c} weights and classes biases, got ${head.weight.length} and ${head.bias.length}`);
-      outChannels = head.bias.length;
-    }
+    // The options (kernel, device, sampling, mode, threads, output, head) are checked natively.
     try {
       const { output, milliseconds } = await this.#native.run(lr.data, h, w, nativeKey, H, W, motion.data, options);
-      return { data: output, dims: [1, outChannels, H, W], milliseconds };
+      // C channels, or with a head its classes
+      return { data: output, dims: [1, output.length / (H * W), H, W], milliseconds };
     } catch (err) {
       throw toArSegError(err);
     }
@@ -208,7 +232,7 @@ export class CReFF {
 /**
  * Floating-point operations of one CReFF call (multiply-add = 2): bilinear upsampling and
  * warping, three depthwise 3x3 convolutions, the two K x K attention contractions, softmax and
- * the residual. At C=64, 720x960, K=7 the contractions alone are 8.7 GFLOP (method.md: 4.3 GMAC).
+ * the residual. At C=64, 720x960, K=7 the contractions alone are 8.7 GFLOP (docs/method.md: 4.3 GMAC).
  */
 export function creffFlops(channels: number, height: number, width: number, window: number): number {
   const px = height * width;

@@ -11,9 +11,11 @@ import { ArSegError, ErrorCodes, invalidArg } from './errors';
 import { IGNORE_LABEL } from './metrics';
 import { decodeLabelPng } from './png';
 
+/** A video and the directory of its label PNGs, one per frame (000000.png...). */
 export interface LabelledClip {
   /** `<split>/<clip>` for a dataset's clips, the path as given for a video. */
   name: string;
+  /** The video file. */
   video: string;
   /** The directory of label PNGs. */
   labels: string;
@@ -31,9 +33,16 @@ async function statOrNull(p: string) {
   }
 }
 
+/**
+ * A dataset's splits.json: each split a list of clip names, plus what the dataset says of
+ * itself (checked against the model and the protocol by `evaluate`).
+ */
 export interface DatasetSplits {
+  /** A split's clip names (a list of strings), by split name. */
   [split: string]: unknown;
+  /** The dataset's class names, in label order. */
   classes?: unknown;
+  /** The GOP its clips were encoded with. */
   gop?: unknown;
 }
 
@@ -41,7 +50,17 @@ export interface DatasetSplits {
 export async function resolveClips(
   inputs: string[],
   o: { labels?: string; split?: string },
-): Promise<{ clips: LabelledClip[]; datasets: { dir: string; splits: DatasetSplits }[] }> {
+): Promise<{
+  /** Every clip, in the order of the inputs. */
+  clips: LabelledClip[];
+  /** The dataset directories among the inputs, with their splits.json. */
+  datasets: {
+    /** The dataset directory. */
+    dir: string;
+    /** Its splits.json. */
+    splits: DatasetSplits;
+  }[];
+}> {
   if (inputs.length === 0) throw invalidArg('give at least one video or dataset directory');
   const split = o.split ?? 'test';
   const clips: LabelledClip[] = [];
@@ -53,7 +72,7 @@ export async function resolveClips(
       if (await statOrNull(splitsFile)) {
         let splits: DatasetSplits;
         try {
-          splits = JSON.parse(await fs.readFile(splitsFile, 'utf8'));
+          splits = JSON.parse(await fs.readFile(splitsFile, 'utf8')) as DatasetSplits;
         } catch (err) {
           throw new ArSegError(ErrorCodes.INVALID_DATA, `${splitsFile}: not valid JSON (${(err as Error).message})`);
         }
@@ -143,8 +162,11 @@ export async function readLabelFile(file: string, width: number, height: number,
  * frame is past the labels and, at the end, that every label had its frame.
  */
 export class ClipLabels {
+  /** The clip. */
   readonly clip: LabelledClip;
+  /** Its label files, by frame index. */
   readonly files: string[];
+  /** Classes of the model: a label value must be one of them or ignored. */
   readonly classes: number;
 
   constructor(clip: LabelledClip, files: string[], classes: number) {
@@ -153,6 +175,7 @@ export class ClipLabels {
     this.classes = classes;
   }
 
+  /** Lists the clip's label files (ERR_LABELS when they are missing or not numbered 0..N-1). */
   static async open(clip: LabelledClip, classes: number): Promise<ClipLabels> {
     return new ClipLabels(clip, await listLabelFiles(clip.labels, clip.name), classes);
   }

@@ -52,14 +52,21 @@ export const ErrorCodes = {
   NOT_OPEN: 'ERR_NOT_OPEN',
   /** The native addon could not be loaded. */
   ADDON_LOAD: 'ERR_ADDON_LOAD',
+  /** An allocation failed (a frame or tensor too large for the memory available). */
   OUT_OF_MEMORY: 'ERR_OUT_OF_MEMORY',
   /** An unexpected native failure: a bug, please report it. */
   NATIVE: 'ERR_NATIVE',
 } as const;
 
+/** One of the stable error codes of `ErrorCodes`. */
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
+/**
+ * The one error type of the package: every failure it reports, native or not, is an
+ * `ArSegError` with a stable `code` (the CLI maps codes to exit codes).
+ */
 export class ArSegError extends Error {
+  /** What went wrong, as one of `ErrorCodes`: branch on this, never on the message. */
   readonly code: ErrorCode;
   /** For errors part-way through a stream: frames delivered before it. */
   readonly framesDecoded?: number;

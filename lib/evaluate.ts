@@ -10,12 +10,15 @@
  */
 import { ArSeg, SegmentMode } from './pipeline';
 import { invalidArg } from './errors';
+import { integerIn } from './options';
 import { ClipLabels, DatasetSplits, labelsError, LabelledClip, listLabelFiles, resolveClips } from './dataset';
 import { DistanceMetrics, DistanceReport } from './metrics';
 import type { ExecutionDevice } from './bundle';
 
+/** The modes an evaluation can score, in report order. */
 export const EVAL_MODES: readonly SegmentMode[] = ['hr', 'lr', 'ar'];
 
+/** Options of `evaluate` (`ar-seg eval`). */
 export interface EvaluateOptions {
   /** The model: a bundle directory (loaded and closed here) or a loaded ArSeg (left open). */
   model: string | ArSeg;
@@ -42,7 +45,12 @@ export interface EvaluateOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/**
+ * An evaluation's results: the protocol's parameters, the clips, and one `DistanceReport` per
+ * mode (`formatEvalMarkdown` prints it).
+ */
 export interface EvalReport {
+  /** The model's name (its manifest's). */
   model: string;
   /** Names of the evaluated classes (the bundle's, less its ignoreIndex), per-class order. */
   classes: string[];
@@ -50,14 +58,28 @@ export interface EvalReport {
   classIndices: number[];
   /** Label values not counted. */
   ignore: number[];
+  /** The keyframe interval L: distances 0..L-1. */
   interval: number;
+  /** The LR scale. */
   scale: number;
   /** Mode 'ar' ran with asynchronous keyframes ready this many frames late; null: synchronous. */
   keyframeDelay: number | null;
-  clips: { name: string; video: string; labels: string; frames: number }[];
+  /** The clips evaluated. */
+  clips: {
+    /** The clip's name (`<split>/<clip>` in a dataset). */
+    name: string;
+    /** Its video file. */
+    video: string;
+    /** Its labels directory. */
+    labels: string;
+    /** Frames it has (labelled). */
+    frames: number;
+  }[];
   /** One entry per evaluated mode, in the order hr, lr, ar. */
   modes: Partial<Record<SegmentMode, DistanceReport>>;
+  /** Wall time of the whole evaluation. */
   seconds: number;
+  /** What the dataset says that disagrees with the protocol (its GOP, its classes). */
   warnings: string[];
 }
 
@@ -71,27 +93,36 @@ export interface ClipModeResult {
 
 /** The protocol's parameters resolved against a bundle. */
 export interface Protocol {
+  /** The modes to evaluate, in EVAL_MODES' order. */
   modes: SegmentMode[];
+  /** The keyframe interval L. */
   interval: number;
+  /** The LR scale. */
   scale: number;
   /** Label values the matrices ignore besides 255: the bundle's ignoreIndex when it is a class. */
   ignore: number[];
+  /** The bundle's class count. */
   classes: number;
+  /** Mode 'ar' with asynchronous keyframes ready this many frames late; null: synchronous. */
   keyframeDelay: number | null;
+}
+
+/** The modes asked for, in EVAL_MODES' order; ERR_INVALID_ARG when none is one of them. */
+function evalModes(asked: readonly string[] | undefined): SegmentMode[] {
+  const modes = EVAL_MODES.filter((mode) => (asked ?? EVAL_MODES).includes(mode));
+  if (modes.length === 0) throw invalidArg('no modes to evaluate (hr, lr, ar)');
+  return modes;
 }
 
 /** Resolves modes, interval, scale and the ignored class against the model's bundle. */
 export function resolveProtocol(seg: ArSeg, o: Pick<EvaluateOptions, 'modes' | 'interval' | 'scale' | 'keyframeDelay'>): Protocol {
   const m = seg.bundle.manifest;
-  const modes = EVAL_MODES.filter((mode) => (o.modes ?? EVAL_MODES).includes(mode));
-  if (modes.length === 0) throw invalidArg('no modes to evaluate (hr, lr, ar)');
+  const modes = evalModes(o.modes);
   const K = m.classes.length;
   const ignoreIndex = typeof m.ignoreIndex === 'number' && m.ignoreIndex >= 0 && m.ignoreIndex < K ? m.ignoreIndex : null;
-  const interval = o.interval ?? m.keyframeInterval;
-  if (!Number.isInteger(interval) || interval < 1) throw invalidArg('the keyframe interval must be a positive integer');
-  const delay = o.keyframeDelay ?? null;
-  if (delay !== null && !(Number.isInteger(delay) && delay >= 0)) throw invalidArg('keyframeDelay must be a non-negative integer');
-  return { modes, interval, scale: o.scale ?? m.lrScale, ignore: ignoreIndex === null ? [] : [ignoreIndex], classes: K, keyframeDelay: delay };
+  const interval = integerIn('interval', o.interval, 1, Infinity, m.keyframeInterval);
+  const keyframeDelay = o.keyframeDelay === undefined ? null : integerIn('keyframeDelay', o.keyframeDelay, 0, Infinity);
+  return { modes, interval, scale: o.scale ?? m.lrScale, ignore: ignoreIndex === null ? [] : [ignoreIndex], classes: K, keyframeDelay };
 }
 
 /** Fresh per-distance metrics for the protocol. */
@@ -186,7 +217,7 @@ export function buildReport(
  */
 export async function evaluate(inputs: string[], o: EvaluateOptions): Promise<EvalReport> {
   const started = process.hrtime.bigint();
-  if (!EVAL_MODES.some((mode) => (o.modes ?? EVAL_MODES).includes(mode))) throw invalidArg('no modes to evaluate (hr, lr, ar)');
+  evalModes(o.modes); // checked before the clips are listed and the model loads
   const { clips, datasets } = await resolveClips(inputs, o);
   const labelFiles: string[][] = [];
   for (const clip of clips) labelFiles.push(await listLabelFiles(clip.labels, clip.name));

@@ -3,7 +3,7 @@
  * in ONNX Runtime with profiling on and graph optimisations off (so nodes stay as exported), and
  * the multiply-accumulates of every convolution and matrix product are counted from the input
  * and output shapes the profiler records. CReFF's count is analytic (three depthwise 3x3
- * convolutions and the two K x K contractions), as in method.md. Counts are MACs; the paper's
+ * convolutions and the two K x K contractions), as in docs/method.md. Counts are MACs; the paper's
  * "GFLOPs" are these GMACs.
  */
 import { promises as fs } from 'node:fs';
@@ -11,7 +11,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { BundleManifest } from './bundle';
-import { ArSegError, ErrorCodes, invalidArg } from './errors';
+import { ArSegError, ErrorCodes } from './errors';
+import { integerIn, numberIn } from './options';
 
 interface ProfileEvent {
   cat: string;
@@ -96,12 +97,10 @@ export async function bundleFlops(
   manifest: BundleManifest,
   options: { width: number; height: number; scale?: number; interval?: number },
 ): Promise<FlopsReport> {
-  const { width, height } = options;
-  const scale = options.scale ?? manifest.lrScale;
-  const interval = options.interval ?? manifest.keyframeInterval;
-  for (const [k, v] of Object.entries({ width, height, interval }))
-    if (!Number.isInteger(v) || v < 1) throw invalidArg(`${k} must be a positive integer`);
-  if (!(scale > 0 && scale <= 1)) throw invalidArg('scale must be in (0, 1]');
+  const width = integerIn('width', options.width, 1, Infinity);
+  const height = integerIn('height', options.height, 1, Infinity);
+  const scale = numberIn('scale', options.scale, 0, 1, manifest.lrScale, { lowOpen: true });
+  const interval = integerIn('interval', options.interval, 1, Infinity, manifest.keyframeInterval);
   const multiple = manifest.input.sizeMultiple ?? 8;
   const fit = (n: number, s: number) => Math.max(multiple, Math.round((n * s) / multiple) * multiple);
   const [W, H, w, h] = [fit(width, 1), fit(height, 1), fit(width, scale), fit(height, scale)];

@@ -10,9 +10,13 @@ import type { NativeFrame } from './native';
  * scale, rounded to the nearest multiple, at least one multiple).
  */
 export interface TensorSpec {
+  /** A fixed width in pixels (with `height`; not with `scale`). */
   width?: number;
+  /** A fixed height in pixels (with `width`). */
   height?: number;
+  /** The frame's size times this, per side (0 to 4], instead of a fixed size. */
   scale?: number;
+  /** With `scale`: round each side to the nearest multiple of this (1..256), at least one. Default 1. */
   multiple?: number;
   /** Per channel, in R, G, B order whatever `channelOrder` is. Default [0, 0, 0]. */
   mean?: [number, number, number];
@@ -22,10 +26,15 @@ export interface TensorSpec {
   channelOrder?: 'rgb' | 'bgr';
 }
 
+/**
+ * What a dense motion field holds: each cell's displacement to the frame its block was
+ * predicted from ('reference'), or composed back to the frame's keyframe ('accumulated').
+ */
 export type MotionMode = 'reference' | 'accumulated';
 
 /** Adaptive keyframes: a new keyframe when one of these trips (on I- and P-frames). */
 export interface AdaptiveKeyframes {
+  /** Adaptive keyframes. */
   policy: 'adaptive';
   /** At most this many frames between keyframes. Default 12. */
   maxInterval?: number;
@@ -35,8 +44,16 @@ export interface AdaptiveKeyframes {
   maxMotion?: number;
 }
 
+/**
+ * Which frames are keyframes: 'gop' (every I-frame), every L-th frame (a number), or
+ * 'adaptive' (every I-frame plus frames whose motion says the keyframe no longer explains them).
+ */
 export type KeyframePolicy = 'gop' | 'adaptive' | number | AdaptiveKeyframes;
 
+/**
+ * What to produce for each decoded frame (the options shared by `openVideo` and
+ * `createPacketReader`); all checked natively, synchronously, when the reader is made.
+ */
 export interface FrameOptions {
   /** Packed RGB24 pixels at the frame's size (height x width x 3). */
   rgb?: boolean;
@@ -64,7 +81,9 @@ export interface FrameOptions {
   strict?: boolean;
 }
 
+/** A float32 NCHW tensor of one frame, as a `TensorSpec` asked for it. */
 export interface Tensor {
+  /** 3 x height x width values: the R, G, B planes (or B, G, R). */
   data: Float32Array;
   /** [1, 3, height, width] */
   dims: [1, 3, number, number];
@@ -76,18 +95,24 @@ export interface MotionField {
   data: Float32Array;
   /** Cells per row: ceil(frameWidth / stride). */
   width: number;
+  /** Cell rows: ceil(frameHeight / stride). */
   height: number;
+  /** Cell size in frame pixels. */
   stride: number;
+  /** Relative to the reference frames, or accumulated to the keyframe. */
   mode: MotionMode;
 }
 
+/** The picture type libavcodec reports: I, P, B, S (MPEG-4 sprite) or ? (unknown). */
 export type PictType = 'I' | 'P' | 'B' | 'S' | '?';
 
+/** One decoded frame, with what `FrameOptions` asked for. */
 export interface VideoFrame {
   /** Presentation order, from 0. */
   index: number;
   /** Presentation time in seconds, null when the stream has none. */
   pts: number | null;
+  /** Its picture type. */
   pictType: PictType;
   /** A keyframe of the chosen policy (motion is accumulated to it). */
   isKeyframe: boolean;
@@ -95,11 +120,17 @@ export interface VideoFrame {
   keyframeIndex: number;
   /** The decoder reported damage it concealed. */
   corrupt: boolean;
+  /** Frame width in pixels. */
   width: number;
+  /** Frame height in pixels. */
   height: number;
+  /** With `rgb: true`: packed RGB24 pixels, height x width x 3. */
   rgb?: Uint8Array;
+  /** With `tensors`: one per `TensorSpec`, in order. */
   tensors?: Tensor[];
+  /** With `vectors: true`: the block motion vectors, N rows of the 10 `VECTOR_COLUMNS`. */
   vectors?: Int32Array;
+  /** With `motion`: the dense motion field. */
   motion?: MotionField;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Segmentation metrics for the evaluation protocol (method.md): confusion matrices, IoU per
+ * Segmentation metrics for the evaluation protocol (docs/method.md): confusion matrices, IoU per
  * class, mIoU, and their accumulation per reference distance d (a frame's distance from its
  * keyframe) over a whole set of clips.
  *
@@ -19,6 +19,10 @@ import { ArSegError, ErrorCodes, invalidArg } from './errors';
 /** The label value that is never counted. */
 export const IGNORE_LABEL = 255;
 
+/**
+ * A confusion matrix over `classes` classes (rows: label, columns: prediction), with label
+ * values that are not counted (`ignore`, 255 always).
+ */
 export class ConfusionMatrix {
   /** Number of classes (the matrix is classes x classes). */
   readonly classes: number;
@@ -149,10 +153,15 @@ export interface DistanceReport {
  * every frame of a set.
  */
 export class DistanceMetrics {
+  /** Classes K. */
   readonly classes: number;
+  /** Reference distances counted: d = 0..distances-1. */
   readonly distances: number;
+  /** Label values not counted (255 and the options' `ignore`), sorted. */
   readonly ignore: readonly number[];
+  /** One confusion matrix per distance d. */
   readonly matrices: ConfusionMatrix[];
+  /** Frames counted per distance d. */
   readonly frames: number[];
 
   constructor(classes: number, distances: number, options: { ignore?: readonly number[] } = {}) {
@@ -189,6 +198,7 @@ export class DistanceMetrics {
     return out;
   }
 
+  /** The mIoU per distance, their mean, and IoU per class. */
   report(): DistanceReport {
     const evaluated = this.evaluatedClasses();
     const perClassPerDistance = this.matrices.map((m, d) => {

@@ -1,9 +1,9 @@
 /**
  * Helpers over dense motion fields (see MotionField): sampling at a pixel and resizing to
- * another grid, with the displacement scaled to the new pixel units (method.md: the field given
+ * another grid, with the displacement scaled to the new pixel units (docs/method.md: the field given
  * to CReFF is resized to the feature size with its values scaled by the same factor).
  */
-import { invalidArg, toArSegError } from './errors';
+import { ArSegError, ErrorCodes, toArSegError } from './errors';
 import { addon } from './native';
 import type { MotionField } from './frame';
 
@@ -40,8 +40,7 @@ export function resizeMotion(
   outWidth: number,
   outHeight: number,
 ): Float32Array {
-  for (const [name, v] of Object.entries({ frameWidth, frameHeight, outWidth, outHeight }))
-    if (!Number.isInteger(v) || v <= 0) throw invalidArg(`${name} must be a positive integer`);
+  // the sizes are checked natively (ERR_INVALID_ARG), where they are used
   try {
     return addon().resizeMotion(field.data, field.width, field.height, field.stride, frameWidth, frameHeight, outWidth, outHeight);
   } catch (err) {
@@ -59,7 +58,7 @@ export function resizeMotion(
 export function composeMotion(first: MotionField, second: MotionField): MotionField {
   const { width, height, stride } = first;
   if (second.width !== width || second.height !== height || second.stride !== stride)
-    throw invalidArg(`the fields must share a grid: ${width}x${height}/${stride} and ${second.width}x${second.height}/${second.stride}`);
+    throw new ArSegError(ErrorCodes.SHAPE, `the fields must share a grid: ${width}x${height}/${stride} and ${second.width}x${second.height}/${second.stride}`);
   const plane = width * height;
   const a = first.data;
   const b = second.data;

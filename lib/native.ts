@@ -6,6 +6,7 @@
  */
 import * as path from 'node:path';
 import { ArSegError, ErrorCodes } from './errors';
+import type { VideoInfo } from './video';
 
 export interface NativeFrame {
   index: number;
@@ -22,19 +23,8 @@ export interface NativeFrame {
   motion?: { width: number; height: number; stride: number; data: Float32Array };
 }
 
-export interface NativeStreamInfo {
-  format: string;
-  codec: string;
-  width: number;
-  height: number;
-  fps: number;
-  duration: number | null;
-  frameCount: number | null;
-  motionVectors: boolean;
-}
-
 export interface NativeVideoReader {
-  open(): Promise<NativeStreamInfo>;
+  open(): Promise<VideoInfo>;
   read(): Promise<NativeFrame | null>;
   close(): void;
   stats(): { framesDelivered: number; decodeErrors: number };
@@ -108,7 +98,7 @@ let cached: NativeAddon | undefined;
 export function addon(): NativeAddon {
   if (cached) return cached;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- node-gyp-build has no ES export
     const load = require('node-gyp-build') as (dir: string) => NativeAddon;
     cached = load(path.join(__dirname, '..'));
   } catch (err) {

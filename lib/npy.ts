@@ -4,13 +4,14 @@
  */
 import { promises as fs } from 'node:fs';
 
-const DTYPES = new Map<Function, string>([
+const DTYPES = new Map<unknown, string>([
   [Int32Array, '<i4'],
   [Float32Array, '<f4'],
   [Uint8Array, '|u1'],
 ]);
 
-type NpyArray = Int32Array | Float32Array | Uint8Array;
+/** The typed arrays .npy files can be written from. */
+export type NpyArray = Int32Array | Float32Array | Uint8Array;
 
 /** The .npy header and a view of the data (no copy of the values). */
 function npyParts(data: NpyArray, shape: number[]): [Buffer, Buffer] {
@@ -32,10 +33,15 @@ function npyParts(data: NpyArray, shape: number[]): [Buffer, Buffer] {
   return [Buffer.concat([prefix, Buffer.from(header, 'latin1')]), body];
 }
 
+/**
+ * A .npy file's bytes (format 1.0) holding `data` with `shape` (C order); TypeError for another
+ * array type, RangeError when the shape does not match the length.
+ */
 export function encodeNpy(data: NpyArray, shape: number[]): Buffer {
   return Buffer.concat(npyParts(data, shape));
 }
 
+/** Writes `data` with `shape` as a .npy file (see `encodeNpy`), without copying the values. */
 export async function writeNpy(file: string, data: NpyArray, shape: number[]): Promise<void> {
   const parts = npyParts(data, shape);
   const handle = await fs.open(file, 'w');

@@ -4,9 +4,11 @@
  * Chunks need not be aligned to packets: a libavcodec parser finds the boundaries.
  */
 import { addon, NativeFrame, NativePacketReader } from './native';
-import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
+import { ArSegError, ErrorCodes, toArSegError } from './errors';
 import { FrameOptions, toVideoFrame, VideoFrame } from './frame';
+import { optionsObject } from './options';
 
+/** Options of `createPacketReader`: the codec, and what to produce for each frame. */
 export interface PacketReaderOptions extends FrameOptions {
   /** libavcodec codec name: 'h264', 'hevc', 'mpeg4', 'mpeg2video', 'mpeg1video', ... */
   codec: string;
@@ -23,19 +25,21 @@ export interface PacketReaderOptions extends FrameOptions {
   accessUnits?: boolean;
 }
 
+/** Decodes encoded packets a caller feeds it (made by `createPacketReader`). */
 export class PacketReader {
+  /** The options given. */
   readonly options: Readonly<PacketReaderOptions>;
   #native: NativePacketReader;
   #queue: Promise<unknown> = Promise.resolve();
   #flushed = false;
   #closed = false;
 
+  /**
+   * Prefer createPacketReader(). Throws ERR_INVALID_ARG synchronously for bad options, checked by
+   * the native reader, which consumes them (the codec among them).
+   */
   constructor(options: PacketReaderOptions) {
-    if (options === null || typeof options !== 'object') throw invalidArg('options must be an object with a codec');
-    if (typeof options.codec !== 'string' || options.codec.length === 0)
-      throw invalidArg("option 'codec' must be a codec name such as 'h264'");
-    for (const flag of ['waitForKeyframe', 'accessUnits'] as const)
-      if (options[flag] !== undefined && typeof options[flag] !== 'boolean') throw invalidArg(`option '${flag}' must be a boolean`);
+    options = optionsObject(options, 'options (an object with a codec)');
     this.options = { ...options };
     const { codec, ...frameOptions } = options;
     try {
@@ -51,9 +55,7 @@ export class PacketReader {
    * starts in this chunk. The bytes are copied, so the buffer may be reused at once.
    */
   decode(packet: Uint8Array, pts?: number): Promise<VideoFrame[]> {
-    if (!(packet instanceof Uint8Array)) return Promise.reject(invalidArg('packet must be a Uint8Array or Buffer'));
-    if (pts !== undefined && (typeof pts !== 'number' || !Number.isFinite(pts)))
-      return Promise.reject(invalidArg('pts must be a finite number of seconds'));
+    // packet and pts are checked by the native reader (ERR_INVALID_ARG)
     if (this.#flushed) return Promise.reject(new ArSegError(ErrorCodes.CLOSED, 'decode() after flush()'));
     return this.#run(() => this.#native.decode(packet, pts));
   }
@@ -79,10 +81,17 @@ export class PacketReader {
     return result;
   }
 
-  stats(): { decodeErrors: number; skippedBeforeKeyframe: number } {
+  /** Counters: packets or frames the decoder rejected and skipped (non-strict mode). */
+  stats(): {
+    /** Packets or frames the decoder rejected and skipped. */
+    decodeErrors: number;
+    /** Packets dropped while waiting for the first keyframe (waitForKeyframe). */
+    skippedBeforeKeyframe: number;
+  } {
     return this.#native.stats();
   }
 
+  /** Frees the native decoder; later calls are refused with ERR_CLOSED. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -90,6 +99,10 @@ export class PacketReader {
   }
 }
 
+/**
+ * Creates a packet reader for `options.codec`. Throws ERR_INVALID_ARG synchronously for bad
+ * options, ERR_UNSUPPORTED_CODEC for a codec libavcodec cannot decode.
+ */
 export function createPacketReader(options: PacketReaderOptions): PacketReader {
   return new PacketReader(options);
 }

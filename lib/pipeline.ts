@@ -28,6 +28,7 @@ import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
 import type { KeyframePolicy, PictType, Tensor, VideoFrame } from './frame';
 import { DropPolicy, FrameIntake, FrameSource, IntakeItem, IntakeStats, PacketFrameSource, ReaderSource } from './frame-intake';
 import { AcrossKeyframes, KeyframeChoice, KeyframeTable } from './keyframe-table';
+import { integerIn, numberIn, oneOf, optionsObject, show } from './options';
 import { resizeMotion } from './motion';
 import { addon } from './native';
 import { NetworkThread } from './network-thread';
@@ -35,8 +36,13 @@ import { createPacketReader } from './packet-reader';
 import { isPacketSource, PacketSource } from './packet-source';
 import { openVideo, OpenOptions, VideoInfo } from './video';
 
+/**
+ * How frames are segmented: 'ar' (AR-Seg: keyframes at HR, other frames at LR fused with the
+ * keyframe by CReFF), 'hr' (every frame at HR) or 'lr' (every frame at LR, no fusion).
+ */
 export type SegmentMode = 'ar' | 'hr' | 'lr';
 
+/** Options of `ArSeg.segment`; checked at once (ERR_INVALID_ARG). */
 export interface SegmentOptions {
   /** 'ar' (default), 'hr' or 'lr'. */
   mode?: SegmentMode;
@@ -104,25 +110,33 @@ export interface SegmentOptions {
 
 /** Milliseconds spent per stage on this frame. */
 export interface StageTimings {
+  /** Waiting for the decoded frame (decoding runs ahead, so mostly 0). */
   decode: number;
+  /** The HR encoder (keyframes, mode 'hr'). */
   hrEncoder: number;
+  /** The LR encoder (mode 'lr', fused frames of 'ar'). */
   lrEncoder: number;
   /** CReFF, with the preparation of keyframes; on fused frames with the native head, the decoder too. */
   creff: number;
   /** The decoder; 0 on fused frames where CReFF applied the native head itself. */
   decoder: number;
+  /** Upsampling the logits to the frame and the arg-max. */
   labels: number;
   /** Waiting for a keyframe's HR feature (keyframeDelay), or for its encoder in line. */
   keyframeWait: number;
+  /** The whole frame. */
   total: number;
 }
 
+/** One segmented frame. */
 export interface SegmentResult {
+  /** Presentation order, from 0. */
   index: number;
-  /** Presentation time in seconds: a packet source's own timestamp, else the stream's. */
+  /** Presentation time in seconds: a packet source's own timestamp, else the stream's; null when there is none. */
   pts: number | null;
+  /** The frame's picture type. */
   pictType: PictType;
-  /** A keyframe of the policy (motion is accumulated to it). */
+  /** A keyframe of the policy (segmented at HR in mode 'ar'; motion is accumulated to it). */
   isKeyframe: boolean;
   /** The frame's own keyframe (by the keyframe policy). */
   keyframeIndex: number;
@@ -144,13 +158,22 @@ export interface SegmentResult {
   meta?: unknown;
   /** Which branch produced the labels: 'hr', 'lr', or 'ar' (LR fused with a keyframe). */
   branch: 'hr' | 'lr' | 'ar';
+  /** Frame width in pixels. */
   width: number;
+  /** Frame height in pixels. */
   height: number;
   /** Class index per pixel, height x width. */
   labels: Uint8Array;
-  logits?: { data: Float32Array; dims: [1, number, number, number] };
+  /** With `logits: true`: the decoder's output, classes at the feature's size (before upsampling). */
+  logits?: {
+    /** classes x h x w values. */
+    data: Float32Array;
+    /** [1, classes, h, w] */
+    dims: [1, number, number, number];
+  };
   /** The frame, height x width x 3, when asked for. */
   rgb?: Uint8Array;
+  /** Milliseconds per stage. */
   timings: StageTimings;
 }
 
@@ -180,9 +203,6 @@ interface ResolvedOptions {
   keyframeDelay: number | undefined;
   acrossKeyframes: AcrossKeyframes;
   drop: DropPolicy;
-  ahead: number;
-  codec: string;
-  accessUnits: boolean;
 }
 
 /** Where the encoders run for one segment() call. */
@@ -255,7 +275,13 @@ interface ActiveRun {
   step: Promise<unknown> | null;
 }
 
+/**
+ * AR-Seg on compressed video: load a model bundle with `ArSeg.load`, then `segment()` videos.
+ * Keyframes run the HR encoder; other frames the LR encoder, fused with the keyframe's feature
+ * along the motion vectors of the bitstream by CReFF (docs/segmenting.md).
+ */
 export class ArSeg {
+  /** The loaded model bundle. */
   readonly bundle: Bundle;
   /** Where the networks and CReFF run. */
   readonly device: 'cpu' | 'cuda';
@@ -278,51 +304,33 @@ export class ArSeg {
    * kernel; it fails with ERR_CUDA_UNAVAILABLE when either is missing.
    */
   static async load(dir: string, options: ArSegOptions = {}): Promise<ArSeg> {
-    for (const key of ['keyframeThreads', 'keyframeNice'] as const) {
-      const v = options?.[key];
-      if (v !== undefined && (!Number.isInteger(v) || v < (key === 'keyframeNice' ? 0 : 1) || v > (key === 'keyframeNice' ? 19 : 256)))
-        throw invalidArg(key === 'keyframeNice' ? 'keyframeNice must be an integer from 0 to 19' : 'keyframeThreads must be a positive integer');
-    }
+    options = optionsObject(options);
+    // The keyframe thread's budget is consumed here (the rest by Bundle.load).
+    if (options.keyframeThreads !== undefined) integerIn('keyframeThreads', options.keyframeThreads, 1, 256);
+    if (options.keyframeNice !== undefined) integerIn('keyframeNice', options.keyframeNice, 0, 19);
     return new ArSeg(await Bundle.load(dir, options), options.device ?? 'cpu', { ...options });
   }
 
+  /**
+   * The options the pipeline consumes, checked (lib/options.ts). The reader's own (keyframes,
+   * ahead, formatOptions) are checked by openVideo, synchronously, when segment() opens it.
+   */
   #resolve(options: SegmentOptions): ResolvedOptions {
-    if (options === null || typeof options !== 'object') throw invalidArg('options must be an object');
+    options = optionsObject(options);
     const m = this.bundle.manifest;
-    const mode = options.mode ?? 'ar';
-    if (mode !== 'ar' && mode !== 'hr' && mode !== 'lr') throw invalidArg("mode must be 'ar', 'hr' or 'lr'");
-    const scale = options.scale ?? m.lrScale;
-    if (typeof scale !== 'number' || !(scale > 0 && scale <= 1)) throw invalidArg('scale must be a number in (0, 1]');
+    const mode = oneOf<SegmentMode>('mode', options.mode, ['ar', 'hr', 'lr'], 'ar');
+    const scale = numberIn('scale', options.scale, 0, 1, m.lrScale, { lowOpen: true });
     let keyframes = options.keyframes ?? m.keyframeInterval;
     if (keyframes === 'adaptive') keyframes = { policy: 'adaptive', maxInterval: m.keyframeInterval };
-    const adaptive = typeof keyframes === 'object' && keyframes !== null && keyframes.policy === 'adaptive';
-    if (keyframes !== 'gop' && !adaptive && !(Number.isInteger(keyframes) && (keyframes as number) >= 1))
-      throw invalidArg("keyframes must be 'gop', 'adaptive', { policy: 'adaptive', ... } or a positive integer interval");
-    const motionStride = options.motionStride ?? 4;
-    if (!Number.isInteger(motionStride) || motionStride < 1 || motionStride > 64) throw invalidArg('motionStride must be an integer from 1 to 64');
-    const creffMode = options.creffMode ?? 'exact';
-    if (creffMode !== 'exact' && creffMode !== 'keyframe-conv') throw invalidArg("creffMode must be 'exact' or 'keyframe-conv'");
-    const decoder = options.decoder ?? 'auto';
-    if (decoder !== 'auto' && decoder !== 'onnx') throw invalidArg("decoder must be 'auto' or 'onnx'");
-    const keyframeLatency = options.keyframeLatency ?? 'sync';
-    if (keyframeLatency !== 'sync' && keyframeLatency !== 'async') throw invalidArg("keyframeLatency must be 'sync' or 'async'");
-    if (keyframeLatency === 'async' && mode !== 'ar') throw invalidArg("keyframeLatency 'async' applies to mode 'ar'");
-    const keyframeDelay = options.keyframeDelay;
-    if (keyframeDelay !== undefined) {
-      if (!Number.isInteger(keyframeDelay) || keyframeDelay < 0) throw invalidArg('keyframeDelay must be a non-negative integer (frames)');
-      if (keyframeLatency !== 'async') throw invalidArg("keyframeDelay needs keyframeLatency 'async'");
-    }
-    const acrossKeyframes = options.acrossKeyframes ?? 'bridge';
-    if (acrossKeyframes !== 'bridge' && acrossKeyframes !== 'zero-motion' && acrossKeyframes !== 'lr')
-      throw invalidArg("acrossKeyframes must be 'bridge', 'zero-motion' or 'lr'");
-    const drop = options.drop ?? 'none';
-    if (drop !== 'none' && drop !== 'latest') throw invalidArg("drop must be 'none' or 'latest'");
-    const ahead = options.ahead ?? 4;
-    if (!Number.isInteger(ahead) || ahead < 1 || ahead > 64) throw invalidArg(`option 'ahead' must be an integer from 1 to 64, got ${String(options.ahead)}`);
-    const codec = options.codec ?? 'h264';
-    if (typeof codec !== 'string' || codec.length === 0) throw invalidArg("codec must be a codec name such as 'h264'");
-    const accessUnits = options.accessUnits ?? true;
-    if (typeof accessUnits !== 'boolean') throw invalidArg('accessUnits must be a boolean');
+    const motionStride = integerIn('motionStride', options.motionStride, 1, 64, 4);
+    const creffMode = oneOf('creffMode', options.creffMode, ['exact', 'keyframe-conv'] as const, 'exact');
+    const decoder = oneOf<DecoderChoice>('decoder', options.decoder, ['auto', 'onnx'], 'auto');
+    const keyframeLatency = oneOf('keyframeLatency', options.keyframeLatency, ['sync', 'async'] as const, 'sync');
+    if (keyframeLatency === 'async' && mode !== 'ar') throw invalidArg("option 'keyframeLatency' 'async' applies to mode 'ar'");
+    const keyframeDelay = options.keyframeDelay === undefined ? undefined : integerIn('keyframeDelay', options.keyframeDelay, 0, Infinity);
+    if (keyframeDelay !== undefined && keyframeLatency !== 'async') throw invalidArg("option 'keyframeDelay' needs keyframeLatency 'async'");
+    const acrossKeyframes = oneOf<AcrossKeyframes>('acrossKeyframes', options.acrossKeyframes, ['bridge', 'zero-motion', 'lr'], 'bridge');
+    const drop = oneOf<DropPolicy>('drop', options.drop, ['none', 'latest'], 'none');
     return {
       mode,
       scale,
@@ -336,9 +344,6 @@ export class ArSeg {
       keyframeDelay,
       acrossKeyframes,
       drop,
-      ahead,
-      codec,
-      accessUnits,
     };
   }
 
@@ -370,13 +375,17 @@ export class ArSeg {
     let frameSource: FrameSource;
     let info: () => Promise<VideoInfo>;
     const live = typeof source !== 'string';
+    // Each source checks the options it consumes: the reader its own (ahead, formatOptions), the
+    // packet reader the codec and accessUnits; the intake's capacity is `ahead` for packets.
+    let capacity = 1;
     if (typeof source === 'string') {
-      const reader = openVideo(source, { ...frameOptions, ahead: o.ahead, formatOptions: options.formatOptions });
+      const reader = openVideo(source, { ...frameOptions, ahead: options.ahead, formatOptions: options.formatOptions });
       frameSource = new ReaderSource(reader);
       info = () => reader.open();
     } else {
-      if (!isPacketSource(source)) throw invalidArg('source must be a path, a URL, or an iterable of packets { data, pts }');
-      const packets = createPacketReader({ codec: o.codec, ...frameOptions, waitForKeyframe: true, accessUnits: o.accessUnits });
+      if (!isPacketSource(source)) throw invalidArg(`source must be a path, a URL, or an iterable of packets { data, pts }, got ${show(source)}`);
+      capacity = integerIn('ahead', options.ahead, 1, 64, 4);
+      const packets = createPacketReader({ codec: options.codec ?? 'h264', ...frameOptions, waitForKeyframe: true, accessUnits: options.accessUnits ?? true });
       frameSource = new PacketFrameSource(source, packets);
       info = () => Promise.reject(new ArSegError(ErrorCodes.UNSUPPORTED, 'a packet source has no stream facts before its frames: read them from the results'));
     }
@@ -392,7 +401,7 @@ export class ArSeg {
     }
     const intake = new FrameIntake(frameSource, {
       drop: o.drop,
-      capacity: live ? o.ahead : 1,
+      capacity,
       keep: (f) => o.mode === 'ar' && o.keyframeLatency === 'sync' && f.isKeyframe,
       observe: (f) => {
         if (o.mode === 'ar') run.keyframes.observe(f);

@@ -1,6 +1,6 @@
 /**
  * The decoder as a native pointwise head. AR-Seg's decoder is one 1x1 convolution, feature ->
- * classes (method.md, "Decoder"); run through ONNX Runtime it costs several times the
+ * classes (docs/method.md, "Networks"); run through ONNX Runtime it costs several times the
  * convolution itself (ONNX Runtime reorders the feature to a blocked layout and back, and
  * onnxruntime-node copies the logits out). So the bundle's decoder.onnx is read here, and when
  * its graph is exactly that convolution its weights are taken out and the convolution runs
@@ -22,6 +22,7 @@ import { promises as fs } from 'node:fs';
 import * as protobuf from 'protobufjs';
 import type { FeatureTensor } from './creff';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
+import { integerIn, optionsObject } from './options';
 import { addon } from './native';
 
 const ONNX_SUBSET = `
@@ -112,7 +113,9 @@ export function onnxTypes(): { ModelProto: protobuf.Type } {
 
 /** The weights of a 1x1 convolution: weight[k * channels + c], bias[k]. */
 export interface PointwiseWeights {
+  /** Input channels C. */
   channels: number;
+  /** Output channels: the classes. */
   classes: number;
   /** classes x channels */
   weight: Float32Array;
@@ -121,7 +124,19 @@ export interface PointwiseWeights {
 }
 
 /** What reading a decoder found: its weights, or null and why not. */
-export type HeadDetection = { head: PointwiseWeights; reason?: undefined } | { head: null; reason: string };
+export type HeadDetection =
+  | {
+      /** The decoder's weights. */
+      head: PointwiseWeights;
+      /** Absent: a head was found. */
+      reason?: undefined;
+    }
+  | {
+      /** Not a single 1x1 convolution. */
+      head: null;
+      /** What the graph holds instead. */
+      reason: string;
+    };
 
 // The decoded messages, as toObject gives them (int64 as numbers, repeated fields as arrays).
 interface Tensor {
@@ -285,22 +300,27 @@ export async function readPointwiseHead(file: string): Promise<HeadDetection> {
 
 /** Logits, classes x height x width. */
 export interface Logits {
+  /** classes x height x width values. */
   data: Float32Array;
+  /** [1, classes, height, width] */
   dims: [1, number, number, number];
 }
 
 /** A 1x1 convolution run natively on several threads. */
 export class PointwiseHead {
+  /** Input channels C. */
   readonly channels: number;
+  /** Output channels: the classes. */
   readonly classes: number;
+  /** classes x channels weights. */
   readonly weight: Float32Array;
+  /** classes biases. */
   readonly bias: Float32Array;
 
   constructor(weights: PointwiseWeights) {
-    if (!weights || typeof weights !== 'object') throw invalidArg('the head weights must be an object');
-    const { channels, classes, weight, bias } = weights;
-    if (!Number.isInteger(channels) || channels < 1 || !Number.isInteger(classes) || classes < 1)
-      throw invalidArg('channels and classes must be positive integers');
+    const { weight, bias } = optionsObject(weights, 'the head weights');
+    const channels = integerIn('channels', weights.channels, 1, Infinity);
+    const classes = integerIn('classes', weights.classes, 1, Infinity);
     if (!(weight instanceof Float32Array) || !(bias instanceof Float32Array)) throw invalidArg('weight and bias must be Float32Arrays');
     if (weight.length !== classes * channels || bias.length !== classes)
       throw new ArSegError(ErrorCodes.SHAPE, `weight must hold classes x channels = ${classes * channels} values and bias ${classes}, got ${weight.length} and ${bias.length}`);

@@ -4,10 +4,12 @@
  * consumer (`ahead`), so a slow consumer holds back the decoder instead of piling up frames.
  */
 import { promises as fs } from 'node:fs';
-import { addon, NativeFrame, NativeStreamInfo, NativeVideoReader } from './native';
+import { addon, NativeFrame, NativeVideoReader } from './native';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
 import { FrameOptions, toVideoFrame, VideoFrame } from './frame';
+import { integerIn, optionsObject } from './options';
 
+/** Options of `openVideo`: what to produce for each frame, and how to read. */
 export interface OpenOptions extends FrameOptions {
   /** Frames decoded ahead of the consumer (1..64). Default 4. */
   ahead?: number;
@@ -15,14 +17,34 @@ export interface OpenOptions extends FrameOptions {
   formatOptions?: Record<string, string | number>;
 }
 
-export type VideoInfo = NativeStreamInfo;
+/** What `VideoReader.open()` finds out about the input. */
+export interface VideoInfo {
+  /** The container format, libavformat's name ('mov,mp4,m4a,3gp,3g2,mj2', 'h264', 'mpegts'...). */
+  format: string;
+  /** The video codec, libavcodec's name ('h264', 'hevc', 'mpeg2video'...). */
+  codec: string;
+  /** Frame width in pixels. */
+  width: number;
+  /** Frame height in pixels. */
+  height: number;
+  /** Frames per second: the stream's average frame rate, else its base rate; 0 when unknown. */
+  fps: number;
+  /** Duration in seconds, or null when the container does not say. */
+  duration: number | null;
+  /** Frames the container declares, or null when it does not say. */
+  frameCount: number | null;
+  /** Whether libavcodec exports motion vectors for this codec (H.264, MPEG-4 Part 2, MPEG-1/2). */
+  motionVectors: boolean;
+}
 
 /** Frames the stream should hold: the container's count, else duration x rate, else null. */
 export function expectedFrameCount(info: VideoInfo): number | null {
   return info.frameCount ?? (info.duration && info.fps ? Math.round(info.duration * info.fps) : null);
 }
 
+/** Counters of a reader, for monitoring. */
 export interface ReaderStats {
+  /** Frames handed to the caller so far. */
   framesDelivered: number;
   /** Packets or frames the decoder rejected and skipped (non-strict mode). */
   decodeErrors: number;
@@ -30,8 +52,14 @@ export interface ReaderStats {
 
 const URL_SCHEME = /^[a-z][a-z0-9+.-]*:/i;
 
+/**
+ * Reads a video file or URL frame by frame (made by `openVideo`): an async iterable of
+ * `VideoFrame`s in presentation order, decoded on the thread pool ahead of the consumer.
+ */
 export class VideoReader implements AsyncIterable<VideoFrame> {
+  /** The file or URL given. */
   readonly source: string;
+  /** The options given. */
   readonly options: Readonly<OpenOptions>;
   #native: NativeVideoReader;
   #opened: Promise<VideoInfo> | undefined;
@@ -41,15 +69,13 @@ export class VideoReader implements AsyncIterable<VideoFrame> {
   #done = false;
   #closed = false;
 
-  /** Prefer openVideo(). Throws ERR_INVALID_ARG synchronously for bad options. */
+  /**
+   * Prefer openVideo(). Throws ERR_INVALID_ARG synchronously for bad options: `ahead` here, the
+   * source and the frame options in the native reader, which consumes them.
+   */
   constructor(source: string, options: OpenOptions = {}) {
-    if (typeof source !== 'string' || source.length === 0)
-      throw invalidArg('source must be a non-empty string (a path or a URL)');
-    if (options === null || typeof options !== 'object' || Array.isArray(options))
-      throw invalidArg('options must be an object');
-    const ahead = options.ahead ?? 4;
-    if (!Number.isInteger(ahead) || ahead < 1 || ahead > 64)
-      throw invalidArg(`option 'ahead' must be an integer from 1 to 64, got ${String(options.ahead)}`);
+    options = optionsObject(options);
+    const ahead = integerIn('ahead', options.ahead, 1, 64, 4);
     this.source = source;
     this.options = { ...options };
     this.#aheadLimit = ahead;
@@ -119,6 +145,7 @@ export class VideoReader implements AsyncIterable<VideoFrame> {
     }
   }
 
+  /** Iterates over the frames; ends the reader (close()) when the loop ends or breaks. */
   async *[Symbol.asyncIterator](): AsyncIterator<VideoFrame> {
     try {
       for (;;) {
@@ -131,6 +158,7 @@ export class VideoReader implements AsyncIterable<VideoFrame> {
     }
   }
 
+  /** Frames delivered and decode errors skipped so far. */
   stats(): ReaderStats {
     return this.#native.stats();
   }

@@ -15,11 +15,15 @@ for arg in "$@"; do
 done
 
 # build-essential/cmake/pkg-config: the native build; lib*-dev: FFmpeg's libraries (LGPL) the
-# addon links; valgrind: scripts/native-check.sh.
-packages=(build-essential cmake pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev valgrind)
+# addon links; valgrind: scripts/native-check.sh; clang-format: npm run lint (native/'s formatting).
+packages=(build-essential cmake pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev valgrind clang-format)
 # python3-torch (with numpy): python/ (PyPI is not needed); python3-pytest: python/tests;
-# python3-pil: images in python/. They run on Debian's /usr/bin/python3.
-if ((python)); then packages+=(python3 python3-numpy python3-torch python3-pytest python3-pil); fi
+# python3-pil: images in python/; python3-flake8: npm run lint (python/'s linter); python3-pip,
+# -setuptools, -wheel: the editable install of python/ below. They run on Debian's /usr/bin/python3.
+if ((python)); then
+  packages+=(python3 python3-numpy python3-torch python3-pytest python3-pil python3-flake8)
+  packages+=(python3-pip python3-setuptools python3-wheel)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -39,3 +43,17 @@ fi
 
 npm ci --no-audit --no-fund   # its install step loads a prebuild or builds with binding.gyp
 npm run build                 # the full cmake-js build and the TypeScript
+
+# python/ (python/pyproject.toml) as an editable install in the user's site-packages, so that
+# `python3 -m arseg.export ...` runs from any directory without PYTHONPATH. Offline: Debian's
+# setuptools builds it (--no-build-isolation --no-index) and nothing else is installed
+# (--no-deps); --break-system-packages lets pip write the user site of Debian's python (PEP 668),
+# where it touches no system package (older pips have neither that flag nor the need for it).
+if ((python)); then
+  pip_flags=(--quiet --user --no-build-isolation --no-deps --no-index)
+  pip_help=$(/usr/bin/python3 -m pip install --help)
+  for flag in --break-system-packages --root-user-action=ignore; do
+    if grep -q -- "${flag%%=*}" <<<"$pip_help"; then pip_flags+=("$flag"); fi
+  done
+  /usr/bin/python3 -m pip install "${pip_flags[@]}" --editable ./python
+fi

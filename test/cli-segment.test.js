@@ -76,7 +76,7 @@ test('bundle flops: LR is a quarter of HR at half scale, AR is the interval mean
   t.true(Math.abs(f.parts.creff - creffMacs(manifest.feature.channels, 240, 320, manifest.creff.window) / 1e9) < 1e-12);
   t.true(Math.abs(f.perFrame.ar - (f.perFrame.hr + 11 * f.perFrame.arOther) / 12) < 1e-12);
   t.true(Math.abs(f.saving - (1 - f.perFrame.ar / f.perFrame.hr)) < 1e-12);
-  // method.md: CReFF at C=64, 720x960, K=7 is 5.5 GMAC
+  // docs/method.md: CReFF at C=64, 720x960, K=7 is 5.5 GMAC
   t.is(Math.round(creffMacs(64, 720, 960, 7) / 1e8) / 10, 5.5);
 });
 

@@ -46,7 +46,7 @@ test('composeMotion: zero fields compose to the other; grids must match', (t) =>
   const c = composeMotion(a, shift);
   for (let i = 0; i < 48; i++) t.true(Math.abs(c.data[i] - (a.data[i] + 2.5)) < 1e-5);
   const err = t.throws(() => composeMotion(a, { ...zero, width: 5, data: new Float32Array(40) }));
-  t.is(err.code, ErrorCodes.INVALID_ARG);
+  t.is(err.code, ErrorCodes.SHAPE);
 });
 
 /** Median of the interior cells of one plane. */

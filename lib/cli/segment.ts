@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { ArSeg, SegmentMode, SegmentResult, StageTimings } from '../pipeline';
 import type { Bundle } from '../bundle';
 import { bundleFlops } from '../flops';
-import { encodeLabelPng, encodeOverlayPng, Rgb } from '../png';
+import { encodeLabelPng, encodeOverlayPng } from '../png';
 import { progressBar } from './progress';
 import { expectedFrameCount } from '../video';
 import { toArSegError } from '../errors';
@@ -55,7 +55,7 @@ export async function runSegment(
   const out = path.resolve(o.out);
   await fs.mkdir(path.join(out, 'labels'), { recursive: true });
   if (o.overlay) await fs.mkdir(path.join(out, 'overlays'), { recursive: true });
-  const colors = seg.bundle.classes.map((c) => c.color as Rgb);
+  const colors = seg.bundle.classes.map((c) => c.color);
   const segmentation = seg.segment(source, { mode: o.mode, scale: o.scale, keyframes: o.keyframes, rgb: o.overlay });
   let total: number | null = null;
   try {
@@ -115,6 +115,6 @@ export async function runSegment(
     summary.error = { code: e.code, message: e.message };
   }
   await fs.writeFile(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-  if (failure) throw failure;
+  if (failure) throw failure as Error;
   return summary;
 }

@@ -193,13 +193,15 @@ Napi::Value CreffBinding::run(const Napi::CallbackInfo& info) {
     auto headBias = std::make_shared<std::vector<float>>();
     int classes = 0;
     Napi::Value headOption = opts.Get("head");
-    if (!headOption.IsUndefined() && !headOption.IsNull()) {
+    if (!headOption.IsUndefined()) {
       if (!headOption.IsObject()) invalidArg("options.head must be { weight: Float32Array, bias: Float32Array }");
       if (device != "cpu") invalidArg("options.head is for the CPU kernels");
       Napi::Object head = headOption.As<Napi::Object>();
       Napi::Float32Array bias = float32Array(head.Get("bias"), "options.head.bias");
       Napi::Float32Array weight = float32Array(head.Get("weight"), "options.head.weight");
-      if (bias.ElementLength() < 1 || bias.ElementLength() > 65536) invalidArg("options.head.bias must have 1 to 65536 classes");
+      if (bias.ElementLength() < 1 || bias.ElementLength() > 65536)
+        throw CodedError("ERR_SHAPE", "options.head.bias holds " + std::to_string(bias.ElementLength()) +
+                                          " values: the head needs 1 to 65536 classes");
       classes = static_cast<int>(bias.ElementLength());
       checkLength(weight, size_t(classes) * s.channels, "options.head.weight");
       headWeights->assign(weight.Data(), weight.Data() + weight.ElementLength());

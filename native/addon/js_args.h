@@ -1,7 +1,9 @@
 // Checks on JavaScript arguments shared by every binding: a wrong type or value is an
 // ERR_INVALID_ARG naming the argument, a typed array of the wrong length an ERR_SHAPE.
-// These are memory-safety guards of the native boundary; what an option means for the user is
-// checked once, in TypeScript (lib/options.ts), before it gets here.
+// Each option is checked once, by the layer that consumes it (docs/architecture.md, "Checking
+// options"): the options the bindings consume (the reader's frame options, CReFF's, the heads')
+// are checked here, fully, with the messages users see, and TypeScript passes them through;
+// the options TypeScript consumes are checked there (lib/options.ts) and never reach here.
 #pragma once
 
 #include <napi.h>

@@ -25,15 +25,15 @@ PacketReaderBinding::PacketReaderBinding(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<PacketReaderBinding>(info) {
   Napi::Env env = info.Env();
   guardSync(env, [&] {
-    if (info.Length() < 1 || !info[0].IsString())
-      throw CodedError("ERR_INVALID_ARG", "codec must be a string such as 'h264'");
+    if (info.Length() < 1 || !info[0].IsString() || info[0].As<Napi::String>().Utf8Value().empty())
+      throw CodedError("ERR_INVALID_ARG", "option 'codec' must be a codec name such as 'h264'");
     const Napi::Value options = info.Length() > 1 ? info[1] : env.Undefined();
     FrameRequest request = parseFrameRequest(options);
     const auto flag = [&](const char* name) {
       if (!options.IsObject()) return false;
       const Napi::Value v = options.As<Napi::Object>().Get(name);
       if (v.IsUndefined()) return false;
-      if (!v.IsBoolean()) throw CodedError("ERR_INVALID_ARG", std::string(name) + " must be a boolean");
+      if (!v.IsBoolean()) throw CodedError("ERR_INVALID_ARG", "option '" + std::string(name) + "' must be a boolean");
       return v.As<Napi::Boolean>().Value();
     };
     const bool waitForKeyframe = flag("waitForKeyframe");

@@ -1,5 +1,5 @@
 // The plain reference implementation of CReFF, written for clarity, not speed. Every tensor of
-// method.md's definition is materialised in C x H x W layout and each step is a direct loop:
+// docs/method.md's definition is materialised in C x H x W layout and each step is a direct loop:
 //
 //   U  = bilinear upsampling of F_l to H x W (align_corners=True)
 //   Fw = F_k sampled bilinearly at p + M(p), zero outside           (mode Exact)

@@ -1,5 +1,5 @@
 // CReFF (Cross Resolution Feature Fusion), shared definitions: weights, problem shape, options.
-// The exact semantics are in ../shared/docs/method.md ("CReFF, exactly") and restated in
+// The exact semantics are in docs/method.md ("CReFF, step by step") and restated in
 // creff_reference.h, the plain implementation every other kernel is tested against.
 #pragma once
 
@@ -21,7 +21,7 @@ struct CreffWeights {
 
 // How the warp turns a displacement into a sampling position.
 enum class WarpSampling {
-  // Sample F_k at (x + Mx, y + My) in pixels, bilinear, zero outside: method.md's definition.
+  // Sample F_k at (x + Mx, y + My) in pixels, bilinear, zero outside: docs/method.md's definition.
   Exact,
   // The official implementation: the grid is normalised by W-1 and H-1 but grid_sample runs
   // with align_corners=False, i.e. it samples at (x + Mx) * W / (W - 1) - 0.5 (same for y).

@@ -1,7 +1,7 @@
 // Turns per-frame block motion into the dense field each frame is given: either the direct
 // displacement to its reference, or the displacement accumulated back to its keyframe.
 //
-// Composition follows the reference chain in decode order (method.md, "Motion vectors and the
+// Composition follows the reference chain in decode order (docs/method.md, "Motion and the
 // keyframe"). Decoders hand frames out in presentation order, so B-frames are held until the
 // next anchor (I or P frame) arrives: the anchor is composed first, then the B-frames between
 // the two anchors, exactly the order in which they were decoded.

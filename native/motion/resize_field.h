@@ -1,6 +1,6 @@
 // Resamples a dense motion field onto another grid covering the same frame, with the
 // displacements rescaled to the new grid's pixels: what CReFF needs at the feature size
-// (method.md: the field is resized to the feature size with its values scaled by the same
+// (docs/method.md: the field is resized to the feature size with its values scaled by the same
 // factor). Bilinear, clamped at the border.
 #pragma once
 

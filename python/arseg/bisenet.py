@@ -1,5 +1,5 @@
 """BiSeNet18 (BiSeNetV1 with a ResNet-18 context path) in the layout of the official AR-Seg
-implementation: `BiSeNetV1` (HR; 'camvid-bise18-HR' in ../shared/docs/official-state-dicts.json)
+implementation: `BiSeNetV1` (HR; 'camvid-bise18-HR' in python/tests/fixtures/official-state-dicts.json)
 and `BiSeNetV1WithFuse` (LR: the same plus CReFF's fuse_attention on 256 channels;
 'camvid-bise18-LR'). Cityscapes uses the same layout with 19 classes.
 

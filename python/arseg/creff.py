@@ -1,6 +1,6 @@
 """CReFF in PyTorch, two ways.
 
-- `creff_reference`: the reference formulation of method.md ("CReFF, exactly"), as the official
+- `creff_reference`: the reference formulation of docs/method.md ("CReFF, step by step"), as the official
   implementation computes it: bilinear upsampling with align_corners=True, grid_sample warping
   with zero padding, zero-padded depthwise 3x3 convolutions, unfold-based local attention
   (materialising the K*K unfolded keys and values), residual. The native kernels are tested
@@ -9,7 +9,7 @@
   slices instead of unfold), exported to ONNX so ONNX Runtime's speed can be compared with the
   native kernels (bench/creff.js).
 
-Sampling: 'exact' samples the keyframe at p + M(p) in pixels (method.md); 'official' reproduces
+Sampling: 'exact' samples the keyframe at p + M(p) in pixels (docs/method.md); 'official' reproduces
 the official code, which normalises the grid by W-1 and H-1 but calls grid_sample with
 align_corners=False (a shift of up to half a pixel).
 """

@@ -135,11 +135,14 @@ class Clip:
     def motion(self):
         path = os.path.join(self.cache, "motion.npy")
         if not os.path.exists(path):
-            fields, types = motion_fields(os.path.join(self.dir, "video.mp4"), self.hr().shape[0], self.width, self.height)
+            video = os.path.join(self.dir, "video.mp4")
+            fields, types = motion_fields(video, self.hr().shape[0], self.width, self.height)
             gop = self.dataset.gop
             wrong = [i for i, t in enumerate(types) if (t == "I") != (i % gop == 0)]
             if wrong:
-                raise DatasetError(f"{self.dir}: I-frames must be exactly every {gop} frames from 0; frames {wrong[:5]} disagree")
+                raise DatasetError(
+                    f"{self.dir}: I-frames must be exactly every {gop} frames from 0; frames {wrong[:5]} disagree"
+                )
             with open(os.path.join(self.cache, "types.txt"), "w") as fh:
                 fh.write("\n".join(types) + "\n")
             _save_atomic(path, fields)

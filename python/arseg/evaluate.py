@@ -1,4 +1,4 @@
-"""PyTorch-side evaluation with the paper's protocol (method.md, "Evaluation protocol").
+"""PyTorch-side evaluation with the paper's protocol (docs/method.md, "Evaluation protocol").
 
 The dataset's clips are encoded with an I-frame every `gop` frames from frame 0, so the frame at
 GOP position d is at reference distance d from its keyframe, which starts its GOP: mIoU_d pools
@@ -100,10 +100,10 @@ def evaluate(dataset, split, scale, hr=None, lr=None, creff=None, modes=("hr",),
 def recovery(result, hr="hr", lr="lr", ar="ar"):
     """The share of the HR-LR gap AR wins back, (AR - LR) / (HR - LR): on the mean over d, and per d
     (None where HR and LR tie)."""
-    def share(a, l, h):
-        return None if abs(h - l) < 1e-12 else (a - l) / (h - l)
-    per = [share(a, l, h) for a, l, h in zip(result[ar]["per_distance"], result[lr]["per_distance"],
-                                             result[hr]["per_distance"])]
+    def share(a, lo, hi):
+        return None if abs(hi - lo) < 1e-12 else (a - lo) / (hi - lo)
+    per = [share(a, lo, hi) for a, lo, hi in zip(result[ar]["per_distance"], result[lr]["per_distance"],
+                                                 result[hr]["per_distance"])]
     return {"mean": share(result[ar]["mean"], result[lr]["mean"], result[hr]["mean"]), "per_distance": per}
 
 
@@ -117,6 +117,7 @@ def format_table(result, classes=None):
                      + f"  {100 * r['mean']:6.2f} {100 * r['pooled']:6.2f}")
     if classes:
         lines.append("per-class IoU (pooled): " + "; ".join(
-            f"{c}: " + "/".join("-" if result[m]["iou"][i] is None else f"{100 * result[m]['iou'][i]:.1f}" for m in modes)
+            f"{c}: "
+            + "/".join("-" if result[m]["iou"][i] is None else f"{100 * result[m]['iou'][i]:.1f}" for m in modes)
             for i, c in enumerate(classes)) + f"  ({'/'.join(modes)})")
     return "\n".join(lines)

@@ -1,7 +1,7 @@
 """Converts official AR-Seg checkpoints (an HR network and an LR network with its CReFF module)
 into a model bundle for the Node pipeline.
 
-    PYTHONPATH=python /usr/bin/python3 -m arseg.export --hr HR.pth --lr LR.pth \\
+    /usr/bin/python3 -m arseg.export --hr HR.pth --lr LR.pth \\
         --arch psp18|bise18|psp18-semseg --classes camvid|cityscapes --out DIR \\
         [--name NAME] [--lr-scale 0.5] [--interval 12]
 
@@ -36,7 +36,7 @@ def parse_args(argv):
     p.add_argument("--interval", type=int, default=12, help="default keyframe interval (GOP length)")
     p.add_argument("--window", type=int, default=7, help="CReFF window K (atten_k; 7 in every official model)")
     p.add_argument("--sampling", choices=["exact", "official"], default="exact",
-                   help="CReFF warp: 'exact' (method.md) or the official code's half-pixel-shifted grid")
+                   help="CReFF warp: 'exact' (docs/method.md) or the official code's half-pixel-shifted grid")
     p.add_argument("--width", type=float, default=1.0,
                    help="channel width factor of the networks (1: the official networks; less: small test models)")
     args = p.parse_args(argv)
@@ -57,13 +57,16 @@ def convert(args):
     lr = load_checkpoint(build(args.arch, "lr", len(classes), args.width, args.window), args.lr,
                          what=f"{args.arch} LR network")
     notes = []
-    if any(not torch.equal(a, b) for a, b in zip(hr.final_conv.state_dict().values(), lr.final_conv.state_dict().values())):
-        notes.append("the LR checkpoint's final_conv differs from the HR checkpoint's: the bundle's decoder is the HR one (shared)")
+    hr_head, lr_head = hr.final_conv.state_dict().values(), lr.final_conv.state_dict().values()
+    if any(not torch.equal(a, b) for a, b in zip(hr_head, lr_head)):
+        notes.append("the LR checkpoint's final_conv differs from the HR checkpoint's: "
+                     "the bundle's decoder is the HR one (shared)")
     name = args.name or f"{args.arch}-{args.classes}"
     manifest = export_bundle(
         args.out, hr, lr, lr.fuse_attention.weights(), name=name, classes=classes, ignore_index=ignore_index,
         lr_scale=args.lr_scale, keyframe_interval=args.interval, window=args.window, sampling=args.sampling,
-        size_multiple=hr.size_multiple, description=args.description or f"{args.arch} ({args.classes}) converted from {args.hr} and {args.lr}",
+        size_multiple=hr.size_multiple,
+        description=args.description or f"{args.arch} ({args.classes}) converted from {args.hr} and {args.lr}",
     )
     return manifest, notes
 

@@ -1,4 +1,4 @@
-"""The AR-Seg networks as FST trains them (method.md, "FST"), and their forward passes.
+"""The AR-Seg networks as FST trains them (docs/method.md, "FST: training"), and their forward passes.
 
 - HR network: a PSPNet (pspnet.py) at full resolution; its final_conv is THE decoder.
 - LR network: a PSPNet with its own encoder weights whose decoder is the HR network's
@@ -36,7 +36,7 @@ def upsample(x, size):
 
 
 class LocalAttention(torch.autograd.Function):
-    """CReFF's attention (method.md, step 4): out(p) = sum over the K x K offsets o of
+    """CReFF's attention (docs/method.md, "CReFF, step by step", step 4): out(p) = sum over the K x K offsets o of
     softmax_o(sum_c q(c, p) k(c, p + o)) v(:, p + o), k and v zero outside the image (an
     out-of-image offset scores 0 and stays in the softmax).
 

@@ -1,16 +1,16 @@
 """CReFF as the official LR networks hold it: the module `fuse_attention` with three depthwise 3x3
 convolutions (with bias) named lr_query_conv, hr_key_conv and hr_value_conv, whose state-dict
 keys are fuse_attention.{lr_query_conv,hr_key_conv,hr_value_conv}.{weight,bias}, weights
-C x 1 x 3 x 3 (official-state-dicts.json).
+C x 1 x 3 x 3 (python/tests/fixtures/official-state-dicts.json).
 
 `FuseAttention.forward(hr_feat, lr_feat)` takes the arguments the official module takes: the
 keyframe's HR feature ALREADY WARPED to the current frame, and the LR feature. It computes
-method.md's steps 1 and 3-5: U = bilinear upsampling of the LR feature to the HR feature's size
+docs/method.md's steps 1 and 3-5: U = bilinear upsampling of the LR feature to the HR feature's size
 (align_corners=True, as the official code), Q = q(U), K = k(warped), V = v(warped), zero padding;
 a softmax over the K x K window of Q.K scores, with out-of-image offsets scoring exactly 0 and
 taking part in the softmax (the official CUDA extension's zero-padded window); output U + A.
 `fuse(lr, key, motion)` adds the warp (step 2) with arseg.creff.warp, 'exact' sampling by
-default (method.md) or the official code's 'official' sampling.
+default (docs/method.md) or the official code's 'official' sampling.
 """
 import torch
 import torch.nn as nn

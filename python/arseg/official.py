@@ -25,7 +25,7 @@ from .bisenet import BiSeNetV1, BiSeNetV1WithFuse
 from .pspnet import PSPNet, PSPNetWithFuse
 from .pspnet_semseg import PSPNetSemseg, PSPNetSemsegWithFuse
 
-# arch -> (HR class, LR class, the official-state-dicts.json entries of HR and LR, None: derived)
+# arch -> (HR class, LR class, the python/tests/fixtures/official-state-dicts.json entries of HR and LR, None: derived)
 ARCHS = {
     "psp18": (PSPNet, PSPNetWithFuse, "camvid-psp18-HR", "camvid-psp18-LR"),
     "bise18": (BiSeNetV1, BiSeNetV1WithFuse, "camvid-bise18-HR", "camvid-bise18-LR"),
@@ -73,7 +73,8 @@ def unwrap_state_dict(obj, source="checkpoint"):
     if not isinstance(obj, dict) or not _is_state_dict(obj):
         keys = ", ".join(map(str, list(obj)[:8])) if isinstance(obj, dict) else type(obj).__name__
         raise CheckpointError(
-            f"{source}: not a state dict (expected name -> tensor, or {{'state_dict': ...}} / {{'model': ...}}; found {keys})"
+            f"{source}: not a state dict (expected name -> tensor, "
+            f"or {{'state_dict': ...}} / {{'model': ...}}; found {keys})"
         )
     out = OrderedDict()
     for key, value in obj.items():

@@ -1,5 +1,5 @@
-"""PSPNet18 in the layout of the official AR-Seg implementation (method.md, "Networks"): the CamVid
-networks, `PSPNet` (HR; 'camvid-psp18-HR' in ../shared/docs/official-state-dicts.json) and
+"""PSPNet18 in the layout of the official AR-Seg implementation (docs/method.md, "Networks"): the CamVid
+networks, `PSPNet` (HR; 'camvid-psp18-HR' in python/tests/fixtures/official-state-dicts.json) and
 `PSPNetWithFuse` (LR: the same plus CReFF's fuse_attention; 'camvid-psp18-LR').
 
 The module and parameter names follow the official state dicts (without DataParallel's `module.`
@@ -114,14 +114,16 @@ class PSPModule(nn.Module):
 
     def forward(self, feats):
         h, w = feats.shape[2], feats.shape[3]
-        priors = [F.interpolate(stage(feats), size=(h, w), mode="bilinear", align_corners=False) for stage in self.stages]
+        priors = [F.interpolate(stage(feats), size=(h, w), mode="bilinear", align_corners=False)
+                  for stage in self.stages]
         return self.relu(self.bottleneck(torch.cat(priors + [feats], 1)))
 
 
 class PSPUpsample(nn.Module):
     def __init__(self, in_channels, out_channels):
         super().__init__()
-        self.conv = nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.BatchNorm2d(out_channels), nn.PReLU())
+        self.conv = nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.BatchNorm2d(out_channels),
+                                  nn.PReLU())
 
     def forward(self, x):
         x = F.interpolate(x, size=(2 * x.shape[2], 2 * x.shape[3]), mode="bilinear", align_corners=False)

@@ -1,7 +1,7 @@
 """The Cityscapes PSPNet18 of the official AR-Seg implementation, in its "semseg" layout (after
 hszhao/semseg's PSPNet): `PSPNetSemseg` (HR) and `PSPNetSemsegWithFuse` (LR,
 'cityscapes-psp18-LR: pspnet_semseg.PSPNetWithFuse(bins=(1,2,3,6), classes=19, feat_dim=512,
-layers=18)' in ../shared/docs/official-state-dicts.json). The HR checkpoint has the same keys
+layers=18)' in python/tests/fixtures/official-state-dicts.json). The HR checkpoint has the same keys
 minus fuse_attention (the official convert_model_for_cityscapes.py adds the final_conv alias to
 the semseg checkpoint).
 

@@ -1,10 +1,10 @@
 """FST training on CPU: the HR network, the LR network (FST stage 1), LR + CReFF (FST stage 2).
 
-    PYTHONPATH=python /usr/bin/python3 -m arseg.train --config CONFIG.json --stage hr|lr|fst --out RUN_DIR [--resume]
-    PYTHONPATH=python /usr/bin/python3 -m arseg.train eval --run RUN_DIR [--split val|test] [--json FILE]
-    PYTHONPATH=python /usr/bin/python3 -m arseg.train export --run RUN_DIR --out models/default [--name NAME]
+    /usr/bin/python3 -m arseg.train --config CONFIG.json --stage hr|lr|fst --out RUN_DIR [--resume]
+    /usr/bin/python3 -m arseg.train eval --run RUN_DIR [--split val|test] [--json FILE]
+    /usr/bin/python3 -m arseg.train export --run RUN_DIR --out models/default [--name NAME]
 
-Stages (method.md, "FST"); each reads the previous stages' RUN_DIR/<stage>/model.pt:
+Stages (docs/method.md, "FST: training"); each reads the previous stages' RUN_DIR/<stage>/model.pt:
 - hr:  the HR network, cross-entropy at full resolution on random crops.
 - lr:  the LR network alone on the crop downscaled by `scale` (the LR frame as the pipeline
        makes it), logits upsampled to the label size (align_corners=True), cross-entropy; its
@@ -47,7 +47,7 @@ import torch.nn.functional as F
 
 from .data import Dataset, scaled_size
 from .evaluate import evaluate, format_table, recovery
-from .fst import encoder_parameters, encoder_state, lr_logits, make_networks, normalise, upsample
+from .fst import encoder_parameters, encoder_state, lr_logits, make_networks, normalise
 
 STAGES = ("hr", "lr", "fst")
 STAGE_IDS = {"hr": 1, "lr": 2, "fst": 3}
@@ -95,7 +95,8 @@ def _fill(section, spec, where):
         raise ConfigError(f"config: '{where}' must be an object")
     unknown = sorted(set(section) - set(spec))
     if unknown:
-        raise ConfigError(f"config: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(repr(where + k) for k in unknown)}")
+        names = ", ".join(repr(where + k) for k in unknown)
+        raise ConfigError(f"config: unknown key{'s' if len(unknown) > 1 else ''} {names}")
     out = {}
     for key, (kind, default) in spec.items():
         if key in section:
@@ -128,8 +129,11 @@ def validate_config(raw):
     fst = cfg["fst"]
     if fst["mse_weight"] < 0:
         raise ConfigError("config: 'fst.mse_weight' must not be negative")
-    if not fst["distances"] or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in fst["distances"]):
-        raise ConfigError(f"config: 'fst.distances' must be a non-empty list of integers >= 1, got {json.dumps(fst['distances'])}")
+    if not fst["distances"] or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1
+                                       for d in fst["distances"]):
+        raise ConfigError(
+            f"config: 'fst.distances' must be a non-empty list of integers >= 1, got {json.dumps(fst['distances'])}"
+        )
     if not 0 < cfg["width"] <= 1:
         raise ConfigError(f"config: 'width' must be in (0, 1], got {cfg['width']}")
     inv = 1.0 / cfg["scale"] if cfg["scale"] > 0 else 0
@@ -137,7 +141,8 @@ def validate_config(raw):
         raise ConfigError(f"config: 'scale' must be 1/n for an integer n >= 1 (0.5, 0.25...), got {cfg['scale']}")
     step = 8 * int(round(inv))
     for where, crop in [("crop", cfg["crop"])] + [(f"{st}.crop", cfg[st]["crop"]) for st in STAGES if cfg[st]["crop"]]:
-        if len(crop) != 2 or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0 and c % step == 0 for c in crop):
+        if len(crop) != 2 or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0 and c % step == 0
+                                     for c in crop):
             raise ConfigError(f"config: '{where}' must be [height, width], positive multiples of {step} "
                               f"(8 / scale: the LR crop must be a multiple of 8), got {json.dumps(crop)}")
     for st in STAGES:
@@ -148,7 +153,9 @@ def validate_config(raw):
         if cfg[key] < 1:
             raise ConfigError(f"config: '{key}' must be at least 1")
     if cfg["class_weighting"] not in CLASS_WEIGHTINGS:
-        raise ConfigError(f"config: 'class_weighting' must be one of {', '.join(CLASS_WEIGHTINGS)}, got {cfg['class_weighting']!r}")
+        raise ConfigError(
+            f"config: 'class_weighting' must be one of {', '.join(CLASS_WEIGHTINGS)}, got {cfg['class_weighting']!r}"
+        )
     if cfg["eval_split"] not in ("train", "val", "test"):
         raise ConfigError(f"config: 'eval_split' must be train, val or test, got {cfg['eval_split']!r}")
     return cfg
@@ -170,7 +177,9 @@ def check_dataset(cfg, ds):
     for st in STAGES:
         crop = cfg[st]["crop"]
         if crop[0] > ds.height or crop[1] > ds.width:
-            raise ConfigError(f"config: '{st}.crop' {crop} is larger than the dataset's frames ({ds.height} x {ds.width})")
+            raise ConfigError(
+                f"config: '{st}.crop' {crop} is larger than the dataset's frames ({ds.height} x {ds.width})"
+            )
     w, h = scaled_size(ds.width, ds.height, scale)
     if (w, h) != (ds.width * scale, ds.height * scale):
         raise ConfigError(f"config: the LR frame ({w} x {h}) must be exactly the frame ({ds.width} x {ds.height}) "
@@ -428,10 +437,12 @@ def train_stage(cfg, stage, run_dir, resume=False, log=None, max_steps=None, fin
             cache = os.path.join(stage_dir, f"pairs-{_sha1(hr_path)[:12]}")
             t0 = time.time()
             data = Pairs(clips, cfg["scale"], set(s["distances"]), ds.gop, hr, creff, cache, log)
-            log(f"  {len(data.index)} pairs (distances {s['distances']}), HR features ready in {time.time() - t0:.1f} s")
+            log(f"  {len(data.index)} pairs (distances {s['distances']}), "
+                f"HR features ready in {time.time() - t0:.1f} s")
     weights = class_weights(cfg, clips, len(ds.classes))
     if weights is not None:
-        log(f"  class weights ({cfg['class_weighting']}): " + ", ".join(f"{c} {w:.2f}" for c, w in zip(ds.classes, weights.tolist())))
+        listed = ", ".join(f"{c} {w:.2f}" for c, w in zip(ds.classes, weights.tolist()))
+        log(f"  class weights ({cfg['class_weighting']}): {listed}")
     opt = _optimizer(params, s)
     start = 0
     if resume and os.path.exists(ckpt_path):
@@ -536,13 +547,16 @@ def evaluate_run(run_dir, ds, split, cfg, hr=None, lr_fst=None, creff=None, reus
                 result[stage] = m[stage]
                 continue
         if stage == "hr":
-            result["hr"] = evaluate(ds, split, cfg["scale"], hr=hr, modes=("hr",), batch=cfg["eval_batch"], log=log)["hr"]
+            result["hr"] = evaluate(ds, split, cfg["scale"], hr=hr, modes=("hr",), batch=cfg["eval_batch"],
+                                    log=log)["hr"]
         else:
             _, lr1, _ = make_networks(len(ds.classes), cfg["width"], cfg["window"])
             lr1.load_state_dict(_load_model(run_dir, "lr")[0]["lr"])
-            result["lr"] = evaluate(ds, split, cfg["scale"], hr=hr, lr=lr1, modes=("lr",), batch=cfg["eval_batch"], log=log)["lr"]
+            result["lr"] = evaluate(ds, split, cfg["scale"], hr=hr, lr=lr1, modes=("lr",), batch=cfg["eval_batch"],
+                                    log=log)["lr"]
     if lr_fst is not None and creff is not None:
-        r = evaluate(ds, split, cfg["scale"], hr=hr, lr=lr_fst, creff=creff, modes=("lr", "ar"), batch=cfg["eval_batch"], log=log)
+        r = evaluate(ds, split, cfg["scale"], hr=hr, lr=lr_fst, creff=creff, modes=("lr", "ar"),
+                     batch=cfg["eval_batch"], log=log)
         result["lr-fst"], result["ar"] = r["lr"], r["ar"]
     return result
 
@@ -600,7 +614,8 @@ def main(argv=None):
         print(f"wrote {a.out}: {m['name']}, {len(m['classes'])} classes, {m['feature']['channels']} feature channels")
         return 0
     if argv[:1] == ["eval"]:
-        p = argparse.ArgumentParser(prog="python -m arseg.train eval", description="PyTorch-side mIoU per reference distance")
+        p = argparse.ArgumentParser(prog="python -m arseg.train eval",
+                                    description="PyTorch-side mIoU per reference distance")
         p.add_argument("--run", required=True)
         p.add_argument("--split", default="val")
         p.add_argument("--json")

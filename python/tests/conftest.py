@@ -1,4 +1,4 @@
-"""Shared fixtures of the python tests. python/ is on sys.path (pytest.ini: pythonpath)."""
+"""Shared fixtures of the python tests. python/ is on sys.path (pyproject.toml: pythonpath)."""
 import os
 import shutil
 
@@ -7,10 +7,10 @@ import torch
 
 PYTHON_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 ROOT = os.path.dirname(PYTHON_DIR)
-# A verbatim copy of ../shared/docs/official-state-dicts.json (the keys and shapes of the official
-# checkpoints), so that the tests run where ../shared is absent.
+# The keys and shapes of the official checkpoints' state dicts (HR and LR-with-CReFF networks of
+# both backbones, as the official code saves them), listed from the official release: the
+# reference every layout in arseg/ is checked against (docs/method.md, "Networks").
 OFFICIAL_JSON = os.path.join(PYTHON_DIR, "tests", "fixtures", "official-state-dicts.json")
-SHARED_JSON = os.path.join(ROOT, "..", "shared", "docs", "official-state-dicts.json")
 
 # One intra-op thread by default: the test models are small, and on a shared 2-core machine
 # PyTorch's thread pool waits on busy cores (10x slower per forward under load, measured).

@@ -70,7 +70,8 @@ def roundtrip(request, tmp_path_factory, node):
          "--arch", arch, "--classes", "camvid", "--out", str(bundle), "--width", str(width),
          "--sampling", sampling, "--name", f"roundtrip-{arch}"], env=env, cwd=ROOT)
     out = tmp / "node"
-    run([node, os.path.join(PYTHON_DIR, "tests", "segment_bundle.js"), str(bundle), CLIP, str(out), str(FRAMES)], cwd=ROOT)
+    script = os.path.join(PYTHON_DIR, "tests", "segment_bundle.js")
+    run([node, script, str(bundle), CLIP, str(out), str(FRAMES)], cwd=ROOT)
     with open(bundle / "arseg.json") as fh:
         manifest = json.load(fh)
     with open(out / "frames.json") as fh:
@@ -146,7 +147,8 @@ def test_pipeline_logits_match_pytorch(roundtrip, mode):
             assert tuple(got.shape[2:]) == (image.shape[2] // stride, image.shape[3] // stride)
             worst = max(worst, float((got - expected).abs().max()))
             scale = max(scale, float(expected.abs().max()))
-    print(f"{arch} {mode}: max |Node - PyTorch| {worst:.2e}, logits up to {scale:.2f}, motion effect {motion_effect:.2f}")
+    print(f"{arch} {mode}: max |Node - PyTorch| {worst:.2e}, logits up to {scale:.2f}, "
+          f"motion effect {motion_effect:.2f}")
     assert scale > 1, "logits too small to compare meaningfully"
     if mode == "ar":
         assert motion_effect > 0.05, "the clip's motion should change the fused logits"

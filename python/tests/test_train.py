@@ -26,7 +26,8 @@ STAGE = {"steps": 1, "batch": 2, "lr": 1e-3}
 
 def base_config(root, cache):
     return {"dataset": root, "cache": cache, "seed": 3, "threads": 2, "width": 0.0625, "scale": 0.5,
-            "crop": [32, 32], "class_weighting": "sqrt-median-frequency", "checkpoint_every": 1, "log_every": 1, "eval_batch": 8,
+            "crop": [32, 32], "class_weighting": "sqrt-median-frequency", "checkpoint_every": 1, "log_every": 1,
+            "eval_batch": 8,
             "hr": dict(STAGE), "lr": dict(STAGE), "fst": dict(STAGE)}
 
 

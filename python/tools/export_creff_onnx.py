@@ -34,7 +34,9 @@ def main(path):
     torch.onnx.export(
         graph, (lr, key, motion), path, opset_version=16,
         input_names=["lr", "key", "motion"], output_names=["fused"],
-        dynamic_axes={"lr": {2: "h", 3: "w"}, "key": {2: "H", 3: "W"}, "motion": {2: "H", 3: "W"}, "fused": {2: "H", 3: "W"}},
+        dynamic_axes={
+            "lr": {2: "h", 3: "w"}, "key": {2: "H", 3: "W"}, "motion": {2: "H", 3: "W"}, "fused": {2: "H", 3: "W"}
+        },
     )
     weights = {"channels": c, "window": window}
     for n, (wt, b) in params.items():

@@ -5,8 +5,8 @@
 Inputs are random (fixed seeds): features N(0, 1), and the q, k, v depthwise convolutions
 initialised as torch.nn.Conv2d initialises them (uniform in +-1/sqrt(fan_in) = +-1/3, bias the
 same), i.e. a freshly constructed CReFF module. The output is computed by
-arseg.creff.creff_reference in float64 from the float32 inputs, then stored as float32. The motion fields move content partly
-out of the image: a smooth field of a few pixels plus a band displaced far outside.
+arseg.creff.creff_reference in float64 from the float32 inputs, then stored as float32. The motion fields move
+content partly out of the image: a smooth field of a few pixels plus a band displaced far outside.
 """
 import json
 import os
@@ -40,7 +40,8 @@ def motion_field(kind, h, w, gen):
         return torch.full((1, 2, h, w), 1000.0, dtype=torch.float64)
     if kind == "subpixel":
         return torch.tensor([[[[0.3]], [[-0.6]]]], dtype=torch.float64)
-    mx = 2.5 * torch.sin(ys / 5.0) + 1.5 * torch.cos(xs / 7.0) + 0.7 * torch.randn(h, w, generator=gen, dtype=torch.float64)
+    noise = torch.randn(h, w, generator=gen, dtype=torch.float64)
+    mx = 2.5 * torch.sin(ys / 5.0) + 1.5 * torch.cos(xs / 7.0) + 0.7 * noise
     my = -1.5 + 2.0 * torch.cos(xs / 6.0 + ys / 9.0) + 0.7 * torch.randn(h, w, generator=gen, dtype=torch.float64)
     band = xs < max(1, w // 5)  # a band on the left pointing far out of the image
     mx = torch.where(band, mx - (w + 5), mx)

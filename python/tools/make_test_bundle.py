@@ -10,8 +10,6 @@ PyTorch modules and compute the reference logits.
 import os
 import sys
 
-import torch
-
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from arseg.bundle import export_bundle  # noqa: E402
 from arseg.pspnet import random_ar_networks  # noqa: E402

@@ -47,7 +47,7 @@ Layout (fixed; python/arseg/data.py reads it):
 Clip names are <split>_<index:03d>. Defaults: 320x240, 30 fps, 48 frames (4 GOPs) per clip,
 48 train, 6 val and 12 test clips, global seed 0, output .data/street in the repository.
 
-Commands (from python/, or with PYTHONPATH=python):
+Commands (python/ installed by scripts/setup.sh --python, or run from python/):
     python3 -m arseg.street generate [--out DIR] [--seed 0] [--train 48 --val 6 --test 12]
         [--frames 48 --width 320 --height 240 --fps 30 --kbps N --jobs 1 --force]
     python3 -m arseg.street clip --out DIR [--split demo --index 0 | --clip-seed S]

@@ -457,11 +457,11 @@ class Scene:
         u = rng.uniform
         lo, hi = -15.0, span + 170.0
         sides = ((1, self.road_r, self.B_r), (-1, self.road_l, self.B_l))
-        O = self.objects
+        objects = self.objects
 
         def add(kind, **kw):
             kw["kind"] = kind
-            O.append(kw)
+            objects.append(kw)
 
         # poles, lamp arms
         for s, rh, B in sides:
@@ -505,8 +505,7 @@ class Scene:
                 add("tree", x=s * (rh + (B - rh) * u(0.45, 0.75)), z=z, trunk_h=u(1.6, 3.2),
                     trunk_w=u(0.18, 0.4), rx=r, ry=r * u(0.9, 1.4),
                     harm=[u(0, 0.12), u(0, 6.3), u(0, 0.08), u(0, 6.3), u(0, 0.05), u(0, 6.3)],
-                    col=_c(70, 110, 45) * u(0.7, 1.2) * np.array([u(0.8, 1.2), 1, u(0.7, 1.1)],
-                                                                  np.float32))
+                    col=_c(70, 110, 45) * u(0.7, 1.2) * np.array([u(0.8, 1.2), 1, u(0.7, 1.1)], np.float32))
                 z += u(7.0, 17.0)
         # fences: at least one stretch starting near the camera
         forced = int(rng.integers(0, 2))
