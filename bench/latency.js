@@ -50,15 +50,39 @@ const keyframeThreads = arg('--keyframe-threads', undefined);
 const GOP = 12;
 
 const cache = path.join(__dirname, '..', '.bench-cache');
-const clip = ensureBenchClip(cache, { ...BENCH_CLIP, name: `live-${width}x${height}-${frames}f-tx3-ty1.mp4`, width, height, frames });
+const clip = ensureBenchClip(cache, {
+  ...BENCH_CLIP,
+  name: `live-${width}x${height}-${frames}f-tx3-ty1.mp4`,
+  width,
+  height,
+  frames,
+});
 
 function annexB(file) {
   const out = file.replace(/\.mp4$/, '.h264');
-  if (!fs.existsSync(out)) execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', file, '-c', 'copy', '-bsf:v', 'h264_mp4toannexb', '-f', 'h264', out]);
+  if (!fs.existsSync(out))
+    execFileSync('ffmpeg', [
+      '-v',
+      'error',
+      '-y',
+      '-i',
+      file,
+      '-c',
+      'copy',
+      '-bsf:v',
+      'h264_mp4toannexb',
+      '-f',
+      'h264',
+      out,
+    ]);
   return splitAccessUnits(fs.readFileSync(out));
 }
 
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
@@ -70,7 +94,15 @@ async function consume(segmentation, arrival) {
   for await (const r of segmentation) {
     const at = performance.now();
     const arrived = arrival(r.index, r, at);
-    rows.push({ index: r.index, branch: r.branch, distance: r.keyframeDistance, skipped: r.skipped, latency: at - arrived, decodeLag: r.decodedAt - arrived, at });
+    rows.push({
+      index: r.index,
+      branch: r.branch,
+      distance: r.keyframeDistance,
+      skipped: r.skipped,
+      latency: at - arrived,
+      decodeLag: r.decodedAt - arrived,
+      at,
+    });
   }
   return rows;
 }
@@ -93,7 +125,10 @@ function summarise(rows, extra) {
     maxDistance: Math.max(...distances),
     lrOnly: counted.filter((r) => r.branch === 'lr').length,
     // how far decoding was behind the source, for the frames segmented
-    decodeLag99: pct(counted.map((r) => r.decodeLag), 99),
+    decodeLag99: pct(
+      counted.map((r) => r.decodeLag),
+      99,
+    ),
   };
 }
 
@@ -143,12 +178,19 @@ function freePort() {
 async function tcpRun(seg, rate, options) {
   const port = await freePort();
   const readrate = rate / BENCH_CLIP.fps;
-  const segmentation = seg.segment(`tcp://127.0.0.1:${port}?listen=1`, { ...options, formatOptions: { probesize: '32768', analyzeduration: '0' } });
-  const ffmpeg = spawn('ffmpeg', ['-v', 'error', '-readrate', String(readrate), '-i', clip, '-c', 'copy', '-f', 'mpegts', `tcp://127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const segmentation = seg.segment(`tcp://127.0.0.1:${port}?listen=1`, {
+    ...options,
+    formatOptions: { probesize: '32768', analyzeduration: '0' },
+  });
+  const ffmpeg = spawn(
+    'ffmpeg',
+    ['-v', 'error', '-readrate', String(readrate), '-i', clip, '-c', 'copy', '-f', 'mpegts', `tcp://127.0.0.1:${port}`],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   let first = null;
   try {
     // The reader listens when the segmentation starts reading; ffmpeg connects a moment later.
-    return await consume(segmentation, (index, r, at) => {
+    return await consume(segmentation, (index, r) => {
       // A frame arrives 1/rate after the one before; frame 0 when it was decoded.
       if (first === null) first = r.receivedAt - (1000 * index) / rate;
       return first + (1000 * index) / rate;
@@ -171,7 +213,9 @@ async function tcpRun(seg, rate, options) {
   const loadBefore = load();
   const cap = {};
   for (const s of schedules) cap[s] = await capacity(seg, s);
-  console.error(`capacity (frames/s on the clip as a file): ${schedules.map((s) => `${s} ${cap[s].toFixed(3)}`).join(', ')}`);
+  console.error(
+    `capacity (frames/s on the clip as a file): ${schedules.map((s) => `${s} ${cap[s].toFixed(3)}`).join(', ')}`,
+  );
   const rate = fpsArg === 'auto' ? 0.8 * Math.min(...schedules.map((s) => cap[s])) : Number(fpsArg);
   // One warm-up run starts the worker threads (kept by the ArSeg) before anything is timed.
   await packetRun(seg, aus.slice(0, GOP + 2), 50, { keyframeLatency: 'async' });
@@ -186,18 +230,34 @@ async function tcpRun(seg, rate, options) {
         const res = source === 'packets' ? await packetRun(seg, aus, r, options) : await tcpRun(seg, r, options);
         const row = summarise(res, { source, keyframeLatency, drop, rate: r, capacity: cap[keyframeLatency] });
         rows.push(row);
-        console.error(`${source} ${keyframeLatency} drop ${drop} @ ${r.toFixed(2)} fps: p50 ${row.p50.toFixed(0)} ms, p99 ${row.p99.toFixed(0)} ms (${row.ratio.toFixed(2)}x), max ${row.max.toFixed(0)}, ${row.fps.toFixed(3)} fps, skipped ${row.skipped}, load ${load()}`);
+        console.error(
+          `${source} ${keyframeLatency} drop ${drop} @ ${r.toFixed(2)} fps: p50 ${row.p50.toFixed(0)} ms, p99 ${row.p99.toFixed(0)} ms (${row.ratio.toFixed(2)}x), max ${row.max.toFixed(0)}, ${row.fps.toFixed(3)} fps, skipped ${row.skipped}, load ${load()}`,
+        );
       }
   await seg.close();
-  console.log(`model ${path.basename(model)} at ${width}x${height}, clip ${path.basename(clip)} (GOP ${GOP}), ${os.cpus().length} cores; keyframeNice ${keyframeNice ?? 'default'}, keyframeThreads ${keyframeThreads ?? 'default'}; load before ${loadBefore}, after ${load()}`);
-  console.log(`capacity: ${schedules.map((s) => `${s} ${cap[s].toFixed(3)} fps`).join(', ')}${cap.sync && cap.async ? ` (async/sync ${(cap.async / cap.sync).toFixed(2)})` : ''}`);
-  console.log('| source | keyframes | drop | rate (fps) | frames | skipped | p50 (ms) | p99 (ms) | max (ms) | p99/p50 | fps | keyframe distance mean / max | LR only | decode lag p99 (ms) |');
+  console.log(
+    `model ${path.basename(model)} at ${width}x${height}, clip ${path.basename(clip)} (GOP ${GOP}), ${os.cpus().length} cores; keyframeNice ${keyframeNice ?? 'default'}, keyframeThreads ${keyframeThreads ?? 'default'}; load before ${loadBefore}, after ${load()}`,
+  );
+  console.log(
+    `capacity: ${schedules.map((s) => `${s} ${cap[s].toFixed(3)} fps`).join(', ')}${cap.sync && cap.async ? ` (async/sync ${(cap.async / cap.sync).toFixed(2)})` : ''}`,
+  );
+  console.log(
+    '| source | keyframes | drop | rate (fps) | frames | skipped | p50 (ms) | p99 (ms) | max (ms) | p99/p50 | fps | keyframe distance mean / max | LR only | decode lag p99 (ms) |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows)
     console.log(
       `| ${r.source} | ${r.keyframeLatency} | ${r.drop} | ${r.rate.toFixed(2)} | ${r.segmented} | ${r.skipped} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.max.toFixed(0)} | ${r.ratio.toFixed(2)} | ${r.fps.toFixed(3)} | ${r.meanDistance.toFixed(1)} / ${r.maxDistance} | ${r.lrOnly} | ${r.decodeLag99.toFixed(0)} |`,
     );
-  if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify({ model, width, height, frames, load: { before: loadBefore, after: load() }, capacity: cap, rows }, null, 2));
+  if (jsonOut)
+    fs.writeFileSync(
+      jsonOut,
+      JSON.stringify(
+        { model, width, height, frames, load: { before: loadBefore, after: load() }, capacity: cap, rows },
+        null,
+        2,
+      ),
+    );
 })().catch((err) => {
   console.error(err);
   process.exit(1);

@@ -47,7 +47,10 @@ const pct = (v) => (v === null ? '–' : (100 * v).toFixed(1));
   ];
   for (const S of delays)
     for (const across of ['bridge', 'zero-motion', 'lr'])
-      variants.push({ name: `ar async S=${S} ${across}`, options: { mode: 'ar', keyframeLatency: 'async', keyframeDelay: S, acrossKeyframes: across } });
+      variants.push({
+        name: `ar async S=${S} ${across}`,
+        options: { mode: 'ar', keyframeLatency: 'async', keyframeDelay: S, acrossKeyframes: across },
+      });
 
   const rows = [];
   const t0 = Date.now();
@@ -75,12 +78,18 @@ const pct = (v) => (v === null ? '–' : (100 * v).toFixed(1));
     console.error(`${v.name}: mean ${pct(rep.mean)} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
   }
   await seg.close();
-  console.log(`model ${path.basename(model)}, ${dataset} split ${split}, ${clips.length} clips; mIoU (%) per d (distance to the frame's own keyframe), keyframe every ${L}`);
+  console.log(
+    `model ${path.basename(model)}, ${dataset} split ${split}, ${clips.length} clips; mIoU (%) per d (distance to the frame's own keyframe), keyframe every ${L}`,
+  );
   console.log('');
-  console.log(`| variant | ${Array.from({ length: L }, (_, d) => `d=${d}`).join(' | ')} | mean | stale frames: mIoU (count) | first-GOP LR frames |`);
+  console.log(
+    `| variant | ${Array.from({ length: L }, (_, d) => `d=${d}`).join(' | ')} | mean | stale frames: mIoU (count) | first-GOP LR frames |`,
+  );
   console.log(`|---|${Array.from({ length: L }, () => '---:').join('|')}|---:|---:|---:|`);
   for (const r of rows)
-    console.log(`| ${r.name} | ${r.perDistance.map(pct).join(' | ')} | **${pct(r.mean)}** | ${r.staleFrames ? `${pct(r.stale)} (${r.staleFrames})` : '–'} | ${r.firstGop || '–'} |`);
+    console.log(
+      `| ${r.name} | ${r.perDistance.map(pct).join(' | ')} | **${pct(r.mean)}** | ${r.staleFrames ? `${pct(r.stale)} (${r.staleFrames})` : '–'} | ${r.firstGop || '–'} |`,
+    );
 })().catch((err) => {
   console.error(err);
   process.exit(1);

@@ -20,6 +20,7 @@ import type { Packet, PacketSource } from './packet-source';
 import type { PacketReader } from './packet-reader';
 import type { VideoReader } from './video';
 
+/** What happens to frames when inference falls behind: 'none' segments all, 'latest' only the newest. */
 export type DropPolicy = 'none' | 'latest';
 
 /** A decoded frame with what the pipeline carries to its result. */
@@ -101,7 +102,8 @@ export class PacketFrameSource implements FrameSource {
   constructor(source: PacketSource, reader: PacketReader) {
     this.#reader = reader;
     const asyncIt = (source as AsyncIterable<Packet>)[Symbol.asyncIterator];
-    this.#iterator = typeof asyncIt === 'function' ? asyncIt.call(source) : (source as Iterable<Packet>)[Symbol.iterator]();
+    this.#iterator =
+      typeof asyncIt === 'function' ? asyncIt.call(source) : (source as Iterable<Packet>)[Symbol.iterator]();
   }
 
   async read(): Promise<IntakeFrame[] | null> {
@@ -115,10 +117,14 @@ export class PacketFrameSource implements FrameSource {
       this.#failure =
         err instanceof ArSegError
           ? err
-          : new ArSegError(ErrorCodes.READ, `the packet source failed after ${this.#packets} packets: ${err instanceof Error ? err.message : String(err)}`, {
-              cause: err,
-              framesDecoded: this.#frames,
-            });
+          : new ArSegError(
+              ErrorCodes.READ,
+              `the packet source failed after ${this.#packets} packets: ${err instanceof Error ? err.message : String(err)}`,
+              {
+                cause: err,
+                framesDecoded: this.#frames,
+              },
+            );
       return this.#flush();
     }
     if (next.done) {
@@ -129,7 +135,11 @@ export class PacketFrameSource implements FrameSource {
     const at = this.#packets++;
     if (!packet || typeof packet !== 'object' || !(packet.data instanceof Uint8Array))
       throw invalidArg(`packet ${at} must be { data: Uint8Array, pts?: number }`);
-    if (packet.pts !== undefined && packet.pts !== null && (typeof packet.pts !== 'number' || !Number.isFinite(packet.pts)))
+    if (
+      packet.pts !== undefined &&
+      packet.pts !== null &&
+      (typeof packet.pts !== 'number' || !Number.isFinite(packet.pts))
+    )
       throw invalidArg(`packet ${at}: pts must be a finite number of seconds`);
     const pts = typeof packet.pts === 'number' ? packet.pts : null;
     this.#records.push({
@@ -191,7 +201,8 @@ export class PacketFrameSource implements FrameSource {
     // Not awaited: a source blocked in next() may never answer; return() asks it to stop.
     try {
       const done = this.#iterator.return?.();
-      if (done && typeof (done as Promise<unknown>).then === 'function') (done as Promise<unknown>).then(undefined, () => undefined);
+      if (done && typeof (done as Promise<unknown>).then === 'function')
+        (done as Promise<unknown>).then(undefined, () => undefined);
     } catch {
       // a source that fails to stop is already abandoned
     }

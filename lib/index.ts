@@ -16,6 +16,7 @@ export type { ArSegOptions, Segmentation, SegmentationStats, SegmentMode, Segmen
 export { PacketQueue } from './packet-source';
 export type { Packet, PacketSource } from './packet-source';
 export type { DropPolicy } from './frame-intake';
+export type { AcrossKeyframes } from './keyframe-table';
 export { composeMotion } from './motion';
 export { Bundle } from './bundle';
 export type { BundleManifest, BundleClass, BundleConvFiles, BundleOptions, DecoderChoice, ExecutionDevice } from './bundle';

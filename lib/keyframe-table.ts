@@ -92,7 +92,14 @@ export class KeyframeTable {
     if (!frame.isKeyframe) return;
     const previous = this.#entries.length ? this.#entries[this.#entries.length - 1] : null;
     let bridge: MotionField | null = null;
-    if (previous && last && last.motion && last.keyframeIndex === previous.index && last.width === frame.width && last.height === frame.height)
+    if (
+      previous &&
+      last &&
+      last.motion &&
+      last.keyframeIndex === previous.index &&
+      last.width === frame.width &&
+      last.height === frame.height
+    )
       bridge = last.motion;
     let settle!: () => void;
     const settled = new Promise<void>((resolve) => (settle = resolve));
@@ -166,7 +173,11 @@ export class KeyframeTable {
         this.#failure ??= toArSegError(err);
         entry.settle();
         // every keyframe still waiting settles too: nothing will encode it
-        for (const e of this.#entries) if (e.state === 'waiting') (e.state = 'failed'), e.settle();
+        for (const e of this.#entries)
+          if (e.state === 'waiting') {
+            e.state = 'failed';
+            e.settle();
+          }
       },
     );
   }
@@ -191,7 +202,8 @@ export class KeyframeTable {
     if (delay !== undefined) {
       while (entry && (entry.index + delay > frame.index || entry.state === 'skipped')) entry = entry.previous;
       if (entry) await entry.settled;
-      if (this.#failure) throw this.#failure;
+      const failure = this.#failure as ArSegError | null;
+      if (failure) throw failure;
       if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'the segmentation was closed');
     } else {
       while (entry && entry.state !== 'ready') entry = entry.previous;

@@ -39,7 +39,8 @@ async function main(): Promise<void> {
   const nice = lowerPriority(data.nice);
   const sessions = new Map<string, ort.InferenceSession>();
   try {
-    for (const [name, file] of Object.entries(data.graphs)) sessions.set(name, await ort.InferenceSession.create(file, data.session));
+    for (const [name, file] of Object.entries(data.graphs))
+      sessions.set(name, await ort.InferenceSession.create(file, data.session));
   } catch (err) {
     post({ kind: 'fatal', message: (err as Error).message });
     return;
@@ -62,11 +63,18 @@ async function serve(request: WorkerRequest, sessions: Map<string, ort.Inference
     }
     const session = sessions.get(request.graph);
     if (!session) {
-      post({ kind: 'error', id: request.id, message: `no graph '${request.graph}' on this thread`, code: 'ERR_NATIVE' });
+      post({
+        kind: 'error',
+        id: request.id,
+        message: `no graph '${request.graph}' on this thread`,
+        code: 'ERR_NATIVE',
+      });
       return;
     }
     try {
-      const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', request.input, request.dims) });
+      const out = await session.run({
+        [session.inputNames[0]]: new ort.Tensor('float32', request.input, request.dims),
+      });
       const t = out[session.outputNames[0]];
       let result = t.data as Float32Array;
       // Move the buffer when the output owns all of it; otherwise send a copy of the view.

@@ -41,7 +41,8 @@ export type WorkerReply =
   | { kind: 'fatal'; message: string };
 
 /** What the worker is asked. */
-export type WorkerRequest = { kind: 'run'; id: number; graph: string; input: Float32Array; dims: number[] } | { kind: 'close' };
+export type WorkerRequest =
+  { kind: 'run'; id: number; graph: string; input: Float32Array; dims: number[] } | { kind: 'close' };
 
 interface Pending {
   resolve: (t: FeatureTensor) => void;
@@ -64,7 +65,9 @@ export class NetworkThread {
     this.#worker = worker;
     this.nice = nice;
     worker.on('message', (reply: WorkerReply) => this.#onReply(reply));
-    worker.on('error', (err) => this.#fail(new ArSegError(ErrorCodes.NATIVE, `the ${name} thread failed: ${err.message}`, { cause: err })));
+    worker.on('error', (err) =>
+      this.#fail(new ArSegError(ErrorCodes.NATIVE, `the ${name} thread failed: ${err.message}`, { cause: err })),
+    );
     worker.on('exit', (code) => {
       this.#exited = true;
       this.#fail(new ArSegError(ErrorCodes.CLOSED, `the ${name} thread exited (code ${code})`));
@@ -79,11 +82,15 @@ export class NetworkThread {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => {
         cleanup();
-        reject(new ArSegError(ErrorCodes.NATIVE, `the ${options.name} thread did not start: ${err.message}`, { cause: err }));
+        reject(
+          new ArSegError(ErrorCodes.NATIVE, `the ${options.name} thread did not start: ${err.message}`, { cause: err }),
+        );
       };
       const onExit = (code: number) => {
         cleanup();
-        reject(new ArSegError(ErrorCodes.NATIVE, `the ${options.name} thread exited (code ${code}) before it was ready`));
+        reject(
+          new ArSegError(ErrorCodes.NATIVE, `the ${options.name} thread exited (code ${code}) before it was ready`),
+        );
       };
       const onMessage = (reply: WorkerReply) => {
         cleanup();
@@ -149,7 +156,9 @@ export class NetworkThread {
   close(): Promise<void> {
     if (this.#closed) return this.#closed;
     this.#fail(new ArSegError(ErrorCodes.CLOSED, `the ${this.name} thread was closed`));
-    const exited = this.#exited ? Promise.resolve() : new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()));
+    const exited = this.#exited
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()));
     if (!this.#exited) this.#worker.postMessage({ kind: 'close' } satisfies WorkerRequest);
     this.#closed = exited;
     return exited;

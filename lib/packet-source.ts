@@ -5,7 +5,9 @@
  * iterable of packets; PacketQueue turns a callback-style subscription into one.
  */
 import { ArSegError, ErrorCodes, invalidArg } from './errors';
+import { show } from './options';
 
+/** One encoded access unit of a live source, with what the pipeline carries to its frame's result. */
 export interface Packet {
   /** One access unit (Annex-B for H.264/HEVC). The bytes are copied when read. */
   data: Uint8Array;
@@ -20,13 +22,16 @@ export interface Packet {
   receivedAt?: number;
 }
 
+/** A live source for `ArSeg.segment()`: packets in decode order, as they arrive. */
 export type PacketSource = AsyncIterable<Packet> | Iterable<Packet>;
 
+/** Whether `source` is iterable (a packet source rather than a path or URL). */
 export function isPacketSource(source: unknown): source is PacketSource {
   return (
     source !== null &&
     typeof source === 'object' &&
-    (typeof (source as AsyncIterable<Packet>)[Symbol.asyncIterator] === 'function' || typeof (source as Iterable<Packet>)[Symbol.iterator] === 'function')
+    (typeof (source as AsyncIterable<Packet>)[Symbol.asyncIterator] === 'function' ||
+      typeof (source as Iterable<Packet>)[Symbol.iterator] === 'function')
   );
 }
 
@@ -40,7 +45,7 @@ export function isPacketSource(source: unknown): source is PacketSource {
 export class PacketQueue implements AsyncIterable<Packet> {
   #queue: Packet[] = [];
   #ended = false;
-  #failure: unknown = undefined;
+  #failure: Error | undefined = undefined;
   #wake: (() => void) | null = null;
   #iterating = false;
 
@@ -49,7 +54,8 @@ export class PacketQueue implements AsyncIterable<Packet> {
    * the packet is then dropped, so a subscription callback need not know the run ended.
    */
   push(packet: Packet): boolean {
-    if (!packet || !(packet.data instanceof Uint8Array)) throw invalidArg('a packet must be { data: Uint8Array, pts?: number }');
+    if (!packet || !(packet.data instanceof Uint8Array))
+      throw invalidArg('a packet must be { data: Uint8Array, pts?: number }');
     if (this.#ended) return false;
     this.#queue.push(packet.receivedAt === undefined ? { ...packet, receivedAt: performance.now() } : packet);
     this.#notify();
@@ -65,11 +71,15 @@ export class PacketQueue implements AsyncIterable<Packet> {
   /** The stream ends with `error` after the packets already pushed. */
   fail(error: unknown): void {
     if (this.#ended) return;
-    this.#failure = error ?? new Error('the packet source failed');
+    this.#failure =
+      error instanceof Error
+        ? error
+        : new Error(error === undefined ? 'the packet source failed' : `the packet source failed: ${show(error)}`);
     this.#ended = true;
     this.#notify();
   }
 
+  /** Packets pushed and not yet taken by the consumer. */
   get length(): number {
     return this.#queue.length;
   }
@@ -90,9 +100,9 @@ export class PacketQueue implements AsyncIterable<Packet> {
     this.#iterating = true;
     return {
       next: () => this.#next(),
-      return: async () => {
+      return: () => {
         this.#stop();
-        return { done: true, value: undefined };
+        return Promise.resolve({ done: true, value: undefined });
       },
     };
   }

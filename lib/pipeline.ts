@@ -543,7 +543,6 @@ export class ArSeg {
         const item: IntakeItem | null = await intake.next();
         if (item === null) return;
         if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg was closed');
-        const { frame } = item;
         const timings: StageTimings = { decode: now() - t0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, keyframeWait: 0, total: 0 };
         const result = await step(this.#segmentFrame(item, run, timings));
         active.step = null;

@@ -76,8 +76,22 @@ test('with keyframeDelay S, frames before K + S are fused with the keyframe befo
   // The same fusion by hand, from the public parts: the frames as the pipeline reads them, the
   // bundle's graphs, CReFF with the native head, the field composed across keyframe 12.
   const m = seg.bundle.manifest;
-  const norm = { mean: m.input.mean, std: m.input.std, channelOrder: m.input.channelOrder, multiple: m.input.sizeMultiple ?? 8 };
-  const frames = await collect(openVideo(fixture('translate-p.h264'), { tensors: [{ scale: 1, ...norm }, { scale: m.lrScale, ...norm }], motion: 'accumulated', stride: 4 }));
+  const norm = {
+    mean: m.input.mean,
+    std: m.input.std,
+    channelOrder: m.input.channelOrder,
+    multiple: m.input.sizeMultiple ?? 8,
+  };
+  const frames = await collect(
+    openVideo(fixture('translate-p.h264'), {
+      tensors: [
+        { scale: 1, ...norm },
+        { scale: m.lrScale, ...norm },
+      ],
+      motion: 'accumulated',
+      stride: 4,
+    }),
+  );
   const encode = async (session, tensor) => {
     const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', tensor.data, tensor.dims) });
     const o = out[session.outputNames[0]];
@@ -89,7 +103,12 @@ test('with keyframeDelay S, frames before K + S are fused with the keyframe befo
     const lr = await encode(seg.bundle.lrEncoder, frames[f].tensors[1]);
     const field = composeMotion(frames[f].motion, frames[11].motion);
     const motion = resizeMotion(field, frames[f].width, frames[f].height, key.width, key.height);
-    const expected = await seg.bundle.creff.run(lr, key, { data: motion, dims: [2, key.height, key.width] }, { sampling: m.creff.sampling ?? 'exact', head: { weight: head.weight, bias: head.bias } });
+    const expected = await seg.bundle.creff.run(
+      lr,
+      key,
+      { data: motion, dims: [2, key.height, key.width] },
+      { sampling: m.creff.sampling ?? 'exact', head: { weight: head.weight, bias: head.bias } },
+    );
     const got = results[f].logits;
     t.deepEqual(got.dims, expected.dims);
     t.true(maxRelDiff(expected.data, got.data) < 1e-5, `frame ${f}: ${maxRelDiff(expected.data, got.data)}`);
@@ -101,15 +120,18 @@ test('async without a delay, from a paced live source: every frame uses a keyfra
   const q = new PacketQueue();
   let i = 0;
   const timer = setInterval(() => {
-    if (i < aus.length) q.push({ data: aus[i], pts: i / 25 }), i++;
-    else clearInterval(timer), q.end();
+    if (i < aus.length) (q.push({ data: aus[i], pts: i / 25 }), i++);
+    else (clearInterval(timer), q.end());
   }, 8);
   const results = await run(q, { keyframeLatency: 'async' });
   clearInterval(timer);
   t.is(results.length, aus.length);
   let fused = 0;
   for (const r of results) {
-    t.true(r.usedKeyframe === null || (r.usedKeyframe <= r.index && r.usedKeyframe <= r.keyframeIndex), `frame ${r.index} used ${r.usedKeyframe}`);
+    t.true(
+      r.usedKeyframe === null || (r.usedKeyframe <= r.index && r.usedKeyframe <= r.keyframeIndex),
+      `frame ${r.index} used ${r.usedKeyframe}`,
+    );
     t.is(r.keyframeDistance, r.usedKeyframe === null ? null : r.index - r.usedKeyframe);
     t.is(r.branch === 'lr', r.usedKeyframe === null);
     t.is(r.branch === 'hr', r.usedKeyframe === r.index);
@@ -125,8 +147,8 @@ test('async options are checked', (t) => {
     [{ mode: 'hr', keyframeLatency: 'async' }, /applies to mode 'ar'/],
     [{ keyframeLatency: 'later' }, /keyframeLatency/],
     [{ keyframeDelay: 2 }, /needs keyframeLatency 'async'/],
-    [{ keyframeLatency: 'async', keyframeDelay: -1 }, /non-negative/],
-    [{ keyframeLatency: 'async', keyframeDelay: 1.5 }, /non-negative/],
+    [{ keyframeLatency: 'async', keyframeDelay: -1 }, /keyframeDelay' must be an integer of at least 0/],
+    [{ keyframeLatency: 'async', keyframeDelay: 1.5 }, /keyframeDelay' must be an integer/],
     [{ keyframeLatency: 'async', acrossKeyframes: 'guess' }, /acrossKeyframes/],
   ];
   for (const [options, message] of bad) {
@@ -137,7 +159,12 @@ test('async options are checked', (t) => {
 });
 
 test('keyframeThreads and keyframeNice are checked at load', async (t) => {
-  for (const options of [{ keyframeThreads: 0 }, { keyframeNice: 20 }, { keyframeNice: -1 }, { keyframeThreads: 1.5 }]) {
+  for (const options of [
+    { keyframeThreads: 0 },
+    { keyframeNice: 20 },
+    { keyframeNice: -1 },
+    { keyframeThreads: 1.5 },
+  ]) {
     const err = await t.throwsAsync(ArSeg.load(BUNDLE, options));
     t.is(err.code, ErrorCodes.INVALID_ARG);
   }

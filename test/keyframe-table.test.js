@@ -31,7 +31,11 @@ test('composeMotion is first(p) + second(p + first(p)), sampled as sampleMotion 
         const x = j * stride + (stride - 1) / 2;
         const y = i * stride + (stride - 1) / 2;
         const [bx, by] = sampleMotion(b, x + a.data[k], y + a.data[plane + k]);
-        worst = Math.max(worst, Math.abs(c.data[k] - (a.data[k] + bx)), Math.abs(c.data[plane + k] - (a.data[plane + k] + by)));
+        worst = Math.max(
+          worst,
+          Math.abs(c.data[k] - (a.data[k] + bx)),
+          Math.abs(c.data[plane + k] - (a.data[plane + k] + by)),
+        );
       }
     t.true(worst < 1e-4, `${w}x${h}/${stride}: off by ${worst}`);
   }
@@ -53,7 +57,8 @@ test('composeMotion: zero fields compose to the other; grids must match', (t) =>
 function interiorMedian(field, plane, margin = 3) {
   const values = [];
   for (let i = margin; i < field.height - margin; i++)
-    for (let j = margin; j < field.width - margin; j++) values.push(field.data[plane * field.width * field.height + i * field.width + j]);
+    for (let j = margin; j < field.width - margin; j++)
+      values.push(field.data[plane * field.width * field.height + i * field.width + j]);
   values.sort((a, b) => a - b);
   return values[values.length >> 1];
 }
@@ -74,8 +79,14 @@ test('a frame reaches the keyframe before its own across an I-frame: its field p
     t.is(choice.distance, f);
     // Exact would be f * d; the step from 12 back to 11 has no vectors (12 is an I-frame) and is taken as still.
     const steps = f - 1;
-    t.true(Math.abs(interiorMedian(choice.motion, 0) - 2.25 * steps) < 0.6, `frame ${f}: dx ${interiorMedian(choice.motion, 0)} vs ${2.25 * steps}`);
-    t.true(Math.abs(interiorMedian(choice.motion, 1) + 1.5 * steps) < 0.6, `frame ${f}: dy ${interiorMedian(choice.motion, 1)} vs ${-1.5 * steps}`);
+    t.true(
+      Math.abs(interiorMedian(choice.motion, 0) - 2.25 * steps) < 0.6,
+      `frame ${f}: dx ${interiorMedian(choice.motion, 0)} vs ${2.25 * steps}`,
+    );
+    t.true(
+      Math.abs(interiorMedian(choice.motion, 1) + 1.5 * steps) < 0.6,
+      `frame ${f}: dy ${interiorMedian(choice.motion, 1)} vs ${-1.5 * steps}`,
+    );
   }
   // 'zero-motion' keeps the field to the own keyframe; 'lr' declines to cross
   const zero = await table.choose(frames[15], undefined, 'zero-motion');
@@ -92,13 +103,19 @@ test('a frame reaches the keyframe before its own across an I-frame: its field p
 });
 
 test('with a delay, a frame waits for the newest keyframe at least that old, and encoding goes one keyframe at a time', async (t) => {
-  const frames = await collect(openVideo(fixture('translate-p.h264'), { motion: 'accumulated', stride: 8, tensors: [{ width: 16, height: 16 }] }));
+  const frames = await collect(
+    openVideo(fixture('translate-p.h264'), { motion: 'accumulated', stride: 8, tensors: [{ width: 16, height: 16 }] }),
+  );
   const started = [];
   const release = new Map();
   const table = new KeyframeTable({
     encode: (entry) => {
       started.push(entry.index);
-      return new Promise((resolve) => release.set(entry.index, () => resolve({ feature: { data: new Float32Array([entry.index]), dims: [1, 1, 1, 1] }, prepared: null })));
+      return new Promise((resolve) =>
+        release.set(entry.index, () =>
+          resolve({ feature: { data: new Float32Array([entry.index]), dims: [1, 1, 1, 1] }, prepared: null }),
+        ),
+      );
     },
   });
   for (const f of frames.slice(0, 16)) table.observe(f);
@@ -117,7 +134,9 @@ test('with a delay, a frame waits for the newest keyframe at least that old, and
   // frame 13 (before 12 + 2) takes keyframe 0 along the bridge
   t.is((await table.choose(frames[13], 2)).entry.index, 0);
   // an encoder failure reaches every waiting frame with its code
-  const failing = new KeyframeTable({ encode: () => Promise.reject(Object.assign(new Error('boom'), { code: 'ERR_CUDA' })) });
+  const failing = new KeyframeTable({
+    encode: () => Promise.reject(Object.assign(new Error('boom'), { code: 'ERR_CUDA' })),
+  });
   failing.observe(frames[0]);
   const err = await t.throwsAsync(failing.choose(frames[1], 0));
   t.is(err.code, ErrorCodes.CUDA);
@@ -130,14 +149,18 @@ test('with a delay, a frame waits for the newest keyframe at least that old, and
 });
 
 test('supersede: a keyframe still waiting when a newer one arrives is skipped', async (t) => {
-  const frames = await collect(openVideo(fixture('translate-p.h264'), { motion: 'accumulated', stride: 8, tensors: [{ width: 16, height: 16 }] }));
+  const frames = await collect(
+    openVideo(fixture('translate-p.h264'), { motion: 'accumulated', stride: 8, tensors: [{ width: 16, height: 16 }] }),
+  );
   const started = [];
   const release = [];
   const table = new KeyframeTable({
     supersede: true,
     encode: (entry) => {
       started.push(entry.index);
-      return new Promise((resolve) => release.push(() => resolve({ feature: { data: new Float32Array(1), dims: [1, 1, 1, 1] }, prepared: null })));
+      return new Promise((resolve) =>
+        release.push(() => resolve({ feature: { data: new Float32Array(1), dims: [1, 1, 1, 1] }, prepared: null })),
+      );
     },
   });
   for (const f of frames) table.observe(f); // 0 starts; 12 waits; 24 arrives: 12 is skipped

@@ -21,7 +21,8 @@ test.after.always(async () => {
   await seg?.close();
 });
 
-const packets = (from = 0, to = AUS.length) => AUS.slice(from, to).map((data, i) => ({ data, pts: 1000 + (from + i) / 25, meta: { seq: from + i } }));
+const packets = (from = 0, to = AUS.length) =>
+  AUS.slice(from, to).map((data, i) => ({ data, pts: 1000 + (from + i) / 25, meta: { seq: from + i } }));
 
 /** Waits until `cond()` holds (polling), or fails after `ms`. */
 async function until(cond, ms = 20000) {
@@ -67,7 +68,12 @@ test('a stream joined mid-GOP waits for its first keyframe: the packets before i
 });
 
 test('a synchronous iterable works too, and packets without timestamps keep their order', async (t) => {
-  const results = await collect(seg.segment(AUS.map((data) => ({ data })), { mode: 'lr' }));
+  const results = await collect(
+    seg.segment(
+      AUS.map((data) => ({ data })),
+      { mode: 'lr' },
+    ),
+  );
   t.is(results.length, 36);
   t.true(results.every((r, i) => r.index === i && r.pts === null));
 });
@@ -85,7 +91,11 @@ test('a live source that fails ends with the frames it had, then a coded error',
   t.is(err.code, ErrorCodes.READ);
   t.regex(err.message, /link down/);
   t.is(err.framesDecoded, 20);
-  t.deepEqual(got, Array.from({ length: 20 }, (_, i) => i), 'every frame decoded before the failure was segmented');
+  t.deepEqual(
+    got,
+    Array.from({ length: 20 }, (_, i) => i),
+    'every frame decoded before the failure was segmented',
+  );
 
   // PacketQueue.fail(): the same; an ArSegError thrown by the source keeps its code
   const q = new PacketQueue();
@@ -179,7 +189,11 @@ test("drop 'latest', synchronous keyframes: only the newest frame is segmented, 
       [35, 10, 'ar'],
     ],
   );
-  t.is(results.reduce((s, r) => s + r.skipped, 0) + results.length, 36, 'every frame is segmented or counted as skipped');
+  t.is(
+    results.reduce((s, r) => s + r.skipped, 0) + results.length,
+    36,
+    'every frame is segmented or counted as skipped',
+  );
   t.is(stats.framesDecoded, 36, 'every frame was decoded');
   t.is(stats.framesDropped, 31);
   for (const r of results) t.deepEqual(r.labels, all[r.index].labels, `frame ${r.index}`);
@@ -223,13 +237,17 @@ test("drop 'latest', asynchronous keyframes: a dropped frame's motion still brid
       [35, 20, 24],
     ],
   );
-  for (const r of results) t.deepEqual(r.labels, all[r.index].labels, `frame ${r.index}: the same labels as without dropping`);
+  for (const r of results)
+    t.deepEqual(r.labels, all[r.index].labels, `frame ${r.index}: the same labels as without dropping`);
 });
 
 /** Runs a script in a child process: it must finish by itself (no handle left open) in time. */
 function runChild(script, ms = 60000) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script], { cwd: path.join(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['-e', script], {
+      cwd: path.join(__dirname, '..'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));

@@ -28,7 +28,8 @@ function splitAccessUnits(buf) {
     const isSlice = u.type === 1 || u.type === 5;
     // first_mb_in_slice is ue(v): 0 codes as a single '1' bit, the top bit of the byte after the header
     const firstSlice = isSlice && (buf[u.header + 1] & 0x80) !== 0;
-    const startsUnit = u.type === 9 || ((u.type === 6 || u.type === 7 || u.type === 8) && sawSlice) || (firstSlice && sawSlice);
+    const startsUnit =
+      u.type === 9 || ((u.type === 6 || u.type === 7 || u.type === 8) && sawSlice) || (firstSlice && sawSlice);
     if (auStart === null) auStart = u.start;
     else if (startsUnit) {
       aus.push(buf.subarray(auStart, u.start));
