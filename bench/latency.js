@@ -15,9 +15,10 @@
  *  - packets: the clip's access units pushed into a PacketQueue at a fixed rate from this
  *    process (a camera driver's or a ROS subscription's callback); a packet arrives at its
  *    scheduled time (receivedAt), whenever the event loop gets to push it;
- *  - tcp: `ffmpeg -readrate R -i clip -c copy -f mpegts tcp://127.0.0.1:PORT` into a reader
- *    listening there; a frame arrives at the first frame's decoding time plus its timestamp's
- *    offset divided by R (the rate ffmpeg sends at).
+ *  - tcp: the same access units written to a TCP socket at the same rate (a camera streaming
+ *    raw H.264), read by the URL reader from tcp://127.0.0.1:PORT; a frame arrives when its
+ *    unit is written. (ffmpeg -re with MPEG-TS was tried first: its pacing and the demuxer's
+ *    probing left no exact arrival time per frame.)
  * Latency = when the result reaches the consumer - when the frame arrived. The first GOP is a
  * warm-up and not counted.
  *
@@ -26,7 +27,7 @@
  * rate (--camera-fps) with drop 'latest'; each for keyframeLatency 'sync' and 'async'.
  * Capacity: frames per second of each schedule on the clip as a file, as fast as it goes.
  */
-const { spawn, execFileSync } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const net = require('node:net');
@@ -175,28 +176,41 @@ function freePort() {
   });
 }
 
-async function tcpRun(seg, rate, options) {
+/**
+ * The clip's access units written to a TCP connection at a fixed rate by this process (a camera
+ * streaming raw H.264 over TCP), read by the file/URL reader from tcp://127.0.0.1:PORT: each
+ * unit's send time is its arrival. libavformat's raw H.264 demuxer finds where a unit ends at
+ * the next one's start, so the reader sees each frame one unit late (a frame period).
+ */
+async function tcpRun(seg, aus, rate, options) {
   const port = await freePort();
-  const readrate = rate / BENCH_CLIP.fps;
-  const segmentation = seg.segment(`tcp://127.0.0.1:${port}?listen=1`, {
+  const segmentation = seg.segment(`tcp://127.0.0.1:${port}`, {
     ...options,
-    formatOptions: { probesize: '32768', analyzeduration: '0' },
+    formatOptions: { probesize: '32', analyzeduration: '1' },
   });
-  const ffmpeg = spawn(
-    'ffmpeg',
-    ['-v', 'error', '-readrate', String(readrate), '-i', clip, '-c', 'copy', '-f', 'mpegts', `tcp://127.0.0.1:${port}`],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  let first = null;
+  const sent = [];
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true);
+    const start = performance.now() + 100;
+    const due = (i) => start + (1000 * i) / rate;
+    let i = 0;
+    const send = () => {
+      while (i < aus.length && performance.now() >= due(i)) {
+        sent[i] = due(i);
+        socket.write(aus[i]);
+        i++;
+      }
+      if (i >= aus.length) socket.end();
+      else setTimeout(send, Math.max(0, due(i) - performance.now()));
+    };
+    setTimeout(send, 100);
+    socket.on('error', () => undefined);
+  });
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
   try {
-    // The reader listens when the segmentation starts reading; ffmpeg connects a moment later.
-    return await consume(segmentation, (index, r) => {
-      // A frame arrives 1/rate after the one before; frame 0 when it was decoded.
-      if (first === null) first = r.receivedAt - (1000 * index) / rate;
-      return first + (1000 * index) / rate;
-    });
+    return await consume(segmentation, (index) => sent[index]);
   } finally {
-    ffmpeg.kill();
+    server.close();
   }
 }
 
@@ -227,7 +241,7 @@ async function tcpRun(seg, rate, options) {
     ])
       for (const keyframeLatency of schedules) {
         const options = { keyframeLatency, drop };
-        const res = source === 'packets' ? await packetRun(seg, aus, r, options) : await tcpRun(seg, r, options);
+        const res = source === 'packets' ? await packetRun(seg, aus, r, options) : await tcpRun(seg, aus, r, options);
         const row = summarise(res, { source, keyframeLatency, drop, rate: r, capacity: cap[keyframeLatency] });
         rows.push(row);
         console.error(
