@@ -54,6 +54,13 @@ export interface KeyframeEntry {
   readyAt: number | null;
 }
 
+/** How KeyframeTable.choose picks (see there). */
+export interface ChooseOptions {
+  delay?: number;
+  maxDistance?: number;
+  across?: AcrossKeyframes;
+}
+
 /** The keyframe a frame is fused with, and the frame's field to it. */
 export interface KeyframeChoice {
   entry: KeyframeEntry;
@@ -184,38 +191,55 @@ export class KeyframeTable {
 
   /**
    * The keyframe frame `frame` is fused with, or null (LR alone): its own keyframe or the newest
-   * older one that is usable, with the frame's field carried to it.
+   * older one that is usable, with the frame's field carried to it. Rejects with the encoder's
+   * error when encoding failed, with ERR_CLOSED when the table is closed while it waits.
    *
-   * Without `delay`, usable means ready now (the asynchronous schedule never waits). With
-   * `delay` d, the keyframe K is usable from frame K + d on, and that frame waits for it: the
-   * schedule no longer depends on timing (d = 0 is the synchronous schedule's choice).
-   * Rejects with the encoder's error when encoding failed.
+   * Without `delay`, usable means ready now: the asynchronous schedule does not wait, unless
+   * `maxDistance` is set and the newest ready keyframe is further back than that (or there is
+   * none yet): the frame then waits for the newest keyframe being encoded that is not later
+   * than it. With `delay` d, keyframe K is usable from frame K + d on, and that frame waits for
+   * it: the schedule no longer depends on timing (d = 0 is the synchronous schedule's choice).
    *
    * `across` says how a field crosses a keyframe: 'bridge' (default, above), 'zero-motion' (the
    * field to the frame's own keyframe is used as it is, as if nothing moved since the older
    * one), or 'lr' (no fusion across a keyframe: the LR branch alone until the frame's own
    * keyframe is ready). The last two exist to measure the first (bench/staleness.js).
    */
-  async choose(frame: VideoFrame, delay?: number, across: AcrossKeyframes = 'bridge'): Promise<KeyframeChoice | null> {
-    if (this.#failure) throw this.#failure;
-    let entry = this.get(frame.keyframeIndex) ?? null;
+  async choose(frame: VideoFrame, options: ChooseOptions = {}): Promise<KeyframeChoice | null> {
+    const { delay, maxDistance, across = 'bridge' } = options;
+    this.#check();
+    const own = this.get(frame.keyframeIndex) ?? null;
+    let entry = own;
     if (delay !== undefined) {
       while (entry && (entry.index + delay > frame.index || entry.state === 'skipped')) entry = entry.previous;
       if (entry) await entry.settled;
-      const failure = this.#failure as ArSegError | null;
-      if (failure) throw failure;
-      if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'the segmentation was closed');
+      this.#check();
     } else {
-      while (entry && entry.state !== 'ready') entry = entry.previous;
+      for (;;) {
+        entry = own;
+        while (entry && entry.state !== 'ready') entry = entry.previous;
+        if (maxDistance === undefined || (entry && frame.index - entry.index <= maxDistance)) break;
+        let pending = own;
+        while (pending && pending.state !== 'waiting' && pending.state !== 'encoding') pending = pending.previous;
+        if (!pending || (entry && pending.index < entry.index)) break; // nothing newer will come
+        await pending.settled;
+        this.#check();
+      }
     }
     if (!entry || entry.state !== 'ready') return null;
     let motion = frame.motion;
     if (!motion) return null;
-    for (let k = this.get(frame.keyframeIndex)!; k !== entry; k = k.previous!) {
+    for (let k = own!; k !== entry; k = k.previous!) {
       if (across === 'lr' || !k.bridge) return null;
       if (across === 'bridge') motion = composeMotion(motion, k.bridge);
     }
     return { entry, distance: frame.index - entry.index, motion };
+  }
+
+  #check(): void {
+    const failure = this.#failure as ArSegError | null;
+    if (failure) throw failure;
+    if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'the segmentation was closed');
   }
 
   /**

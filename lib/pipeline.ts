@@ -86,6 +86,13 @@ export interface SegmentOptions {
    */
   keyframeDelay?: number;
   /**
+   * With keyframeLatency 'async': a bound on staleness. A frame whose newest ready keyframe is
+   * more than this many frames back (or that has none yet) waits for the keyframe being
+   * encoded, as the synchronous schedule would: accuracy bounded, at the cost of that frame's
+   * latency when the keyframe thread falls behind (a loaded CPU). Default: none.
+   */
+  maxKeyframeDistance?: number;
+  /**
    * With keyframeLatency 'async', how a frame fused with an older keyframe than its own gets
    * its motion to it: 'bridge' (default; docs/live.md), or, for measuring that choice,
    * 'zero-motion' or 'lr' (no fusion until its own keyframe is ready).
@@ -201,6 +208,7 @@ interface ResolvedOptions {
   rgb: boolean;
   keyframeLatency: 'sync' | 'async';
   keyframeDelay: number | undefined;
+  maxKeyframeDistance: number | undefined;
   acrossKeyframes: AcrossKeyframes;
   drop: DropPolicy;
 }
@@ -329,6 +337,10 @@ export class ArSeg {
     if (keyframeLatency === 'async' && mode !== 'ar') throw invalidArg("option 'keyframeLatency' 'async' applies to mode 'ar'");
     const keyframeDelay = options.keyframeDelay === undefined ? undefined : integerIn('keyframeDelay', options.keyframeDelay, 0, Infinity);
     if (keyframeDelay !== undefined && keyframeLatency !== 'async') throw invalidArg("option 'keyframeDelay' needs keyframeLatency 'async'");
+    const maxKeyframeDistance =
+      options.maxKeyframeDistance === undefined ? undefined : integerIn('maxKeyframeDistance', options.maxKeyframeDistance, 0, Infinity);
+    if (maxKeyframeDistance !== undefined && (keyframeLatency !== 'async' || keyframeDelay !== undefined))
+      throw invalidArg("option 'maxKeyframeDistance' needs keyframeLatency 'async' without keyframeDelay");
     const acrossKeyframes = oneOf<AcrossKeyframes>('acrossKeyframes', options.acrossKeyframes, ['bridge', 'zero-motion', 'lr'], 'bridge');
     const drop = oneOf<DropPolicy>('drop', options.drop, ['none', 'latest'], 'none');
     return {
@@ -342,6 +354,7 @@ export class ArSeg {
       rgb: Boolean(options.rgb),
       keyframeLatency,
       keyframeDelay,
+      maxKeyframeDistance,
       acrossKeyframes,
       drop,
     };
@@ -602,7 +615,7 @@ export class ArSeg {
       if (!entry || entry.state !== 'ready' || !frame.motion) throw new ArSegError(ErrorCodes.NATIVE, 'no keyframe feature before a non-keyframe');
       return { branch: 'ar', choice: { entry, distance: frame.index - entry.index, motion: frame.motion } };
     }
-    const choice = await keyframes.choose(frame, o.keyframeDelay, o.acrossKeyframes);
+    const choice = await keyframes.choose(frame, { delay: o.keyframeDelay, maxDistance: o.maxKeyframeDistance, across: o.acrossKeyframes });
     if (!choice) return { branch: 'lr' };
     keyframes.forget(choice.entry.index, frame.index);
     if (choice.entry.index === frame.index) return { branch: 'hr', ready: choice.entry.feature };

@@ -142,6 +142,16 @@ test('async without a delay, from a paced live source: every frame uses a keyfra
   t.log(results.map((r) => `${r.index}:${r.usedKeyframe ?? '-'}`).join(' '));
 });
 
+test('maxKeyframeDistance 0: every frame waits for its own keyframe, as the synchronous schedule does', async (t) => {
+  const sync = await run(fixture('translate-p.h264'), {});
+  const bounded = await run(fixture('translate-p.h264'), { keyframeLatency: 'async', maxKeyframeDistance: 0 });
+  t.is(bounded.length, sync.length);
+  for (let i = 0; i < sync.length; i++) {
+    t.is(bounded[i].usedKeyframe, sync[i].keyframeIndex, `frame ${i}`);
+    t.deepEqual(bounded[i].labels, sync[i].labels, `frame ${i}`);
+  }
+});
+
 test('async options are checked', (t) => {
   const bad = [
     [{ mode: 'hr', keyframeLatency: 'async' }, /applies to mode 'ar'/],
@@ -150,6 +160,9 @@ test('async options are checked', (t) => {
     [{ keyframeLatency: 'async', keyframeDelay: -1 }, /keyframeDelay' must be an integer of at least 0/],
     [{ keyframeLatency: 'async', keyframeDelay: 1.5 }, /keyframeDelay' must be an integer/],
     [{ keyframeLatency: 'async', acrossKeyframes: 'guess' }, /acrossKeyframes/],
+    [{ maxKeyframeDistance: 12 }, /maxKeyframeDistance' needs keyframeLatency 'async'/],
+    [{ keyframeLatency: 'async', keyframeDelay: 1, maxKeyframeDistance: 12 }, /without keyframeDelay/],
+    [{ keyframeLatency: 'async', maxKeyframeDistance: -3 }, /maxKeyframeDistance/],
   ];
   for (const [options, message] of bad) {
     const err = t.throws(() => seg.segment(fixture('tiny.h264'), options));

@@ -74,7 +74,7 @@ test('a frame reaches the keyframe before its own across an I-frame: its field p
   t.is(entry12.previous.index, 0);
   t.is(entry12.bridge, frames[11].motion, "keyframe 12's bridge is frame 11's field to keyframe 0");
   for (const f of [12, 15, 20]) {
-    const choice = await table.choose(frames[f], undefined);
+    const choice = await table.choose(frames[f]);
     t.is(choice.entry.index, 0);
     t.is(choice.distance, f);
     // Exact would be f * d; the step from 12 back to 11 has no vectors (12 is an I-frame) and is taken as still.
@@ -89,17 +89,17 @@ test('a frame reaches the keyframe before its own across an I-frame: its field p
     );
   }
   // 'zero-motion' keeps the field to the own keyframe; 'lr' declines to cross
-  const zero = await table.choose(frames[15], undefined, 'zero-motion');
+  const zero = await table.choose(frames[15], { across: 'zero-motion' });
   t.is(zero.motion, frames[15].motion);
-  t.is(await table.choose(frames[15], undefined, 'lr'), null);
+  t.is(await table.choose(frames[15], { across: 'lr' }), null);
   // its own keyframe once ready: the frame's own field, untouched
   table.setReady(12, { feature: { data: new Float32Array(1), dims: [1, 1, 1, 1] }, prepared: null });
-  const own = await table.choose(frames[15], undefined);
+  const own = await table.choose(frames[15]);
   t.is(own.entry.index, 12);
   t.is(own.motion, frames[15].motion);
   // never a keyframe later than the frame, even when it is ready
   table.setReady(24, { feature: { data: new Float32Array(1), dims: [1, 1, 1, 1] }, prepared: null });
-  t.is((await table.choose(frames[23], undefined)).entry.index, 12);
+  t.is((await table.choose(frames[23])).entry.index, 12);
 });
 
 test('with a delay, a frame waits for the newest keyframe at least that old, and encoding goes one keyframe at a time', async (t) => {
@@ -121,7 +121,7 @@ test('with a delay, a frame waits for the newest keyframe at least that old, and
   for (const f of frames.slice(0, 16)) table.observe(f);
   t.deepEqual(started, [0], 'one keyframe encodes at a time');
   let settled = false;
-  const waiting = table.choose(frames[14], 2).then((c) => ((settled = true), c));
+  const waiting = table.choose(frames[14], { delay: 2 }).then((c) => ((settled = true), c));
   await new Promise((r) => setTimeout(r, 20));
   t.false(settled, 'frame 14 waits: keyframe 12 serves frames from 14 on');
   release.get(0)();
@@ -132,18 +132,18 @@ test('with a delay, a frame waits for the newest keyframe at least that old, and
   const c = await waiting;
   t.is(c.entry.index, 12);
   // frame 13 (before 12 + 2) takes keyframe 0 along the bridge
-  t.is((await table.choose(frames[13], 2)).entry.index, 0);
+  t.is((await table.choose(frames[13], { delay: 2 })).entry.index, 0);
   // an encoder failure reaches every waiting frame with its code
   const failing = new KeyframeTable({
     encode: () => Promise.reject(Object.assign(new Error('boom'), { code: 'ERR_CUDA' })),
   });
   failing.observe(frames[0]);
-  const err = await t.throwsAsync(failing.choose(frames[1], 0));
+  const err = await t.throwsAsync(failing.choose(frames[1], { delay: 0 }));
   t.is(err.code, ErrorCodes.CUDA);
   // close() releases a waiting frame with ERR_CLOSED
   const stuck = new KeyframeTable({ encode: () => new Promise(() => {}) });
   stuck.observe(frames[0]);
-  const pending = stuck.choose(frames[2], 0);
+  const pending = stuck.choose(frames[2], { delay: 0 });
   stuck.close();
   t.is((await t.throwsAsync(pending)).code, ErrorCodes.CLOSED);
 });
@@ -174,4 +174,46 @@ test('supersede: a keyframe still waiting when a newer one arrives is skipped', 
   // frame 20 (keyframe 12, skipped) reaches keyframe 0 across 12
   t.is((await table.choose(frames[20])).entry.index, 0);
   t.is((await table.choose(frames[30])).entry.index, 24);
+});
+
+test('maxDistance: a frame whose newest ready keyframe is too far back waits for the one being encoded', async (t) => {
+  const frames = await collect(
+    openVideo(fixture('translate-p.h264'), { motion: 'accumulated', stride: 8, tensors: [{ width: 16, height: 16 }] }),
+  );
+  const release = new Map();
+  const table = new KeyframeTable({
+    encode: (entry) =>
+      new Promise((resolve) =>
+        release.set(entry.index, () =>
+          resolve({ feature: { data: new Float32Array(1), dims: [1, 1, 1, 1] }, prepared: null }),
+        ),
+      ),
+  });
+  for (const f of frames) table.observe(f);
+  const settledFlag = (p) => {
+    const state = { done: false };
+    p.then(() => (state.done = true));
+    return state;
+  };
+  // none ready yet: frame 2 waits for keyframe 0
+  const first = table.choose(frames[2], { maxDistance: 5 });
+  const firstState = settledFlag(first);
+  await new Promise((r) => setTimeout(r, 20));
+  t.false(firstState.done);
+  release.get(0)();
+  t.is((await first).entry.index, 0);
+  // keyframe 0 is 15 frames back from 15: within 20, no wait
+  t.is((await table.choose(frames[15], { maxDistance: 20 })).entry.index, 0);
+  // 25 frames back from 25: beyond 20, so frame 25 waits for keyframe 24 (after 12)
+  const late = table.choose(frames[25], { maxDistance: 20 });
+  const lateState = settledFlag(late);
+  await new Promise((r) => setTimeout(r, 20));
+  t.false(lateState.done);
+  release.get(12)();
+  await new Promise((r) => setTimeout(r, 20));
+  t.false(lateState.done, 'keyframe 12 would be 13 back: it waits for 24, the newest being encoded');
+  release.get(24)();
+  t.is((await late).entry.index, 24);
+  // without a bound it takes what is ready
+  t.is((await table.choose(frames[35])).entry.index, 24);
 });
