@@ -237,7 +237,7 @@ export class KeyframeTable {
   }
 
   #check(): void {
-    const failure = this.#failure as ArSegError | null;
+    const failure = this.#failure;
     if (failure) throw failure;
     if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'the segmentation was closed');
   }
