@@ -476,7 +476,9 @@ export class ArSeg {
     const existing = which === 'foreground' ? this.#foreground : this.#background;
     if (existing) return existing;
     const { bundle } = this;
-    const session = { ...bundle.sessionOptions };
+    // ONNX Runtime's intra-op threads spin while they wait for work by default: on a few cores
+    // shared by two sessions, the decoder and CReFF, that spinning takes the CPU from the others.
+    const session = { ...bundle.sessionOptions, extra: { session: { intra_op: { allow_spinning: '0' } } } };
     let started: Promise<NetworkThread>;
     if (which === 'foreground') {
       started = NetworkThread.start({ name: 'network', graphs: { hr: bundle.graphFile('hrEncoder'), lr: bundle.graphFile('lrEncoder') }, session });
