@@ -7,7 +7,7 @@
  *
  *   /usr/bin/python3 python/tools/export_official_layout.py .bench-cache/psp18-official
  *   node bench/latency.js [--model .bench-cache/psp18-official] [--size 960x720] [--frames 60]
- *       [--fps auto|F] [--camera-fps 5] [--sources packets,tcp] [--schedules sync,async]
+ *       [--fps auto|F] [--camera-fps auto|F] [--sources packets,tcp] [--schedules sync,async]
  *       [--keyframe-nice N] [--keyframe-threads N] [--json FILE]
  *   node bench/latency.js --model models/default --size 320x240
  *
@@ -24,7 +24,8 @@
  *
  * Runs, per source: at a fixed rate below capacity (--fps; auto = 0.8 x the lower of the two
  * schedules' capacity, measured first on the clip as a file) without dropping, and at a camera
- * rate (--camera-fps) with drop 'latest'; each for keyframeLatency 'sync' and 'async'.
+ * rate above it (--camera-fps; auto = 3 x the higher capacity) with drop 'latest'; each for
+ * keyframeLatency 'sync' and 'async'.
  * Capacity: frames per second of each schedule on the clip as a file, as fast as it goes.
  */
 const { execFileSync } = require('node:child_process');
@@ -42,7 +43,7 @@ const model = arg('--model', path.join(__dirname, '..', '.bench-cache', 'psp18-o
 const [width, height] = arg('--size', '960x720').split('x').map(Number);
 const frames = Number(arg('--frames', 60));
 const fpsArg = arg('--fps', 'auto');
-const cameraFps = Number(arg('--camera-fps', 5));
+const cameraArg = arg('--camera-fps', 'auto');
 const sources = arg('--sources', 'packets,tcp').split(',');
 const schedules = arg('--schedules', 'sync,async').split(',');
 const jsonOut = arg('--json', null);
@@ -231,6 +232,7 @@ async function tcpRun(seg, aus, rate, options) {
     `capacity (frames/s on the clip as a file): ${schedules.map((s) => `${s} ${cap[s].toFixed(3)}`).join(', ')}`,
   );
   const rate = fpsArg === 'auto' ? 0.8 * Math.min(...schedules.map((s) => cap[s])) : Number(fpsArg);
+  const cameraFps = cameraArg === 'auto' ? 3 * Math.max(...schedules.map((s) => cap[s])) : Number(cameraArg);
   // One warm-up run starts the worker threads (kept by the ArSeg) before anything is timed.
   await packetRun(seg, aus.slice(0, GOP + 2), 50, { keyframeLatency: 'async' });
   const rows = [];
