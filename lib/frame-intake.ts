@@ -47,6 +47,8 @@ export interface FrameSource {
   /** Frames skipped before the first keyframe, so far. */
   skippedBeforeKeyframe(): number;
   decodeErrors(): number;
+  /** Frames the video decoder dropped (damage it could not conceal; ReaderStats.framesDropped). */
+  framesDropped(): number;
   close(): void;
 }
 
@@ -66,6 +68,13 @@ export class ReaderSource implements FrameSource {
   decodeErrors(): number {
     try {
       return this.#reader.stats().decodeErrors;
+    } catch {
+      return 0;
+    }
+  }
+  framesDropped(): number {
+    try {
+      return this.#reader.stats().framesDropped;
     } catch {
       return 0;
     }
@@ -180,6 +189,10 @@ export class PacketFrameSource implements FrameSource {
     });
   }
 
+  framesDropped(): number {
+    // Packets carry no container timestamps to count gaps by: the decoder's drops are unknown.
+    return 0;
+  }
   skippedBeforeKeyframe(): number {
     try {
       return this.#reader.stats().skippedBeforeKeyframe;
@@ -224,7 +237,9 @@ export interface IntakeStats {
   framesDecoded: number;
   /** Frames handed to inference. */
   framesDelivered: number;
-  /** Frames dropped (drop 'latest'). */
+  /** Frames decoded but not segmented (drop 'latest'): the sum of the results' `skipped`, less skippedBeforeKeyframe. */
+  framesSkipped: number;
+  /** Frames the video decoder dropped (damage it could not conceal; see ReaderStats.framesDropped): 0 for packet sources. */
   framesDropped: number;
   /** Packets skipped before the first keyframe (packet sources). */
   skippedBeforeKeyframe: number;
@@ -326,7 +341,8 @@ export class FrameIntake {
     return {
       framesDecoded: this.#decoded,
       framesDelivered: this.#delivered,
-      framesDropped: this.#dropped,
+      framesSkipped: this.#dropped,
+      framesDropped: this.#source.framesDropped(),
       skippedBeforeKeyframe: this.#source.skippedBeforeKeyframe(),
       decodeErrors: this.#source.decodeErrors(),
     };

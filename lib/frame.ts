@@ -8,8 +8,14 @@ import type { NativeFrame } from './native';
  * One float32 NCHW tensor to produce per frame: resized, then (v / 255 - mean) / std. The size is
  * fixed ({ width, height }) or relative to each frame ({ scale, multiple }: the frame's size times
  * scale, rounded to the nearest multiple, at least one multiple).
+ *
+ * Or `{ from: i, scale }`: the official AR-Seg's LR input, the earlier tensor i (already
+ * normalised) resized bilinearly with align_corners=True to floor(its size x scale), at least 1
+ * (evaluation.py's F.interpolate to [int(H*s), int(W*s)]); no other field applies.
  */
 export interface TensorSpec {
+  /** Index of an earlier entry of `tensors` this one is resized from (see above). */
+  from?: number;
   /** A fixed width in pixels (with `height`; not with `scale`). */
   width?: number;
   /** A fixed height in pixels (with `width`). */
@@ -31,6 +37,14 @@ export interface TensorSpec {
  * predicted from ('reference'), or composed back to the frame's keyframe ('accumulated').
  */
 export type MotionMode = 'reference' | 'accumulated';
+
+/**
+ * How an accumulated field is composed along the reference chain (docs/motion.md):
+ * 'bilinear' (default): fractional vectors, each step samples its reference's field bilinearly;
+ * 'official': the official AR-Seg pre-processing (mergeMotion): per pixel, each step rounded to
+ * whole pixels, positions clipped to the frame; the fields hold whole pixels.
+ */
+export type Composition = 'bilinear' | 'official';
 
 /** Adaptive keyframes: a new keyframe when one of these trips (on I- and P-frames). */
 export interface AdaptiveKeyframes {
@@ -66,6 +80,8 @@ export interface FrameOptions {
    * predicted from; 'accumulated' composes it back to the frame's keyframe.
    */
   motion?: MotionMode | 'none' | false;
+  /** Composition of the accumulated field. Default 'bilinear'. */
+  composition?: Composition;
   /** Cell size of the dense field in pixels (1..256). Default 8. */
   stride?: number;
   /**
@@ -79,7 +95,20 @@ export interface FrameOptions {
   /** End the stream with ERR_DECODE at the first packet the decoder rejects. Default false:
    * decoders conceal damage, the frame is flagged `corrupt` and decoding goes on. */
   strict?: boolean;
+  /**
+   * The largest picture accepted, in pixels (width x height), like sharp's option of the same
+   * name: a stream whose header states a larger size fails with ERR_INPUT_TOO_LARGE before a
+   * picture is allocated, and so does a size change part-way (after the frames before it).
+   * Default DEFAULT_PIXEL_LIMIT (8192 x 8192); `true` is the default, `0` or `false` no limit
+   * (beyond the hard one: 16384 per side, 2^27 pixels). Lower it for untrusted input: the
+   * networks need memory in proportion to the pixels.
+   */
+  limitInputPixels?: number | boolean;
 }
+
+/** The default of FrameOptions.limitInputPixels: 8192 x 8192 pixels. */
+export const DEFAULT_PIXEL_LIMIT = 8192 * 8192;
+
 
 /** A float32 NCHW tensor of one frame, as a `TensorSpec` asked for it. */
 export interface Tensor {
@@ -108,7 +137,11 @@ export type PictType = 'I' | 'P' | 'B' | 'S' | '?';
 
 /** One decoded frame, with what `FrameOptions` asked for. */
 export interface VideoFrame {
-  /** Presentation order, from 0. */
+  /**
+   * The frame's number in the stream, in presentation order from 0. A frame the decoder dropped
+   * (damage it could not conceal) leaves its number unused, so numbers stay aligned with the
+   * stream (labels, files named after them); the reader's stats() count the dropped frames.
+   */
   index: number;
   /** Presentation time in seconds, null when the stream has none. */
   pts: number | null;
@@ -130,9 +163,22 @@ export interface VideoFrame {
   tensors?: Tensor[];
   /** With `vectors: true`: the block motion vectors, N rows of the 10 `VECTOR_COLUMNS`. */
   vectors?: Int32Array;
+  /**
+   * With `vectors`: one entry per row, the exact reference of the vector as a signed
+   * display-order distance (3: the frame 3 before this one; -1: the next frame).
+   * VECTOR_REF_UNKNOWN (0) where the bitstream names none (H.264 on a libav without
+   * ar-seg-native's patch); VECTOR_REF_NONE for a placeholder row (H.264 lists both
+   * directions for every 8x8 sub-block of a macroblock that uses one anywhere).
+   */
+  vectorRefs?: Int32Array;
   /** With `motion`: the dense motion field. */
   motion?: MotionField;
 }
+
+/** `VideoFrame.vectorRefs` value: the reference is not known. */
+export const VECTOR_REF_UNKNOWN = 0;
+/** `VideoFrame.vectorRefs` value: the row is a placeholder, not a prediction. */
+export const VECTOR_REF_NONE = -2147483648;
 
 /** Column order of `VideoFrame.vectors` rows (the mv-extractor layout). */
 export const VECTOR_COLUMNS = [
@@ -162,9 +208,31 @@ export function toVideoFrame(raw: NativeFrame, options: FrameOptions): VideoFram
   };
   if (raw.rgb) frame.rgb = raw.rgb;
   if (raw.tensors) frame.tensors = raw.tensors.map((t) => ({ data: t.data, dims: [1, 3, t.height, t.width] }));
-  if (raw.vectors) frame.vectors = raw.vectors;
+  if (raw.vectors) {
+    frame.vectors = raw.vectors;
+    frame.vectorRefs = raw.vectorRefs;
+  }
   if (raw.motion && (options.motion === 'reference' || options.motion === 'accumulated')) {
     frame.motion = { ...raw.motion, mode: options.motion };
   }
   return frame;
+}
+
+let inexactWarned = false;
+
+/**
+ * Says once per process that motion on `codec` assumes the nearest anchor: the libav this addon
+ * was built with lacks ar-seg-native's patch (exact references), so vectors from several
+ * reference frames or B-pyramids compose wrongly. Called by the readers when they learn it.
+ */
+export function warnInexactMotion(codec: string, options: FrameOptions): void {
+  const wantsMotion = options.vectors === true || options.motion === 'reference' || options.motion === 'accumulated';
+  if (inexactWarned || !wantsMotion) return;
+  inexactWarned = true;
+  process.emitWarning(
+    `motion of ${codec} assumes each vector refers to the nearest I/P frame: this build's libav lacks ` +
+      "ar-seg-native's exact-reference patch (use the prebuild, or build from source after scripts/setup.sh). " +
+      'Streams with several reference frames or B-pyramids get wrong motion; encode with one reference frame.',
+    { code: 'ARSEG_MOTION_INEXACT' },
+  );
 }

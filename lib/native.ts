@@ -20,6 +20,7 @@ export interface NativeFrame {
   rgb?: Uint8Array;
   tensors?: { data: Float32Array; width: number; height: number }[];
   vectors?: Int32Array;
+  vectorRefs?: Int32Array;
   motion?: { width: number; height: number; stride: number; data: Float32Array };
 }
 
@@ -27,7 +28,7 @@ export interface NativeVideoReader {
   open(): Promise<VideoInfo>;
   read(): Promise<NativeFrame | null>;
   close(): void;
-  stats(): { framesDelivered: number; decodeErrors: number };
+  stats(): { framesDelivered: number; decodeErrors: number; framesDropped: number };
 }
 
 export interface NativePacketReader {
@@ -35,6 +36,7 @@ export interface NativePacketReader {
   flush(): Promise<NativeFrame[]>;
   close(): void;
   stats(): { decodeErrors: number; skippedBeforeKeyframe: number };
+  readonly motionExact: boolean;
 }
 
 export interface NativeCReFFWeights {
@@ -70,7 +72,17 @@ export interface NativeAddon {
   NativeCReFF: new (weights: NativeCReFFWeights) => NativeCReFF;
   NativeKeyframe: new () => NativeKeyframe;
   cudaStatus(): { available: boolean; reason: string };
-  resizeMotion(field: Float32Array, width: number, height: number, stride: number, frameWidth: number, frameHeight: number, outWidth: number, outHeight: number): Float32Array;
+  resizeMotion(
+    field: Float32Array,
+    width: number,
+    height: number,
+    stride: number,
+    frameWidth: number,
+    frameHeight: number,
+    outWidth: number,
+    outHeight: number,
+    mode?: 'cell-centres' | 'align-corners' | 'nearest',
+  ): Float32Array;
   /**
    * The decoder's 1x1 convolution: feature (channels x height x width) -> logits (classes x
    * height x width), written into options.output when given (else a new array).
@@ -87,10 +99,23 @@ export interface NativeAddon {
   ): Promise<Float32Array>;
   /** The vector code the native kernels run: the CPU's best, capped by ARSEG_SIMD=avx2|baseline. */
   simdLevel(): 'avx512' | 'avx2' | 'baseline';
-  labelsFromLogits(logits: Float32Array, classes: number, height: number, width: number, outHeight: number, outWidth: number, upsampling?: 'align-corners' | 'half-pixel'): Promise<Uint8Array>;
+  /**
+   * Labels: the logits resized to outHeight x outWidth and arg-maxed; with `via`, first resized
+   * to via's size by via.upsampling (the network's own resize), then to the output.
+   */
+  labelsFromLogits(
+    logits: Float32Array,
+    classes: number,
+    height: number,
+    width: number,
+    outHeight: number,
+    outWidth: number,
+    upsampling?: 'align-corners' | 'half-pixel',
+    via?: { height: number; width: number; upsampling?: 'align-corners' | 'half-pixel'},
+  ): Promise<Uint8Array>;
   NativeVideoReader: new (source: string, options?: object) => NativeVideoReader;
   NativePacketReader: new (codec: string, options?: object) => NativePacketReader;
-  libav: Record<string, string | number>;
+  libav: Record<string, string | number | boolean>;
 }
 
 let cached: NativeAddon | undefined;

@@ -8,7 +8,11 @@
  *
  * The decoder is the bundle's native pointwise head when it has one (a 1x1 convolution checked
  * against ONNX Runtime at load; CPU), else ONNX Runtime's session; `decoder: 'onnx'` forces the
- * latter.
+ * latter. LR and AR frames use the LR network's own decoder when the bundle has one.
+ *
+ * The pipeline around the networks follows the bundle (Bundle.pipeline): how the LR input is
+ * made, how motion is composed and resized to the feature size, the warp, and how logits become
+ * labels; a converted official checkpoint runs the official evaluation path (docs/conversion.md).
  *
  * Modes 'hr' (every frame at HR) and 'lr' (every frame at LR, no fusion) take the same path for
  * comparison. Decoding runs ahead on the thread pool while the networks run (frame-intake.ts),
@@ -21,11 +25,11 @@
  * on worker threads (network-thread.ts), so the main thread keeps reading and decoding.
  */
 import * as ort from 'onnxruntime-node';
-import { Bundle, BundleOptions, DecoderChoice } from './bundle';
+import { Bundle, BundleOptions, BundlePipeline, DecoderChoice } from './bundle';
 import type { FeatureTensor } from './creff';
 import type { Logits, PointwiseHead } from './pointwise-head';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
-import type { KeyframePolicy, PictType, Tensor, VideoFrame } from './frame';
+import type { KeyframePolicy, PictType, Tensor, TensorSpec, VideoFrame } from './frame';
 import { DropPolicy, FrameIntake, FrameSource, IntakeItem, IntakeStats, PacketFrameSource, ReaderSource } from './frame-intake';
 import { AcrossKeyframes, KeyframeChoice, KeyframeTable } from './keyframe-table';
 import { integerIn, numberIn, oneOf, optionsObject, show } from './options';
@@ -63,7 +67,10 @@ export interface SegmentOptions {
   decoder?: DecoderChoice;
   /** Also return the frame's RGB pixels (for overlays). */
   rgb?: boolean;
-  /** Cell size in pixels of the motion field read from the stream. Default 4. */
+  /**
+   * Cell size in pixels of the motion field read from the stream. Default 4; 1 for a bundle
+   * whose motion composition is 'official' (mergeMotion composes per pixel).
+   */
   motionStride?: number;
   /** CReFF formulation: 'exact' (default) or 'keyframe-conv' (faster, approximate). */
   creffMode?: 'exact' | 'keyframe-conv';
@@ -71,6 +78,8 @@ export interface SegmentOptions {
   ahead?: number;
   /** libavformat options for the source (see openVideo). */
   formatOptions?: OpenOptions['formatOptions'];
+  /** The largest picture accepted, in pixels (see FrameOptions.limitInputPixels). Default 8192 x 8192. */
+  limitInputPixels?: number | boolean;
   /**
    * When keyframes are encoded at HR (mode 'ar'). 'sync' (default): in line, the paper's
    * schedule (docs/method.md): a keyframe's frame waits for its HR encoder and every frame is
@@ -199,6 +208,8 @@ async function runSession(session: ort.InferenceSession, input: Float32Array, di
 
 interface ResolvedOptions {
   mode: SegmentMode;
+  /** The bundle's pipeline choices (Bundle.pipeline). */
+  pipeline: Readonly<BundlePipeline>;
   scale: number;
   keyframes: KeyframePolicy;
   motionStride: number;
@@ -232,8 +243,10 @@ type BranchOutput = { branch: SegmentResult['branch']; feature: FeatureTensor; l
 interface RunState {
   o: ResolvedOptions;
   networks: Networks;
-  decode: (feature: FeatureTensor) => Promise<Logits>;
-  /** The native head CReFF applies on fused frames (CPU, decoder 'auto'), or null. */
+  /** The decoder stage of HR frames, and of LR and AR frames (the LR network's own decoder when the bundle has one). */
+  decodeHr: (feature: FeatureTensor) => Promise<Logits>;
+  decodeLr: (feature: FeatureTensor) => Promise<Logits>;
+  /** The native head CReFF applies on fused frames (CPU, decoder 'auto'; the AR frames' decoder), or null. */
   fusedHead: PointwiseHead | null;
   /** The keyframes (mode 'ar'): their features, and the way from a frame back to each. */
   keyframes: KeyframeTable;
@@ -330,7 +343,9 @@ export class ArSeg {
     const scale = numberIn('scale', options.scale, 0, 1, m.lrScale, { lowOpen: true });
     let keyframes = options.keyframes ?? m.keyframeInterval;
     if (keyframes === 'adaptive') keyframes = { policy: 'adaptive', maxInterval: m.keyframeInterval };
-    const motionStride = integerIn('motionStride', options.motionStride, 1, 64, 4);
+    const pipeline = this.bundle.pipeline;
+    // mergeMotion composes per pixel: the official composition reads the field at stride 1
+    const motionStride = integerIn('motionStride', options.motionStride, 1, 64, pipeline.motionComposition === 'official' ? 1 : 4);
     const creffMode = oneOf('creffMode', options.creffMode, ['exact', 'keyframe-conv'] as const, 'exact');
     const decoder = oneOf<DecoderChoice>('decoder', options.decoder, ['auto', 'onnx'], 'auto');
     const keyframeLatency = oneOf('keyframeLatency', options.keyframeLatency, ['sync', 'async'] as const, 'sync');
@@ -345,6 +360,7 @@ export class ArSeg {
     const drop = oneOf<DropPolicy>('drop', options.drop, ['none', 'latest'], 'none');
     return {
       mode,
+      pipeline,
       scale,
       keyframes,
       motionStride,
@@ -372,18 +388,17 @@ export class ArSeg {
   segment(source: string | PacketSource, options: SegmentOptions = {}): Segmentation {
     if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg is closed');
     const o = this.#resolve(options);
-    const m = this.bundle.manifest;
-    const normalise = { mean: m.input.mean, std: m.input.std, channelOrder: m.input.channelOrder };
-    const multiple = m.input.sizeMultiple ?? 8;
+    const motion = o.mode === 'ar' || typeof o.keyframes === 'object' ? ('accumulated' as const) : ('none' as const);
     const frameOptions = {
-      tensors: [
-        { scale: 1, multiple, ...normalise },
-        { scale: o.scale, multiple, ...normalise },
-      ],
+      tensors: this.#tensorSpecs(o),
       rgb: o.rgb,
-      motion: o.mode === 'ar' || typeof o.keyframes === 'object' ? ('accumulated' as const) : ('none' as const),
+      motion,
+      // The official composition (mergeMotion) only when the bundle asks for it: the reader's
+      // own default is this project's bilinear composition.
+      ...(motion !== 'none' && o.pipeline.motionComposition !== 'bilinear' ? { composition: o.pipeline.motionComposition } : {}),
       stride: o.motionStride,
       keyframes: o.keyframes,
+      limitInputPixels: options.limitInputPixels,
     };
     let frameSource: FrameSource;
     let info: () => Promise<VideoInfo>;
@@ -428,6 +443,23 @@ export class ArSeg {
     };
   }
 
+  /**
+   * The reader's two tensors: [0] the HR input, [1] the LR input, made as the bundle says
+   * (LrInput): from the frame by swscale at sizes rounded to the size multiple, or (official)
+   * the HR tensor at the frame's own size and the LR one resized from it natively with
+   * align_corners=True to floor(size x scale).
+   */
+  #tensorSpecs(o: ResolvedOptions): TensorSpec[] {
+    const m = this.bundle.manifest;
+    const normalise = { mean: m.input.mean, std: m.input.std, channelOrder: m.input.channelOrder };
+    if (o.pipeline.lrInput === 'hr-tensor-align-corners') return [{ scale: 1, multiple: 1, ...normalise }, { from: 0, scale: o.scale }];
+    const multiple = m.input.sizeMultiple ?? 8;
+    return [
+      { scale: 1, multiple, ...normalise },
+      { scale: o.scale, multiple, ...normalise },
+    ];
+  }
+
   /** The state of a new run: where its networks run, and its keyframe table. */
   #newRun(o: ResolvedOptions, threaded: boolean): RunState {
     const { bundle } = this;
@@ -445,8 +477,9 @@ export class ArSeg {
     const run: RunState = {
       o,
       networks,
-      decode: this.#decoder(o),
-      fusedHead: this.#nativeHead(o),
+      decodeHr: this.#decoder(o, 'hr'),
+      decodeLr: this.#decoder(o, 'lr'),
+      fusedHead: this.#nativeHead(o, 'ar'),
       keyframes: new KeyframeTable(),
       fusedBuffer: null,
       keyframesEncoded: 0,
@@ -501,20 +534,21 @@ export class ArSeg {
     return started;
   }
 
-  /** The bundle's pointwise head when the decoder runs natively (CPU, decoder 'auto'), else null. */
-  #nativeHead(o: ResolvedOptions): PointwiseHead | null {
-    return o.decoder === 'auto' && this.device === 'cpu' ? this.bundle.head : null;
+  /** The native head of a branch's decoder when it runs natively (CPU, decoder 'auto'), else null. */
+  #nativeHead(o: ResolvedOptions, branch: SegmentResult['branch']): PointwiseHead | null {
+    return o.decoder === 'auto' && this.device === 'cpu' ? this.bundle.headFor(branch) : null;
   }
 
   /**
-   * The decoder stage: a feature [1, C, h, w] to its logits [1, classes, h, w]. The native head
-   * writes into one buffer reused from frame to frame, unless the logits are returned with the
-   * results (then each frame gets its own).
+   * The decoder stage of a branch's frames: a feature [1, C, h, w] to its logits [1, classes, h,
+   * w]. The native head writes into one buffer reused from frame to frame, unless the logits are
+   * returned with the results (then each frame gets its own).
    */
-  #decoder(o: ResolvedOptions): (feature: FeatureTensor) => Promise<Logits> {
+  #decoder(o: ResolvedOptions, branch: SegmentResult['branch']): (feature: FeatureTensor) => Promise<Logits> {
     const { bundle } = this;
     const C = bundle.manifest.feature.channels;
-    const head = this.#nativeHead(o);
+    const head = this.#nativeHead(o, branch);
+    const session = bundle.decoderFor(branch);
     let reused: Float32Array | null = null;
     return async (feature) => {
       const [, fc, fh, fw] = feature.dims;
@@ -527,7 +561,7 @@ export class ArSeg {
         }
         return head.run(feature, { output });
       }
-      const logits = await runSession(bundle.decoder, feature.data, [1, fc, fh, fw]);
+      const logits = await runSession(session, feature.data, [1, fc, fh, fw]);
       const [, lc, lh, lw] = logits.dims;
       return { data: logits.data as Float32Array, dims: [1, lc, lh, lw] };
     };
@@ -555,7 +589,14 @@ export class ArSeg {
     try {
       for (;;) {
         const t0 = now();
-        const item: IntakeItem | null = await intake.next();
+        let item: IntakeItem | null;
+        try {
+          item = await intake.next();
+        } catch (err) {
+          // close() closed the source under a blocked read: say that this ArSeg was closed
+          if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg was closed while reading', { cause: err });
+          throw err;
+        }
         if (item === null) return;
         if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg was closed');
         const timings: StageTimings = { decode: now() - t0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, keyframeWait: 0, total: 0 };
@@ -589,11 +630,11 @@ export class ArSeg {
     let logits = out.logits;
     t = now();
     if (!logits) {
-      logits = await run.decode(out.feature!);
+      logits = await (out.branch === 'hr' ? run.decodeHr : run.decodeLr)(out.feature!);
       timings.decoder = now() - t;
     }
     t = now();
-    const labels = await this.#labels(logits, frame);
+    const labels = await this.#labels(logits, frame, out.branch, run.o);
     timings.labels = now() - t;
     const used = plan.branch === 'hr' ? frame.index : plan.branch === 'ar' ? plan.choice.entry.index : null;
     return this.#result(item, out.branch, used, labels, logits, timings, run.o);
@@ -669,7 +710,7 @@ export class ArSeg {
     const lrFeature = await this.#lrEncoder(frame, run, timings);
     const t = now();
     const [H, W] = key.prepared ? [key.prepared.height, key.prepared.width] : [key.feature!.dims[2], key.feature!.dims[3]];
-    const motion = resizeMotion(choice.motion, frame.width, frame.height, W, H);
+    const motion = resizeMotion(choice.motion, frame.width, frame.height, W, H, o.pipeline.motionResize);
     const head = fusedHead && key.prepared ? { weight: fusedHead.weight, bias: fusedHead.bias } : undefined;
     const outChannels = head ? head.bias.length : this.bundle.manifest.feature.channels;
     // Logits returned with the results must not be overwritten by the next frame: then a buffer
@@ -681,7 +722,7 @@ export class ArSeg {
       output = run.fusedBuffer;
     }
     const fused = await this.bundle.creff.run(lrFeature, key.prepared ?? key.feature!, { data: motion, dims: [2, H, W] }, {
-      sampling: this.bundle.manifest.creff.sampling ?? 'exact',
+      sampling: o.pipeline.sampling,
       device: this.device,
       mode: o.creffMode,
       output,
@@ -691,12 +732,28 @@ export class ArSeg {
     return head ? { branch: 'ar', logits: fused } : { branch: 'ar', feature: fused };
   }
 
-  /** Logits upsampled to the frame (as the bundle's network does it) and arg-maxed, natively. */
-  async #labels(logits: Logits, frame: VideoFrame): Promise<Uint8Array> {
+  /**
+   * Logits upsampled to the frame as the bundle says (LogitsUpsampling: one resize, or the
+   * network's own resize and then the evaluation's) and arg-maxed, natively in one pass.
+   */
+  async #labels(logits: Logits, frame: VideoFrame, branch: SegmentResult['branch'], o: ResolvedOptions): Promise<Uint8Array> {
     const [, lc, lh, lw] = logits.dims;
     const classes = this.bundle.manifest.classes.length;
     if (lc !== classes) throw new ArSegError(ErrorCodes.BUNDLE, `the decoder gave ${lc} classes, the bundle lists ${classes}`);
-    return addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, this.bundle.manifest.logitsUpsampling);
+    const upsampling = o.pipeline.logitsUpsampling;
+    if (upsampling === 'align-corners' || upsampling === 'half-pixel')
+      return addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, upsampling);
+    let via: { height: number; width: number; upsampling: 'align-corners' | 'half-pixel' };
+    if (upsampling === 'align-corners-via-input') {
+      // The network's own resize: to the image its encoder took (HR or LR input); AR logits stay
+      // at the keyframe feature's size (the official LR network resizes them to it).
+      const [ih, iw] = branch === 'ar' ? [lh, lw] : frame.tensors![branch === 'lr' ? 1 : 0].dims.slice(2);
+      via = { height: ih, width: iw, upsampling: 'align-corners' };
+    } else {
+      const stride = this.bundle.manifest.feature.stride;
+      via = { height: lh * stride, width: lw * stride, upsampling: 'half-pixel' };
+    }
+    return addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, 'align-corners', via);
   }
 
   #result(item: IntakeItem, branch: SegmentResult['branch'], used: number | null, labels: Uint8Array, logits: Logits, timings: StageTimings, o: ResolvedOptions): SegmentResult {

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import { addon, NativeFrame, NativeVideoReader } from './native';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
-import { FrameOptions, toVideoFrame, VideoFrame } from './frame';
+import { FrameOptions, toVideoFrame, VideoFrame, warnInexactMotion } from './frame';
 import { integerIn, optionsObject } from './options';
 
 /** Options of `openVideo`: what to produce for each frame, and how to read. */
@@ -27,14 +27,32 @@ export interface VideoInfo {
   width: number;
   /** Frame height in pixels. */
   height: number;
-  /** Frames per second: the stream's average frame rate, else its base rate; 0 when unknown. */
-  fps: number;
+  /**
+   * Frames per second: the stream's average frame rate, else libavformat's guess (r_frame_rate),
+   * each only when plausible; null when unknown or over 1000 (a track with no frames gives its
+   * time base as a rate: not a frame rate).
+   */
+  fps: number | null;
   /** Duration in seconds, or null when the container does not say. */
   duration: number | null;
   /** Frames the container declares, or null when it does not say. */
   frameCount: number | null;
-  /** Whether libavcodec exports motion vectors for this codec (H.264, MPEG-4 Part 2, MPEG-1/2). */
+  /**
+   * Whether libavcodec exports motion vectors for this codec (H.264, MPEG-4 Part 2, MPEG-1/2,
+   * H.263; HEVC with ar-seg-native's patched libav).
+   */
   motionVectors: boolean;
+  /**
+   * The container's display rotation: rotate the pictures counter-clockwise by this many degrees
+   * (0, 90, 180 or 270; ffprobe's "rotation") to show them upright. Frames, labels and outputs
+   * stay in the decoded orientation: the rotation is reported, not applied.
+   */
+  rotation: 0 | 90 | 180 | 270;
+  /**
+   * Whether those vectors name their exact reference: MPEG-1/2/4 and H.263 always, H.264 and
+   * HEVC with the patched libav (false: motion assumes the nearest I/P frame).
+   */
+  motionExact: boolean;
 }
 
 /** Frames the stream should hold: the container's count, else duration x rate, else null. */
@@ -48,6 +66,13 @@ export interface ReaderStats {
   framesDelivered: number;
   /** Packets or frames the decoder rejected and skipped (non-strict mode). */
   decodeErrors: number;
+  /**
+   * Frames of the stream the decoder dropped (damage it could not conceal): their indices are
+   * left out, so `frame.index` stays the frame's number in the stream. Known when the packets
+   * carry timestamps (containers); 0 for raw elementary streams, whose frames are numbered in
+   * the order they come out.
+   */
+  framesDropped: number;
 }
 
 const URL_SCHEME = /^[a-z][a-z0-9+.-]*:/i;
@@ -68,6 +93,7 @@ export class VideoReader implements AsyncIterable<VideoFrame> {
   #tail: Promise<NativeFrame | null | undefined> = Promise.resolve(undefined);
   #done = false;
   #closed = false;
+  #motionExact: boolean | undefined;
 
   /**
    * Prefer openVideo(). Throws ERR_INVALID_ARG synchronously for bad options: `ahead` here, the
@@ -96,11 +122,25 @@ export class VideoReader implements AsyncIterable<VideoFrame> {
 
   async #open(): Promise<VideoInfo> {
     if (!URL_SCHEME.test(this.source)) await checkLocalFile(this.source);
+    let info: VideoInfo;
     try {
-      return await this.#native.open();
+      info = await this.#native.open();
     } catch (err) {
       throw toArSegError(err);
     }
+    this.#motionExact = info.motionExact;
+    if (info.motionVectors && !info.motionExact) warnInexactMotion(info.codec, this.options);
+    return info;
+  }
+
+  /**
+   * Whether the stream's motion follows the exact reference of every vector (undefined until
+   * opened). False for H.264 when the addon's libav lacks ar-seg-native's patch: motion then
+   * assumes the nearest I/P frame, which is wrong for several reference frames or B-pyramids
+   * (a warning says so once). Streams without vectors: false.
+   */
+  get motionExact(): boolean | undefined {
+    return this.#motionExact;
   }
 
   /** The next frame in presentation order, or null at the end of the stream. */

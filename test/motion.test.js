@@ -2,7 +2,7 @@
 // Motion vectors and dense fields against clips with known motion (test/fixtures/README.md):
 // the current frame at p matches the reference at p + d.
 const test = require('ava');
-const { openVideo, sampleMotion, resizeMotion } = require('../dist');
+const { openVideo, sampleMotion, resizeMotion, libavVersions } = require('../dist');
 const { fixture, meta, collect, interior, median } = require('./helpers/fixtures');
 const reference = require('./helpers/motion-reference');
 
@@ -97,7 +97,14 @@ test('native composition equals the plain reference implementation', async (t) =
     ['translate-p.mp4', 5],
     ['zoom.mp4', 'gop'],
     ['translate-refs.mp4', 'gop'],
+    // exact references: B-pyramids, several references, HEVC (no open-GOP bridging here: an
+    // interval that makes no I-frame a keyframe)
+    ['x264-default.mp4', 'gop'],
+    ['x264-default.mp4', 5],
+    ['x265-p.mp4', 'gop'],
+    ['x265-default.mp4', 7],
   ]) {
+    if (meta[name].codec === 'hevc' && !libavVersions().exactReferences) continue;
     const frames = await collect(openVideo(fixture(name), { vectors: true, motion: 'accumulated', stride: 8, keyframes }));
     const expected = reference.accumulate(frames, 8);
     let maxErr = 0;
@@ -136,7 +143,7 @@ test('a keyframe interval longer than the GOP crosses I-frames with zero intra m
   t.true(Math.abs(dx13 - 12 * SHIFT.dx) <= 0.5, `frame 13 composes on top of frame 12: ${dx13}`);
 });
 
-test('mpeg4 and mpeg2 give exact vectors; HEVC decodes but refuses motion', async (t) => {
+test('mpeg4 and mpeg2 give exact vectors; HEVC gives vectors with the patched libav, else refuses motion', async (t) => {
   for (const name of ['mpeg4.mp4', 'mpeg2.mpg']) {
     const { dx, dy } = meta[name].motion;
     const frames = await collect(openVideo(fixture(name), { motion: 'accumulated' }));
@@ -147,7 +154,13 @@ test('mpeg4 and mpeg2 give exact vectors; HEVC decodes but refuses motion', asyn
   const frames = await collect(openVideo(fixture('hevc.mp4')));
   t.is(frames.length, 12);
   for (const opts of [{ vectors: true }, { motion: 'reference' }, { motion: 'accumulated' }]) {
-    await t.throwsAsync(collect(openVideo(fixture('hevc.mp4'), opts)), { code: 'ERR_NO_MOTION_VECTORS' });
+    if (libavVersions().exactReferences) {
+      const hevc = await collect(openVideo(fixture('hevc.mp4'), opts));
+      t.is(hevc.length, 12);
+      if (opts.motion === 'accumulated') t.true(Math.abs(median(interior(hevc[5].motion, 0)) - 5 * SHIFT.dx) <= 0.25);
+    } else {
+      await t.throwsAsync(collect(openVideo(fixture('hevc.mp4'), opts)), { code: 'ERR_NO_MOTION_VECTORS' });
+    }
   }
 });
 
@@ -213,4 +226,71 @@ test('native resizeMotion equals a plain resampling through sampleMotion', async
       }
     t.true(diff < 1e-4, `${W}x${H}: ${diff}`);
   }
+});
+
+// The official resizes (evaluation.py and train_pair.py) work on the per-pixel field: every pixel
+// takes its cell's value. Plain reference: expand, then F.interpolate's rules (align_corners=True
+// bilinear; nearest: source floor(x * in / out) in float32), both components times outH / frameH.
+function officialResizeReference(field, frameW, frameH, outW, outH, mode) {
+  const { width: gw, stride, data } = field;
+  const pixel = (c, y, x) => data[c * gw * field.height + Math.floor(y / stride) * gw + Math.floor(x / stride)];
+  const ratio = outH / frameH;
+  const out = new Float64Array(2 * outW * outH);
+  const ac = (i, inSize, outSize) => {
+    const s = outSize > 1 ? (i * (inSize - 1)) / (outSize - 1) : 0;
+    const i0 = Math.min(Math.floor(s), inSize - 1);
+    return [i0, Math.min(i0 + 1, inSize - 1), s - i0];
+  };
+  const nearest = (i, inSize, outSize) => {
+    if (inSize === outSize) return i;
+    if (outSize === 2 * inSize) return i >> 1;
+    return Math.min(Math.floor(Math.fround(i * Math.fround(inSize / outSize))), inSize - 1);
+  };
+  for (let c = 0; c < 2; c++)
+    for (let i = 0; i < outH; i++)
+      for (let j = 0; j < outW; j++) {
+        let v;
+        if (mode === 'nearest') v = pixel(c, nearest(i, frameH, outH), nearest(j, frameW, outW));
+        else {
+          const [y0, y1, ay] = ac(i, frameH, outH);
+          const [x0, x1, ax] = ac(j, frameW, outW);
+          v = (1 - ay) * ((1 - ax) * pixel(c, y0, x0) + ax * pixel(c, y0, x1)) + ay * ((1 - ax) * pixel(c, y1, x0) + ax * pixel(c, y1, x1));
+        }
+        out[c * outW * outH + i * outW + j] = v * ratio;
+      }
+  return out;
+}
+
+test('official motion resizes (align-corners, nearest) equal the per-pixel reference, any stride', async (t) => {
+  for (const stride of [1, 4, 8]) {
+    const reader = openVideo(fixture('zoom.mp4'), { motion: 'accumulated', stride });
+    let f;
+    for (let i = 0; i < 6; i++) f = await reader.read();
+    reader.close();
+    // the stride-8 feature of BiSeNet18, stride 1 of PSPNet18 (the identity), odd sizes, upsampling
+    for (const [W, H] of [[24, 16], [192, 128], [25, 17], [50, 37], [400, 300], [384, 256]]) {
+      for (const mode of ['align-corners', 'nearest']) {
+        const got = resizeMotion(f.motion, 192, 128, W, H, mode);
+        const ref = officialResizeReference(f.motion, 192, 128, W, H, mode);
+        let diff = 0;
+        for (let k = 0; k < got.length; k++) diff = Math.max(diff, Math.abs(got[k] - ref[k]));
+        t.true(diff < 1e-4, `stride ${stride}, ${W}x${H}, ${mode}: ${diff}`);
+      }
+    }
+    // at the frame's own size both are the per-pixel field itself, exactly
+    const same = resizeMotion(f.motion, 192, 128, 192, 128, 'align-corners');
+    const expanded = officialResizeReference(f.motion, 192, 128, 192, 128, 'nearest');
+    t.deepEqual(Array.from(same), Array.from(expanded, Math.fround), `stride ${stride}: identity`);
+  }
+});
+
+test('the official resize scales both components by the height ratio; cell-centres by each axis', async (t) => {
+  const field = { width: 1, height: 1, stride: 8, data: Float32Array.from([4, 2]), mode: 'accumulated' };
+  const official = resizeMotion(field, 8, 8, 2, 4, 'align-corners');
+  // an 8x8 frame to 2x4: the official code scales dx and dy by 4 / 8 (heights) ...
+  t.deepEqual(Array.from(official), [...Array(8).fill(2), ...Array(8).fill(1)]);
+  // ... this project's cell-centres mode dx by 2 / 8 (widths) and dy by 4 / 8
+  const centres = resizeMotion(field, 8, 8, 2, 4);
+  t.deepEqual(Array.from(centres), Array(16).fill(1));
+  t.throws(() => resizeMotion(field, 8, 8, 2, 4, 'bicubic'), { code: 'ERR_INVALID_ARG' });
 });

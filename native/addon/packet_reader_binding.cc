@@ -16,7 +16,8 @@ void PacketReaderBinding::define(Napi::Env env, Napi::Object exports) {
                                    {InstanceMethod<&PacketReaderBinding::decode>("decode"),
                                     InstanceMethod<&PacketReaderBinding::flush>("flush"),
                                     InstanceMethod<&PacketReaderBinding::close>("close"),
-                                    InstanceMethod<&PacketReaderBinding::stats>("stats")});
+                                    InstanceMethod<&PacketReaderBinding::stats>("stats"),
+                                    InstanceAccessor<&PacketReaderBinding::motionExact>("motionExact")});
   exports.Set("NativePacketReader", cls);
 }
 
@@ -41,6 +42,7 @@ PacketReaderBinding::PacketReaderBinding(const Napi::CallbackInfo& info)
     stride_ = request.stride;
     reader_ = std::make_unique<PacketReader>(info[0].As<Napi::String>().Utf8Value(),
                                                std::move(request), waitForKeyframe, accessUnits);
+    motionExact_ = reader_->motionExact();
     return env.Undefined();
   });
 }
@@ -67,7 +69,17 @@ Napi::Value PacketReaderBinding::run(Napi::Env env, Napi::Object self, std::func
       [reader, frames, work] {
         work();
         DecodedFrame f;
-        while (reader->next(f)) frames->push_back(std::move(f));
+        for (;;) {
+          try {
+            if (!reader->next(f)) break;
+          } catch (const CodedError&) {
+            // The frames before the failure are handed out now; the failure is sticky, so the
+            // next call reports it.
+            if (frames->empty()) throw;
+            break;
+          }
+          frames->push_back(std::move(f));
+        }
       },
       [frames, stride](Napi::Env e) -> Napi::Value {
         Napi::Array out = Napi::Array::New(e, frames->size());
@@ -117,6 +129,10 @@ Napi::Value PacketReaderBinding::close(const Napi::CallbackInfo& info) {
   closing_ = true;
   if (!busy_) reader_.reset();
   return info.Env().Undefined();
+}
+
+Napi::Value PacketReaderBinding::motionExact(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), motionExact_);
 }
 
 Napi::Value PacketReaderBinding::stats(const Napi::CallbackInfo& info) {

@@ -20,6 +20,7 @@ class PacketReaderBinding : public Napi::ObjectWrap<PacketReaderBinding> {
   Napi::Value flush(const Napi::CallbackInfo& info);
   Napi::Value close(const Napi::CallbackInfo& info);
   Napi::Value stats(const Napi::CallbackInfo& info);
+  Napi::Value motionExact(const Napi::CallbackInfo& info);
 
   Napi::Value run(Napi::Env env, Napi::Object self, std::function<void()> work);
   void checkIdle();
@@ -31,6 +32,7 @@ class PacketReaderBinding : public Napi::ObjectWrap<PacketReaderBinding> {
   bool closing_ = false;
   double decodeErrors_ = 0;
   double skippedBeforeKeyframe_ = 0;
+  bool motionExact_ = false;
 };
 
 }  // namespace arseg

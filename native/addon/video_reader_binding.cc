@@ -49,6 +49,7 @@ void VideoReaderBinding::settle() {
   busy_ = false;
   framesDelivered_ = double(reader_->framesDelivered());
   decodeErrors_ = double(reader_->decodeErrors());
+  framesDropped_ = double(reader_->framesDropped());
   if (closing_) reader_.reset();
 }
 
@@ -68,11 +69,13 @@ Napi::Value VideoReaderBinding::open(const Napi::CallbackInfo& info) {
           o.Set("codec", s.codec);
           o.Set("width", s.width);
           o.Set("height", s.height);
-          o.Set("fps", s.fps);
+          o.Set("fps", s.fps > 0 ? Napi::Number::New(e, s.fps) : e.Null());
           o.Set("duration", s.duration < 0 ? e.Null() : Napi::Number::New(e, s.duration));
           o.Set("frameCount", s.frameCount < 0 ? e.Null()
                                                 : Napi::Number::New(e, double(s.frameCount)));
           o.Set("motionVectors", s.motionVectors);
+          o.Set("rotation", s.rotation);
+          o.Set("motionExact", s.motionExact);
           return o;
         },
         [this] { settle(); });
@@ -114,6 +117,7 @@ Napi::Value VideoReaderBinding::stats(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("framesDelivered", framesDelivered_);
   o.Set("decodeErrors", decodeErrors_);
+  o.Set("framesDropped", framesDropped_);
   return o;
 }
 

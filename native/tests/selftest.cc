@@ -5,24 +5,36 @@
 // scripts/native-check.sh.
 //
 // usage: arseg_selftest FIXTURE_DIR [SCRATCH_DIR]
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <cmath>
 #include <vector>
 
 #include "../common/coded_error.h"
+#include "../motion/block_field.h"
+#include "../motion/keyframe_composer.h"
+#include "../motion/reference_resolver.h"
 #include "../creff/creff_cuda_emulator.h"
 #include "../creff/creff_fused_cpu.h"
 #include "../creff/creff_reference.h"
+#include "../motion/resize_field.h"
 #include "../postprocess/logits_to_labels.h"
 #include "../postprocess/pointwise_head.h"
 #include "../video/file_reader.h"
+#include "../video/motion_vectors.h"
 #include "../video/packet_reader.h"
+#include "../video/tensor_resize.h"
 
 using namespace arseg;
 
@@ -52,7 +64,10 @@ FrameRequest fullRequest() {
   b.width = 192;
   b.height = 128;
   b.bgr = true;
-  req.tensors = {a, b};
+  TensorSpec c;  // the official LR input: resized from a, floor(96 x 0.37) x floor(64 x 0.37)
+  c.from = 0;
+  c.scale = 0.37;
+  req.tensors = {a, b, c};
   return req;
 }
 
@@ -97,7 +112,7 @@ int main(int argc, char** argv) {
   const std::string scratch = argc > 2 ? argv[2] : "/tmp";
 
   for (const char* name : {"translate-p.mp4", "translate-b.mp4", "translate-refs.mp4", "zoom.mp4",
-                           "mpeg4.mp4", "mpeg2.mpg", "translate-p.h264"}) {
+                           "mpeg4.mp4", "mpeg2.mpg", "translate-p.h264", "x264-default.mp4"}) {
     auto [frames, code] = readAll(dir + "/" + name, fullRequest());
     expect(code.empty() && frames >= 24, std::string(name) + " decodes (" + code + ")");
   }
@@ -183,12 +198,159 @@ int main(int argc, char** argv) {
     expect(code == "ERR_TRUNCATED" && frames > 0, "truncated file: " + code);
   }
 
-  {  // refused: motion from HEVC
+  {  // MPEG-TS cut inside a transport packet: frames, then ERR_TRUNCATED; no frames: ERR_EMPTY_INPUT
+    std::vector<uint8_t> bytes = slurp(dir + "/translate-p.ts");
+    bytes.resize(100 * 188 + 61);
+    spit(scratch + "/selftest-cut.ts", bytes);
+    auto [frames, code] = readAll(scratch + "/selftest-cut.ts", fullRequest());
+    expect(code == "ERR_TRUNCATED" && frames > 0, "TS cut mid-packet: " + code);
+    auto [frames2, code2] = readAll(dir + "/zero-frames.mp4", fullRequest());
+    expect(code2 == "ERR_EMPTY_INPUT" && frames2 == 0, "a track with no frames: " + code2);
+    FileReader rotated(dir + "/rotated-90.mp4", FrameRequest{});
+    rotated.open();
+    expect(rotated.info().rotation == 90 && rotated.info().fps == 25, "rotation and fps of rotated-90.mp4");
+  }
+
+  {  // a frame the decoder drops leaves its index unused (mpeg4.mp4, frame 5's VOP header wiped)
+    std::vector<uint8_t> bytes = slurp(dir + "/mpeg4.mp4");
+    const uint8_t vop[4] = {0, 0, 1, 0xb6};
+    size_t at = 0;
+    for (int found = 0; at + 4 <= bytes.size(); ++at)
+      if (std::equal(vop, vop + 4, bytes.begin() + at) && found++ == 5) break;
+    std::fill(bytes.begin() + at, bytes.begin() + at + 8, 0xff);
+    spit(scratch + "/selftest-dropped.mp4", bytes);
+    FileReader reader(scratch + "/selftest-dropped.mp4", fullRequest());
+    reader.open();
+    DecodedFrame f;
+    std::vector<int64_t> indices;
+    while (reader.next(f)) indices.push_back(f.index);
+    expect(indices.size() == 23 && indices[5] == 6 && indices.back() == 23 && reader.framesDropped() == 1,
+           "a dropped frame keeps the later indices (" + std::to_string(indices.size()) + " frames)");
+  }
+
+  {  // interlaced (MBAFF): motion refused at the first frame; vectors alone decode
+    auto [frames, code] = readAll(dir + "/h264-mbaff.mp4", fullRequest());
+    expect(code == "ERR_NO_MOTION_VECTORS" && frames == 0, "interlaced motion refused: " + code);
+    FrameRequest vectorsOnly;
+    vectorsOnly.vectors = true;
+    auto [frames2, code2] = readAll(dir + "/h264-mbaff.mp4", vectorsOnly);
+    expect(code2.empty() && frames2 == 24, "interlaced vectors alone decode (" + code2 + ")");
+  }
+
+  if (libavExportsExactRefs()) {  // the patched libav: HEVC vectors, frame threads, Main10
+    // (kept short: valgrind runs this too)
+    for (const char* name : {"x264-default.mp4", "x265-default.mp4", "hevc-main10.mp4", "hevc-wpp.mp4", "hevc-tiles.mp4"}) {
+      for (int threads : {1, 3}) {
+        FrameRequest req = fullRequest();
+        req.threads = threads;
+        auto [frames, code] = readAll(dir + "/" + name, req);
+        expect(code.empty() && frames >= 12, std::string(name) + " decodes with motion (" + code + ")");
+      }
+    }
+    FrameRequest official = fullRequest();
+    official.composition = Composition::Official;
+    official.stride = 1;
+    official.tensors.clear();
+    official.rgb = false;
+    auto [frames, code] = readAll(dir + "/hevc-zoom.mp4", official);
+    expect(code.empty() && frames == 12, "official composition per pixel (" + code + ")");
+  } else {  // refused: motion from HEVC
     auto [frames, code] = readAll(dir + "/hevc.mp4", fullRequest());
     expect(code == "ERR_NO_MOTION_VECTORS", "hevc motion refused: " + code);
+  }
+  {
     FrameRequest plain;
     auto [frames2, code2] = readAll(dir + "/hevc.mp4", plain);
     expect(code2.empty() && frames2 == 12, "hevc decodes without motion");
+  }
+
+  {  // references: exact decode numbers, the nearest-anchor assumption, placeholders, waits
+    ReferenceResolver resolver(false);
+    std::vector<DecodedFrame> out;
+    auto frame = [](int64_t index, char type, std::vector<int32_t> sources) {
+      DecodedFrame f;
+      f.index = index;
+      f.pictType = type;
+      for (int32_t s : sources) {
+        const int32_t row[10] = {s, 16, 16, 8, 8, 8, 8, 4, 0, 4};
+        f.vectors.insert(f.vectors.end(), row, row + 10);
+      }
+      return f;
+    };
+    // display I0 B1 P2, decoded I0 P2 B1: B1 names P2 (decode number 1) before P2 comes out
+    resolver.push(frame(0, 'I', {}), 0, {}, out);
+    resolver.push(frame(1, 'B', {-1, 1, -1}), 2, {0, 1, kRefPictureNone}, out);
+    expect(out.size() == 1 && resolver.pending() == 1, "a B-frame waits for its future reference");
+    resolver.push(frame(2, 'P', {-1, -1}), 1, {0, kRefPictureUnknown}, out);
+    expect(out.size() == 3, "released once it came out");
+    if (out.size() == 3) {
+      const DecodedFrame& b = out[1];
+      expect(b.vectorRefs == std::vector<int32_t>({1, -1, kVectorRefNone}), "B-frame references");
+      expect(b.compositionRefs == std::vector<int32_t>({1, -1, 0}), "B-frame composition references");
+      const DecodedFrame& p = out[2];
+      // unknown: the nearest anchor before (I0, 2 back); not exact, so vectorRefs says 0
+      expect(p.vectorRefs == std::vector<int32_t>({2, kVectorRefUnknown}), "P-frame references");
+      expect(p.compositionRefs == std::vector<int32_t>({2, 2}), "P-frame assumed reference");
+    }
+    // a reference that never comes out: unknown after kMaxWait frames, never a hang
+    out.clear();
+    ReferenceResolver lost(false);
+    lost.push(frame(0, 'P', {-1}), 5, {99}, out);
+    for (int64_t i = 1; i <= ReferenceResolver::kMaxWait; ++i) lost.push(frame(i, 'P', {}), 5 + i, {}, out);
+    expect(out.size() == size_t(ReferenceResolver::kMaxWait) + 1 && out[0].vectorRefs[0] == kVectorRefUnknown,
+           "a lost reference times out");
+    ReferenceResolver mpeg(true);
+    out.clear();
+    mpeg.push(frame(0, 'I', {}), -1, {}, out);
+    mpeg.push(frame(1, 'B', {-1, 1}), -1, {kRefPictureUnknown, kRefPictureUnknown}, out);
+    mpeg.flush(out);
+    expect(out.size() == 2 && out[1].vectorRefs == std::vector<int32_t>({1, kVectorRefUnknown}) &&
+               out[1].compositionRefs == std::vector<int32_t>({1, 0}),
+           "nearest anchors: exact where they exist; no anchor after the end");
+  }
+
+  {  // composition: a B-frame held for its future reference, bi-prediction, official rounding
+    const int w = 32, h = 16;
+    auto blocks = [&](int stride, std::vector<std::array<int32_t, 3>> preds) {  // source, ref, mx
+      std::vector<int32_t> rows, refs;
+      for (auto [source, ref, mx] : preds) {
+        const int32_t row[10] = {source, 32, 16, 0, 0, 16, 8, mx, 0, 4};
+        rows.insert(rows.end(), row, row + 10);
+        refs.push_back(ref);
+      }
+      return rasteriseBlocks(rows.data(), refs.data(), refs.size(), w, h, stride);
+    };
+    for (Composition how : {Composition::Bilinear, Composition::Official}) {
+      const int stride = how == Composition::Official ? 1 : 4;
+      KeyframeComposer composer(MotionMode::Accumulated, KeyframePolicy{}, how, 4);
+      std::vector<DecodedFrame> out;
+      auto frame = [&](int64_t index, char type) {
+        DecodedFrame f;
+        f.index = index;
+        f.pictType = type;
+        f.width = w;
+        f.height = h;
+        f.isKeyframe = index == 0;
+        return f;
+      };
+      composer.push(frame(0, 'I'), blocks(stride, {}), out);
+      // B1: list 0 from I0 (+1.5 px), list 1 from P2 (-1.5 px); P2: from I0 (+3 px)
+      composer.push(frame(1, 'B'), blocks(stride, {{-1, 1, 6}, {1, -1, -6}}), out);
+      expect(out.size() == 1 && composer.pending() == 1, "B-frame held for P2");
+      composer.push(frame(2, 'P'), blocks(stride, {{-1, 2, 12}}), out);
+      composer.flush(out);
+      expect(out.size() == 3, "all frames out, in order");
+      if (out.size() == 3) {
+        const float b = out[1].motion[2 * out[1].motionWidth + 2];
+        const float p = out[2].motion[2 * out[2].motionWidth + 2];
+        if (how == Composition::Bilinear) {
+          expect(std::abs(b - 1.5f) < 1e-5f && std::abs(p - 3.f) < 1e-5f, "bilinear: B 1.5, P 3");
+        } else {
+          // list 0 only, each step rounded half to even: 1.5 -> 2; 3 -> 3
+          expect(b == 2.f && p == 3.f, "official: B " + std::to_string(b) + ", P " + std::to_string(p));
+        }
+      }
+    }
   }
 
   {  // missing file and no video stream
@@ -212,11 +374,73 @@ int main(int argc, char** argv) {
     expect(code == "ERR_ABORTED", "abort interrupts reading: " + code);
   }
 
-  {  // byte-flipped variants: frames or a coded error, never a crash
-    const std::vector<uint8_t> original = slurp(dir + "/translate-b.mp4");
+  {  // the pixel limit: refused at open (the probe learns no size, the first decode refuses)
+    FrameRequest req = fullRequest();
+    req.maxPixels = 64 * 48 - 1;
+    auto [frames, code] = readAll(dir + "/mpeg1-64x48.m1v", req);
+    expect(code == "ERR_INPUT_TOO_LARGE" && frames == 0, "pixel limit refuses at open: " + code);
+    req.maxPixels = 64 * 48;
+    auto [frames2, code2] = readAll(dir + "/mpeg1-64x48.m1v", req);
+    expect(code2.empty() && frames2 >= 2, "pixel limit admits its own size: " + code2);
+    const std::vector<uint8_t> bytes = slurp(dir + "/translate-p.h264");  // 192x128 H.264
+    PacketReader decoder("h264", [] {
+      FrameRequest r = fullRequest();
+      r.maxPixels = 1000;
+      return r;
+    }());
+    std::string code3;
+    try {
+      decoder.decode(bytes, AV_NOPTS_VALUE);
+      decoder.flush();
+      DecodedFrame f;
+      while (decoder.next(f)) {
+      }
+    } catch (const CodedError& e) {
+      code3 = e.code();
+    }
+    expect(code3 == "ERR_INPUT_TOO_LARGE", "packet reader pixel limit: " + code3);
+  }
+
+  {  // a FIFO: abort() ends the wait for a writer; with a writer it reads like the file
+    const std::string fifo = scratch + "/selftest.fifo";
+    ::unlink(fifo.c_str());
+    expect(::mkfifo(fifo.c_str(), 0600) == 0, "mkfifo");
+    {
+      FileReader reader(fifo, fullRequest());
+      std::thread stopper([&reader] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));
+        reader.abort();
+      });
+      std::string code;
+      try {
+        reader.open();
+      } catch (const CodedError& e) {
+        code = e.code();
+      }
+      stopper.join();
+      expect(code == "ERR_ABORTED", "abort ends the wait for a FIFO writer: " + code);
+    }
+    const std::vector<uint8_t> bytes = slurp(dir + "/translate-p.h264");
+    std::thread writer([&fifo, &bytes] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::ofstream out(fifo, std::ios::binary);  // blocks until the reader has opened it
+      out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    });
+    auto [frames, code] = readAll(fifo, fullRequest());
+    writer.join();
+    expect(code.empty() && frames == 36, "a FIFO with a writer gives 36 frames (" + code + ")");
+    ::unlink(fifo.c_str());
+  }
+
+  // byte-flipped variants: frames or a coded error, never a crash (HEVC: the patched decoder's
+  // export, and the composition that follows it)
+  for (const char* name : {"translate-b.mp4", "x265-default.mp4"}) {
+    if (std::string(name) == "x265-default.mp4" && !libavExportsExactRefs()) continue;
+    const std::vector<uint8_t> original = slurp(dir + "/" + name);
     uint32_t x = 2463534242u;
     int coded = 0;
-    for (int variant = 0; variant < 40; ++variant) {
+    const int variants = std::string(name) == "x265-default.mp4" ? 24 : 40;
+    for (int variant = 0; variant < variants; ++variant) {
       std::vector<uint8_t> bytes = original;
       for (int k = 0; k < 1 + variant % 20; ++k) {
         x ^= x << 13;
@@ -227,9 +451,12 @@ int main(int argc, char** argv) {
       if (variant % 5 == 4) bytes.resize(x % bytes.size());
       const std::string path = scratch + "/selftest-fuzz.mp4";
       spit(path, bytes);
-      if (!readAll(path, fullRequest()).second.empty()) ++coded;
+      FrameRequest req = fullRequest();
+      req.threads = variant % 2 ? 1 : 3;
+      if (variant % 3 == 0) req.composition = Composition::Official;
+      if (!readAll(path, req).second.empty()) ++coded;
     }
-    expect(true, "fuzz variants survived (" + std::to_string(coded) + " ended in coded errors)");
+    expect(true, std::string(name) + " fuzz variants survived (" + std::to_string(coded) + " ended in coded errors)");
   }
 
   // CReFF: the fused kernel (threads, tiles, halos) against the reference, including windows
@@ -347,6 +574,62 @@ int main(int argc, char** argv) {
     }
     expect(same, "same-size labels are the first arg-max, " + std::to_string(K) + " classes at " +
                      std::to_string(H) + "x" + std::to_string(W));
+  }
+
+  // The official pipeline's kernels on shapes that reach their edges: the LR tensor resized from
+  // the HR one, the per-pixel motion field at the feature size, labels through two resizes.
+  for (const auto& [h, w, outH, outW] : std::vector<std::tuple<int, int, int, int>>{{240, 360, 120, 180}, {5, 7, 5, 7}, {1, 9, 1, 3}, {9, 1, 4, 1}, {3, 3, 7, 8}}) {
+    std::vector<float> src(3 * static_cast<size_t>(h) * w);
+    for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i % 17) - 8.f;
+    std::vector<float> out(3 * static_cast<size_t>(outH) * outW, NAN);
+    resizeAlignCorners(src.data(), 3, h, w, outH, outW, out.data());
+    bool finite = std::all_of(out.begin(), out.end(), [](float v) { return std::isfinite(v); });
+    if (h == outH && w == outW) finite = finite && out == src;
+    expect(finite, "align-corners tensor resize " + std::to_string(h) + "x" + std::to_string(w) + " -> " +
+                       std::to_string(outH) + "x" + std::to_string(outW));
+  }
+  for (const MotionResize mode : {MotionResize::AlignCorners, MotionResize::Nearest, MotionResize::CellCentres}) {
+    for (const auto& [frameW, frameH, stride, outW, outH] : std::vector<std::tuple<int, int, int, int, int>>{
+             {192, 128, 4, 24, 16}, {190, 125, 8, 25, 17}, {5, 3, 1, 5, 3}, {7, 5, 4, 1, 1}, {7, 5, 4, 20, 11}}) {
+      const int gw = (frameW + stride - 1) / stride, gh = (frameH + stride - 1) / stride;
+      std::vector<float> field(2 * static_cast<size_t>(gw) * gh);
+      for (size_t i = 0; i < field.size(); ++i) field[i] = i < field.size() / 2 ? 3.f : -2.f;
+      std::vector<float> out(2 * static_cast<size_t>(outW) * outH, NAN);
+      resizeMotionField(field.data(), gw, gh, stride, frameW, frameH, outW, outH, out.data(), mode);
+      // a uniform field stays uniform, scaled: by the height ratio (official) or per axis
+      const double sy = static_cast<double>(outH) / frameH;
+      const double sx = mode == MotionResize::CellCentres ? static_cast<double>(outW) / frameW : sy;
+      bool ok = true;
+      for (size_t i = 0; i < out.size(); ++i)
+        ok = ok && std::fabs(out[i] - (i < out.size() / 2 ? 3.0 * sx : -2.0 * sy)) < 1e-5;
+      expect(ok, "motion resize of a uniform field, mode " + std::to_string(static_cast<int>(mode)) + ", " +
+                     std::to_string(frameW) + "x" + std::to_string(frameH) + " -> " + std::to_string(outW) + "x" +
+                     std::to_string(outH));
+    }
+  }
+  for (const auto& [K, h, w, midH, midW, outH, outW] : std::vector<std::tuple<int, int, int, int, int, int, int>>{
+           {5, 15, 23, 120, 184, 240, 360}, {3, 10, 12, 10, 12, 10, 12}, {2, 1, 1, 8, 8, 3, 5}, {4, 6, 9, 2, 3, 6, 9}}) {
+    std::vector<float> logits(static_cast<size_t>(K) * h * w);
+    uint32_t x = 7u + K;
+    for (float& f : logits) {
+      x = x * 1664525u + 1013904223u;
+      f = static_cast<float>((x >> 8) % 1000) / 250.f - 2.f;
+    }
+    std::vector<uint8_t> labels(static_cast<size_t>(outH) * outW, 254);
+    LogitsResize via;
+    via.height = midH;
+    via.width = midW;
+    via.upsampling = LogitsUpsampling::HalfPixel;
+    logitsToLabelsVia(logits.data(), K, h, w, via, outH, outW, LogitsUpsampling::AlignCorners, labels.data(), 2);
+    bool ok = std::all_of(labels.begin(), labels.end(), [K = K](uint8_t v) { return v < K; });
+    if (h == midH && w == midW) {  // the first resize the identity: the one-resize labels
+      std::vector<uint8_t> one(labels.size(), 253);
+      logitsToLabels(logits.data(), K, h, w, outH, outW, LogitsUpsampling::AlignCorners, one.data(), 2);
+      ok = ok && one == labels;
+    }
+    expect(ok, "labels through two resizes, " + std::to_string(h) + "x" + std::to_string(w) + " -> " +
+                   std::to_string(midH) + "x" + std::to_string(midW) + " -> " + std::to_string(outH) + "x" +
+                   std::to_string(outW));
   }
 
   std::printf("selftest: %d checks, %d failed\n", checks, failures);

@@ -1,6 +1,11 @@
 // Everything that happens to a decoded picture before it is handed out: numbering, keyframe
-// policy, pixel conversion, motion-vector export and dense motion. Shared by the file/URL
-// reader and the packet decoder so both produce identical frames.
+// policy, pixel conversion, motion-vector export with each vector's reference, and dense
+// motion. Shared by the file/URL reader and the packet reader so both produce identical frames.
+//
+// Motion goes: libav's side data (motion_vectors.h) -> display-order references
+// (reference_resolver.h, which may hold a frame until a picture it predicts from comes out)
+// -> blocks on a grid (block_field.h) -> the composer (keyframe_composer.h, which holds frames
+// until their references are composed).
 #pragma once
 
 #include <cstdint>
@@ -8,6 +13,7 @@
 #include <vector>
 
 #include "../motion/keyframe_composer.h"
+#include "../motion/reference_resolver.h"
 #include "frame_converter.h"
 #include "frame_request.h"
 #include "libav_ptr.h"
@@ -16,34 +22,51 @@ namespace arseg {
 
 class FramePipeline {
  public:
-  explicit FramePipeline(FrameRequest request)
-      : request_(std::move(request)), composer_(request_.motion, request_.keyframes) {}
+  // `nearestAnchorsAreExact`: the codec's references are always the nearest anchors
+  // (codecRefsAreNearestAnchors), so vectors without an exact reference are exact anyway.
+  FramePipeline(FrameRequest request, bool nearestAnchorsAreExact)
+      : request_(std::move(request)),
+        resolver_(nearestAnchorsAreExact),
+        composer_(request_.motion, request_.keyframes, request_.composition, request_.stride) {}
 
   const FrameRequest& request() const { return request_; }
 
   // Takes a decoded picture in presentation order. `timeBase` converts its timestamps.
-  void push(const AVFrame* frame, AVRational timeBase);
+  // `position` is its place in the stream counting pictures the decoder dropped (see
+  // VideoDecoder), or -1 when unknown: the index then follows the previous picture's.
+  void push(const AVFrame* frame, AVRational timeBase, int64_t position = -1);
   // End of stream: frames held for motion composition come out.
   void flush();
+  // Frames held for references or composition.
+  size_t held() const { return resolver_.pending() + composer_.pending(); }
 
   bool hasReady() const { return !ready_.empty(); }
   DecodedFrame popReady();
   size_t readyCount() const { return ready_.size(); }
   // Pictures taken so far (delivered or still held).
-  int64_t framesSeen() const { return nextIndex_; }
+  int64_t framesSeen() const { return framesSeen_; }
+  // Places in the stream skipped between the pictures taken (pictures the decoder dropped).
+  int64_t framesSkipped() const { return skipped_; }
+  // The size of the first picture taken (0 x 0 before it).
+  int firstWidth() const { return firstWidth_; }
+  int firstHeight() const { return firstHeight_; }
 
  private:
+  void compose(std::vector<DecodedFrame>& resolved);
+
   FrameRequest request_;
+  ReferenceResolver resolver_;
   KeyframeComposer composer_;
   FrameConverter converter_;
-  std::vector<int32_t> vectorScratch_;
+  std::vector<int64_t> refPictures_;
+  std::vector<DecodedFrame> resolved_;
   std::vector<DecodedFrame> composed_;
   std::deque<DecodedFrame> ready_;
-  int64_t nextIndex_ = 0;
+  int64_t framesSeen_ = 0;
+  int64_t nextIndex_ = 0;  // the index the next picture gets unless its position says more
+  int64_t skipped_ = 0;
+  int firstWidth_ = 0;
+  int firstHeight_ = 0;
 };
-
-// Largest picture accepted: a corrupt header must not make us allocate gigabytes.
-constexpr int kMaxDimension = 16384;
-constexpr int64_t kMaxPixels = int64_t(1) << 27;
 
 }  // namespace arseg

@@ -3,15 +3,31 @@
 #pragma once
 
 #include <array>
+#include <climits>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace arseg {
+
+// The largest picture this code handles at all (sizes computed in int stay far from overflow).
+constexpr int kMaxDimension = 16384;
+constexpr int64_t kMaxPixels = int64_t(1) << 27;
+// The default of FrameRequest::maxPixels (the option limitInputPixels): 8192 x 8192. A corrupt or
+// hostile header must not make us allocate gigabytes before the first frame.
+constexpr int64_t kDefaultPixelLimit = int64_t(8192) * 8192;
+
+// Throws ERR_INPUT_TOO_LARGE when a width x height picture exceeds `limit` pixels (0: only the
+// hard limits above) or the hard limits; `framesDecoded` >= 0 for a size met part-way.
+void checkPictureSize(int width, int height, int64_t limit, int64_t framesDecoded = -1);
 
 // One float32 NCHW (1 x 3 x height x width) tensor, resized from the frame and normalised
 // as (value / 255 - mean[c]) / std[c]. The size is fixed (width, height), or relative to each
 // frame (scale > 0): round(frame size * scale) to the nearest multiple of `multiple`, at least
 // `multiple` (networks with an output stride need sizes that divide).
+// Or (from >= 0) the official AR-Seg's LR input: the earlier tensor `from` (already normalised)
+// resized bilinearly with align_corners=True to floor(its size * scale), at least 1 (Python's
+// int(H * s)); mean, std, channel order and multiple are then those of that tensor.
 struct TensorSpec {
   int width = 0;
   int height = 0;
@@ -20,12 +36,20 @@ struct TensorSpec {
   std::array<float, 3> mean{0.f, 0.f, 0.f};
   std::array<float, 3> std{1.f, 1.f, 1.f};
   bool bgr = false;  // channel order of the tensor planes
+  int from = -1;     // index of the earlier tensor this one is resized from, or -1: the frame
 };
 
 enum class MotionMode {
   None,         // no dense field
   Reference,    // displacement to the frame each block was predicted from
   Accumulated,  // displacement composed back to the frame's keyframe
+};
+
+// How an accumulated field is composed along the reference chain (keyframe_composer.h).
+enum class Composition {
+  Bilinear,  // fractional vectors, each step samples its reference's field bilinearly
+  Official,  // the official AR-Seg pre-processing (mergeMotion): per pixel, every step rounded
+             // to whole pixels, positions clipped to the frame, integer fields
 };
 
 // Which frames are keyframes (the frames motion is accumulated to, and that AR-Seg runs at HR).
@@ -50,17 +74,23 @@ struct FrameRequest {
   std::vector<TensorSpec> tensors;
   bool vectors = false;
   MotionMode motion = MotionMode::None;
+  Composition composition = Composition::Bilinear;
   int stride = 8;            // dense field cell size in pixels
   KeyframePolicy keyframes;
   int threads = 0;           // decoder threads, 0 = libavcodec's choice
   bool strict = false;       // a packet the decoder rejects ends the stream with ERR_DECODE
   bool lowDelay = false;     // each frame out as soon as it is decoded (live packet sources)
+  int64_t maxPixels = kDefaultPixelLimit;  // largest width x height accepted; 0 = no limit but the hard ones
 
   bool needsMotionSideData() const { return vectors || motion != MotionMode::None; }
 };
 
 // Raw motion vector columns, in the order mv-extractor users know.
 constexpr int kVectorColumns = 10;
+
+// DecodedFrame::vectorRefs entries besides a display-order distance (+ past, - future).
+constexpr int32_t kVectorRefUnknown = 0;          // the bitstream names none (stock libav)
+constexpr int32_t kVectorRefNone = INT32_MIN;     // a placeholder row, not a prediction
 
 struct DecodedFrame {
   int64_t index = 0;           // presentation order, from 0
@@ -77,6 +107,12 @@ struct DecodedFrame {
   std::vector<std::array<int, 2>> tensorSizes;  // width, height of each tensor
   bool hasVectors = false;
   std::vector<int32_t> vectors;              // N x kVectorColumns
+  // Per vector: the exact reference as a signed display-order distance (+ = that many frames
+  // back), kVectorRefUnknown or kVectorRefNone (reference_resolver.h).
+  std::vector<int32_t> vectorRefs;
+  // Per vector: the reference composition follows: the exact one, else the nearest-anchor
+  // assumption; 0 = no prediction. Internal: not handed to JS.
+  std::vector<int32_t> compositionRefs;
   bool hasMotion = false;
   int motionWidth = 0;                       // grid cells per row
   int motionHeight = 0;

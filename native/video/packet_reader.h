@@ -41,6 +41,7 @@ class PacketReader {
   // Packets dropped while waiting for the first keyframe.
   int64_t skippedBeforeKeyframe() const { return skippedBeforeKeyframe_; }
   std::string codecName() const { return decoder_->codecName(); }
+  bool motionExact() const { return decoder_->motionExact(); }
 
  private:
   void sendParsed(const uint8_t* data, int size);
@@ -51,6 +52,7 @@ class PacketReader {
   bool flushed_ = false;
   bool waiting_ = false;  // no keyframe seen yet (waitForKeyframe)
   int64_t skippedBeforeKeyframe_ = 0;
+  int64_t delivered_ = 0;
 };
 
 }  // namespace arseg

@@ -1,5 +1,8 @@
 #include "video_decoder.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "../common/coded_error.h"
 #include "motion_vectors.h"
 
@@ -7,15 +10,22 @@ namespace arseg {
 
 VideoDecoder::VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, AVRational timeBase,
                  FrameRequest request)
-    : frame_(allocFrame()), timeBase_(timeBase), pipeline_(std::move(request)) {
+    : frame_(allocFrame()),
+      timeBase_(timeBase),
+      pipeline_(std::move(request), codecRefsAreNearestAnchors(codecId)),
+      motionExact_(codecMotionIsExact(codecId)) {
   const FrameRequest& req = pipeline_.request();
   const AVCodecDescriptor* desc = avcodec_descriptor_get(codecId);
   const std::string name = desc ? desc->name : "unknown";
   if (req.needsMotionSideData() && !codecExportsMotionVectors(codecId)) {
+    const bool hevc = codecId == AV_CODEC_ID_HEVC;
     throw CodedError("ERR_NO_MOTION_VECTORS",
                      "libavcodec exports no motion vectors for " + name +
-                         " (only H.264, MPEG-4 Part 2, MPEG-1/2 and H.263 do); decode it "
-                         "without vectors/motion, or re-encode it");
+                         (hevc ? " (this build's libav lacks ar-seg-native's patch: the prebuild "
+                                 "and scripts/setup.sh's source build have it)"
+                               : " (only H.264, HEVC with ar-seg-native's patched libav, "
+                                 "MPEG-4 Part 2, MPEG-1/2 and H.263 do)") +
+                         "; decode it without vectors/motion, or re-encode it");
   }
   const AVCodec* codec = avcodec_find_decoder(codecId);
   if (!codec) throw CodedError("ERR_UNSUPPORTED_CODEC", "no decoder for codec " + name);
@@ -27,12 +37,21 @@ VideoDecoder::VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, A
   }
   ctx_->pkt_timebase = timeBase;
   ctx_->thread_count = req.threads;
+  // The container's header, when it gives a size: refused before the decoder allocates anything.
+  if (params && params->width > 0 && params->height > 0)
+    checkPictureSize(params->width, params->height, req.maxPixels);
+  ctx_->opaque = this;
+  ctx_->get_buffer2 = &VideoDecoder::getBuffer;
   if (req.needsMotionSideData()) {
     ctx_->export_side_data |= AV_CODEC_EXPORT_DATA_MVS;
-    // Frame threading exports vectors read from tables another thread may still be filling:
-    // under load some frames came out with wrong vectors (test/motion.test.js caught it). Slice
-    // threading keeps each picture's export on the thread that decoded it.
-    ctx_->thread_type = FF_THREAD_SLICE;
+    // Stock frame threading exports vectors read from tables another thread may still be
+    // filling: under load some frames came out with wrong vectors (test/reader.test.js caught
+    // it). Slice threading keeps each picture's export on the thread that decoded it. The
+    // patched H.264 and HEVC decoders wait for the picture they export (patches/ffmpeg/), so
+    // they keep libavcodec's threading.
+    const bool threadSafeExport = libavExportsExactRefs() &&
+                                  (codecId == AV_CODEC_ID_H264 || codecId == AV_CODEC_ID_HEVC);
+    if (!threadSafeExport) ctx_->thread_type = FF_THREAD_SLICE;
   }
   // Frame threading holds a frame per thread before the first comes out: a live source wants
   // each frame as soon as its packet is in.
@@ -48,7 +67,57 @@ std::string VideoDecoder::codecName() const {
   return desc ? desc->name : "unknown";
 }
 
+int VideoDecoder::getBuffer(AVCodecContext* ctx, AVFrame* frame, int flags) {
+  auto* self = static_cast<VideoDecoder*>(ctx->opaque);
+  const int64_t limit = self->pipeline_.request().maxPixels;
+  const int64_t pixels = int64_t(frame->width) * frame->height;
+  if (pixels > (limit > 0 ? std::min(limit, kMaxPixels) : kMaxPixels) || frame->width > kMaxDimension ||
+      frame->height > kMaxDimension) {
+    self->refusedWidth_.store(frame->width);
+    self->refusedHeight_.store(frame->height);
+    self->refused_.store(true);
+    return AVERROR(ERANGE);
+  }
+  return avcodec_default_get_buffer2(ctx, frame, flags);
+}
+
+void VideoDecoder::stopIfRefused() {
+  if (!refused_.load() || failure_) return;
+  try {
+    checkPictureSize(refusedWidth_.load(), refusedHeight_.load(), pipeline_.request().maxPixels,
+                     pipeline_.framesSeen());
+    failure_ = std::make_unique<CodedError>("ERR_INPUT_TOO_LARGE", "a picture was refused",
+                                            pipeline_.framesSeen());
+  } catch (const CodedError& e) {
+    failure_ = std::make_unique<CodedError>(e);
+  }
+  // The pictures decoded before the refused one come out (decoders hold some back); every
+  // later one is refused by getBuffer again.
+  avcodec_send_packet(ctx_.get(), nullptr);
+  for (int attempt = 0; attempt < 64 && !drained_; ++attempt) receiveAll();
+  if (!drained_) {
+    drained_ = true;
+    pipeline_.flush();
+  }
+}
+
+int64_t VideoDecoder::positionOf(const AVFrame* frame) {
+  if (!ptsKnown_ || frame->pts == AV_NOPTS_VALUE) return -1;
+  // Pictures come out in presentation order, after every packet presented before them was sent:
+  // the packets still pending with a smaller pts were dropped by the decoder.
+  const auto own = pendingPts_.lower_bound(frame->pts);
+  const int64_t position = presentedBefore_ + std::distance(pendingPts_.begin(), own);
+  auto end = own;
+  if (end != pendingPts_.end() && *end == frame->pts) ++end;  // its own packet
+  presentedBefore_ = position + 1;
+  pendingPts_.erase(pendingPts_.begin(), end);
+  return position;
+}
+
 void VideoDecoder::countError(int err, const char* what) {
+  if (refused_.load()) return;  // a picture over the limit, not damage: stopIfRefused reports it
+  if (err == AVERROR(ENOMEM))
+    throw CodedError("ERR_OUT_OF_MEMORY", std::string(what) + ": out of memory", pipeline_.framesSeen());
   ++decodeErrors_;
   if (pipeline_.request().strict)
     throw CodedError("ERR_DECODE", std::string(what) + ": " + avErrorText(err),
@@ -57,6 +126,24 @@ void VideoDecoder::countError(int err, const char* what) {
 
 void VideoDecoder::send(const AVPacket* packet) {
   if (drained_) return;
+  if (packet && !(packet->flags & AV_PKT_FLAG_DISCARD)) {
+    ++packetsSent_;
+    if (ptsKnown_) {
+      // Without timestamps (raw elementary streams), or when pictures stop carrying their
+      // packets' (hundreds pending), positions cannot be told: indices then follow each other.
+      if (packet->pts == AV_NOPTS_VALUE || pendingPts_.size() >= kMaxPendingPts) {
+        ptsKnown_ = false;
+        pendingPts_.clear();
+      } else {
+        pendingPts_.insert(packet->pts);
+      }
+    }
+  }
+  sendPacket(packet);
+  stopIfRefused();  // a decoder may also conceal a refused picture instead of reporting an error
+}
+
+void VideoDecoder::sendPacket(const AVPacket* packet) {
   for (;;) {
     const int ret = avcodec_send_packet(ctx_.get(), packet);
     if (ret == AVERROR(EAGAIN)) {  // output must be drained before it takes more input
@@ -97,7 +184,7 @@ void VideoDecoder::receiveAll() {
     }
     consecutiveErrors = 0;
     try {
-      pipeline_.push(frame_.get(), timeBase_);
+      pipeline_.push(frame_.get(), timeBase_, positionOf(frame_.get()));
     } catch (...) {
       av_frame_unref(frame_.get());
       throw;
