@@ -123,8 +123,9 @@ function summarise(rows, extra) {
     max: Math.max(...lat),
     ratio: pct(lat, 99) / pct(lat, 50),
     fps: (counted.length - 1) / span,
-    meanDistance: distances.reduce((a, b) => a + b, 0) / Math.max(1, distances.length),
-    maxDistance: Math.max(...distances),
+    // null when no frame used a keyframe (every counted frame took the LR branch)
+    meanDistance: distances.length ? distances.reduce((a, b) => a + b, 0) / distances.length : null,
+    maxDistance: distances.length ? Math.max(...distances) : null,
     lrOnly: counted.filter((r) => r.branch === 'lr').length,
     // how far decoding was behind the source, for the frames segmented
     decodeLag99: pct(
@@ -263,7 +264,7 @@ async function tcpRun(seg, aus, rate, options) {
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows)
     console.log(
-      `| ${r.source} | ${r.keyframeLatency} | ${r.drop} | ${r.rate.toFixed(2)} | ${r.segmented} | ${r.skipped} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.max.toFixed(0)} | ${r.ratio.toFixed(2)} | ${r.fps.toFixed(3)} | ${r.meanDistance.toFixed(1)} / ${r.maxDistance} | ${r.lrOnly} | ${r.decodeLag99.toFixed(0)} |`,
+      `| ${r.source} | ${r.keyframeLatency} | ${r.drop} | ${r.rate.toFixed(2)} | ${r.segmented} | ${r.skipped} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.max.toFixed(0)} | ${r.ratio.toFixed(2)} | ${r.fps.toFixed(3)} | ${r.meanDistance === null ? '–' : `${r.meanDistance.toFixed(1)} / ${r.maxDistance}`} | ${r.lrOnly} | ${r.decodeLag99.toFixed(0)} |`,
     );
   if (jsonOut)
     fs.writeFileSync(
