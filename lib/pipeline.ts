@@ -435,7 +435,17 @@ export class ArSeg {
         if (o.mode === 'ar') run.keyframes.observe(f);
       },
     });
-    const frames = this.#run(intake, run);
+    // Registered now, not when the loop starts: close() also ends a segmentation not iterated
+    // yet (its source may be open already, by info()).
+    const active: ActiveRun = {
+      abort: () => {
+        intake.close();
+        run.keyframes.close();
+      },
+      step: null,
+    };
+    this.#runs.add(active);
+    const frames = this.#run(intake, run, active);
     return {
       info,
       stats: () => ({ ...intake.stats(), keyframesEncoded: run.keyframesEncoded }),
@@ -573,15 +583,7 @@ export class ArSeg {
    * branch gives a feature for the decoder or the logits themselves; then the decoder (when
    * needed) and the labels.
    */
-  async *#run(intake: FrameIntake, run: RunState): AsyncGenerator<SegmentResult> {
-    const active: ActiveRun = {
-      abort: () => {
-        intake.close();
-        run.keyframes.close();
-      },
-      step: null,
-    };
-    this.#runs.add(active);
+  async *#run(intake: FrameIntake, run: RunState, active: ActiveRun): AsyncGenerator<SegmentResult> {
     const step = <T>(p: Promise<T>): Promise<T> => {
       active.step = p;
       return p;

@@ -316,3 +316,16 @@ test('breaking out of a live run stops its intake; the ArSeg stays usable', asyn
   const again = await collect(seg.segment(packets(0, 13), { keyframeLatency: 'async', keyframeDelay: 0 }));
   t.is(again.length, 13);
 });
+
+test('close() also ends a segmentation that was never iterated: its source is released, its loop ends with ERR_CLOSED', async (t) => {
+  const own = await ArSeg.load(BUNDLE);
+  const q = new PacketQueue();
+  t.true(q.push(packets(0, 1)[0]));
+  const segmentation = own.segment(q, { keyframeLatency: 'async' });
+  await own.close();
+  t.false(q.push(packets(1, 2)[0]), 'the source was released by close()');
+  const err = await t.throwsAsync(async () => {
+    for await (const r of segmentation) t.fail(`frame ${r.index} after close()`);
+  });
+  t.is(err.code, ErrorCodes.CLOSED);
+});
