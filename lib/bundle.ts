@@ -300,6 +300,17 @@ export class Bundle {
   }
   #head: PointwiseHead | null = null;
   #headReason: string | null = null;
+  #sessionOptions: ort.InferenceSession.SessionOptions = {};
+
+  /** The ONNX Runtime options the graphs were opened with (for sessions opened elsewhere: network-thread.ts). */
+  get sessionOptions(): ort.InferenceSession.SessionOptions {
+    return this.#sessionOptions;
+  }
+
+  /** The file of one of the bundle's graphs. */
+  graphFile(network: 'hrEncoder' | 'lrEncoder' | 'decoder'): string {
+    return path.resolve(this.dir, this.manifest.networks[network]);
+  }
   #lrHead: PointwiseHead | null = null;
   #lrHeadReason: string | null = 'the bundle has no networks.lrDecoder';
 
@@ -383,6 +394,7 @@ export class Bundle {
       }
     }
     const bundle = new Bundle(root, manifest, sessions, creff);
+    bundle.#sessionOptions = sessionOptions;
     await bundle.dryRun();
     await bundle.attachHead('decoder', await file(manifest.networks.decoder, 'networks.decoder'), options);
     if (manifest.networks.lrDecoder) await bundle.attachHead('lrDecoder', await file(manifest.networks.lrDecoder, 'networks.lrDecoder'), options);

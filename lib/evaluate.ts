@@ -34,6 +34,13 @@ export interface EvaluateOptions {
   scale?: number;
   /** Where a bundle given by directory runs. Default 'cpu'. */
   device?: ExecutionDevice;
+  /**
+   * Evaluate mode 'ar' with asynchronous keyframes, each ready this many frames after its own
+   * frame (SegmentOptions.keyframeDelay): frames nearer their keyframe than that are fused with
+   * the keyframe before it (what a live stream pays for keyframes that no longer stall it).
+   * Default: the synchronous schedule.
+   */
+  keyframeDelay?: number;
   /** Called after each evaluated frame: frames done, and the total over every clip and mode. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -55,6 +62,8 @@ export interface EvalReport {
   interval: number;
   /** The LR scale. */
   scale: number;
+  /** Mode 'ar' ran with asynchronous keyframes ready this many frames late; null: synchronous. */
+  keyframeDelay: number | null;
   /** The clips evaluated. */
   clips: {
     /** The clip's name (`<split>/<clip>` in a dataset). */
@@ -94,6 +103,8 @@ export interface Protocol {
   ignore: number[];
   /** The bundle's class count. */
   classes: number;
+  /** Mode 'ar' with asynchronous keyframes ready this many frames late; null: synchronous. */
+  keyframeDelay: number | null;
 }
 
 /** The modes asked for, in EVAL_MODES' order; ERR_INVALID_ARG when none is one of them. */
@@ -104,13 +115,14 @@ function evalModes(asked: readonly string[] | undefined): SegmentMode[] {
 }
 
 /** Resolves modes, interval, scale and the ignored class against the model's bundle. */
-export function resolveProtocol(seg: ArSeg, o: Pick<EvaluateOptions, 'modes' | 'interval' | 'scale'>): Protocol {
+export function resolveProtocol(seg: ArSeg, o: Pick<EvaluateOptions, 'modes' | 'interval' | 'scale' | 'keyframeDelay'>): Protocol {
   const m = seg.bundle.manifest;
   const modes = evalModes(o.modes);
   const K = m.classes.length;
   const ignoreIndex = typeof m.ignoreIndex === 'number' && m.ignoreIndex >= 0 && m.ignoreIndex < K ? m.ignoreIndex : null;
   const interval = integerIn('interval', o.interval, 1, Infinity, m.keyframeInterval);
-  return { modes, interval, scale: o.scale ?? m.lrScale, ignore: ignoreIndex === null ? [] : [ignoreIndex], classes: K };
+  const keyframeDelay = o.keyframeDelay === undefined ? null : integerIn('keyframeDelay', o.keyframeDelay, 0, Infinity);
+  return { modes, interval, scale: o.scale ?? m.lrScale, ignore: ignoreIndex === null ? [] : [ignoreIndex], classes: K, keyframeDelay };
 }
 
 /** Fresh per-distance metrics for the protocol. */
@@ -132,7 +144,8 @@ export async function evaluateClip(
   onFrame?: () => void,
 ): Promise<ClipModeResult> {
   const clip = labels.clip;
-  const segmentation = seg.segment(clip.video, { mode, scale: p.scale, keyframes: p.interval });
+  const async = mode === 'ar' && p.keyframeDelay !== null ? { keyframeLatency: 'async' as const, keyframeDelay: p.keyframeDelay } : {};
+  const segmentation = seg.segment(clip.video, { mode, scale: p.scale, keyframes: p.interval, ...async });
   let declared: number | null = null;
   try {
     declared = (await segmentation.info()).frameCount ?? null;
@@ -200,6 +213,7 @@ export function buildReport(
     ignore: [...first.ignore],
     interval: p.interval,
     scale: p.scale,
+    keyframeDelay: p.keyframeDelay,
     clips: clips.map(({ clip, frames }) => ({ name: clip.name, video: clip.video, labels: clip.labels, frames })),
     modes: Object.fromEntries(p.modes.map((mode) => [mode, metrics.get(mode)!.report()])),
     seconds,
@@ -256,7 +270,8 @@ export function formatEvalMarkdown(r: EvalReport): string {
   const lines: string[] = [];
   lines.push(
     `mIoU (%) of ${r.model} per reference distance d (keyframe every ${r.interval} frames, LR scale ${r.scale}); ` +
-      `${r.clips.length} clip${r.clips.length === 1 ? '' : 's'}, ${frames.framesTotal} frames per mode`,
+      `${r.clips.length} clip${r.clips.length === 1 ? '' : 's'}, ${frames.framesTotal} frames per mode` +
+      (r.keyframeDelay !== null && r.modes.ar ? `; ar with asynchronous keyframes, each ready ${r.keyframeDelay} frames after its frame` : ''),
     '',
     `| mode | ${ds.map((d) => `d=${d}`).join(' | ')} | mean |`,
     `|---|${ds.map(() => '---:').join('|')}|---:|`,

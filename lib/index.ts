@@ -8,12 +8,16 @@ export { createPacketReader, PacketReader } from './packet-reader';
 export type { PacketReaderOptions } from './packet-reader';
 export { DEFAULT_PIXEL_LIMIT, VECTOR_COLUMNS, VECTOR_REF_NONE, VECTOR_REF_UNKNOWN } from './frame';
 export type { AdaptiveKeyframes, Composition, KeyframePolicy, FrameOptions, MotionField, MotionMode, PictType, Tensor, TensorSpec, VideoFrame } from './frame';
-export { sampleMotion, resizeMotion, MOTION_RESIZES } from './motion';
+export { sampleMotion, resizeMotion, composeMotion, MOTION_RESIZES } from './motion';
 export type { MotionResize } from './motion';
 export { encodeNpy, writeNpy } from './npy';
 export type { NpyArray } from './npy';
 export { ArSeg } from './pipeline';
-export type { Segmentation, SegmentMode, SegmentOptions, SegmentResult, StageTimings } from './pipeline';
+export type { ArSegOptions, Segmentation, SegmentationStats, SegmentMode, SegmentOptions, SegmentResult, StageTimings } from './pipeline';
+export { PacketQueue } from './packet-source';
+export type { Packet, PacketSource } from './packet-source';
+export type { DropPolicy } from './frame-intake';
+export type { AcrossKeyframes } from './keyframe-table';
 export { Bundle, PIPELINE_DEFAULTS, bundlePipeline } from './bundle';
 export type {
   BundleManifest,

@@ -3,7 +3,7 @@
  * another grid, with the displacement scaled to the new pixel units (docs/method.md: the field given
  * to CReFF is resized to the feature size with its values scaled by the same factor).
  */
-import { toArSegError } from './errors';
+import { ArSegError, ErrorCodes, toArSegError } from './errors';
 import { addon } from './native';
 import type { MotionField } from './frame';
 
@@ -61,4 +61,46 @@ export function resizeMotion(
   } catch (err) {
     throw toArSegError(err);
   }
+}
+
+/**
+ * Follows `first` and then `second`: the field that takes a pixel p of the frame `first` starts
+ * from to where `second` finally takes it, first(p) + second(p + first(p)), with `second`
+ * sampled bilinearly at the landing point, in cell units, clamped at the border (as the
+ * native composer follows a reference frame's field). Both fields must share one grid.
+ * Returns a new field in `second`'s mode.
+ */
+export function composeMotion(first: MotionField, second: MotionField): MotionField {
+  const { width, height, stride } = first;
+  if (second.width !== width || second.height !== height || second.stride !== stride)
+    throw new ArSegError(ErrorCodes.SHAPE, `the fields must share a grid: ${width}x${height}/${stride} and ${second.width}x${second.height}/${second.stride}`);
+  const plane = width * height;
+  const a = first.data;
+  const b = second.data;
+  const out = new Float32Array(2 * plane);
+  const maxU = width - 1;
+  const maxV = height - 1;
+  for (let i = 0; i < height; i++) {
+    for (let j = 0; j < width; j++) {
+      const k = i * width + j;
+      const ax = a[k];
+      const ay = a[plane + k];
+      const u = Math.min(Math.max(j + ax / stride, 0), maxU);
+      const v = Math.min(Math.max(i + ay / stride, 0), maxV);
+      const j0 = Math.floor(u);
+      const i0 = Math.floor(v);
+      const dj = j0 < maxU ? 1 : 0;
+      const di = i0 < maxV ? width : 0;
+      const fu = u - j0;
+      const fv = v - i0;
+      const c = i0 * width + j0;
+      for (let ch = 0; ch < 2; ch++) {
+        const o = ch * plane + c;
+        const top = b[o] + fu * (b[o + dj] - b[o]);
+        const bottom = b[o + di] + fu * (b[o + di + dj] - b[o + di]);
+        out[ch * plane + k] = (ch === 0 ? ax : ay) + top + fv * (bottom - top);
+      }
+    }
+  }
+  return { data: out, width, height, stride, mode: second.mode };
 }

@@ -35,7 +35,7 @@ export interface NativePacketReader {
   decode(packet: Uint8Array, pts?: number): Promise<NativeFrame[]>;
   flush(): Promise<NativeFrame[]>;
   close(): void;
-  stats(): { decodeErrors: number };
+  stats(): { decodeErrors: number; skippedBeforeKeyframe: number };
   readonly motionExact: boolean;
 }
 

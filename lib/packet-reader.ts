@@ -12,6 +12,17 @@ import { optionsObject } from './options';
 export interface PacketReaderOptions extends FrameOptions {
   /** libavcodec codec name: 'h264', 'hevc', 'mpeg4', 'mpeg2video', 'mpeg1video', ... */
   codec: string;
+  /**
+   * Drop packets until the first one the codec's parser marks as a keyframe (a stream joined
+   * mid-GOP then starts cleanly; the count is in stats().skippedBeforeKeyframe). Default false.
+   */
+  waitForKeyframe?: boolean;
+  /**
+   * Every decode() call holds exactly one access unit (as a camera driver's, ROS 2's or
+   * Foxglove's messages do): each is decoded at once instead of when the next one starts (the
+   * parser otherwise waits for the next unit's start to know where this one ends). Default false.
+   */
+  accessUnits?: boolean;
 }
 
 /** Decodes encoded packets a caller feeds it (made by `createPacketReader`). */
@@ -84,6 +95,8 @@ export class PacketReader {
   stats(): {
     /** Packets or frames the decoder rejected and skipped. */
     decodeErrors: number;
+    /** Packets dropped while waiting for the first keyframe (waitForKeyframe). */
+    skippedBeforeKeyframe: number;
   } {
     return this.#native.stats();
   }

@@ -14,24 +14,44 @@
  * made, how motion is composed and resized to the feature size, the warp, and how logits become
  * labels; a converted official checkpoint runs the official evaluation path (docs/conversion.md).
  *
- * On 'cuda' (and 'cuda-emulated', its test double) with native heads the frames take the device
- * path (device-path.ts): CReFF, the heads and the labels on the GPU, with the same choices.
+ * On 'cuda' (and 'cuda-emulated', its test double) with native heads the frames of the
+ * synchronous schedule take the device path (device-path.ts): CReFF, the heads and the labels on
+ * the GPU, with the same choices.
  *
  * Modes 'hr' (every frame at HR) and 'lr' (every frame at LR, no fusion) take the same path for
- * comparison. Decoding runs ahead on the thread pool while the networks run (the reader's
- * bounded read-ahead), so decode and inference overlap.
+ * comparison. Decoding runs ahead on the thread pool while the networks run (frame-intake.ts),
+ * so decode and inference overlap.
+ *
+ * Live streams (docs/live.md): the source may be a packet source (packet-source.ts); `drop:
+ * 'latest'` segments only the newest frame when inference falls behind; `keyframeLatency:
+ * 'async'` encodes keyframes at HR on a thread of their own while the frames after them are
+ * fused with the newest keyframe that is ready (keyframe-table.ts). For these the networks run
+ * on worker threads (network-thread.ts), so the main thread keeps reading and decoding.
  */
 import * as ort from 'onnxruntime-node';
 import { Bundle, BundleOptions, BundlePipeline, DecoderChoice, ExecutionDevice, LabelsResize } from './bundle';
-import { FeatureTensor, Keyframe } from './creff';
+import type { FeatureTensor } from './creff';
 import { DevicePath } from './device-path';
 import type { Logits, PointwiseHead } from './pointwise-head';
-import { ArSegError, ErrorCodes, toArSegError } from './errors';
-import type { KeyframePolicy, PictType, TensorSpec, VideoFrame } from './frame';
-import { integerIn, numberIn, oneOf, optionsObject } from './options';
+import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
+import type { KeyframePolicy, PictType, Tensor, TensorSpec, VideoFrame } from './frame';
+import {
+  DropPolicy,
+  FrameIntake,
+  FrameSource,
+  IntakeItem,
+  IntakeStats,
+  PacketFrameSource,
+  ReaderSource,
+} from './frame-intake';
+import { AcrossKeyframes, KeyframeChoice, KeyframeTable } from './keyframe-table';
+import { integerIn, numberIn, oneOf, optionsObject, show } from './options';
 import { resizeMotion } from './motion';
 import { addon } from './native';
-import { openVideo, OpenOptions, ReaderStats, VideoInfo, VideoReader } from './video';
+import { NetworkThread } from './network-thread';
+import { createPacketReader } from './packet-reader';
+import { isPacketSource, PacketSource } from './packet-source';
+import { openVideo, OpenOptions, VideoInfo } from './video';
 
 /**
  * How frames are segmented: 'ar' (AR-Seg: keyframes at HR, other frames at LR fused with the
@@ -67,12 +87,54 @@ export interface SegmentOptions {
   motionStride?: number;
   /** CReFF formulation: 'exact' (default) or 'keyframe-conv' (faster, approximate). */
   creffMode?: 'exact' | 'keyframe-conv';
-  /** Frames decoded ahead of inference. Default 4. */
+  /** Frames decoded ahead of inference (with drop 'none'). Default 4. */
   ahead?: number;
   /** libavformat options for the source (see openVideo). */
   formatOptions?: OpenOptions['formatOptions'];
   /** The largest picture accepted, in pixels (see FrameOptions.limitInputPixels). Default 8192 x 8192. */
   limitInputPixels?: number | boolean;
+  /**
+   * When keyframes are encoded at HR (mode 'ar'). 'sync' (default): in line, the paper's
+   * schedule (docs/method.md): a keyframe's frame waits for its HR encoder and every frame is
+   * fused with its own keyframe. 'async': on a thread of their own, as soon as they are decoded;
+   * each frame is fused with the newest keyframe that is ready (its own when it is), along its
+   * motion carried back to that keyframe; `usedKeyframe` and `keyframeDistance` say which.
+   */
+  keyframeLatency?: 'sync' | 'async';
+  /**
+   * With keyframeLatency 'async': keyframe K serves frames from K + keyframeDelay on, and those
+   * wait for it. Makes the schedule independent of timing (evaluation, tests, simulating a
+   * slower encoder); 0 gives the synchronous schedule's labels. Default: none (never wait).
+   */
+  keyframeDelay?: number;
+  /**
+   * With keyframeLatency 'async': a bound on staleness. A frame whose newest ready keyframe is
+   * more than this many frames back (or that has none yet) waits for the keyframe being
+   * encoded, as the synchronous schedule would: accuracy bounded, at the cost of that frame's
+   * latency when the keyframe thread falls behind (a loaded CPU). Default: none.
+   */
+  maxKeyframeDistance?: number;
+  /**
+   * With keyframeLatency 'async', how a frame fused with an older keyframe than its own gets
+   * its motion to it: 'bridge' (default; docs/live.md), or, for measuring that choice,
+   * 'zero-motion' or 'lr' (no fusion until its own keyframe is ready).
+   */
+  acrossKeyframes?: AcrossKeyframes;
+  /**
+   * When inference falls behind the source: 'none' (default) segments every frame; 'latest'
+   * decodes every frame (their motion is needed) but segments only the newest, and each result
+   * says how many frames were dropped before it (`skipped`). With keyframeLatency 'sync' a
+   * keyframe is dropped only when a newer keyframe has arrived (the frames after it need its HR
+   * feature).
+   */
+  drop?: DropPolicy;
+  /** Packet sources: the codec of the packets (a libavcodec name). Default 'h264'. */
+  codec?: string;
+  /**
+   * Packet sources: each packet is one whole access unit (true, the default: camera drivers,
+   * ROS 2, Foxglove), decoded at once; false for byte chunks cut anywhere.
+   */
+  accessUnits?: boolean;
 }
 
 /** Milliseconds spent per stage on this frame. */
@@ -92,6 +154,8 @@ export interface StageTimings {
   decoder: number;
   /** Upsampling and arg-max to labels; 0 on the device path (counted with the stage before). */
   labels: number;
+  /** Waiting for a keyframe's HR feature (keyframeDelay), or for its encoder in line. */
+  keyframeWait: number;
   /** The whole frame. */
   total: number;
 }
@@ -100,15 +164,31 @@ export interface StageTimings {
 export interface SegmentResult {
   /** Presentation order, from 0. */
   index: number;
-  /** Presentation time in seconds, null when the stream has none. */
+  /** Presentation time in seconds: a packet source's own timestamp, else the stream's; null when there is none. */
   pts: number | null;
   /** The frame's picture type. */
   pictType: PictType;
-  /** A keyframe (segmented at HR in mode 'ar'). */
+  /** A keyframe of the policy (segmented at HR in mode 'ar'; motion is accumulated to it). */
   isKeyframe: boolean;
-  /** The index of the keyframe this frame belongs to. */
+  /** The frame's own keyframe (by the keyframe policy). */
   keyframeIndex: number;
-  /** Which branch produced the labels: 'hr', 'lr', or 'ar' (LR fused with the keyframe). */
+  /**
+   * The keyframe whose HR feature made these labels: the frame itself on branch 'hr', the
+   * keyframe fused on branch 'ar' (its own, or an older one with keyframeLatency 'async'),
+   * null on branch 'lr'. Never later than the frame.
+   */
+  usedKeyframe: number | null;
+  /** index - usedKeyframe, or null. */
+  keyframeDistance: number | null;
+  /** Frames dropped before this one (drop 'latest'; the first also counts packets skipped before the first keyframe). */
+  skipped: number;
+  /** performance.now() milliseconds when the frame's data arrived (its packet), or was decoded: latency = performance.now() - receivedAt. */
+  receivedAt: number;
+  /** performance.now() milliseconds when the frame was decoded (decodedAt - receivedAt: how far decoding is behind the source). */
+  decodedAt: number;
+  /** A packet source's `meta` for this frame. */
+  meta?: unknown;
+  /** Which branch produced the labels: 'hr', 'lr', or 'ar' (LR fused with a keyframe). */
   branch: 'hr' | 'lr' | 'ar';
   /** Frame width in pixels. */
   width: number;
@@ -143,6 +223,10 @@ function now(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
+function feature(t: ort.Tensor): FeatureTensor {
+  return { data: t.data as Float32Array, dims: t.dims };
+}
+
 async function runSession(session: ort.InferenceSession, input: Float32Array, dims: number[]): Promise<ort.Tensor> {
   const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', input, dims) });
   return out[session.outputNames[0]];
@@ -159,7 +243,24 @@ interface ResolvedOptions {
   decoder: DecoderChoice;
   logits: boolean;
   rgb: boolean;
+  keyframeLatency: 'sync' | 'async';
+  keyframeDelay: number | undefined;
+  maxKeyframeDistance: number | undefined;
+  acrossKeyframes: AcrossKeyframes;
+  drop: DropPolicy;
 }
+
+/** Where the encoders run for one segment() call. */
+interface Networks {
+  /** The HR encoder in line (mode 'hr', and keyframes of the synchronous schedule). */
+  hr(input: Tensor): Promise<FeatureTensor>;
+  lr(input: Tensor): Promise<FeatureTensor>;
+  /** The HR encoder on the keyframe thread (the asynchronous schedule, which always runs threaded). */
+  keyframe?(input: Tensor): Promise<FeatureTensor>;
+}
+
+/** What a frame goes through: which branch, and for 'ar' the keyframe and the field to it. */
+type Plan = { branch: 'hr'; ready: FeatureTensor | null } | { branch: 'lr' } | { branch: 'ar'; choice: KeyframeChoice };
 
 /**
  * What a branch hands on: a feature for the decoder, the logits when it made them itself, or
@@ -168,33 +269,75 @@ interface ResolvedOptions {
 type BranchOutput =
   | { branch: SegmentResult['branch']; feature: FeatureTensor; logits?: undefined; device?: undefined }
   | { branch: SegmentResult['branch']; logits: Logits; feature?: undefined; device?: undefined }
-  | { branch: SegmentResult['branch']; device: { labels: Uint8Array; logits?: Logits; toDevice: number; toHost: number }; feature?: undefined; logits?: undefined };
+  | {
+      branch: SegmentResult['branch'];
+      device: { labels: Uint8Array; logits?: Logits; toDevice: number; toHost: number };
+      feature?: undefined;
+      logits?: undefined;
+    };
 
 /** State of one segment() call across frames. */
 interface RunState {
   o: ResolvedOptions;
+  networks: Networks;
   /** The decoder stage of HR frames, and of LR and AR frames (the LR network's own decoder when the bundle has one). */
   decodeHr: (feature: FeatureTensor) => Promise<Logits>;
   decodeLr: (feature: FeatureTensor) => Promise<Logits>;
   /** The native head CReFF applies on fused frames (CPU, decoder 'auto'; the AR frames' decoder), or null. */
   fusedHead: PointwiseHead | null;
-  /** The keyframe of the current GOP (mode 'ar'): its feature, and prepared for the CPU kernel. */
-  key: { feature: FeatureTensor; prepared: Keyframe | null } | null;
+  /** The keyframes (mode 'ar'): their features, and the way from a frame back to each. */
+  keyframes: KeyframeTable;
   /** The output buffer CReFF reuses from frame to frame. */
   fusedBuffer: Float32Array | null;
+  /** Keyframes encoded on the keyframe thread (asynchronous schedule). */
+  keyframesEncoded: number;
   /**
-   * The device path (device 'cuda' or 'cuda-emulated' with native heads, see devicePathReason):
-   * it holds the keyframe on the device, so `key.feature` only gives its size there. Null otherwise.
+   * The device path (device 'cuda' or 'cuda-emulated' with native heads, the synchronous
+   * schedule; see #devicePath), opened when the loop starts; null otherwise.
    */
   device: DevicePath | null;
+  /** The keyframe the device path holds on the device (its index), or null. */
+  deviceKeyframe: number | null;
+}
+
+/** Counters of a segmentation so far. */
+export interface SegmentationStats extends IntakeStats {
+  /** Keyframes whose HR feature was made. */
+  keyframesEncoded: number;
 }
 
 /** The frames of one segment() call, in presentation order, and the stream's facts. */
 export interface Segmentation extends AsyncIterable<SegmentResult> {
-  /** Opens the source if it is not open yet (the segmentation then reads from that same open). */
+  /**
+   * Opens the source if it is not open yet (the segmentation then reads from that same open).
+   * Packet sources: ERR_UNSUPPORTED (their facts come with the frames).
+   */
   info(): Promise<VideoInfo>;
-  /** The reader's counts so far: frames delivered, decode errors, frames the decoder dropped. */
-  stats(): ReaderStats;
+  /** Frames decoded, segmented and dropped so far, and the decoder's errors. */
+  stats(): SegmentationStats;
+}
+
+/** Options of ArSeg.load: the bundle's, and the keyframe thread's budget. */
+export interface ArSegOptions extends BundleOptions {
+  /**
+   * ONNX Runtime intra-op threads of the keyframe thread (keyframeLatency 'async'). Default:
+   * `threads`, else all cores.
+   */
+  keyframeThreads?: number;
+  /**
+   * Added to the keyframe thread's nice value (Linux, 0..19): the HR encoder of the
+   * asynchronous schedule then takes the CPU that the frames' own work leaves, so that it does
+   * not slow them down. Default 10; 0 shares the CPU evenly.
+   */
+  keyframeNice?: number;
+}
+
+/** A segment() call in progress, as close() sees it. */
+interface ActiveRun {
+  /** Stops the run's intake and keyframe encoding: its loop ends with ERR_CLOSED. */
+  abort(): void;
+  /** The step in progress (a frame's networks), or null between steps. */
+  step: Promise<unknown> | null;
 }
 
 /**
@@ -208,16 +351,18 @@ export class ArSeg {
   /** Where the networks and CReFF run. */
   readonly device: ExecutionDevice;
   #closed = false;
-  /** The readers of the segmentations running now: close() closes them, which interrupts a blocked read. */
-  #readers = new Set<VideoReader>();
-  /** The frames being processed now (networks, CReFF): close() waits for them before releasing the sessions. */
-  #inflight = new Set<Promise<unknown>>();
+  readonly #options: ArSegOptions;
+  readonly #runs = new Set<ActiveRun>();
+  /** Worker threads with their own sessions, started on first use (live sources, async keyframes). */
+  #foreground: Promise<NetworkThread> | null = null;
+  #background: Promise<NetworkThread> | null = null;
   /** The device paths of the segmentations running now: close() frees their keyframes on the device. */
   #devicePaths = new Set<DevicePath>();
 
-  private constructor(bundle: Bundle, device: ExecutionDevice) {
+  private constructor(bundle: Bundle, device: ExecutionDevice, options: ArSegOptions) {
     this.bundle = bundle;
     this.device = device;
+    this.#options = options;
   }
 
   /**
@@ -225,12 +370,15 @@ export class ArSeg {
    * device 'cuda' runs the networks on ONNX Runtime's CUDA provider and, when the decoders are
    * pointwise heads, CReFF, the heads and the labels in the device path (the keyframe feature
    * stays on the GPU for its GOP, only the labels come back; `devicePathReason` says why not
-   * otherwise); it fails with ERR_CUDA_UNAVAILABLE and
-   * the reason (`ar-seg doctor`) when either is missing. 'cuda-emulated' runs that device path's
-   * GPU code on the CPU (tests).
+   * otherwise); it fails with ERR_CUDA_UNAVAILABLE and the reason (`ar-seg doctor`) when either
+   * is missing. 'cuda-emulated' runs that device path's GPU code on the CPU (tests).
    */
-  static async load(dir: string, options: BundleOptions = {}): Promise<ArSeg> {
-    return new ArSeg(await Bundle.load(dir, options), options.device ?? 'cpu');
+  static async load(dir: string, options: ArSegOptions = {}): Promise<ArSeg> {
+    options = optionsObject(options);
+    // The keyframe thread's budget is consumed here (the rest by Bundle.load).
+    if (options.keyframeThreads !== undefined) integerIn('keyframeThreads', options.keyframeThreads, 1, 256);
+    if (options.keyframeNice !== undefined) integerIn('keyframeNice', options.keyframeNice, 0, 19);
+    return new ArSeg(await Bundle.load(dir, options), options.device ?? 'cpu', { ...options });
   }
 
   /**
@@ -246,36 +394,142 @@ export class ArSeg {
     if (keyframes === 'adaptive') keyframes = { policy: 'adaptive', maxInterval: m.keyframeInterval };
     const pipeline = this.bundle.pipeline;
     // mergeMotion composes per pixel: the official composition reads the field at stride 1
-    const motionStride = integerIn('motionStride', options.motionStride, 1, 64, pipeline.motionComposition === 'official' ? 1 : 4);
+    const motionStride = integerIn(
+      'motionStride',
+      options.motionStride,
+      1,
+      64,
+      pipeline.motionComposition === 'official' ? 1 : 4,
+    );
     const creffMode = oneOf('creffMode', options.creffMode, ['exact', 'keyframe-conv'] as const, 'exact');
     const decoder = oneOf<DecoderChoice>('decoder', options.decoder, ['auto', 'onnx'], 'auto');
-    return { mode, pipeline, scale, keyframes, motionStride, creffMode, decoder, logits: Boolean(options.logits), rgb: Boolean(options.rgb) };
+    const keyframeLatency = oneOf('keyframeLatency', options.keyframeLatency, ['sync', 'async'] as const, 'sync');
+    if (keyframeLatency === 'async' && mode !== 'ar')
+      throw invalidArg("option 'keyframeLatency' 'async' applies to mode 'ar'");
+    const keyframeDelay =
+      options.keyframeDelay === undefined ? undefined : integerIn('keyframeDelay', options.keyframeDelay, 0, Infinity);
+    if (keyframeDelay !== undefined && keyframeLatency !== 'async')
+      throw invalidArg("option 'keyframeDelay' needs keyframeLatency 'async'");
+    const maxKeyframeDistance =
+      options.maxKeyframeDistance === undefined
+        ? undefined
+        : integerIn('maxKeyframeDistance', options.maxKeyframeDistance, 0, Infinity);
+    if (maxKeyframeDistance !== undefined && (keyframeLatency !== 'async' || keyframeDelay !== undefined))
+      throw invalidArg("option 'maxKeyframeDistance' needs keyframeLatency 'async' without keyframeDelay");
+    const acrossKeyframes = oneOf<AcrossKeyframes>(
+      'acrossKeyframes',
+      options.acrossKeyframes,
+      ['bridge', 'zero-motion', 'lr'],
+      'bridge',
+    );
+    const drop = oneOf<DropPolicy>('drop', options.drop, ['none', 'latest'], 'none');
+    return {
+      mode,
+      pipeline,
+      scale,
+      keyframes,
+      motionStride,
+      creffMode,
+      decoder,
+      logits: Boolean(options.logits),
+      rgb: Boolean(options.rgb),
+      keyframeLatency,
+      keyframeDelay,
+      maxKeyframeDistance,
+      acrossKeyframes,
+      drop,
+    };
   }
 
   /**
-   * Segments a video file or URL; yields one result per frame in presentation order. Options are
-   * checked at once (ERR_INVALID_ARG); breaking out of the loop stops decoding.
+   * Segments a video file or URL, or a live packet source (packet-source.ts: an iterable of
+   * { data, pts } access units, or a PacketQueue); yields one result per frame in presentation
+   * order (per segmented frame with drop 'latest'). Options are checked at once
+   * (ERR_INVALID_ARG); breaking out of the loop stops decoding. A packet source that starts
+   * mid-GOP is read from its first keyframe on (the packets before it are counted in the first
+   * result's `skipped`); one that fails ends, after the frames it gave, with its error
+   * (ERR_READ unless it threw an ArSegError).
    */
-  segment(source: string, options: SegmentOptions = {}): Segmentation {
+  segment(source: string | PacketSource, options: SegmentOptions = {}): Segmentation {
     if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg is closed');
     const o = this.#resolve(options);
-    const motion = o.mode === 'ar' || typeof o.keyframes === 'object' ? 'accumulated' : 'none';
-    const reader = openVideo(source, {
+    const motion = o.mode === 'ar' || typeof o.keyframes === 'object' ? ('accumulated' as const) : ('none' as const);
+    const frameOptions = {
       tensors: this.#tensorSpecs(o),
       rgb: o.rgb,
       motion,
       // The official composition (mergeMotion) only when the bundle asks for it: the reader's
       // own default is this project's bilinear composition.
-      ...(motion !== 'none' && o.pipeline.motionComposition !== 'bilinear' ? { composition: o.pipeline.motionComposition } : {}),
+      ...(motion !== 'none' && o.pipeline.motionComposition !== 'bilinear'
+        ? { composition: o.pipeline.motionComposition }
+        : {}),
       stride: o.motionStride,
       keyframes: o.keyframes,
-      ahead: options.ahead ?? 4,
-      formatOptions: options.formatOptions,
       limitInputPixels: options.limitInputPixels,
+    };
+    let frameSource: FrameSource;
+    let info: () => Promise<VideoInfo>;
+    const live = typeof source !== 'string';
+    // Each source checks the options it consumes: the reader its own (ahead, formatOptions), the
+    // packet reader the codec and accessUnits; the intake's capacity is `ahead` for packets.
+    let capacity = 1;
+    if (typeof source === 'string') {
+      const reader = openVideo(source, { ...frameOptions, ahead: options.ahead, formatOptions: options.formatOptions });
+      frameSource = new ReaderSource(reader);
+      info = () => reader.open();
+    } else {
+      if (!isPacketSource(source))
+        throw invalidArg(`source must be a path, a URL, or an iterable of packets { data, pts }, got ${show(source)}`);
+      capacity = integerIn('ahead', options.ahead, 1, 64, 4);
+      const packets = createPacketReader({
+        codec: options.codec ?? 'h264',
+        ...frameOptions,
+        waitForKeyframe: true,
+        accessUnits: options.accessUnits ?? true,
+      });
+      frameSource = new PacketFrameSource(source, packets);
+      info = () =>
+        Promise.reject(
+          new ArSegError(
+            ErrorCodes.UNSUPPORTED,
+            'a packet source has no stream facts before its frames: read them from the results',
+          ),
+        );
+    }
+    // The networks leave the main thread where it must stay free: live sources (it feeds the
+    // decoder), dropping (the intake must see every frame as it comes), async keyframes.
+    const threaded = live || o.drop === 'latest' || o.keyframeLatency === 'async';
+    const run = this.#newRun(o, threaded);
+    if (threaded) {
+      // Start the threads now, not at the first frame that needs them: opening sessions takes
+      // a while. Their failures surface at that first frame.
+      this.#thread('foreground').catch(() => undefined);
+      if (o.mode === 'ar' && o.keyframeLatency === 'async') this.#thread('background').catch(() => undefined);
+    }
+    const intake = new FrameIntake(frameSource, {
+      drop: o.drop,
+      capacity,
+      keep: (f) => o.mode === 'ar' && o.keyframeLatency === 'sync' && f.isKeyframe,
+      observe: (f) => {
+        if (o.mode === 'ar') run.keyframes.observe(f);
+      },
     });
-    this.#readers.add(reader);
-    const frames = this.#run(reader, o);
-    return { info: () => reader.open(), stats: () => reader.stats(), [Symbol.asyncIterator]: () => frames };
+    // Registered now, not when the loop starts: close() also ends a segmentation not iterated
+    // yet (its source may be open already, by info()).
+    const active: ActiveRun = {
+      abort: () => {
+        intake.close();
+        run.keyframes.close();
+      },
+      step: null,
+    };
+    this.#runs.add(active);
+    const frames = this.#run(intake, run, active);
+    return {
+      info,
+      stats: () => ({ ...intake.stats(), keyframesEncoded: run.keyframesEncoded }),
+      [Symbol.asyncIterator]: () => frames,
+    };
   }
 
   /**
@@ -287,12 +541,97 @@ export class ArSeg {
   #tensorSpecs(o: ResolvedOptions): TensorSpec[] {
     const m = this.bundle.manifest;
     const normalise = { mean: m.input.mean, std: m.input.std, channelOrder: m.input.channelOrder };
-    if (o.pipeline.lrInput === 'hr-tensor-align-corners') return [{ scale: 1, multiple: 1, ...normalise }, { from: 0, scale: o.scale }];
+    if (o.pipeline.lrInput === 'hr-tensor-align-corners')
+      return [
+        { scale: 1, multiple: 1, ...normalise },
+        { from: 0, scale: o.scale },
+      ];
     const multiple = m.input.sizeMultiple ?? 8;
     return [
       { scale: 1, multiple, ...normalise },
       { scale: o.scale, multiple, ...normalise },
     ];
+  }
+
+  /** The state of a new run: where its networks run, and its keyframe table. */
+  #newRun(o: ResolvedOptions, threaded: boolean): RunState {
+    const { bundle } = this;
+    const inline: Networks = {
+      hr: (t) => runSession(bundle.hrEncoder, t.data, [...t.dims]).then(feature),
+      lr: (t) => runSession(bundle.lrEncoder, t.data, [...t.dims]).then(feature),
+    };
+    const networks: Networks = threaded
+      ? {
+          hr: async (t) => (await this.#thread('foreground')).run('hr', t.data, t.dims),
+          lr: async (t) => (await this.#thread('foreground')).run('lr', t.data, t.dims),
+          keyframe: async (t) => (await this.#thread('background')).run('hr', t.data, t.dims),
+        }
+      : inline;
+    const run: RunState = {
+      o,
+      networks,
+      decodeHr: this.#decoder(o, 'hr'),
+      decodeLr: this.#decoder(o, 'lr'),
+      fusedHead: this.#nativeHead(o, 'ar'),
+      keyframes: new KeyframeTable(),
+      fusedBuffer: null,
+      keyframesEncoded: 0,
+      device: null,
+      deviceKeyframe: null,
+    };
+    if (o.mode === 'ar' && o.keyframeLatency === 'async') {
+      run.keyframes = new KeyframeTable({
+        // Skipping superseded keyframes depends on timing: not when the schedule must not.
+        supersede: o.keyframeDelay === undefined,
+        encode: async (_entry, tensor) => {
+          const f = await networks.keyframe!(tensor);
+          const prepared =
+            this.device !== 'cuda' ? await this.bundle.creff.prepareKeyframe(f, { mode: o.creffMode }) : null;
+          run.keyframesEncoded++;
+          return { feature: f, prepared };
+        },
+      });
+    }
+    return run;
+  }
+
+  /**
+   * The worker thread for in-line networks ('foreground': HR and LR encoders, normal priority)
+   * or for the asynchronous schedule's keyframes ('background': the HR encoder, with its own
+   * thread budget and a raised nice value). Started on first use, kept until close().
+   */
+  #thread(which: 'foreground' | 'background'): Promise<NetworkThread> {
+    if (this.#closed) return Promise.reject(new ArSegError(ErrorCodes.CLOSED, 'this ArSeg is closed'));
+    const existing = which === 'foreground' ? this.#foreground : this.#background;
+    if (existing) return existing;
+    const { bundle } = this;
+    // ONNX Runtime's intra-op threads spin while they wait for work by default: on a few cores
+    // shared by two sessions, the decoder and CReFF, that spinning takes the CPU from the others.
+    const session = { ...bundle.sessionOptions, extra: { session: { intra_op: { allow_spinning: '0' } } } };
+    let started: Promise<NetworkThread>;
+    if (which === 'foreground') {
+      started = NetworkThread.start({
+        name: 'network',
+        graphs: { hr: bundle.graphFile('hrEncoder'), lr: bundle.graphFile('lrEncoder') },
+        session,
+      });
+      this.#foreground = started;
+    } else {
+      const threads = this.#options.keyframeThreads ?? this.#options.threads;
+      started = NetworkThread.start({
+        name: 'keyframe',
+        graphs: { hr: bundle.graphFile('hrEncoder') },
+        session: { ...session, ...(threads ? { intraOpNumThreads: threads } : {}) },
+        nice: this.#options.keyframeNice ?? 10,
+      });
+      this.#background = started;
+    }
+    // A thread that failed to start is forgotten, so that the next run may try again.
+    started.catch(() => {
+      if (which === 'foreground' && this.#foreground === started) this.#foreground = null;
+      if (which === 'background' && this.#background === started) this.#background = null;
+    });
+    return started;
   }
 
   /** The native head of a branch's decoder when it runs natively (CPU, decoder 'auto'), else null. */
@@ -302,18 +641,24 @@ export class ArSeg {
 
   /**
    * Why segment() runs on this device without the device path (null when it takes it, with
-   * decoder 'auto'): the device is 'cpu', or a decoder of the bundle is not a native pointwise
-   * head (DevicePath.unsupportedReason). On 'cuda' the frames then take the plain CUDA path:
-   * ONNX Runtime runs the decoders, CReFF.run the kernel, the labels are made on the CPU.
+   * decoder 'auto' and the synchronous schedule): the device is 'cpu', or a decoder of the
+   * bundle is not a native pointwise head (DevicePath.unsupportedReason). On 'cuda' the frames
+   * then take the plain CUDA path: ONNX Runtime runs the decoders, CReFF.run the kernel, the
+   * labels are made on the CPU.
    */
   get devicePathReason(): string | null {
     if (this.device === 'cpu') return "device 'cpu'";
     return DevicePath.unsupportedReason(this.bundle);
   }
 
-  /** The device path for a segment() call, or null (decoder 'onnx', or see devicePathReason). */
+  /**
+   * The device path for a segment() call, or null: decoder 'onnx', see devicePathReason, or
+   * keyframeLatency 'async' (the device path holds one keyframe, the frame's own; the
+   * asynchronous schedule may fuse with an older one, so it takes the plain CUDA path).
+   */
   #devicePath(o: ResolvedOptions): DevicePath | null {
-    if (this.device === 'cpu' || o.decoder !== 'auto' || this.devicePathReason) return null;
+    if (this.device === 'cpu' || o.decoder !== 'auto' || o.keyframeLatency === 'async' || this.devicePathReason)
+      return null;
     return DevicePath.open(this.bundle, this.device);
   }
 
@@ -346,70 +691,83 @@ export class ArSeg {
   }
 
   /**
-   * The frame loop: each frame goes to one branch (#hrBranch, #lrBranch, #arBranch), which gives
-   * a feature for the decoder or the logits themselves; then the decoder (when needed) and the
-   * labels. The keyframe feature of mode 'ar' lives in `gop` from its keyframe to the next.
+   * The frame loop: the intake hands over the next frame to segment; #plan picks its branch
+   * (#hrBranch, #lrBranch, #arBranch) and, for 'ar', the keyframe and the field to it; the
+   * branch gives a feature for the decoder or the logits themselves; then the decoder (when
+   * needed) and the labels.
    */
-  async *#run(reader: VideoReader, o: ResolvedOptions): AsyncGenerator<SegmentResult> {
-    let run: RunState | null = null;
+  async *#run(intake: FrameIntake, run: RunState, active: ActiveRun): AsyncGenerator<SegmentResult> {
+    const step = <T>(p: Promise<T>): Promise<T> => {
+      active.step = p;
+      return p;
+    };
     try {
-      run = {
-        o,
-        decodeHr: this.#decoder(o, 'hr'),
-        decodeLr: this.#decoder(o, 'lr'),
-        fusedHead: this.#nativeHead(o, 'ar'),
-        key: null,
-        fusedBuffer: null,
-        device: this.#devicePath(o),
-      };
+      run.device = this.#devicePath(run.o);
       if (run.device) this.#devicePaths.add(run.device);
       for (;;) {
         const t0 = now();
-        let frame: VideoFrame | null;
+        let item: IntakeItem | null;
         try {
-          frame = await reader.read();
+          item = await intake.next();
         } catch (err) {
-          // close() closed the reader under a blocked read: say that this ArSeg was closed
-          if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg was closed while reading', { cause: err });
+          // close() closed the source under a blocked read: say that this ArSeg was closed
+          if (this.#closed)
+            throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg was closed while reading', { cause: err });
           throw err;
         }
-        if (frame === null) return;
+        if (item === null) return;
         if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg was closed');
-        const work = this.#frame(frame, run, t0);
-        this.#inflight.add(work);
-        try {
-          yield await work;
-        } finally {
-          this.#inflight.delete(work);
-        }
+        const timings: StageTimings = {
+          decode: now() - t0,
+          hrEncoder: 0,
+          lrEncoder: 0,
+          creff: 0,
+          decoder: 0,
+          labels: 0,
+          keyframeWait: 0,
+          total: 0,
+        };
+        const result = await step(this.#segmentFrame(item, run, timings));
+        active.step = null;
+        timings.total = now() - t0;
+        yield result;
       }
     } catch (err) {
       throw toArSegError(err);
     } finally {
-      this.#readers.delete(reader);
-      reader.close();
-      if (run?.device) {
+      active.step = null;
+      this.#runs.delete(active);
+      intake.close();
+      run.keyframes.close();
+      if (run.device) {
         this.#devicePaths.delete(run.device);
         run.device.close();
+        run.device = null;
       }
     }
   }
 
-  /** One frame through its branch, the decoder (when needed) and the labels. */
-  async #frame(frame: VideoFrame, run: RunState, t0: number): Promise<SegmentResult> {
-    const { o } = run;
-    const timings: StageTimings = { decode: now() - t0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, total: 0 };
-    const useHr = o.mode === 'hr' || (o.mode === 'ar' && frame.isKeyframe);
-    const out = useHr ? await this.#hrBranch(frame, run, timings) : o.mode === 'lr' ? await this.#lrBranch(frame, run, timings) : await this.#arBranch(frame, run, timings);
+  /** One frame through its branch, the decoder and the labels. */
+  async #segmentFrame(item: IntakeItem, run: RunState, timings: StageTimings): Promise<SegmentResult> {
+    const { frame } = item;
+    let t = now();
+    const plan = await this.#plan(frame, run);
+    timings.keyframeWait = now() - t;
+    const out =
+      plan.branch === 'hr'
+        ? await this.#hrBranch(frame, run, timings, plan.ready)
+        : plan.branch === 'lr'
+          ? await this.#lrBranch(frame, run, timings)
+          : await this.#arBranch(frame, run, timings, plan.choice);
+    const used = plan.branch === 'hr' ? frame.index : plan.branch === 'ar' ? plan.choice.entry.index : null;
     if (out.device) {
       // The device path gave the labels (and the logits when asked) already.
-      timings.total = now() - t0;
-      const result = this.#result(frame, out.branch, out.device.labels, out.device.logits ?? null, timings, o);
+      const result = this.#result(item, out.branch, used, out.device.labels, out.device.logits ?? null, timings, run.o);
       result.bus = { toDevice: out.device.toDevice, toHost: out.device.toHost };
       return result;
     }
     let logits = out.logits;
-    let t = now();
+    t = now();
     if (!logits) {
       logits = await (out.branch === 'hr' ? run.decodeHr : run.decodeLr)(out.feature!);
       timings.decoder = now() - t;
@@ -417,79 +775,158 @@ export class ArSeg {
     t = now();
     const labels = await this.#labels(logits, frame, out.branch);
     timings.labels = now() - t;
-    timings.total = now() - t0;
-    return this.#result(frame, out.branch, labels, logits, timings, o);
+    return this.#result(item, out.branch, used, labels, logits, timings, run.o);
   }
 
-  /** HR encoder on the full frame; in mode 'ar' the feature becomes the GOP's keyframe. */
-  async #hrBranch(frame: VideoFrame, run: RunState, timings: StageTimings): Promise<BranchOutput> {
+  /**
+   * Which branch a frame takes. Mode 'ar', synchronous: a keyframe goes to the HR encoder, any
+   * other frame is fused with its own keyframe. Asynchronous: the newest usable keyframe
+   * (keyframe-table.ts): the frame itself when it is a keyframe already encoded (its HR
+   * feature is decoded as the synchronous schedule would), an older keyframe along the motion
+   * carried to it, or none yet (the LR branch alone, at the start of a stream).
+   */
+  async #plan(frame: VideoFrame, run: RunState): Promise<Plan> {
+    const { o, keyframes } = run;
+    if (o.mode === 'hr') return { branch: 'hr', ready: null };
+    if (o.mode === 'lr') return { branch: 'lr' };
+    if (o.keyframeLatency === 'sync') {
+      keyframes.forget(frame.keyframeIndex, frame.index);
+      if (frame.isKeyframe) return { branch: 'hr', ready: null };
+      const entry = keyframes.get(frame.keyframeIndex);
+      if (!entry || entry.state !== 'ready' || !frame.motion)
+        throw new ArSegError(ErrorCodes.NATIVE, 'no keyframe feature before a non-keyframe');
+      return { branch: 'ar', choice: { entry, distance: frame.index - entry.index, motion: frame.motion } };
+    }
+    const choice = await keyframes.choose(frame, {
+      delay: o.keyframeDelay,
+      maxDistance: o.maxKeyframeDistance,
+      across: o.acrossKeyframes,
+    });
+    if (!choice) return { branch: 'lr' };
+    keyframes.forget(choice.entry.index, frame.index);
+    if (choice.entry.index === frame.index) return { branch: 'hr', ready: choice.entry.feature };
+    return { branch: 'ar', choice };
+  }
+
+  /**
+   * The HR encoder on the full frame (or its feature, already made on the keyframe thread); in
+   * mode 'ar' the synchronous schedule keeps it as the keyframe of the frames that follow.
+   */
+  async #hrBranch(
+    frame: VideoFrame,
+    run: RunState,
+    timings: StageTimings,
+    ready: FeatureTensor | null,
+  ): Promise<BranchOutput> {
     const { o } = run;
-    const hr = frame.tensors![0];
+    if (ready) return { branch: 'hr', feature: ready };
     let t = now();
-    const hrFeature = await runSession(this.bundle.hrEncoder, hr.data, [...hr.dims]);
-    const feature = { data: hrFeature.data as Float32Array, dims: hrFeature.dims };
+    const hrFeature = await run.networks.hr(frame.tensors![0]);
     timings.hrEncoder = now() - t;
     if (run.device) {
-      // One upload serves the labels and, in mode 'ar', the GOP's keyframe on the device.
+      // One upload serves the labels and, in mode 'ar', the GOP's keyframe on the device (the
+      // table keeps the host feature for its size).
       t = now();
       const keep = o.mode === 'ar' ? o.creffMode : undefined;
-      const resize = this.#labelsResize('hr', feature.dims[2], feature.dims[3], frame);
-      const r = await run.device.labels(feature, { width: frame.width, height: frame.height, resize, head: 'hr', logits: o.logits, keyframe: keep });
-      if (keep) run.key = { feature, prepared: null };
+      const resize = this.#labelsResize('hr', hrFeature.dims[2], hrFeature.dims[3], frame);
+      const r = await run.device.labels(hrFeature, {
+        width: frame.width,
+        height: frame.height,
+        resize,
+        head: 'hr',
+        logits: o.logits,
+        keyframe: keep,
+      });
+      if (keep) {
+        run.keyframes.setReady(frame.index, { feature: hrFeature, prepared: null });
+        run.deviceKeyframe = frame.index;
+      }
       timings.decoder = now() - t;
-      return { branch: 'hr', device: { labels: r.labels, logits: r.logits, toDevice: r.bytesToDevice, toHost: r.bytesToHost } };
+      return {
+        branch: 'hr',
+        device: { labels: r.labels, logits: r.logits, toDevice: r.bytesToDevice, toHost: r.bytesToHost },
+      };
     }
     if (o.mode === 'ar') {
       t = now();
       // The CPU kernel takes a keyframe prepared once per GOP; the CUDA kernel the raw feature.
-      const prepared = this.device !== 'cuda' ? await this.bundle.creff.prepareKeyframe(feature, { mode: o.creffMode }) : null;
-      run.key = { feature, prepared };
+      const prepared =
+        this.device !== 'cuda' ? await this.bundle.creff.prepareKeyframe(hrFeature, { mode: o.creffMode }) : null;
+      run.keyframes.setReady(frame.index, { feature: hrFeature, prepared });
       timings.creff = now() - t;
     }
-    return { branch: 'hr', feature };
+    return { branch: 'hr', feature: hrFeature };
   }
 
   /** LR encoder on the downscaled frame. */
-  async #lrEncoder(frame: VideoFrame, timings: StageTimings): Promise<FeatureTensor> {
-    const lr = frame.tensors![1];
+  async #lrEncoder(frame: VideoFrame, run: RunState, timings: StageTimings): Promise<FeatureTensor> {
     const t = now();
-    const out = await runSession(this.bundle.lrEncoder, lr.data, [...lr.dims]);
+    const out = await run.networks.lr(frame.tensors![1]);
     timings.lrEncoder = now() - t;
-    return { data: out.data as Float32Array, dims: out.dims };
+    return out;
   }
 
-  /** Mode 'lr': the LR feature goes to the decoder as it is. */
+  /** Mode 'lr' (and 'ar' frames with no keyframe yet): the LR feature goes to the decoder as it is. */
   async #lrBranch(frame: VideoFrame, run: RunState, timings: StageTimings): Promise<BranchOutput> {
-    const feature = await this.#lrEncoder(frame, timings);
+    const feature = await this.#lrEncoder(frame, run, timings);
     if (run.device) {
       const t = now();
       const resize = this.#labelsResize('lr', feature.dims[2], feature.dims[3], frame);
-      const r = await run.device.labels(feature, { width: frame.width, height: frame.height, resize, head: 'lr', logits: run.o.logits });
+      const r = await run.device.labels(feature, {
+        width: frame.width,
+        height: frame.height,
+        resize,
+        head: 'lr',
+        logits: run.o.logits,
+      });
       timings.decoder = now() - t;
-      return { branch: 'lr', device: { labels: r.labels, logits: r.logits, toDevice: r.bytesToDevice, toHost: r.bytesToHost } };
+      return {
+        branch: 'lr',
+        device: { labels: r.labels, logits: r.logits, toDevice: r.bytesToDevice, toHost: r.bytesToHost },
+      };
     }
     return { branch: 'lr', feature };
   }
 
   /**
-   * Mode 'ar' off keyframes: the LR feature fused with the GOP's keyframe feature by CReFF, along
-   * the motion accumulated to the keyframe (resized and scaled to the feature size). With the
+   * Mode 'ar' off keyframes: the LR feature fused with the chosen keyframe's feature by CReFF,
+   * along the frame's motion to that keyframe (resized and scaled to the feature size). With the
    * native head, CReFF applies it itself and gives the logits (the C x H x W fused feature is
    * never written): the decoder's time is then part of the CReFF stage.
    */
-  async #arBranch(frame: VideoFrame, run: RunState, timings: StageTimings): Promise<BranchOutput> {
-    const { o, key, fusedHead } = run;
-    if (!key) throw new ArSegError(ErrorCodes.NATIVE, 'no keyframe feature before a non-keyframe');
-    const lrFeature = await this.#lrEncoder(frame, timings);
+  async #arBranch(
+    frame: VideoFrame,
+    run: RunState,
+    timings: StageTimings,
+    choice: KeyframeChoice,
+  ): Promise<BranchOutput> {
+    const { o, fusedHead } = run;
+    const key = choice.entry;
+    const lrFeature = await this.#lrEncoder(frame, run, timings);
     const t = now();
-    const [, , H, W] = key.feature.dims;
-    const motion = resizeMotion(frame.motion!, frame.width, frame.height, W, H, o.pipeline.motionResize);
+    const [H, W] = key.prepared
+      ? [key.prepared.height, key.prepared.width]
+      : [key.feature!.dims[2], key.feature!.dims[3]];
+    const motion = resizeMotion(choice.motion, frame.width, frame.height, W, H, o.pipeline.motionResize);
     if (run.device) {
       // The keyframe is on the device already: up go the LR feature and the motion, back the labels.
+      if (run.deviceKeyframe !== key.index)
+        throw new ArSegError(
+          ErrorCodes.NATIVE,
+          `the device path holds keyframe ${run.deviceKeyframe}, frame ${frame.index} needs ${key.index}`,
+        );
       const resize = this.#labelsResize('ar', H, W, frame);
-      const r = await run.device.fuse(lrFeature, motion, H, W, { width: frame.width, height: frame.height, resize, logits: o.logits });
+      const r = await run.device.fuse(lrFeature, motion, H, W, {
+        width: frame.width,
+        height: frame.height,
+        resize,
+        logits: o.logits,
+      });
       timings.creff = now() - t;
-      return { branch: 'ar', device: { labels: r.labels, logits: r.logits, toDevice: r.bytesToDevice, toHost: r.bytesToHost } };
+      return {
+        branch: 'ar',
+        device: { labels: r.labels, logits: r.logits, toDevice: r.bytesToDevice, toHost: r.bytesToHost },
+      };
     }
     const head = fusedHead && key.prepared ? { weight: fusedHead.weight, bias: fusedHead.bias } : undefined;
     const outChannels = head ? head.bias.length : this.bundle.manifest.feature.channels;
@@ -501,14 +938,19 @@ export class ArSeg {
       if (run.fusedBuffer?.length !== outChannels * H * W) run.fusedBuffer = new Float32Array(outChannels * H * W);
       output = run.fusedBuffer;
     }
-    const fused = await this.bundle.creff.run(lrFeature, key.prepared ?? key.feature, { data: motion, dims: [2, H, W] }, {
-      sampling: o.pipeline.sampling,
-      // ('cuda-emulated' without the device path, i.e. with ONNX Runtime's decoder: the CPU kernel)
-      device: this.device === 'cuda' ? 'cuda' : 'cpu',
-      mode: o.creffMode,
-      output,
-      head,
-    });
+    const fused = await this.bundle.creff.run(
+      lrFeature,
+      key.prepared ?? key.feature!,
+      { data: motion, dims: [2, H, W] },
+      {
+        sampling: o.pipeline.sampling,
+        // ('cuda-emulated' without the device path, i.e. with ONNX Runtime's decoder: the CPU kernel)
+        device: this.device === 'cuda' ? 'cuda' : 'cpu',
+        mode: o.creffMode,
+        output,
+        head,
+      },
+    );
     timings.creff = now() - t;
     return head ? { branch: 'ar', logits: fused } : { branch: 'ar', feature: fused };
   }
@@ -520,7 +962,8 @@ export class ArSeg {
   async #labels(logits: Logits, frame: VideoFrame, branch: SegmentResult['branch']): Promise<Uint8Array> {
     const [, lc, lh, lw] = logits.dims;
     const classes = this.bundle.manifest.classes.length;
-    if (lc !== classes) throw new ArSegError(ErrorCodes.BUNDLE, `the decoder gave ${lc} classes, the bundle lists ${classes}`);
+    if (lc !== classes)
+      throw new ArSegError(ErrorCodes.BUNDLE, `the decoder gave ${lc} classes, the bundle lists ${classes}`);
     const { upsampling, via } = this.#labelsResize(branch, lh, lw, frame);
     return addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, upsampling, via);
   }
@@ -531,36 +974,61 @@ export class ArSeg {
     return this.bundle.labelsResize(branch, lh, lw, { height, width });
   }
 
-  #result(frame: VideoFrame, branch: SegmentResult['branch'], labels: Uint8Array, logits: Logits | null, timings: StageTimings, o: ResolvedOptions): SegmentResult {
+  #result(
+    item: IntakeItem,
+    branch: SegmentResult['branch'],
+    used: number | null,
+    labels: Uint8Array,
+    logits: Logits | null,
+    timings: StageTimings,
+    o: ResolvedOptions,
+  ): SegmentResult {
+    const { frame } = item;
     const result: SegmentResult = {
       index: frame.index,
-      pts: frame.pts,
+      pts: item.pts,
       pictType: frame.pictType,
       isKeyframe: frame.isKeyframe,
       keyframeIndex: frame.keyframeIndex,
+      usedKeyframe: used,
+      keyframeDistance: used === null ? null : frame.index - used,
+      skipped: item.skipped,
+      receivedAt: item.receivedAt,
+      decodedAt: item.decodedAt,
       branch,
       width: frame.width,
       height: frame.height,
       labels,
       timings,
     };
-    if (o.logits && logits) result.logits = { data: logits.data, dims: [1, logits.dims[1], logits.dims[2], logits.dims[3]] };
+    if (o.logits && logits)
+      result.logits = { data: logits.data, dims: [1, logits.dims[1], logits.dims[2], logits.dims[3]] };
     if (frame.rgb) result.rgb = frame.rgb;
+    if (item.meta !== undefined) result.meta = item.meta;
     return result;
   }
 
   /**
-   * Ends every segmentation of this ArSeg and releases the ONNX Runtime sessions (and the
-   * keyframes the device path keeps on the GPU). A segmentation blocked on its input (a silent
-   * network peer, a FIFO with no writer) is interrupted: its loop rejects with ERR_CLOSED. Frames
-   * already in the networks finish first. Idempotent.
+   * Stops every segmentation in progress (their loops end with ERR_CLOSED; a live source's
+   * iterator is asked to return), waits for the networks they are running to return, then
+   * releases the worker threads, the keyframes the device path keeps on the GPU and the ONNX
+   * Runtime sessions. Idempotent.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const reader of this.#readers) reader.close();
-    this.#readers.clear();
-    await Promise.allSettled([...this.#inflight]);
+    const steps: Promise<unknown>[] = [];
+    for (const run of this.#runs) {
+      run.abort();
+      if (run.step) steps.push(run.step.catch(() => undefined));
+    }
+    const threads = [this.#foreground, this.#background].map((t) =>
+      t?.then(
+        (thread) => thread.close(),
+        () => undefined,
+      ),
+    );
+    await Promise.all([...steps, ...threads]);
     // A segmentation abandoned without being resumed never reaches its finally: free its keyframe here.
     for (const path of this.#devicePaths) path.close();
     this.#devicePaths.clear();

@@ -71,7 +71,7 @@ export async function segmentToDir(
   } catch {
     // an input that cannot be opened fails the first read of the loop below, with its code
   }
-  const sums: StageTimings = { decode: 0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, total: 0 };
+  const sums: StageTimings = { decode: 0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, keyframeWait: 0, total: 0 };
   const counts = { frames: 0, keyframes: 0, hr: 0, lr: 0, ar: 0 };
   let size = { width: 0, height: 0 };
   const dropped: number[] = [];

@@ -125,6 +125,25 @@ test('eval: frames are matched to their own labels (labels = ar predictions scor
   t.is(six.warnings.length, 1, 'keyframes that are not I-frames are reported');
 });
 
+test('eval --keyframe-delay: asynchronous keyframes ready S frames late; 0 is the synchronous table', async (t) => {
+  const dir = tmpDir('arseg-eval-async-');
+  const video = path.join(dir, 'clip.mp4');
+  fs.copyFileSync(fixture('translate-p.mp4'), video);
+  await labelFrom(video, path.join(dir, 'labels'), 'ar');
+  const zero = JSON.parse(run(['eval', video, '--model', BUNDLE, '--modes', 'ar', '--keyframe-delay', '0', '--json']).stdout);
+  t.is(zero.keyframeDelay, 0);
+  t.deepEqual(zero.modes.ar.perDistance, new Array(12).fill(1), 'the synchronous labels exactly');
+  const three = run(['eval', video, '--model', BUNDLE, '--modes', 'ar', '--keyframe-delay', '3']);
+  t.is(three.code, 0, three.stderr);
+  t.regex(three.stdout, /asynchronous keyframes, each ready 3 frames after its frame/);
+  const j = JSON.parse(run(['eval', video, '--model', BUNDLE, '--modes', 'ar', '--keyframe-delay', '3', '--json']).stdout);
+  // d >= 3 use their own keyframe (score 1); d < 3 an older one, or none in the first GOP
+  t.deepEqual(j.modes.ar.perDistance.slice(3), new Array(9).fill(1));
+  for (const d of [0, 1, 2]) t.true(j.modes.ar.perDistance[d] < 1, `d=${d}`);
+  t.is(run(['eval', video, '--model', BUNDLE, '--keyframe-delay', '-1']).code, 2);
+  t.is(run(['eval', video, '--model', BUNDLE, '--keyframe-delay', 'x']).code, 2);
+});
+
 test('eval of a dataset: its split expands to clips; matrices accumulate over the set per d; ignored pixels', async (t) => {
   const ds = tmpDir('arseg-eval-ds-');
   const clips = { a: 'translate-p.mp4', b: 'tiny.h264', c: 'tiny.h264' }; // 192x128 x 36 frames, 64x48 x 24

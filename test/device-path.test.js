@@ -553,6 +553,35 @@ test("decoder 'onnx' on 'cuda-emulated' keeps the old path (ONNX Runtime's decod
   }
 });
 
+test("the live options on 'cuda-emulated': drop 'latest' (threaded networks) keeps the device path; async keyframes take the plain path, with the CPU's labels", async (t) => {
+  // drop 'latest': the networks run on a worker thread and frames the loop falls behind on are
+  // skipped (decoded for their motion); those it segments take the device path, with the labels
+  // the undropped run gives the same frame
+  const dropped = (await segmentAll('cuda-emulated', BUNDLE, { mode: 'ar', keyframes: 12, drop: 'latest' }, 2)).slice(
+    0,
+    2,
+  );
+  t.is(dropped.length, 2);
+  const plain = await segmentAll('cuda-emulated', BUNDLE, { mode: 'ar', keyframes: 12 }, dropped[1].index + 1);
+  for (const r of dropped) {
+    t.truthy(r.bus, `frame ${r.index}: the device path`);
+    t.is(r.branch, plain[r.index].branch);
+    t.deepEqual(r.labels, plain[r.index].labels, `frame ${r.index}`);
+  }
+  // the device path holds one keyframe, the frame's own; the asynchronous schedule may fuse with
+  // an older one, so it runs CReFF on the CPU kernel and ONNX Runtime's decoders, as on the CPU
+  const options = { mode: 'ar', keyframes: 12, keyframeLatency: 'async', keyframeDelay: 0 };
+  const cpu = await segmentAll('cpu', TINY, options, 6);
+  const emu = await segmentAll('cuda-emulated', TINY, options, 6);
+  t.is(emu.length, cpu.length);
+  t.true(cpu.some((r) => r.branch === 'ar'));
+  for (const [i, r] of emu.entries()) {
+    t.is(r.bus, undefined, `frame ${i}: not the device path`);
+    t.is(r.usedKeyframe, cpu[i].usedKeyframe);
+    t.deepEqual(r.labels, cpu[i].labels, `frame ${i}`);
+  }
+});
+
 test('close() frees the device keyframe of a segmentation left suspended, and its loop then ends with ERR_CLOSED', async (t) => {
   const { DevicePath } = require('../dist/device-path');
   const original = DevicePath.prototype.close;

@@ -55,3 +55,34 @@ test.serial('opening, reading a little and closing 300 times frees everything', 
   t.log(`growth over 300 open/close cycles: ${growth.toFixed(1)} MiB`);
   t.true(growth < 24, `memory grew by ${growth.toFixed(1)} MiB`);
 });
+
+test.serial('live runs closed part-way, and ArSegs closed during them, free everything', async (t) => {
+  const { ArSeg, PacketQueue } = require('../dist');
+  const { splitAccessUnits } = require('./helpers/annexb');
+  const bundle = path.join(__dirname, 'fixtures', 'bundles', 'tiny-psp18');
+  const aus = splitAccessUnits(fs.readFileSync(fixture('translate-p.h264')));
+  const once = async () => {
+    const seg = await ArSeg.load(bundle);
+    // a run broken out of, with a keyframe encoding on its thread
+    const q1 = new PacketQueue();
+    for (const data of aus.slice(0, 14)) q1.push({ data });
+    for await (const r of seg.segment(q1, { keyframeLatency: 'async', drop: 'latest' })) if (r.index >= 1) break;
+    // a run waiting for packets when the ArSeg closes
+    const q2 = new PacketQueue();
+    for (const data of aus.slice(0, 3)) q2.push({ data });
+    const it = seg.segment(q2, { keyframeLatency: 'async' })[Symbol.asyncIterator]();
+    await it.next();
+    const pending = it.next();
+    await seg.close();
+    await pending.catch(() => undefined);
+  };
+  // The allocator settles over the first cycles (about 30 MiB); a leaked worker thread, with its
+  // V8 heap and sessions, would add more than 10 MiB a cycle.
+  for (let i = 0; i < 6; i++) await once();
+  const base = rss();
+  for (let i = 0; i < 10; i++) await once();
+  await new Promise((r) => setTimeout(r, 200));
+  const growth = (rss() - base) / MiB;
+  t.log(`growth over 10 load / live run / close cycles: ${growth.toFixed(1)} MiB`);
+  t.true(growth < 32, `memory grew by ${growth.toFixed(1)} MiB`);
+});

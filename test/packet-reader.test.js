@@ -86,3 +86,38 @@ test('packet decoder errors are coded', async (t) => {
   decoder.close();
   await t.throwsAsync(decoder.flush(), { code: 'ERR_CLOSED' });
 });
+
+test('waitForKeyframe: a stream joined mid-GOP starts at its next keyframe; the packets before it are counted, not errors', async (t) => {
+  const { splitAccessUnits } = require('./helpers/annexb');
+  const units = splitAccessUnits(stream);
+  const file = await collect(openVideo(fixture('translate-p.h264'), { motion: 'accumulated', stride: 8 }));
+  for (const [waitForKeyframe, accessUnits] of [
+    [true, true],
+    [true, false],
+  ]) {
+    const decoder = createPacketReader({ codec: 'h264', motion: 'accumulated', stride: 8, waitForKeyframe, accessUnits });
+    const frames = await decodeAll(decoder, units.slice(5));
+    t.is(frames.length, 24);
+    t.is(frames[0].pictType, 'I');
+    t.is(frames[0].index, 0);
+    t.deepEqual(decoder.stats(), { decodeErrors: 0, skippedBeforeKeyframe: 7 });
+    // from there on, the same frames as the file from its second keyframe
+    for (let i = 0; i < 24; i++) t.deepEqual(frames[i].motion.data, file[12 + i].motion.data, `frame ${i}`);
+    decoder.close();
+  }
+  t.throws(() => createPacketReader({ codec: 'h264', waitForKeyframe: 1 }), { code: 'ERR_INVALID_ARG' });
+  t.throws(() => createPacketReader({ codec: 'h264', accessUnits: 'yes' }), { code: 'ERR_INVALID_ARG' });
+});
+
+test('accessUnits: each access unit gives its frame at once, not when the next one starts', async (t) => {
+  const { splitAccessUnits } = require('./helpers/annexb');
+  const units = splitAccessUnits(stream);
+  for (const accessUnits of [false, true]) {
+    const decoder = createPacketReader({ codec: 'h264', accessUnits });
+    const counts = [];
+    for (const u of units.slice(0, 6)) counts.push((await decoder.decode(u)).length);
+    if (accessUnits) t.deepEqual(counts, [1, 1, 1, 1, 1, 1]);
+    else t.is(counts[0], 0, 'the parser holds a unit until the next one starts');
+    decoder.close();
+  }
+});

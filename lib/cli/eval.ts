@@ -1,6 +1,6 @@
 /**
  * `ar-seg eval <video-or-dataset...> [--model DIR] [--labels DIR] [--split test] [--modes hr,lr,ar]
- * [--interval L] [--scale S]`: lib/evaluate.ts with a progress bar.
+ * [--interval L] [--scale S] [--keyframe-delay N]`: lib/evaluate.ts with a progress bar.
  */
 import type { ExecutionDevice } from '../bundle';
 import { evaluate, EvalReport } from '../evaluate';
@@ -16,6 +16,7 @@ export interface EvalCliOptions {
   interval?: number;
   scale?: number;
   device?: ExecutionDevice;
+  keyframeDelay?: number;
   progress: boolean;
 }
 

@@ -30,6 +30,14 @@ function positiveInt(name: string, max: number) {
   };
 }
 
+function nonNegativeInt(name: string, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isInteger(n) || n < 0 || n > max) throw new InvalidArgumentError(`${name} must be an integer from 0 to ${max}`);
+    return n;
+  };
+}
+
 function keyframePolicy(value: string): 'gop' | 'adaptive' | number {
   if (value === 'gop' || value === 'adaptive') return value;
   return positiveInt('--keyframes', 1 << 20)(value);
@@ -223,11 +231,12 @@ export function buildProgram(): Command {
     .option('--modes <list>', 'modes to evaluate, comma-separated (default: hr,lr,ar)', modesValue)
     .option('--interval <L>', "keyframe interval L: keyframes every L frames from frame 0, d = 0..L-1 (default: the bundle's)", positiveInt('--interval', 1024))
     .option('--scale <s>', "LR scale per side (default: the bundle's)", scaleValue)
+    .option('--keyframe-delay <n>', 'ar with asynchronous keyframes, each ready N frames after its frame (the cost of staleness)', nonNegativeInt('--keyframe-delay', 1024))
     .option('--device <device>', 'cpu or cuda', deviceValue, 'cpu')
     .option('--out <file>', 'write the Markdown table to FILE instead of stdout')
     .option('--json', 'print the report as JSON on stdout')
     .option('--no-progress', 'no progress bar')
-    .action(async (inputs: string[], opts: { model?: string; labels?: string; split: string; modes?: SegmentMode[]; interval?: number; scale?: number; device: 'cpu' | 'cuda'; out?: string; json?: boolean; progress: boolean }) => {
+    .action(async (inputs: string[], opts: { model?: string; labels?: string; split: string; modes?: SegmentMode[]; interval?: number; scale?: number; keyframeDelay?: number; device: 'cpu' | 'cuda'; out?: string; json?: boolean; progress: boolean }) => {
       try {
         // the table's directory first: a wrong --out fails before the model loads
         if (opts.out) await prepareOutputDir(path.dirname(path.resolve(opts.out)));
@@ -238,6 +247,7 @@ export function buildProgram(): Command {
           modes: opts.modes,
           interval: opts.interval,
           scale: opts.scale,
+          keyframeDelay: opts.keyframeDelay,
           device: opts.device,
           progress: opts.progress && !opts.json,
         });

@@ -28,10 +28,20 @@ PacketReaderBinding::PacketReaderBinding(const Napi::CallbackInfo& info)
   guardSync(env, [&] {
     if (info.Length() < 1 || !info[0].IsString() || info[0].As<Napi::String>().Utf8Value().empty())
       throw CodedError("ERR_INVALID_ARG", "option 'codec' must be a codec name such as 'h264'");
-    FrameRequest request = parseFrameRequest(info.Length() > 1 ? info[1] : env.Undefined());
+    const Napi::Value options = info.Length() > 1 ? info[1] : env.Undefined();
+    FrameRequest request = parseFrameRequest(options);
+    const auto flag = [&](const char* name) {
+      if (!options.IsObject()) return false;
+      const Napi::Value v = options.As<Napi::Object>().Get(name);
+      if (v.IsUndefined()) return false;
+      if (!v.IsBoolean()) throw CodedError("ERR_INVALID_ARG", "option '" + std::string(name) + "' must be a boolean");
+      return v.As<Napi::Boolean>().Value();
+    };
+    const bool waitForKeyframe = flag("waitForKeyframe");
+    const bool accessUnits = flag("accessUnits");
     stride_ = request.stride;
     reader_ = std::make_unique<PacketReader>(info[0].As<Napi::String>().Utf8Value(),
-                                               std::move(request));
+                                               std::move(request), waitForKeyframe, accessUnits);
     motionExact_ = reader_->motionExact();
     return env.Undefined();
   });
@@ -45,6 +55,7 @@ void PacketReaderBinding::checkIdle() {
 void PacketReaderBinding::settle() {
   busy_ = false;
   decodeErrors_ = double(reader_->decodeErrors());
+  skippedBeforeKeyframe_ = double(reader_->skippedBeforeKeyframe());
   if (closing_) reader_.reset();
 }
 
@@ -127,6 +138,7 @@ Napi::Value PacketReaderBinding::motionExact(const Napi::CallbackInfo& info) {
 Napi::Value PacketReaderBinding::stats(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("decodeErrors", decodeErrors_);
+  o.Set("skippedBeforeKeyframe", skippedBeforeKeyframe_);
   return o;
 }
 

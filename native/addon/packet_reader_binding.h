@@ -31,6 +31,7 @@ class PacketReaderBinding : public Napi::ObjectWrap<PacketReaderBinding> {
   bool busy_ = false;
   bool closing_ = false;
   double decodeErrors_ = 0;
+  double skippedBeforeKeyframe_ = 0;
   bool motionExact_ = false;
 };
 

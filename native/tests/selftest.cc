@@ -147,6 +147,53 @@ int main(int argc, char** argv) {
     expect(frames == 36, "packet decoder gives 36 frames");
   }
 
+  {  // joined mid-stream, waiting for the first keyframe; then one access unit per call
+    const std::vector<uint8_t> bytes = slurp(dir + "/translate-p.h264");
+    PacketReader decoder("h264", fullRequest(), /*waitForKeyframe=*/true);
+    int frames = 0;
+    DecodedFrame f;
+    for (size_t at = bytes.size() / 5; at < bytes.size(); at += 977) {
+      const size_t n = std::min<size_t>(977, bytes.size() - at);
+      decoder.decode(std::vector<uint8_t>(bytes.begin() + at, bytes.begin() + at + n), AV_NOPTS_VALUE);
+      while (decoder.next(f)) expect(frames++ > 0 || f.pictType == 'I', "the first frame is the keyframe");
+    }
+    decoder.flush();
+    while (decoder.next(f)) ++frames;
+    expect(frames == 24 && decoder.skippedBeforeKeyframe() > 0 && decoder.decodeErrors() == 0,
+           "mid-stream packet decoder starts at the next keyframe");
+
+    // Access units: cut before every slice that starts a picture (first_mb_in_slice = 0, the
+    // top bit after the NAL header) and the parameter sets in front of it.
+    std::vector<size_t> cuts;
+    bool sawSlice = false;
+    for (size_t i = 0; i + 4 < bytes.size(); ++i) {
+      if (bytes[i] != 0 || bytes[i + 1] != 0 || bytes[i + 2] != 1) continue;
+      const int type = bytes[i + 3] & 0x1f;
+      const size_t start = i > 0 && bytes[i - 1] == 0 ? i - 1 : i;
+      const bool slice = type == 1 || type == 5;
+      if ((slice && (bytes[i + 4] & 0x80) && sawSlice) || ((type == 7 || type == 8) && sawSlice)) {
+        cuts.push_back(start);
+        sawSlice = false;
+      }
+      sawSlice = sawSlice || slice;
+    }
+    cuts.push_back(bytes.size());
+    PacketReader units("h264", fullRequest(), false, /*accessUnits=*/true);
+    size_t from = 0;
+    int immediate = 0;
+    for (size_t cut : cuts) {
+      units.decode(std::vector<uint8_t>(bytes.begin() + from, bytes.begin() + cut), AV_NOPTS_VALUE);
+      from = cut;
+      int got = 0;
+      while (units.next(f)) ++got;
+      immediate += got == 1;
+    }
+    units.flush();
+    while (units.next(f)) {
+    }
+    expect(cuts.size() == 36 && immediate == 36, "one access unit per call gives its frame at once");
+  }
+
   {  // truncated: frames first, then ERR_TRUNCATED
     std::vector<uint8_t> bytes = slurp(dir + "/translate-b.mp4");
     bytes.resize(bytes.size() / 2);

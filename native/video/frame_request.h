@@ -79,6 +79,7 @@ struct FrameRequest {
   KeyframePolicy keyframes;
   int threads = 0;           // decoder threads, 0 = libavcodec's choice
   bool strict = false;       // a packet the decoder rejects ends the stream with ERR_DECODE
+  bool lowDelay = false;     // each frame out as soon as it is decoded (live packet sources)
   int64_t maxPixels = kDefaultPixelLimit;  // largest width x height accepted; 0 = no limit but the hard ones
 
   bool needsMotionSideData() const { return vectors || motion != MotionMode::None; }

@@ -19,21 +19,34 @@ constexpr AVRational kMicroseconds{1, 1000000};
 
 }  // namespace
 
-PacketReader::PacketReader(const std::string& codec, FrameRequest request)
-    : packet_(allocPacket()) {
+PacketReader::PacketReader(const std::string& codec, FrameRequest request, bool waitForKeyframe,
+                           bool accessUnits)
+    : packet_(allocPacket()), waiting_(waitForKeyframe) {
   const AVCodecID id = codecByName(codec);
+  request.lowDelay = request.lowDelay || accessUnits;
   decoder_ = std::make_unique<VideoDecoder>(id, nullptr, kMicroseconds, std::move(request));
   parser_.reset(av_parser_init(id));
   if (!parser_) throw CodedError("ERR_UNSUPPORTED_CODEC", "no bitstream parser for " + codec);
+  if (accessUnits) parser_->flags |= PARSER_FLAG_COMPLETE_FRAMES;
 }
 
 void PacketReader::sendParsed(const uint8_t* data, int size) {
+  // key_frame is -1 for parsers that do not set it: then an I-picture is the keyframe.
+  const bool key = parser_->key_frame == 1 ||
+                   (parser_->key_frame < 0 && parser_->pict_type == AV_PICTURE_TYPE_I);
+  if (waiting_) {
+    if (!key) {
+      ++skippedBeforeKeyframe_;
+      return;
+    }
+    waiting_ = false;
+  }
   // The packet borrows the parser's buffer; avcodec_send_packet copies what it keeps.
   packet_->data = const_cast<uint8_t*>(data);
   packet_->size = size;
   packet_->pts = parser_->pts;
   packet_->dts = parser_->dts;
-  packet_->flags = parser_->key_frame == 1 ? AV_PKT_FLAG_KEY : 0;
+  packet_->flags = key ? AV_PKT_FLAG_KEY : 0;
   decoder_->send(packet_.get());
   packet_->data = nullptr;
   packet_->size = 0;

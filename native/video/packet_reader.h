@@ -16,8 +16,16 @@ namespace arseg {
 
 class PacketReader {
  public:
-  // `codec` is a libavcodec codec name ("h264", "hevc", "mpeg4", "mpeg2video", ...).
-  PacketReader(const std::string& codec, FrameRequest request);
+  // `codec` is a libavcodec codec name ("h264", "hevc", "mpeg4", "mpeg2video", ...). With
+  // `waitForKeyframe`, packets before the first one the parser marks as a keyframe are counted
+  // and dropped instead of decoded: a live stream joined mid-GOP starts at its next keyframe
+  // (an IDR or recovery point in H.264, an IRAP in HEVC, an I-picture where the parser says no
+  // more), instead of decoding damaged pictures from missing references.
+  // With `accessUnits`, every decode() call holds exactly one access unit (as a camera driver,
+  // ROS 2 or Foxglove message does): the parser then hands each one on at once, instead of
+  // holding it until the next one starts (a frame of latency on a live stream).
+  PacketReader(const std::string& codec, FrameRequest request, bool waitForKeyframe = false,
+               bool accessUnits = false);
 
   // Feeds bytes; `ptsMicros` (AV_NOPTS_VALUE when unknown) is attached to the packet that
   // starts in this chunk. Takes the buffer over: the parser reads up to
@@ -30,6 +38,8 @@ class PacketReader {
   bool next(DecodedFrame& out);
   bool flushed() const { return flushed_; }
   int64_t decodeErrors() const { return decoder_->decodeErrors(); }
+  // Packets dropped while waiting for the first keyframe.
+  int64_t skippedBeforeKeyframe() const { return skippedBeforeKeyframe_; }
   std::string codecName() const { return decoder_->codecName(); }
   bool motionExact() const { return decoder_->motionExact(); }
 
@@ -40,6 +50,8 @@ class PacketReader {
   std::unique_ptr<VideoDecoder> decoder_;
   PacketPtr packet_;
   bool flushed_ = false;
+  bool waiting_ = false;  // no keyframe seen yet (waitForKeyframe)
+  int64_t skippedBeforeKeyframe_ = 0;
   int64_t delivered_ = 0;
 };
 

@@ -53,6 +53,9 @@ VideoDecoder::VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, A
                                   (codecId == AV_CODEC_ID_H264 || codecId == AV_CODEC_ID_HEVC);
     if (!threadSafeExport) ctx_->thread_type = FF_THREAD_SLICE;
   }
+  // Frame threading holds a frame per thread before the first comes out: a live source wants
+  // each frame as soon as its packet is in.
+  if (req.lowDelay) ctx_->thread_type = FF_THREAD_SLICE;
   const int ret = avcodec_open2(ctx_.get(), codec, nullptr);
   if (ret < 0)
     throw CodedError("ERR_UNSUPPORTED_CODEC", "cannot open the " + name + " decoder: " +

@@ -1,0 +1,45 @@
+'use strict';
+/*
+ * Splits an Annex-B H.264 stream into access units (what a camera driver, ROS 2
+ * ffmpeg_image_transport or Foxglove's CompressedVideo send as one message each): a new unit
+ * starts at an access unit delimiter, or at parameter sets / SEI / a slice with
+ * first_mb_in_slice = 0 that follow a picture's slices.
+ */
+
+/** Offsets of the NAL units (the byte after each start code) and their types. */
+function nalUnits(buf) {
+  const units = [];
+  for (let i = 0; i + 3 < buf.length; i++) {
+    if (buf[i] === 0 && buf[i + 1] === 0 && buf[i + 2] === 1) {
+      const start = i > 0 && buf[i - 1] === 0 ? i - 1 : i; // include a 4-byte start code's zero
+      units.push({ start, header: i + 3, type: buf[i + 3] & 0x1f });
+      i += 2;
+    }
+  }
+  return units;
+}
+
+function splitAccessUnits(buf) {
+  const units = nalUnits(buf);
+  const aus = [];
+  let auStart = null;
+  let sawSlice = false;
+  for (const u of units) {
+    const isSlice = u.type === 1 || u.type === 5;
+    // first_mb_in_slice is ue(v): 0 codes as a single '1' bit, the top bit of the byte after the header
+    const firstSlice = isSlice && (buf[u.header + 1] & 0x80) !== 0;
+    const startsUnit =
+      u.type === 9 || ((u.type === 6 || u.type === 7 || u.type === 8) && sawSlice) || (firstSlice && sawSlice);
+    if (auStart === null) auStart = u.start;
+    else if (startsUnit) {
+      aus.push(buf.subarray(auStart, u.start));
+      auStart = u.start;
+      sawSlice = false;
+    }
+    if (isSlice) sawSlice = true;
+  }
+  if (auStart !== null) aus.push(buf.subarray(auStart));
+  return aus;
+}
+
+module.exports = { splitAccessUnits, nalUnits };
