@@ -21,6 +21,7 @@
         "native/creff/creff_reference.cc",
         "native/creff/creff_types.cc",
         "native/motion/block_field.cc",
+        "native/motion/compose_step.cc",
         "native/motion/keyframe_composer.cc",
         "native/motion/reference_resolver.cc",
         "native/motion/resize_field.cc",

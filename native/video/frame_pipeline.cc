@@ -125,8 +125,9 @@ void FramePipeline::compose(std::vector<DecodedFrame>& resolved) {
                                  request_.composition == Composition::Official
                              ? 1
                              : request_.stride;
-      blocks = rasteriseBlocks(f.vectors.data(), f.compositionRefs.data(),
-                               f.vectors.size() / kVectorColumns, f.width, f.height, stride);
+      blocks = composer_.spareBlocks();
+      rasteriseBlocks(f.vectors.data(), f.compositionRefs.data(),
+                      f.vectors.size() / kVectorColumns, f.width, f.height, stride, blocks);
     }
     f.compositionRefs.clear();
     f.compositionRefs.shrink_to_fit();
