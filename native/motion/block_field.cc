@@ -32,6 +32,10 @@ void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int fr
   const int gw = (frameWidth + stride - 1) / stride, gh = (frameHeight + stride - 1) / stride;
   resetSlot(field, 0, gw, gh, stride);
   field.ref[1].clear();  // slot 1 comes with the first vector that has source > 0
+  // Per slot: where its cells' displacements and distances go (slot 1: once it exists).
+  float* slotX[2] = {field.vec[0].dx.data(), nullptr};
+  float* slotY[2] = {field.vec[0].dy.data(), nullptr};
+  int32_t* slotRef[2] = {field.ref[0].data(), nullptr};
 
   const int off = stride - 1;
   int lastScale = 0;
@@ -43,20 +47,24 @@ void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int fr
     const int dstX = row[5], dstY = row[6];
     const int scale = row[9];
     const int32_t ref = refs[n];
-    if (ref == 0 || w <= 0 || h <= 0 || scale <= 0) continue;  // no prediction, or malformed
+    if ((ref == 0) | (w <= 0) | (h <= 0) | (scale <= 0)) continue;  // no prediction, or malformed
+    const int slot = source > 0 ? 1 : 0;
+    if (slot == 1 && !slotRef[1]) {
+      resetSlot(field, 1, gw, gh, stride);
+      slotX[1] = field.vec[1].dx.data();
+      slotY[1] = field.vec[1].dy.data();
+      slotRef[1] = field.ref[1].data();
+    }
     // The block spans [dst - size/2, dst + size/2) in pixels (dst is its centre); cell j's centre
     // is j * stride + (stride - 1) / 2. Doubling everything keeps the bounds in integers:
     // the cells inside are those with 2 * x0 <= 2 * j * stride + stride - 1 < 2 * x1.
     const int x0 = 2 * dstX - w, x1 = 2 * dstX + w;  // doubled block edges
     const int y0 = 2 * dstY - h, y1 = 2 * dstY + h;
-    const int slot = source > 0 ? 1 : 0;
-    if (slot == 1 && !field.hasSlot(1)) resetSlot(field, 1, gw, gh, stride);
     const int j0 = std::max(0, ceilBy(x0 - off));
     const int j1 = std::min(gw - 1, ceilBy(x1 - off) - 1);
-    if (j0 > j1) continue;
     const int i0 = std::max(0, ceilBy(y0 - off));
     const int i1 = std::min(gh - 1, ceilBy(y1 - off) - 1);
-    if (i0 > i1) continue;
+    if ((j0 > j1) | (i0 > i1)) continue;
     // (motion_x, motion_y) / motion_scale; a power-of-two scale (4 in H.264 and HEVC) as a
     // multiplication by its reciprocal, which is exact, not a division per block.
     if (scale != lastScale) {
@@ -68,15 +76,26 @@ void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int fr
                                        : static_cast<float>(row[7]) / scale;
     const float my = scaleIsPowerOfTwo ? static_cast<float>(row[8]) * inverseScale
                                        : static_cast<float>(row[8]) / scale;
-    float* dx = field.vec[slot].dx.data();
-    float* dy = field.vec[slot].dy.data();
-    int32_t* cellRef = field.ref[slot].data();
-    for (int i = i0; i <= i1; ++i) {
-      const size_t k0 = static_cast<size_t>(i) * gw;
-      for (int j = j0; j <= j1; ++j) {
-        dx[k0 + j] = mx;
-        dy[k0 + j] = my;
-        cellRef[k0 + j] = ref;
+    const size_t k = static_cast<size_t>(i0) * gw + j0;
+    float* dx = slotX[slot] + k;
+    float* dy = slotY[slot] + k;
+    int32_t* cellRef = slotRef[slot] + k;
+    const int nj = j1 - j0 + 1;
+    // Blocks cover mostly 2 x 2 cells or 1 (a macroblock at stride 8, 4): the compiler's
+    // vectorised loops, with their checks, cost more than the stores for them.
+    if (nj == 2 && i1 == i0 + 1) {
+      dx[0] = dx[1] = dx[gw] = dx[gw + 1] = mx;
+      dy[0] = dy[1] = dy[gw] = dy[gw + 1] = my;
+      cellRef[0] = cellRef[1] = cellRef[gw] = cellRef[gw + 1] = ref;
+    } else if (nj == 1 && i1 == i0) {
+      dx[0] = mx;
+      dy[0] = my;
+      cellRef[0] = ref;
+    } else {
+      for (int i = i0; i <= i1; ++i, dx += gw, dy += gw, cellRef += gw) {
+        std::fill_n(dx, nj, mx);
+        std::fill_n(dy, nj, my);
+        std::fill_n(cellRef, nj, ref);
       }
     }
   }
