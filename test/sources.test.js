@@ -81,6 +81,8 @@ test('source builds link the patched static libav of scripts/build-libav.sh when
   // the archives by full path, their symbols kept inside the addon
   t.regex(r.stdout, /libav-[^/\n]+\/lib\/libavcodec\.a/);
   t.regex(r.stdout, /--exclude-libs,ALL/);
+  const cflags = spawnSync(process.execPath, [script, '--cflags'], { encoding: 'utf8', env: { ...process.env, ARSEG_LIBAV_PREFIX: '' } });
+  t.deepEqual(cflags.stdout.split(/\s+/).filter((f) => f.startsWith('-I')), [`-I${path.join(fs.realpathSync(built), 'include')}`]);
   t.true(fs.readFileSync(path.join(built, 'include', 'libavutil', 'motion_vector.h'), 'utf8').includes('AV_MOTION_VECTOR_EXACT_REFS'));
 });
 
