@@ -25,6 +25,7 @@
         "native/device/device_path.cc",
         "native/device/emulated_backend.cc",
         "native/motion/block_field.cc",
+        "native/motion/compose_step.cc",
         "native/motion/keyframe_composer.cc",
         "native/motion/reference_resolver.cc",
         "native/motion/resize_field.cc",

@@ -49,6 +49,10 @@ try {
           return archive && fs.existsSync(archive) ? archive : f;
         });
       flags.push('-Wl,--exclude-libs,ALL');
+    } else {
+      // The prefix's own headers, not the .pc files' prefix= (a prefix copied or moved
+      // elsewhere still names where it was built).
+      flags = [`-I${path.join(prefix, 'include')}`, ...flags.filter((f) => !f.startsWith('-I'))];
     }
   } else {
     flags = pkgConfig([mode, ...MODULES], process.env);

@@ -1,6 +1,7 @@
 #include "block_field.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace arseg {
 
@@ -9,51 +10,148 @@ namespace {
 // ceil(a / b) for b > 0 and any sign of a, in integers.
 inline int ceilDiv(int a, int b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
-}  // namespace
+// ceil(a / 2^shift), the same for power-of-two strides without a division per block edge
+// (an arithmetic shift floors: ceil(a / b) = -floor(-a / b)).
+inline int ceilShift(int a, int shift) { return -((-a) >> shift); }
 
-BlockField rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count,
-                           int frameWidth, int frameHeight, int stride) {
-  BlockField field;
-  field.vec[0] = MotionGrid(frameWidth, frameHeight, stride);
-  field.ref[0].assign(field.vec[0].size(), 0);
-  const int gw = field.vec[0].width, gh = field.vec[0].height;
+// Sizes the grid of slot s for this frame (keeping its storage) and empties its slot.
+void resetSlot(BlockField& field, int s, int gw, int gh, int stride) {
+  MotionGrid& g = field.vec[s];
+  g.width = gw;
+  g.height = gh;
+  g.stride = stride;
+  const size_t n = static_cast<size_t>(gw) * gh;
+  g.dx.resize(n);
+  g.dy.resize(n);
+  field.ref[s].assign(n, 0);
+}
 
+template <typename CeilDiv>
+void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int frameWidth,
+               int frameHeight, int stride, BlockField& field, CeilDiv ceilBy) {
+  const int gw = (frameWidth + stride - 1) / stride, gh = (frameHeight + stride - 1) / stride;
+  resetSlot(field, 0, gw, gh, stride);
+  field.ref[1].clear();  // slot 1 comes with the first vector that has source > 0
+  // Per slot: where its cells' displacements and distances go (slot 1: once it exists).
+  float* slotX[2] = {field.vec[0].dx.data(), nullptr};
+  float* slotY[2] = {field.vec[0].dy.data(), nullptr};
+  int32_t* slotRef[2] = {field.ref[0].data(), nullptr};
+
+  const int off = stride - 1;
+  int lastScale = 0;
+  bool scaleIsPowerOfTwo = false;
+  float inverseScale = 0.f;
   for (size_t n = 0; n < count; ++n) {
     const int32_t* row = vectors + n * 10;
     const int source = row[0], w = row[1], h = row[2];
     const int dstX = row[5], dstY = row[6];
     const int scale = row[9];
     const int32_t ref = refs[n];
-    if (ref == 0 || w <= 0 || h <= 0 || scale <= 0) continue;  // no prediction, or malformed
-    const float mx = static_cast<float>(row[7]) / scale;
-    const float my = static_cast<float>(row[8]) / scale;
+    if ((ref == 0) | (w <= 0) | (h <= 0) | (scale <= 0)) continue;  // no prediction, or malformed
+    const int slot = source > 0 ? 1 : 0;
+    if (slot == 1 && !slotRef[1]) {
+      resetSlot(field, 1, gw, gh, stride);
+      slotX[1] = field.vec[1].dx.data();
+      slotY[1] = field.vec[1].dy.data();
+      slotRef[1] = field.ref[1].data();
+    }
     // The block spans [dst - size/2, dst + size/2) in pixels (dst is its centre); cell j's centre
     // is j * stride + (stride - 1) / 2. Doubling everything keeps the bounds in integers:
     // the cells inside are those with 2 * x0 <= 2 * j * stride + stride - 1 < 2 * x1.
     const int x0 = 2 * dstX - w, x1 = 2 * dstX + w;  // doubled block edges
     const int y0 = 2 * dstY - h, y1 = 2 * dstY + h;
-    const int den = 2 * stride, off = stride - 1;
-    const int j0 = std::max(0, ceilDiv(x0 - off, den));
-    const int j1 = std::min(gw - 1, ceilDiv(x1 - off, den) - 1);
-    const int i0 = std::max(0, ceilDiv(y0 - off, den));
-    const int i1 = std::min(gh - 1, ceilDiv(y1 - off, den) - 1);
-    const int slot = source > 0 ? 1 : 0;
-    if (slot == 1 && !field.hasSlot(1)) {
-      field.vec[1] = MotionGrid(frameWidth, frameHeight, stride);
-      field.ref[1].assign(field.vec[1].size(), 0);
+    const int j0 = std::max(0, ceilBy(x0 - off));
+    const int j1 = std::min(gw - 1, ceilBy(x1 - off) - 1);
+    const int i0 = std::max(0, ceilBy(y0 - off));
+    const int i1 = std::min(gh - 1, ceilBy(y1 - off) - 1);
+    if ((j0 > j1) | (i0 > i1)) continue;
+    // (motion_x, motion_y) / motion_scale; a power-of-two scale (4 in H.264 and HEVC) as a
+    // multiplication by its reciprocal, which is exact, not a division per block.
+    if (scale != lastScale) {
+      lastScale = scale;
+      scaleIsPowerOfTwo = (scale & (scale - 1)) == 0;
+      inverseScale = 1.f / static_cast<float>(scale);
     }
-    MotionGrid& grid = field.vec[slot];
-    std::vector<int32_t>& cellRef = field.ref[slot];
-    for (int i = i0; i <= i1; ++i) {
-      for (int j = j0; j <= j1; ++j) {
-        const size_t k = static_cast<size_t>(i) * gw + j;
-        grid.dx[k] = mx;
-        grid.dy[k] = my;
-        cellRef[k] = ref;
+    const float mx = scaleIsPowerOfTwo ? static_cast<float>(row[7]) * inverseScale
+                                       : static_cast<float>(row[7]) / scale;
+    const float my = scaleIsPowerOfTwo ? static_cast<float>(row[8]) * inverseScale
+                                       : static_cast<float>(row[8]) / scale;
+    const size_t k = static_cast<size_t>(i0) * gw + j0;
+    float* dx = slotX[slot] + k;
+    float* dy = slotY[slot] + k;
+    int32_t* cellRef = slotRef[slot] + k;
+    const int nj = j1 - j0 + 1;
+    // Blocks cover mostly 2 x 2 cells or 1 (a macroblock at stride 8, 4): the compiler's
+    // vectorised loops, with their checks, cost more than the stores for them.
+    if (nj == 2 && i1 == i0 + 1) {
+      dx[0] = dx[1] = dx[gw] = dx[gw + 1] = mx;
+      dy[0] = dy[1] = dy[gw] = dy[gw + 1] = my;
+      cellRef[0] = cellRef[1] = cellRef[gw] = cellRef[gw + 1] = ref;
+    } else if (nj == 1 && i1 == i0) {
+      dx[0] = mx;
+      dy[0] = my;
+      cellRef[0] = ref;
+    } else {
+      for (int i = i0; i <= i1; ++i, dx += gw, dy += gw, cellRef += gw) {
+        std::fill_n(dx, nj, mx);
+        std::fill_n(dy, nj, my);
+        std::fill_n(cellRef, nj, ref);
       }
     }
   }
+}
+
+}  // namespace
+
+void rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count, int frameWidth,
+                     int frameHeight, int stride, BlockField& field) {
+  const int den = 2 * stride;  // the doubled cell size
+  if ((den & (den - 1)) == 0) {
+    const int shift = __builtin_ctz(static_cast<unsigned>(den));
+    rasterise(vectors, refs, count, frameWidth, frameHeight, stride, field,
+              [shift](int a) { return ceilShift(a, shift); });
+  } else {
+    rasterise(vectors, refs, count, frameWidth, frameHeight, stride, field,
+              [den](int a) { return ceilDiv(a, den); });
+  }
+}
+
+BlockField rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count,
+                           int frameWidth, int frameHeight, int stride) {
+  BlockField field;
+  rasteriseBlocks(vectors, refs, count, frameWidth, frameHeight, stride, field);
   return field;
+}
+
+void distinctDistances(const BlockField& b, std::vector<int32_t>& out) {
+  out.clear();
+  for (int s = 0; s < 2; ++s) {
+    if (!b.hasSlot(s)) continue;
+    const int32_t* ref = b.ref[s].data();
+    const size_t n = b.ref[s].size();
+    int32_t last = 0;
+    size_t k = 0;
+    // Distances come in long runs (and zeros): skip 4 cells at a time that hold only `last` or 0.
+    typedef int32_t Quad __attribute__((vector_size(16)));
+    for (; k + 4 <= n; k += 4) {
+      Quad q;
+      std::memcpy(&q, ref + k, sizeof q);
+      const Quad seen = (q == 0) | (q == last);
+      if (seen[0] & seen[1] & seen[2] & seen[3]) continue;
+      for (size_t c = k; c < k + 4; ++c)
+        if (ref[c] != 0 && ref[c] != last) {
+          out.push_back(ref[c]);
+          last = ref[c];
+        }
+    }
+    for (; k < n; ++k)
+      if (ref[k] != 0 && ref[k] != last) {
+        out.push_back(ref[k]);
+        last = ref[k];
+      }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
 }
 
 }  // namespace arseg

@@ -17,7 +17,7 @@ namespace arseg {
 
 struct BlockField {
   MotionGrid vec[2];            // per slot: displacement in pixels (the frame at p matches the
-                                // reference at p + d)
+                                // reference at p + d); only meaningful where ref is nonzero
   std::vector<int32_t> ref[2];  // per slot and cell: distance to the reference, 0 = empty;
                                 // vec[1]/ref[1] stay empty when no vector has source > 0
 
@@ -38,5 +38,12 @@ struct BlockField {
 // takes the vector of the block containing its centre (the last such block of its slot).
 BlockField rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count,
                            int frameWidth, int frameHeight, int stride);
+// The same into `field`, reusing its storage (a field of an earlier frame: no allocation per
+// frame). Displacements of empty slots are left as they were: nothing reads them.
+void rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count, int frameWidth,
+                     int frameHeight, int stride, BlockField& field);
+
+// The distinct nonzero distances the cells of `b` hold, ascending, into `out` (cleared first).
+void distinctDistances(const BlockField& b, std::vector<int32_t>& out);
 
 }  // namespace arseg

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <utility>
 
+#include "compose_step.h"
+
 namespace arseg {
 
 namespace {
@@ -20,53 +22,9 @@ inline int roundHalfEven(float v) {
 
 inline int clampInt(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-// Where a step lands within this many pixels of the frame's edge, or beyond it, the field is
-// read at that distance inside instead. Blocks at the edge predict content that was partly
-// outside their reference (the encoder's vectors there are guesses, and the chain would carry
-// their errors inward); one macroblock in, the motion is known. Measured in
-// bench/motion-accuracy.js: with several references or B-frames the edge cells' errors
-// otherwise reach the interior within a few steps.
-constexpr int kEdgeInsetPixels = 16;
-
-// Samples a field where cell (i, j) lands after moving by (mx, my) pixels, within the inset.
-struct Follower {
-  const MotionGrid* grid;
-  float inv, uMin, uMax, vMin, vMax;
-  explicit Follower(const MotionGrid& g) : grid(&g), inv(1.f / g.stride) {
-    const int inset = (kEdgeInsetPixels + g.stride - 1) / g.stride;
-    const bool x = g.width > 2 * inset + 1, y = g.height > 2 * inset + 1;
-    uMin = x ? float(inset) : 0.f;
-    uMax = float(g.width - 1 - (x ? inset : 0));
-    vMin = y ? float(inset) : 0.f;
-    vMax = float(g.height - 1 - (y ? inset : 0));
-  }
-  void operator()(int i, int j, float mx, float my, float& ox, float& oy) const {
-    float u = j + mx * inv, v = i + my * inv;
-    u = u < uMin ? uMin : (u > uMax ? uMax : u);
-    v = v < vMin ? vMin : (v > vMax ? vMax : v);
-    grid->sample(u, v, ox, oy);
-  }
-};
-
 inline void follow(const MotionGrid& grid, int i, int j, float mx, float my, float& ox, float& oy) {
   const Follower f(grid);
   f(i, j, mx, my, ox, oy);
-}
-
-std::vector<int32_t> distinctRefs(const BlockField& b) {
-  std::vector<int32_t> refs;
-  for (int s = 0; s < 2; ++s) {
-    if (!b.hasSlot(s)) continue;
-    int32_t last = 0;
-    for (int32_t d : b.ref[s])
-      if (d != 0 && d != last) {
-        refs.push_back(d);
-        last = d;
-      }
-  }
-  std::sort(refs.begin(), refs.end());
-  refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
-  return refs;
 }
 
 }  // namespace
@@ -87,6 +45,7 @@ void KeyframeComposer::push(DecodedFrame frame, BlockField blocks,
                             std::vector<DecodedFrame>& ready) {
   if (mode_ != MotionMode::Accumulated) {
     emitDirect(std::move(frame), blocks, ready);
+    recycle(std::move(blocks));
     return;
   }
   const int64_t t = frame.index;
@@ -96,7 +55,7 @@ void KeyframeComposer::push(DecodedFrame frame, BlockField blocks,
     if (frame.pictType == 'I' && composition_ == Composition::Bilinear) roots_.insert(t);
   }
   Held h{std::move(frame), std::move(blocks), {}};
-  h.refs = distinctRefs(h.blocks);
+  distinctDistances(h.blocks, h.refs);
   held_.emplace(t, std::move(h));
   process(false, ready);
 }
@@ -132,6 +91,7 @@ void KeyframeComposer::process(bool atEnd, std::vector<DecodedFrame>& ready) {
     // I-frame) learns from every held leading picture, this one included.
     compose(next->second);
     composed_.emplace(next->first, std::move(next->second.frame));
+    recycle(std::move(next->second.blocks));
     held_.erase(next);
   }
   // Frames come out in display order: each once no earlier frame is held.
@@ -149,10 +109,43 @@ void KeyframeComposer::evict() {
   int64_t keep = lastArrived_ - kWindow;
   if (!held_.empty()) keep = std::min(keep, held_.begin()->first - kWindow);
   if (!composed_.empty()) keep = std::min(keep, composed_.begin()->first);
-  while (!nodes_.empty() && nodes_.begin()->first < keep) nodes_.erase(nodes_.begin());
+  while (!nodes_.empty() && nodes_.begin()->first < keep) {
+    recycle(std::move(nodes_.begin()->second.field));
+    nodes_.erase(nodes_.begin());
+  }
   while (roots_.size() > 1 && *std::next(roots_.begin()) <= keep) roots_.erase(roots_.begin());
   while (keyframes_.size() > 1 && *std::next(keyframes_.begin()) <= keep)
     keyframes_.erase(keyframes_.begin());
+}
+
+MotionGrid KeyframeComposer::takeGrid(int width, int height, int stride) {
+  MotionGrid g;
+  if (!spareGrids_.empty()) {
+    g = std::move(spareGrids_.back());
+    spareGrids_.pop_back();
+  }
+  g.width = width;
+  g.height = height;
+  g.stride = stride;
+  g.dx.resize(static_cast<size_t>(width) * height);
+  g.dy.resize(static_cast<size_t>(width) * height);
+  return g;
+}
+
+void KeyframeComposer::recycle(MotionGrid&& grid) {
+  if (grid.dx.capacity() > 0 && spareGrids_.size() < kSpares) spareGrids_.push_back(std::move(grid));
+}
+
+void KeyframeComposer::recycle(BlockField&& blocks) {
+  if (blocks.ref[0].capacity() > 0 && spareBlocks_.size() < kSpares)
+    spareBlocks_.push_back(std::move(blocks));
+}
+
+BlockField KeyframeComposer::spareBlocks() {
+  if (spareBlocks_.empty()) return BlockField();
+  BlockField b = std::move(spareBlocks_.back());
+  spareBlocks_.pop_back();
+  return b;
 }
 
 // --- references ----------------------------------------------------------------------------
@@ -449,12 +442,10 @@ void KeyframeComposer::compose(Held& h) {
 void KeyframeComposer::composeBilinear(Held& h, Node& node) {
   const int64_t t = h.frame.index;
   const BlockField& b = h.blocks;
-  node.field = MotionGrid(0, 0, b.stride());
-  node.field.width = b.width();
-  node.field.height = b.height();
-  node.field.dx.assign(b.size(), 0.f);
-  node.field.dy.assign(b.size(), 0.f);
   if (roots_.count(t)) {  // an I-frame keyframe: the root of a new chain
+    node.field = takeGrid(b.width(), b.height(), b.stride());
+    std::fill(node.field.dx.begin(), node.field.dx.end(), 0.f);
+    std::fill(node.field.dy.begin(), node.field.dy.end(), 0.f);
     node.root = t;
     node.isRoot = true;
     node.oldRoot = chainOf(t - 1);
@@ -463,82 +454,38 @@ void KeyframeComposer::composeBilinear(Held& h, Node& node) {
   const int64_t chain = chainOf(t);
   node.root = chain;
   // The source of each distinct reference, then of the fallback.
-  std::vector<std::pair<int32_t, Source>> sources;
+  std::vector<StepReference> refs;
+  refs.reserve(h.refs.size());
   for (int32_t d : h.refs) {
     Source s = lookup(t - d, chain, true);
     if (s.kind == Source::Field && (s.field->width != b.width() || s.field->height != b.height()))
       s.kind = Source::Missing;  // a picture of another size (a new sequence)
-    sources.emplace_back(d, s);
+    StepReference r;
+    r.distance = d;
+    r.usable = s.kind != Source::Missing;
+    r.field = s.kind == Source::Field ? s.field : nullptr;
+    refs.push_back(r);
   }
-  Source still = fallback(h, chain);
-  if (still.kind == Source::Field &&
-      (still.field->width != b.width() || still.field->height != b.height()))
-    still.kind = Source::Zero;
-  // Per distinct reference: how to read its field (Missing: not at all; no grid: zero).
-  struct Reader {
-    int32_t d;
-    bool usable;
-    Follower follower;
-  };
-  std::vector<Reader> readers;
-  readers.reserve(sources.size());
-  for (const auto& [d, s] : sources)
-    readers.push_back({d, s.kind != Source::Missing,
-                       Follower(s.kind == Source::Field ? *s.field : node.field)});
-  for (size_t r = 0; r < readers.size(); ++r)
-    if (sources[r].second.kind != Source::Field) readers[r].follower.grid = nullptr;
-  const Reader missing{0, false, Follower(node.field)};
-  auto readerOf = [&](int32_t d) -> const Reader& {
-    for (const Reader& r : readers)
-      if (r.d == d) return r;
-    return missing;
-  };
-  const int gw = b.width(), gh = b.height();
-  // Distances per cell repeat over runs of cells: remember the last lookup per slot.
-  int32_t lastD[2] = {0, 0};
-  const Reader* lastR[2] = {nullptr, nullptr};
-  for (int i = 0; i < gh; ++i) {
-    for (int j = 0; j < gw; ++j) {
-      const size_t k = static_cast<size_t>(i) * gw + j;
-      float sx = 0, sy = 0;
-      int n = 0;
-      for (int s = 0; s < 2; ++s) {
-        if (!b.hasSlot(s)) continue;
-        const int32_t d = b.ref[s][k];
-        if (d == 0) continue;
-        if (d != lastD[s] || !lastR[s]) {
-          lastD[s] = d;
-          lastR[s] = &readerOf(d);
-        }
-        const Reader& src = *lastR[s];
-        if (!src.usable) continue;
-        const float vx = b.vec[s].dx[k], vy = b.vec[s].dy[k];
-        float rx = 0, ry = 0;
-        if (src.follower.grid) src.follower(i, j, vx, vy, rx, ry);
-        sx += vx + rx;
-        sy += vy + ry;
-        ++n;
-      }
-      if (n > 0) {
-        const float inv = n == 2 ? 0.5f : 1.f;
-        node.field.dx[k] = sx * inv;
-        node.field.dy[k] = sy * inv;
-      } else if (still.kind == Source::Field) {  // intra: no motion relative to the fallback
-        node.field.dx[k] = still.field->dx[k];
-        node.field.dy[k] = still.field->dy[k];
-      }
-    }
-  }
+  const Source still = fallback(h, chain);
+  const bool stillField = still.kind == Source::Field && still.field->width == b.width() &&
+                          still.field->height == b.height();
+  // Taken after the lookups: bridging (in lookup) may hand grids back.
+  node.field = takeGrid(b.width(), b.height(), b.stride());
+  composeStep(b, refs.data(), refs.size(), stillField ? still.field : nullptr, node.field);
 }
 
 void KeyframeComposer::composeOfficial(Held& h, Node& node) {
   const int64_t t = h.frame.index;
   const BlockField& b = h.blocks;
   const int w = b.width(), hgt = b.height();  // stride 1: cells are pixels
-  node.field = MotionGrid(w, hgt, 1);
+  node.field = takeGrid(w, hgt, 1);  // every pixel is written below
   const int64_t key = keyframeOf(t);
   node.root = key;
-  if (key == t) return;  // the keyframe: identity
+  if (key == t) {  // the keyframe: identity
+    std::fill(node.field.dx.begin(), node.field.dx.end(), 0.f);
+    std::fill(node.field.dy.begin(), node.field.dy.end(), 0.f);
+    return;
+  }
   std::vector<std::pair<int32_t, Source>> sources;
   for (int32_t d : h.refs) {
     Source s = lookup(t - d, key, false);
@@ -608,10 +555,18 @@ void KeyframeComposer::emit(DecodedFrame frame, std::vector<DecodedFrame>& ready
   if (frame.isKeyframe) {
     keyframeIndex_ = u;
     keyRoot_ = node ? node->root : -1;
-    keyField_ = node ? node->field : MotionGrid();
     keyFieldIsZero_ = true;
-    for (size_t k = 0; k < keyField_.size() && keyFieldIsZero_; ++k)
-      keyFieldIsZero_ = keyField_.dx[k] == 0.f && keyField_.dy[k] == 0.f;
+    if (node)
+      for (size_t k = 0; k < node->field.size() && keyFieldIsZero_; ++k)
+        keyFieldIsZero_ = node->field.dx[k] == 0.f && node->field.dy[k] == 0.f;
+    // Only a keyframe inside its chain (not the chain's root) needs its field kept.
+    if (keyFieldIsZero_) {
+      keyField_.width = keyField_.height = 0;
+      keyField_.dx.clear();
+      keyField_.dy.clear();
+    } else {
+      keyField_ = node->field;
+    }
   }
   frame.keyframeIndex = keyframeIndex_;
   frame.hasMotion = true;
@@ -621,12 +576,23 @@ void KeyframeComposer::emit(DecodedFrame frame, std::vector<DecodedFrame>& ready
   frame.motionWidth = out.width;
   frame.motionHeight = out.height;
   const size_t n = static_cast<size_t>(out.width) * out.height;
+  const MotionGrid& root = node ? node->field : keyField_;
+  const bool sameGrid = keyField_.width == root.width && keyField_.height == root.height;
+  if (node && !frame.isKeyframe && composition_ == Composition::Bilinear && root.size() == n &&
+      (keyFieldIsZero_ || !sameGrid || keyRoot_ != node->root)) {
+    // The keyframe is the chain's root (the default policy): the root field is the answer,
+    // copied without zero-filling the frame's field first.
+    frame.motion.reserve(2 * n);
+    frame.motion.insert(frame.motion.end(), root.dx.begin(), root.dx.end());
+    frame.motion.insert(frame.motion.end(), root.dy.begin(), root.dy.end());
+    ready.push_back(std::move(frame));
+    return;
+  }
   frame.motion.assign(2 * n, 0.f);
   if (frame.isKeyframe || !node) {
     ready.push_back(std::move(frame));
     return;
   }
-  const MotionGrid& root = node->field;
   if (composition_ == Composition::Official) {
     // Per-pixel field: a cell takes the pixel at its centre.
     for (int i = 0; i < out.height; ++i) {
@@ -646,26 +612,20 @@ void KeyframeComposer::emit(DecodedFrame frame, std::vector<DecodedFrame>& ready
     ready.push_back(std::move(frame));
     return;
   }
-  const bool sameGrid = keyField_.width == root.width && keyField_.height == root.height;
-  if (keyFieldIsZero_ || !sameGrid || keyRoot_ != node->root) {
-    // The keyframe is the chain's root (the default policy): the root field is the answer.
-    std::copy(root.dx.begin(), root.dx.end(), frame.motion.begin());
-    std::copy(root.dy.begin(), root.dy.end(), frame.motion.begin() + n);
-  } else {
-    for (int i = 0; i < root.height; ++i) {
-      for (int j = 0; j < root.width; ++j) {
-        const size_t k = static_cast<size_t>(i) * root.width + j;
-        // Solve x = R_t(p) - R_K(p + x): a few fixed-point steps from x0 = R_t(p) - R_K(p).
-        float x = root.dx[k] - keyField_.dx[k], y = root.dy[k] - keyField_.dy[k];
-        for (int iter = 0; iter < 3; ++iter) {
-          float kx, ky;
-          follow(keyField_, i, j, x, y, kx, ky);
-          x = root.dx[k] - kx;
-          y = root.dy[k] - ky;
-        }
-        frame.motion[k] = x;
-        frame.motion[n + k] = y;
+  // The keyframe is inside the chain (the root field was the answer otherwise, above).
+  for (int i = 0; i < root.height; ++i) {
+    for (int j = 0; j < root.width; ++j) {
+      const size_t k = static_cast<size_t>(i) * root.width + j;
+      // Solve x = R_t(p) - R_K(p + x): a few fixed-point steps from x0 = R_t(p) - R_K(p).
+      float x = root.dx[k] - keyField_.dx[k], y = root.dy[k] - keyField_.dy[k];
+      for (int iter = 0; iter < 3; ++iter) {
+        float kx, ky;
+        follow(keyField_, i, j, x, y, kx, ky);
+        x = root.dx[k] - kx;
+        y = root.dy[k] - ky;
       }
+      frame.motion[k] = x;
+      frame.motion[n + k] = y;
     }
   }
   ready.push_back(std::move(frame));

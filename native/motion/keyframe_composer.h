@@ -70,6 +70,9 @@ class KeyframeComposer {
   void flush(std::vector<DecodedFrame>& ready);
   // Frames held back (waiting for a reference, or for an earlier frame to come out).
   size_t pending() const { return held_.size() + composed_.size(); }
+  // The blocks of a frame already composed, for the next frame to be rasterised into
+  // (rasteriseBlocks reuses their storage); empty when none is spare.
+  BlockField spareBlocks();
 
   // Frames remembered as references behind the latest one (H.264/HEVC hold at most 16).
   static constexpr int64_t kWindow = 18;
@@ -112,6 +115,12 @@ class KeyframeComposer {
   void emit(DecodedFrame frame, std::vector<DecodedFrame>& ready);
   void emitDirect(DecodedFrame frame, const BlockField& blocks, std::vector<DecodedFrame>& ready);
   void evict();
+  // Grids and blocks of frames no longer needed are reused for later frames: at 1280x720 a
+  // frame's grids are a few hundred kB, and allocating (and zeroing) them anew per frame cost
+  // more than composing them.
+  MotionGrid takeGrid(int width, int height, int stride);  // contents arbitrary
+  void recycle(MotionGrid&& grid);
+  void recycle(BlockField&& blocks);
 
   MotionMode mode_;
   KeyframePolicy policy_;
@@ -124,6 +133,9 @@ class KeyframeComposer {
   std::set<int64_t> roots_;                 // Bilinear: I-frame keyframes
   std::set<int64_t> keyframes_;             // every keyframe known so far
   int64_t lastArrived_ = -1;
+  std::vector<MotionGrid> spareGrids_;
+  std::vector<BlockField> spareBlocks_;
+  static constexpr size_t kSpares = 2;
 
   // The keyframe of the frames being emitted.
   int64_t keyframeIndex_ = 0;

@@ -80,6 +80,8 @@ void ReferenceResolver::resolve(Pending& p, bool atEnd) {
   DecodedFrame& f = p.frame;
   const size_t n = p.refPictures.size();
   f.vectorRefs.assign(n, kVectorRefUnknown);
+  f.compositionRefs.swap(spareRefs_);
+  spareRefs_.clear();
   f.compositionRefs.assign(n, 0);
   int64_t nextAnchor = -1;
   auto it = std::upper_bound(anchors_.begin(), anchors_.end(), f.index);

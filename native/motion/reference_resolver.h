@@ -42,6 +42,11 @@ class ReferenceResolver {
   // End of stream: every held frame comes out; references never seen become unknown.
   void flush(std::vector<DecodedFrame>& ready);
   size_t pending() const { return pending_.size(); }
+  // Hands back a frame's compositionRefs once used: the next frame resolved fills them
+  // instead of allocating its own.
+  void recycle(std::vector<int32_t>&& compositionRefs) {
+    if (compositionRefs.capacity() > spareRefs_.capacity()) spareRefs_.swap(compositionRefs);
+  }
 
   // A frame waits at most this many later frames for a reference picture to come out (a
   // picture the decoder never outputs, e.g. one it made up for a missing reference).
@@ -65,6 +70,7 @@ class ReferenceResolver {
   std::deque<Pending> pending_;
   std::unordered_map<int64_t, int64_t> displayIndexOf_;  // decode number -> display index
   std::deque<int64_t> mapped_;                            // decode numbers, oldest first
+  std::vector<int32_t> spareRefs_;  // recycle()
   std::vector<int64_t> anchors_;                          // display indices of I/P frames
   int64_t lastAnchor_ = -1;
   int64_t arrivals_ = 0;

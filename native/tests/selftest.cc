@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -24,6 +25,7 @@
 #include "../common/coded_error.h"
 #include "../common/simd.h"
 #include "../motion/block_field.h"
+#include "../motion/compose_step.h"
 #include "../motion/keyframe_composer.h"
 #include "../motion/reference_resolver.h"
 #include "../creff/creff_fused_cpu.h"
@@ -355,6 +357,98 @@ int main(int argc, char** argv) {
         }
       }
     }
+  }
+
+  {  // the vectorised composition step against its plain loop: bit for bit, on grids of every
+     // width around the vector widths, one or two slots, several distances (one missing, one
+     // the chain's root), motion that lands off the grid, with and without a fallback field
+    uint32_t seed = 12345;
+    auto rnd = [&seed](int n) {
+      seed = seed * 1664525u + 1013904223u;
+      return static_cast<int>((seed >> 8) % static_cast<uint32_t>(n));
+    };
+    auto grid = [&](int gw, int gh, int stride, bool smooth) {
+      MotionGrid g(gw * stride, gh * stride, stride);
+      for (size_t k = 0; k < g.size(); ++k) {
+        g.dx[k] = smooth ? 3.25f + 0.01f * static_cast<float>(k % 7) : 0.25f * static_cast<float>(rnd(200) - 100);
+        g.dy[k] = smooth ? -1.5f : 0.125f * static_cast<float>(rnd(200) - 100);
+      }
+      return g;
+    };
+    int cases = 0, same = 0;
+    for (int stride : {3, 4, 8}) {
+      for (int gw : {1, 3, 4, 7, 8, 9, 15, 16, 17, 33, 40}) {
+        for (int gh : {1, 2, 5, 12}) {
+          for (int variant = 0; variant < 4; ++variant) {
+            const bool uniform = variant % 2 == 0, twoSlots = variant >= 2;
+            BlockField b;
+            for (int s = 0; s < (twoSlots ? 2 : 1); ++s) {
+              b.vec[s] = MotionGrid(gw * stride, gh * stride, stride);
+              b.ref[s].assign(b.vec[s].size(), 0);
+              for (size_t k = 0; k < b.vec[s].size(); ++k) {
+                // uniform: one translation, a few intra cells; else anything up to 40 px
+                const bool intra = rnd(uniform ? 20 : 5) == 0;
+                b.ref[s][k] = intra ? 0 : (uniform ? (s ? -1 : 1) : std::array<int, 5>{1, 2, 3, -1, 7}[rnd(5)]);
+                b.vec[s].dx[k] = uniform ? 3.f : 0.25f * static_cast<float>(rnd(321) - 160);
+                b.vec[s].dy[k] = uniform ? -1.25f : 0.25f * static_cast<float>(rnd(321) - 160);
+              }
+            }
+            const MotionGrid r1 = grid(gw, gh, stride, uniform), r2 = grid(gw, gh, stride, false),
+                             back = grid(gw, gh, stride, false), fallback = grid(gw, gh, stride, false);
+            // distance 3: the chain's root (zero field); 7: missing
+            std::vector<StepReference> refs(5);
+            refs[0] = {1, true, &r1};
+            refs[1] = {2, true, &r2};
+            refs[2] = {3, true, nullptr};
+            refs[3] = {-1, true, &back};
+            refs[4] = {7, false, nullptr};
+            for (const MotionGrid* fb : {static_cast<const MotionGrid*>(nullptr), &fallback}) {
+              MotionGrid plain, fast = grid(gw, gh, stride, false);  // fast starts dirty
+              composeStepReference(b, refs.data(), refs.size(), fb, plain);
+              composeStep(b, refs.data(), refs.size(), fb, fast);
+              ++cases;
+              same += fast.width == plain.width && fast.height == plain.height &&
+                      std::memcmp(fast.dx.data(), plain.dx.data(), plain.size() * sizeof(float)) == 0 &&
+                      std::memcmp(fast.dy.data(), plain.dy.data(), plain.size() * sizeof(float)) == 0;
+            }
+          }
+        }
+      }
+    }
+    expect(same == cases, "composition step equals its plain loop bit for bit (" + std::to_string(same) + "/" +
+                              std::to_string(cases) + " cases)");
+  }
+
+  {  // rasterising into the blocks of an earlier frame equals rasterising afresh
+    auto rows = [](std::vector<std::array<int32_t, 4>> blocks) {  // source, dst_x, mx, ref
+      std::vector<int32_t> out, refs;
+      for (auto [source, x, mx, ref] : blocks) {
+        const int32_t row[10] = {source, 16, 16, 0, 0, x, 8, mx, 4, 4};
+        out.insert(out.end(), row, row + 10);
+        refs.push_back(ref);
+      }
+      return std::make_pair(out, refs);
+    };
+    const auto [bi, biRefs] = rows({{-1, 8, 4, 1}, {1, 8, -4, -1}, {-1, 24, 8, 2}});
+    const auto [p, pRefs] = rows({{-1, 24, 12, 1}});
+    BlockField reused = rasteriseBlocks(bi.data(), biRefs.data(), biRefs.size(), 40, 16, 4);
+    const bool hadSlot1 = reused.hasSlot(1);
+    rasteriseBlocks(p.data(), pRefs.data(), pRefs.size(), 40, 16, 4, reused);
+    const BlockField fresh = rasteriseBlocks(p.data(), pRefs.data(), pRefs.size(), 40, 16, 4);
+    bool ok = hadSlot1 && !reused.hasSlot(1) && reused.ref[0] == fresh.ref[0] && reused.width() == fresh.width() &&
+              reused.height() == fresh.height();
+    for (size_t k = 0; k < fresh.size(); ++k)
+      if (fresh.ref[0][k] != 0)
+        ok = ok && reused.vec[0].dx[k] == fresh.vec[0].dx[k] && reused.vec[0].dy[k] == fresh.vec[0].dy[k];
+    // a stride that is not a power of two, and a motion_scale that is not: divisions
+    std::vector<int32_t> odd = {-1, 8, 8, 0, 0, 20, 4, 7, -5, 3};
+    const int32_t oddRef = 1;
+    const BlockField o = rasteriseBlocks(odd.data(), &oddRef, 1, 40, 16, 6);
+    // the block spans [16, 24) x [0, 8): of the centres j * 6 + 2.5 only cell (0, 3)'s is in it
+    const size_t below = 1 * o.width() + 3;
+    ok = ok && o.width() == 7 && o.height() == 3 && o.ref[0][3] == 1 && o.ref[0][2] == 0 &&
+         o.vec[0].dx[3] == 7.f / 3 && o.vec[0].dy[3] == -5.f / 3 && o.ref[0][below] == 0;
+    expect(ok, "rasterising into reused blocks, odd stride and scale");
   }
 
   {  // missing file and no video stream

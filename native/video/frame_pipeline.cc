@@ -126,6 +126,8 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase, int64_t posi
   if (!request_.needsMotionSideData()) {
     composer_.push(std::move(out), BlockField(), composed_);
   } else {
+    out.vectors = std::move(spareVectors_);
+    spareVectors_.clear();
     exportMotionVectors(frame, out.vectors, refPictures_);
     out.hasVectors = request_.vectors;
     resolver_.push(std::move(out), frameDecodeNumber(frame), std::move(refPictures_), resolved_);
@@ -145,13 +147,16 @@ void FramePipeline::compose(std::vector<DecodedFrame>& resolved) {
                                  request_.composition == Composition::Official
                              ? 1
                              : request_.stride;
-      blocks = rasteriseBlocks(f.vectors.data(), f.compositionRefs.data(),
-                               f.vectors.size() / kVectorColumns, f.width, f.height, stride);
+      blocks = composer_.spareBlocks();
+      rasteriseBlocks(f.vectors.data(), f.compositionRefs.data(),
+                      f.vectors.size() / kVectorColumns, f.width, f.height, stride, blocks);
     }
+    resolver_.recycle(std::move(f.compositionRefs));
     f.compositionRefs.clear();
     f.compositionRefs.shrink_to_fit();
     if (!request_.vectors) {
       f.vectors.clear();
+      if (spareVectors_.capacity() < f.vectors.capacity()) spareVectors_.swap(f.vectors);
       f.vectors.shrink_to_fit();
       f.vectorRefs.clear();
     }

@@ -59,6 +59,9 @@ class FramePipeline {
   KeyframeComposer composer_;
   FrameConverter converter_;
   std::vector<int64_t> refPictures_;
+  // The vectors of a composed frame the caller did not ask for: the next frame exports into
+  // them instead of allocating (and page-faulting in) a few hundred KB again.
+  std::vector<int32_t> spareVectors_;
   std::vector<DecodedFrame> resolved_;
   std::vector<DecodedFrame> composed_;
   std::deque<DecodedFrame> ready_;

@@ -58,21 +58,15 @@ void exportMotionVectors(const AVFrame* frame, std::vector<int32_t>& out,
   if (!sd) return;
   const auto* mvs = reinterpret_cast<const AVMotionVector*>(sd->data);
   const size_t count = sd->size / sizeof(AVMotionVector);
-  out.resize(count * kVectorColumns);
-  refPictures.resize(count);
-  int32_t* row = out.data();
-  for (size_t i = 0; i < count; ++i, row += kVectorColumns) {
+  // Appended row by row into reserved storage, not resized first: a resize would zero-fill
+  // the rows (a few hundred KB a frame at 720p) only for this loop to overwrite them.
+  out.reserve(count * kVectorColumns);
+  refPictures.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
     const AVMotionVector& mv = mvs[i];
-    row[0] = mv.source;
-    row[1] = mv.w;
-    row[2] = mv.h;
-    row[3] = mv.src_x;
-    row[4] = mv.src_y;
-    row[5] = mv.dst_x;
-    row[6] = mv.dst_y;
-    row[7] = mv.motion_x;
-    row[8] = mv.motion_y;
-    row[9] = mv.motion_scale;
+    const int32_t row[kVectorColumns] = {mv.source,   mv.w,        mv.h,        mv.src_x,    mv.src_y,
+                                         mv.dst_x,    mv.dst_y,    mv.motion_x, mv.motion_y, mv.motion_scale};
+    out.insert(out.end(), row, row + kVectorColumns);
     int64_t ref = kRefPictureUnknown;
 #ifdef AV_MOTION_VECTOR_EXACT_REFS
     if (mv.flags & AV_MOTION_VECTOR_FLAG_EXACT_REF) {
@@ -82,7 +76,7 @@ void exportMotionVectors(const AVFrame* frame, std::vector<int32_t>& out,
         ref = AV_MOTION_VECTOR_REF_PICTURE(mv.flags);
     }
 #endif
-    refPictures[i] = ref;
+    refPictures.push_back(ref);
   }
 }
 
