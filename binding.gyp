@@ -21,6 +21,8 @@
         "native/creff/creff_reference.cc",
         "native/creff/creff_types.cc",
         "native/motion/block_field.cc",
+        "native/motion/estimator.cc",
+        "native/motion/estimator_reference.cc",
         "native/motion/keyframe_composer.cc",
         "native/motion/resize_field.cc",
         "native/postprocess/logits_to_labels.cc",

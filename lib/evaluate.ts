@@ -9,8 +9,9 @@
  * (evaluateClip + DistanceMetrics.merge) gives exactly the figures of one evaluate() run.
  */
 import { ArSeg, SegmentMode } from './pipeline';
+import type { MotionSourceOption } from './frame';
 import { invalidArg } from './errors';
-import { integerIn } from './options';
+import { integerIn, oneOf } from './options';
 import { ClipLabels, DatasetSplits, labelsError, LabelledClip, listLabelFiles, resolveClips } from './dataset';
 import { DistanceMetrics, DistanceReport } from './metrics';
 import type { ExecutionDevice } from './bundle';
@@ -34,6 +35,8 @@ export interface EvaluateOptions {
   scale?: number;
   /** Where a bundle given by directory runs. Default 'cpu'. */
   device?: ExecutionDevice;
+  /** Where mode 'ar' takes its motion from (SegmentOptions.motionSource). Default 'auto'. */
+  motionSource?: MotionSourceOption;
   /** Called after each evaluated frame: frames done, and the total over every clip and mode. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -94,6 +97,7 @@ export interface Protocol {
   ignore: number[];
   /** The bundle's class count. */
   classes: number;
+  motionSource: MotionSourceOption;
 }
 
 /** The modes asked for, in EVAL_MODES' order; ERR_INVALID_ARG when none is one of them. */
@@ -104,13 +108,14 @@ function evalModes(asked: readonly string[] | undefined): SegmentMode[] {
 }
 
 /** Resolves modes, interval, scale and the ignored class against the model's bundle. */
-export function resolveProtocol(seg: ArSeg, o: Pick<EvaluateOptions, 'modes' | 'interval' | 'scale'>): Protocol {
+export function resolveProtocol(seg: ArSeg, o: Pick<EvaluateOptions, 'modes' | 'interval' | 'scale' | 'motionSource'>): Protocol {
   const m = seg.bundle.manifest;
   const modes = evalModes(o.modes);
   const K = m.classes.length;
   const ignoreIndex = typeof m.ignoreIndex === 'number' && m.ignoreIndex >= 0 && m.ignoreIndex < K ? m.ignoreIndex : null;
   const interval = integerIn('interval', o.interval, 1, Infinity, m.keyframeInterval);
-  return { modes, interval, scale: o.scale ?? m.lrScale, ignore: ignoreIndex === null ? [] : [ignoreIndex], classes: K };
+  const motionSource = oneOf<MotionSourceOption>('motionSource', o.motionSource, ['auto', 'bitstream', 'estimate'], 'auto');
+  return { modes, interval, scale: o.scale ?? m.lrScale, ignore: ignoreIndex === null ? [] : [ignoreIndex], classes: K, motionSource };
 }
 
 /** Fresh per-distance metrics for the protocol. */
@@ -132,7 +137,7 @@ export async function evaluateClip(
   onFrame?: () => void,
 ): Promise<ClipModeResult> {
   const clip = labels.clip;
-  const segmentation = seg.segment(clip.video, { mode, scale: p.scale, keyframes: p.interval });
+  const segmentation = seg.segment(clip.video, { mode, scale: p.scale, keyframes: p.interval, motionSource: p.motionSource });
   let declared: number | null = null;
   try {
     declared = (await segmentation.info()).frameCount ?? null;

@@ -32,6 +32,16 @@ export interface TensorSpec {
  */
 export type MotionMode = 'reference' | 'accumulated';
 
+/**
+ * Where motion is taken from: 'auto' (the bitstream's vectors when the codec's decoder exports
+ * them, H.264, MPEG-4 Part 2, MPEG-1/2, H.263; else estimated from the pictures), 'bitstream'
+ * (vectors only: ERR_NO_MOTION_VECTORS for other codecs) or 'estimate' (always estimated).
+ */
+export type MotionSourceOption = 'auto' | 'bitstream' | 'estimate';
+
+/** Where a frame's vectors and motion came from. */
+export type MotionSource = 'bitstream' | 'estimated';
+
 /** Adaptive keyframes: a new keyframe when one of these trips (on I- and P-frames). */
 export interface AdaptiveKeyframes {
   /** Adaptive keyframes. */
@@ -68,6 +78,11 @@ export interface FrameOptions {
   motion?: MotionMode | 'none' | false;
   /** Cell size of the dense field in pixels (1..256). Default 8. */
   stride?: number;
+  /**
+   * Where vectors and motion come from (see MotionSourceOption). Default 'auto'. Estimated
+   * vectors are one block per matched cell of `stride` pixels against the previous picture.
+   */
+  motionSource?: MotionSourceOption;
   /**
    * Keyframe policy: 'gop' (every I-frame, the default), every L-th frame, or 'adaptive' (needs
    * motion: 'accumulated'): every I-frame, plus an I/P-frame whose motion says the keyframe no
@@ -132,6 +147,8 @@ export interface VideoFrame {
   vectors?: Int32Array;
   /** With `motion`: the dense motion field. */
   motion?: MotionField;
+  /** Where `vectors` and `motion` came from; set when either was asked for. */
+  motionSource?: MotionSource;
 }
 
 /** Column order of `VideoFrame.vectors` rows (the mv-extractor layout). */
@@ -163,6 +180,7 @@ export function toVideoFrame(raw: NativeFrame, options: FrameOptions): VideoFram
   if (raw.rgb) frame.rgb = raw.rgb;
   if (raw.tensors) frame.tensors = raw.tensors.map((t) => ({ data: t.data, dims: [1, 3, t.height, t.width] }));
   if (raw.vectors) frame.vectors = raw.vectors;
+  if (raw.motionSource) frame.motionSource = raw.motionSource;
   if (raw.motion && (options.motion === 'reference' || options.motion === 'accumulated')) {
     frame.motion = { ...raw.motion, mode: options.motion };
   }

@@ -21,6 +21,7 @@ export interface NativeFrame {
   tensors?: { data: Float32Array; width: number; height: number }[];
   vectors?: Int32Array;
   motion?: { width: number; height: number; stride: number; data: Float32Array };
+  motionSource?: 'bitstream' | 'estimated';
 }
 
 export interface NativeVideoReader {
@@ -70,6 +71,14 @@ export interface NativeAddon {
   NativeCReFF: new (weights: NativeCReFFWeights) => NativeCReFF;
   NativeKeyframe: new () => NativeKeyframe;
   cudaStatus(): { available: boolean; reason: string };
+  /** The field from `current` to `previous` (8-bit luma planes), see lib/motion.ts estimateMotion. */
+  estimateMotion(
+    previous: Uint8Array,
+    current: Uint8Array,
+    width: number,
+    height: number,
+    options?: { linesize?: number; stride?: number; kernel?: 'vectorised' | 'reference'; finestLevel?: number; iterations?: number; patchStride?: number; prior?: { data: Float32Array; width: number; height: number; stride: number } },
+  ): Promise<{ data: Float32Array; matched: Uint8Array; width: number; height: number; stride: number; milliseconds: number }>;
   resizeMotion(field: Float32Array, width: number, height: number, stride: number, frameWidth: number, frameHeight: number, outWidth: number, outHeight: number): Float32Array;
   /**
    * The decoder's 1x1 convolution: feature (channels x height x width) -> logits (classes x

@@ -19,7 +19,7 @@ import { Bundle, BundleOptions, DecoderChoice } from './bundle';
 import { FeatureTensor, Keyframe } from './creff';
 import type { Logits, PointwiseHead } from './pointwise-head';
 import { ArSegError, ErrorCodes, toArSegError } from './errors';
-import type { KeyframePolicy, PictType, VideoFrame } from './frame';
+import type { KeyframePolicy, MotionSource, MotionSourceOption, PictType, VideoFrame } from './frame';
 import { integerIn, numberIn, oneOf, optionsObject } from './options';
 import { resizeMotion } from './motion';
 import { addon } from './native';
@@ -54,6 +54,12 @@ export interface SegmentOptions {
   rgb?: boolean;
   /** Cell size in pixels of the motion field read from the stream. Default 4. */
   motionStride?: number;
+  /**
+   * Where the motion comes from: 'auto' (default: the bitstream's vectors when the codec has
+   * them, else estimated from the pictures, so VP9, AV1, MJPEG... work in mode 'ar'),
+   * 'bitstream' or 'estimate' (see MotionSourceOption).
+   */
+  motionSource?: MotionSourceOption;
   /** CReFF formulation: 'exact' (default) or 'keyframe-conv' (faster, approximate). */
   creffMode?: 'exact' | 'keyframe-conv';
   /** Frames decoded ahead of inference. Default 4. */
@@ -109,6 +115,8 @@ export interface SegmentResult {
   };
   /** The frame, height x width x 3, when asked for. */
   rgb?: Uint8Array;
+  /** Where the frame's motion came from, when motion was read (mode 'ar', adaptive keyframes). */
+  motionSource?: MotionSource;
   /** Milliseconds per stage. */
   timings: StageTimings;
 }
@@ -131,6 +139,7 @@ interface ResolvedOptions {
   decoder: DecoderChoice;
   logits: boolean;
   rgb: boolean;
+  motionSource: MotionSourceOption;
 }
 
 /** What a branch hands on: a feature for the decoder, or the logits when it made them itself. */
@@ -194,7 +203,8 @@ export class ArSeg {
     const motionStride = integerIn('motionStride', options.motionStride, 1, 64, 4);
     const creffMode = oneOf('creffMode', options.creffMode, ['exact', 'keyframe-conv'] as const, 'exact');
     const decoder = oneOf<DecoderChoice>('decoder', options.decoder, ['auto', 'onnx'], 'auto');
-    return { mode, scale, keyframes, motionStride, creffMode, decoder, logits: Boolean(options.logits), rgb: Boolean(options.rgb) };
+    const motionSource = oneOf<MotionSourceOption>('motionSource', options.motionSource, ['auto', 'bitstream', 'estimate'], 'auto');
+    return { mode, scale, keyframes, motionStride, creffMode, decoder, logits: Boolean(options.logits), rgb: Boolean(options.rgb), motionSource };
   }
 
   /**
@@ -215,6 +225,7 @@ export class ArSeg {
       rgb: o.rgb,
       motion: o.mode === 'ar' || typeof o.keyframes === 'object' ? 'accumulated' : 'none',
       stride: o.motionStride,
+      motionSource: o.motionSource,
       keyframes: o.keyframes,
       ahead: options.ahead ?? 4,
       formatOptions: options.formatOptions,
@@ -379,6 +390,7 @@ export class ArSeg {
     };
     if (o.logits) result.logits = { data: logits.data, dims: [1, logits.dims[1], logits.dims[2], logits.dims[3]] };
     if (frame.rgb) result.rgb = frame.rgb;
+    if (frame.motionSource) result.motionSource = frame.motionSource;
     return result;
   }
 

@@ -35,6 +35,11 @@ export interface VideoInfo {
   frameCount: number | null;
   /** Whether libavcodec exports motion vectors for this codec (H.264, MPEG-4 Part 2, MPEG-1/2). */
   motionVectors: boolean;
+  /**
+   * Where the frames' motion comes from when vectors or motion were asked for: 'bitstream' or
+   * 'estimated' (FrameOptions.motionSource); null otherwise.
+   */
+  motionSource: 'bitstream' | 'estimated' | null;
 }
 
 /** Frames the stream should hold: the container's count, else duration x rate, else null. */

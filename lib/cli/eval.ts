@@ -5,6 +5,7 @@
 import type { ExecutionDevice } from '../bundle';
 import { evaluate, EvalReport } from '../evaluate';
 import type { SegmentMode } from '../pipeline';
+import type { MotionSourceOption } from '../frame';
 import { progressBar } from './progress';
 
 export interface EvalCliOptions {
@@ -16,6 +17,7 @@ export interface EvalCliOptions {
   interval?: number;
   scale?: number;
   device?: ExecutionDevice;
+  motionSource?: MotionSourceOption;
   progress: boolean;
 }
 

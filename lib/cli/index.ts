@@ -11,6 +11,7 @@ import { EVAL_MODES, formatEvalMarkdown } from '../evaluate';
 import { runEval } from './eval';
 import { resolveDefaultModel, runDemo } from './demo';
 import type { SegmentMode } from '../pipeline';
+import type { MotionSourceOption } from '../frame';
 import { bundleFlops } from '../flops';
 import { Bundle } from '../bundle';
 
@@ -50,6 +51,13 @@ function modesValue(value: string): SegmentMode[] {
   return [...new Set(modes)] as SegmentMode[];
 }
 
+function motionSourceValue(value: string): MotionSourceOption {
+  if (value !== 'auto' && value !== 'bitstream' && value !== 'estimate') throw new InvalidArgumentError('--motion-source must be auto, bitstream or estimate');
+  return value;
+}
+
+const MOTION_SOURCE_HELP = "where motion comes from: auto (the bitstream's vectors when the codec has them, else estimated from the pictures), bitstream or estimate";
+
 function deviceValue(value: string): 'cpu' | 'cuda' {
   if (value !== 'cpu' && value !== 'cuda') throw new InvalidArgumentError('--device must be cpu or cuda');
   return value;
@@ -81,21 +89,23 @@ export function buildProgram(): Command {
     .option('--dump <dir>', 'write frame_types.txt, motion_vectors/mvs-<i>.npy (and motion_fields/ with --dense)')
     .option('--dense <stride>', 'also write dense fields accumulated to the keyframe, one cell per STRIDE pixels', positiveInt('--dense', 256))
     .option('--keyframes <policy>', "'gop' (every I-frame) or an interval L", keyframePolicy, 'gop')
+    .option('--motion-source <source>', MOTION_SOURCE_HELP, motionSourceValue, 'auto')
     .option('--json', 'print a machine-readable summary on stdout')
     .option('--no-progress', 'no progress bar')
-    .action(async (video: string, opts: { dump?: string; dense?: number; keyframes: 'gop' | number; json?: boolean; progress: boolean }) => {
+    .action(async (video: string, opts: { dump?: string; dense?: number; keyframes: 'gop' | number; motionSource: MotionSourceOption; json?: boolean; progress: boolean }) => {
       try {
         const summary = await runMvs(video, {
           dump: opts.dump,
           dense: opts.dense,
           keyframes: opts.keyframes,
+          motionSource: opts.motionSource,
           progress: opts.progress && !opts.json,
         });
         if (opts.json) process.stdout.write(JSON.stringify({ ok: true, ...summary }) + '\n');
         else
           process.stdout.write(
             `${summary.frames} frames (${Object.entries(summary.pictTypes).map(([t, n]) => `${n} ${t}`).join(', ')}), ` +
-              `${summary.vectors} vectors, ${summary.fps.toFixed(1)} fps` +
+              `${summary.vectors} vectors (${summary.motionSource}), ${summary.fps.toFixed(1)} fps` +
               (summary.dump ? `, written to ${summary.dump}` : '') +
               '\n',
           );
@@ -112,11 +122,12 @@ export function buildProgram(): Command {
     .option('--mode <mode>', 'ar (keyframes HR, others LR + CReFF), hr or lr', modeValue, 'ar')
     .option('--scale <s>', "LR scale per side (default: the bundle's)", scaleValue)
     .option('--keyframes <policy>', "'gop', 'adaptive' or an interval L (default: the bundle's interval)", keyframePolicy)
+    .option('--motion-source <source>', MOTION_SOURCE_HELP, motionSourceValue, 'auto')
     .option('--overlay', 'also write colour overlays of the labels on the frames')
     .option('--no-flops', 'do not count GMAC per frame for the summary')
     .option('--json', 'print the summary on stdout')
     .option('--no-progress', 'no progress bar')
-    .action(async (video: string, opts: { model?: string; out: string; mode: 'ar' | 'hr' | 'lr'; scale?: number; keyframes?: 'gop' | 'adaptive' | number; overlay?: boolean; flops: boolean; json?: boolean; progress: boolean }) => {
+    .action(async (video: string, opts: { model?: string; out: string; mode: 'ar' | 'hr' | 'lr'; scale?: number; keyframes?: 'gop' | 'adaptive' | number; motionSource: MotionSourceOption; overlay?: boolean; flops: boolean; json?: boolean; progress: boolean }) => {
       try {
         const s = await runSegment(video, {
           model: opts.model ?? (await resolveDefaultModel()),
@@ -124,6 +135,7 @@ export function buildProgram(): Command {
           mode: opts.mode,
           scale: opts.scale,
           keyframes: opts.keyframes,
+          motionSource: opts.motionSource,
           overlay: Boolean(opts.overlay),
           progress: opts.progress && !opts.json,
           flops: opts.flops,
@@ -181,12 +193,14 @@ export function buildProgram(): Command {
     .option('--interval <L>', "keyframe interval L: keyframes every L frames from frame 0, d = 0..L-1 (default: the bundle's)", positiveInt('--interval', 1024))
     .option('--scale <s>', "LR scale per side (default: the bundle's)", scaleValue)
     .option('--device <device>', 'cpu or cuda', deviceValue, 'cpu')
+    .option('--motion-source <source>', MOTION_SOURCE_HELP, motionSourceValue, 'auto')
     .option('--out <file>', 'write the Markdown table to FILE instead of stdout')
     .option('--json', 'print the report as JSON on stdout')
     .option('--no-progress', 'no progress bar')
-    .action(async (inputs: string[], opts: { model?: string; labels?: string; split: string; modes?: SegmentMode[]; interval?: number; scale?: number; device: 'cpu' | 'cuda'; out?: string; json?: boolean; progress: boolean }) => {
+    .action(async (inputs: string[], opts: { model?: string; labels?: string; split: string; modes?: SegmentMode[]; interval?: number; scale?: number; device: 'cpu' | 'cuda'; motionSource: MotionSourceOption; out?: string; json?: boolean; progress: boolean }) => {
       try {
         const report = await runEval(inputs, {
+          motionSource: opts.motionSource,
           model: opts.model ?? (await resolveDefaultModel()),
           labels: opts.labels,
           split: opts.split,

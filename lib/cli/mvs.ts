@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { expectedFrameCount, openVideo } from '../video';
-import { VECTOR_COLUMNS, VideoFrame } from '../frame';
+import { MotionSourceOption, VECTOR_COLUMNS, VideoFrame } from '../frame';
 import { writeNpy } from '../npy';
 import { progressBar } from './progress';
 
@@ -15,12 +15,16 @@ export interface MvsOptions {
   dump?: string;
   dense?: number;
   keyframes?: 'gop' | 'adaptive' | number;
+  /** Where vectors come from. Default 'auto': estimated when the codec has none. */
+  motionSource?: MotionSourceOption;
   progress: boolean;
 }
 
 export interface MvsSummary {
   source: string;
   codec: string;
+  /** 'bitstream' or 'estimated' (one block per matched cell against the previous picture). */
+  motionSource: 'bitstream' | 'estimated';
   width: number;
   height: number;
   frames: number;
@@ -44,6 +48,7 @@ export async function runMvs(
     motion: options.dense ? 'accumulated' : 'none',
     stride: options.dense ?? 8,
     keyframes: options.keyframes ?? 'gop',
+    motionSource: options.motionSource ?? 'auto',
   });
   const info = await reader.open();
   const dump = options.dump ? path.resolve(options.dump) : null;
@@ -54,6 +59,7 @@ export async function runMvs(
   const summary: MvsSummary = {
     source,
     codec: info.codec,
+    motionSource: info.motionSource ?? 'bitstream',
     width: info.width,
     height: info.height,
     frames: 0,

@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ArSeg, SegmentMode, SegmentResult, StageTimings } from '../pipeline';
+import type { MotionSourceOption } from '../frame';
 import type { Bundle } from '../bundle';
 import { bundleFlops } from '../flops';
 import { encodeLabelPng, encodeOverlayPng } from '../png';
@@ -19,6 +20,8 @@ export interface SegmentCliOptions {
   mode: SegmentMode;
   scale?: number;
   keyframes?: 'gop' | 'adaptive' | number;
+  /** Where mode 'ar' takes its motion from. Default 'auto'. */
+  motionSource?: MotionSourceOption;
   overlay: boolean;
   progress: boolean;
   flops: boolean;
@@ -30,6 +33,8 @@ export interface SegmentSummary {
   source: string;
   model: string;
   mode: SegmentMode;
+  /** Where the motion came from (modes that read motion), else null. */
+  motionSource: 'bitstream' | 'estimated' | null;
   frames: number;
   keyframes: number;
   width: number;
@@ -56,7 +61,7 @@ export async function runSegment(
   await fs.mkdir(path.join(out, 'labels'), { recursive: true });
   if (o.overlay) await fs.mkdir(path.join(out, 'overlays'), { recursive: true });
   const colors = seg.bundle.classes.map((c) => c.color);
-  const segmentation = seg.segment(source, { mode: o.mode, scale: o.scale, keyframes: o.keyframes, rgb: o.overlay });
+  const segmentation = seg.segment(source, { mode: o.mode, scale: o.scale, keyframes: o.keyframes, rgb: o.overlay, motionSource: o.motionSource });
   let total: number | null = null;
   try {
     total = expectedFrameCount(await segmentation.info());
@@ -67,6 +72,7 @@ export async function runSegment(
   const sums: StageTimings = { decode: 0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, total: 0 };
   const counts = { frames: 0, keyframes: 0, hr: 0, lr: 0, ar: 0 };
   let size = { width: 0, height: 0 };
+  let motionSource: SegmentSummary['motionSource'] = null;
   let failure: unknown;
   const started = process.hrtime.bigint();
   try {
@@ -80,6 +86,7 @@ export async function runSegment(
       counts[r.branch]++;
       if (r.isKeyframe) counts.keyframes++;
       size = { width: r.width, height: r.height };
+      motionSource = r.motionSource ?? motionSource;
       bar.update(counts.frames);
     }
   } catch (err) {
@@ -100,6 +107,7 @@ export async function runSegment(
     source,
     model: seg.bundle.manifest.name,
     mode: o.mode,
+    motionSource,
     frames: counts.frames,
     keyframes: counts.keyframes,
     width: size.width,

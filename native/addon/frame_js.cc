@@ -59,6 +59,8 @@ Napi::Object frameToJs(Napi::Env env, DecodedFrame&& frame, int stride) {
     }
     o.Set("tensors", tensors);
   }
+  if (frame.motionSource != DecodedFrame::Source::None)
+    o.Set("motionSource", frame.motionSource == DecodedFrame::Source::Estimated ? "estimated" : "bitstream");
   if (frame.hasVectors)
     o.Set("vectors", adoptArray<int32_t, Napi::Int32Array>(env, std::move(frame.vectors)));
   if (frame.hasMotion) {

@@ -17,6 +17,10 @@ struct BlockField {
                       // of the frame looks ahead (every I- and P-frame)
   std::vector<uint8_t> hasPast;
   std::vector<uint8_t> hasFuture;  // empty together with `future`
+  // Every vector refers to the picture just before this one in presentation order (estimated
+  // motion, estimator.h): the composer then chains frames in presentation order, each one an
+  // anchor whatever its picture type.
+  bool toPreviousPicture = false;
 };
 
 // `vectors` holds `count` rows of 10 int32 columns:

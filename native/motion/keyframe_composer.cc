@@ -175,7 +175,7 @@ void KeyframeComposer::push(DecodedFrame frame, BlockField blocks,
     emitDirect(std::move(frame), blocks, ready);
     return;
   }
-  if (frame.pictType == 'B' && haveAnchor_) {
+  if (frame.pictType == 'B' && haveAnchor_ && !blocks.toPreviousPicture) {
     pending_.push_back({std::move(frame), std::move(blocks)});
     if (pending_.size() >= kMaxHeldFrames) releasePending(nullptr, ready);
     return;
@@ -191,8 +191,9 @@ void KeyframeComposer::push(DecodedFrame frame, BlockField blocks,
   releasePending(&root, ready);
   if (policy_.mode == KeyframePolicy::Mode::Adaptive && !frame.isKeyframe)
     frame.isKeyframe = wantsKeyframe(frame, root, intraShare);
-  if (frame.isKeyframe && frame.pictType == 'I') {
-    // A new chain starts at a keyframe I-frame: nothing after it refers across it.
+  if (frame.isKeyframe && (frame.pictType == 'I' || blocks.toPreviousPicture)) {
+    // A new chain starts at a keyframe I-frame: nothing after it refers across it. Nor across
+    // any keyframe when every picture refers to the one before (estimated motion).
     for (size_t k = 0; k < root.size(); ++k) root.dx[k] = root.dy[k] = 0.f;
   }
   emit(std::move(frame), root, ready);

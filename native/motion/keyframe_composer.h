@@ -12,6 +12,9 @@
 //    exact chains, and with one reference frame for exact P chains);
 //  - a cell no inter block covers (intra-coded) has zero motion to the past anchor;
 //  - a bi-predicted cell takes the mean of its two compositions.
+// Estimated motion (BlockField::toPreviousPicture) refers exactly to the previous picture: such
+// frames are all anchors, chained in presentation order, and the chain restarts at every
+// keyframe, so the accumulated field is exact composition.
 //
 // Internally every anchor keeps a "root" field: its displacement to the chain's root, reset
 // to zero at each keyframe that is an I-frame (nothing after it refers across it in a closed

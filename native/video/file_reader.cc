@@ -65,6 +65,11 @@ void FileReader::open() {
     info_.duration = format_->duration / double(AV_TIME_BASE);
   info_.frameCount = stream->nb_frames > 0 ? stream->nb_frames : -1;
   info_.motionVectors = codecExportsMotionVectors(stream->codecpar->codec_id);
+  const FrameRequest& resolved = decoder_->pipeline().request();
+  if (resolved.needsMotionSideData())
+    info_.motionSource = resolved.motionSource == MotionSource::Estimate
+                             ? DecodedFrame::Source::Estimated
+                             : DecodedFrame::Source::Bitstream;
 }
 
 void FileReader::readPacket() {

@@ -71,14 +71,32 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase) {
 
   BlockField blocks;
   if (request_.needsMotionSideData()) {
-    // Export straight into the frame when the caller wants the vectors (no copy), else into a
-    // reused scratch buffer.
+    // Vectors straight into the frame when the caller wants them (no copy), else into a reused
+    // scratch buffer.
     std::vector<int32_t>& vectors = request_.vectors ? out.vectors : vectorScratch_;
-    exportMotionVectors(frame, vectors);
+    const bool estimated = request_.motionSource == MotionSource::Estimate;
+    if (estimated) {
+      // The estimate as blocks against the previous picture. A keyframe's own field is not
+      // read when motion is accumulated under a fixed policy (its chain restarts): the picture
+      // is only kept as the next one's reference.
+      const bool want = request_.vectors || request_.motion != MotionMode::Accumulated ||
+                        !out.isKeyframe || request_.keyframes.mode == KeyframePolicy::Mode::Adaptive;
+      ptrdiff_t linesize = 0;
+      const uint8_t* luma = converter_.luma(frame, linesize);
+      vectors.clear();
+      if (estimator_.push(luma, linesize, frame->width, frame->height, request_.stride, want,
+                          estimate_))
+        estimatedVectors(estimate_, vectors);
+    } else {
+      exportMotionVectors(frame, vectors);
+    }
     out.hasVectors = request_.vectors;
-    if (request_.motion != MotionMode::None)
+    out.motionSource = estimated ? DecodedFrame::Source::Estimated : DecodedFrame::Source::Bitstream;
+    if (request_.motion != MotionMode::None) {
       blocks = rasteriseBlocks(vectors.data(), vectors.size() / kVectorColumns, frame->width,
                                frame->height, request_.stride);
+      blocks.toPreviousPicture = estimated;
+    }
   }
   composer_.push(std::move(out), std::move(blocks), composed_);
   for (DecodedFrame& f : composed_) ready_.push_back(std::move(f));

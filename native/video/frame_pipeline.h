@@ -7,6 +7,7 @@
 #include <deque>
 #include <vector>
 
+#include "../motion/estimator.h"
 #include "../motion/keyframe_composer.h"
 #include "frame_converter.h"
 #include "frame_request.h"
@@ -36,6 +37,8 @@ class FramePipeline {
   FrameRequest request_;
   KeyframeComposer composer_;
   FrameConverter converter_;
+  MotionEstimator estimator_;  // motionSource Estimate only
+  FieldEstimate estimate_;
   std::vector<int32_t> vectorScratch_;
   std::vector<DecodedFrame> composed_;
   std::deque<DecodedFrame> ready_;

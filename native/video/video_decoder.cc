@@ -5,18 +5,36 @@
 
 namespace arseg {
 
+namespace {
+
+std::string codecDisplayName(AVCodecID codecId) {
+  const AVCodecDescriptor* desc = avcodec_descriptor_get(codecId);
+  return desc ? desc->name : "unknown";
+}
+
+// Settles 'auto' to the bitstream or the estimator for this codec.
+FrameRequest resolveMotionSource(FrameRequest request, AVCodecID codecId) {
+  if (!request.needsMotionSideData()) return request;
+  const bool exported = codecExportsMotionVectors(codecId);
+  if (request.motionSource == MotionSource::Bitstream && !exported)
+    throw CodedError("ERR_NO_MOTION_VECTORS",
+                     "libavcodec exports no motion vectors for " + codecDisplayName(codecId) +
+                         " (only H.264, MPEG-4 Part 2, MPEG-1/2 and H.263 do); use motionSource "
+                         "'auto' or 'estimate' to estimate the motion from the pictures");
+  if (request.motionSource == MotionSource::Auto)
+    request.motionSource = exported ? MotionSource::Bitstream : MotionSource::Estimate;
+  return request;
+}
+
+}  // namespace
+
 VideoDecoder::VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, AVRational timeBase,
                  FrameRequest request)
-    : frame_(allocFrame()), timeBase_(timeBase), pipeline_(std::move(request)) {
+    : frame_(allocFrame()),
+      timeBase_(timeBase),
+      pipeline_(resolveMotionSource(std::move(request), codecId)) {
   const FrameRequest& req = pipeline_.request();
-  const AVCodecDescriptor* desc = avcodec_descriptor_get(codecId);
-  const std::string name = desc ? desc->name : "unknown";
-  if (req.needsMotionSideData() && !codecExportsMotionVectors(codecId)) {
-    throw CodedError("ERR_NO_MOTION_VECTORS",
-                     "libavcodec exports no motion vectors for " + name +
-                         " (only H.264, MPEG-4 Part 2, MPEG-1/2 and H.263 do); decode it "
-                         "without vectors/motion, or re-encode it");
-  }
+  const std::string name = codecDisplayName(codecId);
   const AVCodec* codec = avcodec_find_decoder(codecId);
   if (!codec) throw CodedError("ERR_UNSUPPORTED_CODEC", "no decoder for codec " + name);
   ctx_.reset(avcodec_alloc_context3(codec));
@@ -27,7 +45,7 @@ VideoDecoder::VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, A
   }
   ctx_->pkt_timebase = timeBase;
   ctx_->thread_count = req.threads;
-  if (req.needsMotionSideData()) {
+  if (req.needsMotionSideData() && req.motionSource == MotionSource::Bitstream) {
     ctx_->export_side_data |= AV_CODEC_EXPORT_DATA_MVS;
     // Frame threading exports vectors read from tables another thread may still be filling:
     // under load some frames came out with wrong vectors (test/motion.test.js caught it). Slice

@@ -1,0 +1,535 @@
+#include "estimator.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "../common/simd.h"
+
+namespace arseg {
+
+// --- geometry -------------------------------------------------------------------------------
+
+int coarsestLevel(int frameWidth, int frameHeight, const EstimatorOptions& o) {
+  int level = o.finestLevel;
+  while (level + 1 <= o.maxLevel &&
+         std::min(frameWidth >> (level + 1), frameHeight >> (level + 1)) >= o.minCoarseSide)
+    ++level;
+  return level;
+}
+
+bool frameLargeEnough(int frameWidth, int frameHeight, const EstimatorOptions& o) {
+  return (frameWidth >> o.finestLevel) >= kPatch && (frameHeight >> o.finestLevel) >= kPatch;
+}
+
+std::vector<int> patchOrigins(int size, int patchStride) {
+  std::vector<int> out;
+  for (int x = 0; x + kPatch <= size; x += patchStride) out.push_back(x);
+  if (out.empty() || out.back() != size - kPatch) out.push_back(size - kPatch);
+  return out;
+}
+
+void PyramidLevel::resize(int w, int h) {
+  width = w;
+  height = h;
+  // Rows rounded up to 16 floats; 16 floats of slack so that a full-vector load that starts in
+  // the last row's border stays inside the allocation.
+  stride = (w + 2 * kPad + 15) / 16 * 16;
+  storage.resize(static_cast<size_t>(h + 2 * kPad) * stride + 16);
+}
+
+void PyramidLevel::padBorder() {
+  float* o = origin();
+  for (int y = 0; y < height; ++y) {
+    float* row = o + static_cast<ptrdiff_t>(y) * stride;
+    std::fill(row - kPad, row, row[0]);
+    std::fill(row + width, row - kPad + stride, row[width - 1]);
+  }
+  const float* first = o - kPad;
+  const float* last = o - kPad + static_cast<ptrdiff_t>(height - 1) * stride;
+  for (int y = 1; y <= kPad; ++y) {
+    std::copy(first, first + stride, o - kPad - static_cast<ptrdiff_t>(y) * stride);
+    std::copy(last, last + stride, o - kPad + static_cast<ptrdiff_t>(height - 1 + y) * stride);
+  }
+}
+
+namespace {
+
+// Fields of one level's patches: origins along x and y, offsets, and whether each matched.
+struct PatchField {
+  std::vector<int> ox, oy;
+  std::vector<float> u, v;
+  std::vector<uint8_t> ok;
+  size_t count() const { return ox.size() * oy.size(); }
+};
+
+// --- vectorised parts (templates over the vector width) -------------------------------------
+
+// Loads patch elements e .. e + N - 1 of an 8-wide patch whose row 0, column 0 is at `p`
+// (element e is row e / 8, column e % 8; e is a multiple of N, or of 8 when N = 16).
+template <typename L>
+ARSEG_INLINE typename L::F loadPatchRows(const float* p, ptrdiff_t stride, int e) {
+  const float* at = p + static_cast<ptrdiff_t>(e >> 3) * stride + (e & 7);
+  if constexpr (L::kCount <= kPatch) {
+    return loadLanes<L>(at);
+  } else {
+    // Two rows in one vector: the first 8 lanes of each row's 16-float load (one vshuff32x4).
+    static_assert(L::kCount == 2 * kPatch, "a vector holds one or two patch rows");
+    const typename L::F a = loadLanes<L>(at), b = loadLanes<L>(at + stride);
+    const typename L::I pick = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+    return __builtin_shuffle(a, b, pick);
+  }
+}
+
+// v + v with lanes i and i ^ h swapped: after h = N/2, N/4, ..., 1 every lane holds the sum.
+template <typename L, int h, size_t... i>
+ARSEG_INLINE typename L::F butterfly(typename L::F v, std::index_sequence<i...>) {
+  const typename L::I swap = {static_cast<int32_t>(i ^ h)...};
+  return v + __builtin_shuffle(v, swap);
+}
+
+template <typename L>
+ARSEG_INLINE float sumLanes(typename L::F v) {
+  constexpr auto seq = std::make_index_sequence<L::kCount>{};
+  if constexpr (L::kCount >= 16) v = butterfly<L, 8>(v, seq);
+  if constexpr (L::kCount >= 8) v = butterfly<L, 4>(v, seq);
+  v = butterfly<L, 2>(v, seq);
+  v = butterfly<L, 1>(v, seq);
+  return v[0];
+}
+
+template <typename L>
+ARSEG_INLINE typename L::F splat(float x) {
+  return typename L::F{} + x;  // a scalar operand is broadcast (one vbroadcastss)
+}
+
+// floor() without libm: the baseline x86-64 target has no rounding instruction, and a floorf
+// call per sample would dominate. |x| is far below 2^31 here.
+ARSEG_INLINE float floorFast(float x) {
+  const float t = static_cast<float>(static_cast<int>(x));
+  return t > x ? t - 1.f : t;
+}
+
+// Lanes 0, 2, 4... (odd = false) or 1, 3, 5... (odd = true) of the 2N floats a, b.
+template <typename L, size_t... i>
+ARSEG_INLINE typename L::F everyOther(typename L::F a, typename L::F b, bool odd,
+                                      std::index_sequence<i...>) {
+  const typename L::I even = {static_cast<int32_t>(2 * i)...};
+  const typename L::I next = {static_cast<int32_t>(2 * i + 1)...};
+  return __builtin_shuffle(a, b, odd ? next : even);
+}
+
+// Sums of horizontal pairs of the 2N floats at p: (p[0] + p[1], p[2] + p[3], ...).
+template <typename L>
+ARSEG_INLINE typename L::F pairSums(typename L::F a, typename L::F b) {
+  constexpr auto seq = std::make_index_sequence<L::kCount>{};
+  return everyOther<L>(a, b, false, seq) + everyOther<L>(a, b, true, seq);
+}
+
+template <typename L>
+ARSEG_INLINE typename L::F loadBytes(const uint8_t* p) {
+  typename L::B b;
+  std::memcpy(&b, p, sizeof b);
+  return __builtin_convertvector(b, typename L::F);
+}
+
+// One row of the 2x2 box average of rows a and b (2w floats each):
+// out[x] = 0.25 * ((a[2x] + a[2x+1]) + (b[2x] + b[2x+1])).
+template <typename L>
+ARSEG_INLINE void boxRow(const float* a, const float* b, float* out, int w) {
+  constexpr int N = L::kCount;
+  const typename L::F quarter = splat<L>(0.25f);
+  int x = 0;
+  for (; x + N <= w; x += N) {
+    const typename L::F top = pairSums<L>(loadLanes<L>(a + 2 * x), loadLanes<L>(a + 2 * x + N));
+    const typename L::F bottom = pairSums<L>(loadLanes<L>(b + 2 * x), loadLanes<L>(b + 2 * x + N));
+    storeLanes<L>(out + x, quarter * (top + bottom));
+  }
+  for (; x < w; ++x) out[x] = 0.25f * ((a[2 * x] + a[2 * x + 1]) + (b[2 * x] + b[2 * x + 1]));
+}
+
+// The same from two 8-bit rows (the half-resolution level straight from the luma plane).
+template <typename L>
+ARSEG_INLINE void boxRowBytes(const uint8_t* a, const uint8_t* b, float* out, int w) {
+  constexpr int N = L::kCount;
+  const typename L::F quarter = splat<L>(0.25f);
+  int x = 0;
+  for (; x + N <= w; x += N) {
+    const typename L::F top = pairSums<L>(loadBytes<L>(a + 2 * x), loadBytes<L>(a + 2 * x + N));
+    const typename L::F bottom = pairSums<L>(loadBytes<L>(b + 2 * x), loadBytes<L>(b + 2 * x + N));
+    storeLanes<L>(out + x, quarter * (top + bottom));
+  }
+  for (; x < w; ++x)
+    out[x] = 0.25f * ((float(a[2 * x]) + float(a[2 * x + 1])) + (float(b[2 * x]) + float(b[2 * x + 1])));
+}
+
+template <typename L>
+ARSEG_INLINE void buildPyramidT(const uint8_t* luma, ptrdiff_t linesize, int width, int height,
+                   const EstimatorOptions& o, LumaPyramid& out) {
+  const int top = coarsestLevel(width, height, o);
+  out.frameWidth = width;
+  out.frameHeight = height;
+  out.finest = o.finestLevel;
+  out.levels.resize(top - o.finestLevel + 1);
+  // The finest level straight from the 8-bit plane: the mean of each 2^f x 2^f block (integer
+  // sums, exact, then one scaling).
+  {
+    PyramidLevel& lv = out.levels[0];
+    const int f = o.finestLevel, n = 1 << f;
+    lv.resize(width >> f, height >> f);
+    const float scale = 1.f / static_cast<float>(n * n);
+    for (int y = 0; y < lv.height; ++y) {
+      float* dst = lv.origin() + static_cast<ptrdiff_t>(y) * lv.stride;
+      const uint8_t* src = luma + static_cast<ptrdiff_t>(y) * n * linesize;
+      if (n == 1) {
+        for (int x = 0; x < lv.width; ++x) dst[x] = src[x];
+      } else if (n == 2) {
+        boxRowBytes<L>(src, src + linesize, dst, lv.width);
+      } else {
+        for (int x = 0; x < lv.width; ++x) {
+          int s = 0;
+          for (int dy = 0; dy < n; ++dy)
+            for (int dx = 0; dx < n; ++dx) s += src[static_cast<ptrdiff_t>(dy) * linesize + x * n + dx];
+          dst[x] = static_cast<float>(s) * scale;
+        }
+      }
+    }
+    lv.padBorder();
+  }
+  for (size_t k = 1; k < out.levels.size(); ++k) {
+    const PyramidLevel& below = out.levels[k - 1];
+    PyramidLevel& lv = out.levels[k];
+    lv.resize(below.width / 2, below.height / 2);
+    for (int y = 0; y < lv.height; ++y) {
+      const float* a = below.origin() + static_cast<ptrdiff_t>(2 * y) * below.stride;
+      boxRow<L>(a, a + below.stride, lv.origin() + static_cast<ptrdiff_t>(y) * lv.stride, lv.width);
+    }
+    lv.padBorder();
+  }
+}
+
+// Sums over one patch of the previous picture sampled bilinearly at integer position (xi, yi)
+// plus fraction (fx, fy): sum R, sum gx R, sum gy R, sum (R - T)^2.
+template <typename L>
+ARSEG_INLINE void patchPass(const float* ref, ptrdiff_t stride, float fx, float fy,
+                            const float* T, const float* gx, const float* gy, float sums[4]) {
+  using F = typename L::F;
+  constexpr int N = L::kCount;
+  const F wx = splat<L>(fx), wy = splat<L>(fy);
+  F aR = splat<L>(0.f), aX = aR, aY = aR, aD = aR;
+  for (int e = 0; e < kPatch * kPatch; e += N) {
+    const F a = loadPatchRows<L>(ref, stride, e);
+    const F b = loadPatchRows<L>(ref + 1, stride, e);
+    const F c = loadPatchRows<L>(ref + stride, stride, e);
+    const F d = loadPatchRows<L>(ref + stride + 1, stride, e);
+    const F top = a + wx * (b - a);
+    const F bottom = c + wx * (d - c);
+    const F r = top + wy * (bottom - top);
+    aR += r;
+    aX += loadLanes<L>(gx + e) * r;
+    aY += loadLanes<L>(gy + e) * r;
+    const F diff = r - loadLanes<L>(T + e);
+    aD += diff * diff;
+  }
+  sums[0] = sumLanes<L>(aR);
+  sums[1] = sumLanes<L>(aX);
+  sums[2] = sumLanes<L>(aY);
+  sums[3] = sumLanes<L>(aD);
+}
+
+struct PatchConstants {
+  float sT, sGx, sGy, sGxT, sGyT;
+  float hxx, hxy, hyy;  // centred, with the ridge
+  float varT;
+};
+
+// The template (T), its gradients (central differences) and their sums, for the patch of the
+// current picture at integer origin `p`.
+template <typename L>
+ARSEG_INLINE PatchConstants preparePatch(const float* p, ptrdiff_t stride, float* T, float* gx,
+                                         float* gy) {
+  using F = typename L::F;
+  constexpr int N = L::kCount;
+  F sT = splat<L>(0.f), sT2 = sT, sX = sT, sY = sT, sXT = sT, sYT = sT, hxx = sT, hxy = sT, hyy = sT;
+  const F half = splat<L>(0.5f);
+  for (int e = 0; e < kPatch * kPatch; e += N) {
+    const F t = loadPatchRows<L>(p, stride, e);
+    const F x = half * (loadPatchRows<L>(p + 1, stride, e) - loadPatchRows<L>(p - 1, stride, e));
+    const F y = half * (loadPatchRows<L>(p + stride, stride, e) - loadPatchRows<L>(p - stride, stride, e));
+    storeLanes<L>(T + e, t);
+    storeLanes<L>(gx + e, x);
+    storeLanes<L>(gy + e, y);
+    sT += t;
+    sT2 += t * t;
+    sX += x;
+    sY += y;
+    sXT += x * t;
+    sYT += y * t;
+    hxx += x * x;
+    hxy += x * y;
+    hyy += y * y;
+  }
+  constexpr float n = kPatch * kPatch;
+  PatchConstants k;
+  k.sT = sumLanes<L>(sT);
+  k.sGx = sumLanes<L>(sX);
+  k.sGy = sumLanes<L>(sY);
+  k.sGxT = sumLanes<L>(sXT);
+  k.sGyT = sumLanes<L>(sYT);
+  k.hxx = sumLanes<L>(hxx) - k.sGx * k.sGx / n + kHessianRidge;
+  k.hxy = sumLanes<L>(hxy) - k.sGx * k.sGy / n;
+  k.hyy = sumLanes<L>(hyy) - k.sGy * k.sGy / n + kHessianRidge;
+  const float meanT = k.sT / n;
+  k.varT = sumLanes<L>(sT2) / n - meanT * meanT;
+  return k;
+}
+
+// Moves every patch of one level from its start (pf.u, pf.v) by inverse search; `alt`, when not
+// null, holds a second start per patch, taken where it matches better.
+template <typename L>
+ARSEG_INLINE void searchLevel(const PyramidLevel& cur, const PyramidLevel& ref, const float* altU,
+                 const float* altV, int iterations, PatchField& pf) {
+  alignas(64) float T[kPatch * kPatch], gx[kPatch * kPatch], gy[kPatch * kPatch];
+  constexpr float n = kPatch * kPatch;
+  const ptrdiff_t cs = cur.stride, rs = ref.stride;
+  const size_t nx = pf.ox.size();
+  for (size_t i = 0; i < pf.oy.size(); ++i) {
+    const int y0 = pf.oy[i];
+    const float loY = minOffset(y0), hiY = maxOffset(y0, cur.height);
+    for (size_t j = 0; j < nx; ++j) {
+      const int x0 = pf.ox[j];
+      const size_t k = i * nx + j;
+      const float loX = minOffset(x0), hiX = maxOffset(x0, cur.width);
+      const PatchConstants c =
+          preparePatch<L>(cur.origin() + y0 * cs + x0, cs, T, gx, gy);
+      const float det = c.hxx * c.hyy - c.hxy * c.hxy;
+      const float invDet = det > 0.f ? 1.f / det : 0.f;
+      // Sums at offset (u, v), clamped into the border, for a patch at (x0, y0).
+      float sums[4];
+      auto pass = [&](float& u, float& v) ARSEG_INLINE_LAMBDA {
+        u = std::min(std::max(u, loX), hiX);
+        v = std::min(std::max(v, loY), hiY);
+        const float px = x0 + u, py = y0 + v;
+        const float fxi = floorFast(px), fyi = floorFast(py);
+        const float* at = ref.origin() + static_cast<ptrdiff_t>(fyi) * rs + static_cast<ptrdiff_t>(fxi);
+        patchPass<L>(at, rs, px - fxi, py - fyi, T, gx, gy, sums);
+        const float dm = sums[0] - c.sT;
+        return sums[3] - dm * dm / n;  // mean-normalised SSD
+      };
+      float u = pf.u[k], v = pf.v[k];
+      float ssd = pass(u, v);
+      float sumsStart[4];
+      std::copy(sums, sums + 4, sumsStart);
+      if (altU) {
+        float au = altU[k], av = altV[k];
+        const float altSsd = pass(au, av);
+        if (altSsd < ssd) {
+          u = au;
+          v = av;
+          ssd = altSsd;
+          std::copy(sums, sums + 4, sumsStart);
+        } else {
+          std::copy(sumsStart, sumsStart + 4, sums);
+        }
+      }
+      const float startU = u, startV = v, startSsd = ssd;
+      for (int it = 0; it < iterations; ++it) {
+        // b = sum (g - mean g) e with e = R - T - (mean R - mean T); sum e = 0.
+        const float dm = (sums[0] - c.sT) / n;
+        const float bx = sums[1] - c.sGxT - dm * c.sGx;
+        const float by = sums[2] - c.sGyT - dm * c.sGy;
+        u -= (c.hyy * bx - c.hxy * by) * invDet;
+        v -= (c.hxx * by - c.hxy * bx) * invDet;
+        ssd = pass(u, v);
+      }
+      if (ssd > startSsd) {
+        u = startU;
+        v = startV;
+        ssd = startSsd;
+      }
+      pf.u[k] = u;
+      pf.v[k] = v;
+      const float residual = ssd / n;
+      pf.ok[k] = !(residual > kUnmatchedVariance && residual > 0.5f * c.varT);
+    }
+  }
+}
+
+// --- scalar parts ---------------------------------------------------------------------------
+
+inline float bilinear(const PyramidLevel& lv, float x, float y) {
+  const float lo = -(kPad - 1);
+  x = std::min(std::max(x, lo), static_cast<float>(lv.width + kPad - 2));
+  y = std::min(std::max(y, lo), static_cast<float>(lv.height + kPad - 2));
+  const float fx = floorFast(x), fy = floorFast(y);
+  const float* p = lv.origin() + static_cast<ptrdiff_t>(fy) * lv.stride + static_cast<ptrdiff_t>(fx);
+  const float ax = x - fx, ay = y - fy;
+  const float top = p[0] + ax * (p[1] - p[0]);
+  const float bottom = p[lv.stride] + ax * (p[lv.stride + 1] - p[lv.stride]);
+  return top + ay * (bottom - top);
+}
+
+// The field at point (qx, qy) of a level (clamped into the picture): the patches covering it,
+// weighted by how well each explains that point. `matched`: some covering patch matched.
+void densify(const PyramidLevel& cur, const PyramidLevel& ref, const PatchField& pf, int patchStride,
+             float qx, float qy, float& outU, float& outV, bool* matched) {
+  qx = std::min(std::max(qx, 0.f), static_cast<float>(cur.width - 1));
+  qy = std::min(std::max(qy, 0.f), static_cast<float>(cur.height - 1));
+  const float here = bilinear(cur, qx, qy);
+  // Patch j covers [ox - 0.5, ox + kPatch - 0.5); origins are j * stride except the last.
+  auto range = [&](const std::vector<int>& o, float q, size_t& first, size_t& last) {
+    last = std::min(o.size() - 1, static_cast<size_t>(std::max(0.f, (q + 0.5f) / patchStride)));
+    while (last + 1 < o.size() && o[last + 1] - 0.5f <= q) ++last;
+    first = last;
+    while (first > 0 && o[first - 1] + kPatch - 0.5f > q) --first;
+  };
+  size_t j0, j1, i0, i1;
+  range(pf.ox, qx, j0, j1);
+  range(pf.oy, qy, i0, i1);
+  float su = 0.f, sv = 0.f, sw = 0.f;
+  bool any = false;
+  const size_t nx = pf.ox.size();
+  for (size_t i = i0; i <= i1; ++i) {
+    for (size_t j = j0; j <= j1; ++j) {
+      const size_t k = i * nx + j;
+      const float diff = std::fabs(bilinear(ref, qx + pf.u[k], qy + pf.v[k]) - here);
+      const float w = 1.f / std::max(1.f, diff);
+      su += w * pf.u[k];
+      sv += w * pf.v[k];
+      sw += w;
+      any = any || pf.ok[k];
+    }
+  }
+  outU = su / sw;
+  outV = sv / sw;
+  if (matched) *matched = any;
+}
+
+}  // namespace
+
+void buildPyramid(const uint8_t* luma, ptrdiff_t linesize, int width, int height,
+                  const EstimatorOptions& o, LumaPyramid& out) {
+  simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA {
+    buildPyramidT<decltype(lanes)>(luma, linesize, width, height, o, out);
+  });
+}
+
+void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const MotionGrid* prior,
+                   int stride, const EstimatorOptions& o, FieldEstimate& out) {
+  out.field = MotionGrid(cur.frameWidth, cur.frameHeight, stride);
+  out.matched.assign(out.field.size(), 0);
+  const int levels = static_cast<int>(cur.levels.size());
+  PatchField coarser, pf;
+  std::vector<float> altU, altV;
+  for (int k = levels - 1; k >= 0; --k) {
+    const PyramidLevel& lc = cur.levels[k];
+    const PyramidLevel& lr = prev.levels[k];
+    const int level = cur.finest + k;
+    pf.ox = patchOrigins(lc.width, o.patchStride);
+    pf.oy = patchOrigins(lc.height, o.patchStride);
+    pf.u.assign(pf.count(), 0.f);
+    pf.v.assign(pf.count(), 0.f);
+    pf.ok.assign(pf.count(), 0);
+    const bool usePrior = k == levels - 1 && prior && !prior->empty();
+    if (usePrior) {
+      altU.resize(pf.count());
+      altV.resize(pf.count());
+    }
+    const float scale = static_cast<float>(1 << level);
+    for (size_t i = 0; i < pf.oy.size(); ++i) {
+      for (size_t j = 0; j < pf.ox.size(); ++j) {
+        const size_t idx = i * pf.ox.size() + j;
+        const float cx = pf.ox[j] + 0.5f * (kPatch - 1), cy = pf.oy[i] + 0.5f * (kPatch - 1);
+        if (k < levels - 1) {
+          // The coarser level's pixel x covers this level's 2x and 2x + 1.
+          float u, v;
+          densify(cur.levels[k + 1], prev.levels[k + 1], coarser, o.patchStride, (cx - 0.5f) / 2,
+                  (cy - 0.5f) / 2, u, v, nullptr);
+          pf.u[idx] = 2.f * u;
+          pf.v[idx] = 2.f * v;
+        } else if (usePrior) {
+          // Patch centre in frame pixels, then in the prior's cells.
+          const float fx = cx * scale + 0.5f * (scale - 1), fy = cy * scale + 0.5f * (scale - 1);
+          const float half = 0.5f * (prior->stride - 1);
+          float px, py;
+          prior->sample((fx - half) / prior->stride, (fy - half) / prior->stride, px, py);
+          altU[idx] = px / scale;
+          altV[idx] = py / scale;
+        }
+      }
+    }
+    simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA {
+      searchLevel<decltype(lanes)>(lc, lr, usePrior ? altU.data() : nullptr,
+                                   usePrior ? altV.data() : nullptr, o.iterations, pf);
+    });
+    std::swap(coarser, pf);
+  }
+  // Output cells: their centres in the finest level's pixels.
+  const float scale = static_cast<float>(1 << cur.finest);
+  const float shift = 0.5f * (scale - 1);
+  MotionGrid& g = out.field;
+  for (int i = 0; i < g.height; ++i) {
+    const float qy = (g.centre(i) - shift) / scale;
+    for (int j = 0; j < g.width; ++j) {
+      const float qx = (g.centre(j) - shift) / scale;
+      float u, v;
+      bool matched;
+      densify(cur.levels[0], prev.levels[0], coarser, o.patchStride, qx, qy, u, v, &matched);
+      const size_t idx = static_cast<size_t>(i) * g.width + j;
+      g.dx[idx] = u * scale;
+      g.dy[idx] = v * scale;
+      out.matched[idx] = matched;
+    }
+  }
+}
+
+bool MotionEstimator::push(const uint8_t* luma, ptrdiff_t linesize, int width, int height,
+                           int stride, bool want, FieldEstimate& out) {
+  if (!frameLargeEnough(width, height, options_)) {
+    reset();
+    return false;
+  }
+  buildPyramid(luma, linesize, width, height, options_, cur_);
+  const bool sameSize = havePrev_ && prev_.frameWidth == width && prev_.frameHeight == height;
+  bool done = false;
+  if (want && sameSize) {
+    const bool priorFits = !prior_.empty() && prior_.width == (width + prior_.stride - 1) / prior_.stride &&
+                           prior_.height == (height + prior_.stride - 1) / prior_.stride;
+    estimateField(prev_, cur_, priorFits ? &prior_ : nullptr, stride, options_, out);
+    prior_ = out.field;
+    done = true;
+  } else if (!sameSize) {
+    prior_ = MotionGrid();  // a new chain: no steady motion to assume
+  }  // (a skipped picture keeps the older field as the guess)
+  std::swap(prev_, cur_);
+  havePrev_ = true;
+  return done;
+}
+
+void MotionEstimator::reset() {
+  havePrev_ = false;
+  prior_ = MotionGrid();
+}
+
+void estimatedVectors(const FieldEstimate& estimate, std::vector<int32_t>& out) {
+  const MotionGrid& g = estimate.field;
+  out.clear();
+  out.reserve(g.size() * 10);
+  const int s = g.stride;
+  for (int i = 0; i < g.height; ++i) {
+    for (int j = 0; j < g.width; ++j) {
+      const size_t k = static_cast<size_t>(i) * g.width + j;
+      if (!estimate.matched[k]) continue;
+      // dst is the block's centre: the rasteriser's block [dst - s/2, dst + s/2) is this cell.
+      const int dstX = j * s + s / 2, dstY = i * s + s / 2;
+      const int mx = static_cast<int>(std::lround(g.dx[k] * kEstimatedMotionScale));
+      const int my = static_cast<int>(std::lround(g.dy[k] * kEstimatedMotionScale));
+      const int32_t row[10] = {-1, s, s,
+                               dstX + static_cast<int>(std::lround(g.dx[k])),
+                               dstY + static_cast<int>(std::lround(g.dy[k])),
+                               dstX, dstY, mx, my, kEstimatedMotionScale};
+      out.insert(out.end(), row, row + 10);
+    }
+  }
+}
+
+}  // namespace arseg
