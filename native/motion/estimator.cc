@@ -132,19 +132,41 @@ ARSEG_INLINE typename L::F loadBytes(const uint8_t* p) {
   return __builtin_convertvector(b, typename L::F);
 }
 
-// One row of the 2x2 box average of rows a and b (2w floats each):
-// out[x] = 0.25 * ((a[2x] + a[2x+1]) + (b[2x] + b[2x+1])).
+// One row filtered by [1 3 3 1] / 8 and decimated: out[x] = (in[2x-1] + 3 in[2x] + 3 in[2x+1] +
+// in[2x+2]) / 8, in this order of operations (the reference does the same).
 template <typename L>
-ARSEG_INLINE void boxRow(const float* a, const float* b, float* out, int w) {
+ARSEG_INLINE void decimateRow(const float* in, float* out, int w) {
   constexpr int N = L::kCount;
-  const typename L::F quarter = splat<L>(0.25f);
+  constexpr auto seq = std::make_index_sequence<N>{};
+  const typename L::F three = splat<L>(3.f), eighth = splat<L>(0.125f);
   int x = 0;
   for (; x + N <= w; x += N) {
-    const typename L::F top = pairSums<L>(loadLanes<L>(a + 2 * x), loadLanes<L>(a + 2 * x + N));
-    const typename L::F bottom = pairSums<L>(loadLanes<L>(b + 2 * x), loadLanes<L>(b + 2 * x + N));
-    storeLanes<L>(out + x, quarter * (top + bottom));
+    const typename L::F a0 = loadLanes<L>(in + 2 * x - 2), a1 = loadLanes<L>(in + 2 * x - 2 + N);
+    const typename L::F b0 = loadLanes<L>(in + 2 * x), b1 = loadLanes<L>(in + 2 * x + N);
+    const typename L::F c0 = loadLanes<L>(in + 2 * x + 2), c1 = loadLanes<L>(in + 2 * x + 2 + N);
+    const typename L::F left = everyOther<L>(a0, a1, true, seq);    // in[2x - 1]
+    const typename L::F even = everyOther<L>(b0, b1, false, seq);   // in[2x]
+    const typename L::F odd = everyOther<L>(b0, b1, true, seq);     // in[2x + 1]
+    const typename L::F right = everyOther<L>(c0, c1, false, seq);  // in[2x + 2]
+    storeLanes<L>(out + x, ((left + right) + three * (even + odd)) * eighth);
   }
-  for (; x < w; ++x) out[x] = 0.25f * ((a[2 * x] + a[2 * x + 1]) + (b[2 * x] + b[2 * x + 1]));
+  for (; x < w; ++x)
+    out[x] = ((in[2 * x - 1] + in[2 * x + 2]) + 3.f * (in[2 * x] + in[2 * x + 1])) * 0.125f;
+}
+
+// The vertical half: rows r0 .. r3 (consecutive rows of w floats from `rows`) combined as above.
+template <typename L>
+ARSEG_INLINE void combineRows(const float* rows, int w, float* out) {
+  constexpr int N = L::kCount;
+  const float *r0 = rows, *r1 = rows + w, *r2 = rows + 2 * w, *r3 = rows + 3 * w;
+  const typename L::F three = splat<L>(3.f), eighth = splat<L>(0.125f);
+  int x = 0;
+  for (; x + N <= w; x += N) {
+    const typename L::F outer = loadLanes<L>(r0 + x) + loadLanes<L>(r3 + x);
+    const typename L::F inner = loadLanes<L>(r1 + x) + loadLanes<L>(r2 + x);
+    storeLanes<L>(out + x, (outer + three * inner) * eighth);
+  }
+  for (; x < w; ++x) out[x] = ((r0[x] + r3[x]) + 3.f * (r1[x] + r2[x])) * 0.125f;
 }
 
 // The same from two 8-bit rows (the half-resolution level straight from the luma plane).
@@ -195,14 +217,22 @@ ARSEG_INLINE void buildPyramidT(const uint8_t* luma, ptrdiff_t linesize, int wid
     }
     lv.padBorder();
   }
+  // Each coarser level: the [1 3 3 1] / 8 filter along both axes, then every other pixel
+  // (output x covers 2x - 1 .. 2x + 2 of the level below, whose border is replicated). A plain
+  // 2x2 mean aliases fine texture into false patterns that the coarse search then follows.
+  std::vector<float> across;
   for (size_t k = 1; k < out.levels.size(); ++k) {
     const PyramidLevel& below = out.levels[k - 1];
     PyramidLevel& lv = out.levels[k];
     lv.resize(below.width / 2, below.height / 2);
-    for (int y = 0; y < lv.height; ++y) {
-      const float* a = below.origin() + static_cast<ptrdiff_t>(2 * y) * below.stride;
-      boxRow<L>(a, a + below.stride, lv.origin() + static_cast<ptrdiff_t>(y) * lv.stride, lv.width);
-    }
+    const int rows = 2 * lv.height + 2;  // rows -1 .. 2h of the level below
+    across.resize(static_cast<size_t>(rows) * lv.width);
+    for (int r = 0; r < rows; ++r)
+      decimateRow<L>(below.origin() + static_cast<ptrdiff_t>(r - 1) * below.stride,
+                     across.data() + static_cast<size_t>(r) * lv.width, lv.width);
+    for (int y = 0; y < lv.height; ++y)
+      combineRows<L>(across.data() + static_cast<size_t>(2 * y) * lv.width, lv.width,
+                     lv.origin() + static_cast<ptrdiff_t>(y) * lv.stride);
     lv.padBorder();
   }
 }
@@ -283,11 +313,14 @@ ARSEG_INLINE PatchConstants preparePatch(const float* p, ptrdiff_t stride, float
   return k;
 }
 
-// Moves every patch of one level from its start (pf.u, pf.v) by inverse search; `alt`, when not
-// null, holds a second start per patch, taken where it matches better.
+// Moves every patch of one level from its start (pf.u, pf.v) by inverse search. `alt`, when not
+// null, holds a second start per patch, taken where it matches better; `radius` > 0 also tries
+// every whole-pixel offset within it around the start (block matching on the coarsest level,
+// where the search would otherwise only see motion within a pixel or two), each costing
+// kOffsetPenalty per squared pixel more so that a patch with no texture stays put.
 template <typename L>
 ARSEG_INLINE void searchLevel(const PyramidLevel& cur, const PyramidLevel& ref, const float* altU,
-                 const float* altV, int iterations, PatchField& pf) {
+                              const float* altV, int radius, int iterations, PatchField& pf) {
   alignas(64) float T[kPatch * kPatch], gx[kPatch * kPatch], gy[kPatch * kPatch];
   constexpr float n = kPatch * kPatch;
   const ptrdiff_t cs = cur.stride, rs = ref.stride;
@@ -317,19 +350,31 @@ ARSEG_INLINE void searchLevel(const PyramidLevel& cur, const PyramidLevel& ref, 
       };
       float u = pf.u[k], v = pf.v[k];
       float ssd = pass(u, v);
-      float sumsStart[4];
-      std::copy(sums, sums + 4, sumsStart);
-      if (altU) {
-        float au = altU[k], av = altV[k];
-        const float altSsd = pass(au, av);
-        if (altSsd < ssd) {
-          u = au;
-          v = av;
-          ssd = altSsd;
-          std::copy(sums, sums + 4, sumsStart);
-        } else {
-          std::copy(sumsStart, sumsStart + 4, sums);
+      if (altU || radius > 0) {
+        float best = ssd;
+        const float u0 = u, v0 = v;
+        if (altU) {
+          float au = altU[k], av = altV[k];
+          const float cost = pass(au, av);
+          if (cost < best) {
+            best = cost;
+            u = au;
+            v = av;
+          }
         }
+        for (int dv = -radius; dv <= radius; ++dv) {
+          for (int du = -radius; du <= radius; ++du) {
+            if (du == 0 && dv == 0) continue;
+            float cu = u0 + du, cv = v0 + dv;
+            const float cost = pass(cu, cv) + kOffsetPenalty * static_cast<float>(du * du + dv * dv);
+            if (cost < best) {
+              best = cost;
+              u = cu;
+              v = cv;
+            }
+          }
+        }
+        ssd = pass(u, v);  // the chosen start's sums for the first step
       }
       const float startU = u, startV = v, startSsd = ssd;
       for (int it = 0; it < iterations; ++it) {
@@ -349,7 +394,7 @@ ARSEG_INLINE void searchLevel(const PyramidLevel& cur, const PyramidLevel& ref, 
       pf.u[k] = u;
       pf.v[k] = v;
       const float residual = ssd / n;
-      pf.ok[k] = !(residual > kUnmatchedVariance && residual > 0.5f * c.varT);
+      pf.ok[k] = !(residual > kUnmatchedVariance && residual > kUnmatchedShare * c.varT);
     }
   }
 }
@@ -369,7 +414,7 @@ inline float bilinear(const PyramidLevel& lv, float x, float y) {
 }
 
 // The field at point (qx, qy) of a level (clamped into the picture): the patches covering it,
-// weighted by how well each explains that point. `matched`: some covering patch matched.
+// weighted by how well each explains that point. `matched`: the matched ones weigh at least half.
 void densify(const PyramidLevel& cur, const PyramidLevel& ref, const PatchField& pf, int patchStride,
              float qx, float qy, float& outU, float& outV, bool* matched) {
   qx = std::min(std::max(qx, 0.f), static_cast<float>(cur.width - 1));
@@ -386,7 +431,7 @@ void densify(const PyramidLevel& cur, const PyramidLevel& ref, const PatchField&
   range(pf.ox, qx, j0, j1);
   range(pf.oy, qy, i0, i1);
   float su = 0.f, sv = 0.f, sw = 0.f;
-  bool any = false;
+  float sm = 0.f;
   const size_t nx = pf.ox.size();
   for (size_t i = i0; i <= i1; ++i) {
     for (size_t j = j0; j <= j1; ++j) {
@@ -396,12 +441,12 @@ void densify(const PyramidLevel& cur, const PyramidLevel& ref, const PatchField&
       su += w * pf.u[k];
       sv += w * pf.v[k];
       sw += w;
-      any = any || pf.ok[k];
+      sm += pf.ok[k] ? w : 0.f;
     }
   }
   outU = su / sw;
   outV = sv / sw;
-  if (matched) *matched = any;
+  if (matched) *matched = sm >= 0.5f * sw;
 }
 
 }  // namespace
@@ -459,7 +504,8 @@ void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const Motion
     }
     simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA {
       searchLevel<decltype(lanes)>(lc, lr, usePrior ? altU.data() : nullptr,
-                                   usePrior ? altV.data() : nullptr, o.iterations, pf);
+                                   usePrior ? altV.data() : nullptr,
+                                   k == levels - 1 ? o.coarseRadius : 0, o.iterations, pf);
     });
     std::swap(coarser, pf);
   }

@@ -6,7 +6,7 @@
 // whose reference is exactly the previous picture (estimatedVectors below).
 //
 // Method: coarse-to-fine inverse search on 8x8 patches, as in Dense Inverse Search (Kroeger,
-// Timofte, Dai, Van Gool, ECCV 2016), on a box-filtered luma pyramid that starts at half the
+// Timofte, Dai, Van Gool, ECCV 2016), on a luma pyramid that starts at half the
 // frame's resolution by default (the frames the LR branch sees):
 //  1. At each level, from the coarsest, patches of the current picture on a grid (origins every
 //     `patchStride` pixels, the last row and column aligned with the image's edge) are moved
@@ -15,8 +15,9 @@
 //     samples the previous picture bilinearly at the current offset). A patch whose final error
 //     is larger than at its start goes back to its start.
 //  2. Each patch starts from the field of the next coarser level at its centre (twice the
-//     value); on the coarsest level from zero or from the previous picture's field, whichever
-//     matches better (a moving camera keeps moving).
+//     value); on the coarsest level from the best of zero, the previous picture's field (a
+//     moving camera keeps moving) and every whole-pixel offset within coarseRadius (block
+//     matching), so that the search reaches motion of coarseRadius x 2^level pixels and more.
 //  3. The field at any point is the average of the patches covering it, each weighted by how
 //     well it explains that point (1 / max(1, |previous(q + u) - current(q)|)): at a motion
 //     boundary the patch on the right side wins. Output cells sample it at their centres.
@@ -49,6 +50,8 @@ struct EstimatorOptions {
   int patchStride = 4;
   // Gauss-Newton steps per patch and level.
   int iterations = 8;
+  // Whole-pixel offsets tried around the start on the coarsest level (block matching), +-.
+  int coarseRadius = 4;
 };
 
 constexpr int kPatch = 8;  // patch side: one patch row is one 8-float vector row
@@ -100,9 +103,15 @@ inline float maxOffset(int x0, int size) { return static_cast<float>(size + kPad
 // Regularisation added to the patch Hessian's diagonal (squared intensity gradient units): a
 // flat patch moves little instead of far.
 constexpr float kHessianRidge = 16.f;
-// A patch is unmatched when its mean-normalised residual variance exceeds both this and half
-// its own variance (what an unrelated picture would leave).
+// A patch is unmatched when its mean-normalised residual variance exceeds both this (coding
+// noise on flat content stays below) and kUnmatchedShare of its own variance (an unrelated
+// picture leaves about twice it; a true match a few percent). A cell is matched when the
+// patches that match carry at least half of its weight.
 constexpr float kUnmatchedVariance = 36.f;
+constexpr float kUnmatchedShare = 0.25f;
+// Cost per squared pixel of a whole-pixel offset tried on the coarsest level, added to its
+// squared difference (0.1 per patch pixel): where nothing tells offsets apart, none is taken.
+constexpr float kOffsetPenalty = 0.1f * kPatch * kPatch;
 
 // --- The vectorised estimator ---------------------------------------------------------------
 

@@ -31,7 +31,7 @@ struct Image {
 };
 
 // Levels finest..coarsest: the finest is the mean of 2^f x 2^f blocks of the 8-bit plane, each
-// next one the 2x2 mean of the one below.
+// next one the level below filtered by [1 3 3 1] / 8 along both axes and decimated.
 std::vector<Image> pyramid(const uint8_t* luma, ptrdiff_t linesize, int width, int height,
                            const EstimatorOptions& o) {
   const int top = coarsestLevel(width, height, o);
@@ -63,11 +63,16 @@ std::vector<Image> pyramid(const uint8_t* luma, ptrdiff_t linesize, int width, i
     lv.width = below.width / 2;
     lv.height = below.height / 2;
     lv.px.resize(static_cast<size_t>(lv.width) * lv.height);
+    // [1 3 3 1] / 8 along x on rows 2y - 1 .. 2y + 2, then along y (edge pixels repeated).
+    auto across = [&](int x, int y) {
+      return ((below.at(2 * x - 1, y) + below.at(2 * x + 2, y)) +
+              3.f * (below.at(2 * x, y) + below.at(2 * x + 1, y))) * 0.125f;
+    };
     for (int y = 0; y < lv.height; ++y)
       for (int x = 0; x < lv.width; ++x)
         lv.px[static_cast<size_t>(y) * lv.width + x] =
-            0.25f * ((below.at(2 * x, 2 * y) + below.at(2 * x + 1, 2 * y)) +
-                     (below.at(2 * x, 2 * y + 1) + below.at(2 * x + 1, 2 * y + 1)));
+            ((across(x, 2 * y - 1) + across(x, 2 * y + 2)) +
+             3.f * (across(x, 2 * y) + across(x, 2 * y + 1))) * 0.125f;
   }
   return levels;
 }
@@ -108,7 +113,7 @@ PassSums pass(const Image& prev, const float* T, const float* gx, const float* g
 }
 
 void search(const Image& cur, const Image& prev, const float* altU, const float* altV,
-            int iterations, Patches& p) {
+            int radius, int iterations, Patches& p) {
   constexpr float n = kPatch * kPatch;
   const size_t nx = p.ox.size();
   for (size_t i = 0; i < p.oy.size(); ++i) {
@@ -153,17 +158,36 @@ void search(const Image& cur, const Image& prev, const float* altU, const float*
       clampOffset(u, v);
       PassSums s = pass(prev, T, gx, gy, x0, y0, u, v);
       float ssd = ssdOf(s);
+      // The start: the best of the given one, the alternative and the whole-pixel offsets
+      // around the given one (penalised by their squared length); the first best wins.
+      const float u0 = u, v0 = v;
+      float best = ssd;
       if (altU) {
         float au = altU[k], av = altV[k];
         clampOffset(au, av);
-        const PassSums alt = pass(prev, T, gx, gy, x0, y0, au, av);
-        if (ssdOf(alt) < ssd) {
+        const float cost = ssdOf(pass(prev, T, gx, gy, x0, y0, au, av));
+        if (cost < best) {
+          best = cost;
           u = au;
           v = av;
-          s = alt;
-          ssd = ssdOf(alt);
         }
       }
+      for (int dv = -radius; dv <= radius; ++dv) {
+        for (int du = -radius; du <= radius; ++du) {
+          if (du == 0 && dv == 0) continue;
+          float cu = u0 + du, cv = v0 + dv;
+          clampOffset(cu, cv);
+          const float cost = ssdOf(pass(prev, T, gx, gy, x0, y0, cu, cv)) +
+                             kOffsetPenalty * static_cast<float>(du * du + dv * dv);
+          if (cost < best) {
+            best = cost;
+            u = cu;
+            v = cv;
+          }
+        }
+      }
+      s = pass(prev, T, gx, gy, x0, y0, u, v);
+      ssd = ssdOf(s);
       const float startU = u, startV = v, startSsd = ssd;
       for (int it = 0; it < iterations; ++it) {
         const float dm = (s.r - sT) / n;
@@ -183,7 +207,7 @@ void search(const Image& cur, const Image& prev, const float* altU, const float*
       p.u[k] = u;
       p.v[k] = v;
       const float residual = ssd / n;
-      p.ok[k] = !(residual > kUnmatchedVariance && residual > 0.5f * varT);
+      p.ok[k] = !(residual > kUnmatchedVariance && residual > kUnmatchedShare * varT);
     }
   }
 }
@@ -194,8 +218,7 @@ void densify(const Image& cur, const Image& prev, const Patches& p, float qx, fl
   qx = std::min(std::max(qx, 0.f), static_cast<float>(cur.width - 1));
   qy = std::min(std::max(qy, 0.f), static_cast<float>(cur.height - 1));
   const float here = cur.bilinear(qx, qy);
-  float su = 0, sv = 0, sw = 0;
-  matched = false;
+  float su = 0, sv = 0, sw = 0, sm = 0;
   for (size_t i = 0; i < p.oy.size(); ++i) {
     if (!(p.oy[i] - 0.5f <= qy && qy < p.oy[i] + kPatch - 0.5f)) continue;
     for (size_t j = 0; j < p.ox.size(); ++j) {
@@ -205,11 +228,12 @@ void densify(const Image& cur, const Image& prev, const Patches& p, float qx, fl
       su += w * p.u[k];
       sv += w * p.v[k];
       sw += w;
-      matched = matched || p.ok[k];
+      sm += p.ok[k] ? w : 0.f;
     }
   }
   u = su / sw;
   v = sv / sw;
+  matched = sm >= 0.5f * sw;
 }
 
 }  // namespace
@@ -257,7 +281,7 @@ void estimateFieldReference(const uint8_t* prevLuma, ptrdiff_t prevLinesize, con
       }
     }
     search(cur[k], prev[k], usePrior ? altU.data() : nullptr, usePrior ? altV.data() : nullptr,
-           o.iterations, p);
+           k == levels - 1 ? o.coarseRadius : 0, o.iterations, p);
     coarser = std::move(p);
   }
   const float scale = static_cast<float>(1 << o.finestLevel);
