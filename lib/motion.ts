@@ -66,6 +66,10 @@ export interface EstimateMotionOptions {
   iterations?: number;
   /** Pixels between 8x8 patch origins (1..8). Default 4. */
   patchStride?: number;
+  /** Whole-pixel offsets (+-) tried on the coarsest level (0..16). Default 4. */
+  coarseRadius?: number;
+  /** The same on the finer levels (0..16). Default 0. */
+  fineRadius?: number;
   /** A field of the same frame (e.g. the last estimate) tried as the coarsest level's start. */
   prior?: MotionField;
 }

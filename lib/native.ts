@@ -77,7 +77,7 @@ export interface NativeAddon {
     current: Uint8Array,
     width: number,
     height: number,
-    options?: { linesize?: number; stride?: number; kernel?: 'vectorised' | 'reference'; finestLevel?: number; iterations?: number; patchStride?: number; prior?: { data: Float32Array; width: number; height: number; stride: number } },
+    options?: { linesize?: number; stride?: number; kernel?: 'vectorised' | 'reference'; finestLevel?: number; iterations?: number; patchStride?: number; coarseRadius?: number; fineRadius?: number; prior?: { data: Float32Array; width: number; height: number; stride: number } },
   ): Promise<{ data: Float32Array; matched: Uint8Array; width: number; height: number; stride: number; milliseconds: number }>;
   resizeMotion(field: Float32Array, width: number, height: number, stride: number, frameWidth: number, frameHeight: number, outWidth: number, outHeight: number): Float32Array;
   /**

@@ -56,6 +56,7 @@ export interface ReaderStats {
 }
 
 const URL_SCHEME = /^[a-z][a-z0-9+.-]*:/i;
+const IMAGE_SEQUENCE = /%0?\d*d/;
 
 /**
  * Reads a video file or URL frame by frame (made by `openVideo`): an async iterable of
@@ -100,7 +101,10 @@ export class VideoReader implements AsyncIterable<VideoFrame> {
   }
 
   async #open(): Promise<VideoInfo> {
-    if (!URL_SCHEME.test(this.source)) await checkLocalFile(this.source);
+    // An image sequence (frame%04d.png, or a glob with formatOptions.pattern_type) names no one
+    // file: libavformat's image2 demuxer finds the files (ERR_NOT_FOUND when none matches).
+    const sequence = IMAGE_SEQUENCE.test(this.source) || this.options.formatOptions?.pattern_type !== undefined;
+    if (!URL_SCHEME.test(this.source) && !sequence) await checkLocalFile(this.source);
     try {
       return await this.#native.open();
     } catch (err) {

@@ -3,13 +3,15 @@
 // reference on every SIMD path, known motion on synthetic pictures and on the fixtures, the
 // reader's motionSource ('auto' estimates where the codec has no vectors, 'estimate' forces
 // it, 'bitstream' refuses), and mode 'ar' end to end on codecs without vectors.
+const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
+const { encode } = require('fast-png');
 const test = require('ava');
 const { ArSeg, openVideo, createPacketReader, estimateMotion } = require('../dist');
 const { addon } = require('../dist/native');
 const { texture } = require('./fixtures/render');
-const { FIXTURES, fixture, meta, collect } = require('./helpers/fixtures');
+const { FIXTURES, fixture, meta, collect, tmpDir } = require('./helpers/fixtures');
 
 /** 8-bit luma of the fixtures' texture, sampled at map(x, y). */
 function picture(width, height, map) {
@@ -247,6 +249,46 @@ test('estimated vectors: one block per matched cell against the previous picture
     const { width, height, data } = f.motion;
     t.true(Math.abs(data[(height >> 1) * width + (width >> 1)] - 2.25) < 0.25);
   }
+});
+
+/** RGB frames of the fixtures' texture moving by (2.25, -1.5) per frame. */
+function rgbFrames(width, height, count) {
+  const frames = [];
+  for (let t = 0; t < count; t++) {
+    const rgb = new Uint8Array(width * height * 3);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++) rgb.set(texture(x + 2.25 * t, y - 1.5 * t), 3 * (y * width + x));
+    frames.push(rgb);
+  }
+  return frames;
+}
+
+test('raw video (.y4m) and an image sequence (frame%03d.png) get estimated motion', async (t) => {
+  const W = 96;
+  const H = 64;
+  const frames = rgbFrames(W, H, 12);
+  const dir = tmpDir('arseg-raw-');
+  // YUV4MPEG2, 4:4:4 (BT.601 luma; the chroma planes are not read by the estimator)
+  const parts = [Buffer.from(`YUV4MPEG2 W${W} H${H} F25:1 Ip A1:1 C444\n`)];
+  for (const rgb of frames) {
+    const yuv = Buffer.alloc(3 * W * H, 128);
+    for (let i = 0; i < W * H; i++) yuv[i] = Math.round(16 + (219 / 255) * (0.299 * rgb[3 * i] + 0.587 * rgb[3 * i + 1] + 0.114 * rgb[3 * i + 2]));
+    parts.push(Buffer.from('FRAME\n'), yuv);
+  }
+  fs.writeFileSync(path.join(dir, 'clip.y4m'), Buffer.concat(parts));
+  frames.forEach((rgb, i) => fs.writeFileSync(path.join(dir, `frame${String(i).padStart(3, '0')}.png`), encode({ width: W, height: H, data: rgb, channels: 3, depth: 8 })));
+  for (const source of ['clip.y4m', 'frame%03d.png']) {
+    const reader = openVideo(path.join(dir, source), { motion: 'accumulated', stride: 8, keyframes: 12 });
+    const info = await reader.open();
+    t.is(info.motionSource, 'estimated', source);
+    const got = await collect(reader);
+    t.is(got.length, 12, source);
+    // frame 6: 13.5 px from the keyframe, so that cells 3 inside still see content it holds
+    const err = fieldError(got[6].motion, () => [6 * 2.25, -6 * 1.5], 3);
+    t.true(err < 0.5, `${source} (${info.codec}): frame 6, mean error ${err.toFixed(3)} px`);
+    t.log(`${source} (${info.codec}): ${err.toFixed(3)} px`);
+  }
+  await t.throwsAsync(collect(openVideo(path.join(dir, 'none%03d.png'))), { code: 'ERR_NOT_FOUND' });
 });
 
 test('adaptive keyframes on estimated motion: the scene cut starts a keyframe', async (t) => {

@@ -45,7 +45,8 @@ Napi::Uint8Array uint8Array(const Napi::Value& v, const std::string& name) {
 
 // estimateMotion(previous: Uint8Array, current: Uint8Array, width, height, options):
 //   options: { linesize?, stride?, kernel?: 'vectorised' | 'reference', finestLevel?,
-//              iterations?, patchStride?, prior?: { data: Float32Array, width, height, stride } }
+//              iterations?, patchStride?, coarseRadius?, fineRadius?,
+//              prior?: { data: Float32Array, width, height, stride } }
 // Resolves with { data: Float32Array (2 x gh x gw), matched: Uint8Array (gh x gw), width, height,
 // stride, milliseconds }: the field from `current` to `previous` (8-bit luma planes), on the
 // thread pool. The planes are read in place (kept alive until the promise settles).
@@ -65,6 +66,8 @@ Napi::Value estimateMotion(const Napi::CallbackInfo& info) {
     eo.finestLevel = optionalInt("finestLevel", eo.finestLevel, 0, 3);
     eo.iterations = optionalInt("iterations", eo.iterations, 0, 64);
     eo.patchStride = optionalInt("patchStride", eo.patchStride, 1, kPatch);
+    eo.coarseRadius = optionalInt("coarseRadius", eo.coarseRadius, 0, 16);
+    eo.fineRadius = optionalInt("fineRadius", eo.fineRadius, 0, 16);
     const std::string kernel = optionString(o, "kernel", "vectorised");
     if (kernel != "vectorised" && kernel != "reference")
       invalidArg("options.kernel must be 'vectorised' or 'reference'");

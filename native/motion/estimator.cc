@@ -505,7 +505,7 @@ void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const Motion
     simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA {
       searchLevel<decltype(lanes)>(lc, lr, usePrior ? altU.data() : nullptr,
                                    usePrior ? altV.data() : nullptr,
-                                   k == levels - 1 ? o.coarseRadius : 0, o.iterations, pf);
+                                   k == levels - 1 ? o.coarseRadius : o.fineRadius, o.iterations, pf);
     });
     std::swap(coarser, pf);
   }

@@ -52,6 +52,9 @@ struct EstimatorOptions {
   int iterations = 8;
   // Whole-pixel offsets tried around the start on the coarsest level (block matching), +-.
   int coarseRadius = 4;
+  // The same on every finer level (0: none). With iterations = 0 this is plain hierarchical
+  // block matching, whole pixels of the finest level (bench/estimator.js compares it).
+  int fineRadius = 0;
 };
 
 constexpr int kPatch = 8;  // patch side: one patch row is one 8-float vector row

@@ -281,7 +281,7 @@ void estimateFieldReference(const uint8_t* prevLuma, ptrdiff_t prevLinesize, con
       }
     }
     search(cur[k], prev[k], usePrior ? altU.data() : nullptr, usePrior ? altV.data() : nullptr,
-           k == levels - 1 ? o.coarseRadius : 0, o.iterations, p);
+           k == levels - 1 ? o.coarseRadius : o.fineRadius, o.iterations, p);
     coarser = std::move(p);
   }
   const float scale = static_cast<float>(1 << o.finestLevel);
