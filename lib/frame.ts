@@ -80,7 +80,7 @@ export interface FrameOptions {
   stride?: number;
   /**
    * Where vectors and motion come from (see MotionSourceOption). Default 'auto'. Estimated
-   * vectors are one block per matched cell of `stride` pixels against the previous picture.
+   * vectors are one block per cell of `stride` pixels against the previous picture.
    */
   motionSource?: MotionSourceOption;
   /**

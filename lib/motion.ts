@@ -6,6 +6,7 @@
  * has no vectors: FrameOptions.motionSource).
  */
 import { toArSegError } from './errors';
+import { optionsObject } from './options';
 import { addon } from './native';
 import type { MotionField } from './frame';
 
@@ -94,8 +95,7 @@ export async function estimateMotion(
   height: number,
   options: EstimateMotionOptions = {},
 ): Promise<EstimatedMotion> {
-  if (options === null || typeof options !== 'object') throw invalidArg('options must be an object');
-  const { prior, ...rest } = options;
+  const { prior, ...rest } = optionsObject(options);
   try {
     const r = await addon().estimateMotion(previous, current, width, height, {
       ...rest,

@@ -23,7 +23,7 @@ export interface MvsOptions {
 export interface MvsSummary {
   source: string;
   codec: string;
-  /** 'bitstream' or 'estimated' (one block per matched cell against the previous picture). */
+  /** 'bitstream' or 'estimated' (one block per cell against the previous picture). */
   motionSource: 'bitstream' | 'estimated';
   width: number;
   height: number;

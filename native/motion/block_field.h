@@ -21,6 +21,10 @@ struct BlockField {
   // motion, estimator.h): the composer then chains frames in presentation order, each one an
   // anchor whatever its picture type.
   bool toPreviousPicture = false;
+  // Cells whose vector is a guess (estimated motion that no patch matched: new content, a scene
+  // cut): composed with their vector, but counted as intra-coded by the adaptive keyframe
+  // policy. Empty when there are none to flag.
+  std::vector<uint8_t> unexplained;
 };
 
 // `vectors` holds `count` rows of 10 int32 columns:

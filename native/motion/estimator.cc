@@ -564,7 +564,6 @@ void estimatedVectors(const FieldEstimate& estimate, std::vector<int32_t>& out) 
   for (int i = 0; i < g.height; ++i) {
     for (int j = 0; j < g.width; ++j) {
       const size_t k = static_cast<size_t>(i) * g.width + j;
-      if (!estimate.matched[k]) continue;
       // dst is the block's centre: the rasteriser's block [dst - s/2, dst + s/2) is this cell.
       const int dstX = j * s + s / 2, dstY = i * s + s / 2;
       const int mx = static_cast<int>(std::lround(g.dx[k] * kEstimatedMotionScale));

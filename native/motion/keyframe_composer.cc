@@ -184,7 +184,8 @@ void KeyframeComposer::push(DecodedFrame frame, BlockField blocks,
   if (policy_.mode == KeyframePolicy::Mode::Adaptive) {
     size_t intra = 0;
     for (size_t k = 0; k < blocks.hasPast.size(); ++k)
-      intra += !blocks.hasPast[k] && (blocks.hasFuture.empty() || !blocks.hasFuture[k]);
+      intra += (!blocks.hasPast[k] && (blocks.hasFuture.empty() || !blocks.hasFuture[k])) ||
+               (!blocks.unexplained.empty() && blocks.unexplained[k]);
     intraShare = blocks.hasPast.empty() ? 1.f : float(intra) / blocks.hasPast.size();
   }
   MotionGrid root = composeAnchor(blocks);

@@ -75,6 +75,7 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase) {
     // scratch buffer.
     std::vector<int32_t>& vectors = request_.vectors ? out.vectors : vectorScratch_;
     const bool estimated = request_.motionSource == MotionSource::Estimate;
+    bool haveEstimate = false;
     if (estimated) {
       // The estimate as blocks against the previous picture. A keyframe's own field is not
       // read when motion is accumulated under a fixed policy (its chain restarts): the picture
@@ -84,9 +85,9 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase) {
       ptrdiff_t linesize = 0;
       const uint8_t* luma = converter_.luma(frame, linesize);
       vectors.clear();
-      if (estimator_.push(luma, linesize, frame->width, frame->height, request_.stride, want,
-                          estimate_))
-        estimatedVectors(estimate_, vectors);
+      haveEstimate = estimator_.push(luma, linesize, frame->width, frame->height, request_.stride,
+                                     want, estimate_);
+      if (haveEstimate) estimatedVectors(estimate_, vectors);
     } else {
       exportMotionVectors(frame, vectors);
     }
@@ -96,6 +97,11 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase) {
       blocks = rasteriseBlocks(vectors.data(), vectors.size() / kVectorColumns, frame->width,
                                frame->height, request_.stride);
       blocks.toPreviousPicture = estimated;
+      if (estimated && haveEstimate) {
+        // The estimate's cells are the field's cells (same stride): flag those nothing matched.
+        blocks.unexplained.resize(estimate_.matched.size());
+        for (size_t k = 0; k < estimate_.matched.size(); ++k) blocks.unexplained[k] = !estimate_.matched[k];
+      }
     }
   }
   composer_.push(std::move(out), std::move(blocks), composed_);
