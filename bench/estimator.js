@@ -28,7 +28,9 @@ const { texture } = require('../test/fixtures/render');
 const args = process.argv.slice(2);
 const arg = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
 const rounds = Number(arg('--rounds', 5));
-const sizes = arg('--sizes', '320x240,960x720').split(',').map((s) => s.split('x').map(Number));
+const sizes = arg('--sizes', '320x240,960x720')
+  .split(',')
+  .map((s) => s.split('x').map(Number));
 const official = arg('--official', path.join(__dirname, '..', '.bench-cache', 'psp18-official'));
 const variants = args.includes('--variants');
 const CACHE = path.join(__dirname, '..', '.bench-cache');
@@ -76,8 +78,12 @@ async function encoderMs(bundle, width, height) {
 
 (async () => {
   const bundles = [['default', await Bundle.load(path.join(__dirname, '..', 'models', 'default'))]];
-  if (fs.existsSync(path.join(official, 'arseg.json'))) bundles.push(['official PSPNet18 layout', await Bundle.load(official)]);
-  else console.error(`no bundle at ${official}: the official layout's row is left out (python/tools/export_official_layout.py makes it)`);
+  if (fs.existsSync(path.join(official, 'arseg.json')))
+    bundles.push(['official PSPNet18 layout', await Bundle.load(official)]);
+  else
+    console.error(
+      `no bundle at ${official}: the official layout's row is left out (python/tools/export_official_layout.py makes it)`,
+    );
   const configs = [['estimator (default settings)', {}]];
   if (variants)
     configs.push(
@@ -109,13 +115,19 @@ async function encoderMs(bundle, width, height) {
       }
     }
     console.log(`\n${width}x${height} (LR input ${lrSize}):\n`);
-    console.log(`| | ms per frame | mean error (px) | ${bundles.map(([name]) => `vs LR encoder, ${name}`).join(' | ')} |`);
+    console.log(
+      `| | ms per frame | mean error (px) | ${bundles.map(([name]) => `vs LR encoder, ${name}`).join(' | ')} |`,
+    );
     console.log(`|---|---|---|${bundles.map(() => '---').join('|')}|`);
     for (let b = 0; b < bundles.length; b++)
-      console.log(`| LR encoder, ${bundles[b][0]} | ${median(enc[b]).toFixed(2)} | | ${bundles.map((_, o) => (o === b ? '1' : '')).join(' | ')} |`);
+      console.log(
+        `| LR encoder, ${bundles[b][0]} | ${median(enc[b]).toFixed(2)} | | ${bundles.map((_, o) => (o === b ? '1' : '')).join(' | ')} |`,
+      );
     for (let c = 0; c < configs.length; c++) {
       const ms = median(times[c]);
-      console.log(`| ${configs[c][0]} | ${ms.toFixed(2)} | ${errors[c].toFixed(3)} | ${bundles.map((_, b) => `${((100 * ms) / median(enc[b])).toFixed(1)}%`).join(' | ')} |`);
+      console.log(
+        `| ${configs[c][0]} | ${ms.toFixed(2)} | ${errors[c].toFixed(3)} | ${bundles.map((_, b) => `${((100 * ms) / median(enc[b])).toFixed(1)}%`).join(' | ')} |`,
+      );
     }
   }
   for (const [, b] of bundles) await b.close();

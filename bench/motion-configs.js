@@ -73,22 +73,39 @@ async function describe(dir, motionSource) {
       }
       return (8 * bytes * 30) / frames / 1000;
     })();
-    rows.push({ config, motionSource, ...d, hr, lr, ar, share, kbps, ard11: report.modes.ar.perDistance[11], frames: report.modes.ar.framesTotal });
+    rows.push({
+      config,
+      motionSource,
+      ...d,
+      hr,
+      lr,
+      ar,
+      share,
+      kbps,
+      ard11: report.modes.ar.perDistance[11],
+      frames: report.modes.ar.framesTotal,
+    });
     console.error(`${config} (${motionSource}): ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
   await seg.close();
   const base = rows.find((r) => r.config === 'h264-1ref' && r.motionSource === 'auto');
   const pct = (v) => (100 * v).toFixed(1);
   console.log(`model ${path.basename(model)}, ${root}, test split, keyframe every 12 frames, LR scale 0.5`);
-  console.log('| configuration | codec, GOP (display order) | motion | kbit/s | HR | LR | AR | AR at d=11 | AR share of the HR-LR gap | vs h264-1ref |');
+  console.log(
+    '| configuration | codec, GOP (display order) | motion | kbit/s | HR | LR | AR | AR at d=11 | AR share of the HR-LR gap | vs h264-1ref |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     if (r.error) {
       console.log(`| ${r.config} | ${r.codec}, ${r.gop} | ${r.motion} | | ${r.error} | | | | | |`);
       continue;
     }
-    const delta = base ? `${(100 * (r.share - base.share) >= 0 ? '+' : '')}${(100 * (r.share - base.share)).toFixed(1)} pt` : '';
-    console.log(`| ${r.config} | ${r.codec}, ${r.gop} | ${r.motion} | ${r.kbps.toFixed(0)} | ${pct(r.hr)} | ${pct(r.lr)} | ${pct(r.ar)} | ${pct(r.ard11)} | ${pct(r.share)}% | ${delta} |`);
+    const delta = base
+      ? `${100 * (r.share - base.share) >= 0 ? '+' : ''}${(100 * (r.share - base.share)).toFixed(1)} pt`
+      : '';
+    console.log(
+      `| ${r.config} | ${r.codec}, ${r.gop} | ${r.motion} | ${r.kbps.toFixed(0)} | ${pct(r.hr)} | ${pct(r.lr)} | ${pct(r.ar)} | ${pct(r.ard11)} | ${pct(r.share)}% | ${delta} |`,
+    );
   }
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(rows, null, 2));
 })().catch((err) => {

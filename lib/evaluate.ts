@@ -11,7 +11,7 @@
 import { ArSeg, SegmentMode } from './pipeline';
 import type { MotionSourceOption } from './frame';
 import { invalidArg } from './errors';
-import { integerIn, oneOf } from './options';
+import { integerIn } from './options';
 import { ClipLabels, DatasetSplits, labelsError, LabelledClip, listLabelFiles, resolveClips } from './dataset';
 import { DistanceMetrics, DistanceReport } from './metrics';
 import type { ExecutionDevice } from './bundle';
@@ -97,6 +97,7 @@ export interface Protocol {
   ignore: number[];
   /** The bundle's class count. */
   classes: number;
+  /** Where mode 'ar' takes its motion from (SegmentOptions.motionSource). */
   motionSource: MotionSourceOption;
 }
 
@@ -114,7 +115,8 @@ export function resolveProtocol(seg: ArSeg, o: Pick<EvaluateOptions, 'modes' | '
   const K = m.classes.length;
   const ignoreIndex = typeof m.ignoreIndex === 'number' && m.ignoreIndex >= 0 && m.ignoreIndex < K ? m.ignoreIndex : null;
   const interval = integerIn('interval', o.interval, 1, Infinity, m.keyframeInterval);
-  const motionSource = oneOf<MotionSourceOption>('motionSource', o.motionSource, ['auto', 'bitstream', 'estimate'], 'auto');
+  // Passed to the reader as it is, which checks it.
+  const motionSource = o.motionSource ?? 'auto';
   return { modes, interval, scale: o.scale ?? m.lrScale, ignore: ignoreIndex === null ? [] : [ignoreIndex], classes: K, motionSource };
 }
 

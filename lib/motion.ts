@@ -51,6 +51,7 @@ export function resizeMotion(
   }
 }
 
+/** Options of estimateMotion (native/motion/estimator.h explains the method and its settings). */
 export interface EstimateMotionOptions {
   /** Bytes per row of both planes. Default: the width. */
   linesize?: number;
@@ -75,6 +76,7 @@ export interface EstimateMotionOptions {
   prior?: MotionField;
 }
 
+/** What estimateMotion gives: the field to the previous picture and which cells matched. */
 export interface EstimatedMotion extends MotionField {
   /** Per cell, 1 where a patch matched (0: content not in the previous picture, a cut). */
   matched: Uint8Array;

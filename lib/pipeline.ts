@@ -139,7 +139,7 @@ interface ResolvedOptions {
   decoder: DecoderChoice;
   logits: boolean;
   rgb: boolean;
-  motionSource: MotionSourceOption;
+  motionSource: MotionSourceOption | undefined;
 }
 
 /** What a branch hands on: a feature for the decoder, or the logits when it made them itself. */
@@ -203,8 +203,8 @@ export class ArSeg {
     const motionStride = integerIn('motionStride', options.motionStride, 1, 64, 4);
     const creffMode = oneOf('creffMode', options.creffMode, ['exact', 'keyframe-conv'] as const, 'exact');
     const decoder = oneOf<DecoderChoice>('decoder', options.decoder, ['auto', 'onnx'], 'auto');
-    const motionSource = oneOf<MotionSourceOption>('motionSource', options.motionSource, ['auto', 'bitstream', 'estimate'], 'auto');
-    return { mode, scale, keyframes, motionStride, creffMode, decoder, logits: Boolean(options.logits), rgb: Boolean(options.rgb), motionSource };
+    // motionSource goes to the reader as it is: checked there (natively), like keyframes.
+    return { mode, scale, keyframes, motionStride, creffMode, decoder, logits: Boolean(options.logits), rgb: Boolean(options.rgb), motionSource: options.motionSource };
   }
 
   /**

@@ -9,7 +9,6 @@ const { execFileSync } = require('node:child_process');
 const { encode } = require('fast-png');
 const test = require('ava');
 const { ArSeg, openVideo, createPacketReader, estimateMotion } = require('../dist');
-const { addon } = require('../dist/native');
 const { texture } = require('./fixtures/render');
 const { FIXTURES, fixture, meta, collect, tmpDir } = require('./helpers/fixtures');
 
@@ -42,7 +41,12 @@ test('sub-pixel translation and zoom between two pictures', async (t) => {
   const W = 160;
   const H = 112;
   const prev = picture(W, H, (x, y) => [x, y]);
-  for (const [dx, dy] of [[0.4, -0.3], [2.25, -1.5], [-7.6, 5.2], [13.3, 9.7]]) {
+  for (const [dx, dy] of [
+    [0.4, -0.3],
+    [2.25, -1.5],
+    [-7.6, 5.2],
+    [13.3, 9.7],
+  ]) {
     const cur = picture(W, H, (x, y) => [x + dx, y + dy]);
     const r = await estimateMotion(prev, cur, W, H, { stride: 8 });
     t.is(r.mode, 'reference');
@@ -51,7 +55,8 @@ test('sub-pixel translation and zoom between two pictures', async (t) => {
     const m = Math.ceil(Math.max(Math.abs(dx), Math.abs(dy)) / 8) + 1;
     const err = fieldError(r, () => [dx, dy], m);
     t.true(err < 0.1, `(${dx}, ${dy}): mean error ${err.toFixed(3)} px`);
-    for (let i = m; i < r.height - m; i++) for (let j = m; j < r.width - m; j++) t.is(r.matched[i * r.width + j], 1, `cell ${j}, ${i} matched`);
+    for (let i = m; i < r.height - m; i++)
+      for (let j = m; j < r.width - m; j++) t.is(r.matched[i * r.width + j], 1, `cell ${j}, ${i} matched`);
   }
   const c = [(W - 1) / 2, (H - 1) / 2];
   const zoomed = picture(W, H, (x, y) => [c[0] + (x - c[0]) / 1.03, c[1] + (y - c[1]) / 1.03]);
@@ -79,7 +84,9 @@ test('a prior (the last field) lets the coarsest level start from large motion',
   // Interior cells whose content was in the previous picture (x + 41.5 < W).
   const { width, data } = withPrior;
   const errs = [];
-  for (let i = 2; i < 10; i++) for (let j = 1; j < 8; j++) errs.push(Math.hypot(data[i * width + j] - 41.5, data[width * 12 + i * width + j] + 3.25));
+  for (let i = 2; i < 10; i++)
+    for (let j = 1; j < 8; j++)
+      errs.push(Math.hypot(data[i * width + j] - 41.5, data[width * 12 + i * width + j] + 3.25));
   const mean = errs.reduce((a, b) => a + b, 0) / errs.length;
   t.true(mean < 0.2, `with the prior: mean error ${mean.toFixed(3)} px`);
 });
@@ -123,7 +130,12 @@ test('every SIMD path this CPU has gives the reference result', async (t) => {
       process.stdout.write(JSON.stringify({ level: addon().simdLevel(), out }));
     })();`;
   const run = (level) =>
-    JSON.parse(execFileSync(process.execPath, ['-e', script], { env: { ...process.env, ARSEG_SIMD: level ?? '' }, maxBuffer: 1 << 26 }).toString());
+    JSON.parse(
+      execFileSync(process.execPath, ['-e', script], {
+        env: { ...process.env, ARSEG_SIMD: level ?? '' },
+        maxBuffer: 1 << 26,
+      }).toString(),
+    );
   const levels = ['avx512', 'avx2', 'baseline'];
   const best = run(undefined).level;
   t.log(`this CPU: ${best}`);
@@ -188,7 +200,7 @@ async function accumulatedError(name, options) {
     sources.add(f.motionSource);
     const k = f.index - f.keyframeIndex;
     if (k === 0) continue;
-    sum += fieldError(f.motion, (x, y) => truth(x, y, k)) ;
+    sum += fieldError(f.motion, (x, y) => truth(x, y, k));
     n++;
   }
   return { error: sum / n, sources: [...sources], info };
@@ -220,16 +232,23 @@ test('motionSource: auto reads the bitstream where there are vectors; bitstream 
   t.is(vp9.motionSource, 'estimated');
   t.is((await openVideo(fixture('translate-vp9.webm')).open()).motionSource, null);
   for (const options of [{ motion: 'accumulated' }, { vectors: true }, { motion: 'reference' }]) {
-    const err = await t.throwsAsync(collect(openVideo(fixture('translate-vp9.webm'), { ...options, motionSource: 'bitstream' })), { code: 'ERR_NO_MOTION_VECTORS' });
+    const err = await t.throwsAsync(
+      collect(openVideo(fixture('translate-vp9.webm'), { ...options, motionSource: 'bitstream' })),
+      { code: 'ERR_NO_MOTION_VECTORS' },
+    );
     t.regex(err.message, /vp9.*'estimate'/);
   }
   t.throws(() => openVideo(fixture('translate-p.mp4'), { motionSource: 'guess' }), { code: 'ERR_INVALID_ARG' });
   t.throws(() => openVideo(fixture('translate-p.mp4'), { motionSource: 3 }), { code: 'ERR_INVALID_ARG' });
-  t.throws(() => createPacketReader({ codec: 'vp9', vectors: true, motionSource: 'bitstream' }), { code: 'ERR_NO_MOTION_VECTORS' });
+  t.throws(() => createPacketReader({ codec: 'vp9', vectors: true, motionSource: 'bitstream' }), {
+    code: 'ERR_NO_MOTION_VECTORS',
+  });
 });
 
 test('estimated vectors: one block per cell against the previous picture', async (t) => {
-  const frames = await collect(openVideo(fixture('translate-vp9.webm'), { vectors: true, motion: 'reference', stride: 8 }));
+  const frames = await collect(
+    openVideo(fixture('translate-vp9.webm'), { vectors: true, motion: 'reference', stride: 8 }),
+  );
   t.is(frames.length, 24);
   t.is(frames[0].vectors.length, 0, 'the first picture has nothing to refer to');
   for (const f of frames.slice(1)) {
@@ -240,7 +259,9 @@ test('estimated vectors: one block per cell against the previous picture', async
     for (let r = 0; r < rows; r++) {
       const [source, w, h, srcX, srcY, dstX, dstY, mx, my, scale] = f.vectors.subarray(r * 10, r * 10 + 10);
       t.true(source === -1 && w === 8 && h === 8 && scale === 64 && (dstX - 4) % 8 === 0 && (dstY - 4) % 8 === 0);
-      t.true(Math.abs(srcX - dstX - Math.round(mx / scale)) <= 1 && Math.abs(srcY - dstY - Math.round(my / scale)) <= 1);
+      t.true(
+        Math.abs(srcX - dstX - Math.round(mx / scale)) <= 1 && Math.abs(srcY - dstY - Math.round(my / scale)) <= 1,
+      );
       dx.push(mx / scale);
     }
     dx.sort((a, b) => a - b);
@@ -272,11 +293,17 @@ test('raw video (.y4m) and an image sequence (frame%03d.png) get estimated motio
   const parts = [Buffer.from(`YUV4MPEG2 W${W} H${H} F25:1 Ip A1:1 C444\n`)];
   for (const rgb of frames) {
     const yuv = Buffer.alloc(3 * W * H, 128);
-    for (let i = 0; i < W * H; i++) yuv[i] = Math.round(16 + (219 / 255) * (0.299 * rgb[3 * i] + 0.587 * rgb[3 * i + 1] + 0.114 * rgb[3 * i + 2]));
+    for (let i = 0; i < W * H; i++)
+      yuv[i] = Math.round(16 + (219 / 255) * (0.299 * rgb[3 * i] + 0.587 * rgb[3 * i + 1] + 0.114 * rgb[3 * i + 2]));
     parts.push(Buffer.from('FRAME\n'), yuv);
   }
   fs.writeFileSync(path.join(dir, 'clip.y4m'), Buffer.concat(parts));
-  frames.forEach((rgb, i) => fs.writeFileSync(path.join(dir, `frame${String(i).padStart(3, '0')}.png`), encode({ width: W, height: H, data: rgb, channels: 3, depth: 8 })));
+  frames.forEach((rgb, i) =>
+    fs.writeFileSync(
+      path.join(dir, `frame${String(i).padStart(3, '0')}.png`),
+      encode({ width: W, height: H, data: rgb, channels: 3, depth: 8 }),
+    ),
+  );
   for (const source of ['clip.y4m', 'frame%03d.png']) {
     const reader = openVideo(path.join(dir, source), { motion: 'accumulated', stride: 8, keyframes: 12 });
     const info = await reader.open();
@@ -292,8 +319,17 @@ test('raw video (.y4m) and an image sequence (frame%03d.png) get estimated motio
 });
 
 test('adaptive keyframes on estimated motion: the scene cut starts a keyframe', async (t) => {
-  const frames = await collect(openVideo(fixture('scene-cut.mp4'), { motion: 'accumulated', motionSource: 'estimate', keyframes: { policy: 'adaptive', maxMotion: 1e6 } }));
-  t.deepEqual(frames.filter((f) => f.isKeyframe).map((f) => f.index), [0, 12, 18, 24]);
+  const frames = await collect(
+    openVideo(fixture('scene-cut.mp4'), {
+      motion: 'accumulated',
+      motionSource: 'estimate',
+      keyframes: { policy: 'adaptive', maxMotion: 1e6 },
+    }),
+  );
+  t.deepEqual(
+    frames.filter((f) => f.isKeyframe).map((f) => f.index),
+    [0, 12, 18, 24],
+  );
 });
 
 let seg;
@@ -323,27 +359,37 @@ for (const clip of ['translate-vp9.webm', 'translate-mjpeg.avi']) {
     const ar = await collect(seg.segment(fixture(clip), { logits: true, keyframes: 12 }));
     const lr = await collect(seg.segment(fixture(clip), { logits: true, keyframes: 12, mode: 'lr' }));
     t.is(ar.length, 24);
-    t.deepEqual(ar.map((r) => r.branch), ar.map((r) => (r.index % 12 === 0 ? 'hr' : 'ar')));
+    t.deepEqual(
+      ar.map((r) => r.branch),
+      ar.map((r) => (r.index % 12 === 0 ? 'hr' : 'ar')),
+    );
     t.true(ar.every((r) => r.motionSource === 'estimated'));
     t.true(h264.every((r) => r.motionSource === 'bitstream'));
     for (const r of ar.filter((x) => x.branch === 'ar')) {
       const fused = relative(r.logits.data, h264[r.index].logits.data);
       const alone = relative(lr[r.index].logits.data, h264[r.index].logits.data);
-      t.true(fused < 0.01 && alone > 0.5, `frame ${r.index}: AR ${fused.toFixed(4)}, LR ${alone.toFixed(4)} from the H.264 AR logits`);
+      t.true(
+        fused < 0.01 && alone > 0.5,
+        `frame ${r.index}: AR ${fused.toFixed(4)}, LR ${alone.toFixed(4)} from the H.264 AR logits`,
+      );
     }
   });
 }
 
 test("forcing the estimator on H.264 gives the bitstream's result in mode 'ar'", async (t) => {
   const bitstream = await collect(seg.segment(fixture('translate-b.mp4'), { logits: true, keyframes: 12 }));
-  const estimated = await collect(seg.segment(fixture('translate-b.mp4'), { logits: true, keyframes: 12, motionSource: 'estimate' }));
+  const estimated = await collect(
+    seg.segment(fixture('translate-b.mp4'), { logits: true, keyframes: 12, motionSource: 'estimate' }),
+  );
   t.true(estimated.every((r) => r.motionSource === 'estimated'));
   for (const r of estimated.filter((x) => x.branch === 'ar')) {
     const d = relative(r.logits.data, bitstream[r.index].logits.data);
     t.true(d < 0.01, `frame ${r.index}: ${d.toFixed(4)}`);
   }
   t.throws(() => seg.segment(fixture('translate-b.mp4'), { motionSource: 'vectors' }), { code: 'ERR_INVALID_ARG' });
-  await t.throwsAsync(collect(seg.segment(fixture('translate-vp9.webm'), { motionSource: 'bitstream' })), { code: 'ERR_NO_MOTION_VECTORS' });
+  await t.throwsAsync(collect(seg.segment(fixture('translate-vp9.webm'), { motionSource: 'bitstream' })), {
+    code: 'ERR_NO_MOTION_VECTORS',
+  });
   // modes that read no motion ignore where it would come from
   const hr = await collect(seg.segment(fixture('translate-vp9.webm'), { mode: 'hr', motionSource: 'bitstream' }));
   t.is(hr.length, 24);

@@ -11,8 +11,7 @@ namespace arseg {
 
 int coarsestLevel(int frameWidth, int frameHeight, const EstimatorOptions& o) {
   int level = o.finestLevel;
-  while (level + 1 <= o.maxLevel &&
-         std::min(frameWidth >> (level + 1), frameHeight >> (level + 1)) >= o.minCoarseSide)
+  while (level + 1 <= o.maxLevel && std::min(frameWidth >> (level + 1), frameHeight >> (level + 1)) >= o.minCoarseSide)
     ++level;
   return level;
 }
@@ -111,8 +110,7 @@ ARSEG_INLINE float floorFast(float x) {
 
 // Lanes 0, 2, 4... (odd = false) or 1, 3, 5... (odd = true) of the 2N floats a, b.
 template <typename L, size_t... i>
-ARSEG_INLINE typename L::F everyOther(typename L::F a, typename L::F b, bool odd,
-                                      std::index_sequence<i...>) {
+ARSEG_INLINE typename L::F everyOther(typename L::F a, typename L::F b, bool odd, std::index_sequence<i...>) {
   const typename L::I even = {static_cast<int32_t>(2 * i)...};
   const typename L::I next = {static_cast<int32_t>(2 * i + 1)...};
   return __builtin_shuffle(a, b, odd ? next : even);
@@ -150,8 +148,7 @@ ARSEG_INLINE void decimateRow(const float* in, float* out, int w) {
     const typename L::F right = everyOther<L>(c0, c1, false, seq);  // in[2x + 2]
     storeLanes<L>(out + x, ((left + right) + three * (even + odd)) * eighth);
   }
-  for (; x < w; ++x)
-    out[x] = ((in[2 * x - 1] + in[2 * x + 2]) + 3.f * (in[2 * x] + in[2 * x + 1])) * 0.125f;
+  for (; x < w; ++x) out[x] = ((in[2 * x - 1] + in[2 * x + 2]) + 3.f * (in[2 * x] + in[2 * x + 1])) * 0.125f;
 }
 
 // The vertical half: rows r0 .. r3 (consecutive rows of w floats from `rows`) combined as above.
@@ -186,7 +183,7 @@ ARSEG_INLINE void boxRowBytes(const uint8_t* a, const uint8_t* b, float* out, in
 
 template <typename L>
 ARSEG_INLINE void buildPyramidT(const uint8_t* luma, ptrdiff_t linesize, int width, int height,
-                   const EstimatorOptions& o, LumaPyramid& out) {
+                                const EstimatorOptions& o, LumaPyramid& out) {
   const int top = coarsestLevel(width, height, o);
   out.frameWidth = width;
   out.frameHeight = height;
@@ -240,8 +237,8 @@ ARSEG_INLINE void buildPyramidT(const uint8_t* luma, ptrdiff_t linesize, int wid
 // Sums over one patch of the previous picture sampled bilinearly at integer position (xi, yi)
 // plus fraction (fx, fy): sum R, sum gx R, sum gy R, sum (R - T)^2.
 template <typename L>
-ARSEG_INLINE void patchPass(const float* ref, ptrdiff_t stride, float fx, float fy,
-                            const float* T, const float* gx, const float* gy, float sums[4]) {
+ARSEG_INLINE void patchPass(const float* ref, ptrdiff_t stride, float fx, float fy, const float* T, const float* gx,
+                            const float* gy, float sums[4]) {
   using F = typename L::F;
   constexpr int N = L::kCount;
   const F wx = splat<L>(fx), wy = splat<L>(fy);
@@ -275,8 +272,7 @@ struct PatchConstants {
 // The template (T), its gradients (central differences) and their sums, for the patch of the
 // current picture at integer origin `p`.
 template <typename L>
-ARSEG_INLINE PatchConstants preparePatch(const float* p, ptrdiff_t stride, float* T, float* gx,
-                                         float* gy) {
+ARSEG_INLINE PatchConstants preparePatch(const float* p, ptrdiff_t stride, float* T, float* gx, float* gy) {
   using F = typename L::F;
   constexpr int N = L::kCount;
   F sT = splat<L>(0.f), sT2 = sT, sX = sT, sY = sT, sXT = sT, sYT = sT, hxx = sT, hxy = sT, hyy = sT;
@@ -319,8 +315,8 @@ ARSEG_INLINE PatchConstants preparePatch(const float* p, ptrdiff_t stride, float
 // where the search would otherwise only see motion within a pixel or two), each costing
 // kOffsetPenalty per squared pixel more so that a patch with no texture stays put.
 template <typename L>
-ARSEG_INLINE void searchLevel(const PyramidLevel& cur, const PyramidLevel& ref, const float* altU,
-                              const float* altV, int radius, int iterations, PatchField& pf) {
+ARSEG_INLINE void searchLevel(const PyramidLevel& cur, const PyramidLevel& ref, const float* altU, const float* altV,
+                              int radius, int iterations, PatchField& pf) {
   alignas(64) float T[kPatch * kPatch], gx[kPatch * kPatch], gy[kPatch * kPatch];
   constexpr float n = kPatch * kPatch;
   const ptrdiff_t cs = cur.stride, rs = ref.stride;
@@ -332,8 +328,7 @@ ARSEG_INLINE void searchLevel(const PyramidLevel& cur, const PyramidLevel& ref, 
       const int x0 = pf.ox[j];
       const size_t k = i * nx + j;
       const float loX = minOffset(x0), hiX = maxOffset(x0, cur.width);
-      const PatchConstants c =
-          preparePatch<L>(cur.origin() + y0 * cs + x0, cs, T, gx, gy);
+      const PatchConstants c = preparePatch<L>(cur.origin() + y0 * cs + x0, cs, T, gx, gy);
       const float det = c.hxx * c.hyy - c.hxy * c.hxy;
       const float invDet = det > 0.f ? 1.f / det : 0.f;
       // Sums at offset (u, v), clamped into the border, for a patch at (x0, y0).
@@ -415,8 +410,8 @@ inline float bilinear(const PyramidLevel& lv, float x, float y) {
 
 // The field at point (qx, qy) of a level (clamped into the picture): the patches covering it,
 // weighted by how well each explains that point. `matched`: the matched ones weigh at least half.
-void densify(const PyramidLevel& cur, const PyramidLevel& ref, const PatchField& pf, int patchStride,
-             float qx, float qy, float& outU, float& outV, bool* matched) {
+void densify(const PyramidLevel& cur, const PyramidLevel& ref, const PatchField& pf, int patchStride, float qx,
+             float qy, float& outU, float& outV, bool* matched) {
   qx = std::min(std::max(qx, 0.f), static_cast<float>(cur.width - 1));
   qy = std::min(std::max(qy, 0.f), static_cast<float>(cur.height - 1));
   const float here = bilinear(cur, qx, qy);
@@ -451,15 +446,14 @@ void densify(const PyramidLevel& cur, const PyramidLevel& ref, const PatchField&
 
 }  // namespace
 
-void buildPyramid(const uint8_t* luma, ptrdiff_t linesize, int width, int height,
-                  const EstimatorOptions& o, LumaPyramid& out) {
-  simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA {
-    buildPyramidT<decltype(lanes)>(luma, linesize, width, height, o, out);
-  });
+void buildPyramid(const uint8_t* luma, ptrdiff_t linesize, int width, int height, const EstimatorOptions& o,
+                  LumaPyramid& out) {
+  simdDispatch([&](auto lanes)
+                   ARSEG_INLINE_LAMBDA { buildPyramidT<decltype(lanes)>(luma, linesize, width, height, o, out); });
 }
 
-void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const MotionGrid* prior,
-                   int stride, const EstimatorOptions& o, FieldEstimate& out) {
+void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const MotionGrid* prior, int stride,
+                   const EstimatorOptions& o, FieldEstimate& out) {
   out.field = MotionGrid(cur.frameWidth, cur.frameHeight, stride);
   out.matched.assign(out.field.size(), 0);
   const int levels = static_cast<int>(cur.levels.size());
@@ -487,8 +481,8 @@ void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const Motion
         if (k < levels - 1) {
           // The coarser level's pixel x covers this level's 2x and 2x + 1.
           float u, v;
-          densify(cur.levels[k + 1], prev.levels[k + 1], coarser, o.patchStride, (cx - 0.5f) / 2,
-                  (cy - 0.5f) / 2, u, v, nullptr);
+          densify(cur.levels[k + 1], prev.levels[k + 1], coarser, o.patchStride, (cx - 0.5f) / 2, (cy - 0.5f) / 2, u, v,
+                  nullptr);
           pf.u[idx] = 2.f * u;
           pf.v[idx] = 2.f * v;
         } else if (usePrior) {
@@ -503,8 +497,7 @@ void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const Motion
       }
     }
     simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA {
-      searchLevel<decltype(lanes)>(lc, lr, usePrior ? altU.data() : nullptr,
-                                   usePrior ? altV.data() : nullptr,
+      searchLevel<decltype(lanes)>(lc, lr, usePrior ? altU.data() : nullptr, usePrior ? altV.data() : nullptr,
                                    k == levels - 1 ? o.coarseRadius : o.fineRadius, o.iterations, pf);
     });
     std::swap(coarser, pf);
@@ -528,8 +521,8 @@ void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const Motion
   }
 }
 
-bool MotionEstimator::push(const uint8_t* luma, ptrdiff_t linesize, int width, int height,
-                           int stride, bool want, FieldEstimate& out) {
+bool MotionEstimator::push(const uint8_t* luma, ptrdiff_t linesize, int width, int height, int stride, bool want,
+                           FieldEstimate& out) {
   if (!frameLargeEnough(width, height, options_)) {
     reset();
     return false;
@@ -545,7 +538,7 @@ bool MotionEstimator::push(const uint8_t* luma, ptrdiff_t linesize, int width, i
     done = true;
   } else if (!sameSize) {
     prior_ = MotionGrid();  // a new chain: no steady motion to assume
-  }  // (a skipped picture keeps the older field as the guess)
+  }                         // (a skipped picture keeps the older field as the guess)
   std::swap(prev_, cur_);
   havePrev_ = true;
   return done;
@@ -568,10 +561,16 @@ void estimatedVectors(const FieldEstimate& estimate, std::vector<int32_t>& out) 
       const int dstX = j * s + s / 2, dstY = i * s + s / 2;
       const int mx = static_cast<int>(std::lround(g.dx[k] * kEstimatedMotionScale));
       const int my = static_cast<int>(std::lround(g.dy[k] * kEstimatedMotionScale));
-      const int32_t row[10] = {-1, s, s,
+      const int32_t row[10] = {-1,
+                               s,
+                               s,
                                dstX + static_cast<int>(std::lround(g.dx[k])),
                                dstY + static_cast<int>(std::lround(g.dy[k])),
-                               dstX, dstY, mx, my, kEstimatedMotionScale};
+                               dstX,
+                               dstY,
+                               mx,
+                               my,
+                               kEstimatedMotionScale};
       out.insert(out.end(), row, row + 10);
     }
   }

@@ -119,13 +119,13 @@ constexpr float kOffsetPenalty = 0.1f * kPatch * kPatch;
 // --- The vectorised estimator ---------------------------------------------------------------
 
 // Builds the pyramid of an 8-bit luma plane (levels o.finestLevel .. coarsestLevel).
-void buildPyramid(const uint8_t* luma, ptrdiff_t linesize, int width, int height,
-                  const EstimatorOptions& o, LumaPyramid& out);
+void buildPyramid(const uint8_t* luma, ptrdiff_t linesize, int width, int height, const EstimatorOptions& o,
+                  LumaPyramid& out);
 
 // The field from `cur` to `prev` (same geometry), on cells of `stride` frame pixels. `prior`, if
 // not null, is a field of the same frame size (any stride) tried as the coarsest level's start.
-void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const MotionGrid* prior,
-                   int stride, const EstimatorOptions& o, FieldEstimate& out);
+void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const MotionGrid* prior, int stride,
+                   const EstimatorOptions& o, FieldEstimate& out);
 
 // Streams pictures in presentation order and estimates each one's field to the one before.
 class MotionEstimator {
@@ -136,8 +136,7 @@ class MotionEstimator {
   // the same size, fills `out` and returns true; otherwise returns false (first picture, a size
   // change, a frame too small to search). `want` false skips the search but keeps the picture as
   // the next one's reference (a keyframe whose own field nobody reads).
-  bool push(const uint8_t* luma, ptrdiff_t linesize, int width, int height, int stride, bool want,
-            FieldEstimate& out);
+  bool push(const uint8_t* luma, ptrdiff_t linesize, int width, int height, int stride, bool want, FieldEstimate& out);
   void reset();
 
  private:

@@ -32,8 +32,7 @@ struct Image {
 
 // Levels finest..coarsest: the finest is the mean of 2^f x 2^f blocks of the 8-bit plane, each
 // next one the level below filtered by [1 3 3 1] / 8 along both axes and decimated.
-std::vector<Image> pyramid(const uint8_t* luma, ptrdiff_t linesize, int width, int height,
-                           const EstimatorOptions& o) {
+std::vector<Image> pyramid(const uint8_t* luma, ptrdiff_t linesize, int width, int height, const EstimatorOptions& o) {
   const int top = coarsestLevel(width, height, o);
   std::vector<Image> levels(top - o.finestLevel + 1);
   const int n = 1 << o.finestLevel;
@@ -65,14 +64,13 @@ std::vector<Image> pyramid(const uint8_t* luma, ptrdiff_t linesize, int width, i
     lv.px.resize(static_cast<size_t>(lv.width) * lv.height);
     // [1 3 3 1] / 8 along x on rows 2y - 1 .. 2y + 2, then along y (edge pixels repeated).
     auto across = [&](int x, int y) {
-      return ((below.at(2 * x - 1, y) + below.at(2 * x + 2, y)) +
-              3.f * (below.at(2 * x, y) + below.at(2 * x + 1, y))) * 0.125f;
+      return ((below.at(2 * x - 1, y) + below.at(2 * x + 2, y)) + 3.f * (below.at(2 * x, y) + below.at(2 * x + 1, y))) *
+             0.125f;
     };
     for (int y = 0; y < lv.height; ++y)
       for (int x = 0; x < lv.width; ++x)
         lv.px[static_cast<size_t>(y) * lv.width + x] =
-            ((across(x, 2 * y - 1) + across(x, 2 * y + 2)) +
-             3.f * (across(x, 2 * y) + across(x, 2 * y + 1))) * 0.125f;
+            ((across(x, 2 * y - 1) + across(x, 2 * y + 2)) + 3.f * (across(x, 2 * y) + across(x, 2 * y + 1))) * 0.125f;
   }
   return levels;
 }
@@ -89,8 +87,7 @@ struct PassSums {
   float r = 0, gxr = 0, gyr = 0, d2 = 0;
 };
 
-PassSums pass(const Image& prev, const float* T, const float* gx, const float* gy, int x0, int y0,
-              float u, float v) {
+PassSums pass(const Image& prev, const float* T, const float* gx, const float* gy, int x0, int y0, float u, float v) {
   PassSums s;
   for (int r = 0; r < kPatch; ++r) {
     for (int c = 0; c < kPatch; ++c) {
@@ -112,8 +109,8 @@ PassSums pass(const Image& prev, const float* T, const float* gx, const float* g
   return s;
 }
 
-void search(const Image& cur, const Image& prev, const float* altU, const float* altV,
-            int radius, int iterations, Patches& p) {
+void search(const Image& cur, const Image& prev, const float* altU, const float* altV, int radius, int iterations,
+            Patches& p) {
   constexpr float n = kPatch * kPatch;
   const size_t nx = p.ox.size();
   for (size_t i = 0; i < p.oy.size(); ++i) {
@@ -177,8 +174,8 @@ void search(const Image& cur, const Image& prev, const float* altU, const float*
           if (du == 0 && dv == 0) continue;
           float cu = u0 + du, cv = v0 + dv;
           clampOffset(cu, cv);
-          const float cost = ssdOf(pass(prev, T, gx, gy, x0, y0, cu, cv)) +
-                             kOffsetPenalty * static_cast<float>(du * du + dv * dv);
+          const float cost =
+              ssdOf(pass(prev, T, gx, gy, x0, y0, cu, cv)) + kOffsetPenalty * static_cast<float>(du * du + dv * dv);
           if (cost < best) {
             best = cost;
             u = cu;
@@ -213,8 +210,8 @@ void search(const Image& cur, const Image& prev, const float* altU, const float*
 }
 
 // Weighted mean of the offsets of the patches covering (qx, qy) (clamped into the picture).
-void densify(const Image& cur, const Image& prev, const Patches& p, float qx, float qy, float& u,
-             float& v, bool& matched) {
+void densify(const Image& cur, const Image& prev, const Patches& p, float qx, float qy, float& u, float& v,
+             bool& matched) {
   qx = std::min(std::max(qx, 0.f), static_cast<float>(cur.width - 1));
   qy = std::min(std::max(qy, 0.f), static_cast<float>(cur.height - 1));
   const float here = cur.bilinear(qx, qy);
@@ -239,8 +236,8 @@ void densify(const Image& cur, const Image& prev, const Patches& p, float qx, fl
 }  // namespace
 
 void estimateFieldReference(const uint8_t* prevLuma, ptrdiff_t prevLinesize, const uint8_t* curLuma,
-                            ptrdiff_t curLinesize, int width, int height, const MotionGrid* prior,
-                            int stride, const EstimatorOptions& o, FieldEstimate& out) {
+                            ptrdiff_t curLinesize, int width, int height, const MotionGrid* prior, int stride,
+                            const EstimatorOptions& o, FieldEstimate& out) {
   out.field = MotionGrid(width, height, stride);
   out.matched.assign(out.field.size(), 0);
   if (!frameLargeEnough(width, height, o)) return;

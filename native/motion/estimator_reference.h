@@ -15,8 +15,8 @@ namespace arseg {
 // The field from the picture `cur` to the picture `prev` (8-bit luma planes of one size), on
 // cells of `stride` frame pixels; `prior` as for estimateField. An empty estimate (no cells
 // matched, zero field) when the frame is too small to search.
-void estimateFieldReference(const uint8_t* prev, ptrdiff_t prevLinesize, const uint8_t* cur,
-                            ptrdiff_t curLinesize, int width, int height, const MotionGrid* prior,
-                            int stride, const EstimatorOptions& o, FieldEstimate& out);
+void estimateFieldReference(const uint8_t* prev, ptrdiff_t prevLinesize, const uint8_t* cur, ptrdiff_t curLinesize,
+                            int width, int height, const MotionGrid* prior, int stride, const EstimatorOptions& o,
+                            FieldEstimate& out);
 
 }  // namespace arseg
