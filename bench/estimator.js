@@ -11,19 +11,26 @@
  *   node bench/estimator.js [--rounds 5] [--sizes 320x240,960x720] [--official DIR] [--variants]
  *
  * The estimator runs on one thread (the reader's decode worker), the encoders on ONNX Runtime's
- * CPU provider with its default threads (the pipeline's setting). --variants also measures the
+ * CPU provider with its default threads (the pipeline's setting); a pause after the encoders
+ * lets ONNX Runtime's spinning threads go idle before the estimator is timed. --variants also measures the
  * other settings and methods (accuracy on the same pair, known translation, and cost): the
  * method chosen against plain hierarchical block matching, fewer iterations, other finest levels.
  *
  * Pictures: the test fixtures' texture (test/fixtures/render.js), the second translated by
  * (6.3, -2.7) px, cached in .bench-cache/.
+ *
+ * In the reader ("reader" rows): a 96-frame H.264 clip of that size (bench/clip.js: the texture
+ * moving by (3, 1) px per frame) read with motion accumulated at stride 4 from its vectors and
+ * with the estimator forced, against decoding alone (one decoder thread each), in ms per frame: the estimator's cost as the
+ * pipeline pays it (one pyramid per frame, the luma read in place, the composition).
  */
 const fs = require('node:fs');
 const path = require('node:path');
 const ort = require('onnxruntime-node');
-const { Bundle, estimateMotion } = require('../dist');
+const { Bundle, estimateMotion, openVideo } = require('../dist');
 const { addon } = require('../dist/native');
 const { texture } = require('../test/fixtures/render');
+const { ensureBenchClip, BENCH_CLIP } = require('./clip');
 
 const args = process.argv.slice(2);
 const arg = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
@@ -51,6 +58,26 @@ function picture(width, height, dx, dy) {
 }
 
 const median = (v) => [...v].sort((a, b) => a - b)[v.length >> 1];
+
+/** Milliseconds per frame to read `clip` with `options`. */
+async function readMs(clip, options) {
+  const t0 = process.hrtime.bigint();
+  let n = 0;
+  for await (const f of openVideo(clip, options)) n += f.index >= 0 ? 1 : 0;
+  return Number(process.hrtime.bigint() - t0) / 1e6 / n;
+}
+
+const READS = [
+  ['decode alone', { threads: 1 }],
+  [
+    'decode + bitstream vectors, accumulated',
+    { threads: 1, motion: 'accumulated', stride: 4, keyframes: 12, motionSource: 'bitstream' },
+  ],
+  [
+    'decode + estimated motion, accumulated',
+    { threads: 1, motion: 'accumulated', stride: 4, keyframes: 12, motionSource: 'estimate' },
+  ],
+];
 
 /** Mean error (px) of a field against the translation, over cells 3 cells inside. */
 function error(r) {
@@ -89,7 +116,7 @@ async function encoderMs(bundle, width, height) {
     configs.push(
       ['hierarchical block matching, +-1 px per level, no refinement', { iterations: 0, fineRadius: 1 }],
       ['block matching +-1 px per level, then 8 steps', { fineRadius: 1 }],
-      ['4 steps per level', { iterations: 4 }],
+      ['8 steps per level', { iterations: 8 }],
       ['finest level 0 (full resolution)', { finestLevel: 0 }],
       ['finest level 2 (quarter resolution)', { finestLevel: 2 }],
     );
@@ -97,6 +124,14 @@ async function encoderMs(bundle, width, height) {
   for (const [width, height] of sizes) {
     const prev = picture(width, height, 0, 0);
     const cur = picture(width, height, SHIFT[0], SHIFT[1]);
+    const clip = ensureBenchClip(CACHE, {
+      ...BENCH_CLIP,
+      name: `bench-${width}x${height}-24f-tx3-ty1.mp4`,
+      width,
+      height,
+      frames: 24,
+    });
+    const reads = READS.map(() => []);
     const times = configs.map(() => []);
     const errors = configs.map(() => 0);
     const enc = bundles.map(() => []);
@@ -108,11 +143,18 @@ async function encoderMs(bundle, width, height) {
         if (round > 0) times[c].push(r.milliseconds);
         errors[c] = error(r);
       }
+      for (let r = 0; r < READS.length; r++) {
+        const ms = await readMs(clip, READS[r][1]);
+        if (round > 0) reads[r].push(ms);
+      }
       for (let b = 0; b < bundles.length; b++) {
         const e = await encoderMs(bundles[b][1], width, height);
         lrSize = e.size;
         if (round > 0) enc[b].push(e.ms);
       }
+      // ONNX Runtime's pool threads spin for a while after a run: on 2 cores they would take
+      // the CPU from the estimator timed next.
+      await new Promise((resolve) => setTimeout(resolve, 300));
     }
     console.log(`\n${width}x${height} (LR input ${lrSize}):\n`);
     console.log(
@@ -128,6 +170,15 @@ async function encoderMs(bundle, width, height) {
       console.log(
         `| ${configs[c][0]} | ${ms.toFixed(2)} | ${errors[c].toFixed(3)} | ${bundles.map((_, b) => `${((100 * ms) / median(enc[b])).toFixed(1)}%`).join(' | ')} |`,
       );
+    }
+    const decodeAlone = median(reads[0]);
+    for (let r = 0; r < READS.length; r++) {
+      const ms = median(reads[r]);
+      const extra = r === 0 ? '' : ` (+${(ms - decodeAlone).toFixed(2)})`;
+      const share = bundles.map((_, b) =>
+        r === 0 ? '' : `${((100 * (ms - decodeAlone)) / median(enc[b])).toFixed(1)}% (the extra)`,
+      );
+      console.log(`| reader: ${READS[r][0]} | ${ms.toFixed(2)}${extra} | | ${share.join(' | ')} |`);
     }
   }
   for (const [, b] of bundles) await b.close();

@@ -64,9 +64,9 @@ export interface EstimateMotionOptions {
   kernel?: 'vectorised' | 'reference';
   /** Finest pyramid level searched: 0 = full resolution, 1 = half (default), 2, 3. */
   finestLevel?: number;
-  /** Gauss-Newton steps per patch and level (0..64). Default 8. */
+  /** Gauss-Newton steps per patch and level (0..64). Default 4. */
   iterations?: number;
-  /** Pixels between 8x8 patch origins (1..8). Default 4. */
+  /** Pixels between 8x8 patch origins (1..8). Default 6. */
   patchStride?: number;
   /** Whole-pixel offsets (+-) tried on the coarsest level (0..16). Default 4. */
   coarseRadius?: number;

@@ -234,8 +234,21 @@ ARSEG_INLINE void buildPyramidT(const uint8_t* luma, ptrdiff_t linesize, int wid
   }
 }
 
-// Sums over one patch of the previous picture sampled bilinearly at integer position (xi, yi)
-// plus fraction (fx, fy): sum R, sum gx R, sum gy R, sum (R - T)^2.
+// Sums over one patch of the previous picture sampled bilinearly at integer position `ref`
+// plus fraction (fx, fy): sum R, sum gx R, sum gy R, sum (R - T)^2. Each of the 9 rows the
+// patch touches is interpolated horizontally once, then pairs of rows vertically (the same
+// arithmetic as four-corner interpolation: top + fy (bottom - top), top and bottom from
+// a + fx (b - a)).
+template <typename L>
+ARSEG_INLINE void accumulatePass(typename L::F r, int e, const float* T, const float* gx, const float* gy,
+                                 typename L::F& aR, typename L::F& aX, typename L::F& aY, typename L::F& aD) {
+  aR += r;
+  aX += loadLanes<L>(gx + e) * r;
+  aY += loadLanes<L>(gy + e) * r;
+  const typename L::F diff = r - loadLanes<L>(T + e);
+  aD += diff * diff;
+}
+
 template <typename L>
 ARSEG_INLINE void patchPass(const float* ref, ptrdiff_t stride, float fx, float fy, const float* T, const float* gx,
                             const float* gy, float sums[4]) {
@@ -243,24 +256,58 @@ ARSEG_INLINE void patchPass(const float* ref, ptrdiff_t stride, float fx, float 
   constexpr int N = L::kCount;
   const F wx = splat<L>(fx), wy = splat<L>(fy);
   F aR = splat<L>(0.f), aX = aR, aY = aR, aD = aR;
-  for (int e = 0; e < kPatch * kPatch; e += N) {
-    const F a = loadPatchRows<L>(ref, stride, e);
-    const F b = loadPatchRows<L>(ref + 1, stride, e);
-    const F c = loadPatchRows<L>(ref + stride, stride, e);
-    const F d = loadPatchRows<L>(ref + stride + 1, stride, e);
-    const F top = a + wx * (b - a);
-    const F bottom = c + wx * (d - c);
-    const F r = top + wy * (bottom - top);
-    aR += r;
-    aX += loadLanes<L>(gx + e) * r;
-    aY += loadLanes<L>(gy + e) * r;
-    const F diff = r - loadLanes<L>(T + e);
-    aD += diff * diff;
+  // The horizontal interpolation of the row (two rows when N = 16) starting at `row`.
+  auto across = [&](const float* row) ARSEG_INLINE_LAMBDA {
+    const F a = loadPatchRows<L>(row, stride, 0), b = loadPatchRows<L>(row + 1, stride, 0);
+    return a + wx * (b - a);
+  };
+  if constexpr (N <= kPatch) {
+    // One or two vectors per row: row r's horizontal interpolation serves rows r - 1 and r.
+    for (int c = 0; c < kPatch; c += N) {
+      F top = across(ref + c);
+      for (int r = 0; r < kPatch; ++r) {
+        const F bottom = across(ref + (r + 1) * stride + c);
+        accumulatePass<L>(top + wy * (bottom - top), r * kPatch + c, T, gx, gy, aR, aX, aY, aD);
+        top = bottom;
+      }
+    }
+  } else {
+    // Two rows per vector: pairs (0, 1), (2, 3)... interpolated horizontally, the pairs (1, 2),
+    // (3, 4)... taken from them by one lane shuffle (row 8 loaded on its own).
+    const typename L::I upperThenLower = {8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23};
+    F pair = across(ref);
+    for (int k = 0; k < kPatch / 2; ++k) {
+      const float* nextRow = ref + (2 * k + 2) * stride;
+      // Rows 2k + 2, 2k + 3 (row 8 alone at the end: its upper lanes are not used).
+      const F next = k + 1 < kPatch / 2
+                         ? across(nextRow)
+                         : loadLanes<L>(nextRow) + wx * (loadLanes<L>(nextRow + 1) - loadLanes<L>(nextRow));
+      const F shifted = __builtin_shuffle(pair, next, upperThenLower);  // rows 2k + 1, 2k + 2
+      accumulatePass<L>(pair + wy * (shifted - pair), 2 * k * kPatch, T, gx, gy, aR, aX, aY, aD);
+      pair = next;
+    }
   }
   sums[0] = sumLanes<L>(aR);
   sums[1] = sumLanes<L>(aX);
   sums[2] = sumLanes<L>(aY);
   sums[3] = sumLanes<L>(aD);
+}
+
+// The mean-normalised squared difference alone, at a whole-pixel position (block matching):
+// the samples are the previous picture's pixels, no interpolation.
+template <typename L>
+ARSEG_INLINE float wholePixelSsd(const float* ref, ptrdiff_t stride, const float* T, float sT) {
+  using F = typename L::F;
+  constexpr int N = L::kCount;
+  F aR = splat<L>(0.f), aD = aR;
+  for (int e = 0; e < kPatch * kPatch; e += N) {
+    const F r = loadPatchRows<L>(ref, stride, e);
+    const F diff = r - loadLanes<L>(T + e);
+    aR += r;
+    aD += diff * diff;
+  }
+  const float dm = sumLanes<L>(aR) - sT;
+  return sumLanes<L>(aD) - dm * dm / (kPatch * kPatch);
 }
 
 struct PatchConstants {
@@ -357,11 +404,22 @@ ARSEG_INLINE void searchLevel(const PyramidLevel& cur, const PyramidLevel& ref, 
             v = av;
           }
         }
+        // From a whole-pixel start (the coarsest level's zero) every candidate is whole pixels.
+        const bool whole = u0 == floorFast(u0) && v0 == floorFast(v0);
         for (int dv = -radius; dv <= radius; ++dv) {
           for (int du = -radius; du <= radius; ++du) {
             if (du == 0 && dv == 0) continue;
             float cu = u0 + du, cv = v0 + dv;
-            const float cost = pass(cu, cv) + kOffsetPenalty * static_cast<float>(du * du + dv * dv);
+            float ssdHere;
+            if (whole) {
+              cu = std::min(std::max(cu, loX), hiX);  // the bounds are whole pixels too
+              cv = std::min(std::max(cv, loY), hiY);
+              ssdHere = wholePixelSsd<L>(
+                  ref.origin() + static_cast<ptrdiff_t>(y0 + cv) * rs + static_cast<ptrdiff_t>(x0 + cu), rs, T, c.sT);
+            } else {
+              ssdHere = pass(cu, cv);
+            }
+            const float cost = ssdHere + kOffsetPenalty * static_cast<float>(du * du + dv * dv);
             if (cost < best) {
               best = cost;
               u = cu;
@@ -408,40 +466,72 @@ inline float bilinear(const PyramidLevel& lv, float x, float y) {
   return top + ay * (bottom - top);
 }
 
-// The field at point (qx, qy) of a level (clamped into the picture): the patches covering it,
-// weighted by how well each explains that point. `matched`: the matched ones weigh at least half.
-void densify(const PyramidLevel& cur, const PyramidLevel& ref, const PatchField& pf, int patchStride, float qx,
-             float qy, float& outU, float& outV, bool* matched) {
-  qx = std::min(std::max(qx, 0.f), static_cast<float>(cur.width - 1));
-  qy = std::min(std::max(qy, 0.f), static_cast<float>(cur.height - 1));
-  const float here = bilinear(cur, qx, qy);
-  // Patch j covers [ox - 0.5, ox + kPatch - 0.5); origins are j * stride except the last.
-  auto range = [&](const std::vector<int>& o, float q, size_t& first, size_t& last) {
-    last = std::min(o.size() - 1, static_cast<size_t>(std::max(0.f, (q + 0.5f) / patchStride)));
-    while (last + 1 < o.size() && o[last + 1] - 0.5f <= q) ++last;
-    first = last;
-    while (first > 0 && o[first - 1] + kPatch - 0.5f > q) --first;
-  };
-  size_t j0, j1, i0, i1;
-  range(pf.ox, qx, j0, j1);
-  range(pf.oy, qy, i0, i1);
-  float su = 0.f, sv = 0.f, sw = 0.f;
-  float sm = 0.f;
-  const size_t nx = pf.ox.size();
-  for (size_t i = i0; i <= i1; ++i) {
-    for (size_t j = j0; j <= j1; ++j) {
-      const size_t k = i * nx + j;
-      const float diff = std::fabs(bilinear(ref, qx + pf.u[k], qy + pf.v[k]) - here);
-      const float w = 1.f / std::max(1.f, diff);
-      su += w * pf.u[k];
-      sv += w * pf.v[k];
-      sw += w;
-      sm += pf.ok[k] ? w : 0.f;
+// Where a query coordinate falls between patch centres along one axis: the centres of patches
+// `lo` and `hi` = lo + 1 around it and the weight of `hi` (before the first centre or after the
+// last, that patch alone: lo = hi). `q` is clamped into [0, size - 1] first.
+struct Between {
+  int lo, hi;
+  float t;
+};
+
+std::vector<Between> betweenCentres(const std::vector<int>& o, std::vector<float>& q, int size) {
+  std::vector<Between> out(q.size());
+  const int n = static_cast<int>(o.size());
+  constexpr float half = 0.5f * (kPatch - 1);
+  for (size_t k = 0; k < q.size(); ++k) {
+    q[k] = std::min(std::max(q[k], 0.f), static_cast<float>(size - 1));
+    // The last centre at or before q.
+    int lo = static_cast<int>(
+                 std::upper_bound(o.begin(), o.end(), q[k] - half, [](float v, int origin) { return v < origin; }) -
+                 o.begin()) -
+             1;
+    if (lo < 0) {
+      out[k] = {0, 0, 0.f};
+    } else if (lo >= n - 1) {
+      out[k] = {n - 1, n - 1, 0.f};
+    } else {
+      const float c0 = o[lo] + half, c1 = o[lo + 1] + half;
+      out[k] = {lo, lo + 1, (q[k] - c0) / (c1 - c0)};
     }
   }
-  outU = su / sw;
-  outV = sv / sw;
-  if (matched) *matched = sm >= 0.5f * sw;
+  return out;
+}
+
+// The field at the points (xs[j], ys[i]) of a level (clamped into the picture), from the four
+// patches whose centres surround each point: their bilinear weights, each multiplied by how well
+// that patch explains the point (1 / max(1, |previous(q + u) - current(q)|)), so that the field
+// is smooth where the patches agree and follows the right patch at a motion boundary.
+// `emit(i, j, u, v, matched)`; matched: the matched patches carry at least half the weight.
+template <typename Emit>
+void densifyGrid(const PyramidLevel& cur, const PyramidLevel& ref, const PatchField& pf, std::vector<float> xs,
+                 std::vector<float> ys, Emit&& emit) {
+  const std::vector<Between> cols = betweenCentres(pf.ox, xs, cur.width);
+  const std::vector<Between> rows = betweenCentres(pf.oy, ys, cur.height);
+  const size_t nx = pf.ox.size();
+  for (size_t i = 0; i < ys.size(); ++i) {
+    const float qy = ys[i];
+    const Between& r = rows[i];
+    for (size_t j = 0; j < xs.size(); ++j) {
+      const float qx = xs[j];
+      const Between& c = cols[j];
+      const float here = bilinear(cur, qx, qy);
+      float su = 0.f, sv = 0.f, sw = 0.f, sm = 0.f;
+      const int pis[2] = {r.lo, r.hi}, pjs[2] = {c.lo, c.hi};
+      const float bys[2] = {1.f - r.t, r.t}, bxs[2] = {1.f - c.t, c.t};
+      for (int a = 0; a < 2; ++a) {
+        for (int b = 0; b < 2; ++b) {
+          const size_t k = pis[a] * nx + pjs[b];
+          const float diff = std::fabs(bilinear(ref, qx + pf.u[k], qy + pf.v[k]) - here);
+          const float w = bys[a] * bxs[b] / std::max(1.f, diff);
+          su += w * pf.u[k];
+          sv += w * pf.v[k];
+          sw += w;
+          sm += pf.ok[k] ? w : 0.f;
+        }
+      }
+      emit(i, j, su / sw, sv / sw, sm >= 0.5f * sw);
+    }
+  }
 }
 
 }  // namespace
@@ -474,25 +564,28 @@ void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const Motion
       altV.resize(pf.count());
     }
     const float scale = static_cast<float>(1 << level);
-    for (size_t i = 0; i < pf.oy.size(); ++i) {
-      for (size_t j = 0; j < pf.ox.size(); ++j) {
-        const size_t idx = i * pf.ox.size() + j;
-        const float cx = pf.ox[j] + 0.5f * (kPatch - 1), cy = pf.oy[i] + 0.5f * (kPatch - 1);
-        if (k < levels - 1) {
-          // The coarser level's pixel x covers this level's 2x and 2x + 1.
-          float u, v;
-          densify(cur.levels[k + 1], prev.levels[k + 1], coarser, o.patchStride, (cx - 0.5f) / 2, (cy - 0.5f) / 2, u, v,
-                  nullptr);
-          pf.u[idx] = 2.f * u;
-          pf.v[idx] = 2.f * v;
-        } else if (usePrior) {
+    const size_t nx = pf.ox.size();
+    if (k < levels - 1) {
+      // Patch centres in the coarser level's pixels (its pixel x covers this level's 2x, 2x + 1).
+      std::vector<float> xs(nx), ys(pf.oy.size());
+      for (size_t j = 0; j < nx; ++j) xs[j] = (pf.ox[j] + 0.5f * (kPatch - 1) - 0.5f) / 2;
+      for (size_t i = 0; i < ys.size(); ++i) ys[i] = (pf.oy[i] + 0.5f * (kPatch - 1) - 0.5f) / 2;
+      densifyGrid(cur.levels[k + 1], prev.levels[k + 1], coarser, std::move(xs), std::move(ys),
+                  [&](size_t i, size_t j, float u, float v, bool) {
+                    pf.u[i * nx + j] = 2.f * u;
+                    pf.v[i * nx + j] = 2.f * v;
+                  });
+    } else if (usePrior) {
+      for (size_t i = 0; i < pf.oy.size(); ++i) {
+        for (size_t j = 0; j < nx; ++j) {
           // Patch centre in frame pixels, then in the prior's cells.
+          const float cx = pf.ox[j] + 0.5f * (kPatch - 1), cy = pf.oy[i] + 0.5f * (kPatch - 1);
           const float fx = cx * scale + 0.5f * (scale - 1), fy = cy * scale + 0.5f * (scale - 1);
           const float half = 0.5f * (prior->stride - 1);
           float px, py;
           prior->sample((fx - half) / prior->stride, (fy - half) / prior->stride, px, py);
-          altU[idx] = px / scale;
-          altV[idx] = py / scale;
+          altU[i * nx + j] = px / scale;
+          altV[i * nx + j] = py / scale;
         }
       }
     }
@@ -506,19 +599,16 @@ void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const Motion
   const float scale = static_cast<float>(1 << cur.finest);
   const float shift = 0.5f * (scale - 1);
   MotionGrid& g = out.field;
-  for (int i = 0; i < g.height; ++i) {
-    const float qy = (g.centre(i) - shift) / scale;
-    for (int j = 0; j < g.width; ++j) {
-      const float qx = (g.centre(j) - shift) / scale;
-      float u, v;
-      bool matched;
-      densify(cur.levels[0], prev.levels[0], coarser, o.patchStride, qx, qy, u, v, &matched);
-      const size_t idx = static_cast<size_t>(i) * g.width + j;
-      g.dx[idx] = u * scale;
-      g.dy[idx] = v * scale;
-      out.matched[idx] = matched;
-    }
-  }
+  std::vector<float> xs(g.width), ys(g.height);
+  for (int j = 0; j < g.width; ++j) xs[j] = (g.centre(j) - shift) / scale;
+  for (int i = 0; i < g.height; ++i) ys[i] = (g.centre(i) - shift) / scale;
+  densifyGrid(cur.levels[0], prev.levels[0], coarser, std::move(xs), std::move(ys),
+              [&](size_t i, size_t j, float u, float v, bool matched) {
+                const size_t idx = i * g.width + j;
+                g.dx[idx] = u * scale;
+                g.dy[idx] = v * scale;
+                out.matched[idx] = matched;
+              });
 }
 
 bool MotionEstimator::push(const uint8_t* luma, ptrdiff_t linesize, int width, int height, int stride, bool want,

@@ -209,19 +209,43 @@ void search(const Image& cur, const Image& prev, const float* altU, const float*
   }
 }
 
-// Weighted mean of the offsets of the patches covering (qx, qy) (clamped into the picture).
+// The offsets of the four patches whose centres surround (qx, qy) (clamped into the picture),
+// each weighted by its bilinear weight times 1 / max(1, |previous(q + u) - current(q)|).
 void densify(const Image& cur, const Image& prev, const Patches& p, float qx, float qy, float& u, float& v,
              bool& matched) {
   qx = std::min(std::max(qx, 0.f), static_cast<float>(cur.width - 1));
   qy = std::min(std::max(qy, 0.f), static_cast<float>(cur.height - 1));
   const float here = cur.bilinear(qx, qy);
+  // Along one axis: the patches whose centres are the last at or before q and the next one, and
+  // the weight of the next (one patch alone before the first centre and after the last).
+  auto around = [](const std::vector<int>& o, float q, int& lo, int& hi, float& t) {
+    const float half = 0.5f * (kPatch - 1);
+    lo = -1;
+    for (size_t j = 0; j < o.size(); ++j)
+      if (o[j] + half <= q) lo = static_cast<int>(j);
+    const int n = static_cast<int>(o.size());
+    if (lo < 0) {
+      lo = hi = 0;
+      t = 0.f;
+    } else if (lo >= n - 1) {
+      lo = hi = n - 1;
+      t = 0.f;
+    } else {
+      hi = lo + 1;
+      t = (q - (o[lo] + half)) / ((o[hi] + half) - (o[lo] + half));
+    }
+  };
+  int x0, x1, y0, y1;
+  float tx, ty;
+  around(p.ox, qx, x0, x1, tx);
+  around(p.oy, qy, y0, y1, ty);
+  const int ys[2] = {y0, y1}, xs[2] = {x0, x1};
+  const float wy[2] = {1.f - ty, ty}, wx[2] = {1.f - tx, tx};
   float su = 0, sv = 0, sw = 0, sm = 0;
-  for (size_t i = 0; i < p.oy.size(); ++i) {
-    if (!(p.oy[i] - 0.5f <= qy && qy < p.oy[i] + kPatch - 0.5f)) continue;
-    for (size_t j = 0; j < p.ox.size(); ++j) {
-      if (!(p.ox[j] - 0.5f <= qx && qx < p.ox[j] + kPatch - 0.5f)) continue;
-      const size_t k = i * p.ox.size() + j;
-      const float w = 1.f / std::max(1.f, std::fabs(prev.bilinear(qx + p.u[k], qy + p.v[k]) - here));
+  for (int a = 0; a < 2; ++a) {
+    for (int b = 0; b < 2; ++b) {
+      const size_t k = static_cast<size_t>(ys[a]) * p.ox.size() + xs[b];
+      const float w = wy[a] * wx[b] / std::max(1.f, std::fabs(prev.bilinear(qx + p.u[k], qy + p.v[k]) - here));
       su += w * p.u[k];
       sv += w * p.v[k];
       sw += w;
