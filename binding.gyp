@@ -28,11 +28,13 @@
         "native/postprocess/logits_to_labels.cc",
         "native/postprocess/pointwise_head.cc",
         "native/video/video_decoder.cc",
+        "native/video/fifo_input.cc",
         "native/video/file_reader.cc",
         "native/video/frame_converter.cc",
         "native/video/frame_pipeline.cc",
         "native/video/motion_vectors.cc",
-        "native/video/packet_reader.cc"
+        "native/video/packet_reader.cc",
+        "native/video/tensor_resize.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -1,4 +1,9 @@
-/** JSON Schema of a bundle manifest (arseg.json), format version 1. Checked with ajv. */
+/**
+ * JSON Schema of a bundle manifest (arseg.json), format version 1. Checked with ajv. The fields
+ * that describe the pipeline (input.lrInput, networks.lrDecoder, motion, creff.sampling,
+ * logitsUpsampling) are optional; their defaults are this project's own choices (bundle.ts,
+ * PIPELINE_DEFAULTS), so manifests written before they existed load unchanged.
+ */
 const conv = {
   type: 'object',
   required: ['weight', 'bias'],
@@ -42,6 +47,7 @@ export const bundleSchema = {
         std: { ...triple, items: { type: 'number', exclusiveMinimum: 0 } },
         channelOrder: { enum: ['rgb', 'bgr'] },
         sizeMultiple: { type: 'integer', minimum: 1, maximum: 256 },
+        lrInput: { enum: ['frame-swscale', 'hr-tensor-align-corners'] },
       },
     },
     networks: {
@@ -52,6 +58,15 @@ export const bundleSchema = {
         hrEncoder: { type: 'string', minLength: 1 },
         lrEncoder: { type: 'string', minLength: 1 },
         decoder: { type: 'string', minLength: 1 },
+        lrDecoder: { type: 'string', minLength: 1 },
+      },
+    },
+    motion: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        composition: { enum: ['bilinear', 'official'] },
+        resize: { enum: ['cell-centres', 'align-corners', 'nearest'] },
       },
     },
     feature: {
@@ -72,7 +87,7 @@ export const bundleSchema = {
         v: conv,
       },
     },
-    logitsUpsampling: { enum: ['align-corners', 'half-pixel'] },
+    logitsUpsampling: { enum: ['align-corners', 'half-pixel', 'align-corners-via-input', 'half-pixel-via-stride'] },
     lrScale: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
     keyframeInterval: { type: 'integer', minimum: 1 },
   },

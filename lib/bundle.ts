@@ -1,6 +1,9 @@
 /**
  * Model bundles: a directory holding arseg.json (the manifest, schema in bundle-schema.ts), the
- * HR encoder, LR encoder and shared decoder as ONNX graphs, and CReFF's weights as .npy files.
+ * HR encoder, LR encoder and decoder as ONNX graphs (and, optionally, the LR network's own
+ * decoder for LR and AR frames), and CReFF's weights as .npy files. The manifest also says how
+ * the pipeline around the networks runs (`BundlePipeline`: the LR input, the motion's
+ * composition and resize, the warp, the labels), defaulting to this project's own choices.
  * Loading validates the manifest, opens the graphs in ONNX Runtime and dry-runs them, so that
  * every inconsistency is reported at load time, naming the file and the field. When the decoder
  * is a single 1x1 convolution (pointwise-head.ts) its weights are taken out for the native head,
@@ -17,6 +20,8 @@ import { ArSegError, ErrorCodes } from './errors';
 import { integerIn, nonEmptyString, oneOf, optionsObject } from './options';
 import { addon } from './native';
 import { decodeNpy } from './npy';
+import type { MotionResize } from './motion';
+import { NonFiniteWeight, nonFiniteWeight } from './onnx-weights';
 
 /** One output class of a bundle's networks. */
 export interface BundleClass {
@@ -61,15 +66,22 @@ export interface BundleManifest {
     channelOrder: 'rgb' | 'bgr';
     /** Input sizes are rounded to a multiple of this (the network's output stride); default 8. */
     sizeMultiple?: number;
+    /** How the LR input is made (see LrInput). Default 'frame-swscale'. */
+    lrInput?: LrInput;
   };
-  /** The three ONNX graphs, relative to the bundle. */
+  /** The ONNX graphs, relative to the bundle. */
   networks: {
     /** Image to feature, run at full resolution on keyframes. */
     hrEncoder: string;
     /** Image to feature, run on the downscaled frames. */
     lrEncoder: string;
-    /** Feature to logits, shared by both branches. */
+    /** Feature to logits: the HR network's classifier, for every frame unless `lrDecoder` is given. */
     decoder: string;
+    /**
+     * Feature to logits for LR and AR frames: the LR network's own classifier, when it differs
+     * from the HR one (an official FST checkpoint whose final_conv was not kept tied).
+     */
+    lrDecoder?: string;
   };
   /** The encoders' output, the feature CReFF fuses. */
   feature: {
@@ -77,6 +89,13 @@ export interface BundleManifest {
     channels: number;
     /** Input pixels per feature pixel: 1 (PSPNet18) or 8 (BiSeNet18, the Cityscapes PSPNet18). */
     stride: number;
+  };
+  /** How motion is composed to the keyframe and resized to the feature size (see BundlePipeline). */
+  motion?: {
+    /** Default 'bilinear'. */
+    composition?: MotionComposition;
+    /** Default 'cell-centres'. */
+    resize?: MotionResize;
   };
   /** CReFF's configuration and weights (docs/method.md, "CReFF"). */
   creff: {
@@ -91,15 +110,88 @@ export interface BundleManifest {
     /** The value convolution (hr_value_conv). */
     v: BundleConvFiles;
   };
-  /**
-   * How the decoder's logits are resized to the frame before the arg-max: 'align-corners'
-   * (default; PSPNet18's decoder) or 'half-pixel' (align_corners=False; BiSeNet18's x8 head).
-   */
-  logitsUpsampling?: 'align-corners' | 'half-pixel';
+  /** How the decoder's logits become labels at the frame size (see LogitsUpsampling). Default 'align-corners'. */
+  logitsUpsampling?: LogitsUpsampling;
   /** The LR branch's scale per side that the model was trained for (0.5 in the paper). */
   lrScale: number;
   /** The default keyframe interval L (12 in the paper). */
   keyframeInterval: number;
+}
+
+/**
+ * How the LR network's input is made:
+ * - 'frame-swscale' (this project's): the decoded frame resized by swscale (bilinear) to
+ *   round(size x scale), rounded to input.sizeMultiple, and normalised; the HR input likewise at
+ *   the frame's size rounded to the multiple.
+ * - 'hr-tensor-align-corners' (the official evaluation's): the HR tensor (the frame at its own
+ *   size, normalised) resized bilinearly with align_corners=True to exactly
+ *   floor(H x scale) x floor(W x scale); no rounding to a multiple anywhere (the networks take any
+ *   size, as the official ones do).
+ */
+export type LrInput = 'frame-swscale' | 'hr-tensor-align-corners';
+
+/**
+ * How motion vectors are composed back to the keyframe (the video reader's `composition`):
+ * 'bilinear' (this project's: sub-pixel displacements, followed bilinearly through the
+ * reference's field) or 'official' (the official pre-processing's mergeMotion: per pixel, every
+ * step rounded to whole pixels, the chain follows the nearest pixel, intra blocks zero,
+ * positions clipped to the frame).
+ */
+export type MotionComposition = 'bilinear' | 'official';
+
+/**
+ * How the decoder's logits (at the feature size) become labels at the frame size, before the
+ * arg-max:
+ * - 'align-corners': one bilinear resize to the frame, align_corners=True (this project's
+ *   PSPNet18 bundles);
+ * - 'half-pixel': one resize, align_corners=False;
+ * - 'align-corners-via-input': the official PSPNets': first the network's own resize,
+ *   align_corners=True to the size of the image the encoder took (HR frames: the HR input; LR
+ *   frames: the LR input; AR frames: none, their logits are at the keyframe feature's size, where
+ *   the official LR network leaves them), then the evaluation's, align_corners=True to the frame
+ *   (on LR frames the two do not compose into one resize). The CamVid PSPNet's log-softmax
+ *   between them shifts every class of a pixel alike, which a linear resize keeps: the same arg-max;
+ * - 'half-pixel-via-stride': the official BiSeNet18's: align_corners=False to feature.stride x the
+ *   logits' size (its x8 head), then align_corners=True to the frame.
+ */
+export type LogitsUpsampling = 'align-corners' | 'half-pixel' | 'align-corners-via-input' | 'half-pixel-via-stride';
+
+/** Every choice of the pipeline around the networks, defaults filled in (`Bundle.pipeline`). */
+export interface BundlePipeline {
+  /** How the LR input is made (input.lrInput). */
+  lrInput: LrInput;
+  /** How motion is composed to the keyframe (motion.composition). */
+  motionComposition: MotionComposition;
+  /** How motion reaches the feature size (motion.resize). */
+  motionResize: MotionResize;
+  /** CReFF's warp: 'exact' (docs/method.md) or 'official' (the official grid, see CReFFRunOptions). */
+  sampling: 'exact' | 'official';
+  /** How logits become labels (logitsUpsampling). */
+  logitsUpsampling: LogitsUpsampling;
+  /** 'own': LR and AR frames use networks.lrDecoder; 'shared': the HR decoder serves every frame. */
+  lrDecoder: 'shared' | 'own';
+}
+
+/** This project's choices: what a manifest that says nothing gets (every manifest before these fields). */
+export const PIPELINE_DEFAULTS: Readonly<BundlePipeline> = Object.freeze({
+  lrInput: 'frame-swscale',
+  motionComposition: 'bilinear',
+  motionResize: 'cell-centres',
+  sampling: 'exact',
+  logitsUpsampling: 'align-corners',
+  lrDecoder: 'shared',
+});
+
+/** The pipeline a manifest describes, defaults filled in. */
+export function bundlePipeline(m: BundleManifest): BundlePipeline {
+  return {
+    lrInput: m.input.lrInput ?? PIPELINE_DEFAULTS.lrInput,
+    motionComposition: m.motion?.composition ?? PIPELINE_DEFAULTS.motionComposition,
+    motionResize: m.motion?.resize ?? PIPELINE_DEFAULTS.motionResize,
+    sampling: m.creff.sampling ?? PIPELINE_DEFAULTS.sampling,
+    logitsUpsampling: m.logitsUpsampling ?? PIPELINE_DEFAULTS.logitsUpsampling,
+    lrDecoder: m.networks.lrDecoder ? 'own' : 'shared',
+  };
 }
 
 /** Where the networks run. */
@@ -150,8 +242,12 @@ export class Bundle {
   readonly lrEncoder: ort.InferenceSession;
   /** The decoder's ONNX Runtime session. */
   readonly decoder: ort.InferenceSession;
+  /** The LR network's own decoder for LR and AR frames (networks.lrDecoder), or null: `decoder` serves them. */
+  readonly lrDecoder: ort.InferenceSession | null;
   /** CReFF with the bundle's weights. */
   readonly creff: CReFF;
+  /** The pipeline around the networks the manifest describes, defaults filled in. */
+  readonly pipeline: Readonly<BundlePipeline>;
   /**
    * The decoder as a native pointwise head (checked against `decoder` at load), or null: the
    * decoder is not one 1x1 convolution, `decoder: 'onnx'` or device 'cuda' was asked for, or the
@@ -164,14 +260,36 @@ export class Bundle {
   get headReason(): string | null {
     return this.#headReason;
   }
+  /** `lrDecoder` as a native pointwise head, as `head` is for `decoder`; null without an lrDecoder. */
+  get lrHead(): PointwiseHead | null {
+    return this.#lrHead;
+  }
+  /** Why `lrHead` is null; null when there is one. */
+  get lrHeadReason(): string | null {
+    return this.#lrHeadReason;
+  }
   #head: PointwiseHead | null = null;
   #headReason: string | null = null;
+  #lrHead: PointwiseHead | null = null;
+  #lrHeadReason: string | null = 'the bundle has no networks.lrDecoder';
 
   private constructor(dir: string, manifest: BundleManifest, sessions: ort.InferenceSession[], creff: CReFF) {
     this.dir = dir;
     this.manifest = manifest;
     [this.hrEncoder, this.lrEncoder, this.decoder] = sessions;
+    this.lrDecoder = sessions[3] ?? null;
     this.creff = creff;
+    this.pipeline = Object.freeze(bundlePipeline(manifest));
+  }
+
+  /** The decoder of a branch's frames: the LR network's own on LR and AR frames when the bundle has one. */
+  decoderFor(branch: 'hr' | 'lr' | 'ar'): ort.InferenceSession {
+    return branch !== 'hr' && this.lrDecoder ? this.lrDecoder : this.decoder;
+  }
+
+  /** The native head of a branch's frames (see decoderFor), or null when that decoder runs in ONNX Runtime. */
+  headFor(branch: 'hr' | 'lr' | 'ar'): PointwiseHead | null {
+    return branch !== 'hr' && this.lrDecoder ? this.#lrHead : this.#head;
   }
 
   /** The classes (the manifest's). */
@@ -188,38 +306,47 @@ export class Bundle {
     nonEmptyString('the bundle directory', dir, 'a path');
     options = checkBundleOptions(options);
     const root = path.resolve(dir);
+    const file = await insideBundle(root);
+    await file(MANIFEST, 'the manifest');
     const manifest = await readManifest(root);
-    const file = (rel: string, field: string) => {
-      const full = path.resolve(root, rel);
-      if (!full.startsWith(root + path.sep)) throw bundleError(root, MANIFEST, `${field} points outside the bundle: ${rel}`);
-      return full;
-    };
     const creff = await loadCReFF(root, manifest, file);
     const sessionOptions = executionOptions(options);
     const sessions: ort.InferenceSession[] = [];
-    for (const field of ['hrEncoder', 'lrEncoder', 'decoder'] as const) {
-      const rel = manifest.networks[field];
-      const full = file(rel, `networks.${field}`);
+    const graphs = ['hrEncoder', 'lrEncoder', 'decoder', ...(manifest.networks.lrDecoder ? (['lrDecoder'] as const) : [])] as const;
+    for (const field of graphs) {
+      const rel = manifest.networks[field]!;
+      const full = await file(rel, `networks.${field}`);
+      let bytes: Buffer;
       try {
-        await fs.access(full);
-      } catch {
-        throw bundleError(root, rel, `missing (networks.${field} in ${MANIFEST})`);
+        bytes = await fs.readFile(full);
+      } catch (err) {
+        throw bundleError(root, rel, `missing (networks.${field} in ${MANIFEST})`, err);
       }
+      let bad: NonFiniteWeight | null = null;
       try {
-        sessions.push(await ort.InferenceSession.create(full, sessionOptions));
+        bad = nonFiniteWeight(bytes);
+      } catch {
+        // not ONNX at all: ONNX Runtime's load below says so
+      }
+      if (bad) throw bundleError(root, rel, `weight '${bad.tensor}' holds ${bad.value} at index ${bad.index} (networks.${field}): a diverged or damaged export`);
+      try {
+        sessions.push(await ort.InferenceSession.create(bytes, sessionOptions));
       } catch (err) {
         throw bundleError(root, rel, `ONNX Runtime cannot load it (networks.${field}): ${(err as Error).message}`, err);
       }
     }
     const bundle = new Bundle(root, manifest, sessions, creff);
     await bundle.dryRun();
-    await bundle.attachHead(file(manifest.networks.decoder, 'networks.decoder'), options);
+    await bundle.attachHead('decoder', await file(manifest.networks.decoder, 'networks.decoder'), options);
+    if (manifest.networks.lrDecoder) await bundle.attachHead('lrDecoder', await file(manifest.networks.lrDecoder, 'networks.lrDecoder'), options);
     return bundle;
   }
 
-  /** Takes the decoder's weights for the native head when it is one, and checks it. */
-  private async attachHead(decoderFile: string, options: BundleOptions): Promise<void> {
+  /** Takes a decoder's weights for a native head when it is one, and checks it. */
+  private async attachHead(field: 'decoder' | 'lrDecoder', decoderFile: string, options: BundleOptions): Promise<void> {
     const m = this.manifest;
+    const rel = m.networks[field]!;
+    const session = field === 'decoder' ? this.decoder : this.lrDecoder!;
     const found = await (async (): Promise<PointwiseHead | string> => {
       if ((options.decoder ?? 'auto') === 'onnx') return "decoder: 'onnx' was asked for";
       if ((options.device ?? 'cpu') !== 'cpu') return `device '${options.device}': ONNX Runtime runs the decoder there`;
@@ -228,23 +355,25 @@ export class Bundle {
       try {
         detection = await readPointwiseHead(decoderFile);
       } catch (err) {
-        throw bundleError(this.dir, m.networks.decoder, (err as Error).message, err);
+        throw bundleError(this.dir, rel, (err as Error).message, err);
       }
       const { head, reason } = detection;
-      if (!head) return `${m.networks.decoder} is not a pointwise head: ${reason}`;
+      if (!head) return `${rel} is not a pointwise head: ${reason}`;
       if (head.channels !== m.feature.channels || head.classes !== m.classes.length)
-        return `${m.networks.decoder} is a ${head.channels} -> ${head.classes} convolution, the manifest says ${m.feature.channels} -> ${m.classes.length}`;
+        return `${rel} is a ${head.channels} -> ${head.classes} convolution, the manifest says ${m.feature.channels} -> ${m.classes.length}`;
       const native = new PointwiseHead(head);
       let mismatch: string | null;
       try {
-        mismatch = await this.compareHead(native);
+        mismatch = await this.compareHead(native, session);
       } catch (err) {
         mismatch = `the native head failed its check: ${(err as Error).message}`;
       }
       return mismatch ?? native;
     })();
-    if (typeof found === 'string') this.#headReason = found;
-    else this.#head = found;
+    const head = typeof found === 'string' ? null : found;
+    const reason = typeof found === 'string' ? found : null;
+    if (field === 'decoder') [this.#head, this.#headReason] = [head, reason];
+    else [this.#lrHead, this.#lrHeadReason] = [head, reason];
   }
 
   /**
@@ -252,7 +381,7 @@ export class Bundle {
    * why they disagree, or null. No silent wrong answers: a head that does not reproduce the
    * graph is not used.
    */
-  private async compareHead(head: PointwiseHead): Promise<string | null> {
+  private async compareHead(head: PointwiseHead, session: ort.InferenceSession): Promise<string | null> {
     const [c, h, w] = [head.channels, 5, 7];
     const feature = new Float32Array(c * h * w);
     let x = 0x9e3779b9;
@@ -264,8 +393,8 @@ export class Bundle {
       x >>>= 0;
       feature[i] = (x / 4294967296) * 4 - 2;
     }
-    const out = await this.decoder.run({ [this.decoder.inputNames[0]]: new ort.Tensor('float32', feature, [1, c, h, w]) });
-    const expected = out[this.decoder.outputNames[0]].data as Float32Array;
+    const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', feature, [1, c, h, w]) });
+    const expected = out[session.outputNames[0]].data as Float32Array;
     const got = (await head.run({ data: feature, dims: [1, c, h, w] })).data;
     if (expected.length !== got.length) return `the native head gives ${got.length} logits, ONNX Runtime ${expected.length}`;
     let scale = 0;
@@ -287,35 +416,99 @@ export class Bundle {
     for (const field of ['hrEncoder', 'lrEncoder'] as const) {
       const session = this[field];
       let dims: readonly number[];
+      let values: Float32Array;
       try {
-        const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(3 * size * size), [1, 3, size, size]) });
+        const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', seededInput(3 * size * size), [1, 3, size, size]) });
         dims = out[session.outputNames[0]].dims;
+        values = out[session.outputNames[0]].data as Float32Array;
       } catch (err) {
         throw bundleError(this.dir, m.networks[field], `does not run on a 1x3x${size}x${size} image: ${(err as Error).message}`, err);
       }
+      checkFinite(this.dir, m.networks[field], values);
       if (dims.length !== 4 || dims[1] !== channels)
         throw bundleError(this.dir, m.networks[field], `outputs [${dims}] but feature.channels is ${channels}`);
       const expected = size / m.feature.stride;
       if (dims[2] !== expected || dims[3] !== expected)
         throw bundleError(this.dir, m.networks[field], `outputs ${dims[2]}x${dims[3]} for a ${size}x${size} image, feature.stride ${m.feature.stride} says ${expected}x${expected}`);
+      if (this.pipeline.lrInput === 'hr-tensor-align-corners') {
+        // The official inputs are the frame's own size and floor(size x scale): no multiple.
+        const [h, w] = [size + 3, size + 5];
+        try {
+          await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(3 * h * w), [1, 3, h, w]) });
+        } catch (err) {
+          throw bundleError(this.dir, m.networks[field], `does not run on a 1x3x${h}x${w} image, and input.lrInput 'hr-tensor-align-corners' gives it any size: ${(err as Error).message}`, err);
+        }
+      }
     }
-    let logits: readonly number[];
-    try {
-      const out = await this.decoder.run({ [this.decoder.inputNames[0]]: new ort.Tensor('float32', new Float32Array(channels * 16), [1, channels, 4, 4]) });
-      logits = out[this.decoder.outputNames[0]].dims;
-    } catch (err) {
-      throw bundleError(this.dir, m.networks.decoder, `does not take a feature of ${channels} channels: ${(err as Error).message}`, err);
+    for (const [rel, session] of [[m.networks.decoder, this.decoder], ...(this.lrDecoder ? [[m.networks.lrDecoder!, this.lrDecoder] as const] : [])] as const) {
+      let logits: readonly number[];
+      try {
+        const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', seededInput(channels * 16), [1, channels, 4, 4]) });
+        logits = out[session.outputNames[0]].dims;
+        checkFinite(this.dir, rel, out[session.outputNames[0]].data as Float32Array);
+      } catch (err) {
+        if (err instanceof ArSegError) throw err;
+        throw bundleError(this.dir, rel, `does not take a feature of ${channels} channels: ${(err as Error).message}`, err);
+      }
+      if (logits.length !== 4 || logits[1] !== m.classes.length)
+        throw bundleError(this.dir, rel, `outputs ${logits[1]} classes, the manifest lists ${m.classes.length}`);
+      if (logits[2] !== 4 || logits[3] !== 4)
+        throw bundleError(this.dir, rel, `must keep the feature's spatial size (4x4 gave ${logits[2]}x${logits[3]})`);
     }
-    if (logits.length !== 4 || logits[1] !== m.classes.length)
-      throw bundleError(this.dir, m.networks.decoder, `outputs ${logits[1]} classes, the manifest lists ${m.classes.length}`);
-    if (logits[2] !== 4 || logits[3] !== 4)
-      throw bundleError(this.dir, m.networks.decoder, `must keep the feature's spatial size (4x4 gave ${logits[2]}x${logits[3]})`);
   }
 
   /** Releases the ONNX Runtime sessions. */
   async close(): Promise<void> {
-    await Promise.all([this.hrEncoder.release(), this.lrEncoder.release(), this.decoder.release()]);
+    await Promise.all([this.hrEncoder.release(), this.lrEncoder.release(), this.decoder.release(), this.lrDecoder?.release()]);
   }
+}
+
+/** Values in [-2, 2) from a fixed seed: a dry-run input that reaches every weight (zeros may not). */
+function seededInput(n: number): Float32Array {
+  const out = new Float32Array(n);
+  let x = 0x2545f491;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = (x / 4294967296) * 4 - 2;
+  }
+  return out;
+}
+
+/** ERR_BUNDLE when a dry run gave a NaN or an infinity (a sign of non-finite weights the file scan could not see). */
+function checkFinite(dir: string, rel: string, values: Float32Array): void {
+  const i = values.findIndex((v) => !Number.isFinite(v));
+  if (i >= 0) throw bundleError(dir, rel, `gives ${values[i]} on a dry run (output value ${i}): its weights are not finite`);
+}
+
+/**
+ * A resolver of bundle-relative paths that refuses any outside the bundle: by name (../x,
+ * /abs) and through symbolic links (a link inside the bundle to a file elsewhere). A missing
+ * file resolves, for its reader to report.
+ */
+async function insideBundle(root: string): Promise<(rel: string, field: string) => Promise<string>> {
+  let realRoot: string;
+  try {
+    realRoot = await fs.realpath(root);
+  } catch (err) {
+    throw bundleError(root, MANIFEST, 'missing: not a model bundle', err);
+  }
+  const inside = (base: string, p: string) => p.startsWith(base + path.sep);
+  return async (rel, field) => {
+    const full = path.resolve(root, rel);
+    if (!inside(root, full)) throw bundleError(root, MANIFEST, `${field} points outside the bundle: ${rel}`);
+    let real: string;
+    try {
+      real = await fs.realpath(full);
+    } catch {
+      return full;
+    }
+    if (!inside(realRoot, real)) throw bundleError(root, rel, `${field} is a symbolic link to ${real}, outside the bundle: refused`);
+    return full;
+  };
 }
 
 async function readManifest(root: string): Promise<BundleManifest> {
@@ -347,13 +540,13 @@ async function readManifest(root: string): Promise<BundleManifest> {
   return manifest;
 }
 
-async function loadCReFF(root: string, m: BundleManifest, file: (rel: string, field: string) => string): Promise<CReFF> {
+async function loadCReFF(root: string, m: BundleManifest, file: (rel: string, field: string) => Promise<string>): Promise<CReFF> {
   const c = m.feature.channels;
   const read = async (conv: 'q' | 'k' | 'v', part: 'weight' | 'bias') => {
     const rel = m.creff[conv][part];
     let buf: Buffer;
     try {
-      buf = await fs.readFile(file(rel, `creff.${conv}.${part}`));
+      buf = await fs.readFile(await file(rel, `creff.${conv}.${part}`));
     } catch (err) {
       if (err instanceof ArSegError) throw err;
       throw bundleError(root, rel, `missing (creff.${conv}.${part} in ${MANIFEST})`, err);
@@ -367,6 +560,8 @@ async function loadCReFF(root: string, m: BundleManifest, file: (rel: string, fi
     const expected = part === 'weight' ? [c, 1, 3, 3] : [c];
     if (!(arr.data instanceof Float32Array) || arr.shape.join() !== expected.join())
       throw bundleError(root, rel, `creff.${conv}.${part} must be float32 [${expected}] (feature.channels ${c}), got ${arr.data.constructor.name} [${arr.shape}]`);
+    const bad = arr.data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw bundleError(root, rel, `creff.${conv}.${part} holds ${arr.data[bad]} at index ${bad}: a diverged or damaged export`);
     return arr.data;
   };
   const weights: CReFFWeights = {

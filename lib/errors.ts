@@ -8,7 +8,7 @@ export const ErrorCodes = {
   INVALID_ARG: 'ERR_INVALID_ARG',
   /** The input file does not exist. */
   NOT_FOUND: 'ERR_NOT_FOUND',
-  /** The input file is empty. */
+  /** The input file is empty, or its video stream holds no frames. */
   EMPTY_INPUT: 'ERR_EMPTY_INPUT',
   /** The input is not a media file libavformat recognises, or is damaged beyond reading. */
   INVALID_DATA: 'ERR_INVALID_DATA',
@@ -30,6 +30,11 @@ export const ErrorCodes = {
   TRUNCATED: 'ERR_TRUNCATED',
   /** Reading the input failed part-way. `framesDecoded` is set. */
   READ: 'ERR_READ',
+  /**
+   * The input's pictures are larger than the pixel limit (option limitInputPixels), stated by
+   * its header or met part-way (then `framesDecoded` is set).
+   */
+  INPUT_TOO_LARGE: 'ERR_INPUT_TOO_LARGE',
   /** A model bundle is missing a file, has an invalid manifest, or its graphs disagree. */
   BUNDLE: 'ERR_BUNDLE',
   /** Evaluation labels are missing, unreadable, of the wrong size, hold a value that is neither a class nor ignored, or disagree with the video's frame count. */
@@ -52,14 +57,39 @@ export const ErrorCodes = {
   NOT_OPEN: 'ERR_NOT_OPEN',
   /** The native addon could not be loaded. */
   ADDON_LOAD: 'ERR_ADDON_LOAD',
-  /** An allocation failed (a frame or tensor too large for the memory available). */
+  /** An allocation failed (native, ONNX Runtime or JavaScript): the input or the model needs more memory than there is. */
   OUT_OF_MEMORY: 'ERR_OUT_OF_MEMORY',
+  /**
+   * An output file or directory cannot be written (EACCES, ENOTDIR, EEXIST, EPERM, EISDIR, ENOSPC,
+   * EROFS...): `path` names it and `systemCode` gives the operating system's code.
+   */
+  OUTPUT: 'ERR_OUTPUT',
   /** An unexpected native failure: a bug, please report it. */
   NATIVE: 'ERR_NATIVE',
+  /** The job queue's Redis cannot be reached or refused a command (ar-seg queue, worker). */
+  QUEUE: 'ERR_QUEUE',
+  /** No run with this id in the queue's Redis. */
+  RUN_NOT_FOUND: 'ERR_RUN_NOT_FOUND',
+  /** A queued run still has jobs waiting or running: its results are not complete yet. */
+  RUN_UNFINISHED: 'ERR_RUN_UNFINISHED',
+  /** A queued run has failed jobs (each with its own code): its results would be incomplete. */
+  RUN_FAILED: 'ERR_RUN_FAILED',
 } as const;
 
 /** One of the stable error codes of `ErrorCodes`. */
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** What an `ArSegError` carries besides its code and message. */
+export interface ArSegErrorOptions {
+  /** For errors part-way through a stream: frames delivered before it. */
+  framesDecoded?: number;
+  /** ERR_OUTPUT: the file or directory that could not be written. */
+  path?: string;
+  /** ERR_OUTPUT: the operating system's error code (EACCES, ENOSPC...). */
+  systemCode?: string;
+  /** The error this one reports (a native or system error). */
+  cause?: unknown;
+}
 
 /**
  * The one error type of the package: every failure it reports, native or not, is an
@@ -70,14 +100,26 @@ export class ArSegError extends Error {
   readonly code: ErrorCode;
   /** For errors part-way through a stream: frames delivered before it. */
   readonly framesDecoded?: number;
+  /** ERR_OUTPUT: the file or directory that could not be written. */
+  readonly path?: string;
+  /** ERR_OUTPUT: the operating system's error code (EACCES, ENOSPC...). */
+  readonly systemCode?: string;
 
-  constructor(code: ErrorCode, message: string, options: { framesDecoded?: number; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: ArSegErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ArSegError';
     this.code = code;
     if (options.framesDecoded !== undefined) this.framesDecoded = options.framesDecoded;
+    if (options.path !== undefined) this.path = options.path;
+    if (options.systemCode !== undefined) this.systemCode = options.systemCode;
   }
 }
+
+/**
+ * Allocation failures as JavaScript and ONNX Runtime report them: V8's RangeErrors for buffers
+ * it cannot allocate, ONNX Runtime's allocator messages, std::bad_alloc text.
+ */
+const OUT_OF_MEMORY_MESSAGE = /Array buffer allocation failed|Failed to allocate memory|bad_alloc|out of memory|Cannot allocate memory/i;
 
 const KNOWN = new Set<string>(Object.values(ErrorCodes));
 
@@ -86,7 +128,8 @@ export function toArSegError(err: unknown): ArSegError {
   if (err instanceof ArSegError) return err;
   if (err instanceof Error) {
     const raw = (err as { code?: unknown }).code;
-    const code = typeof raw === 'string' && KNOWN.has(raw) ? (raw as ErrorCode) : ErrorCodes.NATIVE;
+    let code: ErrorCode = typeof raw === 'string' && KNOWN.has(raw) ? (raw as ErrorCode) : ErrorCodes.NATIVE;
+    if (code === ErrorCodes.NATIVE && (raw === 'ENOMEM' || OUT_OF_MEMORY_MESSAGE.test(err.message))) code = ErrorCodes.OUT_OF_MEMORY;
     const frames = (err as { framesDecoded?: unknown }).framesDecoded;
     return new ArSegError(code, err.message, {
       framesDecoded: typeof frames === 'number' ? frames : undefined,

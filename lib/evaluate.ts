@@ -147,6 +147,7 @@ export async function evaluateClip(
     // an input that cannot be opened fails the first read of the loop below, with its code
   }
   let frames = 0;
+  let covered = 0; // frames of the stream up to the last decoded one (dropped frames are not scored)
   let keyframesNotI = 0;
   for await (const r of segmentation) {
     // Thrown inside the loop, so that the reader is closed.
@@ -157,9 +158,10 @@ export async function evaluateClip(
     acc.add(d, gt, r.labels);
     if (d === 0 && r.pictType !== 'I') keyframesNotI++;
     frames++;
+    covered = r.index + 1;
     onFrame?.();
   }
-  labels.finish(frames);
+  labels.finish(covered);
   return { frames, keyframesNotI };
 }
 
@@ -178,16 +180,24 @@ export function datasetWarnings(datasets: { dir: string; splits: DatasetSplits }
   return warnings;
 }
 
-/** The report of accumulated metrics (shared by evaluate() and merged distributed runs). */
+/** The warning for keyframes that are not I-frames (the stream was not encoded with GOP L). */
+export function keyframesNotIWarning(notI: number, interval: number): string {
+  return `${notI} keyframes (every ${interval} frames from frame 0) are not I-frames: the protocol wants the stream encoded with GOP ${interval}`;
+}
+
+/**
+ * The report of accumulated metrics (shared by evaluate() and the queue's merged runs, which
+ * have the model's manifest but no loaded model).
+ */
 export function buildReport(
-  seg: ArSeg,
+  model: { name: string; classes: readonly { name: string }[] },
   p: Protocol,
   metrics: Map<SegmentMode, DistanceMetrics>,
   clips: { clip: LabelledClip; frames: number }[],
   seconds: number,
   warnings: string[],
 ): EvalReport {
-  const m = seg.bundle.manifest;
+  const m = model;
   const first = metrics.get(p.modes[0])!;
   const evaluated = first.evaluatedClasses();
   return {
@@ -234,9 +244,8 @@ export async function evaluate(inputs: string[], o: EvaluateOptions): Promise<Ev
       }
       counted.push({ clip: clipLabels.clip, frames });
     }
-    if (notI > 0)
-      warnings.push(`${notI} keyframes (every ${p.interval} frames from frame 0) are not I-frames: the protocol wants the stream encoded with GOP ${p.interval}`);
-    return buildReport(seg, p, metrics, counted, Number(process.hrtime.bigint() - started) / 1e9, warnings);
+    if (notI > 0) warnings.push(keyframesNotIWarning(notI, p.interval));
+    return buildReport(seg.bundle.manifest, p, metrics, counted, Number(process.hrtime.bigint() - started) / 1e9, warnings);
   } finally {
     if (typeof o.model === 'string') await seg.close();
   }

@@ -8,8 +8,14 @@ import type { NativeFrame } from './native';
  * One float32 NCHW tensor to produce per frame: resized, then (v / 255 - mean) / std. The size is
  * fixed ({ width, height }) or relative to each frame ({ scale, multiple }: the frame's size times
  * scale, rounded to the nearest multiple, at least one multiple).
+ *
+ * Or `{ from: i, scale }`: the official AR-Seg's LR input, the earlier tensor i (already
+ * normalised) resized bilinearly with align_corners=True to floor(its size x scale), at least 1
+ * (evaluation.py's F.interpolate to [int(H*s), int(W*s)]); no other field applies.
  */
 export interface TensorSpec {
+  /** Index of an earlier entry of `tensors` this one is resized from (see above). */
+  from?: number;
   /** A fixed width in pixels (with `height`; not with `scale`). */
   width?: number;
   /** A fixed height in pixels (with `width`). */
@@ -94,7 +100,20 @@ export interface FrameOptions {
   /** End the stream with ERR_DECODE at the first packet the decoder rejects. Default false:
    * decoders conceal damage, the frame is flagged `corrupt` and decoding goes on. */
   strict?: boolean;
+  /**
+   * The largest picture accepted, in pixels (width x height), like sharp's option of the same
+   * name: a stream whose header states a larger size fails with ERR_INPUT_TOO_LARGE before a
+   * picture is allocated, and so does a size change part-way (after the frames before it).
+   * Default DEFAULT_PIXEL_LIMIT (8192 x 8192); `true` is the default, `0` or `false` no limit
+   * (beyond the hard one: 16384 per side, 2^27 pixels). Lower it for untrusted input: the
+   * networks need memory in proportion to the pixels.
+   */
+  limitInputPixels?: number | boolean;
 }
+
+/** The default of FrameOptions.limitInputPixels: 8192 x 8192 pixels. */
+export const DEFAULT_PIXEL_LIMIT = 8192 * 8192;
+
 
 /** A float32 NCHW tensor of one frame, as a `TensorSpec` asked for it. */
 export interface Tensor {
@@ -123,7 +142,11 @@ export type PictType = 'I' | 'P' | 'B' | 'S' | '?';
 
 /** One decoded frame, with what `FrameOptions` asked for. */
 export interface VideoFrame {
-  /** Presentation order, from 0. */
+  /**
+   * The frame's number in the stream, in presentation order from 0. A frame the decoder dropped
+   * (damage it could not conceal) leaves its number unused, so numbers stay aligned with the
+   * stream (labels, files named after them); the reader's stats() count the dropped frames.
+   */
   index: number;
   /** Presentation time in seconds, null when the stream has none. */
   pts: number | null;

@@ -6,28 +6,69 @@ export { openVideo, VideoReader } from './video';
 export type { OpenOptions, VideoInfo, ReaderStats } from './video';
 export { createPacketReader, PacketReader } from './packet-reader';
 export type { PacketReaderOptions } from './packet-reader';
-export { VECTOR_COLUMNS } from './frame';
+export { DEFAULT_PIXEL_LIMIT, VECTOR_COLUMNS } from './frame';
 export type { AdaptiveKeyframes, KeyframePolicy, FrameOptions, MotionField, MotionMode, MotionSource, MotionSourceOption, PictType, Tensor, TensorSpec, VideoFrame } from './frame';
-export { sampleMotion, resizeMotion, estimateMotion } from './motion';
-export type { EstimateMotionOptions, EstimatedMotion } from './motion';
+export { sampleMotion, resizeMotion, estimateMotion, MOTION_RESIZES } from './motion';
+export type { EstimateMotionOptions, EstimatedMotion, MotionResize } from './motion';
 export { encodeNpy, writeNpy } from './npy';
 export type { NpyArray } from './npy';
 export { ArSeg } from './pipeline';
 export type { Segmentation, SegmentMode, SegmentOptions, SegmentResult, StageTimings } from './pipeline';
-export { Bundle } from './bundle';
-export type { BundleManifest, BundleClass, BundleConvFiles, BundleOptions, DecoderChoice, ExecutionDevice } from './bundle';
+export { Bundle, PIPELINE_DEFAULTS, bundlePipeline } from './bundle';
+export type {
+  BundleManifest,
+  BundleClass,
+  BundleConvFiles,
+  BundleOptions,
+  BundlePipeline,
+  DecoderChoice,
+  ExecutionDevice,
+  LogitsUpsampling,
+  LrInput,
+  MotionComposition,
+} from './bundle';
 export { PointwiseHead, pointwiseHeadFromOnnx, readPointwiseHead } from './pointwise-head';
 export type { HeadDetection, Logits, PointwiseWeights } from './pointwise-head';
 export { CReFF, Keyframe, creffFlops } from './creff';
 export type { CReFFWeights, CReFFRunOptions, CReFFResult, CReFFDevice, DepthwiseConv, FeatureTensor } from './creff';
 export { ConfusionMatrix, DistanceMetrics, iouFromConfusion, meanOf, IGNORE_LABEL } from './metrics';
-export type { DistanceReport } from './metrics';
+export type { DistanceReport, DistanceMetricsJson } from './metrics';
 export { evaluate, evaluateClip, formatEvalMarkdown, EVAL_MODES } from './evaluate';
 export type { EvalReport, EvaluateOptions, ClipModeResult, Protocol } from './evaluate';
 export { resolveClips, listLabelFiles, readLabelFile, ClipLabels } from './dataset';
 export type { LabelledClip, DatasetSplits } from './dataset';
-export { ArSegError, ErrorCodes } from './errors';
-export type { ErrorCode } from './errors';
+export { ArSegError, ErrorCodes, toArSegError } from './errors';
+export type { ArSegErrorOptions, ErrorCode } from './errors';
+export { writeFileAtomic } from './atomic-write';
+export { outputError, prepareOutputDir, writeOutput } from './output';
+export { submit, Worker, status, waitForRun, results, DEFAULT_QUEUE_NAME } from './queue';
+export type {
+  SubmitOptions,
+  SubmitResult,
+  WorkerOptions,
+  WorkerEvent,
+  WorkerReadyEvent,
+  JobEventBase,
+  JobStartEvent,
+  JobDoneEvent,
+  JobFailedEvent,
+  JobStoppedEvent,
+  WorkerErrorEvent,
+  WorkerClosingEvent,
+  WorkerClosedEvent,
+  JobReturn,
+  RunStatus,
+  JobStatus,
+  JobStateName,
+  JobProgress,
+  JobFailure,
+  ResultsOptions,
+  RunResults,
+  EvalRunResults,
+  SegmentRunResults,
+  SegmentClipResult,
+  QueueTarget,
+} from './queue';
 
 import { addon } from './native';
 /** Versions of the libav libraries the addon was built against. */

@@ -148,6 +148,20 @@ export interface DistanceReport {
   pixels: number;
 }
 
+/** DistanceMetrics as JSON (DistanceMetrics.toJSON / fromJSON). */
+export interface DistanceMetricsJson {
+  /** Number of classes (each matrix is classes x classes). */
+  classes: number;
+  /** Number of reference distances d (one matrix each). */
+  distances: number;
+  /** Label values not counted (255 and the extra ignored ones). */
+  ignore: number[];
+  /** Frames counted per d. */
+  frames: number[];
+  /** Per d, the row-major (label x prediction) confusion matrix. */
+  counts: number[][];
+}
+
 /**
  * Confusion matrices per reference distance d = 0..distances-1 for one mode, accumulated over
  * every frame of a set.
@@ -189,6 +203,35 @@ export class DistanceMetrics {
       this.frames[d] += other.frames[d];
     }
     return this;
+  }
+
+  /**
+   * The counts as plain JSON: per d the frames and the row-major matrix. Counts are integers
+   * (exact in JSON up to 2^53), so a set split across machines sums to exactly the same figures.
+   */
+  toJSON(): DistanceMetricsJson {
+    return {
+      classes: this.classes,
+      distances: this.distances,
+      ignore: [...this.ignore],
+      frames: [...this.frames],
+      counts: this.matrices.map((m) => Array.from(m.counts)),
+    };
+  }
+
+  /** An accumulator holding counts saved by toJSON(); ERR_INVALID_ARG when they are malformed. */
+  static fromJSON(j: DistanceMetricsJson): DistanceMetrics {
+    if (j === null || typeof j !== 'object') throw invalidArg('metrics: not an object');
+    const acc = new DistanceMetrics(j.classes, j.distances, { ignore: j.ignore });
+    const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+    if (!Array.isArray(j.frames) || j.frames.length !== j.distances || !j.frames.every(count)) throw invalidArg(`metrics: frames must be ${j.distances} counts`);
+    if (!Array.isArray(j.counts) || j.counts.length !== j.distances) throw invalidArg(`metrics: counts must hold ${j.distances} matrices`);
+    j.counts.forEach((c, d) => {
+      if (!Array.isArray(c) || c.length !== j.classes * j.classes || !c.every(count)) throw invalidArg(`metrics: matrix ${d} must hold ${j.classes * j.classes} counts`);
+      acc.matrices[d].counts.set(c);
+      acc.frames[d] = j.frames[d];
+    });
+    return acc;
   }
 
   /** Indices of the classes that are evaluated (all but ignored values that are classes). */

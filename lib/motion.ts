@@ -30,11 +30,25 @@ export function sampleMotion(field: MotionField, x: number, y: number): [number,
 }
 
 /**
- * Resamples a field (of a frameWidth x frameHeight frame) onto an outWidth x outHeight grid,
- * natively (native/motion/resize_field.cc; test/motion.test.js checks it against sampleMotion),
- * covering the same frame, each output cell sampled at its centre, with displacements
- * multiplied by outWidth / frameWidth (x) and outHeight / frameHeight (y), i.e. expressed in
- * output-grid pixels. Returns 2 x outHeight x outWidth.
+ * How a field reaches another grid (a bundle's motion.resize):
+ * - 'cell-centres' (this project's): each output cell sampled bilinearly at its centre from the
+ *   field's cell centres, displacements multiplied by outWidth / frameWidth (x) and
+ *   outHeight / frameHeight (y);
+ * - 'align-corners' (the official evaluation): the per-pixel field (each pixel its cell's value)
+ *   resized bilinearly with align_corners=True, both components multiplied by
+ *   outHeight / frameHeight;
+ * - 'nearest' (the official training): the same with PyTorch's nearest rule.
+ */
+export type MotionResize = 'cell-centres' | 'align-corners' | 'nearest';
+
+/** Every MotionResize, in the order of the list above. */
+export const MOTION_RESIZES: readonly MotionResize[] = ['cell-centres', 'align-corners', 'nearest'];
+
+/**
+ * Resamples a field (of a frameWidth x frameHeight frame) onto an outWidth x outHeight grid
+ * covering the same frame, with displacements expressed in output-grid pixels, natively
+ * (native/motion/resize_field.cc; test/motion.test.js checks every mode against a JS
+ * reference). Returns 2 x outHeight x outWidth.
  */
 export function resizeMotion(
   field: MotionField,
@@ -42,10 +56,11 @@ export function resizeMotion(
   frameHeight: number,
   outWidth: number,
   outHeight: number,
+  mode: MotionResize = 'cell-centres',
 ): Float32Array {
-  // the sizes are checked natively (ERR_INVALID_ARG), where they are used
+  // the sizes and the mode are checked natively (ERR_INVALID_ARG), where they are used
   try {
-    return addon().resizeMotion(field.data, field.width, field.height, field.stride, frameWidth, frameHeight, outWidth, outHeight);
+    return addon().resizeMotion(field.data, field.width, field.height, field.stride, frameWidth, frameHeight, outWidth, outHeight, mode);
   } catch (err) {
     throw toArSegError(err);
   }

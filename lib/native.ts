@@ -28,7 +28,7 @@ export interface NativeVideoReader {
   open(): Promise<VideoInfo>;
   read(): Promise<NativeFrame | null>;
   close(): void;
-  stats(): { framesDelivered: number; decodeErrors: number };
+  stats(): { framesDelivered: number; decodeErrors: number; framesDropped: number };
 }
 
 export interface NativePacketReader {
@@ -79,7 +79,17 @@ export interface NativeAddon {
     height: number,
     options?: { linesize?: number; stride?: number; kernel?: 'vectorised' | 'reference'; finestLevel?: number; iterations?: number; patchStride?: number; coarseRadius?: number; fineRadius?: number; prior?: { data: Float32Array; width: number; height: number; stride: number } },
   ): Promise<{ data: Float32Array; matched: Uint8Array; width: number; height: number; stride: number; milliseconds: number }>;
-  resizeMotion(field: Float32Array, width: number, height: number, stride: number, frameWidth: number, frameHeight: number, outWidth: number, outHeight: number): Float32Array;
+  resizeMotion(
+    field: Float32Array,
+    width: number,
+    height: number,
+    stride: number,
+    frameWidth: number,
+    frameHeight: number,
+    outWidth: number,
+    outHeight: number,
+    mode?: 'cell-centres' | 'align-corners' | 'nearest',
+  ): Float32Array;
   /**
    * The decoder's 1x1 convolution: feature (channels x height x width) -> logits (classes x
    * height x width), written into options.output when given (else a new array).
@@ -96,7 +106,20 @@ export interface NativeAddon {
   ): Promise<Float32Array>;
   /** The vector code the native kernels run: the CPU's best, capped by ARSEG_SIMD=avx2|baseline. */
   simdLevel(): 'avx512' | 'avx2' | 'baseline';
-  labelsFromLogits(logits: Float32Array, classes: number, height: number, width: number, outHeight: number, outWidth: number, upsampling?: 'align-corners' | 'half-pixel'): Promise<Uint8Array>;
+  /**
+   * Labels: the logits resized to outHeight x outWidth and arg-maxed; with `via`, first resized
+   * to via's size by via.upsampling (the network's own resize), then to the output.
+   */
+  labelsFromLogits(
+    logits: Float32Array,
+    classes: number,
+    height: number,
+    width: number,
+    outHeight: number,
+    outWidth: number,
+    upsampling?: 'align-corners' | 'half-pixel',
+    via?: { height: number; width: number; upsampling?: 'align-corners' | 'half-pixel'},
+  ): Promise<Uint8Array>;
   NativeVideoReader: new (source: string, options?: object) => NativeVideoReader;
   NativePacketReader: new (codec: string, options?: object) => NativePacketReader;
   libav: Record<string, string | number>;

@@ -2,7 +2,7 @@
  * Writes NumPy .npy files (format 1.0), the layout mv-extractor users and the python/ training
  * code read with numpy.load. Only what we emit: little-endian int32 and float32, C order.
  */
-import { promises as fs } from 'node:fs';
+import { writeFileAtomic } from './atomic-write';
 
 const DTYPES = new Map<unknown, string>([
   [Int32Array, '<i4'],
@@ -41,15 +41,9 @@ export function encodeNpy(data: NpyArray, shape: number[]): Buffer {
   return Buffer.concat(npyParts(data, shape));
 }
 
-/** Writes `data` with `shape` as a .npy file (see `encodeNpy`), without copying the values. */
+/** Writes a .npy file atomically (a reader never sees part of it: see atomic-write.ts). */
 export async function writeNpy(file: string, data: NpyArray, shape: number[]): Promise<void> {
-  const parts = npyParts(data, shape);
-  const handle = await fs.open(file, 'w');
-  try {
-    await handle.writev(parts);
-  } finally {
-    await handle.close();
-  }
+  await writeFileAtomic(file, encodeNpy(data, shape));
 }
 
 export interface NpyArray32 {

@@ -8,22 +8,26 @@
  *
  * The decoder is the bundle's native pointwise head when it has one (a 1x1 convolution checked
  * against ONNX Runtime at load; CPU), else ONNX Runtime's session; `decoder: 'onnx'` forces the
- * latter.
+ * latter. LR and AR frames use the LR network's own decoder when the bundle has one.
+ *
+ * The pipeline around the networks follows the bundle (Bundle.pipeline): how the LR input is
+ * made, how motion is composed and resized to the feature size, the warp, and how logits become
+ * labels; a converted official checkpoint runs the official evaluation path (docs/conversion.md).
  *
  * Modes 'hr' (every frame at HR) and 'lr' (every frame at LR, no fusion) take the same path for
  * comparison. Decoding runs ahead on the thread pool while the networks run (the reader's
  * bounded read-ahead), so decode and inference overlap.
  */
 import * as ort from 'onnxruntime-node';
-import { Bundle, BundleOptions, DecoderChoice } from './bundle';
+import { Bundle, BundleOptions, BundlePipeline, DecoderChoice } from './bundle';
 import { FeatureTensor, Keyframe } from './creff';
 import type { Logits, PointwiseHead } from './pointwise-head';
 import { ArSegError, ErrorCodes, toArSegError } from './errors';
-import type { KeyframePolicy, MotionSource, MotionSourceOption, PictType, VideoFrame } from './frame';
+import type { KeyframePolicy, MotionSource, MotionSourceOption, PictType, TensorSpec, VideoFrame } from './frame';
 import { integerIn, numberIn, oneOf, optionsObject } from './options';
 import { resizeMotion } from './motion';
 import { addon } from './native';
-import { openVideo, OpenOptions, VideoInfo } from './video';
+import { openVideo, OpenOptions, ReaderStats, VideoInfo, VideoReader } from './video';
 
 /**
  * How frames are segmented: 'ar' (AR-Seg: keyframes at HR, other frames at LR fused with the
@@ -52,7 +56,10 @@ export interface SegmentOptions {
   decoder?: DecoderChoice;
   /** Also return the frame's RGB pixels (for overlays). */
   rgb?: boolean;
-  /** Cell size in pixels of the motion field read from the stream. Default 4. */
+  /**
+   * Cell size in pixels of the motion field read from the stream. Default 4; 1 for a bundle
+   * whose motion composition is 'official' (mergeMotion composes per pixel).
+   */
   motionStride?: number;
   /**
    * Where the motion comes from: 'auto' (default: the bitstream's vectors when the codec has
@@ -66,6 +73,8 @@ export interface SegmentOptions {
   ahead?: number;
   /** libavformat options for the source (see openVideo). */
   formatOptions?: OpenOptions['formatOptions'];
+  /** The largest picture accepted, in pixels (see FrameOptions.limitInputPixels). Default 8192 x 8192. */
+  limitInputPixels?: number | boolean;
 }
 
 /** Milliseconds spent per stage on this frame. */
@@ -132,6 +141,8 @@ async function runSession(session: ort.InferenceSession, input: Float32Array, di
 
 interface ResolvedOptions {
   mode: SegmentMode;
+  /** The bundle's pipeline choices (Bundle.pipeline). */
+  pipeline: Readonly<BundlePipeline>;
   scale: number;
   keyframes: KeyframePolicy;
   motionStride: number;
@@ -148,8 +159,10 @@ type BranchOutput = { branch: SegmentResult['branch']; feature: FeatureTensor; l
 /** State of one segment() call across frames. */
 interface RunState {
   o: ResolvedOptions;
-  decode: (feature: FeatureTensor) => Promise<Logits>;
-  /** The native head CReFF applies on fused frames (CPU, decoder 'auto'), or null. */
+  /** The decoder stage of HR frames, and of LR and AR frames (the LR network's own decoder when the bundle has one). */
+  decodeHr: (feature: FeatureTensor) => Promise<Logits>;
+  decodeLr: (feature: FeatureTensor) => Promise<Logits>;
+  /** The native head CReFF applies on fused frames (CPU, decoder 'auto'; the AR frames' decoder), or null. */
   fusedHead: PointwiseHead | null;
   /** The keyframe of the current GOP (mode 'ar'): its feature, and prepared for the CPU kernel. */
   key: { feature: FeatureTensor; prepared: Keyframe | null } | null;
@@ -161,6 +174,8 @@ interface RunState {
 export interface Segmentation extends AsyncIterable<SegmentResult> {
   /** Opens the source if it is not open yet (the segmentation then reads from that same open). */
   info(): Promise<VideoInfo>;
+  /** The reader's counts so far: frames delivered, decode errors, frames the decoder dropped. */
+  stats(): ReaderStats;
 }
 
 /**
@@ -174,6 +189,10 @@ export class ArSeg {
   /** Where the networks and CReFF run. */
   readonly device: 'cpu' | 'cuda';
   #closed = false;
+  /** The readers of the segmentations running now: close() closes them, which interrupts a blocked read. */
+  #readers = new Set<VideoReader>();
+  /** The frames being processed now (networks, CReFF): close() waits for them before releasing the sessions. */
+  #inflight = new Set<Promise<unknown>>();
 
   private constructor(bundle: Bundle, device: 'cpu' | 'cuda') {
     this.bundle = bundle;
@@ -200,11 +219,13 @@ export class ArSeg {
     const scale = numberIn('scale', options.scale, 0, 1, m.lrScale, { lowOpen: true });
     let keyframes = options.keyframes ?? m.keyframeInterval;
     if (keyframes === 'adaptive') keyframes = { policy: 'adaptive', maxInterval: m.keyframeInterval };
-    const motionStride = integerIn('motionStride', options.motionStride, 1, 64, 4);
+    const pipeline = this.bundle.pipeline;
+    // mergeMotion composes per pixel: the official composition reads the field at stride 1
+    const motionStride = integerIn('motionStride', options.motionStride, 1, 64, pipeline.motionComposition === 'official' ? 1 : 4);
     const creffMode = oneOf('creffMode', options.creffMode, ['exact', 'keyframe-conv'] as const, 'exact');
     const decoder = oneOf<DecoderChoice>('decoder', options.decoder, ['auto', 'onnx'], 'auto');
     // motionSource goes to the reader as it is: checked there (natively), like keyframes.
-    return { mode, scale, keyframes, motionStride, creffMode, decoder, logits: Boolean(options.logits), rgb: Boolean(options.rgb), motionSource: options.motionSource };
+    return { mode, pipeline, scale, keyframes, motionStride, creffMode, decoder, logits: Boolean(options.logits), rgb: Boolean(options.rgb), motionSource: options.motionSource };
   }
 
   /**
@@ -214,40 +235,58 @@ export class ArSeg {
   segment(source: string, options: SegmentOptions = {}): Segmentation {
     if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg is closed');
     const o = this.#resolve(options);
-    const m = this.bundle.manifest;
-    const normalise = { mean: m.input.mean, std: m.input.std, channelOrder: m.input.channelOrder };
-    const multiple = m.input.sizeMultiple ?? 8;
+    const motion = o.mode === 'ar' || typeof o.keyframes === 'object' ? 'accumulated' : 'none';
     const reader = openVideo(source, {
-      tensors: [
-        { scale: 1, multiple, ...normalise },
-        { scale: o.scale, multiple, ...normalise },
-      ],
+      tensors: this.#tensorSpecs(o),
       rgb: o.rgb,
-      motion: o.mode === 'ar' || typeof o.keyframes === 'object' ? 'accumulated' : 'none',
+      motion,
+      // The official composition (mergeMotion) only when the bundle asks for it: the reader's
+      // own default is this project's bilinear composition.
+      ...(motion !== 'none' && o.pipeline.motionComposition !== 'bilinear' ? { composition: o.pipeline.motionComposition } : {}),
       stride: o.motionStride,
       motionSource: o.motionSource,
       keyframes: o.keyframes,
       ahead: options.ahead ?? 4,
       formatOptions: options.formatOptions,
+      limitInputPixels: options.limitInputPixels,
     });
+    this.#readers.add(reader);
     const frames = this.#run(reader, o);
-    return { info: () => reader.open(), [Symbol.asyncIterator]: () => frames };
-  }
-
-  /** The bundle's pointwise head when the decoder runs natively (CPU, decoder 'auto'), else null. */
-  #nativeHead(o: ResolvedOptions): PointwiseHead | null {
-    return o.decoder === 'auto' && this.device === 'cpu' ? this.bundle.head : null;
+    return { info: () => reader.open(), stats: () => reader.stats(), [Symbol.asyncIterator]: () => frames };
   }
 
   /**
-   * The decoder stage: a feature [1, C, h, w] to its logits [1, classes, h, w]. The native head
-   * writes into one buffer reused from frame to frame, unless the logits are returned with the
-   * results (then each frame gets its own).
+   * The reader's two tensors: [0] the HR input, [1] the LR input, made as the bundle says
+   * (LrInput): from the frame by swscale at sizes rounded to the size multiple, or (official)
+   * the HR tensor at the frame's own size and the LR one resized from it natively with
+   * align_corners=True to floor(size x scale).
    */
-  #decoder(o: ResolvedOptions): (feature: FeatureTensor) => Promise<Logits> {
+  #tensorSpecs(o: ResolvedOptions): TensorSpec[] {
+    const m = this.bundle.manifest;
+    const normalise = { mean: m.input.mean, std: m.input.std, channelOrder: m.input.channelOrder };
+    if (o.pipeline.lrInput === 'hr-tensor-align-corners') return [{ scale: 1, multiple: 1, ...normalise }, { from: 0, scale: o.scale }];
+    const multiple = m.input.sizeMultiple ?? 8;
+    return [
+      { scale: 1, multiple, ...normalise },
+      { scale: o.scale, multiple, ...normalise },
+    ];
+  }
+
+  /** The native head of a branch's decoder when it runs natively (CPU, decoder 'auto'), else null. */
+  #nativeHead(o: ResolvedOptions, branch: SegmentResult['branch']): PointwiseHead | null {
+    return o.decoder === 'auto' && this.device === 'cpu' ? this.bundle.headFor(branch) : null;
+  }
+
+  /**
+   * The decoder stage of a branch's frames: a feature [1, C, h, w] to its logits [1, classes, h,
+   * w]. The native head writes into one buffer reused from frame to frame, unless the logits are
+   * returned with the results (then each frame gets its own).
+   */
+  #decoder(o: ResolvedOptions, branch: SegmentResult['branch']): (feature: FeatureTensor) => Promise<Logits> {
     const { bundle } = this;
     const C = bundle.manifest.feature.channels;
-    const head = this.#nativeHead(o);
+    const head = this.#nativeHead(o, branch);
+    const session = bundle.decoderFor(branch);
     let reused: Float32Array | null = null;
     return async (feature) => {
       const [, fc, fh, fw] = feature.dims;
@@ -260,7 +299,7 @@ export class ArSeg {
         }
         return head.run(feature, { output });
       }
-      const logits = await runSession(bundle.decoder, feature.data, [1, fc, fh, fw]);
+      const logits = await runSession(session, feature.data, [1, fc, fh, fw]);
       const [, lc, lh, lw] = logits.dims;
       return { data: logits.data as Float32Array, dims: [1, lc, lh, lw] };
     };
@@ -271,34 +310,61 @@ export class ArSeg {
    * a feature for the decoder or the logits themselves; then the decoder (when needed) and the
    * labels. The keyframe feature of mode 'ar' lives in `gop` from its keyframe to the next.
    */
-  async *#run(reader: ReturnType<typeof openVideo>, o: ResolvedOptions): AsyncGenerator<SegmentResult> {
-    const run: RunState = { o, decode: this.#decoder(o), fusedHead: this.#nativeHead(o), key: null, fusedBuffer: null };
+  async *#run(reader: VideoReader, o: ResolvedOptions): AsyncGenerator<SegmentResult> {
+    const run: RunState = {
+      o,
+      decodeHr: this.#decoder(o, 'hr'),
+      decodeLr: this.#decoder(o, 'lr'),
+      fusedHead: this.#nativeHead(o, 'ar'),
+      key: null,
+      fusedBuffer: null,
+    };
     try {
       for (;;) {
         const t0 = now();
-        const frame: VideoFrame | null = await reader.read();
+        let frame: VideoFrame | null;
+        try {
+          frame = await reader.read();
+        } catch (err) {
+          // close() closed the reader under a blocked read: say that this ArSeg was closed
+          if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg was closed while reading', { cause: err });
+          throw err;
+        }
         if (frame === null) return;
         if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'this ArSeg was closed');
-        const timings: StageTimings = { decode: now() - t0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, total: 0 };
-        const useHr = o.mode === 'hr' || (o.mode === 'ar' && frame.isKeyframe);
-        const out = useHr ? await this.#hrBranch(frame, run, timings) : o.mode === 'lr' ? await this.#lrBranch(frame, timings) : await this.#arBranch(frame, run, timings);
-        let logits = out.logits;
-        let t = now();
-        if (!logits) {
-          logits = await run.decode(out.feature!);
-          timings.decoder = now() - t;
+        const work = this.#frame(frame, run, t0);
+        this.#inflight.add(work);
+        try {
+          yield await work;
+        } finally {
+          this.#inflight.delete(work);
         }
-        t = now();
-        const labels = await this.#labels(logits, frame);
-        timings.labels = now() - t;
-        timings.total = now() - t0;
-        yield this.#result(frame, out.branch, labels, logits, timings, o);
       }
     } catch (err) {
       throw toArSegError(err);
     } finally {
+      this.#readers.delete(reader);
       reader.close();
     }
+  }
+
+  /** One frame through its branch, the decoder (when needed) and the labels. */
+  async #frame(frame: VideoFrame, run: RunState, t0: number): Promise<SegmentResult> {
+    const { o } = run;
+    const timings: StageTimings = { decode: now() - t0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, total: 0 };
+    const useHr = o.mode === 'hr' || (o.mode === 'ar' && frame.isKeyframe);
+    const out = useHr ? await this.#hrBranch(frame, run, timings) : o.mode === 'lr' ? await this.#lrBranch(frame, timings) : await this.#arBranch(frame, run, timings);
+    let logits = out.logits;
+    let t = now();
+    if (!logits) {
+      logits = await (out.branch === 'hr' ? run.decodeHr : run.decodeLr)(out.feature!);
+      timings.decoder = now() - t;
+    }
+    t = now();
+    const labels = await this.#labels(logits, frame, out.branch, o);
+    timings.labels = now() - t;
+    timings.total = now() - t0;
+    return this.#result(frame, out.branch, labels, logits, timings, o);
   }
 
   /** HR encoder on the full frame; in mode 'ar' the feature becomes the GOP's keyframe. */
@@ -345,7 +411,7 @@ export class ArSeg {
     const lrFeature = await this.#lrEncoder(frame, timings);
     const t = now();
     const [, , H, W] = key.feature.dims;
-    const motion = resizeMotion(frame.motion!, frame.width, frame.height, W, H);
+    const motion = resizeMotion(frame.motion!, frame.width, frame.height, W, H, o.pipeline.motionResize);
     const head = fusedHead && key.prepared ? { weight: fusedHead.weight, bias: fusedHead.bias } : undefined;
     const outChannels = head ? head.bias.length : this.bundle.manifest.feature.channels;
     // Logits returned with the results must not be overwritten by the next frame: then a buffer
@@ -357,7 +423,7 @@ export class ArSeg {
       output = run.fusedBuffer;
     }
     const fused = await this.bundle.creff.run(lrFeature, key.prepared ?? key.feature, { data: motion, dims: [2, H, W] }, {
-      sampling: this.bundle.manifest.creff.sampling ?? 'exact',
+      sampling: o.pipeline.sampling,
       device: this.device,
       mode: o.creffMode,
       output,
@@ -367,12 +433,28 @@ export class ArSeg {
     return head ? { branch: 'ar', logits: fused } : { branch: 'ar', feature: fused };
   }
 
-  /** Logits upsampled to the frame (as the bundle's network does it) and arg-maxed, natively. */
-  async #labels(logits: Logits, frame: VideoFrame): Promise<Uint8Array> {
+  /**
+   * Logits upsampled to the frame as the bundle says (LogitsUpsampling: one resize, or the
+   * network's own resize and then the evaluation's) and arg-maxed, natively in one pass.
+   */
+  async #labels(logits: Logits, frame: VideoFrame, branch: SegmentResult['branch'], o: ResolvedOptions): Promise<Uint8Array> {
     const [, lc, lh, lw] = logits.dims;
     const classes = this.bundle.manifest.classes.length;
     if (lc !== classes) throw new ArSegError(ErrorCodes.BUNDLE, `the decoder gave ${lc} classes, the bundle lists ${classes}`);
-    return addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, this.bundle.manifest.logitsUpsampling);
+    const upsampling = o.pipeline.logitsUpsampling;
+    if (upsampling === 'align-corners' || upsampling === 'half-pixel')
+      return addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, upsampling);
+    let via: { height: number; width: number; upsampling: 'align-corners' | 'half-pixel' };
+    if (upsampling === 'align-corners-via-input') {
+      // The network's own resize: to the image its encoder took (HR or LR input); AR logits stay
+      // at the keyframe feature's size (the official LR network resizes them to it).
+      const [ih, iw] = branch === 'ar' ? [lh, lw] : frame.tensors![branch === 'lr' ? 1 : 0].dims.slice(2);
+      via = { height: ih, width: iw, upsampling: 'align-corners' };
+    } else {
+      const stride = this.bundle.manifest.feature.stride;
+      via = { height: lh * stride, width: lw * stride, upsampling: 'half-pixel' };
+    }
+    return addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, 'align-corners', via);
   }
 
   #result(frame: VideoFrame, branch: SegmentResult['branch'], labels: Uint8Array, logits: Logits, timings: StageTimings, o: ResolvedOptions): SegmentResult {
@@ -394,10 +476,17 @@ export class ArSeg {
     return result;
   }
 
-  /** Releases the ONNX Runtime sessions. */
+  /**
+   * Ends every segmentation of this ArSeg and releases the ONNX Runtime sessions. A segmentation
+   * blocked on its input (a silent network peer, a FIFO with no writer) is interrupted: its loop
+   * rejects with ERR_CLOSED. Frames already in the networks finish first. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const reader of this.#readers) reader.close();
+    this.#readers.clear();
+    await Promise.allSettled([...this.#inflight]);
     await this.bundle.close();
   }
 }

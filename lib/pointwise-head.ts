@@ -74,6 +74,7 @@ message TensorProto {
   repeated float float_data = 4 [packed = true];
   optional string name = 8;
   optional bytes raw_data = 9;
+  repeated double double_data = 10 [packed = true];
   optional int32 data_location = 14; // DEFAULT 0, EXTERNAL 1
 }
 

@@ -27,8 +27,12 @@ export interface VideoInfo {
   width: number;
   /** Frame height in pixels. */
   height: number;
-  /** Frames per second: the stream's average frame rate, else its base rate; 0 when unknown. */
-  fps: number;
+  /**
+   * Frames per second: the stream's average frame rate, else libavformat's guess (r_frame_rate),
+   * each only when plausible; null when unknown or over 1000 (a track with no frames gives its
+   * time base as a rate: not a frame rate).
+   */
+  fps: number | null;
   /** Duration in seconds, or null when the container does not say. */
   duration: number | null;
   /** Frames the container declares, or null when it does not say. */
@@ -40,6 +44,12 @@ export interface VideoInfo {
    * 'estimated' (FrameOptions.motionSource); null otherwise.
    */
   motionSource: 'bitstream' | 'estimated' | null;
+  /**
+   * The container's display rotation: rotate the pictures counter-clockwise by this many degrees
+   * (0, 90, 180 or 270; ffprobe's "rotation") to show them upright. Frames, labels and outputs
+   * stay in the decoded orientation: the rotation is reported, not applied.
+   */
+  rotation: 0 | 90 | 180 | 270;
 }
 
 /** Frames the stream should hold: the container's count, else duration x rate, else null. */
@@ -53,6 +63,13 @@ export interface ReaderStats {
   framesDelivered: number;
   /** Packets or frames the decoder rejected and skipped (non-strict mode). */
   decodeErrors: number;
+  /**
+   * Frames of the stream the decoder dropped (damage it could not conceal): their indices are
+   * left out, so `frame.index` stays the frame's number in the stream. Known when the packets
+   * carry timestamps (containers); 0 for raw elementary streams, whose frames are numbered in
+   * the order they come out.
+   */
+  framesDropped: number;
 }
 
 const URL_SCHEME = /^[a-z][a-z0-9+.-]*:/i;

@@ -15,8 +15,10 @@ for arg in "$@"; do
 done
 
 # build-essential/cmake/pkg-config: the native build; lib*-dev: FFmpeg's libraries (LGPL) the
-# addon links; valgrind: scripts/native-check.sh; clang-format: npm run lint (native/'s formatting).
-packages=(build-essential cmake pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev valgrind clang-format)
+# addon links; valgrind: scripts/native-check.sh; clang-format: npm run lint (native/'s formatting);
+# redis-server: the job queue's tests (test/queue*.test.js start a private one each on 127.0.0.1)
+# and bench/queue.js; the queue's users run their own Redis (docs/queue.md).
+packages=(build-essential cmake pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev valgrind clang-format redis-server)
 # python3-torch (with numpy): python/ (PyPI is not needed); python3-pytest: python/tests;
 # python3-pil: images in python/; python3-flake8: npm run lint (python/'s linter); python3-pip,
 # -setuptools, -wheel: the editable install of python/ below. They run on Debian's /usr/bin/python3.
@@ -24,6 +26,12 @@ if ((python)); then
   packages+=(python3 python3-numpy python3-torch python3-pytest python3-pil python3-flake8)
   packages+=(python3-pip python3-setuptools python3-wheel)
 fi
+# The tests' command-line tools (issue 11: a fresh machine lacked them): ffmpeg and ffprobe (the
+# ffmpeg package, whose libavcodec brings the x264 and x265 encoders) make the toy and street
+# datasets of python/tests (test_train.py, test_street.py) and regenerate test/fixtures
+# (make-fixtures.js). The ava tests also use mkfifo (coreutils) and prlimit (util-linux), which
+# every Debian/Ubuntu has.
+if ((python)); then packages+=(ffmpeg); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

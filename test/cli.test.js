@@ -83,3 +83,33 @@ test('exit codes: usage 2, unreadable input 3, unsupported 5', (t) => {
   t.is(JSON.parse(estimated.stdout).motionSource, 'estimated');
   t.is(run('--help').code, 0);
 });
+
+test('usage errors with --json: an error object on stdout, exit 2; without --json nothing on stdout', (t) => {
+  const clip = fixture('tiny.h264');
+  const cases = [
+    [['mvs', clip, 'extra.mp4'], /too many arguments for 'mvs'/],
+    [['segment', clip, 'second.mp4', '--out', tmpDir('arseg-cli-')], /too many arguments for 'segment'/],
+    [['flops', 'stray', '--model', 'x', '--size', '8x8'], /too many arguments for 'flops'/],
+    [['demo', 'stray'], /too many arguments for 'demo'/],
+    [['mvs', clip, '--bogus'], /unknown option '--bogus'/],
+    [['segment', clip, '--model', 'x', '--out', 'y', '--overlays'], /unknown option '--overlays'/],
+    [['segment', clip], /required option '--out <dir>' not specified/],
+    [['mvs'], /missing required argument 'video'/],
+    [['mvs', clip, '--dense', '0'], /--dense must be an integer/],
+    [['nosuchcommand'], /unknown command 'nosuchcommand'/],
+  ];
+  for (const [args, message] of cases) {
+    const r = run(...args, '--json');
+    t.is(r.code, 2, args.join(' '));
+    const out = JSON.parse(r.stdout);
+    t.false(out.ok);
+    t.is(out.error.code, 'ERR_INVALID_ARG', args.join(' '));
+    t.regex(out.error.message, message);
+    const plain = run(...args);
+    t.is(plain.code, 2, args.join(' '));
+    t.is(plain.stdout, '', args.join(' '));
+    t.regex(plain.stderr, message);
+  }
+  // help is no error
+  t.is(run('segment', '--help', '--json').code, 0);
+});

@@ -116,3 +116,67 @@ test('logits at the frame size: a tie goes to the lower class, whatever the pixe
     t.is(got[p], Math.min(first, second));
   }
 });
+
+// Two resizes in a row (the official pipelines': the network's own resize, then the
+// evaluation's to the label size). Reference: the intermediate logits materialised in float64,
+// then resized again; the native code composes the two resizes per axis in one pass.
+function resizeReference(logits, classes, h, w, outH, outW, mode) {
+  const out = new Float64Array(classes * outH * outW);
+  for (let y = 0; y < outH; y++) {
+    const sy = Math.min(source(y, h, outH, mode), h - 1);
+    const y0 = Math.floor(sy), y1 = Math.min(y0 + 1, h - 1), ay = sy - y0;
+    for (let x = 0; x < outW; x++) {
+      const sx = Math.min(source(x, w, outW, mode), w - 1);
+      const x0 = Math.floor(sx), x1 = Math.min(x0 + 1, w - 1), ax = sx - x0;
+      for (let c = 0; c < classes; c++) {
+        const p = c * h * w;
+        out[c * outH * outW + y * outW + x] =
+          (1 - ay) * ((1 - ax) * logits[p + y0 * w + x0] + ax * logits[p + y0 * w + x1]) +
+          ay * ((1 - ax) * logits[p + y1 * w + x0] + ax * logits[p + y1 * w + x1]);
+      }
+    }
+  }
+  return out;
+}
+
+function viaReference(logits, classes, h, w, via, outH, outW, mode) {
+  const mid = resizeReference(logits, classes, h, w, via.height, via.width, via.upsampling ?? 'align-corners');
+  return reference(mid, classes, via.height, via.width, outH, outW, mode);
+}
+
+// [name, classes, h, w, via, outH, outW]
+const VIA_CASES = [
+  ['BiSeNet18: x8 half-pixel, then to a frame not 8x the logits', 5, 15, 23, { height: 120, width: 184, upsampling: 'half-pixel' }, 240, 360],
+  ['BiSeNet18: x8 half-pixel, then the identity', 4, 6, 8, { height: 48, width: 64, upsampling: 'half-pixel' }, 48, 64],
+  ['PSPNet LR: to the LR input, then to the frame', 6, 64, 96, { height: 60, width: 90 }, 120, 180],
+  ['PSPNet HR: logits at the input, input at the frame (the identity twice)', 3, 10, 12, { height: 10, width: 12 }, 10, 12],
+  ['downsampling first, then up', 3, 20, 30, { height: 7, width: 11, upsampling: 'half-pixel' }, 25, 33],
+];
+
+for (const [name, classes, h, w, via, outH, outW] of VIA_CASES) {
+  test(`two resizes, ${name}: the reference's labels`, async (t) => {
+    const logits = randoms(classes * h * w, 7 + h * w + classes, 4);
+    const got = await addon().labelsFromLogits(logits, classes, h, w, outH, outW, 'align-corners', via);
+    const ref = viaReference(logits, classes, h, w, via, outH, outW, 'align-corners');
+    let wrong = 0;
+    for (let i = 0; i < got.length; i++) if (got[i] !== ref.labels[i] && ref.margins[i] > 1e-5) wrong++;
+    t.is(wrong, 0);
+  });
+}
+
+test('two resizes are not one (via is not ignored); the identity as the first is one resize', async (t) => {
+  const [classes, h, w] = [6, 23, 31];
+  const logits = randoms(classes * h * w, 3, 4);
+  // 40 rows, not 2 x 23 - 1 = 45: that grid would sample the same linear pieces again
+  const one = await addon().labelsFromLogits(logits, classes, h, w, 90, 120, 'align-corners');
+  const two = await addon().labelsFromLogits(logits, classes, h, w, 90, 120, 'align-corners', { height: 40, width: 57 });
+  t.true(one.reduce((n, v, i) => n + (v !== two[i] ? 1 : 0), 0) > 0);
+  t.deepEqual(await addon().labelsFromLogits(logits, classes, h, w, 90, 120, 'half-pixel', { height: h, width: w }),
+    await addon().labelsFromLogits(logits, classes, h, w, 90, 120, 'half-pixel'));
+});
+
+test('bad via options are refused with ERR_INVALID_ARG', (t) => {
+  const logits = randoms(2 * 2 * 2, 1);
+  for (const via of [{ height: 0, width: 4 }, { height: 4 }, { height: 4, width: 4, upsampling: 'nearest' }, 7])
+    t.throws(() => addon().labelsFromLogits(logits, 2, 2, 2, 4, 4, 'align-corners', via), { code: 'ERR_INVALID_ARG' }, JSON.stringify(via));
+});

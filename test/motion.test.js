@@ -214,3 +214,70 @@ test('native resizeMotion equals a plain resampling through sampleMotion', async
     t.true(diff < 1e-4, `${W}x${H}: ${diff}`);
   }
 });
+
+// The official resizes (evaluation.py and train_pair.py) work on the per-pixel field: every pixel
+// takes its cell's value. Plain reference: expand, then F.interpolate's rules (align_corners=True
+// bilinear; nearest: source floor(x * in / out) in float32), both components times outH / frameH.
+function officialResizeReference(field, frameW, frameH, outW, outH, mode) {
+  const { width: gw, stride, data } = field;
+  const pixel = (c, y, x) => data[c * gw * field.height + Math.floor(y / stride) * gw + Math.floor(x / stride)];
+  const ratio = outH / frameH;
+  const out = new Float64Array(2 * outW * outH);
+  const ac = (i, inSize, outSize) => {
+    const s = outSize > 1 ? (i * (inSize - 1)) / (outSize - 1) : 0;
+    const i0 = Math.min(Math.floor(s), inSize - 1);
+    return [i0, Math.min(i0 + 1, inSize - 1), s - i0];
+  };
+  const nearest = (i, inSize, outSize) => {
+    if (inSize === outSize) return i;
+    if (outSize === 2 * inSize) return i >> 1;
+    return Math.min(Math.floor(Math.fround(i * Math.fround(inSize / outSize))), inSize - 1);
+  };
+  for (let c = 0; c < 2; c++)
+    for (let i = 0; i < outH; i++)
+      for (let j = 0; j < outW; j++) {
+        let v;
+        if (mode === 'nearest') v = pixel(c, nearest(i, frameH, outH), nearest(j, frameW, outW));
+        else {
+          const [y0, y1, ay] = ac(i, frameH, outH);
+          const [x0, x1, ax] = ac(j, frameW, outW);
+          v = (1 - ay) * ((1 - ax) * pixel(c, y0, x0) + ax * pixel(c, y0, x1)) + ay * ((1 - ax) * pixel(c, y1, x0) + ax * pixel(c, y1, x1));
+        }
+        out[c * outW * outH + i * outW + j] = v * ratio;
+      }
+  return out;
+}
+
+test('official motion resizes (align-corners, nearest) equal the per-pixel reference, any stride', async (t) => {
+  for (const stride of [1, 4, 8]) {
+    const reader = openVideo(fixture('zoom.mp4'), { motion: 'accumulated', stride });
+    let f;
+    for (let i = 0; i < 6; i++) f = await reader.read();
+    reader.close();
+    // the stride-8 feature of BiSeNet18, stride 1 of PSPNet18 (the identity), odd sizes, upsampling
+    for (const [W, H] of [[24, 16], [192, 128], [25, 17], [50, 37], [400, 300], [384, 256]]) {
+      for (const mode of ['align-corners', 'nearest']) {
+        const got = resizeMotion(f.motion, 192, 128, W, H, mode);
+        const ref = officialResizeReference(f.motion, 192, 128, W, H, mode);
+        let diff = 0;
+        for (let k = 0; k < got.length; k++) diff = Math.max(diff, Math.abs(got[k] - ref[k]));
+        t.true(diff < 1e-4, `stride ${stride}, ${W}x${H}, ${mode}: ${diff}`);
+      }
+    }
+    // at the frame's own size both are the per-pixel field itself, exactly
+    const same = resizeMotion(f.motion, 192, 128, 192, 128, 'align-corners');
+    const expanded = officialResizeReference(f.motion, 192, 128, 192, 128, 'nearest');
+    t.deepEqual(Array.from(same), Array.from(expanded, Math.fround), `stride ${stride}: identity`);
+  }
+});
+
+test('the official resize scales both components by the height ratio; cell-centres by each axis', async (t) => {
+  const field = { width: 1, height: 1, stride: 8, data: Float32Array.from([4, 2]), mode: 'accumulated' };
+  const official = resizeMotion(field, 8, 8, 2, 4, 'align-corners');
+  // an 8x8 frame to 2x4: the official code scales dx and dy by 4 / 8 (heights) ...
+  t.deepEqual(Array.from(official), [...Array(8).fill(2), ...Array(8).fill(1)]);
+  // ... this project's cell-centres mode dx by 2 / 8 (widths) and dy by 4 / 8
+  const centres = resizeMotion(field, 8, 8, 2, 4);
+  t.deepEqual(Array.from(centres), Array(16).fill(1));
+  t.throws(() => resizeMotion(field, 8, 8, 2, 4, 'bicubic'), { code: 'ERR_INVALID_ARG' });
+});

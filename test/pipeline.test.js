@@ -5,6 +5,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 const test = require('ava');
 const { ArSeg, Bundle } = require('../dist');
+const { PIPELINE_DEFAULTS } = require('../dist/bundle');
+const { onnxTypes } = require('../dist/pointwise-head');
 const { FIXTURES, fixture, tmpDir, readNpy } = require('./helpers/fixtures');
 
 const BUNDLE = path.join(FIXTURES, 'bundles', 'tiny-psp18');
@@ -201,6 +203,13 @@ const BROKEN = [
   ['feature channels that disagree', (m) => { m.feature.channels = 7; }, /creff\.q\.weight must be float32 \[7,1,3,3\]|outputs \[.*\] but feature\.channels is 7/],
   ['a wrong feature stride', (m) => { m.feature.stride = 8; }, /feature\.stride 8/],
   ['swapped encoder and decoder', (m) => { m.networks.hrEncoder = 'decoder.onnx'; }, /hr|decoder\.onnx/],
+  ['an unknown LR input', (m) => { m.input.lrInput = 'frame-bicubic'; }, /input\/lrInput/],
+  ['an unknown motion resize', (m) => { m.motion = { resize: 'bicubic' }; }, /motion\/resize/],
+  ['an unknown motion composition', (m) => { m.motion = { composition: 'median' }; }, /motion\/composition/],
+  ['an unknown field in motion', (m) => { m.motion = { stride: 4 }; }, /motion/],
+  ['an unknown logits upsampling', (m) => { m.logitsUpsampling = 'nearest'; }, /logitsUpsampling/],
+  ['a missing LR decoder', (m) => { m.networks.lrDecoder = 'lr_decoder.onnx'; }, /lr_decoder\.onnx: missing \(networks\.lrDecoder/],
+  ['an LR decoder of other classes', (m) => { m.networks.lrDecoder = 'hr_encoder.onnx'; }, /hr_encoder\.onnx: outputs \d+ classes|hr_encoder\.onnx: does not take/],
 ];
 
 for (const [what, edit, message] of BROKEN) {
@@ -224,4 +233,77 @@ test('adaptive keyframes in the pipeline: the scene cut is segmented at HR', asy
   // hr/lr modes accept the policy too (it only marks keyframes there)
   const hr = await collect(seg.segment(fixture('scene-cut.mp4'), { mode: 'hr', keyframes: 'adaptive' }));
   t.is(hr.length, 36);
+});
+
+// --- the pipeline a bundle describes -----------------------------------------------------------
+
+test('a manifest without the pipeline fields gets this project\'s choices (old bundles load unchanged)', async (t) => {
+  t.deepEqual({ ...seg.bundle.pipeline }, { ...PIPELINE_DEFAULTS });
+  t.deepEqual({ ...PIPELINE_DEFAULTS }, {
+    lrInput: 'frame-swscale',
+    motionComposition: 'bilinear',
+    motionResize: 'cell-centres',
+    sampling: 'exact',
+    logitsUpsampling: 'align-corners',
+    lrDecoder: 'shared',
+  });
+  t.is(seg.bundle.lrDecoder, null);
+  t.is(seg.bundle.headFor('lr'), seg.bundle.head);
+});
+
+/** tiny-psp18 with an LR decoder: decoder.onnx with its weights and bias negated (logits negated). */
+function bundleWithLrDecoder(edit = () => {}) {
+  return brokenBundle((m, dir) => {
+    const { ModelProto } = onnxTypes();
+    const model = ModelProto.decode(fs.readFileSync(path.join(dir, 'decoder.onnx')));
+    for (const init of model.graph.initializer) {
+      const values = new Float32Array(init.raw_data.buffer.slice(init.raw_data.byteOffset, init.raw_data.byteOffset + init.raw_data.byteLength));
+      init.raw_data = Buffer.from(values.map((v) => -v).buffer);
+    }
+    fs.writeFileSync(path.join(dir, 'lr_decoder.onnx'), ModelProto.encode(model).finish());
+    m.networks.lrDecoder = 'lr_decoder.onnx';
+    edit(m);
+  });
+}
+
+for (const decoder of ['auto', 'onnx']) {
+  test(`an LR decoder serves LR and AR frames, the HR one HR frames (decoder '${decoder}')`, async (t) => {
+    const other = await ArSeg.load(bundleWithLrDecoder());
+    try {
+      t.is(other.bundle.pipeline.lrDecoder, 'own');
+      if (decoder === 'auto') t.truthy(other.bundle.lrHead, other.bundle.lrHeadReason ?? '');
+      const clip = fixture('tiny.h264');
+      for (const mode of ['hr', 'lr', 'ar']) {
+        const mine = await collect(other.segment(clip, { mode, logits: true, decoder }));
+        const base = await collect(seg.segment(clip, { mode, logits: true, decoder }));
+        let worst = 0;
+        for (let i = 0; i < base.length; i++) {
+          // HR frames (mode hr, and the keyframes of mode ar): the same logits; LR and AR frames: negated
+          const sign = mine[i].branch === 'hr' ? 1 : -1;
+          for (let k = 0; k < base[i].logits.data.length; k++)
+            worst = Math.max(worst, Math.abs(mine[i].logits.data[k] - sign * base[i].logits.data[k]));
+        }
+        t.true(worst < 1e-4, `${mode}: ${worst}`);
+        t.true(mine.some((r) => r.branch === mode), mode);
+      }
+    } finally {
+      await other.close();
+    }
+  });
+}
+
+test('the official LR input: the LR tensor at floor(size x scale), no size multiple', async (t) => {
+  const official = await ArSeg.load(bundleWithLrDecoder((m) => { m.input.lrInput = 'hr-tensor-align-corners'; }));
+  try {
+    t.is(official.bundle.pipeline.lrInput, 'hr-tensor-align-corners');
+    // tiny.h264 is 64x48: at scale 0.3 the official LR input is floor(19.2) x floor(14.4) = 19x14,
+    // which the PSPNet18 layout's encoder turns into a 24x16 feature (ceil at each stride-2 step,
+    // then x8 up); from the frame, the size is rounded to the multiple 8 first: 16x16
+    const [r] = await collect(official.segment(fixture('tiny.h264'), { mode: 'lr', logits: true, scale: 0.3 }));
+    t.deepEqual(r.logits.dims.slice(2), [16, 24]);
+    const [s] = await collect(seg.segment(fixture('tiny.h264'), { mode: 'lr', logits: true, scale: 0.3 }));
+    t.deepEqual(s.logits.dims.slice(2), [16, 16]);
+  } finally {
+    await official.close();
+  }
 });

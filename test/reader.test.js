@@ -92,6 +92,60 @@ test('tensors at several sizes in one pass: NCHW, normalised, channel order hono
   t.true(Math.abs(avgSmall - avgRgb) < 0.01);
 });
 
+// The official AR-Seg's LR input: the normalised HR tensor resized with align_corners=True to
+// int(H * s) x int(W * s), natively; reference: the same resize in float64, PyTorch's rules.
+function alignCornersReference(src, channels, h, w, outH, outW) {
+  const out = new Float64Array(channels * outH * outW);
+  const tap = (i, inSize, outSize) => {
+    const s = outSize > 1 ? (i * (inSize - 1)) / (outSize - 1) : 0;
+    const i0 = Math.min(Math.floor(s), inSize - 1);
+    return [i0, Math.min(i0 + 1, inSize - 1), s - i0];
+  };
+  for (let c = 0; c < channels; c++)
+    for (let y = 0; y < outH; y++) {
+      const [y0, y1, ay] = tap(y, h, outH);
+      for (let x = 0; x < outW; x++) {
+        const [x0, x1, ax] = tap(x, w, outW);
+        const at = (yy, xx) => src[c * h * w + yy * w + xx];
+        out[c * outH * outW + y * outW + x] = (1 - ay) * ((1 - ax) * at(y0, x0) + ax * at(y0, x1)) + ay * ((1 - ax) * at(y1, x0) + ax * at(y1, x1));
+      }
+    }
+  return out;
+}
+
+test('a tensor resized from an earlier one (the official LR input): floor sizes, align-corners values', async (t) => {
+  const mean = [0.39068785, 0.40521392, 0.41434407];
+  const std = [0.29652068, 0.30514979, 0.30080369];
+  const reader = openVideo(fixture('zoom.mp4'), {
+    tensors: [{ scale: 1, multiple: 1, mean, std }, { from: 0, scale: 0.5 }, { from: 0, scale: 0.3 }, { from: 1, scale: 2 }],
+  });
+  const f = await reader.read();
+  reader.close();
+  // 192x128: 0.5 -> 96x64; 0.3 -> floor(57.6) x floor(38.4) = 57x38; 2 x the 0.5 one -> 192x128
+  t.deepEqual(f.tensors.map((x) => x.dims), [[1, 3, 128, 192], [1, 3, 64, 96], [1, 3, 38, 57], [1, 3, 128, 192]]);
+  for (const [k, source] of [[1, 0], [2, 0], [3, 1]]) {
+    const [, , h, w] = f.tensors[source].dims;
+    const [, , outH, outW] = f.tensors[k].dims;
+    const ref = alignCornersReference(f.tensors[source].data, 3, h, w, outH, outW);
+    let diff = 0;
+    for (let i = 0; i < ref.length; i++) diff = Math.max(diff, Math.abs(f.tensors[k].data[i] - ref[i]));
+    t.true(diff < 1e-5, `tensors[${k}]: ${diff}`);
+  }
+});
+
+test('a tensor resized from another: bad specs are refused with ERR_INVALID_ARG', (t) => {
+  const bad = [
+    [{ from: 0, scale: 0.5 }],
+    [{ scale: 1 }, { from: 1, scale: 0.5 }],
+    [{ scale: 1 }, { from: 0 }],
+    [{ scale: 1 }, { from: 0, scale: 0.5, mean: [0, 0, 0] }],
+    [{ scale: 1 }, { from: 0, scale: 0.5, multiple: 16 }],
+    [{ scale: 1 }, { from: 0, width: 10, height: 10 }],
+    [{ scale: 1 }, { from: -1, scale: 0.5 }],
+  ];
+  for (const tensors of bad) t.throws(() => openVideo(fixture('zoom.mp4'), { tensors }), { code: 'ERR_INVALID_ARG' }, JSON.stringify(tensors));
+});
+
 test('typed arrays are views over native memory, not copies (one buffer per output)', async (t) => {
   const reader = openVideo(fixture('translate-p.mp4'), { rgb: true, vectors: true, motion: 'reference' });
   await reader.read();

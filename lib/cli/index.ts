@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 /** The `ar-seg` command line (commander). Exit codes: see exit-codes.ts. */
-import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { ArSegError, toArSegError } from '../errors';
+import { ArSegError, ErrorCodes, toArSegError } from '../errors';
 import { exitCodeFor, ExitCodes } from './exit-codes';
 import { runMvs } from './mvs';
 import { runSegment } from './segment';
@@ -14,6 +13,9 @@ import type { SegmentMode } from '../pipeline';
 import type { MotionSourceOption } from '../frame';
 import { bundleFlops } from '../flops';
 import { Bundle } from '../bundle';
+import { addQueueCommands } from './queue';
+import { addWorkerCommand } from './worker';
+import { prepareOutputDir, writeOutput } from '../output';
 
 function positiveInt(name: string, max: number) {
   return (value: string): number => {
@@ -51,6 +53,14 @@ function modesValue(value: string): SegmentMode[] {
   return [...new Set(modes)] as SegmentMode[];
 }
 
+function pixelLimitValue(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('--limit-input-pixels must be a non-negative integer (0: no limit)');
+  return n;
+}
+
+const PIXEL_LIMIT_HELP = 'refuse pictures of more pixels than N (width x height; 0: no limit; default 8192x8192)';
+
 function motionSourceValue(value: string): MotionSourceOption {
   if (value !== 'auto' && value !== 'bitstream' && value !== 'estimate') throw new InvalidArgumentError('--motion-source must be auto, bitstream or estimate');
   return value;
@@ -63,10 +73,18 @@ function deviceValue(value: string): 'cpu' | 'cuda' {
   return value;
 }
 
+/** The JSON error object `--json` prints on stdout (also for usage errors). */
+export function jsonError(e: ArSegError): { ok: false; error: Record<string, unknown> } {
+  const error: Record<string, unknown> = { code: e.code, message: e.message, framesDecoded: e.framesDecoded ?? null };
+  if (e.path !== undefined) error.path = e.path;
+  if (e.systemCode !== undefined) error.systemCode = e.systemCode;
+  return { ok: false, error };
+}
+
 function fail(err: unknown, json: boolean): never {
   const e: ArSegError = toArSegError(err);
   if (json) {
-    process.stdout.write(JSON.stringify({ ok: false, error: { code: e.code, message: e.message, framesDecoded: e.framesDecoded ?? null } }) + '\n');
+    process.stdout.write(JSON.stringify(jsonError(e)) + '\n');
   } else {
     process.stderr.write(`ar-seg: ${e.code}: ${e.message}\n`);
   }
@@ -75,30 +93,42 @@ function fail(err: unknown, json: boolean): never {
 
 export function buildProgram(): Command {
   const program = new Command();
+  const json = process.argv.includes('--json');
   program
     .name('ar-seg')
     .description('AR-Seg for compressed video: motion vectors, CReFF and segmentation')
+    // Usage errors (unknown options, extra or missing arguments, bad values) are exit 2, and with
+    // --json also an error object on stdout; commander's text goes to stderr as usual.
     .exitOverride((err) => {
-      process.exit(err.exitCode === 0 ? 0 : ExitCodes.USAGE);
-    });
+      if (err.exitCode === 0) process.exit(0); // --help, --version
+      if (json) {
+        const message = err.message.replace(/^error: /, '');
+        process.stdout.write(JSON.stringify(jsonError(new ArSegError(ErrorCodes.INVALID_ARG, message))) + '\n');
+      }
+      process.exit(ExitCodes.USAGE);
+    })
+    .allowExcessArguments(false);
 
   program
     .command('mvs')
+    .allowExcessArguments(false)
     .description('export motion vectors (mv-extractor layout) and dense accumulated motion fields')
     .argument('<video>', 'a video file or URL')
     .option('--dump <dir>', 'write frame_types.txt, motion_vectors/mvs-<i>.npy (and motion_fields/ with --dense)')
     .option('--dense <stride>', 'also write dense fields accumulated to the keyframe, one cell per STRIDE pixels', positiveInt('--dense', 256))
     .option('--keyframes <policy>', "'gop' (every I-frame) or an interval L", keyframePolicy, 'gop')
     .option('--motion-source <source>', MOTION_SOURCE_HELP, motionSourceValue, 'auto')
+    .option('--limit-input-pixels <n>', PIXEL_LIMIT_HELP, pixelLimitValue)
     .option('--json', 'print a machine-readable summary on stdout')
     .option('--no-progress', 'no progress bar')
-    .action(async (video: string, opts: { dump?: string; dense?: number; keyframes: 'gop' | number; motionSource: MotionSourceOption; json?: boolean; progress: boolean }) => {
+    .action(async (video: string, opts: { dump?: string; dense?: number; keyframes: 'gop' | number; motionSource: MotionSourceOption; limitInputPixels?: number; json?: boolean; progress: boolean }) => {
       try {
         const summary = await runMvs(video, {
           dump: opts.dump,
           dense: opts.dense,
           keyframes: opts.keyframes,
           motionSource: opts.motionSource,
+          limitInputPixels: opts.limitInputPixels,
           progress: opts.progress && !opts.json,
         });
         if (opts.json) process.stdout.write(JSON.stringify({ ok: true, ...summary }) + '\n');
@@ -115,6 +145,7 @@ export function buildProgram(): Command {
     });
   program
     .command('segment')
+    .allowExcessArguments(false)
     .description('segment a video: label PNGs per frame, optional overlays, summary.json')
     .argument('<video>', 'a video file or URL')
     .option('--model <dir>', 'a model bundle directory (default: the bundled default model, models/default)')
@@ -125,9 +156,10 @@ export function buildProgram(): Command {
     .option('--motion-source <source>', MOTION_SOURCE_HELP, motionSourceValue, 'auto')
     .option('--overlay', 'also write colour overlays of the labels on the frames')
     .option('--no-flops', 'do not count GMAC per frame for the summary')
+    .option('--limit-input-pixels <n>', PIXEL_LIMIT_HELP, pixelLimitValue)
     .option('--json', 'print the summary on stdout')
     .option('--no-progress', 'no progress bar')
-    .action(async (video: string, opts: { model?: string; out: string; mode: 'ar' | 'hr' | 'lr'; scale?: number; keyframes?: 'gop' | 'adaptive' | number; motionSource: MotionSourceOption; overlay?: boolean; flops: boolean; json?: boolean; progress: boolean }) => {
+    .action(async (video: string, opts: { model?: string; out: string; mode: 'ar' | 'hr' | 'lr'; scale?: number; keyframes?: 'gop' | 'adaptive' | number; motionSource: MotionSourceOption; overlay?: boolean; flops: boolean; limitInputPixels?: number; json?: boolean; progress: boolean }) => {
       try {
         const s = await runSegment(video, {
           model: opts.model ?? (await resolveDefaultModel()),
@@ -139,6 +171,7 @@ export function buildProgram(): Command {
           overlay: Boolean(opts.overlay),
           progress: opts.progress && !opts.json,
           flops: opts.flops,
+          limitInputPixels: opts.limitInputPixels,
         });
         if (opts.json) process.stdout.write(JSON.stringify({ ok: true, ...s }) + '\n');
         else
@@ -154,6 +187,7 @@ export function buildProgram(): Command {
 
   program
     .command('flops')
+    .allowExcessArguments(false)
     .description('GMAC per frame of HR, LR and AR inference, counted from the ONNX graphs plus CReFF')
     .requiredOption('--model <dir>', 'a model bundle directory')
     .requiredOption('--size <WxH>', 'frame size, e.g. 960x720', size)
@@ -184,6 +218,7 @@ export function buildProgram(): Command {
 
   program
     .command('eval')
+    .allowExcessArguments(false)
     .description("mIoU per reference distance d (the paper's protocol) of hr, lr and ar against label PNGs")
     .argument('<inputs...>', 'videos (labels in labels/ next to each) or dataset directories (holding splits.json)')
     .option('--model <dir>', 'a model bundle directory (default: the bundled default model, models/default)')
@@ -199,6 +234,8 @@ export function buildProgram(): Command {
     .option('--no-progress', 'no progress bar')
     .action(async (inputs: string[], opts: { model?: string; labels?: string; split: string; modes?: SegmentMode[]; interval?: number; scale?: number; device: 'cpu' | 'cuda'; motionSource: MotionSourceOption; out?: string; json?: boolean; progress: boolean }) => {
       try {
+        // the table's directory first: a wrong --out fails before the model loads
+        if (opts.out) await prepareOutputDir(path.dirname(path.resolve(opts.out)));
         const report = await runEval(inputs, {
           motionSource: opts.motionSource,
           model: opts.model ?? (await resolveDefaultModel()),
@@ -211,10 +248,7 @@ export function buildProgram(): Command {
           progress: opts.progress && !opts.json,
         });
         const md = formatEvalMarkdown(report);
-        if (opts.out) {
-          await fsp.mkdir(path.dirname(path.resolve(opts.out)), { recursive: true });
-          await fsp.writeFile(opts.out, md);
-        }
+        if (opts.out) await writeOutput(path.resolve(opts.out), md);
         for (const w of report.warnings) process.stderr.write(`ar-seg: warning: ${w}\n`);
         if (opts.json) process.stdout.write(JSON.stringify({ ok: true, ...report }) + '\n');
         else if (!opts.out) process.stdout.write(md);
@@ -226,6 +260,7 @@ export function buildProgram(): Command {
 
   program
     .command('demo')
+    .allowExcessArguments(false)
     .description('segment the bundled demo clip with the bundled default model: labels, overlays, summary.json (and mIoU against its labels)')
     .option('--out <dir>', 'output directory', 'ar-seg-demo')
     .option('--device <device>', 'cpu or cuda', deviceValue, 'cpu')
@@ -253,6 +288,9 @@ export function buildProgram(): Command {
         fail(err, Boolean(opts.json));
       }
     });
+  const shared = { fail, positiveInt, keyframePolicy, scaleValue, modeValue, modesValue, deviceValue };
+  addQueueCommands(program, shared);
+  addWorkerCommand(program, shared);
   return program;
 }
 

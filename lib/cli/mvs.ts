@@ -4,11 +4,11 @@
  * fields accumulated to the keyframe (motion_fields/field-<i>.npy, float32 2 x H/S x W/S),
  * which python/ reads for training.
  */
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { expectedFrameCount, openVideo } from '../video';
 import { MotionSourceOption, VECTOR_COLUMNS, VideoFrame } from '../frame';
-import { writeNpy } from '../npy';
+import { encodeNpy } from '../npy';
+import { prepareOutputDir, writeOutput } from '../output';
 import { progressBar } from './progress';
 
 export interface MvsOptions {
@@ -17,6 +17,8 @@ export interface MvsOptions {
   keyframes?: 'gop' | 'adaptive' | number;
   /** Where vectors come from. Default 'auto': estimated when the codec has none. */
   motionSource?: MotionSourceOption;
+  /** The largest picture accepted (see FrameOptions.limitInputPixels). */
+  limitInputPixels?: number;
   progress: boolean;
 }
 
@@ -33,6 +35,8 @@ export interface MvsSummary {
   vectors: number;
   dense: { stride: number; width: number; height: number } | null;
   dump: string | null;
+  /** Frames of the stream the decoder dropped; frame_types.txt has '?' on their lines. */
+  droppedFrames: number[];
   seconds: number;
   fps: number;
 }
@@ -43,19 +47,17 @@ export async function runMvs(
   onFrame?: (frame: VideoFrame) => void,
 ): Promise<MvsSummary> {
   const started = process.hrtime.bigint();
+  // the dump directory first: a wrong --dump fails before anything is read
+  const dump = options.dump ? await prepareOutputDir(options.dump, options.dense ? ['motion_vectors', 'motion_fields'] : ['motion_vectors']) : null;
   const reader = openVideo(source, {
     vectors: true,
     motion: options.dense ? 'accumulated' : 'none',
     stride: options.dense ?? 8,
     keyframes: options.keyframes ?? 'gop',
     motionSource: options.motionSource ?? 'auto',
+    limitInputPixels: options.limitInputPixels,
   });
   const info = await reader.open();
-  const dump = options.dump ? path.resolve(options.dump) : null;
-  if (dump) {
-    await fs.mkdir(path.join(dump, 'motion_vectors'), { recursive: true });
-    if (options.dense) await fs.mkdir(path.join(dump, 'motion_fields'), { recursive: true });
-  }
   const summary: MvsSummary = {
     source,
     codec: info.codec,
@@ -68,36 +70,53 @@ export async function runMvs(
     vectors: 0,
     dense: null,
     dump,
+    droppedFrames: [],
     seconds: 0,
     fps: 0,
   };
   const types: string[] = [];
   const bar = progressBar('mvs', expectedFrameCount(info), options.progress);
+  let failure: unknown;
   try {
     for await (const frame of reader) {
       const vectors = frame.vectors!;
       const rows = vectors.length / VECTOR_COLUMNS.length;
+      // line i of frame_types.txt is frame i of the stream: '?' for a frame the decoder dropped
+      while (types.length < frame.index) {
+        summary.droppedFrames.push(types.length);
+        types.push('?');
+      }
       types.push(frame.pictType);
       summary.frames++;
       summary.pictTypes[frame.pictType] = (summary.pictTypes[frame.pictType] ?? 0) + 1;
       if (frame.isKeyframe) summary.keyframes++;
       summary.vectors += rows;
       if (dump) {
-        await writeNpy(path.join(dump, 'motion_vectors', `mvs-${frame.index}.npy`), vectors, [rows, VECTOR_COLUMNS.length]);
+        await writeOutput(path.join(dump, 'motion_vectors', `mvs-${frame.index}.npy`), encodeNpy(vectors, [rows, VECTOR_COLUMNS.length]));
         if (frame.motion) {
           const m = frame.motion;
           summary.dense = { stride: m.stride, width: m.width, height: m.height };
-          await writeNpy(path.join(dump, 'motion_fields', `field-${frame.index}.npy`), m.data, [2, m.height, m.width]);
+          await writeOutput(path.join(dump, 'motion_fields', `field-${frame.index}.npy`), encodeNpy(m.data, [2, m.height, m.width]));
         }
       }
       onFrame?.(frame);
       bar.update(summary.frames);
     }
+  } catch (err) {
+    failure = err;
   } finally {
     bar.stop();
-    // Whatever was decoded is kept, even when the stream ends in an error.
-    if (dump) await fs.writeFile(path.join(dump, 'frame_types.txt'), types.map((t) => t + '\n').join(''));
   }
+  // Whatever was decoded is kept, even when the stream ends in an error (the first error is the
+  // one reported: a full disk fails this file too).
+  if (dump) {
+    try {
+      await writeOutput(path.join(dump, 'frame_types.txt'), types.map((t) => t + '\n').join(''));
+    } catch (err) {
+      throw (failure ?? err) as Error;
+    }
+  }
+  if (failure) throw failure as Error;
   summary.seconds = Number(process.hrtime.bigint() - started) / 1e9;
   summary.fps = summary.frames / summary.seconds;
   return summary;

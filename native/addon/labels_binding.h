@@ -1,4 +1,6 @@
-// labelsFromLogits(logits: Float32Array, classes, h, w, outHeight, outWidth): Promise<Uint8Array>
+// labelsFromLogits(logits: Float32Array, classes, h, w, outHeight, outWidth, upsampling?, via?):
+// Promise<Uint8Array>; via = { height, width, upsampling? }: a first resize before the one to the
+// output (postprocess/logits_to_labels.h).
 #pragma once
 
 #include <napi.h>

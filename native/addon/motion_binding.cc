@@ -18,7 +18,8 @@ namespace arseg {
 
 namespace {
 
-// resizeMotion(field: Float32Array, gw, gh, stride, frameW, frameH, outW, outH): Float32Array
+// resizeMotion(field: Float32Array, gw, gh, stride, frameW, frameH, outW, outH, mode?): Float32Array
+// mode: 'cell-centres' (default), 'align-corners' or 'nearest' (motion/resize_field.h).
 // Synchronous: a few milliseconds at CamVid feature sizes.
 Napi::Value resizeMotion(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -31,8 +32,18 @@ Napi::Value resizeMotion(const Napi::CallbackInfo& info) {
     if (field.ElementLength() != 2 * size_t(gw) * gh)
       throw CodedError("ERR_SHAPE", "the motion field holds " + std::to_string(field.ElementLength()) +
                                         " values, 2 x height x width = " + std::to_string(2 * size_t(gw) * gh));
+    MotionResize mode = MotionResize::CellCentres;
+    if (info.Length() > 8 && !info[8].IsUndefined()) {
+      const std::string name = info[8].IsString() ? info[8].As<Napi::String>().Utf8Value() : std::string();
+      if (name == "align-corners")
+        mode = MotionResize::AlignCorners;
+      else if (name == "nearest")
+        mode = MotionResize::Nearest;
+      else if (name != "cell-centres")
+        throw CodedError("ERR_INVALID_ARG", "mode must be 'cell-centres', 'align-corners' or 'nearest'");
+    }
     std::vector<float> out(2 * size_t(outW) * outH);
-    resizeMotionField(field.Data(), gw, gh, stride, frameW, frameH, outW, outH, out.data());
+    resizeMotionField(field.Data(), gw, gh, stride, frameW, frameH, outW, outH, out.data(), mode);
     return adoptFloat32(env, std::move(out));
   });
 }

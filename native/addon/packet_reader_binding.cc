@@ -56,7 +56,17 @@ Napi::Value PacketReaderBinding::run(Napi::Env env, Napi::Object self, std::func
       [reader, frames, work] {
         work();
         DecodedFrame f;
-        while (reader->next(f)) frames->push_back(std::move(f));
+        for (;;) {
+          try {
+            if (!reader->next(f)) break;
+          } catch (const CodedError&) {
+            // The frames before the failure are handed out now; the failure is sticky, so the
+            // next call reports it.
+            if (frames->empty()) throw;
+            break;
+          }
+          frames->push_back(std::move(f));
+        }
       },
       [frames, stride](Napi::Env e) -> Napi::Value {
         Napi::Array out = Napi::Array::New(e, frames->size());

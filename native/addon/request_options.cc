@@ -37,9 +37,23 @@ std::array<float, 3> triple(const Napi::Value& v, const std::string& name, bool 
 
 TensorSpec parseTensor(const Napi::Value& v, size_t i) {
   const std::string at = "tensors[" + std::to_string(i) + "]";
-  if (!v.IsObject()) invalidArg(at + " must be an object { width, height | scale, multiple?, mean?, std?, channelOrder? }");
+  if (!v.IsObject()) invalidArg(at + " must be an object { width, height | scale, multiple?, mean?, std?, channelOrder? } or { from, scale }");
   Napi::Object o = v.As<Napi::Object>();
   TensorSpec spec;
+  Napi::Value from = o.Get("from");
+  if (!from.IsUndefined()) {
+    // The official LR input: an earlier tensor resized (see TensorSpec::from); nothing else applies.
+    if (i == 0) invalidArg(at + ".from must name an earlier tensor, and there is none");
+    spec.from = integerIn(from, at + ".from", 0, static_cast<int>(i) - 1);
+    for (const char* key : {"width", "height", "multiple", "mean", "std", "channelOrder"})
+      if (!o.Get(key).IsUndefined())
+        invalidArg(at + " is resized from tensors[" + std::to_string(spec.from) + "] and takes only 'scale', not '" + key + "'");
+    Napi::Value scale = o.Get("scale");
+    const double d = scale.IsNumber() ? scale.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d > 0 && d <= 4)) invalidArg(at + ".scale must be a number in (0, 4]");
+    spec.scale = d;
+    return spec;
+  }
   Napi::Value scale = o.Get("scale");
   if (!scale.IsUndefined()) {
     if (!o.Get("width").IsUndefined() || !o.Get("height").IsUndefined())
@@ -156,6 +170,16 @@ FrameRequest parseFrameRequest(const Napi::Value& value) {
     invalidArg("adaptive keyframes are decided from the accumulated motion: set motion: 'accumulated'");
   Napi::Value threads = o.Get("threads");
   if (!threads.IsUndefined()) req.threads = integerIn(threads, "threads", 0, 64);
+  // true: the default; false or 0: no limit but the hard ones (kMaxPixels)
+  Napi::Value limit = o.Get("limitInputPixels");
+  if (limit.IsBoolean()) {
+    req.maxPixels = limit.As<Napi::Boolean>().Value() ? kDefaultPixelLimit : 0;
+  } else if (!limit.IsUndefined()) {
+    const double d = limit.IsNumber() ? limit.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d <= 9007199254740991.0) || d != std::floor(d))
+      invalidArg("option 'limitInputPixels' must be a non-negative integer or a boolean (0 or false: no limit)");
+    req.maxPixels = static_cast<int64_t>(d);
+  }
   return req;
 }
 

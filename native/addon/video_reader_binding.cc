@@ -49,6 +49,7 @@ void VideoReaderBinding::settle() {
   busy_ = false;
   framesDelivered_ = double(reader_->framesDelivered());
   decodeErrors_ = double(reader_->decodeErrors());
+  framesDropped_ = double(reader_->framesDropped());
   if (closing_) reader_.reset();
 }
 
@@ -68,7 +69,7 @@ Napi::Value VideoReaderBinding::open(const Napi::CallbackInfo& info) {
           o.Set("codec", s.codec);
           o.Set("width", s.width);
           o.Set("height", s.height);
-          o.Set("fps", s.fps);
+          o.Set("fps", s.fps > 0 ? Napi::Number::New(e, s.fps) : e.Null());
           o.Set("duration", s.duration < 0 ? e.Null() : Napi::Number::New(e, s.duration));
           o.Set("frameCount", s.frameCount < 0 ? e.Null()
                                                 : Napi::Number::New(e, double(s.frameCount)));
@@ -76,6 +77,7 @@ Napi::Value VideoReaderBinding::open(const Napi::CallbackInfo& info) {
           o.Set("motionSource", s.motionSource == DecodedFrame::Source::None ? e.Null()
                                 : Napi::String::New(e, s.motionSource == DecodedFrame::Source::Estimated
                                                            ? "estimated" : "bitstream"));
+          o.Set("rotation", s.rotation);
           return o;
         },
         [this] { settle(); });
@@ -117,6 +119,7 @@ Napi::Value VideoReaderBinding::stats(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("framesDelivered", framesDelivered_);
   o.Set("decodeErrors", decodeErrors_);
+  o.Set("framesDropped", framesDropped_);
   return o;
 }
 

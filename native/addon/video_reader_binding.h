@@ -33,6 +33,7 @@ class VideoReaderBinding : public Napi::ObjectWrap<VideoReaderBinding> {
   bool closing_ = false;
   double framesDelivered_ = 0;  // counters cached on the main thread after each operation
   double decodeErrors_ = 0;
+  double framesDropped_ = 0;
 };
 
 }  // namespace arseg

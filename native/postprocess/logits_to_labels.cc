@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../common/bilinear_axis.h"
 #include "../common/coded_error.h"
 #include "../common/simd.h"
 #include "../common/parallel_for.h"
@@ -77,7 +78,90 @@ float sourceCoordinate(int x, int in, int out, LogitsUpsampling upsampling) {
   return s < 0.f ? 0.f : s;
 }
 
+AxisMap axisMap(LogitsUpsampling upsampling) {
+  return upsampling == LogitsUpsampling::AlignCorners ? AxisMap::AlignCorners : AxisMap::HalfPixel;
+}
+
+// Column taps padded to four (weight 0 on the first index), so the inner loop has no branches.
+struct PaddedTaps {
+  int index[4];
+  float weight[4];
+};
+
+std::vector<PaddedTaps> padTaps(const std::vector<AxisTaps>& taps) {
+  std::vector<PaddedTaps> out(taps.size());
+  for (size_t x = 0; x < taps.size(); ++x) {
+    for (int k = 0; k < 4; ++k) {
+      const bool used = k < taps[x].count;
+      out[x].index[k] = used ? taps[x].index[k] : taps[x].index[0];
+      out[x].weight[k] = used ? taps[x].weight[k] : 0.f;
+    }
+  }
+  return out;
+}
+
+bool isIdentity(const std::vector<AxisTaps>& taps) {
+  for (size_t x = 0; x < taps.size(); ++x)
+    if (taps[x].count != 1 || taps[x].index[0] != static_cast<int>(x) || taps[x].weight[0] != 1.f) return false;
+  return true;
+}
+
 }  // namespace
+
+void logitsToLabelsVia(const float* logits, int classes, int h, int w, const LogitsResize& via, int outH,
+                       int outW, LogitsUpsampling upsampling, uint8_t* labels, int threads) {
+  if (classes < 1 || classes > 255) throw CodedError("ERR_INVALID_ARG", "classes must be 1 to 255");
+  if (h < 1 || w < 1 || outH < 1 || outW < 1 || via.height < 1 || via.width < 1)
+    throw CodedError("ERR_SHAPE", "sizes must be positive");
+  if (threads <= 0) threads = defaultThreads();
+  const std::vector<AxisTaps> ty = composeAxes(bilinearAxis(h, via.height, axisMap(via.upsampling)),
+                                               bilinearAxis(via.height, outH, axisMap(upsampling)));
+  const std::vector<AxisTaps> tx = composeAxes(bilinearAxis(w, via.width, axisMap(via.upsampling)),
+                                               bilinearAxis(via.width, outW, axisMap(upsampling)));
+  const size_t plane = static_cast<size_t>(h) * w;
+  // Both resizes the identity (the PSPNets' logits at their input size, the input the frame):
+  // the plain arg-max.
+  if (h == outH && w == outW && isIdentity(ty) && isIdentity(tx)) {
+    argmaxSameSize(logits, classes, plane, labels, threads);
+    return;
+  }
+  // Separable: per output row, the row's input rows combined once per class (contiguous, so
+  // vectorised), then each output pixel's column taps on that combined row; the class loop
+  // outside keeps the running arg-max in two small arrays.
+  const std::vector<PaddedTaps> columns = padTaps(tx);
+  const int rowsPerTask = std::max(1, static_cast<int>(kTaskPixels / static_cast<size_t>(outW)));
+  const int tasks = (outH + rowsPerTask - 1) / rowsPerTask;
+  parallelFor(tasks, threads, [&](int task, int) {
+    std::vector<float> combined(static_cast<size_t>(w));
+    std::vector<float> best(static_cast<size_t>(outW));
+    std::vector<uint8_t> arg(static_cast<size_t>(outW));
+    const int end = std::min(outH, (task + 1) * rowsPerTask);
+    for (int y = task * rowsPerTask; y < end; ++y) {
+      const AxisTaps& v = ty[static_cast<size_t>(y)];
+      for (int c = 0; c < classes; ++c) {
+        const float* p = logits + c * plane;
+        const float* rows[4];
+        for (int a = 0; a < v.count; ++a) rows[a] = p + static_cast<size_t>(v.index[a]) * w;
+        float* t = combined.data();
+        for (int xi = 0; xi < w; ++xi) {
+          float sum = 0.f;
+          for (int a = 0; a < v.count; ++a) sum += v.weight[a] * rows[a][xi];
+          t[xi] = sum;
+        }
+        for (int x = 0; x < outW; ++x) {
+          const PaddedTaps& u = columns[static_cast<size_t>(x)];
+          const float value = u.weight[0] * t[u.index[0]] + u.weight[1] * t[u.index[1]] +
+                              u.weight[2] * t[u.index[2]] + u.weight[3] * t[u.index[3]];
+          if (c == 0 || value > best[static_cast<size_t>(x)]) {
+            best[static_cast<size_t>(x)] = value;
+            arg[static_cast<size_t>(x)] = static_cast<uint8_t>(c);
+          }
+        }
+      }
+      std::memcpy(labels + static_cast<size_t>(y) * outW, arg.data(), static_cast<size_t>(outW));
+    }
+  });
+}
 
 void logitsToLabels(const float* logits, int classes, int h, int w, int outH, int outW,
                     LogitsUpsampling upsampling, uint8_t* labels, int threads) {

@@ -20,4 +20,22 @@ enum class LogitsUpsampling {
 void logitsToLabels(const float* logits, int classes, int h, int w, int outH, int outW,
                     LogitsUpsampling upsampling, uint8_t* labels, int threads);
 
+// A first resize the network does itself, before the one to the frame.
+struct LogitsResize {
+  int height = 0;
+  int width = 0;
+  LogitsUpsampling upsampling = LogitsUpsampling::AlignCorners;
+};
+
+// Two resizes in a row, as the official pipeline makes labels: logits -> `via` (the network's
+// own resize: BiSeNet18's x8 head, align_corners=False; the PSPNets' resize to their input size,
+// align_corners=True) -> outH x outW with `upsampling` (the evaluation's resize to the label
+// size), then the arg-max. One pass: per axis the two resizes compose into at most four taps
+// (common/bilinear_axis.h), and the intermediate logits are never materialised. (The official
+// CamVid PSPNet's log-softmax after its own resize needs nothing here: it subtracts the same
+// value from every class of a pixel, so the resized log-probabilities have the arg-max of the
+// resized logits.)
+void logitsToLabelsVia(const float* logits, int classes, int h, int w, const LogitsResize& via, int outH,
+                       int outW, LogitsUpsampling upsampling, uint8_t* labels, int threads);
+
 }  // namespace arseg

@@ -5,12 +5,17 @@
 // scripts/native-check.sh.
 //
 // usage: arseg_selftest FIXTURE_DIR [SCRATCH_DIR]
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <cmath>
 #include <vector>
@@ -21,10 +26,12 @@
 #include "../creff/creff_reference.h"
 #include "../motion/estimator.h"
 #include "../motion/estimator_reference.h"
+#include "../motion/resize_field.h"
 #include "../postprocess/logits_to_labels.h"
 #include "../postprocess/pointwise_head.h"
 #include "../video/file_reader.h"
 #include "../video/packet_reader.h"
+#include "../video/tensor_resize.h"
 
 using namespace arseg;
 
@@ -54,7 +61,10 @@ FrameRequest fullRequest() {
   b.width = 192;
   b.height = 128;
   b.bgr = true;
-  req.tensors = {a, b};
+  TensorSpec c;  // the official LR input: resized from a, floor(96 x 0.37) x floor(64 x 0.37)
+  c.from = 0;
+  c.scale = 0.37;
+  req.tensors = {a, b, c};
   return req;
 }
 
@@ -136,6 +146,36 @@ int main(int argc, char** argv) {
     spit(scratch + "/selftest-cut.mp4", bytes);
     auto [frames, code] = readAll(scratch + "/selftest-cut.mp4", fullRequest());
     expect(code == "ERR_TRUNCATED" && frames > 0, "truncated file: " + code);
+  }
+
+  {  // MPEG-TS cut inside a transport packet: frames, then ERR_TRUNCATED; no frames: ERR_EMPTY_INPUT
+    std::vector<uint8_t> bytes = slurp(dir + "/translate-p.ts");
+    bytes.resize(100 * 188 + 61);
+    spit(scratch + "/selftest-cut.ts", bytes);
+    auto [frames, code] = readAll(scratch + "/selftest-cut.ts", fullRequest());
+    expect(code == "ERR_TRUNCATED" && frames > 0, "TS cut mid-packet: " + code);
+    auto [frames2, code2] = readAll(dir + "/zero-frames.mp4", fullRequest());
+    expect(code2 == "ERR_EMPTY_INPUT" && frames2 == 0, "a track with no frames: " + code2);
+    FileReader rotated(dir + "/rotated-90.mp4", FrameRequest{});
+    rotated.open();
+    expect(rotated.info().rotation == 90 && rotated.info().fps == 25, "rotation and fps of rotated-90.mp4");
+  }
+
+  {  // a frame the decoder drops leaves its index unused (mpeg4.mp4, frame 5's VOP header wiped)
+    std::vector<uint8_t> bytes = slurp(dir + "/mpeg4.mp4");
+    const uint8_t vop[4] = {0, 0, 1, 0xb6};
+    size_t at = 0;
+    for (int found = 0; at + 4 <= bytes.size(); ++at)
+      if (std::equal(vop, vop + 4, bytes.begin() + at) && found++ == 5) break;
+    std::fill(bytes.begin() + at, bytes.begin() + at + 8, 0xff);
+    spit(scratch + "/selftest-dropped.mp4", bytes);
+    FileReader reader(scratch + "/selftest-dropped.mp4", fullRequest());
+    reader.open();
+    DecodedFrame f;
+    std::vector<int64_t> indices;
+    while (reader.next(f)) indices.push_back(f.index);
+    expect(indices.size() == 23 && indices[5] == 6 && indices.back() == 23 && reader.framesDropped() == 1,
+           "a dropped frame keeps the later indices (" + std::to_string(indices.size()) + " frames)");
   }
 
   {  // refused: bitstream motion from VP9; estimated instead by default and when forced
@@ -233,6 +273,64 @@ int main(int argc, char** argv) {
       code = e.code();
     }
     expect(code == "ERR_ABORTED", "abort interrupts reading: " + code);
+  }
+
+  {  // the pixel limit: refused at open (the probe learns no size, the first decode refuses)
+    FrameRequest req = fullRequest();
+    req.maxPixels = 64 * 48 - 1;
+    auto [frames, code] = readAll(dir + "/mpeg1-64x48.m1v", req);
+    expect(code == "ERR_INPUT_TOO_LARGE" && frames == 0, "pixel limit refuses at open: " + code);
+    req.maxPixels = 64 * 48;
+    auto [frames2, code2] = readAll(dir + "/mpeg1-64x48.m1v", req);
+    expect(code2.empty() && frames2 >= 2, "pixel limit admits its own size: " + code2);
+    const std::vector<uint8_t> bytes = slurp(dir + "/translate-p.h264");  // 192x128 H.264
+    PacketReader decoder("h264", [] {
+      FrameRequest r = fullRequest();
+      r.maxPixels = 1000;
+      return r;
+    }());
+    std::string code3;
+    try {
+      decoder.decode(bytes, AV_NOPTS_VALUE);
+      decoder.flush();
+      DecodedFrame f;
+      while (decoder.next(f)) {
+      }
+    } catch (const CodedError& e) {
+      code3 = e.code();
+    }
+    expect(code3 == "ERR_INPUT_TOO_LARGE", "packet reader pixel limit: " + code3);
+  }
+
+  {  // a FIFO: abort() ends the wait for a writer; with a writer it reads like the file
+    const std::string fifo = scratch + "/selftest.fifo";
+    ::unlink(fifo.c_str());
+    expect(::mkfifo(fifo.c_str(), 0600) == 0, "mkfifo");
+    {
+      FileReader reader(fifo, fullRequest());
+      std::thread stopper([&reader] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));
+        reader.abort();
+      });
+      std::string code;
+      try {
+        reader.open();
+      } catch (const CodedError& e) {
+        code = e.code();
+      }
+      stopper.join();
+      expect(code == "ERR_ABORTED", "abort ends the wait for a FIFO writer: " + code);
+    }
+    const std::vector<uint8_t> bytes = slurp(dir + "/translate-p.h264");
+    std::thread writer([&fifo, &bytes] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::ofstream out(fifo, std::ios::binary);  // blocks until the reader has opened it
+      out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    });
+    auto [frames, code] = readAll(fifo, fullRequest());
+    writer.join();
+    expect(code.empty() && frames == 36, "a FIFO with a writer gives 36 frames (" + code + ")");
+    ::unlink(fifo.c_str());
   }
 
   {  // byte-flipped variants: frames or a coded error, never a crash
@@ -370,6 +468,62 @@ int main(int argc, char** argv) {
     }
     expect(same, "same-size labels are the first arg-max, " + std::to_string(K) + " classes at " +
                      std::to_string(H) + "x" + std::to_string(W));
+  }
+
+  // The official pipeline's kernels on shapes that reach their edges: the LR tensor resized from
+  // the HR one, the per-pixel motion field at the feature size, labels through two resizes.
+  for (const auto& [h, w, outH, outW] : std::vector<std::tuple<int, int, int, int>>{{240, 360, 120, 180}, {5, 7, 5, 7}, {1, 9, 1, 3}, {9, 1, 4, 1}, {3, 3, 7, 8}}) {
+    std::vector<float> src(3 * static_cast<size_t>(h) * w);
+    for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i % 17) - 8.f;
+    std::vector<float> out(3 * static_cast<size_t>(outH) * outW, NAN);
+    resizeAlignCorners(src.data(), 3, h, w, outH, outW, out.data());
+    bool finite = std::all_of(out.begin(), out.end(), [](float v) { return std::isfinite(v); });
+    if (h == outH && w == outW) finite = finite && out == src;
+    expect(finite, "align-corners tensor resize " + std::to_string(h) + "x" + std::to_string(w) + " -> " +
+                       std::to_string(outH) + "x" + std::to_string(outW));
+  }
+  for (const MotionResize mode : {MotionResize::AlignCorners, MotionResize::Nearest, MotionResize::CellCentres}) {
+    for (const auto& [frameW, frameH, stride, outW, outH] : std::vector<std::tuple<int, int, int, int, int>>{
+             {192, 128, 4, 24, 16}, {190, 125, 8, 25, 17}, {5, 3, 1, 5, 3}, {7, 5, 4, 1, 1}, {7, 5, 4, 20, 11}}) {
+      const int gw = (frameW + stride - 1) / stride, gh = (frameH + stride - 1) / stride;
+      std::vector<float> field(2 * static_cast<size_t>(gw) * gh);
+      for (size_t i = 0; i < field.size(); ++i) field[i] = i < field.size() / 2 ? 3.f : -2.f;
+      std::vector<float> out(2 * static_cast<size_t>(outW) * outH, NAN);
+      resizeMotionField(field.data(), gw, gh, stride, frameW, frameH, outW, outH, out.data(), mode);
+      // a uniform field stays uniform, scaled: by the height ratio (official) or per axis
+      const double sy = static_cast<double>(outH) / frameH;
+      const double sx = mode == MotionResize::CellCentres ? static_cast<double>(outW) / frameW : sy;
+      bool ok = true;
+      for (size_t i = 0; i < out.size(); ++i)
+        ok = ok && std::fabs(out[i] - (i < out.size() / 2 ? 3.0 * sx : -2.0 * sy)) < 1e-5;
+      expect(ok, "motion resize of a uniform field, mode " + std::to_string(static_cast<int>(mode)) + ", " +
+                     std::to_string(frameW) + "x" + std::to_string(frameH) + " -> " + std::to_string(outW) + "x" +
+                     std::to_string(outH));
+    }
+  }
+  for (const auto& [K, h, w, midH, midW, outH, outW] : std::vector<std::tuple<int, int, int, int, int, int, int>>{
+           {5, 15, 23, 120, 184, 240, 360}, {3, 10, 12, 10, 12, 10, 12}, {2, 1, 1, 8, 8, 3, 5}, {4, 6, 9, 2, 3, 6, 9}}) {
+    std::vector<float> logits(static_cast<size_t>(K) * h * w);
+    uint32_t x = 7u + K;
+    for (float& f : logits) {
+      x = x * 1664525u + 1013904223u;
+      f = static_cast<float>((x >> 8) % 1000) / 250.f - 2.f;
+    }
+    std::vector<uint8_t> labels(static_cast<size_t>(outH) * outW, 254);
+    LogitsResize via;
+    via.height = midH;
+    via.width = midW;
+    via.upsampling = LogitsUpsampling::HalfPixel;
+    logitsToLabelsVia(logits.data(), K, h, w, via, outH, outW, LogitsUpsampling::AlignCorners, labels.data(), 2);
+    bool ok = std::all_of(labels.begin(), labels.end(), [K = K](uint8_t v) { return v < K; });
+    if (h == midH && w == midW) {  // the first resize the identity: the one-resize labels
+      std::vector<uint8_t> one(labels.size(), 253);
+      logitsToLabels(logits.data(), K, h, w, outH, outW, LogitsUpsampling::AlignCorners, one.data(), 2);
+      ok = ok && one == labels;
+    }
+    expect(ok, "labels through two resizes, " + std::to_string(h) + "x" + std::to_string(w) + " -> " +
+                   std::to_string(midH) + "x" + std::to_string(midW) + " -> " + std::to_string(outH) + "x" +
+                   std::to_string(outW));
   }
 
   std::printf("selftest: %d checks, %d failed\n", checks, failures);

@@ -1,11 +1,13 @@
 #include "frame_pipeline.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "../common/coded_error.h"
 #include "../motion/block_field.h"
 #include "motion_vectors.h"
+#include "tensor_resize.h"
 
 namespace arseg {
 
@@ -26,17 +28,40 @@ char pictTypeLetter(AVPictureType type) {
 
 }  // namespace
 
-void FramePipeline::push(const AVFrame* frame, AVRational timeBase) {
-  if (frame->width <= 0 || frame->height <= 0 || frame->width > kMaxDimension ||
-      frame->height > kMaxDimension ||
-      int64_t(frame->width) * frame->height > kMaxPixels) {
-    throw CodedError("ERR_INVALID_DATA", "decoded picture has an unsupported size " +
-                                             std::to_string(frame->width) + "x" +
-                                             std::to_string(frame->height),
-                     nextIndex_);
+void checkPictureSize(int width, int height, int64_t limit, int64_t framesDecoded) {
+  const std::string size = std::to_string(width) + "x" + std::to_string(height);
+  if (width <= 0 || height <= 0)
+    throw CodedError("ERR_INVALID_DATA", "the picture has an invalid size " + size, framesDecoded);
+  const int64_t pixels = int64_t(width) * height;
+  if (limit > 0 && pixels > limit)
+    throw CodedError("ERR_INPUT_TOO_LARGE",
+                     "the video's pictures are " + size + " (" + std::to_string(pixels) +
+                         " pixels), more than the limit of " + std::to_string(limit) +
+                         " (option limitInputPixels)",
+                     framesDecoded);
+  if (width > kMaxDimension || height > kMaxDimension || pixels > kMaxPixels)
+    throw CodedError("ERR_INPUT_TOO_LARGE",
+                     "the video's pictures are " + size + ", larger than the largest supported (" +
+                         std::to_string(kMaxDimension) + " per side, " +
+                         std::to_string(kMaxPixels) + " pixels)",
+                     framesDecoded);
+}
+
+void FramePipeline::push(const AVFrame* frame, AVRational timeBase, int64_t position) {
+  checkPictureSize(frame->width, frame->height, request_.maxPixels, framesSeen_);
+  if (framesSeen_ == 0) {
+    firstWidth_ = frame->width;
+    firstHeight_ = frame->height;
   }
   DecodedFrame out;
+  // A frame the decoder dropped leaves its index unused, so that the indices (and the files
+  // named after them) stay the stream's frame numbers.
+  if (position > nextIndex_) {
+    skipped_ += position - nextIndex_;
+    nextIndex_ = position;
+  }
   out.index = nextIndex_++;
+  ++framesSeen_;
   out.width = frame->width;
   out.height = frame->height;
   out.pictType = pictTypeLetter(frame->pict_type);
@@ -56,6 +81,15 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase) {
   out.tensorSizes.resize(request_.tensors.size());
   for (size_t t = 0; t < request_.tensors.size(); ++t) {
     TensorSpec spec = request_.tensors[t];
+    if (spec.from >= 0) {
+      const auto [srcW, srcH] = out.tensorSizes[static_cast<size_t>(spec.from)];
+      const int w = std::max(1, static_cast<int>(std::floor(srcW * spec.scale)));
+      const int h = std::max(1, static_cast<int>(std::floor(srcH * spec.scale)));
+      out.tensorSizes[t] = {w, h};
+      out.tensors[t].resize(static_cast<size_t>(3) * w * h);
+      resizeAlignCorners(out.tensors[static_cast<size_t>(spec.from)].data(), 3, srcH, srcW, h, w, out.tensors[t].data());
+      continue;
+    }
     if (spec.scale > 0) {
       auto fit = [&](int size) {
         const int m = spec.multiple;

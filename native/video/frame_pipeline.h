@@ -23,7 +23,9 @@ class FramePipeline {
   const FrameRequest& request() const { return request_; }
 
   // Takes a decoded picture in presentation order. `timeBase` converts its timestamps.
-  void push(const AVFrame* frame, AVRational timeBase);
+  // `position` is its place in the stream counting pictures the decoder dropped (see
+  // VideoDecoder), or -1 when unknown: the index then follows the previous picture's.
+  void push(const AVFrame* frame, AVRational timeBase, int64_t position = -1);
   // End of stream: frames held for motion composition come out.
   void flush();
 
@@ -31,7 +33,12 @@ class FramePipeline {
   DecodedFrame popReady();
   size_t readyCount() const { return ready_.size(); }
   // Pictures taken so far (delivered or still held).
-  int64_t framesSeen() const { return nextIndex_; }
+  int64_t framesSeen() const { return framesSeen_; }
+  // Places in the stream skipped between the pictures taken (pictures the decoder dropped).
+  int64_t framesSkipped() const { return skipped_; }
+  // The size of the first picture taken (0 x 0 before it).
+  int firstWidth() const { return firstWidth_; }
+  int firstHeight() const { return firstHeight_; }
 
  private:
   FrameRequest request_;
@@ -42,11 +49,11 @@ class FramePipeline {
   std::vector<int32_t> vectorScratch_;
   std::vector<DecodedFrame> composed_;
   std::deque<DecodedFrame> ready_;
-  int64_t nextIndex_ = 0;
+  int64_t framesSeen_ = 0;
+  int64_t nextIndex_ = 0;  // the index the next picture gets unless its position says more
+  int64_t skipped_ = 0;
+  int firstWidth_ = 0;
+  int firstHeight_ = 0;
 };
-
-// Largest picture accepted: a corrupt header must not make us allocate gigabytes.
-constexpr int kMaxDimension = 16384;
-constexpr int64_t kMaxPixels = int64_t(1) << 27;
 
 }  // namespace arseg

@@ -4,14 +4,29 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace arseg {
+
+// The largest picture this code handles at all (sizes computed in int stay far from overflow).
+constexpr int kMaxDimension = 16384;
+constexpr int64_t kMaxPixels = int64_t(1) << 27;
+// The default of FrameRequest::maxPixels (the option limitInputPixels): 8192 x 8192. A corrupt or
+// hostile header must not make us allocate gigabytes before the first frame.
+constexpr int64_t kDefaultPixelLimit = int64_t(8192) * 8192;
+
+// Throws ERR_INPUT_TOO_LARGE when a width x height picture exceeds `limit` pixels (0: only the
+// hard limits above) or the hard limits; `framesDecoded` >= 0 for a size met part-way.
+void checkPictureSize(int width, int height, int64_t limit, int64_t framesDecoded = -1);
 
 // One float32 NCHW (1 x 3 x height x width) tensor, resized from the frame and normalised
 // as (value / 255 - mean[c]) / std[c]. The size is fixed (width, height), or relative to each
 // frame (scale > 0): round(frame size * scale) to the nearest multiple of `multiple`, at least
 // `multiple` (networks with an output stride need sizes that divide).
+// Or (from >= 0) the official AR-Seg's LR input: the earlier tensor `from` (already normalised)
+// resized bilinearly with align_corners=True to floor(its size * scale), at least 1 (Python's
+// int(H * s)); mean, std, channel order and multiple are then those of that tensor.
 struct TensorSpec {
   int width = 0;
   int height = 0;
@@ -20,6 +35,7 @@ struct TensorSpec {
   std::array<float, 3> mean{0.f, 0.f, 0.f};
   std::array<float, 3> std{1.f, 1.f, 1.f};
   bool bgr = false;  // channel order of the tensor planes
+  int from = -1;     // index of the earlier tensor this one is resized from, or -1: the frame
 };
 
 enum class MotionMode {
@@ -63,6 +79,7 @@ struct FrameRequest {
   KeyframePolicy keyframes;
   int threads = 0;           // decoder threads, 0 = libavcodec's choice
   bool strict = false;       // a packet the decoder rejects ends the stream with ERR_DECODE
+  int64_t maxPixels = kDefaultPixelLimit;  // largest width x height accepted; 0 = no limit but the hard ones
 
   bool needsMotionSideData() const { return vectors || motion != MotionMode::None; }
 };

@@ -10,7 +10,9 @@ extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/dict.h>
+#include <libavutil/display.h>
 #include <libavutil/error.h>
+#include <libavutil/opt.h>
 #include <libswscale/swscale.h>
 }
 
@@ -54,6 +56,9 @@ class Dictionary {
   }
   AVDictionary** address() { return &dict_; }
   AVDictionary* get() const { return dict_; }
+  // After a call that took the dictionary by pointer through get() and may have freed it and
+  // handed back another (avformat_find_stream_info's per-stream options): owns that one instead.
+  void adopt(AVDictionary* dict) { dict_ = dict; }
 
  private:
   AVDictionary* dict_ = nullptr;

@@ -72,7 +72,13 @@ void PacketReader::flush() {
 
 bool PacketReader::next(DecodedFrame& out) {
   FramePipeline& pipeline = decoder_->pipeline();
-  if (!pipeline.hasReady()) return false;
+  if (!pipeline.hasReady()) {
+    // a picture over the pixel limit ends the stream, after the frames decoded before it
+    if (const CodedError* refused = decoder_->failure())
+      throw CodedError(refused->code(), refused->what(), delivered_);
+    return false;
+  }
+  ++delivered_;
   out = pipeline.popReady();
   return true;
 }

@@ -39,6 +39,7 @@ class PacketReader {
   std::unique_ptr<VideoDecoder> decoder_;
   PacketPtr packet_;
   bool flushed_ = false;
+  int64_t delivered_ = 0;
 };
 
 }  // namespace arseg

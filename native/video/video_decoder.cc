@@ -1,5 +1,8 @@
 #include "video_decoder.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "../common/coded_error.h"
 #include "motion_vectors.h"
 
@@ -45,6 +48,11 @@ VideoDecoder::VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, A
   }
   ctx_->pkt_timebase = timeBase;
   ctx_->thread_count = req.threads;
+  // The container's header, when it gives a size: refused before the decoder allocates anything.
+  if (params && params->width > 0 && params->height > 0)
+    checkPictureSize(params->width, params->height, req.maxPixels);
+  ctx_->opaque = this;
+  ctx_->get_buffer2 = &VideoDecoder::getBuffer;
   if (req.needsMotionSideData() && req.motionSource == MotionSource::Bitstream) {
     ctx_->export_side_data |= AV_CODEC_EXPORT_DATA_MVS;
     // Frame threading exports vectors read from tables another thread may still be filling:
@@ -63,7 +71,57 @@ std::string VideoDecoder::codecName() const {
   return desc ? desc->name : "unknown";
 }
 
+int VideoDecoder::getBuffer(AVCodecContext* ctx, AVFrame* frame, int flags) {
+  auto* self = static_cast<VideoDecoder*>(ctx->opaque);
+  const int64_t limit = self->pipeline_.request().maxPixels;
+  const int64_t pixels = int64_t(frame->width) * frame->height;
+  if (pixels > (limit > 0 ? std::min(limit, kMaxPixels) : kMaxPixels) || frame->width > kMaxDimension ||
+      frame->height > kMaxDimension) {
+    self->refusedWidth_.store(frame->width);
+    self->refusedHeight_.store(frame->height);
+    self->refused_.store(true);
+    return AVERROR(ERANGE);
+  }
+  return avcodec_default_get_buffer2(ctx, frame, flags);
+}
+
+void VideoDecoder::stopIfRefused() {
+  if (!refused_.load() || failure_) return;
+  try {
+    checkPictureSize(refusedWidth_.load(), refusedHeight_.load(), pipeline_.request().maxPixels,
+                     pipeline_.framesSeen());
+    failure_ = std::make_unique<CodedError>("ERR_INPUT_TOO_LARGE", "a picture was refused",
+                                            pipeline_.framesSeen());
+  } catch (const CodedError& e) {
+    failure_ = std::make_unique<CodedError>(e);
+  }
+  // The pictures decoded before the refused one come out (decoders hold some back); every
+  // later one is refused by getBuffer again.
+  avcodec_send_packet(ctx_.get(), nullptr);
+  for (int attempt = 0; attempt < 64 && !drained_; ++attempt) receiveAll();
+  if (!drained_) {
+    drained_ = true;
+    pipeline_.flush();
+  }
+}
+
+int64_t VideoDecoder::positionOf(const AVFrame* frame) {
+  if (!ptsKnown_ || frame->pts == AV_NOPTS_VALUE) return -1;
+  // Pictures come out in presentation order, after every packet presented before them was sent:
+  // the packets still pending with a smaller pts were dropped by the decoder.
+  const auto own = pendingPts_.lower_bound(frame->pts);
+  const int64_t position = presentedBefore_ + std::distance(pendingPts_.begin(), own);
+  auto end = own;
+  if (end != pendingPts_.end() && *end == frame->pts) ++end;  // its own packet
+  presentedBefore_ = position + 1;
+  pendingPts_.erase(pendingPts_.begin(), end);
+  return position;
+}
+
 void VideoDecoder::countError(int err, const char* what) {
+  if (refused_.load()) return;  // a picture over the limit, not damage: stopIfRefused reports it
+  if (err == AVERROR(ENOMEM))
+    throw CodedError("ERR_OUT_OF_MEMORY", std::string(what) + ": out of memory", pipeline_.framesSeen());
   ++decodeErrors_;
   if (pipeline_.request().strict)
     throw CodedError("ERR_DECODE", std::string(what) + ": " + avErrorText(err),
@@ -72,6 +130,24 @@ void VideoDecoder::countError(int err, const char* what) {
 
 void VideoDecoder::send(const AVPacket* packet) {
   if (drained_) return;
+  if (packet && !(packet->flags & AV_PKT_FLAG_DISCARD)) {
+    ++packetsSent_;
+    if (ptsKnown_) {
+      // Without timestamps (raw elementary streams), or when pictures stop carrying their
+      // packets' (hundreds pending), positions cannot be told: indices then follow each other.
+      if (packet->pts == AV_NOPTS_VALUE || pendingPts_.size() >= kMaxPendingPts) {
+        ptsKnown_ = false;
+        pendingPts_.clear();
+      } else {
+        pendingPts_.insert(packet->pts);
+      }
+    }
+  }
+  sendPacket(packet);
+  stopIfRefused();  // a decoder may also conceal a refused picture instead of reporting an error
+}
+
+void VideoDecoder::sendPacket(const AVPacket* packet) {
   for (;;) {
     const int ret = avcodec_send_packet(ctx_.get(), packet);
     if (ret == AVERROR(EAGAIN)) {  // output must be drained before it takes more input
@@ -112,7 +188,7 @@ void VideoDecoder::receiveAll() {
     }
     consecutiveErrors = 0;
     try {
-      pipeline_.push(frame_.get(), timeBase_);
+      pipeline_.push(frame_.get(), timeBase_, positionOf(frame_.get()));
     } catch (...) {
       av_frame_unref(frame_.get());
       throw;

@@ -72,18 +72,35 @@ def _export(module, name, inputs, input_name, output_name, path):
 
 def export_bundle(out_dir, hr_net, lr_net, creff, *, name, classes=CAMVID_CLASSES, ignore_index=11,
                   mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), lr_scale=0.5,
-                  keyframe_interval=12, window=7, sampling="exact", size_multiple=8, description=""):
+                  keyframe_interval=12, window=7, sampling="exact", size_multiple=8, description="",
+                  lr_decoder_net=None, lr_input=None, motion_composition=None, motion_resize=None,
+                  logits_upsampling=None):
     """creff: dict name -> (weight (C,1,3,3), bias (C,)) for 'q', 'k', 'v'. The feature stride is
     hr_net.feature_stride (1 when the network does not say). ignore_index: a class index, or 255
-    (ignored label pixels that are no class of the network, as Cityscapes')."""
+    (ignored label pixels that are no class of the network, as Cityscapes').
+
+    The pipeline around the networks (lib/bundle.ts, BundlePipeline); None leaves a field out of
+    the manifest, which then means this project's own choice:
+    - lr_decoder_net: a network whose final_conv becomes lr_decoder.onnx (networks.lrDecoder),
+      the decoder of LR and AR frames; None: decoder.onnx (the HR one) serves every frame;
+    - lr_input: 'frame-swscale' (default) or 'hr-tensor-align-corners' (the official LR input);
+    - motion_composition: 'bilinear' (default) or 'official' (mergeMotion);
+    - motion_resize: 'cell-centres' (default), 'align-corners' (official evaluation) or 'nearest';
+    - logits_upsampling: default hr_net.logits_upsampling ('align-corners' when it says nothing);
+      also 'align-corners-via-input' or 'half-pixel-via-stride' (the official two-step resizes)."""
     os.makedirs(os.path.join(out_dir, "creff"), exist_ok=True)
     sample = torch.zeros(1, 3, 64, 64)
+    networks = {"hrEncoder": "hr_encoder.onnx", "lrEncoder": "lr_encoder.onnx", "decoder": "decoder.onnx"}
     with torch.no_grad():
         channels = Encoder(hr_net).eval()(sample).shape[1]
         _export(Encoder(hr_net), "hr", (sample,), "image", "feature", os.path.join(out_dir, "hr_encoder.onnx"))
         _export(Encoder(lr_net), "lr", (sample,), "image", "feature", os.path.join(out_dir, "lr_encoder.onnx"))
         feature = torch.zeros(1, channels, 16, 16)
         _export(Decoder(hr_net), "decoder", (feature,), "feature", "logits", os.path.join(out_dir, "decoder.onnx"))
+        if lr_decoder_net is not None:
+            _export(Decoder(lr_decoder_net), "lr_decoder", (feature,), "feature", "logits",
+                    os.path.join(out_dir, "lr_decoder.onnx"))
+            networks["lrDecoder"] = "lr_decoder.onnx"
     files = {}
     for conv in "qkv":
         weight, bias = creff[conv]
@@ -98,14 +115,20 @@ def export_bundle(out_dir, hr_net, lr_net, creff, *, name, classes=CAMVID_CLASSE
         "description": description,
         "classes": [{"name": n, "color": list(c)} for n, c in classes],
         "ignoreIndex": ignore_index,
-        "input": {"mean": list(mean), "std": list(std), "channelOrder": "rgb", "sizeMultiple": size_multiple},
-        "networks": {"hrEncoder": "hr_encoder.onnx", "lrEncoder": "lr_encoder.onnx", "decoder": "decoder.onnx"},
+        "input": {"mean": [float(v) for v in mean], "std": [float(v) for v in std], "channelOrder": "rgb",
+                  "sizeMultiple": size_multiple},
+        "networks": networks,
         "feature": {"channels": int(channels), "stride": int(getattr(hr_net, "feature_stride", 1))},
         "creff": {"window": window, "sampling": sampling, **files},
-        "logitsUpsampling": getattr(hr_net, "logits_upsampling", "align-corners"),
+        "logitsUpsampling": logits_upsampling or getattr(hr_net, "logits_upsampling", "align-corners"),
         "lrScale": lr_scale,
         "keyframeInterval": keyframe_interval,
     }
+    if lr_input is not None:
+        manifest["input"]["lrInput"] = lr_input
+    motion = {k: v for k, v in (("composition", motion_composition), ("resize", motion_resize)) if v is not None}
+    if motion:
+        manifest["motion"] = motion
     with open(os.path.join(out_dir, "arseg.json"), "w") as fh:
         json.dump(manifest, fh, indent=2)
         fh.write("\n")

@@ -25,7 +25,7 @@ STD = (0.229, 0.224, 0.225)
 def normalise(rgb):
     """uint8 N x H x W x 3 (numpy or tensor) -> float32 N x 3 x H x W, as the bundle's input spec."""
     x = torch.from_numpy(np.array(rgb, np.uint8, copy=True)) if not torch.is_tensor(rgb) else rgb
-    x = x.permute(0, 3, 1, 2).float().div_(255.0)
+    x = x.permute(0, 3, 1, 2).float().div_(255.0).contiguous()
     mean = torch.tensor(MEAN).view(1, 3, 1, 1)
     std = torch.tensor(STD).view(1, 3, 1, 1)
     return (x - mean) / std

@@ -35,6 +35,66 @@ ARCHS = {
 DEFAULT_CLASSES = {"psp18": 12, "bise18": 12, "psp18-semseg": 19}
 
 
+# The input statistics of the official data loaders (ToTensor, then Normalize(mean, std)):
+# dataset/camvid.py for CamVid; dataset/cityscapes.py for Cityscapes, where the BiSeNet models
+# (whose HR network is a pretrained BiSeNet) have their own and the PSPNets ImageNet's.
+IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+CAMVID_STATS = ((0.39068785, 0.40521392, 0.41434407), (0.29652068, 0.30514979, 0.30080369))
+CITYSCAPES_BISENET_STATS = ((0.3257, 0.3690, 0.3223), (0.2112, 0.2148, 0.2115))
+
+# How each official network's logits become labels (lib/bundle.ts, LogitsUpsampling): the
+# PSPNets resize to their input size with align_corners=True (the CamVid one then applies its
+# final_logsoftmax, a per-pixel shift common to all classes that leaves the arg-max of any later
+# linear resize as it is) and the evaluation to the label size likewise; BiSeNet18's x8 head is
+# align_corners=False, then the evaluation's resize.
+OFFICIAL_LOGITS_UPSAMPLING = {
+    "psp18": "align-corners-via-input",
+    "psp18-semseg": "align-corners-via-input",
+    "bise18": "half-pixel-via-stride",
+}
+
+
+def input_stats(arch, dataset):
+    """(mean, std) the official loader of `dataset` ('camvid' or 'cityscapes') gives `arch`."""
+    if dataset == "camvid":
+        return CAMVID_STATS
+    if dataset == "cityscapes":
+        return CITYSCAPES_BISENET_STATS if arch == "bise18" else IMAGENET_STATS
+    raise ValueError(f"unknown dataset {dataset!r}")
+
+
+def official_pipeline(arch, dataset):
+    """Every choice of the official evaluation path (evaluation.py and its data loaders), as
+    export_bundle's keyword arguments: normalisation, LR input, motion composition and resize,
+    the warp, the labels."""
+    mean, std = input_stats(arch, dataset)
+    return {
+        "mean": mean,
+        "std": std,
+        "lr_input": "hr-tensor-align-corners",
+        "motion_composition": "official",
+        "motion_resize": "align-corners",
+        "sampling": "official",
+        "logits_upsampling": OFFICIAL_LOGITS_UPSAMPLING[arch],
+    }
+
+
+def project_pipeline(arch, dataset):
+    """This project's own choices (what bundles got before official_pipeline): ImageNet
+    statistics, the LR input from the frame, bilinear composition, cell-centre motion resize,
+    the exact warp, one resize of the logits as the network's head does it."""
+    mean, std = IMAGENET_STATS
+    return {
+        "mean": mean,
+        "std": std,
+        "lr_input": "frame-swscale",
+        "motion_composition": "bilinear",
+        "motion_resize": "cell-centres",
+        "sampling": "exact",
+        "logits_upsampling": "half-pixel" if arch == "bise18" else "align-corners",
+    }
+
+
 class CheckpointError(ValueError):
     pass
 

@@ -7,7 +7,8 @@ sharing the HR network's final_conv) are saved as the official code saves them (
 them into a bundle; python/tests/segment_bundle.js runs it through ArSeg.segment() in modes
 'hr', 'lr' and 'ar' on test/fixtures/translate-b.mp4 (I, P and B frames; keyframes every 12) and
 writes the logits with what the pipeline fed the networks (image tensors, motion resized to the
-HR feature size). PyTorch then computes each frame from those inputs with the in-memory
+HR feature size). The bundle is exported with this project's pipeline (--pipeline project): the
+official one is test_official_end_to_end.py's. PyTorch then computes each frame from those inputs with the in-memory
 networks (not the converted ones): hr = decode(encode_hr(x)), lr = decode(encode_lr(x_lr)),
 ar = decode(CReFF(encode_lr(x_lr), keyframe feature, motion)) with arseg.creff.creff_reference,
 decode being the HR network's final_conv. Logits must agree within 1e-3.
@@ -68,7 +69,7 @@ def roundtrip(request, tmp_path_factory, node):
     env = dict(os.environ, PYTHONPATH=PYTHON_DIR + os.pathsep + os.environ.get("PYTHONPATH", ""))
     run([sys.executable, "-m", "arseg.export", "--hr", str(tmp / "hr.pth"), "--lr", str(tmp / "lr.pth"),
          "--arch", arch, "--classes", "camvid", "--out", str(bundle), "--width", str(width),
-         "--sampling", sampling, "--name", f"roundtrip-{arch}"], env=env, cwd=ROOT)
+         "--pipeline", "project", "--sampling", sampling, "--name", f"roundtrip-{arch}"], env=env, cwd=ROOT)
     out = tmp / "node"
     script = os.path.join(PYTHON_DIR, "tests", "segment_bundle.js")
     run([node, script, str(bundle), CLIP, str(out), str(FRAMES)], cwd=ROOT)

@@ -1,7 +1,6 @@
 """The synthetic street dataset generator (python/arseg/street): determinism, classes, layout, GOP."""
 import json
 import os
-import shutil
 import subprocess
 
 import numpy as np
@@ -10,8 +9,7 @@ from PIL import Image
 
 from arseg.street import CLASSES, clip_seed, generate, make_scene, render, write_clip
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
-                                reason="needs the ffmpeg and ffprobe CLIs")
+pytestmark = pytest.mark.usefixtures("ffmpeg_clis")
 
 SMALL = dict(frames=26, width=96, height=64, fps=30, gop=12)
 

@@ -8,6 +8,7 @@ import copy
 import json
 import os
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -17,7 +18,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from arseg import data as data_mod  # noqa: E402
 from arseg.creff import creff_reference  # noqa: E402
-from arseg.fst import CReFF  # noqa: E402
+from arseg.fst import CReFF, normalise  # noqa: E402
 from arseg.toydata import make_toy_dataset  # noqa: E402
 from arseg.train import ConfigError, load_config, main, train_stage, validate_config  # noqa: E402
 
@@ -44,7 +45,7 @@ def _seed_motion(ds_root, cache):
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory):
+def toy(tmp_path_factory, ffmpeg_clis):
     root = str(tmp_path_factory.mktemp("toy"))
     make_toy_dataset(root, width=64, height=48, frames=24, clips=(2, 1, 0), seed=1)
     cache = os.path.join(root, "_cache")
@@ -123,8 +124,42 @@ def test_losses_are_finite_and_the_cli_logs(toy, tmp_path):
         main(["--config", str(path), "--stage", "hr", "--out", run])
 
 
+# The kernels a run executes depend on the CPU: PyTorch's own (ATEN_CPU_CAPABILITY) and oneDNN's
+# convolutions (ONEDNN_MAX_CPU_ISA, read once per process). Each cap runs the test in a process of
+# its own, so that an AVX-512 machine also checks what an AVX2-only or an older CPU executes.
+# Caps above the host's are clamped to it (on an AVX2 machine "avx512" runs the AVX2 kernels).
+KERNEL_CAPS = {
+    "avx512": {"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"},
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "default": {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"},
+}
+
+
+def test_network_input_is_contiguous_nchw():
+    """normalise() once returned a channels-last view (a permuted N x H x W x 3 array): the
+    networks then ran in channels-last, where Debian's oneDNN 2.6 1x1 strided convolution's
+    backward pass on AVX2 reads and writes out of bounds (runs differ, or the heap is corrupted)."""
+    x = normalise(np.zeros((2, 8, 6, 3), np.uint8))
+    assert x.shape == (2, 3, 8, 6) and x.is_contiguous()
+    assert not x.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("cap", sorted(KERNEL_CAPS))
+def test_resume_is_exact_with_the_kernels_of(cap):
+    """The resume tests (both stages) in a fresh process whose kernels are capped at `cap`."""
+    env = {**os.environ, **KERNEL_CAPS[cap]}
+    here = os.path.dirname(__file__)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           f"{os.path.join(here, 'test_train.py')}::test_resume_is_exact"],
+                          cwd=os.path.dirname(here), env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "2 passed" in proc.stdout
+
+
 @pytest.mark.parametrize("stage", ["hr", "fst"])
 def test_resume_is_exact(toy, trained_lr, tmp_path, stage):
+    """A run stopped after a step and resumed computes exactly what a straight run does (on the
+    machine's own kernels; test_resume_is_exact_with_the_kernels_of caps them)."""
     base_run, _ = trained_lr
     cfg = validate_config(base_config(*toy))
     cfg[stage]["steps"] = 2
