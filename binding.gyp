@@ -24,6 +24,7 @@
         "native/motion/estimator.cc",
         "native/motion/estimator_reference.cc",
         "native/motion/keyframe_composer.cc",
+        "native/motion/reference_resolver.cc",
         "native/motion/resize_field.cc",
         "native/postprocess/logits_to_labels.cc",
         "native/postprocess/pointwise_head.cc",

@@ -2,36 +2,48 @@
 'use strict';
 /*
  * Decode throughput with and without motion, side by side in one run (rounds interleaved, the
- * median of each kept), on a 1280x720 H.264 clip (bench/clip.js; needs ffmpeg with libx264).
+ * median of each kept), on 1280x720 clips of the same content (bench/clip.js; needs ffmpeg with
+ * libx264 and libx265): H.264 (x264 veryfast, 1 reference, no B-frames) and HEVC (x265
+ * veryfast defaults: B-pyramid, open GOP, 3 references).
  *
- *   node bench/decode.js [--rounds 5] [--json]
+ *   node bench/decode.js [--rounds 5] [--codec h264|hevc|both] [--json]
  *
- * Motion export forces slice threading (frame threading exports wrong vectors under load), and
- * x264's single-slice streams then decode on one thread, so the like-for-like baseline is
- * decoding with threads: 1. Decoding with libavcodec's default threading is shown too.
+ * "vectors" exports the motion vectors with their references; "field" adds the dense field
+ * accumulated to the keyframe. Each is compared with decoding alone at the same threading:
+ * libavcodec's default threads (frame threads; the patched libav exports vectors safely under
+ * them), and one thread. HEVC motion needs the patched libav (libav.exactReferences).
+ *
+ * Two measures: wall-clock fps, and the CPU time the process spent (user + system, all its
+ * threads), per frame. On a shared machine the CPU time is the steadier measure of cost: a
+ * configuration waiting for cores others hold loses wall time, not CPU time.
  */
 const path = require('node:path');
-const { openVideo } = require('../dist');
-const { ensureBenchClip } = require('./clip');
+const { openVideo, libavVersions } = require('../dist');
+const { ensureBenchClip, BENCH_CLIP, BENCH_CLIP_HEVC } = require('./clip');
 
 const args = process.argv.slice(2);
 const rounds = Number(args[args.indexOf('--rounds') + 1]) || 5;
 const asJson = args.includes('--json');
+const codecArg = args.includes('--codec') ? args[args.indexOf('--codec') + 1] : 'both';
 
 const CONFIGS = [
-  { name: 'decode, default threads', options: {} },
-  { name: 'decode, 1 thread (baseline)', options: { threads: 1 } },
-  { name: 'decode + vectors', options: { threads: 1, vectors: true } },
-  { name: 'decode + vectors + accumulated field (stride 8)', options: { threads: 1, vectors: true, motion: 'accumulated', stride: 8 } },
-  { name: 'decode + vectors + accumulated field (stride 4)', options: { threads: 1, vectors: true, motion: 'accumulated', stride: 4 } },
+  { name: 'decode, default threads (baseline)', base: 0, options: {} },
+  { name: 'decode + vectors, default threads', base: 0, options: { vectors: true } },
+  { name: 'decode + vectors + field (stride 8), default threads', base: 0, options: { vectors: true, motion: 'accumulated', stride: 8 } },
+  { name: 'decode, 1 thread (baseline)', base: 3, options: { threads: 1 } },
+  { name: 'decode + vectors, 1 thread', base: 3, options: { threads: 1, vectors: true } },
+  { name: 'decode + vectors + field (stride 8), 1 thread', base: 3, options: { threads: 1, vectors: true, motion: 'accumulated', stride: 8 } },
+  { name: 'decode + vectors + field (stride 4), 1 thread', base: 3, options: { threads: 1, vectors: true, motion: 'accumulated', stride: 4 } },
 ];
 
 async function timeRun(file, options) {
   const started = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
   let frames = 0;
   for await (const _frame of openVideo(file, options)) frames++;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { frames, fps: frames / seconds };
+  const used = process.cpuUsage(cpu);
+  return { frames, fps: frames / seconds, cpuMs: (used.user + used.system) / 1000 / frames };
 }
 
 function median(xs) {
@@ -39,23 +51,52 @@ function median(xs) {
   return s[s.length >> 1];
 }
 
-(async () => {
-  const file = ensureBenchClip(path.join(__dirname, '..', '.bench-cache'));
+async function benchClip(clip) {
+  const file = ensureBenchClip(path.join(__dirname, '..', '.bench-cache'), clip);
   const samples = CONFIGS.map(() => []);
+  const cpuSamples = CONFIGS.map(() => []);
   await timeRun(file, {}); // warm-up: page cache, lazy libav initialisation
   for (let r = 0; r < rounds; r++) {
-    for (let c = 0; c < CONFIGS.length; c++) samples[c].push((await timeRun(file, CONFIGS[c].options)).fps);
+    for (let c = 0; c < CONFIGS.length; c++) {
+      const run = await timeRun(file, CONFIGS[c].options);
+      samples[c].push(run.fps);
+      cpuSamples[c].push(run.cpuMs);
+    }
   }
-  const base = median(samples[1]);
-  const rows = CONFIGS.map((c, i) => ({ config: c.name, fps: median(samples[i]), vsBaseline: median(samples[i]) / base }));
+  const fps = samples.map(median);
+  const cpu = cpuSamples.map(median);
+  return {
+    clip: path.basename(file),
+    rows: CONFIGS.map((c, i) => ({
+      config: c.name,
+      fps: fps[i],
+      timeVsBaseline: fps[c.base] / fps[i],
+      cpuMsPerFrame: cpu[i],
+      cpuVsBaseline: cpu[i] / cpu[c.base],
+    })),
+  };
+}
+
+(async () => {
+  const clips = [];
+  if (codecArg !== 'hevc') clips.push(BENCH_CLIP);
+  if (codecArg !== 'h264') {
+    if (libavVersions().exactReferences) clips.push(BENCH_CLIP_HEVC);
+    else console.error('HEVC skipped: this build links a libav without patches/ffmpeg/ (no HEVC vectors)');
+  }
+  const results = [];
+  for (const clip of clips) results.push(await benchClip(clip));
   if (asJson) {
-    console.log(JSON.stringify({ clip: path.basename(file), rounds, rows }, null, 2));
+    console.log(JSON.stringify({ rounds, results }, null, 2));
     return;
   }
-  console.log(`clip: ${path.basename(file)} (240 frames), ${rounds} interleaved rounds, median fps`);
-  console.log('| configuration | fps | time vs baseline |');
-  console.log('|---|---|---|');
-  for (const r of rows) console.log(`| ${r.config} | ${r.fps.toFixed(1)} | ${(base / r.fps).toFixed(3)}x |`);
+  for (const r of results) {
+    console.log(`\nclip: ${r.clip} (240 frames), ${rounds} interleaved rounds, median fps`);
+    console.log('| configuration | fps | time vs decoding alone | CPU ms per frame | CPU vs decoding alone |');
+    console.log('|---|---|---|---|---|');
+    for (const row of r.rows)
+      console.log(`| ${row.config} | ${row.fps.toFixed(1)} | ${row.timeVsBaseline.toFixed(3)}x | ${row.cpuMsPerFrame.toFixed(2)} | ${row.cpuVsBaseline.toFixed(3)}x |`);
+  }
 })().catch((err) => {
   console.error(err);
   process.exit(1);

@@ -40,13 +40,22 @@ export type MotionMode = 'reference' | 'accumulated';
 
 /**
  * Where motion is taken from: 'auto' (the bitstream's vectors when the codec's decoder exports
- * them, H.264, MPEG-4 Part 2, MPEG-1/2, H.263; else estimated from the pictures), 'bitstream'
- * (vectors only: ERR_NO_MOTION_VECTORS for other codecs) or 'estimate' (always estimated).
+ * them: H.264, MPEG-4 Part 2, MPEG-1/2, H.263, and HEVC with ar-seg-native's patched libav; else
+ * estimated from the pictures), 'bitstream' (vectors only: ERR_NO_MOTION_VECTORS for other
+ * codecs) or 'estimate' (always estimated).
  */
 export type MotionSourceOption = 'auto' | 'bitstream' | 'estimate';
 
 /** Where a frame's vectors and motion came from. */
 export type MotionSource = 'bitstream' | 'estimated';
+
+/**
+ * How an accumulated field is composed along the reference chain (docs/motion.md):
+ * 'bilinear' (default): fractional vectors, each step samples its reference's field bilinearly;
+ * 'official': the official AR-Seg pre-processing (mergeMotion): per pixel, each step rounded to
+ * whole pixels, positions clipped to the frame; the fields hold whole pixels.
+ */
+export type Composition = 'bilinear' | 'official';
 
 /** Adaptive keyframes: a new keyframe when one of these trips (on I- and P-frames). */
 export interface AdaptiveKeyframes {
@@ -82,6 +91,8 @@ export interface FrameOptions {
    * predicted from; 'accumulated' composes it back to the frame's keyframe.
    */
   motion?: MotionMode | 'none' | false;
+  /** Composition of the accumulated field. Default 'bilinear'. */
+  composition?: Composition;
   /** Cell size of the dense field in pixels (1..256). Default 8. */
   stride?: number;
   /**
@@ -168,11 +179,24 @@ export interface VideoFrame {
   tensors?: Tensor[];
   /** With `vectors: true`: the block motion vectors, N rows of the 10 `VECTOR_COLUMNS`. */
   vectors?: Int32Array;
+  /**
+   * With `vectors`: one entry per row, the exact reference of the vector as a signed
+   * display-order distance (3: the frame 3 before this one; -1: the next frame).
+   * VECTOR_REF_UNKNOWN (0) where the bitstream names none (H.264 on a libav without
+   * ar-seg-native's patch); VECTOR_REF_NONE for a placeholder row (H.264 lists both
+   * directions for every 8x8 sub-block of a macroblock that uses one anywhere).
+   */
+  vectorRefs?: Int32Array;
   /** With `motion`: the dense motion field. */
   motion?: MotionField;
   /** Where `vectors` and `motion` came from; set when either was asked for. */
   motionSource?: MotionSource;
 }
+
+/** `VideoFrame.vectorRefs` value: the reference is not known. */
+export const VECTOR_REF_UNKNOWN = 0;
+/** `VideoFrame.vectorRefs` value: the row is a placeholder, not a prediction. */
+export const VECTOR_REF_NONE = -2147483648;
 
 /** Column order of `VideoFrame.vectors` rows (the mv-extractor layout). */
 export const VECTOR_COLUMNS = [
@@ -202,10 +226,48 @@ export function toVideoFrame(raw: NativeFrame, options: FrameOptions): VideoFram
   };
   if (raw.rgb) frame.rgb = raw.rgb;
   if (raw.tensors) frame.tensors = raw.tensors.map((t) => ({ data: t.data, dims: [1, 3, t.height, t.width] }));
-  if (raw.vectors) frame.vectors = raw.vectors;
+  if (raw.vectors) {
+    frame.vectors = raw.vectors;
+    frame.vectorRefs = raw.vectorRefs;
+  }
   if (raw.motionSource) frame.motionSource = raw.motionSource;
   if (raw.motion && (options.motion === 'reference' || options.motion === 'accumulated')) {
     frame.motion = { ...raw.motion, mode: options.motion };
   }
   return frame;
+}
+
+let inexactWarned = false;
+let estimatedWarned = false;
+
+/**
+ * Says once per process that HEVC motion is estimated because this build's libav exports no HEVC
+ * vectors (it lacks ar-seg-native's patch). Called by the readers when they learn it; nothing is
+ * said when the caller asked for the estimate.
+ */
+export function warnEstimatedMotion(codec: string, motionSource: string | null, options: FrameOptions): void {
+  if (estimatedWarned || codec !== 'hevc' || motionSource !== 'estimated' || options.motionSource === 'estimate') return;
+  estimatedWarned = true;
+  process.emitWarning(
+    "this build's libav exports no HEVC motion vectors (it lacks ar-seg-native's patch: use the prebuild, or build " +
+      'from source after scripts/setup.sh): the motion is estimated from the pictures instead.',
+    { code: 'ARSEG_MOTION_ESTIMATED' },
+  );
+}
+
+/**
+ * Says once per process that motion on `codec` assumes the nearest anchor: the libav this addon
+ * was built with lacks ar-seg-native's patch (exact references), so vectors from several
+ * reference frames or B-pyramids compose wrongly. Called by the readers when they learn it.
+ */
+export function warnInexactMotion(codec: string, options: FrameOptions): void {
+  const wantsMotion = options.vectors === true || options.motion === 'reference' || options.motion === 'accumulated';
+  if (inexactWarned || !wantsMotion) return;
+  inexactWarned = true;
+  process.emitWarning(
+    `motion of ${codec} assumes each vector refers to the nearest I/P frame: this build's libav lacks ` +
+      "ar-seg-native's exact-reference patch (use the prebuild, or build from source after scripts/setup.sh). " +
+      "Streams with several reference frames or B-pyramids get wrong motion: encode with one reference frame, or use motionSource 'estimate'.",
+    { code: 'ARSEG_MOTION_INEXACT' },
+  );
 }

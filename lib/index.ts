@@ -6,8 +6,8 @@ export { openVideo, VideoReader } from './video';
 export type { OpenOptions, VideoInfo, ReaderStats } from './video';
 export { createPacketReader, PacketReader } from './packet-reader';
 export type { PacketReaderOptions } from './packet-reader';
-export { DEFAULT_PIXEL_LIMIT, VECTOR_COLUMNS } from './frame';
-export type { AdaptiveKeyframes, KeyframePolicy, FrameOptions, MotionField, MotionMode, MotionSource, MotionSourceOption, PictType, Tensor, TensorSpec, VideoFrame } from './frame';
+export { DEFAULT_PIXEL_LIMIT, VECTOR_COLUMNS, VECTOR_REF_NONE, VECTOR_REF_UNKNOWN } from './frame';
+export type { AdaptiveKeyframes, Composition, KeyframePolicy, FrameOptions, MotionField, MotionMode, MotionSource, MotionSourceOption, PictType, Tensor, TensorSpec, VideoFrame } from './frame';
 export { sampleMotion, resizeMotion, estimateMotion, MOTION_RESIZES } from './motion';
 export type { EstimateMotionOptions, EstimatedMotion, MotionResize } from './motion';
 export { encodeNpy, writeNpy } from './npy';
@@ -72,6 +72,6 @@ export type {
 
 import { addon } from './native';
 /** Versions of the libav libraries the addon was built against. */
-export function libavVersions(): Record<string, string | number> {
+export function libavVersions(): Record<string, string | number | boolean> {
   return { ...addon().libav };
 }

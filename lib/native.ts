@@ -20,6 +20,7 @@ export interface NativeFrame {
   rgb?: Uint8Array;
   tensors?: { data: Float32Array; width: number; height: number }[];
   vectors?: Int32Array;
+  vectorRefs?: Int32Array;
   motion?: { width: number; height: number; stride: number; data: Float32Array };
   motionSource?: 'bitstream' | 'estimated';
 }
@@ -36,6 +37,9 @@ export interface NativePacketReader {
   flush(): Promise<NativeFrame[]>;
   close(): void;
   stats(): { decodeErrors: number };
+  readonly motionExact: boolean;
+  /** Where motion comes from (vectors or motion asked for), else null. */
+  readonly motionSource: 'bitstream' | 'estimated' | null;
 }
 
 export interface NativeCReFFWeights {
@@ -122,7 +126,7 @@ export interface NativeAddon {
   ): Promise<Uint8Array>;
   NativeVideoReader: new (source: string, options?: object) => NativeVideoReader;
   NativePacketReader: new (codec: string, options?: object) => NativePacketReader;
-  libav: Record<string, string | number>;
+  libav: Record<string, string | number | boolean>;
 }
 
 let cached: NativeAddon | undefined;

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import { addon, NativeFrame, NativeVideoReader } from './native';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
-import { FrameOptions, toVideoFrame, VideoFrame } from './frame';
+import { FrameOptions, toVideoFrame, VideoFrame, warnEstimatedMotion, warnInexactMotion } from './frame';
 import { integerIn, optionsObject } from './options';
 
 /** Options of `openVideo`: what to produce for each frame, and how to read. */
@@ -37,7 +37,10 @@ export interface VideoInfo {
   duration: number | null;
   /** Frames the container declares, or null when it does not say. */
   frameCount: number | null;
-  /** Whether libavcodec exports motion vectors for this codec (H.264, MPEG-4 Part 2, MPEG-1/2). */
+  /**
+   * Whether libavcodec exports motion vectors for this codec (H.264, MPEG-4 Part 2, MPEG-1/2,
+   * H.263; HEVC with ar-seg-native's patched libav).
+   */
   motionVectors: boolean;
   /**
    * Where the frames' motion comes from when vectors or motion were asked for: 'bitstream' or
@@ -50,6 +53,11 @@ export interface VideoInfo {
    * stay in the decoded orientation: the rotation is reported, not applied.
    */
   rotation: 0 | 90 | 180 | 270;
+  /**
+   * Whether those vectors name their exact reference: MPEG-1/2/4 and H.263 always, H.264 and
+   * HEVC with the patched libav (false: motion assumes the nearest I/P frame).
+   */
+  motionExact: boolean;
 }
 
 /** Frames the stream should hold: the container's count, else duration x rate, else null. */
@@ -91,6 +99,7 @@ export class VideoReader implements AsyncIterable<VideoFrame> {
   #tail: Promise<NativeFrame | null | undefined> = Promise.resolve(undefined);
   #done = false;
   #closed = false;
+  #motionExact: boolean | undefined;
 
   /**
    * Prefer openVideo(). Throws ERR_INVALID_ARG synchronously for bad options: `ahead` here, the
@@ -122,11 +131,26 @@ export class VideoReader implements AsyncIterable<VideoFrame> {
     // file: libavformat's image2 demuxer finds the files (ERR_NOT_FOUND when none matches).
     const sequence = IMAGE_SEQUENCE.test(this.source) || this.options.formatOptions?.pattern_type !== undefined;
     if (!URL_SCHEME.test(this.source) && !sequence) await checkLocalFile(this.source);
+    let info: VideoInfo;
     try {
-      return await this.#native.open();
+      info = await this.#native.open();
     } catch (err) {
       throw toArSegError(err);
     }
+    this.#motionExact = info.motionExact;
+    if (info.motionVectors && !info.motionExact) warnInexactMotion(info.codec, this.options);
+    warnEstimatedMotion(info.codec, info.motionSource, this.options);
+    return info;
+  }
+
+  /**
+   * Whether the stream's motion follows the exact reference of every vector (undefined until
+   * opened). False for H.264 when the addon's libav lacks ar-seg-native's patch: motion then
+   * assumes the nearest I/P frame, which is wrong for several reference frames or B-pyramids
+   * (a warning says so once). Streams without vectors: false.
+   */
+  get motionExact(): boolean | undefined {
+    return this.#motionExact;
   }
 
   /** The next frame in presentation order, or null at the end of the stream. */

@@ -14,8 +14,8 @@ const ROOT = path.join(__dirname, '..');
 const RECORD = path.join(ROOT, 'prebuilds', 'linux-x64', 'BUILD.json');
 
 /** What the prebuild is made from: every file under these directories, and these files. */
-const SOURCE_DIRS = ['native'];
-const SOURCE_FILES = ['CMakeLists.txt', 'scripts/prebuild.sh', 'scripts/prebuild-record.js'];
+const SOURCE_DIRS = ['native', 'patches'];
+const SOURCE_FILES = ['CMakeLists.txt', 'scripts/prebuild.sh', 'scripts/build-libav.sh', 'scripts/prebuild-record.js'];
 
 function walk(rel, out) {
   for (const entry of fs.readdirSync(path.join(ROOT, rel), { withFileTypes: true })) {
@@ -138,6 +138,7 @@ function write() {
       version: env.ARSEG_PREBUILD_FFMPEG_VERSION,
       licence: 'LGPL-2.1-or-later (no --enable-gpl, no --enable-nonfree)',
       linked: 'static: libavformat, libavcodec, libavutil, libswscale',
+      patches: lines(env.ARSEG_PREBUILD_PATCHES).map((p) => `patches/ffmpeg/${p}`),
       configure: lines(env.ARSEG_PREBUILD_FLAGS),
       configHEdits: lines(env.ARSEG_PREBUILD_CONFIG_EDITS),
     },

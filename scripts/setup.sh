@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
 # One-step set-up on a fresh Debian/Ubuntu x64 machine: the system packages the build needs,
-# the npm dependencies, and a from-source build of the addon and the TypeScript.
+# the patched static libav (scripts/build-libav.sh: Debian's ffmpeg source with
+# patches/ffmpeg/, cached in .prebuild-cache/, about 3 minutes on 2 cores the first time), the
+# npm dependencies, and a from-source build of the addon (against that libav, so it exports the
+# same motion as the prebuild) and the TypeScript.
 # With --python, also the PyTorch side's packages (python/: conversion, training, its tests).
+# With --system-libav, the addon links the system's libav instead (motion vectors without
+# their exact reference, none for HEVC: the composition then assumes the nearest anchor).
 # Idempotent: packages already installed are not touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python=0
+system_libav=0
 for arg in "$@"; do
   case "$arg" in
     --python) python=1 ;;
-    *) echo "usage: bash scripts/setup.sh [--python]" >&2; exit 2 ;;
+    --system-libav) system_libav=1 ;;
+    *) echo "usage: bash scripts/setup.sh [--python] [--system-libav]" >&2; exit 2 ;;
   esac
 done
 
-# build-essential/cmake/pkg-config: the native build; lib*-dev: FFmpeg's libraries (LGPL) the
-# addon links; valgrind: scripts/native-check.sh; clang-format: npm run lint (native/'s formatting);
+# build-essential/cmake/pkg-config: the native build; lib*-dev: the system's FFmpeg libraries
+# (LGPL; the --system-libav build, and test/vectors-stock.test.js compares the patched export
+# with theirs); valgrind: scripts/native-check.sh; clang-format: npm run lint (native/'s
+# formatting); ffmpeg: the test fixtures' generator and the benchmarks' clips (libx264, libx265);
 # redis-server: the job queue's tests (test/queue*.test.js start a private one each on 127.0.0.1)
 # and bench/queue.js; the queue's users run their own Redis (docs/queue.md).
-packages=(build-essential cmake pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev valgrind clang-format redis-server)
+packages=(build-essential cmake pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev valgrind clang-format ffmpeg redis-server)
 # python3-torch (with numpy): python/ (PyPI is not needed); python3-pytest: python/tests;
 # python3-pil: images in python/; python3-flake8: npm run lint (python/'s linter); python3-pip,
 # -setuptools, -wheel: the editable install of python/ below. They run on Debian's /usr/bin/python3.
@@ -47,6 +56,12 @@ fi
 if ! command -v node >/dev/null || ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=17)?0:1)'; then
   echo "setup: Node.js >= 20.17 is required (found: $(node --version 2>/dev/null || echo none))" >&2
   exit 1
+fi
+
+if ((system_libav)); then
+  export ARSEG_LIBAV_PREFIX=system
+else
+  bash scripts/build-libav.sh >/dev/null   # .prebuild-cache/libav, found by CMakeLists.txt and binding.gyp
 fi
 
 npm ci --no-audit --no-fund   # its install step loads a prebuild or builds with binding.gyp

@@ -81,6 +81,10 @@ test('exit codes: usage 2, unreadable input 3, unsupported 5', (t) => {
   const estimated = run('mvs', fixture('translate-vp9.webm'), '--json');
   t.is(estimated.code, 0);
   t.is(JSON.parse(estimated.stdout).motionSource, 'estimated');
+  // HEVC: vectors from the patched libav, else estimated motion; never refused by default
+  const hevc = run('mvs', fixture('hevc.mp4'), '--json');
+  t.is(hevc.code, 0);
+  t.is(JSON.parse(hevc.stdout).motionSource, require('../dist').libavVersions().exactReferences ? 'bitstream' : 'estimated');
   t.is(run('--help').code, 0);
 });
 

@@ -2,7 +2,7 @@
 // Motion vectors and dense fields against clips with known motion (test/fixtures/README.md):
 // the current frame at p matches the reference at p + d.
 const test = require('ava');
-const { openVideo, sampleMotion, resizeMotion } = require('../dist');
+const { openVideo, sampleMotion, resizeMotion, libavVersions } = require('../dist');
 const { fixture, meta, collect, interior, median } = require('./helpers/fixtures');
 const reference = require('./helpers/motion-reference');
 
@@ -97,7 +97,14 @@ test('native composition equals the plain reference implementation', async (t) =
     ['translate-p.mp4', 5],
     ['zoom.mp4', 'gop'],
     ['translate-refs.mp4', 'gop'],
+    // exact references: B-pyramids, several references, HEVC (no open-GOP bridging here: an
+    // interval that makes no I-frame a keyframe)
+    ['x264-default.mp4', 'gop'],
+    ['x264-default.mp4', 5],
+    ['x265-p.mp4', 'gop'],
+    ['x265-default.mp4', 7],
   ]) {
+    if (meta[name].codec === 'hevc' && !libavVersions().exactReferences) continue;
     const frames = await collect(openVideo(fixture(name), { vectors: true, motion: 'accumulated', stride: 8, keyframes }));
     const expected = reference.accumulate(frames, 8);
     let maxErr = 0;
@@ -136,7 +143,7 @@ test('a keyframe interval longer than the GOP crosses I-frames with zero intra m
   t.true(Math.abs(dx13 - 12 * SHIFT.dx) <= 0.5, `frame 13 composes on top of frame 12: ${dx13}`);
 });
 
-test('mpeg4 and mpeg2 give exact vectors; HEVC decodes but refuses motion', async (t) => {
+test('mpeg4 and mpeg2 give exact vectors; HEVC gives vectors with the patched libav, else refuses motion', async (t) => {
   for (const name of ['mpeg4.mp4', 'mpeg2.mpg']) {
     const { dx, dy } = meta[name].motion;
     const frames = await collect(openVideo(fixture(name), { motion: 'accumulated' }));
@@ -148,6 +155,11 @@ test('mpeg4 and mpeg2 give exact vectors; HEVC decodes but refuses motion', asyn
   t.is(frames.length, 24);
   for (const opts of [{ vectors: true }, { motion: 'reference' }, { motion: 'accumulated' }]) {
     await t.throwsAsync(collect(openVideo(fixture('translate-vp9.webm'), { ...opts, motionSource: 'bitstream' })), { code: 'ERR_NO_MOTION_VECTORS' });
+    // HEVC: the patched libav's vectors, else estimated motion
+    const hevc = await collect(openVideo(fixture('hevc.mp4'), opts));
+    t.is(hevc.length, 12);
+    t.is(hevc[5].motionSource, libavVersions().exactReferences ? 'bitstream' : 'estimated');
+    if (opts.motion === 'accumulated') t.true(Math.abs(median(interior(hevc[5].motion, 0)) - 5 * SHIFT.dx) <= 0.25);
   }
 });
 

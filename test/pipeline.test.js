@@ -160,6 +160,24 @@ test('motion is required only by the ar mode', async (t) => {
   t.is(hr.length, 24);
 });
 
+test("mode 'ar' end to end on HEVC (x265 defaults: B-pyramid, open GOP, 3 references)", async (t) => {
+  // The patched libav's vectors; estimated motion on a libav without the patch.
+  const results = await collect(seg.segment(fixture('x265-default.mp4')));
+  t.is(results.length, 36);
+  const source = require('../dist').libavVersions().exactReferences ? 'bitstream' : 'estimated';
+  t.true(results.filter((r) => r.branch === 'ar').every((r) => r.motionSource === source), source);
+  const branches = results.map((r) => r.branch);
+  t.is(branches.filter((b) => b === 'hr').length, 3, 'one HR keyframe per GOP of 12');
+  t.is(branches.filter((b) => b === 'ar').length, 33);
+  for (const r of results) {
+    t.is(r.labels.length, 192 * 128);
+    t.is(r.keyframeIndex, r.index - (r.index % 12));
+  }
+  // The same frames in mode hr: labels of the same size, a different branch.
+  const hr = await collect(seg.segment(fixture('x265-default.mp4'), { mode: 'hr' }));
+  t.is(hr.length, 36);
+});
+
 test('segment options are checked at once', (t) => {
   for (const bad of [{ mode: 'fast' }, { scale: 0 }, { scale: 2 }, { keyframes: 0 }, { keyframes: 'adaptive-ish' }, { motionStride: 0 }, { creffMode: 'x' }, { decoder: 'native' }, null]) {
     t.throws(() => seg.segment(fixture('tiny.h264'), bad), { code: 'ERR_INVALID_ARG' }, JSON.stringify(bad));

@@ -52,13 +52,34 @@ test('the addon reports the libav it was built against', (t) => {
 
 test('a build without libav says which packages to install', (t) => {
   const script = path.join(__dirname, '..', 'scripts', 'libav-flags.js');
+  // ARSEG_LIBAV_PREFIX=system: the system's libav through pkg-config, which finds none here
   const r = spawnSync(process.execPath, [script, '--cflags'], {
     encoding: 'utf8',
-    env: { ...process.env, PKG_CONFIG_LIBDIR: '/nonexistent', PKG_CONFIG_PATH: '' },
+    env: { ...process.env, ARSEG_LIBAV_PREFIX: 'system', PKG_CONFIG_LIBDIR: '/nonexistent', PKG_CONFIG_PATH: '' },
   });
   t.is(r.status, 1);
   t.regex(r.stderr, /libavformat-dev libavcodec-dev libavutil-dev libswscale-dev/);
-  const ok = spawnSync(process.execPath, [script, '--libs'], { encoding: 'utf8' });
-  t.is(ok.status, 0);
-  t.regex(ok.stdout, /-lavcodec/);
+  const system = spawnSync(process.execPath, [script, '--libs'], { encoding: 'utf8', env: { ...process.env, ARSEG_LIBAV_PREFIX: 'system' } });
+  t.is(system.status, 0);
+  t.regex(system.stdout, /-lavcodec/);
+  // A prefix without a libav in it: the same message, naming the prefix
+  const missing = spawnSync(process.execPath, [script, '--libs'], { encoding: 'utf8', env: { ...process.env, ARSEG_LIBAV_PREFIX: '/nonexistent' } });
+  t.is(missing.status, 1);
+  t.regex(missing.stderr, /\/nonexistent/);
+});
+
+test('source builds link the patched static libav of scripts/build-libav.sh when it is built', (t) => {
+  const script = path.join(__dirname, '..', 'scripts', 'libav-flags.js');
+  const built = path.join(__dirname, '..', '.prebuild-cache', 'libav');
+  const r = spawnSync(process.execPath, [script, '--libs'], { encoding: 'utf8', env: { ...process.env, ARSEG_LIBAV_PREFIX: '' } });
+  t.is(r.status, 0);
+  if (!fs.existsSync(path.join(built, 'lib', 'pkgconfig', 'libavcodec.pc'))) {
+    t.log('no .prebuild-cache/libav here (scripts/setup.sh builds it): the system libav is linked');
+    t.regex(r.stdout, /-lavcodec/);
+    return;
+  }
+  // the archives by full path, their symbols kept inside the addon
+  t.regex(r.stdout, /libav-[^/\n]+\/lib\/libavcodec\.a/);
+  t.regex(r.stdout, /--exclude-libs,ALL/);
+  t.true(fs.readFileSync(path.join(built, 'include', 'libavutil', 'motion_vector.h'), 'utf8').includes('AV_MOTION_VECTOR_EXACT_REFS'));
 });

@@ -17,6 +17,11 @@ import { addQueueCommands } from './queue';
 import { addWorkerCommand } from './worker';
 import { prepareOutputDir, writeOutput } from '../output';
 
+function composition(value: string): 'bilinear' | 'official' {
+  if (value !== 'bilinear' && value !== 'official') throw new InvalidArgumentError("must be 'bilinear' or 'official'");
+  return value;
+}
+
 function positiveInt(name: string, max: number) {
   return (value: string): number => {
     const n = Number(value);
@@ -114,14 +119,15 @@ export function buildProgram(): Command {
     .allowExcessArguments(false)
     .description('export motion vectors (mv-extractor layout) and dense accumulated motion fields')
     .argument('<video>', 'a video file or URL')
-    .option('--dump <dir>', 'write frame_types.txt, motion_vectors/mvs-<i>.npy (and motion_fields/ with --dense)')
+    .option('--dump <dir>', 'write frame_types.txt, motion_vectors/mvs-<i>.npy and refs-<i>.npy (and motion_fields/ with --dense)')
     .option('--dense <stride>', 'also write dense fields accumulated to the keyframe, one cell per STRIDE pixels', positiveInt('--dense', 256))
     .option('--keyframes <policy>', "'gop' (every I-frame) or an interval L", keyframePolicy, 'gop')
     .option('--motion-source <source>', MOTION_SOURCE_HELP, motionSourceValue, 'auto')
     .option('--limit-input-pixels <n>', PIXEL_LIMIT_HELP, pixelLimitValue)
+    .option('--composition <how>', "with --dense: 'bilinear' (default) or 'official' (AR-Seg's mergeMotion: whole pixels)", composition, 'bilinear')
     .option('--json', 'print a machine-readable summary on stdout')
     .option('--no-progress', 'no progress bar')
-    .action(async (video: string, opts: { dump?: string; dense?: number; keyframes: 'gop' | number; motionSource: MotionSourceOption; limitInputPixels?: number; json?: boolean; progress: boolean }) => {
+    .action(async (video: string, opts: { dump?: string; dense?: number; keyframes: 'gop' | number; motionSource: MotionSourceOption; limitInputPixels?: number; composition: 'bilinear' | 'official'; json?: boolean; progress: boolean }) => {
       try {
         const summary = await runMvs(video, {
           dump: opts.dump,
@@ -129,6 +135,7 @@ export function buildProgram(): Command {
           keyframes: opts.keyframes,
           motionSource: opts.motionSource,
           limitInputPixels: opts.limitInputPixels,
+          composition: opts.composition,
           progress: opts.progress && !opts.json,
         });
         if (opts.json) process.stdout.write(JSON.stringify({ ok: true, ...summary }) + '\n');

@@ -1,8 +1,10 @@
 /**
  * `ar-seg mvs VIDEO --dump DIR [--dense STRIDE]`: dumps motion vectors in mv-extractor's layout
- * (frame_types.txt, motion_vectors/mvs-<i>.npy as int32 N x 10) and, with --dense, the dense
- * fields accumulated to the keyframe (motion_fields/field-<i>.npy, float32 2 x H/S x W/S),
- * which python/ reads for training.
+ * (frame_types.txt, motion_vectors/mvs-<i>.npy as int32 N x 10, byte for byte what stock
+ * libavcodec exports), each vector's exact reference beside them
+ * (motion_vectors/refs-<i>.npy, int32 N: VideoFrame.vectorRefs, a file mv-extractor's readers
+ * do not look for) and, with --dense, the dense fields accumulated to the keyframe
+ * (motion_fields/field-<i>.npy, float32 2 x H/S x W/S), which python/ reads for training.
  */
 import * as path from 'node:path';
 import { expectedFrameCount, openVideo } from '../video';
@@ -19,6 +21,7 @@ export interface MvsOptions {
   motionSource?: MotionSourceOption;
   /** The largest picture accepted (see FrameOptions.limitInputPixels). */
   limitInputPixels?: number;
+  composition?: 'bilinear' | 'official';
   progress: boolean;
 }
 
@@ -34,6 +37,8 @@ export interface MvsSummary {
   keyframes: number;
   vectors: number;
   dense: { stride: number; width: number; height: number } | null;
+  /** Whether the vectors name their exact reference (refs-<i>.npy holds 0 where not). */
+  motionExact: boolean;
   dump: string | null;
   /** Frames of the stream the decoder dropped; frame_types.txt has '?' on their lines. */
   droppedFrames: number[];
@@ -56,6 +61,7 @@ export async function runMvs(
     keyframes: options.keyframes ?? 'gop',
     motionSource: options.motionSource ?? 'auto',
     limitInputPixels: options.limitInputPixels,
+    composition: options.composition ?? 'bilinear',
   });
   const info = await reader.open();
   const summary: MvsSummary = {
@@ -69,6 +75,7 @@ export async function runMvs(
     keyframes: 0,
     vectors: 0,
     dense: null,
+    motionExact: info.motionExact,
     dump,
     droppedFrames: [],
     seconds: 0,
@@ -93,6 +100,7 @@ export async function runMvs(
       summary.vectors += rows;
       if (dump) {
         await writeOutput(path.join(dump, 'motion_vectors', `mvs-${frame.index}.npy`), encodeNpy(vectors, [rows, VECTOR_COLUMNS.length]));
+        await writeOutput(path.join(dump, 'motion_vectors', `refs-${frame.index}.npy`), encodeNpy(frame.vectorRefs!, [rows]));
         if (frame.motion) {
           const m = frame.motion;
           summary.dense = { stride: m.stride, width: m.width, height: m.height };

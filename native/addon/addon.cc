@@ -12,6 +12,7 @@ extern "C" {
 #include "head_binding.h"
 #include "labels_binding.h"
 #include "motion_binding.h"
+#include "../video/motion_vectors.h"
 #include "packet_reader_binding.h"
 #include "video_reader_binding.h"
 
@@ -25,6 +26,8 @@ Napi::Object versions(Napi::Env env) {
   o.Set("swscale", AV_STRINGIFY(LIBSWSCALE_VERSION));
   o.Set("avcodecRuntime", avcodec_version());
   o.Set("configuration", avcodec_configuration());
+  // Built against ar-seg-native's patched libav (patches/ffmpeg/): exact references, HEVC vectors.
+  o.Set("exactReferences", arseg::libavExportsExactRefs());
   return o;
 }
 

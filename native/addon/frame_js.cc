@@ -61,8 +61,12 @@ Napi::Object frameToJs(Napi::Env env, DecodedFrame&& frame, int stride) {
   }
   if (frame.motionSource != DecodedFrame::Source::None)
     o.Set("motionSource", frame.motionSource == DecodedFrame::Source::Estimated ? "estimated" : "bitstream");
-  if (frame.hasVectors)
+  if (frame.hasVectors) {
+    // One reference per row, also when the rows came without (a frame the resolver did not see)
+    frame.vectorRefs.resize(frame.vectors.size() / kVectorColumns, kVectorRefUnknown);
     o.Set("vectors", adoptArray<int32_t, Napi::Int32Array>(env, std::move(frame.vectors)));
+    o.Set("vectorRefs", adoptArray<int32_t, Napi::Int32Array>(env, std::move(frame.vectorRefs)));
+  }
   if (frame.hasMotion) {
     Napi::Object motion = Napi::Object::New(env);
     motion.Set("width", Napi::Number::New(env, frame.motionWidth));

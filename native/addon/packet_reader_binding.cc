@@ -16,7 +16,9 @@ void PacketReaderBinding::define(Napi::Env env, Napi::Object exports) {
                                    {InstanceMethod<&PacketReaderBinding::decode>("decode"),
                                     InstanceMethod<&PacketReaderBinding::flush>("flush"),
                                     InstanceMethod<&PacketReaderBinding::close>("close"),
-                                    InstanceMethod<&PacketReaderBinding::stats>("stats")});
+                                    InstanceMethod<&PacketReaderBinding::stats>("stats"),
+                                    InstanceAccessor<&PacketReaderBinding::motionExact>("motionExact"),
+                                    InstanceAccessor<&PacketReaderBinding::motionSource>("motionSource")});
   exports.Set("NativePacketReader", cls);
 }
 
@@ -31,6 +33,8 @@ PacketReaderBinding::PacketReaderBinding(const Napi::CallbackInfo& info)
     stride_ = request.stride;
     reader_ = std::make_unique<PacketReader>(info[0].As<Napi::String>().Utf8Value(),
                                                std::move(request));
+    motionExact_ = reader_->motionExact();
+    motionSource_ = reader_->motionSource();
     return env.Undefined();
   });
 }
@@ -116,6 +120,16 @@ Napi::Value PacketReaderBinding::close(const Napi::CallbackInfo& info) {
   closing_ = true;
   if (!busy_) reader_.reset();
   return info.Env().Undefined();
+}
+
+// 'bitstream', 'estimated', or null when neither vectors nor motion were asked for.
+Napi::Value PacketReaderBinding::motionSource(const Napi::CallbackInfo& info) {
+  if (motionSource_ == DecodedFrame::Source::None) return info.Env().Null();
+  return Napi::String::New(info.Env(), motionSource_ == DecodedFrame::Source::Estimated ? "estimated" : "bitstream");
+}
+
+Napi::Value PacketReaderBinding::motionExact(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), motionExact_);
 }
 
 Napi::Value PacketReaderBinding::stats(const Napi::CallbackInfo& info) {

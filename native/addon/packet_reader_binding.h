@@ -20,6 +20,8 @@ class PacketReaderBinding : public Napi::ObjectWrap<PacketReaderBinding> {
   Napi::Value flush(const Napi::CallbackInfo& info);
   Napi::Value close(const Napi::CallbackInfo& info);
   Napi::Value stats(const Napi::CallbackInfo& info);
+  Napi::Value motionExact(const Napi::CallbackInfo& info);
+  Napi::Value motionSource(const Napi::CallbackInfo& info);
 
   Napi::Value run(Napi::Env env, Napi::Object self, std::function<void()> work);
   void checkIdle();
@@ -30,6 +32,8 @@ class PacketReaderBinding : public Napi::ObjectWrap<PacketReaderBinding> {
   bool busy_ = false;
   bool closing_ = false;
   double decodeErrors_ = 0;
+  bool motionExact_ = false;
+  DecodedFrame::Source motionSource_ = DecodedFrame::Source::None;
 };
 
 }  // namespace arseg

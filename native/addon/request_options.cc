@@ -126,6 +126,16 @@ FrameRequest parseFrameRequest(const Napi::Value& value) {
     else
       invalidArg("option 'motionSource' must be 'auto', 'bitstream' or 'estimate'");
   }
+  Napi::Value composition = o.Get("composition");
+  if (!composition.IsUndefined() && !composition.IsNull()) {
+    const std::string c = composition.IsString() ? composition.As<Napi::String>().Utf8Value() : "?";
+    if (c == "bilinear")
+      req.composition = Composition::Bilinear;
+    else if (c == "official")
+      req.composition = Composition::Official;
+    else
+      invalidArg("option 'composition' must be 'bilinear' or 'official'");
+  }
   Napi::Value stride = o.Get("stride");
   if (!stride.IsUndefined()) req.stride = integerIn(stride, "stride", 1, 256);
 

@@ -78,6 +78,7 @@ Napi::Value VideoReaderBinding::open(const Napi::CallbackInfo& info) {
                                 : Napi::String::New(e, s.motionSource == DecodedFrame::Source::Estimated
                                                            ? "estimated" : "bitstream"));
           o.Set("rotation", s.rotation);
+          o.Set("motionExact", s.motionExact);
           return o;
         },
         [this] { settle(); });

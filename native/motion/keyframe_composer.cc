@@ -8,124 +8,661 @@ namespace arseg {
 
 namespace {
 
-// A limit on B-frames held at once, so a stream that never sends another anchor cannot make us
-// buffer without bound; real encoders use at most 16 consecutive B-frames.
-constexpr size_t kMaxHeldFrames = 32;
+// numpy's np.round: to the nearest integer, halves to even. Vectors are multiples of
+// 1 / motion_scale (1/4 for H.264 and HEVC), exact in float.
+inline int roundHalfEven(float v) {
+  const float f = std::floor(v);
+  const float frac = v - f;
+  int r = static_cast<int>(f);
+  if (frac > 0.5f || (frac == 0.5f && (r & 1))) ++r;
+  return r;
+}
 
-// Sample `root` where cell (i, j) lands after moving by (mx, my) pixels.
-inline void follow(const MotionGrid& root, int i, int j, float mx, float my, float& ox, float& oy) {
-  root.sample(j + mx / root.stride, i + my / root.stride, ox, oy);
+inline int clampInt(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+// Where a step lands within this many pixels of the frame's edge, or beyond it, the field is
+// read at that distance inside instead. Blocks at the edge predict content that was partly
+// outside their reference (the encoder's vectors there are guesses, and the chain would carry
+// their errors inward); one macroblock in, the motion is known. Measured in
+// bench/motion-accuracy.js: with several references or B-frames the edge cells' errors
+// otherwise reach the interior within a few steps.
+constexpr int kEdgeInsetPixels = 16;
+
+// Samples a field where cell (i, j) lands after moving by (mx, my) pixels, within the inset.
+struct Follower {
+  const MotionGrid* grid;
+  float inv, uMin, uMax, vMin, vMax;
+  explicit Follower(const MotionGrid& g) : grid(&g), inv(1.f / g.stride) {
+    const int inset = (kEdgeInsetPixels + g.stride - 1) / g.stride;
+    const bool x = g.width > 2 * inset + 1, y = g.height > 2 * inset + 1;
+    uMin = x ? float(inset) : 0.f;
+    uMax = float(g.width - 1 - (x ? inset : 0));
+    vMin = y ? float(inset) : 0.f;
+    vMax = float(g.height - 1 - (y ? inset : 0));
+  }
+  void operator()(int i, int j, float mx, float my, float& ox, float& oy) const {
+    float u = j + mx * inv, v = i + my * inv;
+    u = u < uMin ? uMin : (u > uMax ? uMax : u);
+    v = v < vMin ? vMin : (v > vMax ? vMax : v);
+    grid->sample(u, v, ox, oy);
+  }
+};
+
+inline void follow(const MotionGrid& grid, int i, int j, float mx, float my, float& ox, float& oy) {
+  const Follower f(grid);
+  f(i, j, mx, my, ox, oy);
+}
+
+std::vector<int32_t> distinctRefs(const BlockField& b) {
+  std::vector<int32_t> refs;
+  for (int s = 0; s < 2; ++s) {
+    if (!b.hasSlot(s)) continue;
+    int32_t last = 0;
+    for (int32_t d : b.ref[s])
+      if (d != 0 && d != last) {
+        refs.push_back(d);
+        last = d;
+      }
+  }
+  std::sort(refs.begin(), refs.end());
+  refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
+  return refs;
 }
 
 }  // namespace
 
-// The result is written over `blocks.past`, cell by cell: each cell reads only its own block
-// vector before writing, so no second grid is needed.
-MotionGrid KeyframeComposer::composeAnchor(BlockField& blocks) const {
-  MotionGrid& root = blocks.past;
-  const int gw = root.width, gh = root.height;
-  const bool chain = haveAnchor_ && anchorRoot_.width == gw && anchorRoot_.height == gh;
-  if (!chain) {  // no earlier anchor: the block vectors are the whole displacement
-    for (size_t k = 0; k < root.size(); ++k)
-      if (!blocks.hasPast[k]) root.dx[k] = root.dy[k] = 0.f;
-    return std::move(root);
+// --- bookkeeping -------------------------------------------------------------------------
+
+int64_t KeyframeComposer::chainOf(int64_t index) const {
+  auto it = roots_.upper_bound(index);
+  return it == roots_.begin() ? -1 : *std::prev(it);
+}
+
+int64_t KeyframeComposer::keyframeOf(int64_t index) const {
+  auto it = keyframes_.upper_bound(index);
+  return it == keyframes_.begin() ? -1 : *std::prev(it);
+}
+
+void KeyframeComposer::push(DecodedFrame frame, BlockField blocks,
+                            std::vector<DecodedFrame>& ready) {
+  if (mode_ != MotionMode::Accumulated) {
+    emitDirect(std::move(frame), blocks, ready);
+    return;
   }
-  const float inv = 1.f / root.stride;
-  const uint8_t* has = blocks.hasPast.data();
-  float* outX = root.dx.data();
-  float* outY = root.dy.data();
-  const float* prevX = anchorRoot_.dx.data();
-  const float* prevY = anchorRoot_.dy.data();
-  for (int i = 0; i < gh; ++i) {
-    for (int j = 0; j < gw; ++j) {
-      const size_t k = static_cast<size_t>(i) * gw + j;
-      if (has[k]) {
-        const float mx = outX[k], my = outY[k];
-        float rx, ry;
-        anchorRoot_.sample(j + mx * inv, i + my * inv, rx, ry);
-        outX[k] = mx + rx;
-        outY[k] = my + ry;
-      } else {  // intra: zero motion to the past anchor
-        outX[k] = prevX[k];
-        outY[k] = prevY[k];
+  const int64_t t = frame.index;
+  lastArrived_ = std::max(lastArrived_, t);
+  if (frame.isKeyframe) {
+    keyframes_.insert(t);
+    // A new chain at an I-frame keyframe; at any keyframe when every picture refers to the one
+    // before (estimated motion).
+    if ((frame.pictType == 'I' || blocks.sequential) && composition_ == Composition::Bilinear)
+      roots_.insert(t);
+  }
+  Held h{std::move(frame), std::move(blocks), {}};
+  h.refs = distinctRefs(h.blocks);
+  held_.emplace(t, std::move(h));
+  process(false, ready);
+}
+
+void KeyframeComposer::flush(std::vector<DecodedFrame>& ready) {
+  if (mode_ != MotionMode::Accumulated) return;
+  process(true, ready);
+}
+
+bool KeyframeComposer::isReady(const Held& h) const {
+  for (int32_t d : h.refs) {
+    const int64_t r = h.frame.index - d;
+    if (nodes_.count(r)) continue;
+    if (held_.count(r)) return false;       // composed later: wait for it
+    if (r > lastArrived_) return false;     // not arrived yet
+    // Otherwise it is gone (too old, or never decoded): the prediction counts as missing.
+  }
+  return true;
+}
+
+void KeyframeComposer::process(bool atEnd, std::vector<DecodedFrame>& ready) {
+  for (;;) {
+    auto next = held_.end();
+    for (auto it = held_.begin(); it != held_.end(); ++it)
+      if (isReady(it->second)) {
+        next = it;
+        break;
+      }
+    if (next == held_.end() && !held_.empty() && (atEnd || held_.size() > kMaxHeld))
+      next = held_.begin();  // give up waiting: compose the oldest with what there is
+    if (next == held_.end()) break;
+    // Composed while still held: bridging (a leading picture's first use of the next
+    // I-frame) learns from every held leading picture, this one included.
+    compose(next->second);
+    composed_.emplace(next->first, std::move(next->second.frame));
+    held_.erase(next);
+  }
+  // Frames come out in display order: each once no earlier frame is held.
+  while (!composed_.empty() &&
+         (held_.empty() || composed_.begin()->first < held_.begin()->first)) {
+    DecodedFrame f = std::move(composed_.begin()->second);
+    composed_.erase(composed_.begin());
+    emit(std::move(f), ready);
+  }
+  evict();
+}
+
+void KeyframeComposer::evict() {
+  // Keep the frames a later frame may still predict from, and every frame not yet handed out.
+  int64_t keep = lastArrived_ - kWindow;
+  if (!held_.empty()) keep = std::min(keep, held_.begin()->first - kWindow);
+  if (!composed_.empty()) keep = std::min(keep, composed_.begin()->first);
+  while (!nodes_.empty() && nodes_.begin()->first < keep) nodes_.erase(nodes_.begin());
+  while (roots_.size() > 1 && *std::next(roots_.begin()) <= keep) roots_.erase(roots_.begin());
+  while (keyframes_.size() > 1 && *std::next(keyframes_.begin()) <= keep)
+    keyframes_.erase(keyframes_.begin());
+}
+
+// --- references ----------------------------------------------------------------------------
+
+KeyframeComposer::Source KeyframeComposer::lookup(int64_t r, int64_t chain, bool allowBridge) {
+  Source s;
+  if (composition_ == Composition::Official) {
+    // `chain` is the frame's keyframe: a landing point in it, or before it, is final.
+    if (r <= chain) {
+      s.kind = Source::Land;
+      return s;
+    }
+    auto it = nodes_.find(r);
+    if (it != nodes_.end() && it->second.root == chain) {
+      s.kind = Source::Field;
+      s.field = &it->second.field;
+    }
+    return s;
+  }
+  if (r == chain && chain >= 0) {
+    s.kind = Source::Zero;
+    return s;
+  }
+  auto it = nodes_.find(r);
+  if (it == nodes_.end()) return s;
+  Node& node = it->second;
+  if (node.root == chain) {
+    s.kind = Source::Field;
+    s.field = &node.field;
+  } else if (node.isRoot && node.oldRoot == chain) {
+    // A leading picture predicting from the I-frame that starts the next chain.
+    if (!node.bridged && allowBridge) bridge(node, r, chain);
+    if (node.bridged) {
+      s.kind = Source::Field;
+      s.field = &node.oldField;
+    }
+  }
+  return s;
+}
+
+KeyframeComposer::Source KeyframeComposer::fallback(const Held& h, int64_t chain) {
+  const int64_t t = h.frame.index;
+  // The previous frame, when composed: zero motion relative to it.
+  Source s = lookup(t - 1, chain, false);
+  if (s.kind != Source::Missing) return s;
+  // Else the nearest past reference of the frame itself.
+  for (int32_t d : h.refs) {
+    if (d <= 0) continue;
+    s = lookup(t - d, chain, false);
+    if (s.kind != Source::Missing) return s;
+  }
+  // Else the latest composed frame before it in its chain.
+  for (auto it = nodes_.lower_bound(t); it != nodes_.begin();) {
+    --it;
+    s = lookup(it->first, chain, false);
+    if (s.kind != Source::Missing) return s;
+  }
+  // Nothing composed before it: no motion known.
+  s.kind = composition_ == Composition::Official ? Source::Land : Source::Zero;
+  return s;
+}
+
+// Estimates where the I-frame `root` (display index rootIndex) sits in the previous chain,
+// from the held leading pictures of that chain: a cell p of a leading picture with a
+// prediction (v_K) from the I-frame and another from a composed picture of the old chain
+// (giving its old-chain displacement R) says that the I-frame at p + v_K has displacement
+// R - v_K. Cells no sample reaches take the mean of their filled neighbours, then the mean of
+// all samples; without any sample the I-frame is taken as still relative to the latest frame
+// before it.
+void KeyframeComposer::bridge(Node& root, int64_t rootIndex, int64_t chain) {
+  const MotionGrid& shape = root.field;
+  const int gw = shape.width, gh = shape.height, stride = shape.stride;
+  std::vector<float> sumX(shape.size(), 0.f), sumY(shape.size(), 0.f);
+  std::vector<int> count(shape.size(), 0);
+  size_t samples = 0;
+  root.bridged = true;  // the lookups below must not recurse into this bridge
+  root.oldField = MotionGrid();
+  for (auto& [index, h] : held_) {
+    if (index >= rootIndex || chainOf(index) != chain) continue;
+    const BlockField& b = h.blocks;
+    if (!b.hasSlot(1) || b.width() != gw || b.height() != gh) continue;
+    const int32_t toRoot = static_cast<int32_t>(index - rootIndex);  // negative: ahead
+    for (int i = 0; i < gh; ++i) {
+      for (int j = 0; j < gw; ++j) {
+        const size_t k = static_cast<size_t>(i) * gw + j;
+        int rootSlot = -1;
+        for (int s = 0; s < 2; ++s)
+          if (b.ref[s][k] == toRoot) rootSlot = s;
+        if (rootSlot < 0) continue;
+        const int other = 1 - rootSlot;
+        const int32_t d = b.ref[other][k];
+        if (d == 0 || d == toRoot) continue;
+        Source src = lookup(index - d, chain, false);
+        if (src.kind == Source::Missing) continue;
+        const float vx = b.vec[other].dx[k], vy = b.vec[other].dy[k];
+        float rx = 0, ry = 0;
+        if (src.kind == Source::Field) follow(*src.field, i, j, vx, vy, rx, ry);
+        const float kx = b.vec[rootSlot].dx[k], ky = b.vec[rootSlot].dy[k];
+        // the I-frame's cell that p lands on
+        const float px = j * stride + 0.5f * (stride - 1) + kx;
+        const float py = i * stride + 0.5f * (stride - 1) + ky;
+        const int cj = clampInt(static_cast<int>(std::lround((px - 0.5f * (stride - 1)) / stride)), 0, gw - 1);
+        const int ci = clampInt(static_cast<int>(std::lround((py - 0.5f * (stride - 1)) / stride)), 0, gh - 1);
+        const size_t c = static_cast<size_t>(ci) * gw + cj;
+        sumX[c] += vx + rx - kx;
+        sumY[c] += vy + ry - ky;
+        ++count[c];
+        ++samples;
       }
     }
   }
-  return std::move(root);
+  MotionGrid out = shape;
+  if (samples == 0) {
+    // No leading picture ties the two chains: the I-frame stays where the latest composed
+    // frame before it was.
+    Source still = Source();
+    for (auto it = nodes_.lower_bound(rootIndex); it != nodes_.begin();) {
+      --it;
+      still = lookup(it->first, chain, false);
+      if (still.kind != Source::Missing) break;
+    }
+    if (still.kind == Source::Field) out = *still.field;
+    else std::fill(out.dx.begin(), out.dx.end(), 0.f), std::fill(out.dy.begin(), out.dy.end(), 0.f);
+    root.oldField = std::move(out);
+    return;
+  }
+  double meanX = 0, meanY = 0;
+  for (size_t c = 0; c < out.size(); ++c) {
+    if (count[c]) {
+      out.dx[c] = sumX[c] / count[c];
+      out.dy[c] = sumY[c] / count[c];
+      meanX += sumX[c];
+      meanY += sumY[c];
+    }
+  }
+  meanX /= samples;
+  meanY /= samples;
+  // Holes: a few passes of neighbour means, then the overall mean.
+  std::vector<uint8_t> filled(out.size());
+  for (size_t c = 0; c < out.size(); ++c) filled[c] = count[c] > 0;
+  for (int pass = 0; pass < 8; ++pass) {
+    std::vector<uint8_t> next = filled;
+    bool any = false;
+    for (int i = 0; i < gh; ++i) {
+      for (int j = 0; j < gw; ++j) {
+        const size_t c = static_cast<size_t>(i) * gw + j;
+        if (filled[c]) continue;
+        float sx = 0, sy = 0;
+        int n = 0;
+        const int di[4] = {-1, 1, 0, 0}, dj[4] = {0, 0, -1, 1};
+        for (int e = 0; e < 4; ++e) {
+          const int ni = i + di[e], nj = j + dj[e];
+          if (ni < 0 || nj < 0 || ni >= gh || nj >= gw) continue;
+          const size_t nc = static_cast<size_t>(ni) * gw + nj;
+          if (!filled[nc]) continue;
+          sx += out.dx[nc];
+          sy += out.dy[nc];
+          ++n;
+        }
+        if (n) {
+          out.dx[c] = sx / n;
+          out.dy[c] = sy / n;
+          next[c] = 1;
+          any = true;
+        }
+      }
+    }
+    filled.swap(next);
+    if (!any) break;
+  }
+  for (size_t c = 0; c < out.size(); ++c)
+    if (!filled[c]) {
+      out.dx[c] = static_cast<float>(meanX);
+      out.dy[c] = static_cast<float>(meanY);
+    }
+  root.oldField = std::move(out);
+  refineBridge(root, rootIndex, chain);
 }
 
-MotionGrid KeyframeComposer::composeBetween(const BlockField& blocks,
-                                            const MotionGrid* futureRoot) const {
-  MotionGrid root(0, 0, blocks.past.stride);
-  root.width = blocks.past.width;
-  root.height = blocks.past.height;
-  root.dx.resize(blocks.past.size());
-  root.dy.resize(blocks.past.size());
-  const int gw = root.width, gh = root.height;
-  const bool chain = haveAnchor_ && anchorRoot_.width == gw && anchorRoot_.height == gh;
-  const bool ahead = futureRoot && futureRoot->width == gw && futureRoot->height == gh;
+// The bridge above inherits the encoder's vector errors twice over: bi-predicted blocks often
+// carry symmetric errors (v0 + e, v1 - e) that cancel in their prediction, but not in
+// R - v_K. A global correction removes them: the leading pictures are composed on trial with
+// the bridge, and with the bridge moved by one pixel, which gives every cell as a + b * delta
+// (b: how much of the cell goes through the I-frame). Where neighbouring cells go through it
+// to different degrees, smooth motion between them asks for delta = -(a_p - a_q) / (b_p - b_q);
+// the median over such pairs (away from the edges) moves the bridge, by at most
+// kMaxBridgeCorrection pixels.
+void KeyframeComposer::refineBridge(Node& root, int64_t rootIndex, int64_t chain) {
+  static constexpr float kMaxBridgeCorrection = 4.f;
+  std::vector<int64_t> leading;
+  for (auto& entry : held_)
+    if (entry.first < rootIndex && chainOf(entry.first) == chain) leading.push_back(entry.first);
+  if (leading.empty()) return;
+  auto trial = [&](float shift, std::map<int64_t, MotionGrid>& out) {
+    for (float& v : root.oldField.dx) v += shift;
+    for (float& v : root.oldField.dy) v += shift;
+    std::vector<int64_t> todo = leading;
+    for (;;) {
+      auto next = todo.end();
+      for (auto it = todo.begin(); it != todo.end() && next == todo.end(); ++it) {
+        bool ready = true;
+        for (int32_t d : held_.at(*it).refs) {
+          const int64_t r = *it - d;
+          if (nodes_.count(r)) continue;
+          if (held_.count(r) || r > lastArrived_) ready = false;
+        }
+        if (ready) next = it;
+      }
+      if (next == todo.end()) break;
+      Node node;
+      composeBilinear(held_.at(*next), node);
+      out[*next] = node.field;
+      nodes_[*next] = std::move(node);
+      todo.erase(next);
+    }
+    for (auto& entry : out) nodes_.erase(entry.first);
+    for (float& v : root.oldField.dx) v -= shift;
+    for (float& v : root.oldField.dy) v -= shift;
+  };
+  std::map<int64_t, MotionGrid> base, moved;
+  trial(0.f, base);
+  trial(1.f, moved);
+  std::vector<float> deltaX, deltaY;
+  const int inset = (kEdgeInsetPixels + root.field.stride - 1) / root.field.stride;
+  for (const auto& [index, a] : base) {
+    const MotionGrid& b = moved.at(index);
+    const int gw = a.width, gh = a.height;
+    auto pair = [&](size_t p, size_t q) {
+      const float bx = (b.dx[p] - a.dx[p]) - (b.dx[q] - a.dx[q]);
+      const float by = (b.dy[p] - a.dy[p]) - (b.dy[q] - a.dy[q]);
+      if (std::abs(bx) >= 0.25f) deltaX.push_back(-(a.dx[p] - a.dx[q]) / bx);
+      if (std::abs(by) >= 0.25f) deltaY.push_back(-(a.dy[p] - a.dy[q]) / by);
+    };
+    for (int i = inset; i < gh - inset; ++i)
+      for (int j = inset; j < gw - inset; ++j) {
+        const size_t k = static_cast<size_t>(i) * gw + j;
+        if (j + 1 < gw - inset) pair(k, k + 1);
+        if (i + 1 < gh - inset) pair(k, k + gw);
+      }
+  }
+  auto median = [](std::vector<float>& v) {
+    if (v.size() < 4) return 0.f;
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    const float m = v[v.size() / 2];
+    return std::max(-kMaxBridgeCorrection, std::min(kMaxBridgeCorrection, m));
+  };
+  const float dx = median(deltaX), dy = median(deltaY);
+  for (float& v : root.oldField.dx) v += dx;
+  for (float& v : root.oldField.dy) v += dy;
+}
+
+// --- composition ---------------------------------------------------------------------------
+
+void KeyframeComposer::compose(Held& h) {
+  DecodedFrame& frame = h.frame;
+  const int64_t t = frame.index;
+  Node node;
+  if (composition_ == Composition::Bilinear)
+    composeBilinear(h, node);
+  else
+    composeOfficial(h, node);
+
+  if (policy_.mode == KeyframePolicy::Mode::Adaptive && !frame.isKeyframe &&
+      (frame.pictType != 'B' || h.blocks.sequential)) {
+    size_t intra = 0;
+    for (size_t k = 0; k < h.blocks.size(); ++k) intra += h.blocks.intra(k) || h.blocks.unexplainedAt(k);
+    const float intraShare = h.blocks.size() ? float(intra) / h.blocks.size() : 1.f;
+    // Displacement to the current keyframe, approximated cell by cell as R_t(p) - R_K(p).
+    MotionGrid toKey = node.field;
+    if (composition_ == Composition::Bilinear) {
+      const int64_t key = keyframeOf(t);
+      auto it = nodes_.find(key);
+      if (key != node.root && it != nodes_.end() && it->second.root == node.root &&
+          it->second.field.size() == toKey.size())
+        for (size_t k = 0; k < toKey.size(); ++k) {
+          toKey.dx[k] -= it->second.field.dx[k];
+          toKey.dy[k] -= it->second.field.dy[k];
+        }
+    }
+    if (wantsKeyframe(frame, toKey, intraShare)) {
+      frame.isKeyframe = true;
+      keyframes_.insert(t);
+      if (composition_ == Composition::Official) {
+        // Official fields are relative to the keyframe: it starts anew.
+        std::fill(node.field.dx.begin(), node.field.dx.end(), 0.f);
+        std::fill(node.field.dy.begin(), node.field.dy.end(), 0.f);
+        node.root = t;
+      }
+    }
+  }
+  nodes_[t] = std::move(node);
+}
+
+void KeyframeComposer::composeBilinear(Held& h, Node& node) {
+  const int64_t t = h.frame.index;
+  const BlockField& b = h.blocks;
+  node.field = MotionGrid(0, 0, b.stride());
+  node.field.width = b.width();
+  node.field.height = b.height();
+  node.field.dx.assign(b.size(), 0.f);
+  node.field.dy.assign(b.size(), 0.f);
+  if (roots_.count(t)) {  // an I-frame keyframe: the root of a new chain
+    node.root = t;
+    node.isRoot = true;
+    node.oldRoot = chainOf(t - 1);
+    return;
+  }
+  const int64_t chain = chainOf(t);
+  node.root = chain;
+  // The source of each distinct reference, then of the fallback.
+  std::vector<std::pair<int32_t, Source>> sources;
+  for (int32_t d : h.refs) {
+    Source s = lookup(t - d, chain, true);
+    if (s.kind == Source::Field && (s.field->width != b.width() || s.field->height != b.height()))
+      s.kind = Source::Missing;  // a picture of another size (a new sequence)
+    sources.emplace_back(d, s);
+  }
+  Source still = fallback(h, chain);
+  if (still.kind == Source::Field &&
+      (still.field->width != b.width() || still.field->height != b.height()))
+    still.kind = Source::Zero;
+  // Per distinct reference: how to read its field (Missing: not at all; no grid: zero).
+  struct Reader {
+    int32_t d;
+    bool usable;
+    Follower follower;
+  };
+  std::vector<Reader> readers;
+  readers.reserve(sources.size());
+  for (const auto& [d, s] : sources)
+    readers.push_back({d, s.kind != Source::Missing,
+                       Follower(s.kind == Source::Field ? *s.field : node.field)});
+  for (size_t r = 0; r < readers.size(); ++r)
+    if (sources[r].second.kind != Source::Field) readers[r].follower.grid = nullptr;
+  const Reader missing{0, false, Follower(node.field)};
+  auto readerOf = [&](int32_t d) -> const Reader& {
+    for (const Reader& r : readers)
+      if (r.d == d) return r;
+    return missing;
+  };
+  const int gw = b.width(), gh = b.height();
+  // Distances per cell repeat over runs of cells: remember the last lookup per slot.
+  int32_t lastD[2] = {0, 0};
+  const Reader* lastR[2] = {nullptr, nullptr};
   for (int i = 0; i < gh; ++i) {
     for (int j = 0; j < gw; ++j) {
       const size_t k = static_cast<size_t>(i) * gw + j;
       float sx = 0, sy = 0;
       int n = 0;
-      if (blocks.hasPast[k]) {
+      for (int s = 0; s < 2; ++s) {
+        if (!b.hasSlot(s)) continue;
+        const int32_t d = b.ref[s][k];
+        if (d == 0) continue;
+        if (d != lastD[s] || !lastR[s]) {
+          lastD[s] = d;
+          lastR[s] = &readerOf(d);
+        }
+        const Reader& src = *lastR[s];
+        if (!src.usable) continue;
+        const float vx = b.vec[s].dx[k], vy = b.vec[s].dy[k];
         float rx = 0, ry = 0;
-        if (chain) follow(anchorRoot_, i, j, blocks.past.dx[k], blocks.past.dy[k], rx, ry);
-        sx += blocks.past.dx[k] + rx;
-        sy += blocks.past.dy[k] + ry;
-        ++n;
-      }
-      if (ahead && !blocks.hasFuture.empty() && blocks.hasFuture[k]) {
-        float rx = 0, ry = 0;
-        follow(*futureRoot, i, j, blocks.future.dx[k], blocks.future.dy[k], rx, ry);
-        sx += blocks.future.dx[k] + rx;
-        sy += blocks.future.dy[k] + ry;
+        if (src.follower.grid) src.follower(i, j, vx, vy, rx, ry);
+        sx += vx + rx;
+        sy += vy + ry;
         ++n;
       }
       if (n > 0) {
-        root.dx[k] = sx / n;
-        root.dy[k] = sy / n;
-      } else {
-        root.dx[k] = chain ? anchorRoot_.dx[k] : 0.f;
-        root.dy[k] = chain ? anchorRoot_.dy[k] : 0.f;
+        const float inv = n == 2 ? 0.5f : 1.f;
+        node.field.dx[k] = sx * inv;
+        node.field.dy[k] = sy * inv;
+      } else if (still.kind == Source::Field) {  // intra: no motion relative to the fallback
+        node.field.dx[k] = still.field->dx[k];
+        node.field.dy[k] = still.field->dy[k];
       }
     }
   }
-  return root;
 }
 
-void KeyframeComposer::emit(DecodedFrame frame, const MotionGrid& root,
-                            std::vector<DecodedFrame>& ready) {
+void KeyframeComposer::composeOfficial(Held& h, Node& node) {
+  const int64_t t = h.frame.index;
+  const BlockField& b = h.blocks;
+  const int w = b.width(), hgt = b.height();  // stride 1: cells are pixels
+  node.field = MotionGrid(w, hgt, 1);
+  const int64_t key = keyframeOf(t);
+  node.root = key;
+  if (key == t) return;  // the keyframe: identity
+  std::vector<std::pair<int32_t, Source>> sources;
+  for (int32_t d : h.refs) {
+    Source s = lookup(t - d, key, false);
+    if (s.kind == Source::Field && (s.field->width != w || s.field->height != hgt))
+      s.kind = Source::Missing;
+    sources.emplace_back(d, s);
+  }
+  Source still = fallback(h, key);
+  if (still.kind == Source::Field && (still.field->width != w || still.field->height != hgt))
+    still.kind = Source::Land;
+  auto sourceOf = [&](int32_t d) -> const Source* {
+    for (const auto& [dd, s] : sources)
+      if (dd == d) return s.kind == Source::Missing ? nullptr : &s;
+    return nullptr;
+  };
+  for (int y = 0; y < hgt; ++y) {
+    for (int x = 0; x < w; ++x) {
+      const size_t k = static_cast<size_t>(y) * w + x;
+      int slot = -1;
+      const Source* src = nullptr;
+      for (int s = 0; s < 2 && slot < 0; ++s) {
+        if (!b.hasSlot(s) || b.ref[s][k] == 0) continue;
+        src = sourceOf(b.ref[s][k]);
+        if (src) slot = s;
+      }
+      int px = x, py = y;  // the position this pixel holds in the keyframe
+      if (slot >= 0) {
+        const int qx = clampInt(x + roundHalfEven(b.vec[slot].dx[k]), 0, w - 1);
+        const int qy = clampInt(y + roundHalfEven(b.vec[slot].dy[k]), 0, hgt - 1);
+        px = qx;
+        py = qy;
+        if (src->kind == Source::Field) {
+          const size_t q = static_cast<size_t>(qy) * w + qx;
+          px += static_cast<int>(src->field->dx[q]);
+          py += static_cast<int>(src->field->dy[q]);
+        }
+      } else if (still.kind == Source::Field) {
+        px += static_cast<int>(still.field->dx[k]);
+        py += static_cast<int>(still.field->dy[k]);
+      }
+      node.field.dx[k] = static_cast<float>(px - x);
+      node.field.dy[k] = static_cast<float>(py - y);
+    }
+  }
+}
+
+bool KeyframeComposer::wantsKeyframe(const DecodedFrame& frame, const MotionGrid& toKey,
+                                     float intraShare) const {
+  if (frame.index - keyframeOf(frame.index) >= policy_.maxInterval) return true;
+  if (intraShare >= policy_.intraShare) return true;
+  std::vector<float> magnitude(toKey.size());
+  for (size_t k = 0; k < toKey.size(); ++k)
+    magnitude[k] = std::sqrt(toKey.dx[k] * toKey.dx[k] + toKey.dy[k] * toKey.dy[k]);
+  if (magnitude.empty()) return false;
+  std::nth_element(magnitude.begin(), magnitude.begin() + magnitude.size() / 2, magnitude.end());
+  const float limit = policy_.maxMotion > 0 ? policy_.maxMotion
+                                            : 0.08f * std::max(frame.width, frame.height);
+  return magnitude[magnitude.size() / 2] >= limit;
+}
+
+// --- output --------------------------------------------------------------------------------
+
+void KeyframeComposer::emit(DecodedFrame frame, std::vector<DecodedFrame>& ready) {
+  const int64_t u = frame.index;
+  auto it = nodes_.find(u);
+  const Node* node = it == nodes_.end() ? nullptr : &it->second;
   if (frame.isKeyframe) {
-    keyframeIndex_ = frame.index;
-    keyRoot_ = root;
-    keyRootIsZero_ = true;
-    for (size_t k = 0; k < root.size() && keyRootIsZero_; ++k)
-      keyRootIsZero_ = root.dx[k] == 0.f && root.dy[k] == 0.f;
+    keyframeIndex_ = u;
+    keyRoot_ = node ? node->root : -1;
+    keyField_ = node ? node->field : MotionGrid();
+    keyFieldIsZero_ = true;
+    for (size_t k = 0; k < keyField_.size() && keyFieldIsZero_; ++k)
+      keyFieldIsZero_ = keyField_.dx[k] == 0.f && keyField_.dy[k] == 0.f;
   }
   frame.keyframeIndex = keyframeIndex_;
   frame.hasMotion = true;
-  frame.motionWidth = root.width;
-  frame.motionHeight = root.height;
-  const size_t n = root.size();
-  if (frame.isKeyframe) {
-    frame.motion.assign(2 * n, 0.f);
-  } else if (keyRootIsZero_ || keyRoot_.width != root.width || keyRoot_.height != root.height) {
+  struct {
+    int width, height;
+  } out{(frame.width + stride_ - 1) / stride_, (frame.height + stride_ - 1) / stride_};
+  frame.motionWidth = out.width;
+  frame.motionHeight = out.height;
+  const size_t n = static_cast<size_t>(out.width) * out.height;
+  frame.motion.assign(2 * n, 0.f);
+  if (frame.isKeyframe || !node) {
+    ready.push_back(std::move(frame));
+    return;
+  }
+  const MotionGrid& root = node->field;
+  if (composition_ == Composition::Official) {
+    // Per-pixel field: a cell takes the pixel at its centre.
+    for (int i = 0; i < out.height; ++i) {
+      const int y = std::min(i * stride_ + (stride_ - 1) / 2, root.height - 1);
+      for (int j = 0; j < out.width; ++j) {
+        const int x = std::min(j * stride_ + (stride_ - 1) / 2, root.width - 1);
+        const size_t src = static_cast<size_t>(y) * root.width + x;
+        const size_t k = static_cast<size_t>(i) * out.width + j;
+        frame.motion[k] = root.dx[src];
+        frame.motion[n + k] = root.dy[src];
+      }
+    }
+    ready.push_back(std::move(frame));
+    return;
+  }
+  if (root.size() != n) {  // cannot happen: the blocks were rasterised at this stride
+    ready.push_back(std::move(frame));
+    return;
+  }
+  const bool sameGrid = keyField_.width == root.width && keyField_.height == root.height;
+  if (keyFieldIsZero_ || !sameGrid || keyRoot_ != node->root) {
     // The keyframe is the chain's root (the default policy): the root field is the answer.
-    frame.motion.resize(2 * n);
     std::copy(root.dx.begin(), root.dx.end(), frame.motion.begin());
     std::copy(root.dy.begin(), root.dy.end(), frame.motion.begin() + n);
   } else {
-    frame.motion.resize(2 * n);
     for (int i = 0; i < root.height; ++i) {
       for (int j = 0; j < root.width; ++j) {
         const size_t k = static_cast<size_t>(i) * root.width + j;
         // Solve x = R_t(p) - R_K(p + x): a few fixed-point steps from x0 = R_t(p) - R_K(p).
-        float x = root.dx[k] - keyRoot_.dx[k], y = root.dy[k] - keyRoot_.dy[k];
-        for (int it = 0; it < 3; ++it) {
+        float x = root.dx[k] - keyField_.dx[k], y = root.dy[k] - keyField_.dy[k];
+        for (int iter = 0; iter < 3; ++iter) {
           float kx, ky;
-          follow(keyRoot_, i, j, x, y, kx, ky);
+          follow(keyField_, i, j, x, y, kx, ky);
           x = root.dx[k] - kx;
           y = root.dy[k] - ky;
         }
@@ -142,85 +679,21 @@ void KeyframeComposer::emitDirect(DecodedFrame frame, const BlockField& blocks,
   if (frame.isKeyframe) keyframeIndex_ = frame.index;
   frame.keyframeIndex = keyframeIndex_;
   if (mode_ == MotionMode::Reference) {
-    const size_t n = blocks.past.size();
+    const size_t n = blocks.size();
     frame.hasMotion = true;
-    frame.motionWidth = blocks.past.width;
-    frame.motionHeight = blocks.past.height;
+    frame.motionWidth = blocks.width();
+    frame.motionHeight = blocks.height();
     frame.motion.assign(2 * n, 0.f);
     for (size_t k = 0; k < n; ++k) {
-      if (blocks.hasPast[k]) {
-        frame.motion[k] = blocks.past.dx[k];
-        frame.motion[n + k] = blocks.past.dy[k];
-      } else if (!blocks.hasFuture.empty() && blocks.hasFuture[k]) {
-        frame.motion[k] = blocks.future.dx[k];
-        frame.motion[n + k] = blocks.future.dy[k];
+      for (int s = 0; s < 2; ++s) {
+        if (!blocks.hasSlot(s) || blocks.ref[s][k] == 0) continue;
+        frame.motion[k] = blocks.vec[s].dx[k];
+        frame.motion[n + k] = blocks.vec[s].dy[k];
+        break;
       }
     }
   }
   ready.push_back(std::move(frame));
-}
-
-void KeyframeComposer::releasePending(const MotionGrid* futureRoot,
-                                      std::vector<DecodedFrame>& ready) {
-  for (Held& held : pending_) {
-    MotionGrid root = composeBetween(held.blocks, futureRoot);
-    emit(std::move(held.frame), root, ready);
-  }
-  pending_.clear();
-}
-
-void KeyframeComposer::push(DecodedFrame frame, BlockField blocks,
-                            std::vector<DecodedFrame>& ready) {
-  if (mode_ != MotionMode::Accumulated) {
-    emitDirect(std::move(frame), blocks, ready);
-    return;
-  }
-  if (frame.pictType == 'B' && haveAnchor_ && !blocks.toPreviousPicture) {
-    pending_.push_back({std::move(frame), std::move(blocks)});
-    if (pending_.size() >= kMaxHeldFrames) releasePending(nullptr, ready);
-    return;
-  }
-  float intraShare = 0;
-  if (policy_.mode == KeyframePolicy::Mode::Adaptive) {
-    size_t intra = 0;
-    for (size_t k = 0; k < blocks.hasPast.size(); ++k)
-      intra += (!blocks.hasPast[k] && (blocks.hasFuture.empty() || !blocks.hasFuture[k])) ||
-               (!blocks.unexplained.empty() && blocks.unexplained[k]);
-    intraShare = blocks.hasPast.empty() ? 1.f : float(intra) / blocks.hasPast.size();
-  }
-  MotionGrid root = composeAnchor(blocks);
-  releasePending(&root, ready);
-  if (policy_.mode == KeyframePolicy::Mode::Adaptive && !frame.isKeyframe)
-    frame.isKeyframe = wantsKeyframe(frame, root, intraShare);
-  if (frame.isKeyframe && (frame.pictType == 'I' || blocks.toPreviousPicture)) {
-    // A new chain starts at a keyframe I-frame: nothing after it refers across it. Nor across
-    // any keyframe when every picture refers to the one before (estimated motion).
-    for (size_t k = 0; k < root.size(); ++k) root.dx[k] = root.dy[k] = 0.f;
-  }
-  emit(std::move(frame), root, ready);
-  anchorRoot_ = std::move(root);
-  haveAnchor_ = true;
-}
-
-void KeyframeComposer::flush(std::vector<DecodedFrame>& ready) { releasePending(nullptr, ready); }
-
-bool KeyframeComposer::wantsKeyframe(const DecodedFrame& frame, const MotionGrid& root,
-                                     float intraShare) const {
-  if (frame.index - keyframeIndex_ >= policy_.maxInterval) return true;
-  if (intraShare >= policy_.intraShare) return true;
-  // Median displacement to the keyframe, approximated cell by cell as |R_t(p) - R_K(p)|.
-  const bool sameGrid = keyRoot_.width == root.width && keyRoot_.height == root.height;
-  std::vector<float> magnitude(root.size());
-  for (size_t k = 0; k < root.size(); ++k) {
-    const float dx = root.dx[k] - (sameGrid ? keyRoot_.dx[k] : 0.f);
-    const float dy = root.dy[k] - (sameGrid ? keyRoot_.dy[k] : 0.f);
-    magnitude[k] = std::sqrt(dx * dx + dy * dy);
-  }
-  if (magnitude.empty()) return false;
-  std::nth_element(magnitude.begin(), magnitude.begin() + magnitude.size() / 2, magnitude.end());
-  const float limit = policy_.maxMotion > 0 ? policy_.maxMotion
-                                            : 0.08f * std::max(frame.width, frame.height);
-  return magnitude[magnitude.size() / 2] >= limit;
 }
 
 }  // namespace arseg

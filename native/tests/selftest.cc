@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -21,6 +22,9 @@
 #include <vector>
 
 #include "../common/coded_error.h"
+#include "../motion/block_field.h"
+#include "../motion/keyframe_composer.h"
+#include "../motion/reference_resolver.h"
 #include "../creff/creff_cuda_emulator.h"
 #include "../creff/creff_fused_cpu.h"
 #include "../creff/creff_reference.h"
@@ -30,6 +34,7 @@
 #include "../postprocess/logits_to_labels.h"
 #include "../postprocess/pointwise_head.h"
 #include "../video/file_reader.h"
+#include "../video/motion_vectors.h"
 #include "../video/packet_reader.h"
 #include "../video/tensor_resize.h"
 
@@ -109,7 +114,7 @@ int main(int argc, char** argv) {
   const std::string scratch = argc > 2 ? argv[2] : "/tmp";
 
   for (const char* name : {"translate-p.mp4", "translate-b.mp4", "translate-refs.mp4", "zoom.mp4",
-                           "mpeg4.mp4", "mpeg2.mpg", "translate-p.h264"}) {
+                           "mpeg4.mp4", "mpeg2.mpg", "translate-p.h264", "x264-default.mp4"}) {
     auto [frames, code] = readAll(dir + "/" + name, fullRequest());
     expect(code.empty() && frames >= 24, std::string(name) + " decodes (" + code + ")");
   }
@@ -178,6 +183,29 @@ int main(int argc, char** argv) {
            "a dropped frame keeps the later indices (" + std::to_string(indices.size()) + " frames)");
   }
 
+  if (libavExportsExactRefs()) {  // the patched libav: HEVC vectors, frame threads, Main10
+    // (kept short: valgrind runs this too)
+    for (const char* name : {"x264-default.mp4", "x265-default.mp4", "hevc-main10.mp4", "hevc-wpp.mp4"}) {
+      for (int threads : {1, 3}) {
+        FrameRequest req = fullRequest();
+        req.threads = threads;
+        auto [frames, code] = readAll(dir + "/" + name, req);
+        expect(code.empty() && frames >= 12, std::string(name) + " decodes with motion (" + code + ")");
+      }
+    }
+    FrameRequest official = fullRequest();
+    official.composition = Composition::Official;
+    official.stride = 1;
+    official.tensors.clear();
+    official.rgb = false;
+    auto [frames, code] = readAll(dir + "/hevc-zoom.mp4", official);
+    expect(code.empty() && frames == 12, "official composition per pixel (" + code + ")");
+  } else {  // HEVC without the patch: refused from the bitstream (estimated by default, below)
+    FrameRequest bitstream = fullRequest();
+    bitstream.motionSource = MotionSource::Bitstream;
+    auto [frames, code] = readAll(dir + "/hevc.mp4", bitstream);
+    expect(code == "ERR_NO_MOTION_VECTORS", "hevc bitstream motion refused: " + code);
+  }
   {  // refused: bitstream motion from VP9; estimated instead by default and when forced
     FrameRequest bitstream = fullRequest();
     bitstream.motionSource = MotionSource::Bitstream;
@@ -252,6 +280,95 @@ int main(int argc, char** argv) {
     std::vector<int32_t> rows;
     if (second) estimatedVectors(got, rows);
     expect(rows.size() % 10 == 0, what + " as vectors");
+  }
+
+  {  // references: exact decode numbers, the nearest-anchor assumption, placeholders, waits
+    ReferenceResolver resolver(false);
+    std::vector<DecodedFrame> out;
+    auto frame = [](int64_t index, char type, std::vector<int32_t> sources) {
+      DecodedFrame f;
+      f.index = index;
+      f.pictType = type;
+      for (int32_t s : sources) {
+        const int32_t row[10] = {s, 16, 16, 8, 8, 8, 8, 4, 0, 4};
+        f.vectors.insert(f.vectors.end(), row, row + 10);
+      }
+      return f;
+    };
+    // display I0 B1 P2, decoded I0 P2 B1: B1 names P2 (decode number 1) before P2 comes out
+    resolver.push(frame(0, 'I', {}), 0, {}, out);
+    resolver.push(frame(1, 'B', {-1, 1, -1}), 2, {0, 1, kRefPictureNone}, out);
+    expect(out.size() == 1 && resolver.pending() == 1, "a B-frame waits for its future reference");
+    resolver.push(frame(2, 'P', {-1, -1}), 1, {0, kRefPictureUnknown}, out);
+    expect(out.size() == 3, "released once it came out");
+    if (out.size() == 3) {
+      const DecodedFrame& b = out[1];
+      expect(b.vectorRefs == std::vector<int32_t>({1, -1, kVectorRefNone}), "B-frame references");
+      expect(b.compositionRefs == std::vector<int32_t>({1, -1, 0}), "B-frame composition references");
+      const DecodedFrame& p = out[2];
+      // unknown: the nearest anchor before (I0, 2 back); not exact, so vectorRefs says 0
+      expect(p.vectorRefs == std::vector<int32_t>({2, kVectorRefUnknown}), "P-frame references");
+      expect(p.compositionRefs == std::vector<int32_t>({2, 2}), "P-frame assumed reference");
+    }
+    // a reference that never comes out: unknown after kMaxWait frames, never a hang
+    out.clear();
+    ReferenceResolver lost(false);
+    lost.push(frame(0, 'P', {-1}), 5, {99}, out);
+    for (int64_t i = 1; i <= ReferenceResolver::kMaxWait; ++i) lost.push(frame(i, 'P', {}), 5 + i, {}, out);
+    expect(out.size() == size_t(ReferenceResolver::kMaxWait) + 1 && out[0].vectorRefs[0] == kVectorRefUnknown,
+           "a lost reference times out");
+    ReferenceResolver mpeg(true);
+    out.clear();
+    mpeg.push(frame(0, 'I', {}), -1, {}, out);
+    mpeg.push(frame(1, 'B', {-1, 1}), -1, {kRefPictureUnknown, kRefPictureUnknown}, out);
+    mpeg.flush(out);
+    expect(out.size() == 2 && out[1].vectorRefs == std::vector<int32_t>({1, kVectorRefUnknown}) &&
+               out[1].compositionRefs == std::vector<int32_t>({1, 0}),
+           "nearest anchors: exact where they exist; no anchor after the end");
+  }
+
+  {  // composition: a B-frame held for its future reference, bi-prediction, official rounding
+    const int w = 32, h = 16;
+    auto blocks = [&](int stride, std::vector<std::array<int32_t, 3>> preds) {  // source, ref, mx
+      std::vector<int32_t> rows, refs;
+      for (auto [source, ref, mx] : preds) {
+        const int32_t row[10] = {source, 32, 16, 0, 0, 16, 8, mx, 0, 4};
+        rows.insert(rows.end(), row, row + 10);
+        refs.push_back(ref);
+      }
+      return rasteriseBlocks(rows.data(), refs.data(), refs.size(), w, h, stride);
+    };
+    for (Composition how : {Composition::Bilinear, Composition::Official}) {
+      const int stride = how == Composition::Official ? 1 : 4;
+      KeyframeComposer composer(MotionMode::Accumulated, KeyframePolicy{}, how, 4);
+      std::vector<DecodedFrame> out;
+      auto frame = [&](int64_t index, char type) {
+        DecodedFrame f;
+        f.index = index;
+        f.pictType = type;
+        f.width = w;
+        f.height = h;
+        f.isKeyframe = index == 0;
+        return f;
+      };
+      composer.push(frame(0, 'I'), blocks(stride, {}), out);
+      // B1: list 0 from I0 (+1.5 px), list 1 from P2 (-1.5 px); P2: from I0 (+3 px)
+      composer.push(frame(1, 'B'), blocks(stride, {{-1, 1, 6}, {1, -1, -6}}), out);
+      expect(out.size() == 1 && composer.pending() == 1, "B-frame held for P2");
+      composer.push(frame(2, 'P'), blocks(stride, {{-1, 2, 12}}), out);
+      composer.flush(out);
+      expect(out.size() == 3, "all frames out, in order");
+      if (out.size() == 3) {
+        const float b = out[1].motion[2 * out[1].motionWidth + 2];
+        const float p = out[2].motion[2 * out[2].motionWidth + 2];
+        if (how == Composition::Bilinear) {
+          expect(std::abs(b - 1.5f) < 1e-5f && std::abs(p - 3.f) < 1e-5f, "bilinear: B 1.5, P 3");
+        } else {
+          // list 0 only, each step rounded half to even: 1.5 -> 2; 3 -> 3
+          expect(b == 2.f && p == 3.f, "official: B " + std::to_string(b) + ", P " + std::to_string(p));
+        }
+      }
+    }
   }
 
   {  // missing file and no video stream
@@ -333,11 +450,15 @@ int main(int argc, char** argv) {
     ::unlink(fifo.c_str());
   }
 
-  {  // byte-flipped variants: frames or a coded error, never a crash
-    const std::vector<uint8_t> original = slurp(dir + "/translate-b.mp4");
+  // byte-flipped variants: frames or a coded error, never a crash (HEVC: the patched decoder's
+  // export, and the composition that follows it)
+  for (const char* name : {"translate-b.mp4", "x265-default.mp4"}) {
+    if (std::string(name) == "x265-default.mp4" && !libavExportsExactRefs()) continue;
+    const std::vector<uint8_t> original = slurp(dir + "/" + name);
     uint32_t x = 2463534242u;
     int coded = 0;
-    for (int variant = 0; variant < 40; ++variant) {
+    const int variants = std::string(name) == "x265-default.mp4" ? 24 : 40;
+    for (int variant = 0; variant < variants; ++variant) {
       std::vector<uint8_t> bytes = original;
       for (int k = 0; k < 1 + variant % 20; ++k) {
         x ^= x << 13;
@@ -348,9 +469,12 @@ int main(int argc, char** argv) {
       if (variant % 5 == 4) bytes.resize(x % bytes.size());
       const std::string path = scratch + "/selftest-fuzz.mp4";
       spit(path, bytes);
-      if (!readAll(path, fullRequest()).second.empty()) ++coded;
+      FrameRequest req = fullRequest();
+      req.threads = variant % 2 ? 1 : 3;
+      if (variant % 3 == 0) req.composition = Composition::Official;
+      if (!readAll(path, req).second.empty()) ++coded;
     }
-    expect(true, "fuzz variants survived (" + std::to_string(coded) + " ended in coded errors)");
+    expect(true, std::string(name) + " fuzz variants survived (" + std::to_string(coded) + " ended in coded errors)");
   }
 
   // CReFF: the fused kernel (threads, tiles, halos) against the reference, including windows

@@ -130,6 +130,7 @@ void FileReader::open() {
     info_.duration = format_->duration / double(AV_TIME_BASE);
   info_.frameCount = stream->nb_frames > 0 ? stream->nb_frames : -1;
   info_.motionVectors = codecExportsMotionVectors(stream->codecpar->codec_id);
+  info_.motionExact = info_.motionVectors && decoder_->motionExact();
   const FrameRequest& resolved = decoder_->pipeline().request();
   if (resolved.needsMotionSideData())
     info_.motionSource = resolved.motionSource == MotionSource::Estimate

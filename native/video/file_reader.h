@@ -31,6 +31,7 @@ struct StreamInfo {
   // pictures are to be rotated counter-clockwise for display (ffprobe's "rotation"). Frames
   // are handed out as decoded, not rotated.
   int rotation = 0;
+  bool motionExact = false;    // ... with exact references (VideoDecoder::motionExact)
 };
 
 class FileReader {

@@ -103,47 +103,86 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase, int64_t posi
     converter_.toTensor(frame, spec, out.tensors[t]);
   }
 
-  BlockField blocks;
-  if (request_.needsMotionSideData()) {
-    // Vectors straight into the frame when the caller wants them (no copy), else into a reused
-    // scratch buffer.
-    std::vector<int32_t>& vectors = request_.vectors ? out.vectors : vectorScratch_;
-    const bool estimated = request_.motionSource == MotionSource::Estimate;
-    bool haveEstimate = false;
-    if (estimated) {
-      // The estimate as blocks against the previous picture. A keyframe's own field is not
-      // read when motion is accumulated under a fixed policy (its chain restarts): the picture
-      // is only kept as the next one's reference.
-      const bool want = request_.vectors || request_.motion != MotionMode::Accumulated ||
-                        !out.isKeyframe || request_.keyframes.mode == KeyframePolicy::Mode::Adaptive;
-      ptrdiff_t linesize = 0;
-      const uint8_t* luma = converter_.luma(frame, linesize);
-      vectors.clear();
-      haveEstimate = estimator_.push(luma, linesize, frame->width, frame->height, request_.stride,
-                                     want, estimate_);
-      if (haveEstimate) estimatedVectors(estimate_, vectors);
-    } else {
-      exportMotionVectors(frame, vectors);
-    }
+  if (!request_.needsMotionSideData()) {
+    composer_.push(std::move(out), BlockField(), composed_);
+  } else if (request_.motionSource == MotionSource::Estimate) {
+    // Every vector refers to the previous picture: nothing to resolve, nothing to wait for.
+    estimate(frame, out);
     out.hasVectors = request_.vectors;
-    out.motionSource = estimated ? DecodedFrame::Source::Estimated : DecodedFrame::Source::Bitstream;
-    if (request_.motion != MotionMode::None) {
-      blocks = rasteriseBlocks(vectors.data(), vectors.size() / kVectorColumns, frame->width,
-                               frame->height, request_.stride);
-      blocks.toPreviousPicture = estimated;
-      if (estimated && haveEstimate) {
-        // The estimate's cells are the field's cells (same stride): flag those nothing matched.
-        blocks.unexplained.resize(estimate_.matched.size());
-        for (size_t k = 0; k < estimate_.matched.size(); ++k) blocks.unexplained[k] = !estimate_.matched[k];
-      }
-    }
+    out.motionSource = DecodedFrame::Source::Estimated;
+    resolved_.push_back(std::move(out));
+    compose(resolved_, haveEstimate_ ? &estimate_ : nullptr);
+  } else {
+    exportMotionVectors(frame, out.vectors, refPictures_);
+    out.motionSource = DecodedFrame::Source::Bitstream;
+    out.hasVectors = request_.vectors;
+    resolver_.push(std::move(out), frameDecodeNumber(frame), std::move(refPictures_), resolved_);
+    refPictures_.clear();
+    compose(resolved_);
   }
-  composer_.push(std::move(out), std::move(blocks), composed_);
   for (DecodedFrame& f : composed_) ready_.push_back(std::move(f));
   composed_.clear();
 }
 
+void FramePipeline::estimate(const AVFrame* frame, DecodedFrame& out) {
+  // A keyframe's own field is not read when motion is accumulated under a fixed policy (its
+  // chain restarts there): the picture is only kept as the next one's reference.
+  const bool want = request_.vectors || request_.motion != MotionMode::Accumulated ||
+                    !out.isKeyframe || request_.keyframes.mode == KeyframePolicy::Mode::Adaptive;
+  ptrdiff_t linesize = 0;
+  const uint8_t* luma = converter_.luma(frame, linesize);
+  haveEstimate_ = estimator_.push(luma, linesize, frame->width, frame->height, request_.stride, want, estimate_);
+  out.vectors.clear();
+  if (haveEstimate_) estimatedVectors(estimate_, out.vectors);
+  const size_t rows = out.vectors.size() / kVectorColumns;
+  out.vectorRefs.assign(rows, 1);       // exactly one picture back in display order
+  out.compositionRefs.assign(rows, 1);
+}
+
+void FramePipeline::compose(std::vector<DecodedFrame>& resolved, const FieldEstimate* estimate) {
+  for (DecodedFrame& f : resolved) {
+    BlockField blocks;
+    if (request_.motion != MotionMode::None) {
+      // The official composition works per pixel, whatever the stride handed out.
+      const int stride = request_.motion == MotionMode::Accumulated &&
+                                 request_.composition == Composition::Official
+                             ? 1
+                             : request_.stride;
+      blocks = rasteriseBlocks(f.vectors.data(), f.compositionRefs.data(),
+                               f.vectors.size() / kVectorColumns, f.width, f.height, stride);
+      if (request_.motionSource == MotionSource::Estimate) {
+        blocks.sequential = true;
+        // Cells no patch matched, on the blocks' grid (the estimate's cells when the strides
+        // agree, else the estimate cell holding each cell's centre).
+        if (estimate) {
+          const MotionGrid& e = estimate->field;
+          blocks.unexplained.assign(blocks.size(), 0);
+          for (int i = 0; i < blocks.height(); ++i) {
+            const int ei = std::min(e.height - 1, (i * stride + (stride - 1) / 2) / e.stride);
+            for (int j = 0; j < blocks.width(); ++j) {
+              const int ej = std::min(e.width - 1, (j * stride + (stride - 1) / 2) / e.stride);
+              blocks.unexplained[static_cast<size_t>(i) * blocks.width() + j] =
+                  !estimate->matched[static_cast<size_t>(ei) * e.width + ej];
+            }
+          }
+        }
+      }
+    }
+    f.compositionRefs.clear();
+    f.compositionRefs.shrink_to_fit();
+    if (!request_.vectors) {
+      f.vectors.clear();
+      f.vectors.shrink_to_fit();
+      f.vectorRefs.clear();
+    }
+    composer_.push(std::move(f), std::move(blocks), composed_);
+  }
+  resolved.clear();
+}
+
 void FramePipeline::flush() {
+  resolver_.flush(resolved_);
+  compose(resolved_);
   composer_.flush(composed_);
   for (DecodedFrame& f : composed_) ready_.push_back(std::move(f));
   composed_.clear();

@@ -1,6 +1,12 @@
 // Everything that happens to a decoded picture before it is handed out: numbering, keyframe
-// policy, pixel conversion, motion-vector export and dense motion. Shared by the file/URL
-// reader and the packet decoder so both produce identical frames.
+// policy, pixel conversion, motion-vector export with each vector's reference, and dense
+// motion. Shared by the file/URL reader and the packet reader so both produce identical frames.
+//
+// Motion goes: libav's side data (motion_vectors.h) -> display-order references
+// (reference_resolver.h, which may hold a frame until a picture it predicts from comes out)
+// -> blocks on a grid (block_field.h) -> the composer (keyframe_composer.h, which holds frames
+// until their references are composed). Estimated motion (request.motionSource Estimate,
+// estimator.h) enters as blocks whose reference is exactly the previous picture.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +15,7 @@
 
 #include "../motion/estimator.h"
 #include "../motion/keyframe_composer.h"
+#include "../motion/reference_resolver.h"
 #include "frame_converter.h"
 #include "frame_request.h"
 #include "libav_ptr.h"
@@ -17,8 +24,12 @@ namespace arseg {
 
 class FramePipeline {
  public:
-  explicit FramePipeline(FrameRequest request)
-      : request_(std::move(request)), composer_(request_.motion, request_.keyframes) {}
+  // `nearestAnchorsAreExact`: the codec's references are always the nearest anchors
+  // (codecRefsAreNearestAnchors), so vectors without an exact reference are exact anyway.
+  FramePipeline(FrameRequest request, bool nearestAnchorsAreExact)
+      : request_(std::move(request)),
+        resolver_(nearestAnchorsAreExact),
+        composer_(request_.motion, request_.keyframes, request_.composition, request_.stride) {}
 
   const FrameRequest& request() const { return request_; }
 
@@ -28,6 +39,8 @@ class FramePipeline {
   void push(const AVFrame* frame, AVRational timeBase, int64_t position = -1);
   // End of stream: frames held for motion composition come out.
   void flush();
+  // Frames held for references or composition.
+  size_t held() const { return resolver_.pending() + composer_.pending(); }
 
   bool hasReady() const { return !ready_.empty(); }
   DecodedFrame popReady();
@@ -41,12 +54,20 @@ class FramePipeline {
   int firstHeight() const { return firstHeight_; }
 
  private:
+  // `estimate`: the estimate of the (single) frame in `resolved`, for estimated motion.
+  void compose(std::vector<DecodedFrame>& resolved, const FieldEstimate* estimate = nullptr);
+  // Estimated motion: the picture's field to the previous one, as vectors in the frame.
+  void estimate(const AVFrame* frame, DecodedFrame& out);
+
   FrameRequest request_;
+  ReferenceResolver resolver_;
   KeyframeComposer composer_;
   FrameConverter converter_;
   MotionEstimator estimator_;  // motionSource Estimate only
   FieldEstimate estimate_;
-  std::vector<int32_t> vectorScratch_;
+  bool haveEstimate_ = false;
+  std::vector<int64_t> refPictures_;
+  std::vector<DecodedFrame> resolved_;
   std::vector<DecodedFrame> composed_;
   std::deque<DecodedFrame> ready_;
   int64_t framesSeen_ = 0;

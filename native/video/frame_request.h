@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <climits>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -44,6 +45,13 @@ enum class MotionMode {
   Accumulated,  // displacement composed back to the frame's keyframe
 };
 
+// How an accumulated field is composed along the reference chain (keyframe_composer.h).
+enum class Composition {
+  Bilinear,  // fractional vectors, each step samples its reference's field bilinearly
+  Official,  // the official AR-Seg pre-processing (mergeMotion): per pixel, every step rounded
+             // to whole pixels, positions clipped to the frame, integer fields
+};
+
 // Which frames are keyframes (the frames motion is accumulated to, and that AR-Seg runs at HR).
 struct KeyframePolicy {
   enum class Mode {
@@ -75,6 +83,7 @@ struct FrameRequest {
   MotionMode motion = MotionMode::None;
   MotionSource motionSource = MotionSource::Auto;  // resolved to Bitstream or Estimate by the
                                                   // video decoder when it opens
+  Composition composition = Composition::Bilinear;
   int stride = 8;            // dense field cell size in pixels
   KeyframePolicy keyframes;
   int threads = 0;           // decoder threads, 0 = libavcodec's choice
@@ -86,6 +95,10 @@ struct FrameRequest {
 
 // Raw motion vector columns, in the order mv-extractor users know.
 constexpr int kVectorColumns = 10;
+
+// DecodedFrame::vectorRefs entries besides a display-order distance (+ past, - future).
+constexpr int32_t kVectorRefUnknown = 0;          // the bitstream names none (stock libav)
+constexpr int32_t kVectorRefNone = INT32_MIN;     // a placeholder row, not a prediction
 
 struct DecodedFrame {
   int64_t index = 0;           // presentation order, from 0
@@ -104,6 +117,12 @@ struct DecodedFrame {
   std::vector<int32_t> vectors;              // N x kVectorColumns
   // Where the vectors and motion of this frame came from (vectors or motion requested only).
   enum class Source { None, Bitstream, Estimated } motionSource = Source::None;
+  // Per vector: the exact reference as a signed display-order distance (+ = that many frames
+  // back), kVectorRefUnknown or kVectorRefNone (reference_resolver.h).
+  std::vector<int32_t> vectorRefs;
+  // Per vector: the reference composition follows: the exact one, else the nearest-anchor
+  // assumption; 0 = no prediction. Internal: not handed to JS.
+  std::vector<int32_t> compositionRefs;
   bool hasMotion = false;
   int motionWidth = 0;                       // grid cells per row
   int motionHeight = 0;

@@ -8,9 +8,32 @@ extern "C" {
 
 namespace arseg {
 
+bool libavExportsExactRefs() {
+#ifdef AV_MOTION_VECTOR_EXACT_REFS
+  return true;
+#else
+  return false;
+#endif
+}
+
 bool codecExportsMotionVectors(AVCodecID id) {
   switch (id) {
     case AV_CODEC_ID_H264:
+    case AV_CODEC_ID_MPEG4:
+    case AV_CODEC_ID_MPEG1VIDEO:
+    case AV_CODEC_ID_MPEG2VIDEO:
+    case AV_CODEC_ID_H263:
+    case AV_CODEC_ID_H263P:
+      return true;
+    case AV_CODEC_ID_HEVC:
+      return libavExportsExactRefs();
+    default:
+      return false;
+  }
+}
+
+bool codecRefsAreNearestAnchors(AVCodecID id) {
+  switch (id) {
     case AV_CODEC_ID_MPEG4:
     case AV_CODEC_ID_MPEG1VIDEO:
     case AV_CODEC_ID_MPEG2VIDEO:
@@ -22,13 +45,21 @@ bool codecExportsMotionVectors(AVCodecID id) {
   }
 }
 
-void exportMotionVectors(const AVFrame* frame, std::vector<int32_t>& out) {
+bool codecMotionIsExact(AVCodecID id) {
+  if (codecRefsAreNearestAnchors(id)) return true;
+  return (id == AV_CODEC_ID_H264 || id == AV_CODEC_ID_HEVC) && libavExportsExactRefs();
+}
+
+void exportMotionVectors(const AVFrame* frame, std::vector<int32_t>& out,
+                         std::vector<int64_t>& refPictures) {
   out.clear();
+  refPictures.clear();
   const AVFrameSideData* sd = av_frame_get_side_data(frame, AV_FRAME_DATA_MOTION_VECTORS);
   if (!sd) return;
   const auto* mvs = reinterpret_cast<const AVMotionVector*>(sd->data);
   const size_t count = sd->size / sizeof(AVMotionVector);
   out.resize(count * kVectorColumns);
+  refPictures.resize(count);
   int32_t* row = out.data();
   for (size_t i = 0; i < count; ++i, row += kVectorColumns) {
     const AVMotionVector& mv = mvs[i];
@@ -42,7 +73,26 @@ void exportMotionVectors(const AVFrame* frame, std::vector<int32_t>& out) {
     row[7] = mv.motion_x;
     row[8] = mv.motion_y;
     row[9] = mv.motion_scale;
+    int64_t ref = kRefPictureUnknown;
+#ifdef AV_MOTION_VECTOR_EXACT_REFS
+    if (mv.flags & AV_MOTION_VECTOR_FLAG_EXACT_REF) {
+      if (AV_MOTION_VECTOR_REF_INDEX(mv.flags) < 0)
+        ref = kRefPictureNone;
+      else if (AV_MOTION_VECTOR_REF_PICTURE(mv.flags) != AV_MOTION_VECTOR_REF_UNKNOWN)
+        ref = AV_MOTION_VECTOR_REF_PICTURE(mv.flags);
+    }
+#endif
+    refPictures[i] = ref;
   }
+}
+
+int64_t frameDecodeNumber(const AVFrame* frame) {
+#ifdef AV_MOTION_VECTOR_EXACT_REFS
+  return frame->coded_picture_number & 0x7FFFFFFF;
+#else
+  (void)frame;
+  return -1;
+#endif
 }
 
 }  // namespace arseg

@@ -19,11 +19,17 @@ std::string codecDisplayName(AVCodecID codecId) {
 FrameRequest resolveMotionSource(FrameRequest request, AVCodecID codecId) {
   if (!request.needsMotionSideData()) return request;
   const bool exported = codecExportsMotionVectors(codecId);
-  if (request.motionSource == MotionSource::Bitstream && !exported)
+  if (request.motionSource == MotionSource::Bitstream && !exported) {
+    const bool hevc = codecId == AV_CODEC_ID_HEVC;
     throw CodedError("ERR_NO_MOTION_VECTORS",
                      "libavcodec exports no motion vectors for " + codecDisplayName(codecId) +
-                         " (only H.264, MPEG-4 Part 2, MPEG-1/2 and H.263 do); use motionSource "
-                         "'auto' or 'estimate' to estimate the motion from the pictures");
+                         (hevc ? " (this build's libav lacks ar-seg-native's patch: the prebuild "
+                                 "and scripts/setup.sh's source build have it)"
+                               : " (only H.264, HEVC with ar-seg-native's patched libav, "
+                                 "MPEG-4 Part 2, MPEG-1/2 and H.263 do)") +
+                         "; use motionSource 'auto' or 'estimate' to estimate the motion from the "
+                         "pictures");
+  }
   if (request.motionSource == MotionSource::Auto)
     request.motionSource = exported ? MotionSource::Bitstream : MotionSource::Estimate;
   return request;
@@ -35,7 +41,8 @@ VideoDecoder::VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, A
                  FrameRequest request)
     : frame_(allocFrame()),
       timeBase_(timeBase),
-      pipeline_(resolveMotionSource(std::move(request), codecId)) {
+      pipeline_(resolveMotionSource(std::move(request), codecId), codecRefsAreNearestAnchors(codecId)),
+      motionExact_(pipeline_.request().motionSource == MotionSource::Estimate || codecMotionIsExact(codecId)) {
   const FrameRequest& req = pipeline_.request();
   const std::string name = codecDisplayName(codecId);
   const AVCodec* codec = avcodec_find_decoder(codecId);
@@ -55,10 +62,14 @@ VideoDecoder::VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, A
   ctx_->get_buffer2 = &VideoDecoder::getBuffer;
   if (req.needsMotionSideData() && req.motionSource == MotionSource::Bitstream) {
     ctx_->export_side_data |= AV_CODEC_EXPORT_DATA_MVS;
-    // Frame threading exports vectors read from tables another thread may still be filling:
-    // under load some frames came out with wrong vectors (test/motion.test.js caught it). Slice
-    // threading keeps each picture's export on the thread that decoded it.
-    ctx_->thread_type = FF_THREAD_SLICE;
+    // Stock frame threading exports vectors read from tables another thread may still be
+    // filling: under load some frames came out with wrong vectors (test/reader.test.js caught
+    // it). Slice threading keeps each picture's export on the thread that decoded it. The
+    // patched H.264 and HEVC decoders wait for the picture they export (patches/ffmpeg/), so
+    // they keep libavcodec's threading.
+    const bool threadSafeExport = libavExportsExactRefs() &&
+                                  (codecId == AV_CODEC_ID_H264 || codecId == AV_CODEC_ID_HEVC);
+    if (!threadSafeExport) ctx_->thread_type = FF_THREAD_SLICE;
   }
   const int ret = avcodec_open2(ctx_.get(), codec, nullptr);
   if (ret < 0)

@@ -45,6 +45,9 @@ class VideoDecoder {
   }
   AVCodecContext* context() { return ctx_.get(); }
   std::string codecName() const;
+  // Whether motion follows exact references (codecMotionIsExact): false for H.264 on a libav
+  // without the patch, where composition assumes the nearest anchor.
+  bool motionExact() const { return motionExact_; }
 
  private:
   void sendPacket(const AVPacket* packet);
@@ -61,6 +64,7 @@ class VideoDecoder {
   FramePtr frame_;
   AVRational timeBase_;
   FramePipeline pipeline_;
+  bool motionExact_;
   bool drained_ = false;
   int64_t decodeErrors_ = 0;
   // Set by getBuffer, which frame-threaded decoders call from their own threads.

@@ -1,0 +1,163 @@
+'use strict';
+// Exact references (patches/ffmpeg/, native/motion/reference_resolver.h) and the composition
+// that follows them, on clips with known motion encoded as real encoders do by default:
+// several reference frames, B-pyramids, open GOPs, HEVC (test/fixtures/README.md).
+const test = require('ava');
+const { openVideo, libavVersions, VECTOR_REF_NONE, VECTOR_REF_UNKNOWN } = require('../dist');
+const { fixture, meta, collect } = require('./helpers/fixtures');
+
+const exactBuild = Boolean(libavVersions().exactReferences);
+const TRANSLATION = ['translate-refs.mp4', 'x264-default.mp4', 'x265-default.mp4', 'x265-p.mp4', 'hevc-main10.mp4', 'hevc-wpp.mp4'];
+
+/** Test only what the build can do: the patched libav (prebuild, scripts/setup.sh) or not. */
+function patchedOnly(title, fn) {
+  if (exactBuild) test(title, fn);
+  else
+    test(title, (t) => {
+      t.log('skipped: this build links a libav without patches/ffmpeg/ (scripts/build-libav.sh builds it)');
+      t.pass();
+    });
+}
+
+patchedOnly('every vector names its exact reference; the vector is that many frames of the known shift', async (t) => {
+  for (const name of TRANSLATION) {
+    const { dx, dy } = meta[name].motion;
+    const reader = openVideo(fixture(name), { vectors: true });
+    const frames = await collect(reader);
+    t.true(reader.motionExact, name);
+    t.is(frames.length, meta[name].frames, name);
+    const byDistance = new Map();
+    let placeholders = 0;
+    for (const f of frames) {
+      const rows = f.vectors.length / 10;
+      t.is(f.vectorRefs.length, rows);
+      if (f.pictType === 'I') t.is(rows, 0, `${name} I-frame ${f.index} has vectors`);
+      for (let r = 0; r < rows; r++) {
+        const d = f.vectorRefs[r];
+        if (d === VECTOR_REF_NONE) {
+          placeholders++;
+          continue;
+        }
+        t.not(d, VECTOR_REF_UNKNOWN, `${name} frame ${f.index} row ${r}: reference unknown`);
+        // the reference is a frame of the clip, past or future, never the frame itself
+        t.true(f.index - d >= 0 && f.index - d < frames.length, `${name} frame ${f.index}: reference ${f.index - d}`);
+        if (f.pictType === 'P') t.true(d > 0, `${name}: P-frame ${f.index} predicts from the future (${d})`);
+        const v = f.vectors.subarray(r * 10, r * 10 + 10);
+        // blocks at the edge predict content partly outside their reference: guesses
+        if (v[5] < 24 || v[6] < 24 || v[5] > meta[name].width - 24 || v[6] > meta[name].height - 24) continue;
+        const list = byDistance.get(d) ?? [];
+        list.push([v[7] / v[9], v[8] / v[9]]);
+        byDistance.set(d, list);
+      }
+    }
+    if (meta[name].codec === 'hevc') t.is(placeholders, 0, `${name}: HEVC exports no placeholders`);
+    t.true(byDistance.size >= 2, `${name}: references at ${[...byDistance.keys()]}`);
+    for (const [d, vs] of byDistance) {
+      if (vs.length < 12) continue; // too few to take a median of
+      const med = (c) => vs.map((v) => v[c]).sort((a, b) => a - b)[vs.length >> 1];
+      // A vector against a reference d frames back describes d steps of the shift.
+      t.true(Math.abs(med(0) - d * dx) <= 0.25 && Math.abs(med(1) - d * dy) <= 0.25,
+        `${name}, distance ${d}: median vector (${med(0)}, ${med(1)}), expected (${d * dx}, ${d * dy})`);
+    }
+  }
+});
+
+patchedOnly('references include B-frames (pyramids) and, in x265\'s open GOPs, the next GOP\'s I-frame', async (t) => {
+  const frames = await collect(openVideo(fixture('x264-default.mp4'), { vectors: true }));
+  const fromB = frames.some((f) => Array.from(f.vectorRefs).some((d) => d !== VECTOR_REF_NONE && d !== 0 && frames[f.index - d].pictType === 'B'));
+  t.true(fromB, 'x264 defaults (b-pyramid normal) predict from B-frames');
+  const hevc = await collect(openVideo(fixture('x265-default.mp4'), { vectors: true }));
+  const leading = hevc.filter((f) => f.pictType === 'B' && Array.from(f.vectorRefs).some((d) => d < 0 && hevc[f.index - d].pictType === 'I'));
+  t.true(leading.length > 0, 'some B-frames before an I-frame predict from it (open GOP)');
+  for (const f of leading) t.false(f.isKeyframe);
+});
+
+/** Per distance to the keyframe: mean error and share of interior cells within 0.5 px. */
+async function accuracy(name, options) {
+  const m = meta[name];
+  const stride = options.stride ?? 8;
+  const perDistance = new Map();
+  for await (const f of openVideo(fixture(name), { motion: 'accumulated', ...options })) {
+    const k = f.index - f.keyframeIndex;
+    if (k === 0) continue;
+    const { width, height, data } = f.motion;
+    const s = perDistance.get(k) ?? { sum: 0, within: 0, n: 0 };
+    for (let i = 2; i < height - 2; i++)
+      for (let j = 2; j < width - 2; j++) {
+        const e = Math.hypot(data[i * width + j] - k * m.motion.dx, data[width * height + i * width + j] - k * m.motion.dy);
+        s.sum += e;
+        s.within += e <= 0.5;
+        s.n++;
+      }
+    perDistance.set(k, s);
+  }
+  void stride;
+  return [...perDistance].map(([k, s]) => ({ k, mean: s.sum / s.n, within: s.within / s.n }));
+}
+
+patchedOnly('accumulated to the keyframe: mean error <= 0.1 px and >= 98% of cells within 0.5 px at every distance', async (t) => {
+  // bench/motion-accuracy.js prints the same figures (BENCHMARKS.md). The open GOP's leading
+  // pictures (x265 defaults, distances 9-11) go through the estimate of where the next I-frame
+  // sits (keyframe_composer.h, bridging).
+  for (const name of TRANSLATION) {
+    for (const { k, mean, within } of await accuracy(name, { stride: 8 })) {
+      t.true(mean <= 0.1, `${name} distance ${k}: mean error ${mean.toFixed(3)} px`);
+      t.true(within >= 0.98, `${name} distance ${k}: ${(100 * within).toFixed(1)}% within 0.5 px`);
+    }
+  }
+});
+
+patchedOnly('HEVC: vectors from P and B slices; frame threads export the same vectors as one thread', async (t) => {
+  for (const name of ['x265-default.mp4', 'hevc-main10.mp4', 'hevc-wpp.mp4', 'x264-default.mp4']) {
+    const one = await collect(openVideo(fixture(name), { vectors: true, threads: 1 }));
+    t.true(one.some((f) => f.pictType === 'B' && f.vectors.length > 0), `${name}: B-frames carry vectors`);
+    t.true(one.some((f) => f.pictType === 'P' && f.vectors.length > 0), `${name}: P-frames carry vectors`);
+    for (let round = 0; round < 2; round++) {
+      const runs = await Promise.all(Array.from({ length: 4 }, () => collect(openVideo(fixture(name), { vectors: true, threads: 4 }))));
+      for (const frames of runs) {
+        t.is(frames.length, one.length);
+        frames.forEach((f, i) => {
+          t.deepEqual(Array.from(f.vectors), Array.from(one[i].vectors), `${name} frame ${i}`);
+          t.deepEqual(Array.from(f.vectorRefs), Array.from(one[i].vectorRefs), `${name} frame ${i} references`);
+        });
+      }
+    }
+  }
+});
+
+patchedOnly('HEVC Main10 decodes to 8-bit outputs with motion', async (t) => {
+  const frames = await collect(openVideo(fixture('hevc-main10.mp4'), { rgb: true, motion: 'accumulated' }));
+  t.is(frames.length, meta['hevc-main10.mp4'].frames);
+  t.is(frames[0].rgb.length, 192 * 128 * 3);
+  t.false(frames.some((f) => f.corrupt));
+});
+
+test('the reader says whether motion is exact, and a packet reader does too', async (t) => {
+  const reader = openVideo(fixture('translate-b.mp4'), { motion: 'accumulated' });
+  t.is(reader.motionExact, undefined, 'unknown before opening');
+  const info = await reader.open();
+  t.is(info.motionExact, exactBuild);
+  t.is(reader.motionExact, exactBuild);
+  reader.close();
+  const mpeg = openVideo(fixture('mpeg2.mpg'), { motion: 'accumulated' });
+  await mpeg.open();
+  t.true(mpeg.motionExact, 'MPEG-2 references are always the nearest anchors');
+  mpeg.close();
+  const { createPacketReader } = require('../dist');
+  t.is(createPacketReader({ codec: 'h264', vectors: true }).motionExact, exactBuild);
+  t.is(createPacketReader({ codec: 'hevc' }).motionExact, exactBuild);
+});
+
+test('MPEG-2 vectors name the nearest anchors exactly, also without the patch', async (t) => {
+  const frames = await collect(openVideo(fixture('mpeg2.mpg'), { vectors: true }));
+  for (const f of frames.filter((g) => g.pictType === 'P')) t.true(Array.from(f.vectorRefs).every((d) => d === 1), `frame ${f.index}`);
+});
+
+test("composition: 'official' gives whole pixels; an unknown composition is refused", async (t) => {
+  const frames = await collect(openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', composition: 'official', stride: 4 }));
+  for (const f of frames.slice(0, 12)) {
+    t.true(f.motion.data.every((v) => Number.isInteger(v)), `frame ${f.index}`);
+    t.is(f.motion.width, 48);
+  }
+  t.throws(() => openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', composition: 'nearest' }), { code: 'ERR_INVALID_ARG' });
+});
