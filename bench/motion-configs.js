@@ -12,8 +12,10 @@
  *        [--configs h264-1ref,...] [--json FILE]
  *
  * Rows: each configuration with the motion the reader picks for it ('auto': the bitstream's
- * vectors where the codec exports them, else estimated), plus h264-1ref with the estimator
- * forced (the estimator against the bitstream on the same stream).
+ * vectors where the codec exports them, else estimated), then, for the configurations whose
+ * codec has vectors, the same stream with the estimator forced (motionSource 'estimate').
+ * --estimate-only h264-1ref,... limits the forced rows (default: every configuration);
+ * --forced-only leaves out the 'auto' rows.
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -26,6 +28,7 @@ const model = path.resolve(arg('--model', path.join(__dirname, '..', 'models', '
 const jsonOut = arg('--json', null);
 const CONFIGS = ['h264-1ref', 'h264-x264-defaults', 'h264-4ref', 'hevc-x265-defaults', 'vp9'];
 const configs = arg('--configs', CONFIGS.join(',')).split(',');
+const forced = arg('--estimate-only', configs.join(',')).split(',');
 
 /** Picture types and where the motion comes from, read from the first clip of a dataset. */
 async function describe(dir, motionSource) {
@@ -40,10 +43,9 @@ async function describe(dir, motionSource) {
 
 (async () => {
   const runs = [];
-  for (const config of configs) {
-    runs.push({ config, motionSource: 'auto' });
-    if (config === 'h264-1ref') runs.push({ config, motionSource: 'estimate' });
-  }
+  if (!args.includes('--forced-only')) for (const config of configs) runs.push({ config, motionSource: 'auto' });
+  for (const config of configs)
+    if (forced.includes(config) && config !== 'vp9') runs.push({ config, motionSource: 'estimate' });
   const seg = await ArSeg.load(model);
   const rows = [];
   for (const { config, motionSource } of runs) {
