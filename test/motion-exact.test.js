@@ -7,7 +7,7 @@ const { openVideo, libavVersions, VECTOR_REF_NONE, VECTOR_REF_UNKNOWN } = requir
 const { fixture, meta, collect } = require('./helpers/fixtures');
 
 const exactBuild = Boolean(libavVersions().exactReferences);
-const TRANSLATION = ['translate-refs.mp4', 'x264-default.mp4', 'x265-default.mp4', 'x265-p.mp4', 'hevc-main10.mp4', 'hevc-wpp.mp4'];
+const TRANSLATION = ['translate-refs.mp4', 'x264-default.mp4', 'x265-default.mp4', 'x265-p.mp4', 'hevc-main10.mp4', 'hevc-wpp.mp4', 'hevc-tiles.mp4'];
 
 /** Test only what the build can do: the patched libav (prebuild, scripts/setup.sh) or not. */
 function patchedOnly(title, fn) {
@@ -160,4 +160,32 @@ test("composition: 'official' gives whole pixels; an unknown composition is refu
     t.is(f.motion.width, 48);
   }
   t.throws(() => openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', composition: 'nearest' }), { code: 'ERR_INVALID_ARG' });
+});
+
+patchedOnly('HEVC with tiles: every block\'s vector and reference as written, with frame threads too', async (t) => {
+  // hevc-tiles.mp4 (test/fixtures/hevc-writer.js): three tile columns, P pictures in two slices;
+  // tiles 0-1 predict from the previous picture, tile 2 (x >= 512) from the one before once the
+  // GOP has it. A CTB given another slice's reference list (tile scan vs raster) shows here.
+  const m = meta['hevc-tiles.mp4'];
+  const split = (m.width / m.tiles.columns) * 2;
+  for (const threads of [1, 4]) {
+    const frames = await collect(openVideo(fixture('hevc-tiles.mp4'), { vectors: true, threads }));
+    t.is(frames.length, m.frames);
+    for (const f of frames) {
+      const rows = f.vectors.length / 10;
+      const inGop = f.index % m.gop;
+      if (inGop === 0) {
+        t.is(rows, 0);
+        continue;
+      }
+      t.is(rows, (m.width / 64) * (m.height / 64), `frame ${f.index}: one vector per 64x64 CTB`);
+      for (let r = 0; r < rows; r++) {
+        const v = f.vectors.subarray(r * 10, r * 10 + 10);
+        const d = v[5] >= split ? Math.min(inGop, 2) : 1;
+        const where = `frame ${f.index} (threads ${threads}) block at ${v[5]},${v[6]}`;
+        t.is(f.vectorRefs[r], d, where);
+        t.deepEqual([v[0], v[1], v[2], v[7] / v[9], v[8] / v[9]], [-1, 64, 64, d * m.motion.dx, d * m.motion.dy], where);
+      }
+    }
+  }
 });

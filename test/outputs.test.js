@@ -100,7 +100,7 @@ test('mvs --dump on a disk that fills part-way: whole .npy files only, no frame_
   t.true(written.length > 0 && written.length < 48, `${written.length} files`);
   t.false(written.includes('frame_types.txt'));
   for (const f of written) {
-    t.regex(f, /^motion_(vectors|fields)\/(mvs|field)-\d+\.npy$/);
+    t.regex(f, /^motion_(vectors|fields)\/(mvs|refs|field)-\d+\.npy$/);
     const a = readNpy(path.join(dump, f)); // throws on a partial file
     t.is(
       a.data.length,

@@ -183,9 +183,18 @@ int main(int argc, char** argv) {
            "a dropped frame keeps the later indices (" + std::to_string(indices.size()) + " frames)");
   }
 
+  {  // interlaced (MBAFF): motion refused at the first frame; vectors alone decode
+    auto [frames, code] = readAll(dir + "/h264-mbaff.mp4", fullRequest());
+    expect(code == "ERR_NO_MOTION_VECTORS" && frames == 0, "interlaced motion refused: " + code);
+    FrameRequest vectorsOnly;
+    vectorsOnly.vectors = true;
+    auto [frames2, code2] = readAll(dir + "/h264-mbaff.mp4", vectorsOnly);
+    expect(code2.empty() && frames2 == 24, "interlaced vectors alone decode (" + code2 + ")");
+  }
+
   if (libavExportsExactRefs()) {  // the patched libav: HEVC vectors, frame threads, Main10
     // (kept short: valgrind runs this too)
-    for (const char* name : {"x264-default.mp4", "x265-default.mp4", "hevc-main10.mp4", "hevc-wpp.mp4"}) {
+    for (const char* name : {"x264-default.mp4", "x265-default.mp4", "hevc-main10.mp4", "hevc-wpp.mp4", "hevc-tiles.mp4"}) {
       for (int threads : {1, 3}) {
         FrameRequest req = fullRequest();
         req.threads = threads;

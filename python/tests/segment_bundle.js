@@ -13,6 +13,7 @@
 //   OUT/labels-<mode>-<i>.npy             the pipeline's labels, H x W uint8
 //   OUT/frames.json                       { stride, motionStride, frames: [{ index, isKeyframe, keyframeIndex, branch: { mode: branch } }] }
 // Usage: node python/tests/segment_bundle.js BUNDLE_DIR CLIP OUT_DIR FRAMES [MODES=hr,lr,ar]
+// (MODES 'none': only what the reader gives: hr-, lr-, rgb- and field-<i>.npy)
 // The reader options below are ArSeg.segment's for the bundle (lib/pipeline.ts, #tensorSpecs).
 const fs = require('node:fs');
 const path = require('node:path');
@@ -31,7 +32,7 @@ const { ArSeg, openVideo, resizeMotion, writeNpy } = require('../../dist');
   const frames = new Map();
   const featureSize = new Map(); // frame -> [H, W] of the HR feature CReFF ran at
   try {
-    for (const mode of modeList.split(',')) {
+    for (const mode of modeList === 'none' ? [] : modeList.split(',')) {
       for await (const r of seg.segment(clip, { mode, logits: true, motionStride: MOTION_STRIDE })) {
         if (r.index >= n) break;
         const f = frames.get(r.index) ?? { index: r.index, isKeyframe: r.isKeyframe, keyframeIndex: r.keyframeIndex, branch: {} };

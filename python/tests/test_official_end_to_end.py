@@ -50,14 +50,18 @@ LABEL_SHARE = 1e-3  # at most 0.1% of the label pixels may differ
 NUDGE = 1e-5  # px: the motion perturbation of the robustness measure
 
 
-def render_clip(path):
-    """A smooth textured scene moving with a translation and a shear (a motion field that varies
-    across the frame), H.264 with P-frames only, GOP 12, single-threaded x264 (deterministic)."""
-    ys, xs = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float64)
+def scene_coordinates(width, height, k):
+    """Where pixel (x, y) of frame k is in the scene: a translation and a shear (a motion field
+    that varies across the frame): the content moves right, faster lower down, and up."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    return xs - k * (1.75 + 0.006 * ys), ys + k * 0.8
+
+
+def scene_frames(width, height, count):
+    """The frames (H x W x 3 uint8) of a smooth textured scene moving as scene_coordinates says."""
     frames = []
-    for k in range(FRAMES):
-        u = xs - k * (1.75 + 0.006 * ys)  # content moves right, faster lower down
-        v = ys + k * 0.8
+    for k in range(count):
+        u, v = scene_coordinates(width, height, k)
         img = np.stack([
             0.5 + 0.2 * np.sin(u / 7.3 + v / 11.1) + 0.15 * np.cos(u / 17.0 - v / 5.9)
             + 0.1 * np.sin((u + 2 * v) / 23.0),
@@ -65,6 +69,12 @@ def render_clip(path):
             0.5 + 0.2 * np.sin(u / 5.2) * np.cos(v / 8.8) + 0.15 * np.cos((u - v) / 15.5),
         ], axis=-1)
         frames.append(np.clip(img * 255, 0, 255).astype(np.uint8))
+    return frames
+
+
+def render_clip(path):
+    """The scene, H.264 with P-frames only, GOP 12, single-threaded x264 (deterministic)."""
+    frames = scene_frames(WIDTH, HEIGHT, FRAMES)
     cmd = ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{WIDTH}x{HEIGHT}", "-r", "25",
            "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "12", "-bf", "0", "-refs", "1", "-crf", "18",
            "-x264-params", "threads=1:scenecut=0", "-fflags", "+bitexact", "-flags:v", "+bitexact", str(path)]
@@ -122,13 +132,18 @@ def e2e(request, tmp_path_factory, node, clip):
     out = tmp / "node"
     run([node, os.path.join(PYTHON_DIR, "tests", "segment_bundle.js"), str(bundle), clip, str(out), str(FRAMES)],
         cwd=ROOT)
+    # The same stream's motion composed this project's way (bilinear, per pixel): what the AR
+    # frames would have been fed without the official composition.
+    bilinear = tmp / "bilinear"
+    run([node, os.path.join(ROOT, "dist", "cli", "index.js"), "mvs", clip, "--dump", str(bilinear), "--dense", "1",
+         "--composition", "bilinear", "--no-progress"], cwd=ROOT)
     with open(bundle / "arseg.json") as fh:
         manifest = json.load(fh)
     with open(out / "frames.json") as fh:
         dump = json.load(fh)
     return SimpleNamespace(arch=arch, hr=OfficialNetwork(arch, hr), lr=OfficialNetwork(arch, lr), manifest=manifest,
                            out=str(out), frames=dump["frames"], motion_stride=dump["motionStride"],
-                           export_stderr=export.stderr)
+                           bilinear=str(bilinear / "motion_fields"), export_stderr=export.stderr)
 
 
 def load(out, name):
@@ -230,3 +245,52 @@ def test_the_official_choices_matter(e2e):
         _, ar, _ = eval_alter_res(r.hr, r.lr, rgb, ref_rgb, flow, mean, std, SCALE)
         _, still, _ = eval_alter_res(r.hr, r.lr, rgb, ref_rgb, 0 * flow, mean, std, SCALE)
         assert float((ar - still).abs().max()) > 0.05, "the motion changes the fused logits"
+
+
+def test_official_composition_reaches_the_ar_frames(e2e):
+    """The bundle's `motion.composition: 'official'` reaches the reader the pipeline opens: the
+    fields hold whole pixels (mergeMotion rounds every step), per pixel (stride 1), and the
+    pipeline's AR logits are the official path's on those fields, not on the bilinear
+    composition of the same vectors (which the clip's fractional, sheared motion makes differ)."""
+    r = e2e
+    assert r.motion_stride == 1
+    mean, std = r.manifest["input"]["mean"], r.manifest["input"]["std"]
+    fractional = 0
+    gap = []
+    drifts = []
+    with torch.no_grad():
+        for f in r.frames:
+            i = f["index"]
+            field = load(r.out, f"field-{i}")
+            assert field.shape == (2, HEIGHT, WIDTH)
+            assert np.array_equal(field, np.round(field)), f"frame {i}: the official field holds fractions"
+            bilinear = np.load(os.path.join(r.bilinear, f"field-{i}.npy"))
+            assert bilinear.shape == field.shape
+            if f["isKeyframe"]:
+                assert not field.any() and not bilinear.any()
+                continue
+            assert np.abs(field).max() >= 1, f"frame {i}: no motion"
+            # the bilinear composition is the same motion, but fractional. mergeMotion rounds
+            # every step (up to half a pixel each), so the two part by up to k / 2 px at k
+            # frames from the keyframe (inside the frame: at its edges mergeMotion clips
+            # positions to the frame, the bilinear composition does not)
+            k = i - f["keyframeIndex"]
+            inner = (slice(None), slice(32, -32), slice(32, -32))
+            drift = float(np.abs(bilinear[inner] - field[inner]).mean())
+            assert drift <= 0.5 * k + 0.5, f"frame {i}: the compositions part by {drift:.2f} px"
+            drifts.append(f"{k}: {drift:.2f}")
+            fractional += int((bilinear != np.round(bilinear)).sum())
+            if i in (1, 6, 11):
+                ref_rgb = load(r.out, f"rgb-{f['keyframeIndex']}")
+                rgb = load(r.out, f"rgb-{i}")
+                flow = np.ascontiguousarray(bilinear.transpose(1, 2, 0)).astype(np.float64)
+                _, other, _ = eval_alter_res(r.hr, r.lr, rgb, ref_rgb, flow, mean, std, SCALE)
+                got = torch.from_numpy(load(r.out, f"logits-ar-{i}"))
+                gap.append(float((got - other).abs().max()))
+    assert fractional > 0, "the bilinear composition of this clip is fractional"
+    print(f"{r.arch}: official vs bilinear composition, mean |difference| px by distance "
+          + ", ".join(drifts) + "; AR logits against the official path on bilinear fields: max |difference| "
+          + ", ".join(f"{g:.2e}" for g in gap))
+    # the pipeline matches the official fields within LOGIT_TOLERANCE (above), and is 10x that
+    # far from the bilinear ones: its AR frames were fed the official fields
+    assert min(gap) > 10 * LOGIT_TOLERANCE
