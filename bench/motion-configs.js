@@ -58,7 +58,11 @@ async function describe(dir, motionSource) {
     const d = await describe(dir, motionSource);
     let report;
     try {
-      report = await evaluate([dir], { model: seg, split: 'test', motionSource });
+      // HR and LR do not use motion: a forced-estimator row takes them from the 'auto' row.
+      const auto = rows.find((r) => r.config === config && r.motionSource === 'auto' && !r.error);
+      const modes = motionSource === 'estimate' && auto ? ['ar'] : ['hr', 'lr', 'ar'];
+      report = await evaluate([dir], { model: seg, split: 'test', motionSource, modes });
+      if (modes.length === 1) for (const m of ['hr', 'lr']) report.modes[m] = { mean: auto[m] };
     } catch (err) {
       console.error(`${config} (${motionSource}): ${err.code}: ${err.message}`);
       rows.push({ config, motionSource, ...d, error: `${err.code}` });

@@ -160,6 +160,19 @@ test('motion is required only by the ar mode', async (t) => {
   t.is(hr.length, 24);
 });
 
+test('an unknown motionSource is refused when segment() is called, in every mode', (t) => {
+  // Checked natively with the reader's other options, also where the mode reads no motion.
+  for (const mode of ['ar', 'hr', 'lr'])
+    for (const motionSource of ['vectors', 3, true]) {
+      const err = t.throws(
+        () => seg.segment(fixture('translate-p.mp4'), { mode, motionSource }),
+        { code: 'ERR_INVALID_ARG' },
+        `${mode} ${motionSource}`,
+      );
+      t.regex(err.message, /^option 'motionSource' must be 'auto', 'bitstream' or 'estimate'/);
+    }
+});
+
 test("mode 'ar' end to end on HEVC (x265 defaults: B-pyramid, open GOP, 3 references)", async (t) => {
   // The patched libav's vectors; estimated motion on a libav without the patch.
   const results = await collect(seg.segment(fixture('x265-default.mp4')));
