@@ -9,13 +9,15 @@
  *   cd python && /usr/bin/python3 -m arseg.street.variants render     # once (~1.5 min)
  *   cd python && /usr/bin/python3 -m arseg.street.variants encode     # every configuration
  *   node bench/motion-configs.js [--variants .data/street-variants] [--model models/default]
- *        [--configs h264-1ref,...] [--json FILE]
+ *        [--configs h264-1ref,...] [--threads N] [--json FILE]
+ *   node bench/motion-configs.js --merge a.json,b.json     # one table from several runs
  *
  * Rows: each configuration with the motion the reader picks for it ('auto': the bitstream's
  * vectors where the codec exports them, else estimated), then, for the configurations whose
  * codec has vectors, the same stream with the estimator forced (motionSource 'estimate').
  * --estimate-only h264-1ref,... limits the forced rows (default: every configuration);
- * --forced-only leaves out the 'auto' rows.
+ * --forced-only leaves out the 'auto' rows. --json writes the rows after each one, so that
+ * configurations can run in separate processes (--threads 1 each) and --merge joins them.
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -41,12 +43,44 @@ async function describe(dir, motionSource) {
   return { codec: info.codec, motion: info.motionSource, gop: types.slice(0, 12) };
 }
 
+/** The table, with each row's share against h264-1ref's (bitstream motion). */
+function printTable(rows) {
+  const base = rows.find((r) => r.config === 'h264-1ref' && r.motionSource === 'auto');
+  const pct = (v) => (100 * v).toFixed(1);
+  console.log(`model ${path.basename(model)}, ${root}, test split, keyframe every 12 frames, LR scale 0.5`);
+  console.log(
+    '| configuration | codec, GOP (display order) | motion | kbit/s | HR | LR | AR | AR at d=11 | AR share of the HR-LR gap | vs h264-1ref |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    if (r.error) {
+      console.log(`| ${r.config} | ${r.codec}, ${r.gop} | ${r.motion} | | ${r.error} | | | | | |`);
+      continue;
+    }
+    const delta = base
+      ? `${100 * (r.share - base.share) >= 0 ? '+' : ''}${(100 * (r.share - base.share)).toFixed(1)} pt`
+      : '';
+    console.log(
+      `| ${r.config} | ${r.codec}, ${r.gop} | ${r.motion} | ${r.kbps.toFixed(0)} | ${pct(r.hr)} | ${pct(r.lr)} | ${pct(r.ar)} | ${pct(r.ard11)} | ${pct(r.share)}% | ${delta} |`,
+    );
+  }
+}
+
 (async () => {
+  if (args.includes('--merge')) {
+    const rows = arg('--merge', '')
+      .split(',')
+      .flatMap((file) => JSON.parse(fs.readFileSync(file, 'utf8')));
+    const order = (r) => [...CONFIGS, 'x'].indexOf(r.config) + (r.motionSource === 'auto' ? 0 : CONFIGS.length + 1);
+    printTable(rows.sort((a, b) => order(a) - order(b)));
+    return;
+  }
   const runs = [];
   if (!args.includes('--forced-only')) for (const config of configs) runs.push({ config, motionSource: 'auto' });
   for (const config of configs)
     if (forced.includes(config) && config !== 'vp9') runs.push({ config, motionSource: 'estimate' });
-  const seg = await ArSeg.load(model);
+  const threads = arg('--threads', null);
+  const seg = await ArSeg.load(model, threads ? { threads: Number(threads) } : {});
   const rows = [];
   for (const { config, motionSource } of runs) {
     const dir = path.join(root, config);
@@ -92,27 +126,10 @@ async function describe(dir, motionSource) {
       frames: report.modes.ar.framesTotal,
     });
     console.error(`${config} (${motionSource}): ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(rows, null, 2));
   }
   await seg.close();
-  const base = rows.find((r) => r.config === 'h264-1ref' && r.motionSource === 'auto');
-  const pct = (v) => (100 * v).toFixed(1);
-  console.log(`model ${path.basename(model)}, ${root}, test split, keyframe every 12 frames, LR scale 0.5`);
-  console.log(
-    '| configuration | codec, GOP (display order) | motion | kbit/s | HR | LR | AR | AR at d=11 | AR share of the HR-LR gap | vs h264-1ref |',
-  );
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
-  for (const r of rows) {
-    if (r.error) {
-      console.log(`| ${r.config} | ${r.codec}, ${r.gop} | ${r.motion} | | ${r.error} | | | | | |`);
-      continue;
-    }
-    const delta = base
-      ? `${100 * (r.share - base.share) >= 0 ? '+' : ''}${(100 * (r.share - base.share)).toFixed(1)} pt`
-      : '';
-    console.log(
-      `| ${r.config} | ${r.codec}, ${r.gop} | ${r.motion} | ${r.kbps.toFixed(0)} | ${pct(r.hr)} | ${pct(r.lr)} | ${pct(r.ar)} | ${pct(r.ard11)} | ${pct(r.share)}% | ${delta} |`,
-    );
-  }
+  printTable(rows);
   if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(rows, null, 2));
 })().catch((err) => {
   console.error(err);
