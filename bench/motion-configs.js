@@ -12,6 +12,8 @@
  *        [--configs h264-1ref,...] [--threads N] [--json FILE]
  *   node bench/motion-configs.js --merge a.json,b.json     # one table from several runs
  *
+ * A second table gives AR's mIoU per distance to the keyframe for every row.
+ *
  * Rows: each configuration with the motion the reader picks for it ('auto': the bitstream's
  * vectors where the codec exports them, else estimated), then, for the configurations whose
  * codec has vectors, the same stream with the estimator forced (motionSource 'estimate').
@@ -64,6 +66,13 @@ function printTable(rows) {
       `| ${r.config} | ${r.codec}, ${r.gop} | ${r.motion} | ${r.kbps.toFixed(0)} | ${pct(r.hr)} | ${pct(r.lr)} | ${pct(r.ar)} | ${pct(r.ard11)} | ${pct(r.share)}% | ${delta} |`,
     );
   }
+  // AR per distance: where along the GOP a configuration loses against another.
+  const perD = rows.filter((r) => r.arPerDistance);
+  if (perD.length === 0) return;
+  console.log('\nAR mIoU per distance to the keyframe:\n');
+  console.log(`| configuration | motion | ${perD[0].arPerDistance.map((_, d) => `d=${d}`).join(' | ')} |`);
+  console.log(`|---|---|${perD[0].arPerDistance.map(() => '---:').join('|')}|`);
+  for (const r of perD) console.log(`| ${r.config} | ${r.motion} | ${r.arPerDistance.map(pct).join(' | ')} |`);
 }
 
 (async () => {
@@ -123,6 +132,7 @@ function printTable(rows) {
       share,
       kbps,
       ard11: report.modes.ar.perDistance[11],
+      arPerDistance: report.modes.ar.perDistance,
       frames: report.modes.ar.framesTotal,
     });
     console.error(`${config} (${motionSource}): ${((Date.now() - started) / 1000).toFixed(0)} s`);
