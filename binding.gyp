@@ -5,6 +5,8 @@
       "sources": [
         "native/addon/addon.cc",
         "native/addon/creff_binding.cc",
+        "native/addon/device_path_binding.cc",
+        "native/addon/doctor_binding.cc",
         "native/addon/frame_js.cc",
         "native/addon/head_binding.cc",
         "native/addon/js_args.cc",
@@ -14,18 +16,21 @@
         "native/addon/packet_reader_binding.cc",
         "native/addon/request_options.cc",
         "native/addon/video_reader_binding.cc",
-        "native/creff/creff_cuda_emulator.cc",
         "native/creff/creff_dispatch.cc",
-        "native/creff/creff_cuda_stub.cc",
         "native/creff/creff_fused_cpu.cc",
         "native/creff/creff_reference.cc",
         "native/creff/creff_types.cc",
+        "native/device/cuda_backend_stub.cc",
+        "native/device/cuda_driver.cc",
+        "native/device/device_path.cc",
+        "native/device/emulated_backend.cc",
         "native/motion/block_field.cc",
         "native/motion/estimator.cc",
         "native/motion/estimator_reference.cc",
         "native/motion/keyframe_composer.cc",
         "native/motion/reference_resolver.cc",
         "native/motion/resize_field.cc",
+        "native/postprocess/labels_taps.cc",
         "native/postprocess/logits_to_labels.cc",
         "native/postprocess/pointwise_head.cc",
         "native/video/video_decoder.cc",
@@ -41,7 +46,7 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-fopenmp-simd", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-psabi", "<!@(node scripts/libav-flags.js --cflags)"],
-      "libraries": ["<!@(node scripts/libav-flags.js --libs)", "-pthread"]
+      "libraries": ["<!@(node scripts/libav-flags.js --libs)", "-pthread", "-ldl"]
     }
   ]
 }

@@ -16,6 +16,7 @@ import * as ort from 'onnxruntime-node';
 import { bundleSchema } from './bundle-schema';
 import { CReFF, CReFFWeights } from './creff';
 import { PointwiseHead, readPointwiseHead } from './pointwise-head';
+import { onnxRuntimeCudaProvider } from './doctor';
 import { ArSegError, ErrorCodes } from './errors';
 import { integerIn, nonEmptyString, oneOf, optionsObject } from './options';
 import { addon } from './native';
@@ -156,6 +157,28 @@ export type MotionComposition = 'bilinear' | 'official';
  */
 export type LogitsUpsampling = 'align-corners' | 'half-pixel' | 'align-corners-via-input' | 'half-pixel-via-stride';
 
+/**
+ * What the bundle's LogitsUpsampling makes of one frame's logits (`Bundle.labelsResize`): the
+ * resize to the frame, through `via` first (the network's own resize) in the two-step modes. The
+ * CPU labels (labelsFromLogits) and the device path take it alike.
+ */
+export interface LabelsResize {
+  /** The resize to the frame. */
+  upsampling: 'align-corners' | 'half-pixel';
+  /** A first resize, to this size, when the mode has two. */
+  via?: LabelsFirstResize;
+}
+
+/** The first of two resizes (LabelsResize.via): the network's own. */
+export interface LabelsFirstResize {
+  /** The height it resizes the logits to. */
+  height: number;
+  /** The width it resizes the logits to. */
+  width: number;
+  /** Its coordinate map. */
+  upsampling: 'align-corners' | 'half-pixel';
+}
+
 /** Every choice of the pipeline around the networks, defaults filled in (`Bundle.pipeline`). */
 export interface BundlePipeline {
   /** How the LR input is made (input.lrInput). */
@@ -194,25 +217,32 @@ export function bundlePipeline(m: BundleManifest): BundlePipeline {
   };
 }
 
-/** Where the networks run. */
-export type ExecutionDevice = 'cpu' | 'cuda';
+/**
+ * Where the networks and the kernels run: 'cpu'; 'cuda' (ONNX Runtime's CUDA provider, and
+ * ar-seg-native's device path on the GPU); 'cuda-emulated' (ONNX Runtime on the CPU, and the
+ * device path's GPU code run on the CPU through the emulator: slow, for testing the GPU path on
+ * machines without one).
+ */
+export type ExecutionDevice = 'cpu' | 'cuda' | 'cuda-emulated';
 
 /**
  * Who runs the decoder: 'auto' (the native pointwise head when the decoder is one 1x1
- * convolution and the device is 'cpu', ONNX Runtime otherwise) or 'onnx' (always ONNX Runtime).
+ * convolution: on the CPU, or on the GPU in the device path; ONNX Runtime otherwise) or 'onnx'
+ * (always ONNX Runtime).
  */
 export type DecoderChoice = 'auto' | 'onnx';
 
 /** Options of `Bundle.load` and `ArSeg.load`; checked before the bundle is read (ERR_INVALID_ARG). */
 export interface BundleOptions {
-  /** Where the networks run: 'cpu' (default) or 'cuda' (ONNX Runtime's CUDA provider). */
+  /** 'cpu' (default), 'cuda' or 'cuda-emulated' (see ExecutionDevice). */
   device?: ExecutionDevice;
   /** ONNX Runtime intra-op threads; default: all cores. */
   threads?: number;
   /**
-   * 'auto' (default): when decoder.onnx is exactly one 1x1 convolution and the device is 'cpu',
-   * run it natively (`Bundle.head`; the same logits within float rounding, several times
-   * faster at frame size). 'onnx': always ONNX Runtime (`head` is then null).
+   * 'auto' (default): when decoder.onnx is exactly one 1x1 convolution, run it natively
+   * (`Bundle.head`; the same logits within float rounding, several times faster at frame size;
+   * on 'cuda' in the device path, next to CReFF). 'onnx': always ONNX Runtime (`head` is then
+   * null).
    */
   decoder?: DecoderChoice;
 }
@@ -250,8 +280,8 @@ export class Bundle {
   readonly pipeline: Readonly<BundlePipeline>;
   /**
    * The decoder as a native pointwise head (checked against `decoder` at load), or null: the
-   * decoder is not one 1x1 convolution, `decoder: 'onnx'` or device 'cuda' was asked for, or the
-   * check failed. `headReason` says which.
+   * decoder is not one 1x1 convolution, `decoder: 'onnx'` was asked for, or the check failed.
+   * `headReason` says which.
    */
   get head(): PointwiseHead | null {
     return this.#head;
@@ -290,6 +320,23 @@ export class Bundle {
   /** The native head of a branch's frames (see decoderFor), or null when that decoder runs in ONNX Runtime. */
   headFor(branch: 'hr' | 'lr' | 'ar'): PointwiseHead | null {
     return branch !== 'hr' && this.lrDecoder ? this.#lrHead : this.#head;
+  }
+
+  /**
+   * How a branch's logits (logitsHeight x logitsWidth) become labels, as `pipeline.logitsUpsampling`
+   * says. input: the size of the image the branch's encoder took (HR frames the HR input, LR
+   * frames the LR input), which 'align-corners-via-input' resizes to first; AR logits stay at
+   * the keyframe feature's size there (the official LR network leaves them so).
+   */
+  labelsResize(branch: 'hr' | 'lr' | 'ar', logitsHeight: number, logitsWidth: number, input: { height: number; width: number }): LabelsResize {
+    const upsampling = this.pipeline.logitsUpsampling;
+    if (upsampling === 'align-corners' || upsampling === 'half-pixel') return { upsampling };
+    if (upsampling === 'align-corners-via-input') {
+      const [height, width] = branch === 'ar' ? [logitsHeight, logitsWidth] : [input.height, input.width];
+      return { upsampling: 'align-corners', via: { height, width, upsampling: 'align-corners' } };
+    }
+    const stride = this.manifest.feature.stride;
+    return { upsampling: 'align-corners', via: { height: logitsHeight * stride, width: logitsWidth * stride, upsampling: 'half-pixel' } };
   }
 
   /** The classes (the manifest's). */
@@ -349,7 +396,6 @@ export class Bundle {
     const session = field === 'decoder' ? this.decoder : this.lrDecoder!;
     const found = await (async (): Promise<PointwiseHead | string> => {
       if ((options.decoder ?? 'auto') === 'onnx') return "decoder: 'onnx' was asked for";
-      if ((options.device ?? 'cpu') !== 'cpu') return `device '${options.device}': ONNX Runtime runs the decoder there`;
       if (typeof addon().pointwiseHead !== 'function') return 'the native addon has no pointwise head (a build older than this package)';
       let detection;
       try {
@@ -579,7 +625,7 @@ function checkBundleOptions(options: BundleOptions): BundleOptions {
   options = optionsObject(options);
   return {
     ...options,
-    device: oneOf<ExecutionDevice>('device', options.device, ['cpu', 'cuda'], 'cpu'),
+    device: oneOf<ExecutionDevice>('device', options.device, ['cpu', 'cuda', 'cuda-emulated'], 'cpu'),
     decoder: oneOf<DecoderChoice>('decoder', options.decoder, ['auto', 'onnx'], 'auto'),
     threads: options.threads === undefined ? undefined : integerIn('threads', options.threads, 1, Infinity),
   };
@@ -589,15 +635,18 @@ function checkBundleOptions(options: BundleOptions): BundleOptions {
 function executionOptions(options: BundleOptions): ort.InferenceSession.SessionOptions {
   const device = options.device ?? 'cpu';
   if (device === 'cuda') {
-    const backends = ort.listSupportedBackends().map((b) => b.name);
-    if (!backends.includes('cuda'))
+    // In the order `ar-seg doctor` checks them: the driver and GPU (through the kernels' own
+    // diagnosis), then ONNX Runtime's CUDA provider, which onnxruntime-node downloads separately
+    // (listSupportedBackends lists 'cuda' whether or not it is installed).
+    const status = CReFF.cudaStatus();
+    if (!status.available) throw new ArSegError(ErrorCodes.CUDA_UNAVAILABLE, `${status.reason}; to fix: ${status.fix}`);
+    const provider = onnxRuntimeCudaProvider();
+    if (!provider.installed)
       throw new ArSegError(
         ErrorCodes.CUDA_UNAVAILABLE,
-        `ONNX Runtime's CUDA provider is not installed (onnxruntime-node offers: ${backends.join(', ')}); ` +
-          'install it with `npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12` on a machine with CUDA',
+        `ONNX Runtime's CUDA provider is not installed (no ${provider.file}); to fix: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node ` +
+          '(see `ar-seg doctor --device cuda`)',
       );
-    const status = CReFF.cudaStatus();
-    if (!status.available) throw new ArSegError(ErrorCodes.CUDA_UNAVAILABLE, status.reason);
   }
   return {
     executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],

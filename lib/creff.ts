@@ -165,12 +165,25 @@ export class CReFF {
     this.window = weights.window;
   }
 
-  /** Whether the CUDA kernel can run here, and if not, why. */
+  /** @internal The native object (the device path takes its weights from it). */
+  nativeHandle(): NativeCReFF {
+    return this.#native;
+  }
+
+  /**
+   * Whether the CUDA kernels can run here, and if not, the first reason and its fix, in the
+   * words of `ar-seg doctor`: "no NVIDIA driver found ...", "driver 535.129.03 (CUDA 12.2) is
+   * older than 580.65.06, needed by ...", "no GPU: ...", "this build of ar-seg-native has no
+   * CUDA kernels ...". `device: 'cuda'` is refused with ERR_CUDA_UNAVAILABLE and the message
+   * "<reason>; to fix: <fix>".
+   */
   static cudaStatus(): {
     /** Whether `device: 'cuda'` can run. */
     available: boolean;
-    /** Why not, when it cannot. */
+    /** Why not, when it cannot ('' when it can). */
     reason: string;
+    /** What to do about it ('' when it can). */
+    fix: string;
   } {
     return addon().cudaStatus();
   }

@@ -23,6 +23,8 @@ export type {
   BundlePipeline,
   DecoderChoice,
   ExecutionDevice,
+  LabelsFirstResize,
+  LabelsResize,
   LogitsUpsampling,
   LrInput,
   MotionComposition,
@@ -37,6 +39,11 @@ export { evaluate, evaluateClip, formatEvalMarkdown, EVAL_MODES } from './evalua
 export type { EvalReport, EvaluateOptions, ClipModeResult, Protocol } from './evaluate';
 export { resolveClips, listLabelFiles, readLabelFile, ClipLabels } from './dataset';
 export type { LabelledClip, DatasetSplits } from './dataset';
+export { doctor, formatDoctor, cudaVerdict, ONNX_RUNTIME_DRIVER_FLOOR } from './doctor';
+export type { CudaFacts, DeviceVerdict, DoctorAddon, DoctorCheck, DoctorCpu, DoctorGpu, DoctorLibav, DoctorLibrary, DoctorOnnxRuntime, DoctorReport } from './doctor';
+export type { NativeCudaBuild, NativeDriverFacts, NativeGpu } from './native';
+export { busBytes, busShapes } from './bus-bytes';
+export type { BusReport, BusShapes, FrameTraffic, Traffic, TrafficByFrame } from './bus-bytes';
 export { ArSegError, ErrorCodes, toArSegError } from './errors';
 export type { ArSegErrorOptions, ErrorCode } from './errors';
 export { writeFileAtomic } from './atomic-write';

@@ -71,10 +71,125 @@ export interface NativeCReFF {
   ): Promise<{ output: Float32Array; milliseconds: number }>;
 }
 
+/** What a device-path call returns (native/device/device_path.h). */
+export interface NativeDeviceLabels {
+  labels: Uint8Array;
+  /** classes x height x width of the feature, when asked for. */
+  logits?: Float32Array;
+  /** Device time of the kernels. */
+  milliseconds: number;
+  /** This call's bytes across the bus, each way. */
+  bytesToDevice: number;
+  bytesToHost: number;
+}
+
+export interface NativeLabelsRequest {
+  outHeight: number;
+  outWidth: number;
+  /** The resize to the labels: one, or through `via` first (postprocess/labels_taps.h). */
+  upsampling?: 'align-corners' | 'half-pixel';
+  via?: { height: number; width: number; upsampling?: 'align-corners' | 'half-pixel' };
+  /** Which head makes the logits: the HR network's (default) or the LR network's own. */
+  head?: 'hr' | 'lr';
+  logits?: boolean;
+}
+
+export interface NativeDevicePath {
+  labels(feature: Float32Array, height: number, width: number, options: NativeLabelsRequest & { keyframe?: 'exact' | 'keyframe-conv' }): Promise<NativeDeviceLabels>;
+  fuse(lr: Float32Array, lrHeight: number, lrWidth: number, motion: Float32Array, options: NativeLabelsRequest & { sampling?: 'exact' | 'official' }): Promise<NativeDeviceLabels>;
+  dropKeyframe(): void;
+  info(): { backend: string; channels: number; classes: number; lrHead: boolean };
+}
+
+/** One GPU as the driver describes it. */
+export interface NativeGpu {
+  /** CUDA's device index. */
+  index: number;
+  /** e.g. 'NVIDIA H100 80GB HBM3'. */
+  name: string;
+  /** e.g. '9.0'. */
+  computeCapability: string;
+  /** Global memory. */
+  memoryBytes: number;
+  /** Streaming multiprocessors. */
+  multiprocessors: number;
+  /** SM clock in kHz; 0 when the driver does not say. */
+  clockKHz: number;
+  /** Memory clock in kHz; 0 when the driver does not say. */
+  memoryClockKHz: number;
+  /** Memory bus width in bits. */
+  memoryBusBits: number;
+  /** e.g. '0000:17:00.0'. */
+  pciBusId: string;
+}
+
+/** The NVIDIA driver, asked through libcuda.so.1 with dlopen. */
+export interface NativeDriverFacts {
+  /** Whether libcuda.so.1 loaded. */
+  library: boolean;
+  /** dlopen's error when not. */
+  libraryError: string;
+  /** Whether the kernel module is loaded (/proc/driver/nvidia/version). */
+  kernelModule: boolean;
+  /** The driver release, e.g. '535.129.03' ('' unknown). */
+  version: string;
+  /** cuDriverGetVersion, e.g. 12020 (0 unknown). */
+  cudaVersion: number;
+  /** cuInit's CUresult (0 success, -1 not called). */
+  initResult: number;
+  /** Its name and description. */
+  initError: string;
+  /** The GPUs it sees. */
+  devices: NativeGpu[];
+}
+
+/** The CUDA the addon's kernels were built with. */
+export interface NativeCudaBuild {
+  /** Whether the build has CUDA kernels. */
+  built: boolean;
+  /** CUDART_VERSION, e.g. 11080 (0 without CUDA). */
+  runtimeVersion: number;
+  /** e.g. '11.8'. */
+  runtime: string;
+  /** nvcc's version, e.g. '11.8.89'. */
+  toolkit: string;
+  /** CMAKE_CUDA_ARCHITECTURES as built, comma-separated. */
+  architectures: string;
+  /** The driver the statically linked runtime needs, e.g. '450.80.02'. */
+  driverFloor: string;
+  /** The architectures with machine code, e.g. ['sm_75', ...]. */
+  machineCode: string[];
+  /** The architectures with PTX, e.g. ['compute_90']. */
+  ptx: string[];
+}
+
+/** cudaDriver(): the driver, this build's CUDA, the diagnosis. */
+export interface NativeCudaDriver {
+  /** The driver's facts. */
+  driver: NativeDriverFacts;
+  /** This build's CUDA. */
+  build: NativeCudaBuild;
+  /** Whether the kernels can run here; if not, the first reason and its fix. */
+  diagnosis: { ok: boolean; reason: string; fix: string };
+}
+
 export interface NativeAddon {
   NativeCReFF: new (weights: NativeCReFFWeights) => NativeCReFF;
   NativeKeyframe: new () => NativeKeyframe;
-  cudaStatus(): { available: boolean; reason: string };
+  NativeDevicePath: new (options: {
+    backend: 'cuda' | 'cuda-emulated';
+    creff?: NativeCReFF;
+    channels: number;
+    headWeight: Float32Array;
+    headBias: Float32Array;
+    /** The LR network's own head, for LR and AR frames (both or neither). */
+    lrHeadWeight?: Float32Array;
+    lrHeadBias?: Float32Array;
+  }) => NativeDevicePath;
+  cudaStatus(): { available: boolean; reason: string; fix: string };
+  cudaDriver(): NativeCudaDriver;
+  /** Whether the dynamic loader can load a library here (dlopen, then dlclose). */
+  canLoadLibrary(name: string): { loaded: boolean; error: string };
   /** The field from `current` to `previous` (8-bit luma planes), see lib/motion.ts estimateMotion. */
   estimateMotion(
     previous: Uint8Array,
@@ -122,7 +237,7 @@ export interface NativeAddon {
     outHeight: number,
     outWidth: number,
     upsampling?: 'align-corners' | 'half-pixel',
-    via?: { height: number; width: number; upsampling?: 'align-corners' | 'half-pixel'},
+    via?: { height: number; width: number; upsampling?: 'align-corners' | 'half-pixel' },
   ): Promise<Uint8Array>;
   NativeVideoReader: new (source: string, options?: object) => NativeVideoReader;
   NativePacketReader: new (codec: string, options?: object) => NativePacketReader;

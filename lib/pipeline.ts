@@ -14,13 +14,17 @@
  * made, how motion is composed and resized to the feature size, the warp, and how logits become
  * labels; a converted official checkpoint runs the official evaluation path (docs/conversion.md).
  *
+ * On 'cuda' (and 'cuda-emulated', its test double) with native heads the frames take the device
+ * path (device-path.ts): CReFF, the heads and the labels on the GPU, with the same choices.
+ *
  * Modes 'hr' (every frame at HR) and 'lr' (every frame at LR, no fusion) take the same path for
  * comparison. Decoding runs ahead on the thread pool while the networks run (the reader's
  * bounded read-ahead), so decode and inference overlap.
  */
 import * as ort from 'onnxruntime-node';
-import { Bundle, BundleOptions, BundlePipeline, DecoderChoice } from './bundle';
+import { Bundle, BundleOptions, BundlePipeline, DecoderChoice, ExecutionDevice, LabelsResize } from './bundle';
 import { FeatureTensor, Keyframe } from './creff';
+import { DevicePath } from './device-path';
 import type { Logits, PointwiseHead } from './pointwise-head';
 import { ArSegError, ErrorCodes, toArSegError } from './errors';
 import type { KeyframePolicy, MotionSource, MotionSourceOption, PictType, TensorSpec, VideoFrame } from './frame';
@@ -85,11 +89,14 @@ export interface StageTimings {
   hrEncoder: number;
   /** The LR encoder (mode 'lr', fused frames of 'ar'). */
   lrEncoder: number;
-  /** CReFF, with the preparation of keyframes; on fused frames with the native head, the decoder too. */
+  /**
+   * CReFF, with the preparation of keyframes; on fused frames with the native head, the decoder
+   * too; on the device path, the decoder and the labels too.
+   */
   creff: number;
-  /** The decoder; 0 on fused frames where CReFF applied the native head itself. */
+  /** The decoder; 0 on fused frames where CReFF applied the native head itself. On the device path of HR and LR frames, the labels too. */
   decoder: number;
-  /** Upsampling the logits to the frame and the arg-max. */
+  /** Upsampling and arg-max to labels; 0 on the device path (counted with the stage before). */
   labels: number;
   /** The whole frame. */
   total: number;
@@ -128,6 +135,16 @@ export interface SegmentResult {
   motionSource?: MotionSource;
   /** Milliseconds per stage. */
   timings: StageTimings;
+  /**
+   * On the device path ('cuda', 'cuda-emulated'): the bytes this frame moved across the bus
+   * through ar-seg-native's own copies (ONNX Runtime's are not included; BENCHMARKS.md counts both).
+   */
+  bus?: {
+    /** Bytes host to device. */
+    toDevice: number;
+    /** Bytes device to host. */
+    toHost: number;
+  };
 }
 
 function now(): number {
@@ -153,8 +170,14 @@ interface ResolvedOptions {
   motionSource: MotionSourceOption | undefined;
 }
 
-/** What a branch hands on: a feature for the decoder, or the logits when it made them itself. */
-type BranchOutput = { branch: SegmentResult['branch']; feature: FeatureTensor; logits?: undefined } | { branch: SegmentResult['branch']; logits: Logits; feature?: undefined };
+/**
+ * What a branch hands on: a feature for the decoder, the logits when it made them itself, or
+ * (the device path) the labels themselves, with the logits when asked for.
+ */
+type BranchOutput =
+  | { branch: SegmentResult['branch']; feature: FeatureTensor; logits?: undefined; device?: undefined }
+  | { branch: SegmentResult['branch']; logits: Logits; feature?: undefined; device?: undefined }
+  | { branch: SegmentResult['branch']; device: { labels: Uint8Array; logits?: Logits; toDevice: number; toHost: number }; feature?: undefined; logits?: undefined };
 
 /** State of one segment() call across frames. */
 interface RunState {
@@ -168,6 +191,11 @@ interface RunState {
   key: { feature: FeatureTensor; prepared: Keyframe | null } | null;
   /** The output buffer CReFF reuses from frame to frame. */
   fusedBuffer: Float32Array | null;
+  /**
+   * The device path (device 'cuda' or 'cuda-emulated' with native heads, see devicePathReason):
+   * it holds the keyframe on the device, so `key.feature` only gives its size there. Null otherwise.
+   */
+  device: DevicePath | null;
 }
 
 /** The frames of one segment() call, in presentation order, and the stream's facts. */
@@ -187,22 +215,28 @@ export class ArSeg {
   /** The loaded model bundle. */
   readonly bundle: Bundle;
   /** Where the networks and CReFF run. */
-  readonly device: 'cpu' | 'cuda';
+  readonly device: ExecutionDevice;
   #closed = false;
   /** The readers of the segmentations running now: close() closes them, which interrupts a blocked read. */
   #readers = new Set<VideoReader>();
   /** The frames being processed now (networks, CReFF): close() waits for them before releasing the sessions. */
   #inflight = new Set<Promise<unknown>>();
+  /** The device paths of the segmentations running now: close() frees their keyframes on the device. */
+  #devicePaths = new Set<DevicePath>();
 
-  private constructor(bundle: Bundle, device: 'cpu' | 'cuda') {
+  private constructor(bundle: Bundle, device: ExecutionDevice) {
     this.bundle = bundle;
     this.device = device;
   }
 
   /**
    * Loads a model bundle (see bundle.ts): validates it and opens its graphs in ONNX Runtime.
-   * device 'cuda' runs the networks on ONNX Runtime's CUDA provider and CReFF on the CUDA
-   * kernel; it fails with ERR_CUDA_UNAVAILABLE when either is missing.
+   * device 'cuda' runs the networks on ONNX Runtime's CUDA provider and, when the decoders are
+   * pointwise heads, CReFF, the heads and the labels in the device path (the keyframe feature
+   * stays on the GPU for its GOP, only the labels come back; `devicePathReason` says why not
+   * otherwise); it fails with ERR_CUDA_UNAVAILABLE and
+   * the reason (`ar-seg doctor`) when either is missing. 'cuda-emulated' runs that device path's
+   * GPU code on the CPU (tests).
    */
   static async load(dir: string, options: BundleOptions = {}): Promise<ArSeg> {
     return new ArSeg(await Bundle.load(dir, options), options.device ?? 'cpu');
@@ -278,6 +312,23 @@ export class ArSeg {
   }
 
   /**
+   * Why segment() runs on this device without the device path (null when it takes it, with
+   * decoder 'auto'): the device is 'cpu', or a decoder of the bundle is not a native pointwise
+   * head (DevicePath.unsupportedReason). On 'cuda' the frames then take the plain CUDA path:
+   * ONNX Runtime runs the decoders, CReFF.run the kernel, the labels are made on the CPU.
+   */
+  get devicePathReason(): string | null {
+    if (this.device === 'cpu') return "device 'cpu'";
+    return DevicePath.unsupportedReason(this.bundle);
+  }
+
+  /** The device path for a segment() call, or null (decoder 'onnx', or see devicePathReason). */
+  #devicePath(o: ResolvedOptions): DevicePath | null {
+    if (this.device === 'cpu' || o.decoder !== 'auto' || this.devicePathReason) return null;
+    return DevicePath.open(this.bundle, this.device);
+  }
+
+  /**
    * The decoder stage of a branch's frames: a feature [1, C, h, w] to its logits [1, classes, h,
    * w]. The native head writes into one buffer reused from frame to frame, unless the logits are
    * returned with the results (then each frame gets its own).
@@ -311,15 +362,18 @@ export class ArSeg {
    * labels. The keyframe feature of mode 'ar' lives in `gop` from its keyframe to the next.
    */
   async *#run(reader: VideoReader, o: ResolvedOptions): AsyncGenerator<SegmentResult> {
-    const run: RunState = {
-      o,
-      decodeHr: this.#decoder(o, 'hr'),
-      decodeLr: this.#decoder(o, 'lr'),
-      fusedHead: this.#nativeHead(o, 'ar'),
-      key: null,
-      fusedBuffer: null,
-    };
+    let run: RunState | null = null;
     try {
+      run = {
+        o,
+        decodeHr: this.#decoder(o, 'hr'),
+        decodeLr: this.#decoder(o, 'lr'),
+        fusedHead: this.#nativeHead(o, 'ar'),
+        key: null,
+        fusedBuffer: null,
+        device: this.#devicePath(o),
+      };
+      if (run.device) this.#devicePaths.add(run.device);
       for (;;) {
         const t0 = now();
         let frame: VideoFrame | null;
@@ -345,6 +399,10 @@ export class ArSeg {
     } finally {
       this.#readers.delete(reader);
       reader.close();
+      if (run?.device) {
+        this.#devicePaths.delete(run.device);
+        run.device.close();
+      }
     }
   }
 
@@ -353,7 +411,14 @@ export class ArSeg {
     const { o } = run;
     const timings: StageTimings = { decode: now() - t0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, total: 0 };
     const useHr = o.mode === 'hr' || (o.mode === 'ar' && frame.isKeyframe);
-    const out = useHr ? await this.#hrBranch(frame, run, timings) : o.mode === 'lr' ? await this.#lrBranch(frame, timings) : await this.#arBranch(frame, run, timings);
+    const out = useHr ? await this.#hrBranch(frame, run, timings) : o.mode === 'lr' ? await this.#lrBranch(frame, run, timings) : await this.#arBranch(frame, run, timings);
+    if (out.device) {
+      // The device path gave the labels (and the logits when asked) already.
+      timings.total = now() - t0;
+      const result = this.#result(frame, out.branch, out.device.labels, out.device.logits ?? null, timings, o);
+      result.bus = { toDevice: out.device.toDevice, toHost: out.device.toHost };
+      return result;
+    }
     let logits = out.logits;
     let t = now();
     if (!logits) {
@@ -361,7 +426,7 @@ export class ArSeg {
       timings.decoder = now() - t;
     }
     t = now();
-    const labels = await this.#labels(logits, frame, out.branch, o);
+    const labels = await this.#labels(logits, frame, out.branch);
     timings.labels = now() - t;
     timings.total = now() - t0;
     return this.#result(frame, out.branch, labels, logits, timings, o);
@@ -375,10 +440,20 @@ export class ArSeg {
     const hrFeature = await runSession(this.bundle.hrEncoder, hr.data, [...hr.dims]);
     const feature = { data: hrFeature.data as Float32Array, dims: hrFeature.dims };
     timings.hrEncoder = now() - t;
+    if (run.device) {
+      // One upload serves the labels and, in mode 'ar', the GOP's keyframe on the device.
+      t = now();
+      const keep = o.mode === 'ar' ? o.creffMode : undefined;
+      const resize = this.#labelsResize('hr', feature.dims[2], feature.dims[3], frame);
+      const r = await run.device.labels(feature, { width: frame.width, height: frame.height, resize, head: 'hr', logits: o.logits, keyframe: keep });
+      if (keep) run.key = { feature, prepared: null };
+      timings.decoder = now() - t;
+      return { branch: 'hr', device: { labels: r.labels, logits: r.logits, toDevice: r.bytesToDevice, toHost: r.bytesToHost } };
+    }
     if (o.mode === 'ar') {
       t = now();
       // The CPU kernel takes a keyframe prepared once per GOP; the CUDA kernel the raw feature.
-      const prepared = this.device === 'cpu' ? await this.bundle.creff.prepareKeyframe(feature, { mode: o.creffMode }) : null;
+      const prepared = this.device !== 'cuda' ? await this.bundle.creff.prepareKeyframe(feature, { mode: o.creffMode }) : null;
       run.key = { feature, prepared };
       timings.creff = now() - t;
     }
@@ -395,8 +470,16 @@ export class ArSeg {
   }
 
   /** Mode 'lr': the LR feature goes to the decoder as it is. */
-  async #lrBranch(frame: VideoFrame, timings: StageTimings): Promise<BranchOutput> {
-    return { branch: 'lr', feature: await this.#lrEncoder(frame, timings) };
+  async #lrBranch(frame: VideoFrame, run: RunState, timings: StageTimings): Promise<BranchOutput> {
+    const feature = await this.#lrEncoder(frame, timings);
+    if (run.device) {
+      const t = now();
+      const resize = this.#labelsResize('lr', feature.dims[2], feature.dims[3], frame);
+      const r = await run.device.labels(feature, { width: frame.width, height: frame.height, resize, head: 'lr', logits: run.o.logits });
+      timings.decoder = now() - t;
+      return { branch: 'lr', device: { labels: r.labels, logits: r.logits, toDevice: r.bytesToDevice, toHost: r.bytesToHost } };
+    }
+    return { branch: 'lr', feature };
   }
 
   /**
@@ -412,6 +495,13 @@ export class ArSeg {
     const t = now();
     const [, , H, W] = key.feature.dims;
     const motion = resizeMotion(frame.motion!, frame.width, frame.height, W, H, o.pipeline.motionResize);
+    if (run.device) {
+      // The keyframe is on the device already: up go the LR feature and the motion, back the labels.
+      const resize = this.#labelsResize('ar', H, W, frame);
+      const r = await run.device.fuse(lrFeature, motion, H, W, { width: frame.width, height: frame.height, resize, logits: o.logits });
+      timings.creff = now() - t;
+      return { branch: 'ar', device: { labels: r.labels, logits: r.logits, toDevice: r.bytesToDevice, toHost: r.bytesToHost } };
+    }
     const head = fusedHead && key.prepared ? { weight: fusedHead.weight, bias: fusedHead.bias } : undefined;
     const outChannels = head ? head.bias.length : this.bundle.manifest.feature.channels;
     // Logits returned with the results must not be overwritten by the next frame: then a buffer
@@ -424,7 +514,8 @@ export class ArSeg {
     }
     const fused = await this.bundle.creff.run(lrFeature, key.prepared ?? key.feature, { data: motion, dims: [2, H, W] }, {
       sampling: o.pipeline.sampling,
-      device: this.device,
+      // ('cuda-emulated' without the device path, i.e. with ONNX Runtime's decoder: the CPU kernel)
+      device: this.device === 'cuda' ? 'cuda' : 'cpu',
       mode: o.creffMode,
       output,
       head,
@@ -437,27 +528,21 @@ export class ArSeg {
    * Logits upsampled to the frame as the bundle says (LogitsUpsampling: one resize, or the
    * network's own resize and then the evaluation's) and arg-maxed, natively in one pass.
    */
-  async #labels(logits: Logits, frame: VideoFrame, branch: SegmentResult['branch'], o: ResolvedOptions): Promise<Uint8Array> {
+  async #labels(logits: Logits, frame: VideoFrame, branch: SegmentResult['branch']): Promise<Uint8Array> {
     const [, lc, lh, lw] = logits.dims;
     const classes = this.bundle.manifest.classes.length;
     if (lc !== classes) throw new ArSegError(ErrorCodes.BUNDLE, `the decoder gave ${lc} classes, the bundle lists ${classes}`);
-    const upsampling = o.pipeline.logitsUpsampling;
-    if (upsampling === 'align-corners' || upsampling === 'half-pixel')
-      return addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, upsampling);
-    let via: { height: number; width: number; upsampling: 'align-corners' | 'half-pixel' };
-    if (upsampling === 'align-corners-via-input') {
-      // The network's own resize: to the image its encoder took (HR or LR input); AR logits stay
-      // at the keyframe feature's size (the official LR network resizes them to it).
-      const [ih, iw] = branch === 'ar' ? [lh, lw] : frame.tensors![branch === 'lr' ? 1 : 0].dims.slice(2);
-      via = { height: ih, width: iw, upsampling: 'align-corners' };
-    } else {
-      const stride = this.bundle.manifest.feature.stride;
-      via = { height: lh * stride, width: lw * stride, upsampling: 'half-pixel' };
-    }
-    return addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, 'align-corners', via);
+    const { upsampling, via } = this.#labelsResize(branch, lh, lw, frame);
+    return addon().labelsFromLogits(logits.data, lc, lh, lw, frame.height, frame.width, upsampling, via);
   }
 
-  #result(frame: VideoFrame, branch: SegmentResult['branch'], labels: Uint8Array, logits: Logits, timings: StageTimings, o: ResolvedOptions): SegmentResult {
+  /** The resize of a branch's lh x lw logits to the frame (Bundle.labelsResize; the same on the CPU and the device path). */
+  #labelsResize(branch: SegmentResult['branch'], lh: number, lw: number, frame: VideoFrame): LabelsResize {
+    const [height, width] = branch === 'ar' ? [lh, lw] : frame.tensors![branch === 'lr' ? 1 : 0].dims.slice(2);
+    return this.bundle.labelsResize(branch, lh, lw, { height, width });
+  }
+
+  #result(frame: VideoFrame, branch: SegmentResult['branch'], labels: Uint8Array, logits: Logits | null, timings: StageTimings, o: ResolvedOptions): SegmentResult {
     const result: SegmentResult = {
       index: frame.index,
       pts: frame.pts,
@@ -470,16 +555,17 @@ export class ArSeg {
       labels,
       timings,
     };
-    if (o.logits) result.logits = { data: logits.data, dims: [1, logits.dims[1], logits.dims[2], logits.dims[3]] };
+    if (o.logits && logits) result.logits = { data: logits.data, dims: [1, logits.dims[1], logits.dims[2], logits.dims[3]] };
     if (frame.rgb) result.rgb = frame.rgb;
     if (frame.motionSource) result.motionSource = frame.motionSource;
     return result;
   }
 
   /**
-   * Ends every segmentation of this ArSeg and releases the ONNX Runtime sessions. A segmentation
-   * blocked on its input (a silent network peer, a FIFO with no writer) is interrupted: its loop
-   * rejects with ERR_CLOSED. Frames already in the networks finish first. Idempotent.
+   * Ends every segmentation of this ArSeg and releases the ONNX Runtime sessions (and the
+   * keyframes the device path keeps on the GPU). A segmentation blocked on its input (a silent
+   * network peer, a FIFO with no writer) is interrupted: its loop rejects with ERR_CLOSED. Frames
+   * already in the networks finish first. Idempotent.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -487,6 +573,9 @@ export class ArSeg {
     for (const reader of this.#readers) reader.close();
     this.#readers.clear();
     await Promise.allSettled([...this.#inflight]);
+    // A segmentation abandoned without being resumed never reaches its finally: free its keyframe here.
+    for (const path of this.#devicePaths) path.close();
+    this.#devicePaths.clear();
     await this.bundle.close();
   }
 }

@@ -95,6 +95,75 @@ function cudaArchs(file) {
   return [...sorted(sm).map((a) => `sm_${a}`), ...sorted(ptx).map((a) => `compute_${a}`)];
 }
 
+/**
+ * The CUDA floor the prebuild promises (README, "Prebuilt install"): machine code for Turing to
+ * Hopper, PTX of the newest for later GPUs (compiled by the driver), and a runtime that runs
+ * wherever ONNX Runtime's CUDA 12 provider runs (driver >= 525.60.13).
+ */
+const CUDA_PROMISE = {
+  machineCode: ['sm_75', 'sm_80', 'sm_86', 'sm_89', 'sm_90'],
+  ptx: ['compute_90'],
+  /** CMAKE_CUDA_ARCHITECTURES that builds exactly that. */
+  cmakeArchitectures: '75-real;80-real;86-real;89-real;90',
+  /** The driver ONNX Runtime's CUDA 12 provider needs; the kernel's runtime must not need more. */
+  driverFloor: '525.60.13',
+};
+
+/** The first driver of each CUDA major version (minor-version compatibility: it runs them all). */
+const RUNTIME_DRIVER_FLOOR = { 11: '450.80.02', 12: '525.60.13', 13: '580.65.06' };
+
+function compareVersions(a, b) {
+  const pa = String(a).split('.').map(Number);
+  const pb = String(b).split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] || 0) - (pb[i] || 0);
+    if (d) return Math.sign(d);
+  }
+  return 0;
+}
+
+/**
+ * cuobjdump --list-elf / --list-ptx output -> ['sm_75', ..., 'compute_90'] ("ELF file 1:
+ * x.1.sm_75.cubin", "PTX file 1: x.1.sm_90.ptx").
+ */
+function parseCuobjdump(elfList, ptxList) {
+  const sm = new Set();
+  const ptx = new Set();
+  for (const m of String(elfList || '').matchAll(/^ELF file\s+\d+:\s+\S*?\.sm_(\d+)[a-z]?\.cubin\s*$/gm)) sm.add(Number(m[1]));
+  for (const m of String(ptxList || '').matchAll(/^PTX file\s+\d+:\s+\S*?\.sm_(\d+)[a-z]?\.ptx\s*$/gm)) ptx.add(Number(m[1]));
+  const sorted = (set) => [...set].sort((a, b) => a - b);
+  return [...sorted(sm).map((a) => `sm_${a}`), ...sorted(ptx).map((a) => `compute_${a}`)];
+}
+
+/**
+ * The floor check: the CUDA code embedded in the addon against the promise. facts: {
+ *   fatbin: archs read from the .nv_fatbin section (cudaArchs), cuobjdump: archs cuobjdump lists
+ *   (parseCuobjdump; null when cuobjdump is missing), runtimeVersion: CUDART_VERSION the addon
+ *   reports (e.g. 11080), ptxIsa: the PTX's .version (e.g. '7.8') }.
+ * Returns the problems (empty: the promise holds).
+ */
+function checkCudaFloor(facts, promise = CUDA_PROMISE) {
+  const problems = [];
+  const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+  const fatbin = facts.fatbin || [];
+  const expected = [...promise.machineCode, ...promise.ptx];
+  if (!same(fatbin, expected))
+    problems.push(`the addon's CUDA code is [${fatbin.join(' ') || 'none'}], the promise is [${expected.join(' ')}]`);
+  if (facts.cuobjdump && !same(facts.cuobjdump, fatbin))
+    problems.push(`cuobjdump lists [${facts.cuobjdump.join(' ')}] but the fatbin holds [${fatbin.join(' ')}]`);
+  const major = Math.floor((facts.runtimeVersion || 0) / 1000);
+  const needs = RUNTIME_DRIVER_FLOOR[major];
+  if (!needs) problems.push(`the addon links CUDA runtime ${facts.runtimeVersion || 'unknown'}: no known driver floor`);
+  else if (compareVersions(needs, promise.driverFloor) > 0)
+    problems.push(`the addon links the CUDA ${major}.${Math.floor((facts.runtimeVersion % 1000) / 10)} runtime, which needs driver >= ${needs}; ` +
+      `the promise is ${promise.driverFloor} (ONNX Runtime's CUDA 12 provider): build with CUDA 11.8 or 12 (Debian 12: nvidia-cuda-toolkit)`);
+  // The PTX is compiled by the driver: its ISA must be one a driver at the floor knows (CUDA 12.0
+  // drivers know PTX ISA up to 8.0).
+  if (facts.ptxIsa && compareVersions(facts.ptxIsa, '8.0') > 0)
+    problems.push(`the PTX is ISA ${facts.ptxIsa}, newer than what a driver at ${promise.driverFloor} can compile (8.0)`);
+  return problems;
+}
+
 function readRecord() {
   return JSON.parse(fs.readFileSync(RECORD, 'utf8'));
 }
@@ -145,9 +214,14 @@ function write() {
     cuda: archs.length
       ? {
           toolkit: env.ARSEG_PREBUILD_CUDA_VERSION || null,
-          runtime: 'static (libcudart_static); needs only the NVIDIA driver, loads without one',
+          runtime: env.ARSEG_PREBUILD_CUDA_RUNTIME || null,
+          linked: 'static (libcudart_static); needs only the NVIDIA driver, loads without one',
+          driverFloor: env.ARSEG_PREBUILD_CUDA_DRIVER_FLOOR || null,
+          onnxRuntimeDriverFloor: CUDA_PROMISE.driverFloor,
           machineCode: archs.filter((a) => a.startsWith('sm_')),
           ptx: archs.filter((a) => a.startsWith('compute_')),
+          ptxIsa: env.ARSEG_PREBUILD_CUDA_PTX_ISA || null,
+          hostCompiler: env.ARSEG_PREBUILD_CUDA_HOST_COMPILER || null,
         }
       : null,
     sharedLibraries: lines(env.ARSEG_PREBUILD_LDD).map((l) => l.split(/\s+/)[0]),
@@ -182,7 +256,29 @@ function staleness() {
     (changed.length ? changed.join(', ') : `sources hash ${now.sha256.slice(0, 12)}, the prebuild's ${record.sources.sha256.slice(0, 12)}`);
 }
 
-module.exports = { ROOT, RECORD, sourceFiles, sourceHash, readRecord, staleness, cudaArchs };
+/**
+ * `cuda-check FILE`: the floor check on a built addon, printing its facts as JSON (for BUILD.json)
+ * and exiting 1 with the problems when the promise does not hold.
+ */
+function cudaCheck(file) {
+  const fatbin = cudaArchs(file);
+  let cuobjdump = null;
+  let ptxIsa = null;
+  const run = (args) => execFileSync('cuobjdump', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 256 << 20 });
+  try {
+    cuobjdump = parseCuobjdump(run(['--list-elf', file]), run(['--list-ptx', file]));
+    const isa = /^\s*\.version\s+(\d+\.\d+)/m.exec(run(['--dump-ptx', file]));
+    ptxIsa = isa ? isa[1] : null;
+  } catch (err) {
+    if (err.code !== 'ENOENT') throw new Error(`cuobjdump failed on ${file}: ${err.message}`);
+  }
+  // The runtime the addon links, as the addon itself reports it (CUDART_VERSION of its build).
+  const build = require(path.resolve(file)).cudaDriver().build;
+  const facts = { fatbin, cuobjdump, runtimeVersion: build.runtimeVersion, ptxIsa, toolkit: build.toolkit, driverFloor: build.driverFloor, runtime: build.runtime };
+  return { facts, problems: checkCudaFloor(facts) };
+}
+
+module.exports = { ROOT, RECORD, CUDA_PROMISE, RUNTIME_DRIVER_FLOOR, sourceFiles, sourceHash, readRecord, staleness, cudaArchs, parseCuobjdump, checkCudaFloor, compareVersions };
 
 if (require.main === module) {
   const cmd = process.argv[2];
@@ -197,10 +293,19 @@ if (require.main === module) {
     console.error('prebuild is up to date with the sources');
   } else if (cmd === 'cuda-archs') {
     console.log(cudaArchs(process.argv[3]).join(' '));
+  } else if (cmd === 'cuda-architectures') {
+    console.log(CUDA_PROMISE.cmakeArchitectures);
+  } else if (cmd === 'cuda-check') {
+    const { facts, problems } = cudaCheck(process.argv[3]);
+    console.log(JSON.stringify(facts));
+    if (problems.length) {
+      for (const p of problems) console.error(`prebuild: CUDA floor: ${p}`);
+      process.exit(1);
+    }
   } else if (cmd === 'hash') {
     console.log(sourceHash().sha256);
   } else {
-    console.error('usage: prebuild-record.js write | check | hash | cuda-archs FILE');
+    console.error('usage: prebuild-record.js write | check | hash | cuda-archs FILE | cuda-architectures | cuda-check FILE');
     process.exit(2);
   }
 }

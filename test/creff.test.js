@@ -185,7 +185,7 @@ test('CUDA: available, or refused with ERR_CUDA_UNAVAILABLE and the reason', asy
   } else {
     t.log(`no CUDA here: ${cuda.reason}`);
     const err = await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { device: 'cuda' }), { code: 'ERR_CUDA_UNAVAILABLE' });
-    t.is(err.message, cuda.reason);
+    t.is(err.message, `${cuda.reason}; to fix: ${cuda.fix}`);
   }
 });
 
@@ -228,7 +228,12 @@ test('options.output must not share memory with an input, as the pointwise head 
   t.is(maxDiff(output, expected.data), 0);
 });
 
-test('options.head: the logits equal the fused feature through the native head, bit for bit', async (t) => {
+// The head inside the fused kernel is pointwiseHeadPixels (native/postprocess/pointwise_head.h):
+// fused multiply-adds where the CPU has them, so within rounding of the native head (which rounds
+// each product, for the device path's bits); the selftest holds it to that variant bit for bit.
+const HEAD_ROUNDING = 1e-5;
+
+test('options.head: the logits equal the fused feature through the native head, within rounding', async (t) => {
   const { addon } = require('../dist/native');
   for (const [K, H, W, h, w, C, classes, mode] of [[7, 45, 70, 23, 35, 16, 11, 'exact'], [3, 19, 33, 7, 9, 5, 1, 'exact'], [11, 30, 40, 15, 20, 6, 3, 'exact'], [7, 30, 50, 15, 25, 8, 5, 'keyframe-conv']]) {
     const p = randomProblem({ C, H, W, h, w, K, seed: 5 * K + C, motionScale: 6 });
@@ -239,7 +244,7 @@ test('options.head: the logits equal the fused feature through the native head, 
     for (const k of [p.key, key]) {
       const fused = await p.creff.run(p.lr, k, p.motion, { mode, head });
       t.deepEqual(fused.dims, [1, classes, H, W]);
-      t.is(maxDiff(fused.data, expected), 0, `K=${K} ${H}x${W} C=${C} classes ${classes} ${mode}`);
+      t.true(maxDiff(fused.data, expected) < HEAD_ROUNDING, `K=${K} ${H}x${W} C=${C} classes ${classes} ${mode}`);
     }
     // the reference kernel takes the head too, for parity
     const ref = await p.creff.run(p.lr, p.key, p.motion, { mode, head, kernel: 'reference' });
@@ -247,7 +252,7 @@ test('options.head: the logits equal the fused feature through the native head, 
     const output = new Float32Array(classes * H * W);
     const r = await p.creff.run(p.lr, key, p.motion, { mode, head, output });
     t.is(r.data, output);
-    t.is(maxDiff(output, expected), 0);
+    t.true(maxDiff(output, expected) < HEAD_ROUNDING);
   }
   const p = randomProblem({ C: 4, H: 10, W: 12, h: 5, w: 6, K: 3, seed: 3 });
   const good = { weight: new Float32Array(8), bias: new Float32Array(2) };
@@ -283,7 +288,9 @@ test('every SIMD path this CPU has gives the reference result', async (t) => {
         const fused = await creff.run(lr, prepared, motion, { mode });
         const logits = await creff.run(lr, prepared, motion, { mode, head });
         const expectedLogits = await addon().pointwiseHead(fused.data, C, H, W, head.weight, head.bias, 3);
-        out.push({ fused: Array.from(fused.data), headExact: logits.data.every((v, i) => v === expectedLogits[i]) });
+        let headDiff = 0;
+        for (let i = 0; i < logits.data.length; i++) headDiff = Math.max(headDiff, Math.abs(logits.data[i] - expectedLogits[i]));
+        out.push({ fused: Array.from(fused.data), head: headDiff });
       }
       process.stdout.write(JSON.stringify({ level: addon().simdLevel(), out }));
     })();`;
@@ -311,7 +318,7 @@ test('every SIMD path this CPU has gives the reference result', async (t) => {
     CASES.forEach(([K, H, W, , , C, mode], i) => {
       const diff = maxDiff(out[i].fused, references[i]);
       t.true(diff < TOLERANCE, `${level} K=${K} ${H}x${W} C=${C} ${mode}: ${diff.toExponential(2)}`);
-      t.true(out[i].headExact, `${level} K=${K}: the head inside the kernel equals the head after it`);
+      t.true(out[i].head < HEAD_ROUNDING, `${level} K=${K}: the head inside the kernel ~ the head after it: ${out[i].head}`);
     });
   }
 });

@@ -6,35 +6,10 @@
 const test = require('ava');
 const { addon } = require('../dist/native');
 const { randoms } = require('./helpers/random');
+const { labelsReference } = require('./helpers/labels-reference');
 
-function source(x, inSize, outSize, mode) {
-  if (mode === 'half-pixel') return Math.max((x + 0.5) * (inSize / outSize) - 0.5, 0);
-  return outSize > 1 ? (x * (inSize - 1)) / (outSize - 1) : 0;
-}
-
-// Returns the arg-max labels and, per pixel, the margin between the best and second-best class
-// (pixels with a margin near 0 may round either way in float32).
 function reference(logits, classes, h, w, outH, outW, mode) {
-  const labels = new Uint8Array(outH * outW);
-  const margins = new Float64Array(outH * outW);
-  for (let y = 0; y < outH; y++) {
-    const sy = Math.min(source(y, h, outH, mode), h - 1);
-    const y0 = Math.floor(sy), y1 = Math.min(y0 + 1, h - 1), ay = sy - y0;
-    for (let x = 0; x < outW; x++) {
-      const sx = Math.min(source(x, w, outW, mode), w - 1);
-      const x0 = Math.floor(sx), x1 = Math.min(x0 + 1, w - 1), ax = sx - x0;
-      let best = -Infinity, second = -Infinity, arg = 0;
-      for (let c = 0; c < classes; c++) {
-        const p = c * h * w;
-        const v = (1 - ay) * ((1 - ax) * logits[p + y0 * w + x0] + ax * logits[p + y0 * w + x1]) +
-          ay * ((1 - ax) * logits[p + y1 * w + x0] + ax * logits[p + y1 * w + x1]);
-        if (v > best) { second = best; best = v; arg = c; } else if (v > second) second = v;
-      }
-      labels[y * outW + x] = arg;
-      margins[y * outW + x] = best - second;
-    }
-  }
-  return { labels, margins };
+  return labelsReference(logits, classes, h, w, outH, outW, mode);
 }
 
 const cases = [
@@ -120,28 +95,8 @@ test('logits at the frame size: a tie goes to the lower class, whatever the pixe
 // Two resizes in a row (the official pipelines': the network's own resize, then the
 // evaluation's to the label size). Reference: the intermediate logits materialised in float64,
 // then resized again; the native code composes the two resizes per axis in one pass.
-function resizeReference(logits, classes, h, w, outH, outW, mode) {
-  const out = new Float64Array(classes * outH * outW);
-  for (let y = 0; y < outH; y++) {
-    const sy = Math.min(source(y, h, outH, mode), h - 1);
-    const y0 = Math.floor(sy), y1 = Math.min(y0 + 1, h - 1), ay = sy - y0;
-    for (let x = 0; x < outW; x++) {
-      const sx = Math.min(source(x, w, outW, mode), w - 1);
-      const x0 = Math.floor(sx), x1 = Math.min(x0 + 1, w - 1), ax = sx - x0;
-      for (let c = 0; c < classes; c++) {
-        const p = c * h * w;
-        out[c * outH * outW + y * outW + x] =
-          (1 - ay) * ((1 - ax) * logits[p + y0 * w + x0] + ax * logits[p + y0 * w + x1]) +
-          ay * ((1 - ax) * logits[p + y1 * w + x0] + ax * logits[p + y1 * w + x1]);
-      }
-    }
-  }
-  return out;
-}
-
 function viaReference(logits, classes, h, w, via, outH, outW, mode) {
-  const mid = resizeReference(logits, classes, h, w, via.height, via.width, via.upsampling ?? 'align-corners');
-  return reference(mid, classes, via.height, via.width, outH, outW, mode);
+  return labelsReference(logits, classes, h, w, outH, outW, mode, via);
 }
 
 // [name, classes, h, w, via, outH, outW]

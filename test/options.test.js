@@ -98,7 +98,7 @@ test('the bundle options are checked before the bundle is read', async (t) => {
   const missing = path.join(__dirname, 'no-such-bundle');
   await t.throwsAsync(
     Bundle.load(missing, { device: 'tpu' }),
-    invalid("option 'device' must be 'cpu' or 'cuda', got 'tpu'"),
+    invalid("option 'device' must be 'cpu', 'cuda' or 'cuda-emulated', got 'tpu'"),
   );
   await t.throwsAsync(Bundle.load(missing, { decoder: 'native' }), invalid(/^option 'decoder'/));
   await t.throwsAsync(Bundle.load(missing, { threads: 0 }), invalid(/^option 'threads' must be a positive integer/));

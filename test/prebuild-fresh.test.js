@@ -24,3 +24,17 @@ test('the build record names what the prebuild contains', (t) => {
   t.true(covered.includes('CMakeLists.txt') && covered.includes('native/addon/addon.cc'));
   t.true(covered.every((f) => fs.existsSync(path.join(__dirname, '..', f))));
 });
+
+test("the committed prebuild's CUDA keeps ONNX Runtime's driver floor: promised code, a runtime for drivers >= 525", (t) => {
+  const { CUDA_PROMISE, RUNTIME_DRIVER_FLOOR, compareVersions } = require('../scripts/prebuild-record');
+  const r = readRecord();
+  t.truthy(r.cuda, 'the prebuild has no CUDA kernels (built with ARSEG_PREBUILD_CUDA=0?)');
+  if (!r.cuda) return;
+  t.deepEqual(r.cuda.machineCode, CUDA_PROMISE.machineCode);
+  t.deepEqual(r.cuda.ptx, CUDA_PROMISE.ptx);
+  t.regex(String(r.cuda.runtime), /^\d+\.\d+$/, 'BUILD.json must record the CUDA runtime linked in (rebuild: npm run build:prebuild)');
+  const floor = RUNTIME_DRIVER_FLOOR[parseInt(r.cuda.runtime, 10)];
+  t.is(r.cuda.driverFloor, floor);
+  t.true(floor !== undefined && compareVersions(floor, CUDA_PROMISE.driverFloor) <= 0,
+    `the prebuild links the CUDA ${r.cuda.runtime} runtime (driver >= ${floor}), above ONNX Runtime's ${CUDA_PROMISE.driverFloor}`);
+});

@@ -13,6 +13,7 @@ import type { SegmentMode } from '../pipeline';
 import type { MotionSourceOption } from '../frame';
 import { bundleFlops } from '../flops';
 import { Bundle } from '../bundle';
+import { doctor, formatDoctor } from '../doctor';
 import { addQueueCommands } from './queue';
 import { addWorkerCommand } from './worker';
 import { prepareOutputDir, writeOutput } from '../output';
@@ -291,6 +292,23 @@ export function buildProgram(): Command {
               ? `  mIoU against the clip's labels (ar, mean over d = 0..${s.miou.interval - 1}): ${s.miou.mean === null ? 'n/a' : (100 * s.miou.mean).toFixed(1) + '%'}\n`
               : ''),
         );
+      } catch (err) {
+        fail(err, Boolean(opts.json));
+      }
+    });
+  program
+    .command('doctor')
+    .description("what this installation is and whether 'cpu' and 'cuda' can run here, with the first reason and its fix")
+    .option('--device <device>', 'the device the exit code is about: cpu or cuda', deviceValue, 'cpu')
+    .option('--json', 'print the report as JSON on stdout')
+    .action((opts: { device: 'cpu' | 'cuda'; json?: boolean }) => {
+      // Exit 0 when the device asked about can run here, 5 when it cannot (the report says why).
+      try {
+        const report = doctor();
+        const verdict = report.devices[opts.device];
+        if (opts.json) process.stdout.write(JSON.stringify({ ok: verdict.usable, device: opts.device, ...report }) + '\n');
+        else process.stdout.write(formatDoctor(report));
+        process.exit(verdict.usable ? ExitCodes.OK : ExitCodes.UNSUPPORTED);
       } catch (err) {
         fail(err, Boolean(opts.json));
       }

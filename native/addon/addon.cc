@@ -9,6 +9,8 @@ extern "C" {
 }
 
 #include "creff_binding.h"
+#include "device_path_binding.h"
+#include "doctor_binding.h"
 #include "head_binding.h"
 #include "labels_binding.h"
 #include "motion_binding.h"
@@ -36,6 +38,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   arseg::VideoReaderBinding::define(env, exports);
   arseg::PacketReaderBinding::define(env, exports);
   arseg::CreffBinding::define(env, exports);
+  arseg::DevicePathBinding::define(env, exports);
+  arseg::defineDoctor(env, exports);
   arseg::defineHead(env, exports);
   arseg::defineLabels(env, exports);
   arseg::defineMotion(env, exports);

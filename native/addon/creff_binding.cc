@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "../common/coded_error.h"
-#include "../creff/creff_cuda.h"
 #include "../creff/creff_dispatch.h"
+#include "../device/device_backend.h"
 #include "frame_js.h"
 #include "js_args.h"
 #include "js_errors.h"
@@ -16,6 +16,7 @@ namespace arseg {
 namespace {
 
 Napi::FunctionReference keyframeConstructor;
+Napi::FunctionReference creffConstructor;
 
 std::vector<float> copyFloats(const Napi::Object& o, const char* key) {
   Napi::Float32Array a = float32Array(o.Get(key), std::string("weights.") + key);
@@ -66,16 +67,24 @@ void CreffBinding::define(Napi::Env env, Napi::Object exports) {
   Napi::Function cls = DefineClass(env, "NativeCReFF",
                                    {InstanceMethod<&CreffBinding::prepareKeyframe>("prepareKeyframe"),
                                     InstanceMethod<&CreffBinding::run>("run")});
+  creffConstructor = Napi::Persistent(cls);
   exports.Set("NativeCReFF", cls);
   Napi::Function available = Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
     Napi::Env e = info.Env();
-    std::string why;
+    std::string reason, fix;
     Napi::Object o = Napi::Object::New(e);
-    o.Set("available", cudaCreffAvailable(&why));
-    o.Set("reason", why);
+    o.Set("available", cudaUsable(&reason, &fix));
+    o.Set("reason", reason);
+    o.Set("fix", fix);
     return o;
   });
   exports.Set("cudaStatus", available);
+}
+
+std::shared_ptr<const CreffWeights> CreffBinding::weightsOf(const Napi::Value& v, const std::string& what) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(creffConstructor.Value()))
+    invalidArg(what + " must be a NativeCReFF");
+  return Unwrap(v.As<Napi::Object>())->weights_;
 }
 
 // new NativeCReFF({ channels, window, qWeight, qBias, kWeight, kBias, vWeight, vBias })
@@ -208,9 +217,9 @@ Napi::Value CreffBinding::run(const Napi::CallbackInfo& info) {
       headBias->assign(bias.Data(), bias.Data() + bias.ElementLength());
     }
     const size_t outChannels = classes > 0 ? size_t(classes) : size_t(s.channels);
-    if (call.kernel == CreffKernel::Cuda) {
-      std::string why;
-      if (!cudaCreffAvailable(&why)) throw CodedError("ERR_CUDA_UNAVAILABLE", why);
+    if (call.kernel == CreffKernel::Cuda) {  // refused at once, on the main thread
+      std::string reason, fix;
+      if (!cudaUsable(&reason, &fix)) throw CodedError("ERR_CUDA_UNAVAILABLE", unavailableMessage(reason, fix));
     }
 
     // options.output: a caller-owned Float32Array of C x H x W (classes x H x W with a head) to

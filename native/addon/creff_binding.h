@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <string>
 
 #include "../creff/creff_fused_cpu.h"
 #include "../creff/creff_types.h"
@@ -26,6 +27,8 @@ class CreffBinding : public Napi::ObjectWrap<CreffBinding> {
  public:
   static void define(Napi::Env env, Napi::Object exports);
   explicit CreffBinding(const Napi::CallbackInfo& info);
+  // The weights of a NativeCReFF object; throws ERR_INVALID_ARG naming `what` if v is none.
+  static std::shared_ptr<const CreffWeights> weightsOf(const Napi::Value& v, const std::string& what);
 
  private:
   Napi::Value prepareKeyframe(const Napi::CallbackInfo& info);

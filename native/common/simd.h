@@ -56,6 +56,26 @@ ARSEG_INLINE void storeLanes(float* p, typename L::F v) {
   std::memcpy(p, &v, sizeof v);
 }
 
+// `value` (a float or a vector of floats) rounded where it was computed: the compiler may not fuse
+// the product that made it into the addition that uses it. GCC's default -ffp-contract=fast
+// turns a * b + c into one fused multiply-add, rounded once, wherever the target has FMA: in
+// the AVX2 and AVX-512 clones, not in the baseline one, so the same source would round
+// differently per SIMD level. Kernels whose bits must not depend on the level (the pointwise
+// head, which the device path repeats on the GPU) write unfused(a * b) + c. The empty asm takes
+// the value in a vector register and hands it back unseen, which costs no instruction.
+template <typename T>
+ARSEG_INLINE T unfused(T value) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  asm("" : "+v"(value));
+#elif defined(__GNUC__) && defined(__aarch64__)
+  asm("" : "+w"(value));
+#else
+  volatile T kept = value;  // other targets: through memory (slow, but the same bits)
+  value = kept;
+#endif
+  return value;
+}
+
 template <typename L, size_t... i>
 ARSEG_INLINE typename L::B lowBytes(typename L::I v, std::index_sequence<i...>) {
   if constexpr (L::kCount == 16) {

@@ -1,5 +1,5 @@
-// The device code of the fused CUDA CReFF kernel, shared by the GPU build (creff_cuda.cu) and
-// the host emulator (creff_cuda_emulator.cc) through cuda_compat.h.
+// The device code of the fused CUDA CReFF kernel, shared by the GPU build (device/cuda_backend.cu) and
+// the host emulator (device/emulated_backend.cc) through device/cuda_compat.h.
 //
 // One block computes a kTile x kTile tile of output pixels, one thread per pixel, in two passes
 // over chunks of kChunk channels:
@@ -17,7 +17,7 @@
 
 #include <cstddef>
 
-#include "cuda_compat.h"
+#include "../device/cuda_compat.h"
 #include "sampling.h"
 
 namespace arseg {

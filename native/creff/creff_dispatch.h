@@ -11,8 +11,8 @@ namespace arseg {
 enum class CreffKernel {
   Fused,         // the fused CPU kernel (creff_fused_cpu), the default
   Reference,     // the plain reference (creff_reference), for parity
-  CudaEmulated,  // the CUDA kernel's device code run on the CPU (creff_cuda_emulator)
-  Cuda,          // the CUDA kernel on the GPU (creff_cuda)
+  CudaEmulated,  // the CUDA kernel's device code run on the CPU (device/emulated_backend)
+  Cuda,          // the CUDA kernel on the GPU (device/cuda_backend)
 };
 
 struct CreffCall {
@@ -26,8 +26,8 @@ struct CreffCall {
   const PreparedKeyframe* prepared = nullptr;  // the fused CPU kernel only
   const float* motion = nullptr;               // 2 x H x W
   // The decoder's pointwise head (CPU kernels): `out` then receives classes x H x W logits.
-  // The fused kernel applies it block by block; the others apply pointwiseHead to their whole
-  // output, so every kernel gives the same logits as the feature followed by the head.
+  // The fused kernel applies it block by block; the others apply pointwiseHeadPixels to their
+  // whole output, so every kernel gives the same logits as its feature followed by that head.
   const CreffHead* head = nullptr;
 };
 

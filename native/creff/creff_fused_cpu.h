@@ -30,10 +30,9 @@ PreparedKeyframe prepareKeyframe(const CreffWeights& w, const float* key, int he
                                  CreffMode mode, int threads);
 
 // The decoder's pointwise head (a 1x1 convolution: weight classes x C, bias classes) applied
-// inside the kernel to each block of fused pixels while it is in L1. Each logit is computed as
-// pointwiseHead computes it (the same sums in the same order), so the fused head gives the
-// logits of the kernel followed by pointwiseHead bit for bit, without writing the C x H x W
-// feature (177 MB at CamVid size) and reading it back.
+// inside the kernel to each block of fused pixels while it is in L1, by pointwiseHeadPixels, so
+// the fused head gives the logits of the kernel followed by pointwiseHeadPixels bit for bit,
+// without writing the C x H x W feature (177 MB at CamVid size) and reading it back.
 struct CreffHead {
   const float* weight = nullptr;
   const float* bias = nullptr;

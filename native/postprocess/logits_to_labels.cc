@@ -4,11 +4,9 @@
 #include <cstring>
 #include <vector>
 
-#include "../common/bilinear_axis.h"
 #include "../common/coded_error.h"
-#include "../common/simd.h"
 #include "../common/parallel_for.h"
-#include "../creff/sampling.h"
+#include "../common/simd.h"
 
 namespace arseg {
 
@@ -67,131 +65,97 @@ void argmaxSameSize(const float* logits, int classes, size_t plane, uint8_t* lab
   parallelFor(static_cast<int>(tasks), threads, [&](int task, int) {
     const size_t begin = static_cast<size_t>(task) * kTaskPixels;
     const size_t end = static_cast<size_t>(task) + 1 == tasks ? plane : begin + kTaskPixels;
-    simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA { argmaxSpanAt<decltype(lanes)>(logits, classes, plane, begin, end, labels); });
+    simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA {
+      argmaxSpanAt<decltype(lanes)>(logits, classes, plane, begin, end, labels);
+    });
   });
 }
 
-// Where output coordinate `x` reads the input, in input pixels (clamped to the grid later).
-float sourceCoordinate(int x, int in, int out, LogitsUpsampling upsampling) {
-  if (upsampling == LogitsUpsampling::AlignCorners) return x * alignCornersScale(in, out);
-  const float s = (static_cast<float>(x) + 0.5f) * static_cast<float>(in) / static_cast<float>(out) - 0.5f;
-  return s < 0.f ? 0.f : s;
-}
-
-AxisMap axisMap(LogitsUpsampling upsampling) {
-  return upsampling == LogitsUpsampling::AlignCorners ? AxisMap::AlignCorners : AxisMap::HalfPixel;
-}
-
-// Column taps padded to four (weight 0 on the first index), so the inner loop has no branches.
-struct PaddedTaps {
-  int index[4];
-  float weight[4];
-};
-
-std::vector<PaddedTaps> padTaps(const std::vector<AxisTaps>& taps) {
-  std::vector<PaddedTaps> out(taps.size());
-  for (size_t x = 0; x < taps.size(); ++x) {
-    for (int k = 0; k < 4; ++k) {
-      const bool used = k < taps[x].count;
-      out[x].index[k] = used ? taps[x].index[k] : taps[x].index[0];
-      out[x].weight[k] = used ? taps[x].weight[k] : 0.f;
-    }
-  }
-  return out;
-}
-
-bool isIdentity(const std::vector<AxisTaps>& taps) {
-  for (size_t x = 0; x < taps.size(); ++x)
-    if (taps[x].count != 1 || taps[x].index[0] != static_cast<int>(x) || taps[x].weight[0] != 1.f) return false;
-  return true;
-}
-
-}  // namespace
-
-void logitsToLabelsVia(const float* logits, int classes, int h, int w, const LogitsResize& via, int outH,
-                       int outW, LogitsUpsampling upsampling, uint8_t* labels, int threads) {
-  if (classes < 1 || classes > 255) throw CodedError("ERR_INVALID_ARG", "classes must be 1 to 255");
-  if (h < 1 || w < 1 || outH < 1 || outW < 1 || via.height < 1 || via.width < 1)
-    throw CodedError("ERR_SHAPE", "sizes must be positive");
-  if (threads <= 0) threads = defaultThreads();
-  const std::vector<AxisTaps> ty = composeAxes(bilinearAxis(h, via.height, axisMap(via.upsampling)),
-                                               bilinearAxis(via.height, outH, axisMap(upsampling)));
-  const std::vector<AxisTaps> tx = composeAxes(bilinearAxis(w, via.width, axisMap(via.upsampling)),
-                                               bilinearAxis(via.width, outW, axisMap(upsampling)));
-  const size_t plane = static_cast<size_t>(h) * w;
-  // Both resizes the identity (the PSPNets' logits at their input size, the input the frame):
-  // the plain arg-max.
-  if (h == outH && w == outW && isIdentity(ty) && isIdentity(tx)) {
-    argmaxSameSize(logits, classes, plane, labels, threads);
-    return;
-  }
-  // Separable: per output row, the row's input rows combined once per class (contiguous, so
-  // vectorised), then each output pixel's column taps on that combined row; the class loop
-  // outside keeps the running arg-max in two small arrays.
-  const std::vector<PaddedTaps> columns = padTaps(tx);
-  const int rowsPerTask = std::max(1, static_cast<int>(kTaskPixels / static_cast<size_t>(outW)));
-  const int tasks = (outH + rowsPerTask - 1) / rowsPerTask;
-  parallelFor(tasks, threads, [&](int task, int) {
-    std::vector<float> combined(static_cast<size_t>(w));
-    std::vector<float> best(static_cast<size_t>(outW));
-    std::vector<uint8_t> arg(static_cast<size_t>(outW));
-    const int end = std::min(outH, (task + 1) * rowsPerTask);
-    for (int y = task * rowsPerTask; y < end; ++y) {
-      const AxisTaps& v = ty[static_cast<size_t>(y)];
-      for (int c = 0; c < classes; ++c) {
-        const float* p = logits + c * plane;
-        const float* rows[4];
-        for (int a = 0; a < v.count; ++a) rows[a] = p + static_cast<size_t>(v.index[a]) * w;
-        float* t = combined.data();
-        for (int xi = 0; xi < w; ++xi) {
-          float sum = 0.f;
-          for (int a = 0; a < v.count; ++a) sum += v.weight[a] * rows[a][xi];
-          t[xi] = sum;
-        }
-        for (int x = 0; x < outW; ++x) {
-          const PaddedTaps& u = columns[static_cast<size_t>(x)];
-          const float value = u.weight[0] * t[u.index[0]] + u.weight[1] * t[u.index[1]] +
-                              u.weight[2] * t[u.index[2]] + u.weight[3] * t[u.index[3]];
-          if (c == 0 || value > best[static_cast<size_t>(x)]) {
-            best[static_cast<size_t>(x)] = value;
-            arg[static_cast<size_t>(x)] = static_cast<uint8_t>(c);
-          }
-        }
+// One output row band [y0, y1) through the tables, K column taps (taps.columnTaps). Separable:
+// per output row, each class's input rows combined once (contiguous, so vectorised) into a
+// classes x w buffer (a few tens of kB: it stays in cache), then per output pixel its column taps
+// loaded once and the classes' values compared in registers. The sums are labels_taps.h's, term
+// for term, as the device's labelAt computes them per pixel (this file is compiled for baseline
+// x86-64, which has no fused multiply-add to contract them into).
+template <int K>
+void labelsRows(const float* logits, int classes, const LabelsTaps& taps, int y0, int y1, uint8_t* labels) {
+  const int w = taps.resize.width, outW = taps.resize.outWidth;
+  const size_t plane = static_cast<size_t>(taps.resize.height) * w;
+  std::vector<float> combined(static_cast<size_t>(classes) * w);
+  for (int y = y0; y < y1; ++y) {
+    const AxisTaps& v = taps.rows[static_cast<size_t>(y)];
+    for (int c = 0; c < classes; ++c) {
+      const float* p = logits + c * plane;
+      const float* rows[4];
+      for (int a = 0; a < v.count; ++a) rows[a] = p + static_cast<size_t>(v.index[a]) * w;
+      float* t = combined.data() + static_cast<size_t>(c) * w;
+      for (int xi = 0; xi < w; ++xi) {
+        float sum = 0.f;
+        for (int a = 0; a < v.count; ++a) sum += v.weight[a] * rows[a][xi];
+        t[xi] = sum;
       }
-      std::memcpy(labels + static_cast<size_t>(y) * outW, arg.data(), static_cast<size_t>(outW));
     }
-  });
-}
-
-void logitsToLabels(const float* logits, int classes, int h, int w, int outH, int outW,
-                    LogitsUpsampling upsampling, uint8_t* labels, int threads) {
-  if (classes < 1 || classes > 255) throw CodedError("ERR_INVALID_ARG", "classes must be 1 to 255");
-  if (h < 1 || w < 1 || outH < 1 || outW < 1) throw CodedError("ERR_SHAPE", "sizes must be positive");
-  if (threads <= 0) threads = defaultThreads();
-  const size_t plane = static_cast<size_t>(h) * w;
-  if (h == outH && w == outW) {
-    argmaxSameSize(logits, classes, plane, labels, threads);
-    return;
-  }
-  parallelFor(outH, threads, [&](int y, int) {
     uint8_t* row = labels + static_cast<size_t>(y) * outW;
     for (int x = 0; x < outW; ++x) {
-      const BilinearTaps t = bilinearClamped(sourceCoordinate(x, w, outW, upsampling),
-                                             sourceCoordinate(y, h, outH, upsampling), h, w);
+      const AxisTaps& u = taps.columns[static_cast<size_t>(x)];
       int best = 0;
-      float bestValue = 0;
-      for (int c = 0; c < classes; ++c) {
-        const float* p = logits + c * plane;
-        const float v = t.weight[0] * p[t.offset[0]] + t.weight[1] * p[t.offset[1]] +
-                        t.weight[2] * p[t.offset[2]] + t.weight[3] * p[t.offset[3]];
-        if (c == 0 || v > bestValue) {
+      float bestValue = 0.f;
+      const float* t = combined.data();
+      for (int c = 0; c < classes; ++c, t += w) {
+        float value = u.weight[0] * t[u.index[0]];
+        for (int b = 1; b < K; ++b) value += u.weight[b] * t[u.index[b]];
+        if (c == 0 || value > bestValue) {
           best = c;
-          bestValue = v;
+          bestValue = value;
         }
       }
       row[x] = static_cast<uint8_t>(best);
     }
+  }
+}
+
+LabelsResize oneResize(int h, int w, int outH, int outW, LogitsUpsampling upsampling) {
+  LabelsResize r;
+  r.height = h, r.width = w, r.outHeight = outH, r.outWidth = outW, r.upsampling = upsampling;
+  return r;
+}
+
+}  // namespace
+
+void logitsToLabels(const float* logits, int classes, const LabelsTaps& taps, uint8_t* labels, int threads) {
+  if (classes < 1 || classes > 255) throw CodedError("ERR_INVALID_ARG", "classes must be 1 to 255");
+  if (threads <= 0) threads = defaultThreads();
+  const LabelsResize& r = taps.resize;
+  if (taps.identity) {
+    argmaxSameSize(logits, classes, static_cast<size_t>(r.height) * r.width, labels, threads);
+    return;
+  }
+  const int rowsPerTask = std::max(1, static_cast<int>(kTaskPixels / static_cast<size_t>(r.outWidth)));
+  const int tasks = (r.outHeight + rowsPerTask - 1) / rowsPerTask;
+  parallelFor(tasks, threads, [&](int task, int) {
+    const int y0 = task * rowsPerTask, y1 = std::min(r.outHeight, y0 + rowsPerTask);
+    switch (taps.columnTaps) {
+      case 1: labelsRows<1>(logits, classes, taps, y0, y1, labels); break;
+      case 2: labelsRows<2>(logits, classes, taps, y0, y1, labels); break;
+      case 3: labelsRows<3>(logits, classes, taps, y0, y1, labels); break;
+      default: labelsRows<4>(logits, classes, taps, y0, y1, labels); break;
+    }
   });
+}
+
+void logitsToLabels(const float* logits, int classes, int h, int w, int outH, int outW, LogitsUpsampling upsampling,
+                    uint8_t* labels, int threads) {
+  if (classes < 1 || classes > 255) throw CodedError("ERR_INVALID_ARG", "classes must be 1 to 255");
+  logitsToLabels(logits, classes, *labelsTaps(oneResize(h, w, outH, outW, upsampling)), labels, threads);
+}
+
+void logitsToLabelsVia(const float* logits, int classes, int h, int w, const LogitsResize& via, int outH, int outW,
+                       LogitsUpsampling upsampling, uint8_t* labels, int threads) {
+  if (classes < 1 || classes > 255) throw CodedError("ERR_INVALID_ARG", "classes must be 1 to 255");
+  LabelsResize r = oneResize(h, w, outH, outW, upsampling);
+  r.twoStep = true;
+  r.via = via;
+  logitsToLabels(logits, classes, *labelsTaps(r), labels, threads);
 }
 
 }  // namespace arseg

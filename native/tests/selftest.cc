@@ -22,15 +22,19 @@
 #include <vector>
 
 #include "../common/coded_error.h"
+#include "../common/simd.h"
 #include "../motion/block_field.h"
 #include "../motion/keyframe_composer.h"
 #include "../motion/reference_resolver.h"
-#include "../creff/creff_cuda_emulator.h"
 #include "../creff/creff_fused_cpu.h"
 #include "../creff/creff_reference.h"
+#include "../device/cuda_driver.h"
+#include "../device/device_path.h"
+#include "../device/emulated_backend.h"
 #include "../motion/estimator.h"
 #include "../motion/estimator_reference.h"
 #include "../motion/resize_field.h"
+#include "../postprocess/labels_taps.h"
 #include "../postprocess/logits_to_labels.h"
 #include "../postprocess/pointwise_head.h"
 #include "../video/file_reader.h"
@@ -524,7 +528,8 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < ref.size(); ++i) worst = std::max(worst, std::abs(ref[i] - fused[i]));
       if (K <= 11 && H * W <= 400) {  // the CUDA device code, emulated (slow: small cases only)
         std::vector<float> emu(C * s.plane());
-        creffCudaEmulated(w, s, lr.data(), key.data(), motion.data(), WarpSampling::Exact, mode, emu.data());
+        EmulatedBackend device;
+        creffOnDevice(device, w, s, lr.data(), key.data(), motion.data(), WarpSampling::Exact, mode, emu.data());
         for (size_t i = 0; i < ref.size(); ++i) worst = std::max(worst, std::abs(ref[i] - emu[i]));
       }
       expect(worst < 1e-4f, "CReFF fused/emulated CUDA vs reference K=" + std::to_string(K) + " " + std::to_string(H) +
@@ -536,7 +541,8 @@ int main(int argc, char** argv) {
       std::vector<float> logits(classes * s.plane()), expected(classes * s.plane());
       const CreffHead head{hw.data(), hb.data(), classes};
       creffFusedCpu(w, s, lr.data(), prepared, motion.data(), WarpSampling::Exact, logits.data(), 2, &head);
-      pointwiseHead(fused.data(), C, H, W, hw.data(), hb.data(), classes, expected.data(), 1);
+      pointwiseHeadPixels(fused.data(), s.plane(), C, s.plane(), hw.data(), hb.data(), classes, expected.data(),
+                          s.plane());
       expect(logits == expected, "CReFF with the head vs the head after CReFF, K=" + std::to_string(K));
     }
   }
@@ -560,23 +566,32 @@ int main(int argc, char** argv) {
     const std::vector<float> feature = rnd(C * plane), weight = rnd(static_cast<size_t>(K) * C), bias = rnd(K);
     std::vector<float> logits(K * plane, 1e30f);
     pointwiseHead(feature.data(), C, H, W, weight.data(), bias.data(), K, logits.data(), 2);
-    double worst = 0;
+    // Exactly the plain loop's bits, whatever the SIMD level (native-check.sh runs every level):
+    // each product rounded, summed in channel order, then the bias; no fused multiply-add.
+    bool exact = true;
     for (int k = 0; k < K; ++k)
       for (size_t p = 0; p < plane; ++p) {
-        double sum = 0;
-        for (int c = 0; c < C; ++c) sum += static_cast<double>(weight[k * C + c]) * feature[c * plane + p];
-        worst = std::max(worst, std::abs(sum + bias[k] - logits[k * plane + p]));
+        float sum = 0.f;
+        for (int c = 0; c < C; ++c) sum += unfused(weight[k * C + c] * feature[c * plane + p]);
+        exact = exact && sum + bias[k] == logits[k * plane + p];
       }
-    expect(worst < 1e-5 * C, "pointwise head " + std::to_string(C) + "->" + std::to_string(K) + " at " +
-                                 std::to_string(H) + "x" + std::to_string(W) + ": " + std::to_string(worst));
-    // The same pixels as a span of strided planes (a tile's rows would be), on one thread.
+    expect(exact, "pointwise head " + std::to_string(C) + "->" + std::to_string(K) + " at " + std::to_string(H) +
+                      "x" + std::to_string(W) + " = the plain loop, bit for bit");
+    // The kernels' variant (fused multiply-adds where the CPU has them) on the whole plane,
+    // within rounding of the exact one; then the same pixels as a span of strided planes (a
+    // tile's rows would be), on one thread: the same values, and nothing else written.
+    std::vector<float> tiled(K * plane);
+    pointwiseHeadPixels(feature.data(), plane, C, plane, weight.data(), bias.data(), K, tiled.data(), plane);
+    double worst = 0;
+    for (size_t i = 0; i < tiled.size(); ++i) worst = std::max(worst, double(std::abs(tiled[i] - logits[i])));
+    expect(worst < 1e-5 * C, "pointwise head for kernels' tiles ~ the exact one: " + std::to_string(worst));
     const size_t count = std::min<size_t>(plane, 21);
     std::vector<float> strided(K * (count + 3), -1.f);
     pointwiseHeadPixels(feature.data(), plane, C, count, weight.data(), bias.data(), K, strided.data(), count + 3);
     bool same = true;
     for (int k = 0; k < K; ++k)
       for (size_t p = 0; p < count + 3; ++p)
-        same = same && strided[k * (count + 3) + p] == (p < count ? logits[k * plane + p] : -1.f);
+        same = same && strided[k * (count + 3) + p] == (p < count ? tiled[k * plane + p] : -1.f);
     expect(same, "pointwise head on strided planes writes the same values and nothing else");
   }
 
@@ -657,6 +672,160 @@ int main(int argc, char** argv) {
     expect(ok, "labels through two resizes, " + std::to_string(h) + "x" + std::to_string(w) + " -> " +
                    std::to_string(midH) + "x" + std::to_string(midW) + " -> " + std::to_string(outH) + "x" +
                    std::to_string(outW));
+  }
+
+  // The device path on the emulated device: head + labels of a feature, a kept keyframe and
+  // fused frames, against the CPU kernels (head and labels bit for bit; CReFF within rounding),
+  // with the bytes across the "bus" counted exactly; every resize the labels take (one, either
+  // map; two in a row), the HR head and the LR network's own, sizes off the tiles.
+  for (const auto& [C, K, H, W, outH, outW] : std::vector<std::tuple<int, int, int, int, int, int>>{
+           {5, 3, 17, 23, 17, 23}, {6, 12, 9, 14, 37, 50}, {3, 1, 4, 4, 9, 7}, {16, 11, 20, 16, 80, 64}}) {
+    auto rnd = [](size_t n, float scale, uint32_t seed) {
+      std::vector<float> v(n);
+      for (float& f : v) {
+        seed = seed * 1664525u + 1013904223u;
+        f = scale * (static_cast<float>(seed >> 8) / 16777216.f - 0.5f);
+      }
+      return v;
+    };
+    auto w = std::make_shared<CreffWeights>();
+    w->channels = C, w->window = 5;
+    w->qWeight = rnd(C * 9, 0.6f, 1), w->kWeight = rnd(C * 9, 0.6f, 2), w->vWeight = rnd(C * 9, 0.6f, 3);
+    w->qBias = rnd(C, 0.6f, 4), w->kBias = rnd(C, 0.6f, 5), w->vBias = rnd(C, 0.6f, 6);
+    const PointwiseHeadWeights hrHead{C, K, rnd(K * C, 1.f, 7), rnd(K, 1.f, 8)};
+    const PointwiseHeadWeights lrHead{C, K, rnd(K * C, 1.f, 17), rnd(K, 1.f, 18)};
+    const size_t plane = static_cast<size_t>(H) * W, outPlane = static_cast<size_t>(outH) * outW;
+    const std::vector<float> feature = rnd(C * plane, 3.f, 9), lr = rnd(C * plane / 4 + C, 3.f, 10),
+                             motion = rnd(2 * plane, 6.f, 11), other = rnd(C * plane, 3.f, 12);
+    const int h = std::max(1, H / 2), lw = std::max(1, W / 2);
+    // [upsampling, twoStep, via]: one resize either way; BiSeNet18's x8 half-pixel then
+    // align-corners; a PSPNet's align-corners to an input of another size, then align-corners.
+    const std::vector<std::tuple<LogitsUpsampling, bool, LogitsResize>> resizes{
+        {LogitsUpsampling::AlignCorners, false, {}},
+        {LogitsUpsampling::HalfPixel, false, {}},
+        {LogitsUpsampling::AlignCorners, true, {8 * H, 8 * W, LogitsUpsampling::HalfPixel}},
+        {LogitsUpsampling::AlignCorners, true, {2 * H + 1, W + 3, LogitsUpsampling::AlignCorners}}};
+    for (size_t ri = 0; ri < resizes.size(); ++ri) {
+      const auto& [map, twoStep, via] = resizes[ri];
+      const bool ownLr = ri % 2 == 1;  // every other path with the LR network's own head
+      DevicePath path(openEmulatedBackend(), w, hrHead, ownLr ? lrHead : PointwiseHeadWeights{});
+      DeviceLabelsRequest request;
+      request.outHeight = outH, request.outWidth = outW, request.upsampling = map, request.twoStep = twoStep;
+      request.via = via;
+      request.logits = true;
+      LabelsResize resize;
+      resize.height = H, resize.width = W, resize.outHeight = outH, resize.outWidth = outW, resize.upsampling = map;
+      resize.twoStep = twoStep, resize.via = via;
+      const std::shared_ptr<const LabelsTaps> taps = labelsTaps(resize);
+      auto cpuLabels = [&](const float* f, const PointwiseHeadWeights& head) {
+        std::vector<float> logits(K * plane);
+        pointwiseHead(f, C, H, W, head.weight.data(), head.bias.data(), K, logits.data(), 1);
+        std::vector<uint8_t> labels(outPlane);
+        logitsToLabels(logits.data(), K, *taps, labels.data(), 1);
+        return std::make_pair(logits, labels);
+      };
+      const std::string at = std::to_string(C) + "ch " + std::to_string(K) + " classes " + std::to_string(H) + "x" +
+                             std::to_string(W) + " -> " + std::to_string(outH) + "x" + std::to_string(outW) +
+                             ", resize " + std::to_string(ri);
+      // The HR head on a kept keyframe, the LR head (or the HR one standing in) on another feature.
+      const CreffMode keep = CreffMode::Exact;
+      const DeviceLabels key = path.labels(feature.data(), H, W, request, &keep);
+      const auto [keyLogits, keyLabels] = cpuLabels(feature.data(), hrHead);
+      expect(key.logits == keyLogits && key.labels == keyLabels, "device head and labels = CPU's, bit for bit, " + at);
+      const size_t tapsBytes = taps->identity ? 0 : (outH + outW) * sizeof(AxisTaps);
+      expect(key.bytesToDevice == C * plane * 4 + tapsBytes && key.bytesToHost == outPlane + K * plane * 4,
+             "the keyframe's bus bytes: feature (and the resize's tables, once) up, labels and logits down, " + at);
+      DeviceLabelsRequest lrRequest = request;
+      lrRequest.head = DecoderHead::Lr;
+      const DeviceLabels second = path.labels(other.data(), H, W, lrRequest, nullptr);
+      const auto [lrLogits, lrLabels] = cpuLabels(other.data(), ownLr ? lrHead : hrHead);
+      expect(second.logits == lrLogits && second.labels == lrLabels,
+             std::string(ownLr ? "the LR network's own head" : "no LR head: the HR head") + " on the device = CPU's, " + at);
+      expect(second.bytesToDevice == C * plane * 4, "the tables cross the bus once per size, " + at);
+      DeviceLabelsRequest fuseRequest = lrRequest;
+      fuseRequest.logits = false;
+      const DeviceLabels fused = path.fuse(lr.data(), h, lw, motion.data(), motion.size(), WarpSampling::Exact, fuseRequest);
+      CreffShape s;
+      s.channels = C, s.lrHeight = h, s.lrWidth = lw, s.height = H, s.width = W;
+      std::vector<float> ref(C * plane);
+      creffReference(*w, s, lr.data(), feature.data(), motion.data(), WarpSampling::Exact, CreffMode::Exact, ref.data());
+      const auto [fusedLogits, fusedLabels] = cpuLabels(ref.data(), ownLr ? lrHead : hrHead);
+      size_t differ = 0;
+      for (size_t i = 0; i < outPlane; ++i) differ += fused.labels[i] != fusedLabels[i];
+      expect(differ * 200 <= outPlane, "fused labels on the device ~ CPU reference (" + std::to_string(differ) + " differ), " + at);
+      expect(fused.logits.empty() && fused.bytesToDevice == (C * size_t(h) * lw + 2 * plane) * 4 && fused.bytesToHost == outPlane,
+             "a fused frame's bus bytes: LR feature and motion up, labels down, " + at);
+      bool threw = false;
+      try {
+        path.fuse(lr.data(), h, lw, motion.data(), motion.size() - 1, WarpSampling::Exact, request);
+      } catch (const CodedError& e) {
+        threw = std::string(e.code()) == "ERR_SHAPE";
+      }
+      expect(threw, "a motion field of the wrong size is refused");
+      path.dropKeyframe();
+      threw = false;
+      try {
+        path.fuse(lr.data(), h, lw, motion.data(), motion.size(), WarpSampling::Exact, request);
+      } catch (const CodedError& e) {
+        threw = std::string(e.code()) == "ERR_INVALID_ARG";
+      }
+      expect(threw, "fuse without a keyframe is refused");
+    }
+  }
+  {
+    bool threw = false;
+    try {
+      DevicePath mismatched(openEmulatedBackend(), nullptr, PointwiseHeadWeights{2, 3, std::vector<float>(6), std::vector<float>(3)},
+                            PointwiseHeadWeights{2, 4, std::vector<float>(8), std::vector<float>(4)});
+    } catch (const CodedError& e) {
+      threw = std::string(e.code()) == "ERR_SHAPE";
+    }
+    expect(threw, "an LR head of other classes than the HR head's is refused");
+  }
+
+  // The driver diagnosis on made-up facts: each reason in turn, in the order users fix them.
+  {
+    auto gpu = [](const char* name, int major, int minor) {
+      CudaDeviceFacts d;
+      d.name = name, d.major = major, d.minor = minor;
+      return d;
+    };
+    CudaNeeds needs;
+    needs.built = true, needs.runtimeVersion = 11080, needs.driverFloor = "450.80.02";
+    parseCudaArchitectures("75-real;80-real;86-real;89-real;90", &needs);
+    expect(needs.machineCode == std::vector<int>({75, 80, 86, 89, 90}) && needs.ptx == std::vector<int>({90}),
+           "CUDA architectures parsed");
+    CudaDriverFacts none;
+    none.libraryError = "libcuda.so.1: cannot open shared object file";
+    expect(diagnoseCuda(none, needs).reason.rfind("no NVIDIA driver found", 0) == 0, "no libcuda: no driver");
+    CudaDriverFacts noModule;
+    noModule.library = true, noModule.initResult = 100, noModule.cudaVersion = 12020;
+    expect(diagnoseCuda(noModule, needs).reason.rfind("no NVIDIA driver found", 0) == 0, "no kernel module: no driver");
+    CudaDriverFacts old = noModule;
+    old.kernelModule = true, old.version = "418.226.00", old.cudaVersion = 10010, old.initResult = 0;
+    old.devices.push_back(gpu("Tesla T4", 7, 5));
+    const CudaDiagnosis tooOld = diagnoseCuda(old, needs);
+    expect(tooOld.reason == "driver 418.226.00 (CUDA 10.1) is older than 450.80.02, needed by the CUDA 11.8 runtime this build of ar-seg-native links",
+           "old driver: " + tooOld.reason);
+    CudaDriverFacts noGpu = noModule;
+    noGpu.kernelModule = true, noGpu.version = "535.129.03";
+    expect(diagnoseCuda(noGpu, needs).reason.rfind("no GPU", 0) == 0, "module but no device: no GPU");
+    CudaDriverFacts pascal = old;
+    pascal.version = "535.129.03", pascal.cudaVersion = 12020;
+    pascal.devices[0] = gpu("Tesla P100", 6, 0);
+    expect(diagnoseCuda(pascal, needs).reason.find("is older than what this build targets") != std::string::npos,
+           "Pascal: not targeted");
+    CudaDriverFacts ok = pascal;
+    for (const auto& [major, minor] : std::vector<std::pair<int, int>>{{7, 5}, {8, 6}, {8, 7}, {9, 0}, {10, 0}, {12, 0}}) {
+      ok.devices[0] = gpu("GPU", major, minor);
+      expect(diagnoseCuda(ok, needs).ok, "compute capability " + std::to_string(major) + "." + std::to_string(minor) + " runs");
+    }
+    CudaNeeds stub;
+    expect(diagnoseCuda(ok, stub).reason.rfind("this build of ar-seg-native has no CUDA kernels", 0) == 0, "stub build");
+    CudaNeeds cuda13 = needs;
+    cuda13.runtimeVersion = 13000, cuda13.driverFloor = "580.65.06";
+    expect(diagnoseCuda(ok, cuda13).reason.rfind("driver 535.129.03 (CUDA 12.2) is older than 580.65.06", 0) == 0,
+           "a CUDA 13 build on a 535 driver");
   }
 
   std::printf("selftest: %d checks, %d failed\n", checks, failures);

@@ -11,9 +11,12 @@
 //   OUT/motion-<i>.npy                    that motion resized to the HR feature size as the bundle says (2 x H x W)
 //   OUT/logits-<mode>-<i>.npy             the pipeline's logits (decoder output, before upsampling)
 //   OUT/labels-<mode>-<i>.npy             the pipeline's labels, H x W uint8
-//   OUT/frames.json                       { stride, motionStride, frames: [{ index, isKeyframe, keyframeIndex, branch: { mode: branch } }] }
-// Usage: node python/tests/segment_bundle.js BUNDLE_DIR CLIP OUT_DIR FRAMES [MODES=hr,lr,ar]
+//   OUT/frames.json                       { stride, motionStride, device, devicePathReason,
+//                                           frames: [{ index, isKeyframe, keyframeIndex, branch: { mode: branch }, bus: { mode: bytes } }] }
+// Usage: node python/tests/segment_bundle.js BUNDLE_DIR CLIP OUT_DIR FRAMES [MODES=hr,lr,ar] [DEVICE=cpu]
 // (MODES 'none': only what the reader gives: hr-, lr-, rgb- and field-<i>.npy)
+// DEVICE 'cuda-emulated': the device path through the emulator (test_official_end_to_end.py
+// compares it with the CPU path).
 // The reader options below are ArSeg.segment's for the bundle (lib/pipeline.ts, #tensorSpecs).
 const fs = require('node:fs');
 const path = require('node:path');
@@ -21,10 +24,11 @@ const { ArSeg, openVideo, resizeMotion, writeNpy } = require('../../dist');
 
 
 (async () => {
-  const [bundleDir, clip, out, count, modeList = 'hr,lr,ar'] = process.argv.slice(2);
+  const [bundleDir, clip, out, count, modeList = 'hr,lr,ar', device = 'cpu'] = process.argv.slice(2);
   const n = Number(count);
   fs.mkdirSync(out, { recursive: true });
-  const seg = await ArSeg.load(bundleDir, { threads: 1 });
+  const seg = await ArSeg.load(bundleDir, { threads: 1, device });
+  const devicePathReason = seg.devicePathReason;
   const m = seg.bundle.manifest;
   const p = seg.bundle.pipeline;
   // ArSeg.segment's default motionStride (per pixel for the official composition), given to both
@@ -35,8 +39,9 @@ const { ArSeg, openVideo, resizeMotion, writeNpy } = require('../../dist');
     for (const mode of modeList === 'none' ? [] : modeList.split(',')) {
       for await (const r of seg.segment(clip, { mode, logits: true, motionStride: MOTION_STRIDE })) {
         if (r.index >= n) break;
-        const f = frames.get(r.index) ?? { index: r.index, isKeyframe: r.isKeyframe, keyframeIndex: r.keyframeIndex, branch: {} };
+        const f = frames.get(r.index) ?? { index: r.index, isKeyframe: r.isKeyframe, keyframeIndex: r.keyframeIndex, branch: {}, bus: {} };
         f.branch[mode] = r.branch;
+        f.bus[mode] = r.bus ?? null;
         frames.set(r.index, f);
         await writeNpy(path.join(out, `logits-${mode}-${r.index}.npy`), r.logits.data, [...r.logits.dims]);
         await writeNpy(path.join(out, `labels-${mode}-${r.index}.npy`), r.labels, [r.height, r.width]);
@@ -73,7 +78,10 @@ const { ArSeg, openVideo, resizeMotion, writeNpy } = require('../../dist');
     }
   }
   const list = [...frames.values()].sort((a, b) => a.index - b.index);
-  fs.writeFileSync(path.join(out, 'frames.json'), JSON.stringify({ stride: m.feature.stride, motionStride: MOTION_STRIDE, frames: list }, null, 1));
+  fs.writeFileSync(
+    path.join(out, 'frames.json'),
+    JSON.stringify({ stride: m.feature.stride, motionStride: MOTION_STRIDE, device, devicePathReason, frames: list }, null, 1),
+  );
 })().catch((err) => {
   console.error(err);
   process.exit(1);

@@ -16,6 +16,12 @@ the same composed motion (expanded to per-pixel, as the official loaders give it
 in-memory PyTorch networks. Targets: logits within 1e-3 (where the grids match: both are at the
 feature size), at most 0.1% of label pixels differing at frame size.
 
+The device path (device 'cuda-emulated': ONNX Runtime on the CPU, CReFF, the decoder heads and
+the labels through the GPU code's emulator) runs the same bundles and clip: HR and LR frames
+give the CPU path's logits and labels bit for bit, AR frames within DEVICE_LOGIT_BOUND (CReFF's
+sums run in another order on the device), with labels equal wherever the two best classes are
+further apart than that allows.
+
 Robustness (BiSeNet18): CReFF's attention scores reach the hundreds, so the AR logits amplify
 small differences in the warp's sampling positions (this project computes them in float32, the
 official code in float64). The test measures it: the official AR logits' change when the motion
@@ -48,6 +54,9 @@ FEATURE_GAIN = 30.0
 LOGIT_TOLERANCE = 1e-3
 LABEL_SHARE = 1e-3  # at most 0.1% of the label pixels may differ
 NUDGE = 1e-5  # px: the motion perturbation of the robustness measure
+# AR frames, the device path against the CPU path: CReFF's sums in another order (measured: under
+# 1e-5 on logits of a few units, with the sharp attention of FEATURE_GAIN)
+DEVICE_LOGIT_BOUND = 1e-4
 
 
 def scene_coordinates(width, height, k):
@@ -144,6 +153,17 @@ def e2e(request, tmp_path_factory, node, clip):
     return SimpleNamespace(arch=arch, hr=OfficialNetwork(arch, hr), lr=OfficialNetwork(arch, lr), manifest=manifest,
                            out=str(out), frames=dump["frames"], motion_stride=dump["motionStride"],
                            bilinear=str(bilinear / "motion_fields"), export_stderr=export.stderr)
+
+
+@pytest.fixture(scope="module")
+def emulated(e2e, node, clip):
+    """The same bundle and clip through the device path, emulated (segment_bundle.js DEVICE)."""
+    out = os.path.join(os.path.dirname(e2e.out), "node-emulated")
+    run([node, os.path.join(PYTHON_DIR, "tests", "segment_bundle.js"), os.path.join(os.path.dirname(e2e.out), "bundle"),
+         clip, out, str(FRAMES), "hr,lr,ar", "cuda-emulated"], cwd=ROOT)
+    with open(os.path.join(out, "frames.json")) as fh:
+        dump = json.load(fh)
+    return SimpleNamespace(out=out, frames=dump["frames"], reason=dump["devicePathReason"])
 
 
 def load(out, name):
@@ -294,3 +314,48 @@ def test_official_composition_reaches_the_ar_frames(e2e):
     # the pipeline matches the official fields within LOGIT_TOLERANCE (above), and is 10x that
     # far from the bilinear ones: its AR frames were fed the official fields
     assert min(gap) > 10 * LOGIT_TOLERANCE
+
+
+def upsampled_margins(logits, manifest, height, width):
+    """Each frame pixel's margin between its two best classes after the AR frames' resize to the
+    frame (the bundle's logitsUpsampling, in float64): BiSeNet18's x8 half-pixel, then
+    align-corners; the PSPNets' AR logits straight to the frame, align-corners."""
+    x = torch.from_numpy(logits).double()
+    if manifest["logitsUpsampling"] == "half-pixel-via-stride":
+        stride = manifest["feature"]["stride"]
+        x = torch.nn.functional.interpolate(x, size=(x.shape[2] * stride, x.shape[3] * stride), mode="bilinear",
+                                            align_corners=False)
+    x = torch.nn.functional.interpolate(x, size=(height, width), mode="bilinear", align_corners=True)
+    top2 = torch.topk(x[0], 2, dim=0).values
+    return (top2[0] - top2[1]).numpy()
+
+
+@pytest.mark.parametrize("mode", ["hr", "lr", "ar"])
+def test_device_path_matches_the_cpu_path(e2e, emulated, mode):
+    """The official pipeline (its LR input, motion composition and resize, the LR network's own
+    decoder, the two-step labels) through the emulated device path: HR and LR frames bit for
+    bit; AR frames' logits within DEVICE_LOGIT_BOUND and their labels wherever no two classes
+    come within twice that."""
+    assert emulated.reason is None, emulated.reason
+    worst = 0.0
+    near_ties = 0
+    for f, g in zip(e2e.frames, emulated.frames):
+        i = f["index"]
+        assert g["index"] == i and g["branch"][mode] == f["branch"][mode]
+        assert g["bus"][mode] is not None and f["bus"][mode] is None, "the device path ran, and only there"
+        cpu_logits, dev_logits = load(e2e.out, f"logits-{mode}-{i}"), load(emulated.out, f"logits-{mode}-{i}")
+        cpu_labels, dev_labels = load(e2e.out, f"labels-{mode}-{i}"), load(emulated.out, f"labels-{mode}-{i}")
+        assert dev_logits.shape == cpu_logits.shape
+        if f["branch"][mode] != "ar":
+            assert np.array_equal(dev_logits, cpu_logits), f"frame {i}: logits differ"
+            assert np.array_equal(dev_labels, cpu_labels), f"frame {i}: labels differ"
+            continue
+        worst = max(worst, float(np.abs(dev_logits - cpu_logits).max()))
+        margins = upsampled_margins(cpu_logits, e2e.manifest, HEIGHT, WIDTH)
+        differ = dev_labels != cpu_labels
+        assert not (differ & (margins > 2 * DEVICE_LOGIT_BOUND)).any(), f"frame {i}: labels differ away from ties"
+        near_ties += int(differ.sum())
+    said = f"AR logits at most {worst:.2e} apart, {near_ties} labels differing at near ties" if mode == "ar" \
+        else "bit for bit"
+    print(f"{e2e.arch} {mode}: the device path against the CPU path: {said}")
+    assert worst < DEVICE_LOGIT_BOUND, f"{e2e.arch} {mode}: AR logits {worst:.2e} apart"

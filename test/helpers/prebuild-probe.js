@@ -8,6 +8,7 @@
 // and /proc/self/maps), the frames, the libav and CUDA status.
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const path = require('node:path');
 
 const [pkgDir, clip, bundle, labelsOut] = process.argv.slice(2);
 
@@ -39,7 +40,23 @@ async function cudaAgainstCpu(arseg) {
   const gpu = await creff.run(lr, key, motion, { device: 'cuda' });
   let maxAbsDiff = 0;
   for (let i = 0; i < cpu.data.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(cpu.data[i] - gpu.data[i]));
-  return { available: true, reason: status.reason, shape: [C, H, W, K], maxAbsDiff };
+  // The device path of the packed install: keyframe kept on the GPU, a fused frame to labels,
+  // against the CPU's head and labels of the CPU's fused feature.
+  const { addon } = require(path.join(pkgDir, 'dist', 'native'));
+  const classes = 8;
+  const headWeight = randomArray(classes * C, 71).map((x) => x * 0.5);
+  const headBias = randomArray(classes, 81).map((x) => x * 0.2);
+  const dp = new (addon().NativeDevicePath)({ backend: 'cuda', creff: creff.nativeHandle(), channels: C, headWeight, headBias });
+  const out = { outHeight: 2 * H, outWidth: 2 * W };
+  await dp.labels(key.data, H, W, { ...out, keyframe: 'exact' });
+  const fused = await dp.fuse(lr.data, h, w, motion.data, { ...out, logits: true });
+  const cpuLogits = await addon().pointwiseHead(cpu.data, C, H, W, headWeight, headBias, classes);
+  const cpuLabels = await addon().labelsFromLogits(cpuLogits, classes, H, W, out.outHeight, out.outWidth);
+  const ownLabels = await addon().labelsFromLogits(fused.logits, classes, H, W, out.outHeight, out.outWidth);
+  let labelsDiffer = 0;
+  for (let i = 0; i < cpuLabels.length; i++) labelsDiffer += cpuLabels[i] !== fused.labels[i];
+  const devicePath = { labelsDiffer, pixels: cpuLabels.length, sameAsOwnLogits: Buffer.compare(Buffer.from(ownLabels), Buffer.from(fused.labels)) === 0 };
+  return { available: true, reason: status.reason, shape: [C, H, W, K], maxAbsDiff, devicePath };
 }
 
 async function main() {

@@ -1,7 +1,7 @@
-// Lets the CUDA kernel's device code (creff_cuda_kernel.cuh) compile twice: for the GPU with
-// nvcc, and for the host with a C++ compiler, where creff_cuda_emulator.cc runs each block's
-// threads as real threads meeting at a barrier for every __syncthreads(). The emulation is how
-// the kernel's indexing, halos and synchronisation are tested on machines without a GPU.
+// Lets the device code (creff/creff_cuda_kernel.cuh, postprocess/labels_kernel.cuh) compile
+// twice: for the GPU with nvcc, and for the host with a C++ compiler, where emulated_backend.cc
+// runs each block's threads as real threads meeting at a barrier for every __syncthreads(). The
+// emulation is how the kernels' indexing, halos and synchronisation are tested without a GPU.
 #pragma once
 
 #ifdef __CUDACC__
@@ -14,10 +14,17 @@
 #define ARSEG_BLOCK_Y (blockIdx.y)
 #define ARSEG_EXPF(x) __expf(x)
 #define ARSEG_UNROLL _Pragma("unroll")
+// Rounding spelt out where the GPU must give the CPU's bits: nvcc contracts a * b + c into one
+// fused multiply-add by default, and so does the host compiler wherever the target has FMA.
+// ARSEG_MUL and ARSEG_ADD are never contracted, on either.
+#define ARSEG_MUL(a, b) __fmul_rn((a), (b))
+#define ARSEG_ADD(a, b) __fadd_rn((a), (b))
 
 #else
 
 #include <cmath>
+
+#include "../common/simd.h"
 
 namespace arseg::emu {
 // The emulated thread's coordinates, set by the emulator for each host thread.
@@ -37,5 +44,9 @@ extern thread_local ThreadContext context;
 #define ARSEG_BLOCK_Y (::arseg::emu::context.blockY)
 #define ARSEG_EXPF(x) std::exp(x)
 #define ARSEG_UNROLL
+   // The product rounded on its own (simd.h's unfused), as the CPU kernels round theirs, whatever
+   // the host target.
+#define ARSEG_MUL(a, b) (::arseg::unfused((a) * (b)))
+#define ARSEG_ADD(a, b) ((a) + (b))
 
 #endif
