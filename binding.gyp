@@ -26,6 +26,8 @@
         "native/device/emulated_backend.cc",
         "native/motion/block_field.cc",
         "native/motion/compose_step.cc",
+        "native/motion/estimator.cc",
+        "native/motion/estimator_reference.cc",
         "native/motion/keyframe_composer.cc",
         "native/motion/reference_resolver.cc",
         "native/motion/resize_field.cc",

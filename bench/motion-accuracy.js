@@ -12,6 +12,9 @@
  *
  *   node bench/motion-accuracy.js [--stride 8] [--composition bilinear|official]
  *                                 [--by-distance] [--json] [clip.mp4 ...]
+ *
+ * A second table gives the motion estimator's error on the same kind of clips and on codecs
+ * without motion vectors (estimatorSection; skipped with a clip list or --json).
  */
 const path = require('node:path');
 const { openVideo } = require('../dist');
@@ -82,6 +85,39 @@ async function measure(file, m) {
   return { exact: reader.motionExact, all: summary(all), distances, worst, worstWithin };
 }
 
+/**
+ * The motion estimator (native/motion/estimator.h) on the same kind of clips: motionSource
+ * 'estimate' on the H.264 and HEVC fixtures (the same streams as the bitstream rows above) and on
+ * the codecs without vectors; keyframes every 12 frames (the MJPEG clip is all I-frames).
+ */
+async function estimatorSection() {
+  console.log('\nEstimated motion (motionSource estimate; keyframe every 12 frames):\n');
+  console.log('| clip | codec | mean error (px) | median | 95th pct | share within 0.5 px | worst distance: mean |');
+  console.log('|---|---|---|---|---|---|---|');
+  const clips = ['translate-p.mp4', 'translate-b.mp4', 'translate-refs.mp4', 'x264-default.mp4', 'x265-default.mp4', 'translate-vp9.webm', 'translate-mjpeg.avi', 'zoom.mp4'];
+  for (const name of clips.filter((c) => meta[c])) {
+    const m = meta[name];
+    const perDistance = new Map();
+    for await (const f of openVideo(fixture(name), { motion: 'accumulated', stride, keyframes: 12, motionSource: 'estimate' })) {
+      const k = f.index - f.keyframeIndex;
+      if (k === 0) continue;
+      const { width, height, data } = f.motion;
+      const errs = perDistance.get(k) ?? [];
+      for (let i = 2; i < height - 2; i++)
+        for (let j = 2; j < width - 2; j++) {
+          const [tx, ty] = truth(m, j * stride + (stride - 1) / 2, i * stride + (stride - 1) / 2, k);
+          errs.push(Math.hypot(data[i * width + j] - tx, data[width * height + i * width + j] - ty));
+        }
+      perDistance.set(k, errs);
+    }
+    const all = summary([].concat(...perDistance.values()));
+    const worst = [...perDistance.entries()].map(([k, e]) => ({ k, mean: summary(e).mean })).reduce((w, d) => (d.mean > w.mean ? d : w));
+    console.log(
+      `| ${name} | ${m.codec} | ${all.mean.toFixed(3)} | ${all.median.toFixed(3)} | ${all.p95.toFixed(3)} | ${(100 * all.within).toFixed(1)}% | d=${worst.k}: ${worst.mean.toFixed(3)} |`,
+    );
+  }
+}
+
 (async () => {
   const clips = named.length ? named : CLIPS.filter((c) => meta[c]);
   const results = [];
@@ -107,6 +143,7 @@ async function measure(file, m) {
         `${(100 * r.worstWithin.within).toFixed(1)}% (d=${r.worstWithin.distance}) |`,
     );
   }
+  if (named.length === 0) await estimatorSection();
   if (byDistance) {
     for (const r of results) {
       console.log(`\n${r.clip}: distance | mean | within 0.5 px`);

@@ -9,6 +9,7 @@
  * (evaluateClip + DistanceMetrics.merge) gives exactly the figures of one evaluate() run.
  */
 import { ArSeg, SegmentMode } from './pipeline';
+import type { MotionSourceOption } from './frame';
 import { invalidArg } from './errors';
 import { integerIn } from './options';
 import { ClipLabels, DatasetSplits, labelsError, LabelledClip, listLabelFiles, resolveClips } from './dataset';
@@ -41,6 +42,8 @@ export interface EvaluateOptions {
    * Default: the synchronous schedule.
    */
   keyframeDelay?: number;
+  /** Where mode 'ar' takes its motion from (SegmentOptions.motionSource). Default 'auto'. */
+  motionSource?: MotionSourceOption;
   /** Called after each evaluated frame: frames done, and the total over every clip and mode. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -105,6 +108,8 @@ export interface Protocol {
   classes: number;
   /** Mode 'ar' with asynchronous keyframes ready this many frames late; null: synchronous. */
   keyframeDelay: number | null;
+  /** Where mode 'ar' takes its motion from (SegmentOptions.motionSource). */
+  motionSource: MotionSourceOption;
 }
 
 /** The modes asked for, in EVAL_MODES' order; ERR_INVALID_ARG when none is one of them. */
@@ -115,14 +120,16 @@ function evalModes(asked: readonly string[] | undefined): SegmentMode[] {
 }
 
 /** Resolves modes, interval, scale and the ignored class against the model's bundle. */
-export function resolveProtocol(seg: ArSeg, o: Pick<EvaluateOptions, 'modes' | 'interval' | 'scale' | 'keyframeDelay'>): Protocol {
+export function resolveProtocol(seg: ArSeg, o: Pick<EvaluateOptions, 'modes' | 'interval' | 'scale' | 'keyframeDelay' | 'motionSource'>): Protocol {
   const m = seg.bundle.manifest;
   const modes = evalModes(o.modes);
   const K = m.classes.length;
   const ignoreIndex = typeof m.ignoreIndex === 'number' && m.ignoreIndex >= 0 && m.ignoreIndex < K ? m.ignoreIndex : null;
   const interval = integerIn('interval', o.interval, 1, Infinity, m.keyframeInterval);
   const keyframeDelay = o.keyframeDelay === undefined ? null : integerIn('keyframeDelay', o.keyframeDelay, 0, Infinity);
-  return { modes, interval, scale: o.scale ?? m.lrScale, ignore: ignoreIndex === null ? [] : [ignoreIndex], classes: K, keyframeDelay };
+  // Passed to the reader as it is, which checks it.
+  const motionSource = o.motionSource ?? 'auto';
+  return { modes, interval, scale: o.scale ?? m.lrScale, ignore: ignoreIndex === null ? [] : [ignoreIndex], classes: K, keyframeDelay, motionSource };
 }
 
 /** Fresh per-distance metrics for the protocol. */
@@ -145,7 +152,7 @@ export async function evaluateClip(
 ): Promise<ClipModeResult> {
   const clip = labels.clip;
   const async = mode === 'ar' && p.keyframeDelay !== null ? { keyframeLatency: 'async' as const, keyframeDelay: p.keyframeDelay } : {};
-  const segmentation = seg.segment(clip.video, { mode, scale: p.scale, keyframes: p.interval, ...async });
+  const segmentation = seg.segment(clip.video, { mode, scale: p.scale, keyframes: p.interval, motionSource: p.motionSource, ...async });
   let declared: number | null = null;
   try {
     declared = (await segmentation.info()).frameCount ?? null;

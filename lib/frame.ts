@@ -39,6 +39,17 @@ export interface TensorSpec {
 export type MotionMode = 'reference' | 'accumulated';
 
 /**
+ * Where motion is taken from: 'auto' (the bitstream's vectors when the codec's decoder exports
+ * them: H.264, MPEG-4 Part 2, MPEG-1/2, H.263, and HEVC with ar-seg-native's patched libav; else
+ * estimated from the pictures), 'bitstream' (vectors only: ERR_NO_MOTION_VECTORS for other
+ * codecs) or 'estimate' (always estimated).
+ */
+export type MotionSourceOption = 'auto' | 'bitstream' | 'estimate';
+
+/** Where a frame's vectors and motion came from. */
+export type MotionSource = 'bitstream' | 'estimated';
+
+/**
  * How an accumulated field is composed along the reference chain (docs/motion.md):
  * 'bilinear' (default): fractional vectors, each step samples its reference's field bilinearly;
  * 'official': the official AR-Seg pre-processing (mergeMotion): per pixel, each step rounded to
@@ -84,6 +95,11 @@ export interface FrameOptions {
   composition?: Composition;
   /** Cell size of the dense field in pixels (1..256). Default 8. */
   stride?: number;
+  /**
+   * Where vectors and motion come from (see MotionSourceOption). Default 'auto'. Estimated
+   * vectors are one block per cell of `stride` pixels against the previous picture.
+   */
+  motionSource?: MotionSourceOption;
   /**
    * Keyframe policy: 'gop' (every I-frame, the default), every L-th frame, or 'adaptive' (needs
    * motion: 'accumulated'): every I-frame, plus an I/P-frame whose motion says the keyframe no
@@ -173,6 +189,8 @@ export interface VideoFrame {
   vectorRefs?: Int32Array;
   /** With `motion`: the dense motion field. */
   motion?: MotionField;
+  /** Where `vectors` and `motion` came from; set when either was asked for. */
+  motionSource?: MotionSource;
 }
 
 /** `VideoFrame.vectorRefs` value: the reference is not known. */
@@ -212,6 +230,7 @@ export function toVideoFrame(raw: NativeFrame, options: FrameOptions): VideoFram
     frame.vectors = raw.vectors;
     frame.vectorRefs = raw.vectorRefs;
   }
+  if (raw.motionSource) frame.motionSource = raw.motionSource;
   if (raw.motion && (options.motion === 'reference' || options.motion === 'accumulated')) {
     frame.motion = { ...raw.motion, mode: options.motion };
   }
@@ -219,6 +238,22 @@ export function toVideoFrame(raw: NativeFrame, options: FrameOptions): VideoFram
 }
 
 let inexactWarned = false;
+let estimatedWarned = false;
+
+/**
+ * Says once per process that HEVC motion is estimated because this build's libav exports no HEVC
+ * vectors (it lacks ar-seg-native's patch). Called by the readers when they learn it; nothing is
+ * said when the caller asked for the estimate.
+ */
+export function warnEstimatedMotion(codec: string, motionSource: string | null, options: FrameOptions): void {
+  if (estimatedWarned || codec !== 'hevc' || motionSource !== 'estimated' || options.motionSource === 'estimate') return;
+  estimatedWarned = true;
+  process.emitWarning(
+    "this build's libav exports no HEVC motion vectors (it lacks ar-seg-native's patch: use the prebuild, or build " +
+      'from source after scripts/setup.sh): the motion is estimated from the pictures instead.',
+    { code: 'ARSEG_MOTION_ESTIMATED' },
+  );
+}
 
 /**
  * Says once per process that motion on `codec` assumes the nearest anchor: the libav this addon
@@ -232,7 +267,7 @@ export function warnInexactMotion(codec: string, options: FrameOptions): void {
   process.emitWarning(
     `motion of ${codec} assumes each vector refers to the nearest I/P frame: this build's libav lacks ` +
       "ar-seg-native's exact-reference patch (use the prebuild, or build from source after scripts/setup.sh). " +
-      'Streams with several reference frames or B-pyramids get wrong motion; encode with one reference frame.',
+      "Streams with several reference frames or B-pyramids get wrong motion: encode with one reference frame, or use motionSource 'estimate'.",
     { code: 'ARSEG_MOTION_INEXACT' },
   );
 }

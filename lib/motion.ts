@@ -1,9 +1,12 @@
 /**
  * Helpers over dense motion fields (see MotionField): sampling at a pixel and resizing to
  * another grid, with the displacement scaled to the new pixel units (docs/method.md: the field given
- * to CReFF is resized to the feature size with its values scaled by the same factor).
+ * to CReFF is resized to the feature size with its values scaled by the same factor), and the
+ * motion estimator on two pictures of your own (the reader runs it itself where the bitstream
+ * has no vectors: FrameOptions.motionSource).
  */
 import { ArSegError, ErrorCodes, toArSegError } from './errors';
+import { optionsObject } from './options';
 import { addon } from './native';
 import type { MotionField } from './frame';
 
@@ -103,4 +106,62 @@ export function composeMotion(first: MotionField, second: MotionField): MotionFi
     }
   }
   return { data: out, width, height, stride, mode: second.mode };
+}
+
+/** Options of estimateMotion (native/motion/estimator.h explains the method and its settings). */
+export interface EstimateMotionOptions {
+  /** Bytes per row of both planes. Default: the width. */
+  linesize?: number;
+  /** Cell size of the field in pixels (1..256). Default 8. */
+  stride?: number;
+  /**
+   * 'vectorised' (default; the CPU's AVX-512, AVX2 or baseline code, capped by ARSEG_SIMD) or
+   * 'reference' (the plain implementation the tests compare it with; slow).
+   */
+  kernel?: 'vectorised' | 'reference';
+  /** Finest pyramid level searched: 0 = full resolution, 1 = half (default), 2, 3. */
+  finestLevel?: number;
+  /** Gauss-Newton steps per patch and level (0..64). Default 4. */
+  iterations?: number;
+  /** Pixels between 8x8 patch origins (1..8). Default 6. */
+  patchStride?: number;
+  /** Whole-pixel offsets (+-) tried on the coarsest level (0..16). Default 4. */
+  coarseRadius?: number;
+  /** The same on the finer levels (0..16). Default 0. */
+  fineRadius?: number;
+  /** A field of the same frame (e.g. the last estimate) tried as the coarsest level's start. */
+  prior?: MotionField;
+}
+
+/** What estimateMotion gives: the field to the previous picture and which cells matched. */
+export interface EstimatedMotion extends MotionField {
+  /** Per cell, 1 where a patch matched (0: content not in the previous picture, a cut). */
+  matched: Uint8Array;
+  /** Time the estimate took natively. */
+  milliseconds: number;
+}
+
+/**
+ * The dense motion from `current` to `previous`, two 8-bit luma (grey) planes of width x
+ * height: the field (mode 'reference') such that current at p matches previous at p + d, as the
+ * reader estimates it for codecs without motion vectors (native/motion/estimator.h). Runs on the
+ * thread pool; ERR_INVALID_ARG / ERR_SHAPE for bad arguments.
+ */
+export async function estimateMotion(
+  previous: Uint8Array,
+  current: Uint8Array,
+  width: number,
+  height: number,
+  options: EstimateMotionOptions = {},
+): Promise<EstimatedMotion> {
+  const { prior, ...rest } = optionsObject(options);
+  try {
+    const r = await addon().estimateMotion(previous, current, width, height, {
+      ...rest,
+      prior: prior ? { data: prior.data, width: prior.width, height: prior.height, stride: prior.stride } : undefined,
+    });
+    return { data: r.data, width: r.width, height: r.height, stride: r.stride, mode: 'reference', matched: r.matched, milliseconds: r.milliseconds };
+  } catch (err) {
+    throw toArSegError(err);
+  }
 }

@@ -22,6 +22,7 @@ export interface NativeFrame {
   vectors?: Int32Array;
   vectorRefs?: Int32Array;
   motion?: { width: number; height: number; stride: number; data: Float32Array };
+  motionSource?: 'bitstream' | 'estimated';
 }
 
 export interface NativeVideoReader {
@@ -37,6 +38,8 @@ export interface NativePacketReader {
   close(): void;
   stats(): { decodeErrors: number; skippedBeforeKeyframe: number };
   readonly motionExact: boolean;
+  /** Where motion comes from (vectors or motion asked for), else null. */
+  readonly motionSource: 'bitstream' | 'estimated' | null;
 }
 
 export interface NativeCReFFWeights {
@@ -187,6 +190,14 @@ export interface NativeAddon {
   cudaDriver(): NativeCudaDriver;
   /** Whether the dynamic loader can load a library here (dlopen, then dlclose). */
   canLoadLibrary(name: string): { loaded: boolean; error: string };
+  /** The field from `current` to `previous` (8-bit luma planes), see lib/motion.ts estimateMotion. */
+  estimateMotion(
+    previous: Uint8Array,
+    current: Uint8Array,
+    width: number,
+    height: number,
+    options?: { linesize?: number; stride?: number; kernel?: 'vectorised' | 'reference'; finestLevel?: number; iterations?: number; patchStride?: number; coarseRadius?: number; fineRadius?: number; prior?: { data: Float32Array; width: number; height: number; stride: number } },
+  ): Promise<{ data: Float32Array; matched: Uint8Array; width: number; height: number; stride: number; milliseconds: number }>;
   resizeMotion(
     field: Float32Array,
     width: number,

@@ -5,7 +5,7 @@
  */
 import { addon, NativeFrame, NativePacketReader } from './native';
 import { ArSegError, ErrorCodes, toArSegError } from './errors';
-import { FrameOptions, toVideoFrame, VideoFrame, warnInexactMotion } from './frame';
+import { FrameOptions, toVideoFrame, VideoFrame, warnEstimatedMotion, warnInexactMotion } from './frame';
 import { optionsObject } from './options';
 
 /** Options of `createPacketReader`: the codec, and what to produce for each frame. */
@@ -48,15 +48,24 @@ export class PacketReader {
       throw toArSegError(err);
     }
     if (!this.#native.motionExact) warnInexactMotion(codec, frameOptions);
+    warnEstimatedMotion(codec, this.#native.motionSource, frameOptions);
   }
 
   /**
    * Whether motion follows the exact reference of every vector: false for H.264 when the
    * addon's libav lacks ar-seg-native's patch (motion then assumes the nearest I/P frame; a
-   * warning says so once), and for codecs without vectors.
+   * warning says so once), and for codecs without vectors unless the motion is estimated.
    */
   get motionExact(): boolean {
     return this.#native.motionExact;
+  }
+
+  /**
+   * Where motion comes from (FrameOptions.motionSource settled for the codec): 'bitstream',
+   * 'estimated', or null when neither vectors nor motion were asked for.
+   */
+  get motionSource(): 'bitstream' | 'estimated' | null {
+    return this.#native.motionSource;
   }
 
   /**

@@ -34,7 +34,7 @@ import type { FeatureTensor } from './creff';
 import { DevicePath } from './device-path';
 import type { Logits, PointwiseHead } from './pointwise-head';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
-import type { KeyframePolicy, PictType, Tensor, TensorSpec, VideoFrame } from './frame';
+import type { KeyframePolicy, MotionSource, MotionSourceOption, PictType, Tensor, TensorSpec, VideoFrame } from './frame';
 import {
   DropPolicy,
   FrameIntake,
@@ -85,6 +85,12 @@ export interface SegmentOptions {
    * whose motion composition is 'official' (mergeMotion composes per pixel).
    */
   motionStride?: number;
+  /**
+   * Where the motion comes from: 'auto' (default: the bitstream's vectors when the codec has
+   * them, else estimated from the pictures, so VP9, AV1, MJPEG... work in mode 'ar'),
+   * 'bitstream' or 'estimate' (see MotionSourceOption).
+   */
+  motionSource?: MotionSourceOption;
   /** CReFF formulation: 'exact' (default) or 'keyframe-conv' (faster, approximate). */
   creffMode?: 'exact' | 'keyframe-conv';
   /** Frames decoded ahead of inference (with drop 'none'). Default 4. */
@@ -205,6 +211,8 @@ export interface SegmentResult {
   };
   /** The frame, height x width x 3, when asked for. */
   rgb?: Uint8Array;
+  /** Where the frame's motion came from, when motion was read (mode 'ar', adaptive keyframes). */
+  motionSource?: MotionSource;
   /** Milliseconds per stage. */
   timings: StageTimings;
   /**
@@ -248,6 +256,7 @@ interface ResolvedOptions {
   maxKeyframeDistance: number | undefined;
   acrossKeyframes: AcrossKeyframes;
   drop: DropPolicy;
+  motionSource: MotionSourceOption | undefined;
 }
 
 /** Where the encoders run for one segment() call. */
@@ -438,6 +447,8 @@ export class ArSeg {
       maxKeyframeDistance,
       acrossKeyframes,
       drop,
+      // motionSource goes to the reader as it is: checked there (natively), like keyframes.
+      motionSource: options.motionSource,
     };
   }
 
@@ -464,6 +475,7 @@ export class ArSeg {
         ? { composition: o.pipeline.motionComposition }
         : {}),
       stride: o.motionStride,
+      motionSource: o.motionSource,
       keyframes: o.keyframes,
       limitInputPixels: options.limitInputPixels,
     };
@@ -1005,6 +1017,7 @@ export class ArSeg {
       result.logits = { data: logits.data, dims: [1, logits.dims[1], logits.dims[2], logits.dims[3]] };
     if (frame.rgb) result.rgb = frame.rgb;
     if (item.meta !== undefined) result.meta = item.meta;
+    if (frame.motionSource) result.motionSource = frame.motionSource;
     return result;
   }
 

@@ -8,6 +8,7 @@
 import * as path from 'node:path';
 import { ArSeg, SegmentMode, SegmentResult, StageTimings } from './pipeline';
 import type { Bundle } from './bundle';
+import type { MotionSourceOption } from './frame';
 import { bundleFlops } from './flops';
 import { encodeLabelPng, encodeOverlayPng } from './png';
 import { expectedFrameCount } from './video';
@@ -19,6 +20,8 @@ export interface SegmentToDirOptions {
   mode: SegmentMode;
   scale?: number;
   keyframes?: 'gop' | 'adaptive' | number;
+  /** Where mode 'ar' takes its motion from (SegmentOptions.motionSource). Default 'auto'. */
+  motionSource?: MotionSourceOption;
   overlay: boolean;
   flops: boolean;
   /** The largest picture accepted (see FrameOptions.limitInputPixels). */
@@ -31,6 +34,8 @@ export interface SegmentSummary {
   source: string;
   model: string;
   mode: SegmentMode;
+  /** Where the motion came from (modes that read motion), else null. */
+  motionSource: 'bitstream' | 'estimated' | null;
   frames: number;
   keyframes: number;
   width: number;
@@ -64,7 +69,7 @@ export async function segmentToDir(
 ): Promise<SegmentSummary> {
   const out = await prepareOutputDir(o.out, o.overlay ? ['labels', 'overlays'] : ['labels']);
   const colors = seg.bundle.classes.map((c) => c.color);
-  const segmentation = seg.segment(source, { mode: o.mode, scale: o.scale, keyframes: o.keyframes, rgb: o.overlay, limitInputPixels: o.limitInputPixels });
+  const segmentation = seg.segment(source, { mode: o.mode, scale: o.scale, keyframes: o.keyframes, rgb: o.overlay, limitInputPixels: o.limitInputPixels, motionSource: o.motionSource });
   let total: number | null = null;
   try {
     total = expectedFrameCount(await segmentation.info());
@@ -74,6 +79,7 @@ export async function segmentToDir(
   const sums: StageTimings = { decode: 0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, keyframeWait: 0, total: 0 };
   const counts = { frames: 0, keyframes: 0, hr: 0, lr: 0, ar: 0 };
   let size = { width: 0, height: 0 };
+  let motionSource: SegmentSummary['motionSource'] = null;
   const dropped: number[] = [];
   let nextIndex = 0;
   let failure: unknown;
@@ -91,6 +97,7 @@ export async function segmentToDir(
       counts[r.branch]++;
       if (r.isKeyframe) counts.keyframes++;
       size = { width: r.width, height: r.height };
+      motionSource = r.motionSource ?? motionSource;
       o.onProgress?.(counts.frames, total);
     }
   } catch (err) {
@@ -110,6 +117,7 @@ export async function segmentToDir(
     source,
     model: seg.bundle.manifest.name,
     mode: o.mode,
+    motionSource,
     frames: counts.frames,
     keyframes: counts.keyframes,
     width: size.width,

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import { addon, NativeFrame, NativeVideoReader } from './native';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
-import { FrameOptions, toVideoFrame, VideoFrame, warnInexactMotion } from './frame';
+import { FrameOptions, toVideoFrame, VideoFrame, warnEstimatedMotion, warnInexactMotion } from './frame';
 import { integerIn, optionsObject } from './options';
 
 /** Options of `openVideo`: what to produce for each frame, and how to read. */
@@ -43,6 +43,11 @@ export interface VideoInfo {
    */
   motionVectors: boolean;
   /**
+   * Where the frames' motion comes from when vectors or motion were asked for: 'bitstream' or
+   * 'estimated' (FrameOptions.motionSource); null otherwise.
+   */
+  motionSource: 'bitstream' | 'estimated' | null;
+  /**
    * The container's display rotation: rotate the pictures counter-clockwise by this many degrees
    * (0, 90, 180 or 270; ffprobe's "rotation") to show them upright. Frames, labels and outputs
    * stay in the decoded orientation: the rotation is reported, not applied.
@@ -76,6 +81,7 @@ export interface ReaderStats {
 }
 
 const URL_SCHEME = /^[a-z][a-z0-9+.-]*:/i;
+const IMAGE_SEQUENCE = /%0?\d*d/;
 
 /**
  * Reads a video file or URL frame by frame (made by `openVideo`): an async iterable of
@@ -121,7 +127,10 @@ export class VideoReader implements AsyncIterable<VideoFrame> {
   }
 
   async #open(): Promise<VideoInfo> {
-    if (!URL_SCHEME.test(this.source)) await checkLocalFile(this.source);
+    // An image sequence (frame%04d.png, or a glob with formatOptions.pattern_type) names no one
+    // file: libavformat's image2 demuxer finds the files (ERR_NOT_FOUND when none matches).
+    const sequence = IMAGE_SEQUENCE.test(this.source) || this.options.formatOptions?.pattern_type !== undefined;
+    if (!URL_SCHEME.test(this.source) && !sequence) await checkLocalFile(this.source);
     let info: VideoInfo;
     try {
       info = await this.#native.open();
@@ -130,6 +139,7 @@ export class VideoReader implements AsyncIterable<VideoFrame> {
     }
     this.#motionExact = info.motionExact;
     if (info.motionVectors && !info.motionExact) warnInexactMotion(info.codec, this.options);
+    warnEstimatedMotion(info.codec, info.motionSource, this.options);
     return info;
   }
 

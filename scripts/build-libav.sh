@@ -105,11 +105,16 @@ fi
 # No --enable-gpl/--enable-nonfree (LGPL 2.1+); --disable-autodetect: no external library at
 # all (no zlib, xlib, vaapi, vdpau, iconv, cuvid...); --disable-everything, then only what
 # ar-seg-native reads: the codecs with their parsers, the containers, the protocols.
-decoders=h264,hevc,mpeg4,h263,mpeg1video,mpeg2video
-parsers=h264,hevc,mpeg4video,h263,mpegvideo
+# vp9, mjpeg, rawvideo, ppm, pgm: codecs without motion vectors, read with estimated motion
+# (mjpeg, ppm and pgm also for image sequences; no png: it needs zlib). No AV1: FFmpeg 5.1's own
+# av1 decoder only drives hardware decoders; software AV1 needs libdav1d or libaom (a build
+# against a system libav that has them, setup.sh --system-libav, reads AV1).
+decoders=h264,hevc,mpeg4,h263,mpeg1video,mpeg2video,vp9,mjpeg,rawvideo,ppm,pgm
+parsers=h264,hevc,mpeg4video,h263,mpegvideo,vp9,mjpeg
 # mov: MP4/MOV/M4V files; m4v, h264, hevc, mpegvideo: raw elementary streams; mpegps: .mpg
-# program streams; rtsp/sdp/rtp: network sources (the RTSP "protocol" is a demuxer).
-demuxers=mov,matroska,avi,mpegts,mpegps,m4v,h264,hevc,mpegvideo,rtsp,sdp,rtp
+# program streams; rtsp/sdp/rtp: network sources (the RTSP "protocol" is a demuxer); ivf: raw
+# VP9; mjpeg: raw MJPEG; image2: image sequences (frame%04d.jpg); yuv4mpegpipe: .y4m raw video.
+demuxers=mov,matroska,avi,mpegts,mpegps,m4v,h264,hevc,mpegvideo,rtsp,sdp,rtp,ivf,mjpeg,image2,yuv4mpegpipe
 protocols=file,pipe,tcp,udp,rtp,http
 FLAGS=(
   --disable-shared --enable-static --enable-pic

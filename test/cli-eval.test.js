@@ -28,11 +28,11 @@ function writeLabel(file, data, width, height) {
 }
 
 /** Segments `video` in `mode` with the tiny bundle; labels are what `edit` makes of the predictions. */
-async function labelFrom(video, dir, mode, edit = (labels) => labels) {
+async function labelFrom(video, dir, mode, edit = (labels) => labels, motionSource = 'auto') {
   fs.mkdirSync(dir, { recursive: true });
   const seg = await ArSeg.load(BUNDLE);
   let n = 0;
-  for await (const r of seg.segment(video, { mode, keyframes: 12 })) {
+  for await (const r of seg.segment(video, { mode, keyframes: 12, motionSource })) {
     writeLabel(path.join(dir, `${pad(r.index)}.png`), edit(Uint8Array.from(r.labels), r), r.width, r.height);
     n++;
   }
@@ -142,6 +142,23 @@ test('eval --keyframe-delay: asynchronous keyframes ready S frames late; 0 is th
   for (const d of [0, 1, 2]) t.true(j.modes.ar.perDistance[d] < 1, `d=${d}`);
   t.is(run(['eval', video, '--model', BUNDLE, '--keyframe-delay', '-1']).code, 2);
   t.is(run(['eval', video, '--model', BUNDLE, '--keyframe-delay', 'x']).code, 2);
+});
+
+test('eval --motion-source: mode ar on estimated motion scores its own predictions 1', async (t) => {
+  const dir = tmpDir('arseg-eval-est-');
+  const video = path.join(dir, 'clip.webm');
+  fs.copyFileSync(fixture('translate-vp9.webm'), video);
+  await labelFrom(video, path.join(dir, 'labels'), 'ar');
+  const j = JSON.parse(run(['eval', video, '--model', BUNDLE, '--modes', 'ar', '--json']).stdout);
+  t.deepEqual(j.modes.ar.perDistance, new Array(12).fill(1), 'a codec without vectors is evaluated in mode ar');
+  const h264 = tmpDir('arseg-eval-est-h264-');
+  fs.copyFileSync(fixture('translate-p.mp4'), path.join(h264, 'clip.mp4'));
+  await labelFrom(path.join(h264, 'clip.mp4'), path.join(h264, 'labels'), 'ar', undefined, 'estimate');
+  const forced = JSON.parse(run(['eval', path.join(h264, 'clip.mp4'), '--model', BUNDLE, '--modes', 'ar', '--motion-source', 'estimate', '--json']).stdout);
+  t.deepEqual(forced.modes.ar.perDistance, new Array(12).fill(1));
+  t.is(run(['eval', video, '--model', BUNDLE, '--motion-source', 'vectors']).code, 2);
+  const refused = run(['eval', video, '--model', BUNDLE, '--modes', 'ar', '--motion-source', 'bitstream', '--json']);
+  t.is(JSON.parse(refused.stdout).error.code, 'ERR_NO_MOTION_VECTORS');
 });
 
 test('eval of a dataset: its split expands to clips; matrices accumulate over the set per d; ignored pixels', async (t) => {

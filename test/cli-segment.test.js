@@ -44,6 +44,24 @@ test('segment writes a palette PNG per frame equal to the API labels, overlays a
   t.is(i, 24);
 });
 
+test('segment on a codec without motion vectors: estimated motion, said in the summary', (t) => {
+  const out = path.join(tmpDir('arseg-seg-vp9-'), 'out');
+  const r = run('segment', fixture('translate-vp9.webm'), '--model', BUNDLE, '--out', out, '--json', '--no-flops');
+  t.is(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  t.is(summary.frames, 24);
+  t.is(summary.mode, 'ar');
+  t.is(summary.motionSource, 'estimated');
+  const forced = JSON.parse(run('segment', fixture('tiny.h264'), '--model', BUNDLE, '--out', out, '--json', '--no-flops', '--motion-source', 'estimate').stdout);
+  t.is(forced.motionSource, 'estimated');
+  const bitstream = JSON.parse(run('segment', fixture('tiny.h264'), '--model', BUNDLE, '--out', out, '--json', '--no-flops').stdout);
+  t.is(bitstream.motionSource, 'bitstream');
+  const hr = JSON.parse(run('segment', fixture('tiny.h264'), '--model', BUNDLE, '--out', out, '--json', '--no-flops', '--mode', 'hr').stdout);
+  t.is(hr.motionSource, null);
+  t.is(run('segment', fixture('translate-vp9.webm'), '--model', BUNDLE, '--out', out, '--motion-source', 'bitstream').code, 5);
+  t.is(run('segment', fixture('translate-vp9.webm'), '--model', BUNDLE, '--out', out, '--motion-source', 'nope').code, 2);
+});
+
 test('segment exit codes: broken bundle 6, missing input 3, bad options 2, damaged stream 4 with a partial summary', (t) => {
   const out = path.join(tmpDir('arseg-seg-'), 'out');
   t.is(run('segment', fixture('tiny.h264'), '--model', tmpDir('arseg-nobundle-'), '--out', out).code, 6);

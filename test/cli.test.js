@@ -74,13 +74,17 @@ test('exit codes: usage 2, unreadable input 3, unsupported 5', (t) => {
   t.is(missing.code, 3);
   t.regex(missing.stderr, /ERR_NOT_FOUND/);
   t.is(run('mvs', fixture('audio-only.m4a')).code, 3);
+  const vp9 = run('mvs', fixture('translate-vp9.webm'), '--motion-source', 'bitstream', '--json');
+  t.is(vp9.code, 5);
+  t.is(JSON.parse(vp9.stdout).error.code, 'ERR_NO_MOTION_VECTORS');
+  t.is(run('mvs', fixture('translate-vp9.webm'), '--motion-source', 'vectors').code, 2);
+  const estimated = run('mvs', fixture('translate-vp9.webm'), '--json');
+  t.is(estimated.code, 0);
+  t.is(JSON.parse(estimated.stdout).motionSource, 'estimated');
+  // HEVC: vectors from the patched libav, else estimated motion; never refused by default
   const hevc = run('mvs', fixture('hevc.mp4'), '--json');
-  if (require('../dist').libavVersions().exactReferences) {
-    t.is(hevc.code, 0); // vectors from the patched libav
-  } else {
-    t.is(hevc.code, 5);
-    t.is(JSON.parse(hevc.stdout).error.code, 'ERR_NO_MOTION_VECTORS');
-  }
+  t.is(hevc.code, 0);
+  t.is(JSON.parse(hevc.stdout).motionSource, require('../dist').libavVersions().exactReferences ? 'bitstream' : 'estimated');
   t.is(run('--help').code, 0);
 });
 

@@ -87,17 +87,21 @@ test('corrupt packets: decoding goes on, damaged frames are flagged; strict mode
   }
 });
 
-test('motion on a codec that exports none: ERR_NO_MOTION_VECTORS, never zeros', async (t) => {
+test('bitstream motion on a codec that exports none: ERR_NO_MOTION_VECTORS, never zeros', async (t) => {
   // VP9 exports no vectors in any libav; HEVC none without ar-seg-native's patch.
-  const vp9 = t.throws(() => createPacketReader({ codec: 'vp9', vectors: true }), { code: 'ERR_NO_MOTION_VECTORS' });
-  t.regex(vp9.message, /vp9/);
+  const err = await t.throwsAsync(collect(openVideo(fixture('translate-vp9.webm'), { motion: 'accumulated', motionSource: 'bitstream' })), { code: 'ERR_NO_MOTION_VECTORS' });
+  t.regex(err.message, /vp9/);
+  t.throws(() => createPacketReader({ codec: 'vp9', vectors: true, motionSource: 'bitstream' }), { code: 'ERR_NO_MOTION_VECTORS' });
+  // By default such a codec gets estimated motion (test/estimator.test.js).
+  t.notThrows(() => createPacketReader({ codec: 'vp9', vectors: true }).close());
   if (require('../dist').libavVersions().exactReferences) {
-    t.truthy(createPacketReader({ codec: 'hevc', vectors: true }));
+    t.truthy(createPacketReader({ codec: 'hevc', vectors: true, motionSource: 'bitstream' }));
     return;
   }
-  const err = await t.throwsAsync(collect(openVideo(fixture('hevc.mp4'), { motion: 'accumulated' })), { code: 'ERR_NO_MOTION_VECTORS' });
-  t.regex(err.message, /hevc.*patch/);
-  t.throws(() => createPacketReader({ codec: 'hevc', vectors: true }), { code: 'ERR_NO_MOTION_VECTORS' });
+  const hevc = await t.throwsAsync(collect(openVideo(fixture('hevc.mp4'), { motion: 'accumulated', motionSource: 'bitstream' })), { code: 'ERR_NO_MOTION_VECTORS' });
+  t.regex(hevc.message, /hevc.*patch/);
+  t.throws(() => createPacketReader({ codec: 'hevc', vectors: true, motionSource: 'bitstream' }), { code: 'ERR_NO_MOTION_VECTORS' });
+  t.is(createPacketReader({ codec: 'hevc', vectors: true }).motionSource, 'estimated');
 });
 
 test('wrong arguments from JavaScript: ERR_INVALID_ARG, thrown at once', (t) => {

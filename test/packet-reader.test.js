@@ -75,7 +75,11 @@ test('packet decoder errors are coded', async (t) => {
   t.throws(() => createPacketReader({}), { code: 'ERR_INVALID_ARG' });
   t.throws(() => createPacketReader({ codec: 'nosuchcodec' }), { code: 'ERR_UNSUPPORTED_CODEC' });
   t.throws(() => createPacketReader({ codec: 'aac' }), { code: 'ERR_UNSUPPORTED_CODEC' });
-  t.throws(() => createPacketReader({ codec: 'vp9', motion: 'accumulated' }), { code: 'ERR_NO_MOTION_VECTORS' });
+  t.throws(() => createPacketReader({ codec: 'vp9', motion: 'accumulated', motionSource: 'bitstream' }), { code: 'ERR_NO_MOTION_VECTORS' });
+  t.throws(() => createPacketReader({ codec: 'vp9', motion: 'accumulated', motionSource: 'vectors' }), { code: 'ERR_INVALID_ARG' });
+  const vp9 = createPacketReader({ codec: 'vp9', motion: 'accumulated' }); // estimated instead
+  t.is(vp9.motionSource, 'estimated');
+  vp9.close();
   t.throws(() => createPacketReader({ codec: 'h264', stride: -1 }), { code: 'ERR_INVALID_ARG' });
   const decoder = createPacketReader({ codec: 'h264' });
   await t.throwsAsync(decoder.decode('bytes'), { code: 'ERR_INVALID_ARG' });

@@ -5,6 +5,7 @@
 import type { ExecutionDevice } from '../bundle';
 import { evaluate, EvalReport } from '../evaluate';
 import type { SegmentMode } from '../pipeline';
+import type { MotionSourceOption } from '../frame';
 import { progressBar } from './progress';
 
 export interface EvalCliOptions {
@@ -17,6 +18,7 @@ export interface EvalCliOptions {
   scale?: number;
   device?: ExecutionDevice;
   keyframeDelay?: number;
+  motionSource?: MotionSourceOption;
   progress: boolean;
 }
 

@@ -10,6 +10,7 @@ import { EVAL_MODES, formatEvalMarkdown } from '../evaluate';
 import { runEval } from './eval';
 import { resolveDefaultModel, runDemo } from './demo';
 import type { SegmentMode } from '../pipeline';
+import type { MotionSourceOption } from '../frame';
 import { bundleFlops } from '../flops';
 import { Bundle } from '../bundle';
 import { doctor, formatDoctor } from '../doctor';
@@ -74,6 +75,13 @@ function pixelLimitValue(value: string): number {
 
 const PIXEL_LIMIT_HELP = 'refuse pictures of more pixels than N (width x height; 0: no limit; default 8192x8192)';
 
+function motionSourceValue(value: string): MotionSourceOption {
+  if (value !== 'auto' && value !== 'bitstream' && value !== 'estimate') throw new InvalidArgumentError('--motion-source must be auto, bitstream or estimate');
+  return value;
+}
+
+const MOTION_SOURCE_HELP = "where motion comes from: auto (the bitstream's vectors when the codec has them, else estimated from the pictures), bitstream or estimate";
+
 function deviceValue(value: string): 'cpu' | 'cuda' {
   if (value !== 'cpu' && value !== 'cuda') throw new InvalidArgumentError('--device must be cpu or cuda');
   return value;
@@ -123,16 +131,18 @@ export function buildProgram(): Command {
     .option('--dump <dir>', 'write frame_types.txt, motion_vectors/mvs-<i>.npy and refs-<i>.npy (and motion_fields/ with --dense)')
     .option('--dense <stride>', 'also write dense fields accumulated to the keyframe, one cell per STRIDE pixels', positiveInt('--dense', 256))
     .option('--keyframes <policy>', "'gop' (every I-frame) or an interval L", keyframePolicy, 'gop')
+    .option('--motion-source <source>', MOTION_SOURCE_HELP, motionSourceValue, 'auto')
     .option('--limit-input-pixels <n>', PIXEL_LIMIT_HELP, pixelLimitValue)
     .option('--composition <how>', "with --dense: 'bilinear' (default) or 'official' (AR-Seg's mergeMotion: whole pixels)", composition, 'bilinear')
     .option('--json', 'print a machine-readable summary on stdout')
     .option('--no-progress', 'no progress bar')
-    .action(async (video: string, opts: { dump?: string; dense?: number; keyframes: 'gop' | number; limitInputPixels?: number; composition: 'bilinear' | 'official'; json?: boolean; progress: boolean }) => {
+    .action(async (video: string, opts: { dump?: string; dense?: number; keyframes: 'gop' | number; motionSource: MotionSourceOption; limitInputPixels?: number; composition: 'bilinear' | 'official'; json?: boolean; progress: boolean }) => {
       try {
         const summary = await runMvs(video, {
           dump: opts.dump,
           dense: opts.dense,
           keyframes: opts.keyframes,
+          motionSource: opts.motionSource,
           limitInputPixels: opts.limitInputPixels,
           composition: opts.composition,
           progress: opts.progress && !opts.json,
@@ -141,7 +151,7 @@ export function buildProgram(): Command {
         else
           process.stdout.write(
             `${summary.frames} frames (${Object.entries(summary.pictTypes).map(([t, n]) => `${n} ${t}`).join(', ')}), ` +
-              `${summary.vectors} vectors, ${summary.fps.toFixed(1)} fps` +
+              `${summary.vectors} vectors (${summary.motionSource}), ${summary.fps.toFixed(1)} fps` +
               (summary.dump ? `, written to ${summary.dump}` : '') +
               '\n',
           );
@@ -159,12 +169,13 @@ export function buildProgram(): Command {
     .option('--mode <mode>', 'ar (keyframes HR, others LR + CReFF), hr or lr', modeValue, 'ar')
     .option('--scale <s>', "LR scale per side (default: the bundle's)", scaleValue)
     .option('--keyframes <policy>', "'gop', 'adaptive' or an interval L (default: the bundle's interval)", keyframePolicy)
+    .option('--motion-source <source>', MOTION_SOURCE_HELP, motionSourceValue, 'auto')
     .option('--overlay', 'also write colour overlays of the labels on the frames')
     .option('--no-flops', 'do not count GMAC per frame for the summary')
     .option('--limit-input-pixels <n>', PIXEL_LIMIT_HELP, pixelLimitValue)
     .option('--json', 'print the summary on stdout')
     .option('--no-progress', 'no progress bar')
-    .action(async (video: string, opts: { model?: string; out: string; mode: 'ar' | 'hr' | 'lr'; scale?: number; keyframes?: 'gop' | 'adaptive' | number; overlay?: boolean; flops: boolean; limitInputPixels?: number; json?: boolean; progress: boolean }) => {
+    .action(async (video: string, opts: { model?: string; out: string; mode: 'ar' | 'hr' | 'lr'; scale?: number; keyframes?: 'gop' | 'adaptive' | number; motionSource: MotionSourceOption; overlay?: boolean; flops: boolean; limitInputPixels?: number; json?: boolean; progress: boolean }) => {
       try {
         const s = await runSegment(video, {
           model: opts.model ?? (await resolveDefaultModel()),
@@ -172,6 +183,7 @@ export function buildProgram(): Command {
           mode: opts.mode,
           scale: opts.scale,
           keyframes: opts.keyframes,
+          motionSource: opts.motionSource,
           overlay: Boolean(opts.overlay),
           progress: opts.progress && !opts.json,
           flops: opts.flops,
@@ -233,14 +245,16 @@ export function buildProgram(): Command {
     .option('--scale <s>', "LR scale per side (default: the bundle's)", scaleValue)
     .option('--keyframe-delay <n>', 'ar with asynchronous keyframes, each ready N frames after its frame (the cost of staleness)', nonNegativeInt('--keyframe-delay', 1024))
     .option('--device <device>', 'cpu or cuda', deviceValue, 'cpu')
+    .option('--motion-source <source>', MOTION_SOURCE_HELP, motionSourceValue, 'auto')
     .option('--out <file>', 'write the Markdown table to FILE instead of stdout')
     .option('--json', 'print the report as JSON on stdout')
     .option('--no-progress', 'no progress bar')
-    .action(async (inputs: string[], opts: { model?: string; labels?: string; split: string; modes?: SegmentMode[]; interval?: number; scale?: number; keyframeDelay?: number; device: 'cpu' | 'cuda'; out?: string; json?: boolean; progress: boolean }) => {
+    .action(async (inputs: string[], opts: { model?: string; labels?: string; split: string; modes?: SegmentMode[]; interval?: number; scale?: number; keyframeDelay?: number; device: 'cpu' | 'cuda'; motionSource: MotionSourceOption; out?: string; json?: boolean; progress: boolean }) => {
       try {
         // the table's directory first: a wrong --out fails before the model loads
         if (opts.out) await prepareOutputDir(path.dirname(path.resolve(opts.out)));
         const report = await runEval(inputs, {
+          motionSource: opts.motionSource,
           model: opts.model ?? (await resolveDefaultModel()),
           labels: opts.labels,
           split: opts.split,

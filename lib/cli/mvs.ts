@@ -8,7 +8,7 @@
  */
 import * as path from 'node:path';
 import { expectedFrameCount, openVideo } from '../video';
-import { VECTOR_COLUMNS, VideoFrame } from '../frame';
+import { MotionSourceOption, VECTOR_COLUMNS, VideoFrame } from '../frame';
 import { encodeNpy } from '../npy';
 import { prepareOutputDir, writeOutput } from '../output';
 import { progressBar } from './progress';
@@ -17,6 +17,8 @@ export interface MvsOptions {
   dump?: string;
   dense?: number;
   keyframes?: 'gop' | 'adaptive' | number;
+  /** Where vectors come from. Default 'auto': estimated when the codec has none. */
+  motionSource?: MotionSourceOption;
   /** The largest picture accepted (see FrameOptions.limitInputPixels). */
   limitInputPixels?: number;
   composition?: 'bilinear' | 'official';
@@ -26,6 +28,8 @@ export interface MvsOptions {
 export interface MvsSummary {
   source: string;
   codec: string;
+  /** 'bitstream' or 'estimated' (one block per cell against the previous picture). */
+  motionSource: 'bitstream' | 'estimated';
   width: number;
   height: number;
   frames: number;
@@ -55,6 +59,7 @@ export async function runMvs(
     motion: options.dense ? 'accumulated' : 'none',
     stride: options.dense ?? 8,
     keyframes: options.keyframes ?? 'gop',
+    motionSource: options.motionSource ?? 'auto',
     limitInputPixels: options.limitInputPixels,
     composition: options.composition ?? 'bilinear',
   });
@@ -62,6 +67,7 @@ export async function runMvs(
   const summary: MvsSummary = {
     source,
     codec: info.codec,
+    motionSource: info.motionSource ?? 'bitstream',
     width: info.width,
     height: info.height,
     frames: 0,

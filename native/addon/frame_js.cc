@@ -59,6 +59,8 @@ Napi::Object frameToJs(Napi::Env env, DecodedFrame&& frame, int stride) {
     }
     o.Set("tensors", tensors);
   }
+  if (frame.motionSource != DecodedFrame::Source::None)
+    o.Set("motionSource", frame.motionSource == DecodedFrame::Source::Estimated ? "estimated" : "bitstream");
   if (frame.hasVectors) {
     // One reference per row, also when the rows came without (a frame the resolver did not see)
     frame.vectorRefs.resize(frame.vectors.size() / kVectorColumns, kVectorRefUnknown);

@@ -17,7 +17,8 @@ void PacketReaderBinding::define(Napi::Env env, Napi::Object exports) {
                                     InstanceMethod<&PacketReaderBinding::flush>("flush"),
                                     InstanceMethod<&PacketReaderBinding::close>("close"),
                                     InstanceMethod<&PacketReaderBinding::stats>("stats"),
-                                    InstanceAccessor<&PacketReaderBinding::motionExact>("motionExact")});
+                                    InstanceAccessor<&PacketReaderBinding::motionExact>("motionExact"),
+                                    InstanceAccessor<&PacketReaderBinding::motionSource>("motionSource")});
   exports.Set("NativePacketReader", cls);
 }
 
@@ -43,6 +44,7 @@ PacketReaderBinding::PacketReaderBinding(const Napi::CallbackInfo& info)
     reader_ = std::make_unique<PacketReader>(info[0].As<Napi::String>().Utf8Value(),
                                                std::move(request), waitForKeyframe, accessUnits);
     motionExact_ = reader_->motionExact();
+    motionSource_ = reader_->motionSource();
     return env.Undefined();
   });
 }
@@ -129,6 +131,12 @@ Napi::Value PacketReaderBinding::close(const Napi::CallbackInfo& info) {
   closing_ = true;
   if (!busy_) reader_.reset();
   return info.Env().Undefined();
+}
+
+// 'bitstream', 'estimated', or null when neither vectors nor motion were asked for.
+Napi::Value PacketReaderBinding::motionSource(const Napi::CallbackInfo& info) {
+  if (motionSource_ == DecodedFrame::Source::None) return info.Env().Null();
+  return Napi::String::New(info.Env(), motionSource_ == DecodedFrame::Source::Estimated ? "estimated" : "bitstream");
 }
 
 Napi::Value PacketReaderBinding::motionExact(const Napi::CallbackInfo& info) {

@@ -21,6 +21,7 @@ class PacketReaderBinding : public Napi::ObjectWrap<PacketReaderBinding> {
   Napi::Value close(const Napi::CallbackInfo& info);
   Napi::Value stats(const Napi::CallbackInfo& info);
   Napi::Value motionExact(const Napi::CallbackInfo& info);
+  Napi::Value motionSource(const Napi::CallbackInfo& info);
 
   Napi::Value run(Napi::Env env, Napi::Object self, std::function<void()> work);
   void checkIdle();
@@ -33,6 +34,7 @@ class PacketReaderBinding : public Napi::ObjectWrap<PacketReaderBinding> {
   double decodeErrors_ = 0;
   double skippedBeforeKeyframe_ = 0;
   bool motionExact_ = false;
+  DecodedFrame::Source motionSource_ = DecodedFrame::Source::None;
 };
 
 }  // namespace arseg

@@ -114,6 +114,18 @@ FrameRequest parseFrameRequest(const Napi::Value& value) {
     else
       invalidArg("option 'motion' must be 'reference', 'accumulated', 'none' or false");
   }
+  Napi::Value source = o.Get("motionSource");
+  if (!source.IsUndefined() && !source.IsNull()) {
+    const std::string m = source.IsString() ? source.As<Napi::String>().Utf8Value() : "?";
+    if (m == "auto")
+      req.motionSource = MotionSource::Auto;
+    else if (m == "bitstream")
+      req.motionSource = MotionSource::Bitstream;
+    else if (m == "estimate")
+      req.motionSource = MotionSource::Estimate;
+    else
+      invalidArg("option 'motionSource' must be 'auto', 'bitstream' or 'estimate'");
+  }
   Napi::Value composition = o.Get("composition");
   if (!composition.IsUndefined() && !composition.IsNull()) {
     const std::string c = composition.IsString() ? composition.As<Napi::String>().Utf8Value() : "?";

@@ -74,6 +74,9 @@ Napi::Value VideoReaderBinding::open(const Napi::CallbackInfo& info) {
           o.Set("frameCount", s.frameCount < 0 ? e.Null()
                                                 : Napi::Number::New(e, double(s.frameCount)));
           o.Set("motionVectors", s.motionVectors);
+          o.Set("motionSource", s.motionSource == DecodedFrame::Source::None ? e.Null()
+                                : Napi::String::New(e, s.motionSource == DecodedFrame::Source::Estimated
+                                                           ? "estimated" : "bitstream"));
           o.Set("rotation", s.rotation);
           o.Set("motionExact", s.motionExact);
           return o;

@@ -105,6 +105,9 @@ void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int fr
 
 void rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count, int frameWidth,
                      int frameHeight, int stride, BlockField& field) {
+  // A recycled field must not keep the flags of the frame it came from (estimated motion's).
+  field.sequential = false;
+  field.unexplained.clear();
   const int den = 2 * stride;  // the doubled cell size
   if ((den & (den - 1)) == 0) {
     const int shift = __builtin_ctz(static_cast<unsigned>(den));

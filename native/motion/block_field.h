@@ -28,6 +28,15 @@ struct BlockField {
   bool hasSlot(int s) const { return !ref[s].empty(); }
   // Whether cell k has no prediction at all.
   bool intra(size_t k) const { return ref[0][k] == 0 && (ref[1].empty() || ref[1][k] == 0); }
+
+  // Estimated motion (estimator.h): every vector refers to the picture just before, so a
+  // keyframe of any picture type restarts the chain exactly (nothing after it refers across it).
+  bool sequential = false;
+  // Cells whose vector is a guess (estimated motion that no patch matched: new content, a scene
+  // cut): composed with their vector, but counted as intra-coded by the adaptive keyframe
+  // policy. Empty when there are none to flag.
+  std::vector<uint8_t> unexplained;
+  bool unexplainedAt(size_t k) const { return !unexplained.empty() && unexplained[k]; }
 };
 
 // `vectors` holds `count` rows of 10 int32 columns:

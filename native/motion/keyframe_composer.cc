@@ -52,7 +52,10 @@ void KeyframeComposer::push(DecodedFrame frame, BlockField blocks,
   lastArrived_ = std::max(lastArrived_, t);
   if (frame.isKeyframe) {
     keyframes_.insert(t);
-    if (frame.pictType == 'I' && composition_ == Composition::Bilinear) roots_.insert(t);
+    // A new chain at an I-frame keyframe; at any keyframe when every picture refers to the one
+    // before (estimated motion).
+    if ((frame.pictType == 'I' || blocks.sequential) && composition_ == Composition::Bilinear)
+      roots_.insert(t);
   }
   Held h{std::move(frame), std::move(blocks), {}};
   distinctDistances(h.blocks, h.refs);
@@ -409,9 +412,9 @@ void KeyframeComposer::compose(Held& h) {
     composeOfficial(h, node);
 
   if (policy_.mode == KeyframePolicy::Mode::Adaptive && !frame.isKeyframe &&
-      frame.pictType != 'B') {
+      (frame.pictType != 'B' || h.blocks.sequential)) {
     size_t intra = 0;
-    for (size_t k = 0; k < h.blocks.size(); ++k) intra += h.blocks.intra(k);
+    for (size_t k = 0; k < h.blocks.size(); ++k) intra += h.blocks.intra(k) || h.blocks.unexplainedAt(k);
     const float intraShare = h.blocks.size() ? float(intra) / h.blocks.size() : 1.f;
     // Displacement to the current keyframe, approximated cell by cell as R_t(p) - R_K(p).
     MotionGrid toKey = node.field;

@@ -130,7 +130,8 @@ class KeyframeComposer {
   std::map<int64_t, Held> held_;            // waiting for references
   std::map<int64_t, DecodedFrame> composed_;  // composed, waiting for earlier frames
   std::map<int64_t, Node> nodes_;           // composed frames, by display index
-  std::set<int64_t> roots_;                 // Bilinear: I-frame keyframes
+  std::set<int64_t> roots_;                 // Bilinear: I-frame keyframes (any keyframe of
+                                            // estimated motion: BlockField::sequential)
   std::set<int64_t> keyframes_;             // every keyframe known so far
   int64_t lastArrived_ = -1;
   std::vector<MotionGrid> spareGrids_;

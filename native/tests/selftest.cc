@@ -1,7 +1,7 @@
 // Exercises the native core without Node, so AddressSanitizer/UBSan and valgrind can watch
 // every libav object's life: whole clips with every output, the packet reader, truncated and
 // byte-flipped inputs, refused codecs, and an aborted reader; and the compute kernels (CReFF,
-// the pointwise head, the labels) on shapes that reach their edges. Run by
+// the pointwise head, the labels, the motion estimator) on shapes that reach their edges. Run by
 // scripts/native-check.sh.
 //
 // usage: arseg_selftest FIXTURE_DIR [SCRATCH_DIR]
@@ -33,6 +33,8 @@
 #include "../device/cuda_driver.h"
 #include "../device/device_path.h"
 #include "../device/emulated_backend.h"
+#include "../motion/estimator.h"
+#include "../motion/estimator_reference.h"
 #include "../motion/resize_field.h"
 #include "../postprocess/labels_taps.h"
 #include "../postprocess/logits_to_labels.h"
@@ -260,14 +262,86 @@ int main(int argc, char** argv) {
     official.rgb = false;
     auto [frames, code] = readAll(dir + "/hevc-zoom.mp4", official);
     expect(code.empty() && frames == 12, "official composition per pixel (" + code + ")");
-  } else {  // refused: motion from HEVC
-    auto [frames, code] = readAll(dir + "/hevc.mp4", fullRequest());
-    expect(code == "ERR_NO_MOTION_VECTORS", "hevc motion refused: " + code);
+  } else {  // HEVC without the patch: refused from the bitstream (estimated by default, below)
+    FrameRequest bitstream = fullRequest();
+    bitstream.motionSource = MotionSource::Bitstream;
+    auto [frames, code] = readAll(dir + "/hevc.mp4", bitstream);
+    expect(code == "ERR_NO_MOTION_VECTORS", "hevc bitstream motion refused: " + code);
   }
-  {
+  {  // refused: bitstream motion from VP9; estimated instead by default and when forced
+    FrameRequest bitstream = fullRequest();
+    bitstream.motionSource = MotionSource::Bitstream;
+    auto [frames, code] = readAll(dir + "/translate-vp9.webm", bitstream);
+    expect(code == "ERR_NO_MOTION_VECTORS", "vp9 bitstream motion refused: " + code);
     FrameRequest plain;
-    auto [frames2, code2] = readAll(dir + "/hevc.mp4", plain);
-    expect(code2.empty() && frames2 == 12, "hevc decodes without motion");
+    auto [frames2, code2] = readAll(dir + "/translate-vp9.webm", plain);
+    expect(code2.empty() && frames2 == 24, "vp9 decodes without motion");
+    for (const char* name : {"translate-vp9.webm", "translate-mjpeg.avi", "hevc.mp4"}) {
+      auto [frames3, code3] = readAll(dir + "/" + name, fullRequest());
+      expect(code3.empty() && frames3 >= 12, std::string(name) + " with estimated motion (" + code3 + ")");
+    }
+    FrameRequest forced = fullRequest();
+    forced.motionSource = MotionSource::Estimate;
+    forced.keyframes.mode = KeyframePolicy::Mode::Adaptive;
+    FileReader reader(dir + "/translate-b.mp4", forced);
+    reader.open();
+    DecodedFrame f;
+    for (int i = 0; i < 4; ++i) reader.next(f);
+    const size_t n = f.motion.size() / 2;
+    const float dx = median(std::vector<float>(f.motion.begin(), f.motion.begin() + n));
+    const float dy = median(std::vector<float>(f.motion.begin() + n, f.motion.end()));
+    expect(f.motionSource == DecodedFrame::Source::Estimated && std::abs(dx - 6.75f) < 0.5f &&
+               std::abs(dy + 4.5f) < 0.5f,
+           "estimated accumulated motion of frame 3");
+  }
+
+  // The motion estimator against its reference on frames that reach its edges: the smallest
+  // frame it searches, odd sizes, every finest level, strides from 1 to 16, a prior, motion
+  // pointing far out of the frame, and a frame too small to search.
+  for (const auto& [W, H, finest, stride, shift, prior] : std::vector<std::tuple<int, int, int, int, float, bool>>{
+           {16, 16, 1, 8, 0.5f, false}, {97, 61, 1, 4, 1.75f, true}, {64, 48, 0, 1, -2.5f, false},
+           {130, 70, 2, 5, 3.25f, true}, {40, 200, 1, 16, 40.f, false}, {9, 9, 0, 2, 0.f, false},
+           {7, 30, 1, 8, 1.f, false}}) {
+    auto image = [&](float ox) {
+      std::vector<uint8_t> img(size_t(W) * H);
+      for (int y = 0; y < H; ++y)
+        for (int x = 0; x < W; ++x)
+          img[size_t(y) * W + x] = static_cast<uint8_t>(
+              128 + 50 * std::sin(0.37f * (x + ox) + 0.11f * y) + 40 * std::cos(0.23f * y - 0.19f * (x + ox)));
+      return img;
+    };
+    const std::vector<uint8_t> a = image(0), b = image(shift);
+    EstimatorOptions o;
+    o.finestLevel = finest;
+    MotionGrid guess;
+    if (prior) {
+      guess = MotionGrid(W, H, 3);
+      std::fill(guess.dx.begin(), guess.dx.end(), shift);
+    }
+    FieldEstimate fast, ref;
+    estimateFieldReference(a.data(), W, b.data(), W, W, H, prior ? &guess : nullptr, stride, o, ref);
+    if (frameLargeEnough(W, H, o)) {
+      LumaPyramid pa, pb;
+      buildPyramid(a.data(), W, W, H, o, pa);
+      buildPyramid(b.data(), W, W, H, o, pb);
+      estimateField(pa, pb, prior ? &guess : nullptr, stride, o, fast);
+    } else {
+      fast = ref;
+    }
+    float worst = 0;
+    for (size_t k = 0; k < ref.field.size(); ++k)
+      worst = std::max({worst, std::abs(fast.field.dx[k] - ref.field.dx[k]), std::abs(fast.field.dy[k] - ref.field.dy[k])});
+    const std::string what = "estimator " + std::to_string(W) + "x" + std::to_string(H);
+    expect(fast.field.width == ref.field.width && fast.matched == ref.matched && worst < 1e-2f,
+           what + " matches its reference (" + std::to_string(worst) + ")");
+    MotionEstimator streaming(o);
+    FieldEstimate got;
+    streaming.push(a.data(), W, W, H, stride, true, got);
+    const bool second = streaming.push(b.data(), W, W, H, stride, true, got);
+    expect(second == frameLargeEnough(W, H, o), what + " streaming");
+    std::vector<int32_t> rows;
+    if (second) estimatedVectors(got, rows);
+    expect(rows.size() % 10 == 0, what + " as vectors");
   }
 
   {  // references: exact decode numbers, the nearest-anchor assumption, placeholders, waits

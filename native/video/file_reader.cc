@@ -131,6 +131,11 @@ void FileReader::open() {
   info_.frameCount = stream->nb_frames > 0 ? stream->nb_frames : -1;
   info_.motionVectors = codecExportsMotionVectors(stream->codecpar->codec_id);
   info_.motionExact = info_.motionVectors && decoder_->motionExact();
+  const FrameRequest& resolved = decoder_->pipeline().request();
+  if (resolved.needsMotionSideData())
+    info_.motionSource = resolved.motionSource == MotionSource::Estimate
+                             ? DecodedFrame::Source::Estimated
+                             : DecodedFrame::Source::Bitstream;
   if (info_.width <= 0 || info_.height <= 0) learnSizeByDecoding();
 }
 

@@ -25,6 +25,8 @@ struct StreamInfo {
   double duration = -1;   // seconds, -1 when unknown
   int64_t frameCount = -1;  // frames the container declares, -1 when unknown
   bool motionVectors = false;  // the codec exports motion vectors
+  // Where the frames' motion comes from when motion or vectors are requested, else None.
+  DecodedFrame::Source motionSource = DecodedFrame::Source::None;
   // The container's display matrix, as the angle (0, 90, 180, 270) by which the decoded
   // pictures are to be rotated counter-clockwise for display (ffprobe's "rotation"). Frames
   // are handed out as decoded, not rotated.

@@ -58,6 +58,39 @@ void FrameConverter::scale(const AVFrame* frame, int width, int height, uint8_t*
   sws_scale(sws_, frame->data, frame->linesize, 0, frame->height, dstPlanes, dstStrides);
 }
 
+const uint8_t* FrameConverter::luma(const AVFrame* frame, ptrdiff_t& linesize) {
+  const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(static_cast<AVPixelFormat>(frame->format));
+  // Luma as the first component, alone in plane 0, one byte per sample: yuv4xxp, yuvj4xxp,
+  // nv12/nv21, gray, yuva... (not RGB, palettes, packed YUV or deeper samples).
+  const bool direct = desc && desc->nb_components >= 1 &&
+                      !(desc->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL |
+                                       AV_PIX_FMT_FLAG_BITSTREAM | AV_PIX_FMT_FLAG_HWACCEL)) &&
+                      desc->comp[0].plane == 0 && desc->comp[0].depth == 8 &&
+                      desc->comp[0].step == 1 && desc->comp[0].offset == 0 && desc->comp[0].shift == 0;
+  if (direct && frame->data[0]) {
+    linesize = frame->linesize[0];
+    return frame->data[0];
+  }
+  bool fullRange = frame->color_range == AVCOL_RANGE_JPEG;
+  const AVPixelFormat src = plainFormat(static_cast<AVPixelFormat>(frame->format), fullRange);
+  graySws_ = sws_getCachedContext(graySws_, frame->width, frame->height, src, frame->width,
+                                  frame->height, AV_PIX_FMT_GRAY8, SWS_POINT, nullptr, nullptr,
+                                  nullptr);
+  grayOwner_.release();
+  grayOwner_.reset(graySws_);
+  if (!graySws_) {
+    const char* name = av_get_pix_fmt_name(src);
+    throw CodedError("ERR_UNSUPPORTED_FORMAT", std::string("cannot convert pixel format ") +
+                                                   (name ? name : "unknown") + " to grey");
+  }
+  gray_.resize(static_cast<size_t>(frame->width) * frame->height);
+  uint8_t* dstPlanes[4] = {gray_.data(), nullptr, nullptr, nullptr};
+  int dstStrides[4] = {frame->width, 0, 0, 0};
+  sws_scale(graySws_, frame->data, frame->linesize, 0, frame->height, dstPlanes, dstStrides);
+  linesize = frame->width;
+  return gray_.data();
+}
+
 void FrameConverter::toRgb(const AVFrame* frame, std::vector<uint8_t>& out) {
   out.resize(static_cast<size_t>(frame->width) * frame->height * 3);
   scale(frame, frame->width, frame->height, out.data(), frame->width * 3);

@@ -125,10 +125,18 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase, int64_t posi
 
   if (!request_.needsMotionSideData()) {
     composer_.push(std::move(out), BlockField(), composed_);
+  } else if (request_.motionSource == MotionSource::Estimate) {
+    // Every vector refers to the previous picture: nothing to resolve, nothing to wait for.
+    estimate(frame, out);
+    out.hasVectors = request_.vectors;
+    out.motionSource = DecodedFrame::Source::Estimated;
+    resolved_.push_back(std::move(out));
+    compose(resolved_, haveEstimate_ ? &estimate_ : nullptr);
   } else {
     out.vectors = std::move(spareVectors_);
     spareVectors_.clear();
     exportMotionVectors(frame, out.vectors, refPictures_);
+    out.motionSource = DecodedFrame::Source::Bitstream;
     out.hasVectors = request_.vectors;
     resolver_.push(std::move(out), frameDecodeNumber(frame), std::move(refPictures_), resolved_);
     refPictures_.clear();
@@ -138,7 +146,22 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase, int64_t posi
   composed_.clear();
 }
 
-void FramePipeline::compose(std::vector<DecodedFrame>& resolved) {
+void FramePipeline::estimate(const AVFrame* frame, DecodedFrame& out) {
+  // A keyframe's own field is not read when motion is accumulated under a fixed policy (its
+  // chain restarts there): the picture is only kept as the next one's reference.
+  const bool want = request_.vectors || request_.motion != MotionMode::Accumulated ||
+                    !out.isKeyframe || request_.keyframes.mode == KeyframePolicy::Mode::Adaptive;
+  ptrdiff_t linesize = 0;
+  const uint8_t* luma = converter_.luma(frame, linesize);
+  haveEstimate_ = estimator_.push(luma, linesize, frame->width, frame->height, request_.stride, want, estimate_);
+  out.vectors.clear();
+  if (haveEstimate_) estimatedVectors(estimate_, out.vectors);
+  const size_t rows = out.vectors.size() / kVectorColumns;
+  out.vectorRefs.assign(rows, 1);       // exactly one picture back in display order
+  out.compositionRefs.assign(rows, 1);
+}
+
+void FramePipeline::compose(std::vector<DecodedFrame>& resolved, const FieldEstimate* estimate) {
   for (DecodedFrame& f : resolved) {
     BlockField blocks;
     if (request_.motion != MotionMode::None) {
@@ -150,6 +173,23 @@ void FramePipeline::compose(std::vector<DecodedFrame>& resolved) {
       blocks = composer_.spareBlocks();
       rasteriseBlocks(f.vectors.data(), f.compositionRefs.data(),
                       f.vectors.size() / kVectorColumns, f.width, f.height, stride, blocks);
+      if (request_.motionSource == MotionSource::Estimate) {
+        blocks.sequential = true;
+        // Cells no patch matched, on the blocks' grid (the estimate's cells when the strides
+        // agree, else the estimate cell holding each cell's centre).
+        if (estimate) {
+          const MotionGrid& e = estimate->field;
+          blocks.unexplained.assign(blocks.size(), 0);
+          for (int i = 0; i < blocks.height(); ++i) {
+            const int ei = std::min(e.height - 1, (i * stride + (stride - 1) / 2) / e.stride);
+            for (int j = 0; j < blocks.width(); ++j) {
+              const int ej = std::min(e.width - 1, (j * stride + (stride - 1) / 2) / e.stride);
+              blocks.unexplained[static_cast<size_t>(i) * blocks.width() + j] =
+                  !estimate->matched[static_cast<size_t>(ei) * e.width + ej];
+            }
+          }
+        }
+      }
     }
     resolver_.recycle(std::move(f.compositionRefs));
     f.compositionRefs.clear();

@@ -5,13 +5,15 @@
 // Motion goes: libav's side data (motion_vectors.h) -> display-order references
 // (reference_resolver.h, which may hold a frame until a picture it predicts from comes out)
 // -> blocks on a grid (block_field.h) -> the composer (keyframe_composer.h, which holds frames
-// until their references are composed).
+// until their references are composed). Estimated motion (request.motionSource Estimate,
+// estimator.h) enters as blocks whose reference is exactly the previous picture.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <vector>
 
+#include "../motion/estimator.h"
 #include "../motion/keyframe_composer.h"
 #include "../motion/reference_resolver.h"
 #include "frame_converter.h"
@@ -52,12 +54,18 @@ class FramePipeline {
   int firstHeight() const { return firstHeight_; }
 
  private:
-  void compose(std::vector<DecodedFrame>& resolved);
+  // `estimate`: the estimate of the (single) frame in `resolved`, for estimated motion.
+  void compose(std::vector<DecodedFrame>& resolved, const FieldEstimate* estimate = nullptr);
+  // Estimated motion: the picture's field to the previous one, as vectors in the frame.
+  void estimate(const AVFrame* frame, DecodedFrame& out);
 
   FrameRequest request_;
   ReferenceResolver resolver_;
   KeyframeComposer composer_;
   FrameConverter converter_;
+  MotionEstimator estimator_;  // motionSource Estimate only
+  FieldEstimate estimate_;
+  bool haveEstimate_ = false;
   std::vector<int64_t> refPictures_;
   // The vectors of a composed frame the caller did not ask for: the next frame exports into
   // them instead of allocating (and page-faulting in) a few hundred KB again.

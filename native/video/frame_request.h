@@ -69,11 +69,20 @@ struct KeyframePolicy {
   float maxMotion = 0;  // pixels; 0 means 8% of the frame's larger side
 };
 
+// Where block motion comes from (estimator.h for the estimate).
+enum class MotionSource {
+  Auto,       // the bitstream's vectors when the codec's decoder exports them, else estimated
+  Bitstream,  // the bitstream's vectors only (ERR_NO_MOTION_VECTORS for a codec without them)
+  Estimate,   // estimated from the decoded pictures, whatever the codec
+};
+
 struct FrameRequest {
   bool rgb = false;
   std::vector<TensorSpec> tensors;
   bool vectors = false;
   MotionMode motion = MotionMode::None;
+  MotionSource motionSource = MotionSource::Auto;  // resolved to Bitstream or Estimate by the
+                                                  // video decoder when it opens
   Composition composition = Composition::Bilinear;
   int stride = 8;            // dense field cell size in pixels
   KeyframePolicy keyframes;
@@ -107,6 +116,8 @@ struct DecodedFrame {
   std::vector<std::array<int, 2>> tensorSizes;  // width, height of each tensor
   bool hasVectors = false;
   std::vector<int32_t> vectors;              // N x kVectorColumns
+  // Where the vectors and motion of this frame came from (vectors or motion requested only).
+  enum class Source { None, Bitstream, Estimated } motionSource = Source::None;
   // Per vector: the exact reference as a signed display-order distance (+ = that many frames
   // back), kVectorRefUnknown or kVectorRefNone (reference_resolver.h).
   std::vector<int32_t> vectorRefs;

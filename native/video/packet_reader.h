@@ -42,6 +42,13 @@ class PacketReader {
   int64_t skippedBeforeKeyframe() const { return skippedBeforeKeyframe_; }
   std::string codecName() const { return decoder_->codecName(); }
   bool motionExact() const { return decoder_->motionExact(); }
+  // Where motion comes from, once settled for the codec (vectors or motion requested), else None.
+  DecodedFrame::Source motionSource() const {
+    const FrameRequest& r = decoder_->pipeline().request();
+    if (!r.needsMotionSideData()) return DecodedFrame::Source::None;
+    return r.motionSource == MotionSource::Estimate ? DecodedFrame::Source::Estimated
+                                                    : DecodedFrame::Source::Bitstream;
+  }
 
  private:
   void sendParsed(const uint8_t* data, int size);

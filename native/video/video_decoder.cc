@@ -8,25 +8,43 @@
 
 namespace arseg {
 
-VideoDecoder::VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, AVRational timeBase,
-                 FrameRequest request)
-    : frame_(allocFrame()),
-      timeBase_(timeBase),
-      pipeline_(std::move(request), codecRefsAreNearestAnchors(codecId)),
-      motionExact_(codecMotionIsExact(codecId)) {
-  const FrameRequest& req = pipeline_.request();
+namespace {
+
+std::string codecDisplayName(AVCodecID codecId) {
   const AVCodecDescriptor* desc = avcodec_descriptor_get(codecId);
-  const std::string name = desc ? desc->name : "unknown";
-  if (req.needsMotionSideData() && !codecExportsMotionVectors(codecId)) {
+  return desc ? desc->name : "unknown";
+}
+
+// Settles 'auto' to the bitstream or the estimator for this codec.
+FrameRequest resolveMotionSource(FrameRequest request, AVCodecID codecId) {
+  if (!request.needsMotionSideData()) return request;
+  const bool exported = codecExportsMotionVectors(codecId);
+  if (request.motionSource == MotionSource::Bitstream && !exported) {
     const bool hevc = codecId == AV_CODEC_ID_HEVC;
     throw CodedError("ERR_NO_MOTION_VECTORS",
-                     "libavcodec exports no motion vectors for " + name +
+                     "libavcodec exports no motion vectors for " + codecDisplayName(codecId) +
                          (hevc ? " (this build's libav lacks ar-seg-native's patch: the prebuild "
                                  "and scripts/setup.sh's source build have it)"
                                : " (only H.264, HEVC with ar-seg-native's patched libav, "
                                  "MPEG-4 Part 2, MPEG-1/2 and H.263 do)") +
-                         "; decode it without vectors/motion, or re-encode it");
+                         "; use motionSource 'auto' or 'estimate' to estimate the motion from the "
+                         "pictures");
   }
+  if (request.motionSource == MotionSource::Auto)
+    request.motionSource = exported ? MotionSource::Bitstream : MotionSource::Estimate;
+  return request;
+}
+
+}  // namespace
+
+VideoDecoder::VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, AVRational timeBase,
+                 FrameRequest request)
+    : frame_(allocFrame()),
+      timeBase_(timeBase),
+      pipeline_(resolveMotionSource(std::move(request), codecId), codecRefsAreNearestAnchors(codecId)),
+      motionExact_(pipeline_.request().motionSource == MotionSource::Estimate || codecMotionIsExact(codecId)) {
+  const FrameRequest& req = pipeline_.request();
+  const std::string name = codecDisplayName(codecId);
   const AVCodec* codec = avcodec_find_decoder(codecId);
   if (!codec) throw CodedError("ERR_UNSUPPORTED_CODEC", "no decoder for codec " + name);
   ctx_.reset(avcodec_alloc_context3(codec));
@@ -42,7 +60,7 @@ VideoDecoder::VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, A
     checkPictureSize(params->width, params->height, req.maxPixels);
   ctx_->opaque = this;
   ctx_->get_buffer2 = &VideoDecoder::getBuffer;
-  if (req.needsMotionSideData()) {
+  if (req.needsMotionSideData() && req.motionSource == MotionSource::Bitstream) {
     ctx_->export_side_data |= AV_CODEC_EXPORT_DATA_MVS;
     // Stock frame threading exports vectors read from tables another thread may still be
     // filling: under load some frames came out with wrong vectors (test/reader.test.js caught

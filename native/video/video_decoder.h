@@ -1,7 +1,8 @@
-// A libavcodec decoder feeding a FramePipeline: packets in, processed frames out. Motion
-// vector export is switched on when the request needs it, and refused up front (with
-// ERR_NO_MOTION_VECTORS) for codecs whose libavcodec decoder exports none, rather than
-// silently producing zero motion.
+// A libavcodec decoder feeding a FramePipeline: packets in, processed frames out. When the
+// request needs motion, its source is settled here, once: the bitstream's vectors (libavcodec's
+// export switched on) when the codec's decoder exports them, else the motion estimator
+// (request.motionSource 'auto'); motionSource 'bitstream' on a codec without vectors is refused
+// up front (ERR_NO_MOTION_VECTORS) rather than silently producing zero motion.
 #pragma once
 
 #include <atomic>
