@@ -104,7 +104,7 @@ export function addWorkerCommand(program: Command, { fail, positiveInt, deviceVa
         // The signal handlers are installed before the worker starts: the worker can take a job
         // (and log 'start') before Worker.start resolves, and a SIGTERM in that gap must not kill
         // the process with the job half done.
-        let worker: Worker | undefined;
+        let worker: Worker | undefined = undefined;
         let signals = 0;
         let stopped: () => void = () => {};
         const done = new Promise<void>((resolve) => (stopped = resolve));
