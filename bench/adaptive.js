@@ -31,7 +31,9 @@ const OFFICIAL = { hr: 308.64, arOther: 83.1 };
     ['adaptive (defaults: cut, 8% motion, max 12)', 'adaptive'],
     ['adaptive, scene cuts only (max 12)', { policy: 'adaptive', maxMotion: 1e6, maxInterval: 12 }],
   ];
-  console.log('| policy | keyframes | AR vs HR logits, relative error, all frames | frames 18-23 (after the cut) | tiny model GMAC/frame | official layout GMAC/frame (960x720) |');
+  console.log(
+    '| policy | keyframes | AR vs HR logits, relative error, all frames | frames 18-23 (after the cut) | tiny model GMAC/frame | official layout GMAC/frame (960x720) |',
+  );
   console.log('|---|---|---|---|---|---|');
   for (const [name, keyframes] of policies) {
     let keys = 0;
@@ -51,7 +53,9 @@ const OFFICIAL = { hr: 308.64, arOther: 83.1 };
     const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const tiny = (keys * flops.perFrame.hr + (n - keys) * flops.perFrame.arOther) / n;
     const official = (keys * OFFICIAL.hr + (n - keys) * OFFICIAL.arOther) / n;
-    console.log(`| ${name} | ${keys} | ${mean(agree).toFixed(3)} | ${mean(agree.slice(18, 24)).toFixed(3)} | ${tiny.toFixed(3)} | ${official.toFixed(1)} |`);
+    console.log(
+      `| ${name} | ${keys} | ${mean(agree).toFixed(3)} | ${mean(agree.slice(18, 24)).toFixed(3)} | ${tiny.toFixed(3)} | ${official.toFixed(1)} |`,
+    );
   }
   await seg.close();
 })().catch((err) => {

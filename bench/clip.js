@@ -37,9 +37,27 @@ function benchClipOptions(out, c = BENCH_CLIP) {
   if (c.codec === 'hevc') {
     // x265's defaults (B-pyramid, open GOP, 3 references, wavefronts) at a fixed GOP
     return {
-      width: c.width, height: c.height, frames: c.frames, fps: c.fps, motion: { ...c.motion }, out, precompute: true,
-      encoder: ['-c:v', 'libx265', '-preset', 'veryfast', '-crf', String(c.crf), '-pix_fmt', 'yuv420p', '-tag:v', 'hvc1',
-        '-x265-params', `log-level=error:keyint=${c.gop}:min-keyint=${c.gop}:scenecut=0:pools=${threads}`],
+      width: c.width,
+      height: c.height,
+      frames: c.frames,
+      fps: c.fps,
+      motion: { ...c.motion },
+      out,
+      precompute: true,
+      encoder: [
+        '-c:v',
+        'libx265',
+        '-preset',
+        'veryfast',
+        '-crf',
+        String(c.crf),
+        '-pix_fmt',
+        'yuv420p',
+        '-tag:v',
+        'hvc1',
+        '-x265-params',
+        `log-level=error:keyint=${c.gop}:min-keyint=${c.gop}:scenecut=0:pools=${threads}`,
+      ],
     };
   }
   return {
@@ -75,10 +93,23 @@ function ensureBenchClip(dir = path.join(os.tmpdir(), 'ar-seg-native-bench'), cl
 }
 
 /** The same content in HEVC, x265 veryfast with its defaults (B-frames, open GOP), crf 26. */
-const BENCH_CLIP_HEVC = Object.freeze({ ...BENCH_CLIP, name: 'bench-1280x720-240f-tx3-ty1-x265.mp4', codec: 'hevc', bframes: 'default', refs: 3, crf: 26 });
+const BENCH_CLIP_HEVC = Object.freeze({
+  ...BENCH_CLIP,
+  name: 'bench-1280x720-240f-tx3-ty1-x265.mp4',
+  codec: 'hevc',
+  bframes: 'default',
+  refs: 3,
+  crf: 26,
+});
 
 /** The CamVid-size clip of the pipeline benchmarks: 960x720, 24 frames (two GOPs of 12). */
-const CAMVID_CLIP = Object.freeze({ ...BENCH_CLIP, name: 'bench-960x720-24f-tx3-ty1.mp4', width: 960, height: 720, frames: 24 });
+const CAMVID_CLIP = Object.freeze({
+  ...BENCH_CLIP,
+  name: 'bench-960x720-24f-tx3-ty1.mp4',
+  width: 960,
+  height: 720,
+  frames: 24,
+});
 
 module.exports = { ensureBenchClip, BENCH_CLIP, BENCH_CLIP_HEVC, CAMVID_CLIP };
 

@@ -30,13 +30,17 @@ const { randoms } = require('../test/helpers/random');
 const args = process.argv.slice(2);
 const arg = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
 const rounds = Number(arg('--rounds', 3));
-const sizes = arg('--sizes', '360x480,720x960').split(',').map((s) => s.split('x').map(Number));
+const sizes = arg('--sizes', '360x480,720x960')
+  .split(',')
+  .map((s) => s.split('x').map(Number));
 const withReference = !args.includes('--no-reference');
 const device = arg('--device', 'cpu');
 const jsonOut = arg('--json', null);
 
 const model = path.join(__dirname, '..', 'test', 'fixtures', 'creff-graph', 'creff-c64-k7.onnx');
-const w = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'test', 'fixtures', 'creff-graph', 'creff-c64-k7.weights.json'), 'utf8'));
+const w = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '..', 'test', 'fixtures', 'creff-graph', 'creff-c64-k7.weights.json'), 'utf8'),
+);
 const f32 = (a) => Float32Array.from(a);
 const creff = new CReFF({
   channels: w.channels,
@@ -95,18 +99,32 @@ async function cudaBench(backend) {
   }
   const info = addon().cudaDriver();
   const gpu = emulated
-    ? { index: 0, name: 'the emulated device (CPU)', computeCapability: '0.0', memoryBytes: 0, multiprocessors: 0, clockKHz: 0, memoryClockKHz: 0, memoryBusBits: 0, pciBusId: '' }
+    ? {
+        index: 0,
+        name: 'the emulated device (CPU)',
+        computeCapability: '0.0',
+        memoryBytes: 0,
+        multiprocessors: 0,
+        clockKHz: 0,
+        memoryClockKHz: 0,
+        memoryBusBits: 0,
+        pciBusId: '',
+      }
     : info.driver.devices[0];
   const onDevice = emulated ? { kernel: 'cuda-emulated' } : { device: 'cuda' };
   const peak = gpuPeak(gpu);
   const C = w.channels;
   const classes = 12;
   const head = { weight: randoms(classes * C, 30, 0.3), bias: randoms(classes, 31, 0.3) };
-  console.log(`CReFF C=${C} K=${w.window} on ${gpu.name} (compute capability ${gpu.computeCapability}, driver ${info.driver.version}, ` +
-    `kernels built with CUDA ${info.build.runtime}); peaks from the driver: ${peak.fp32Flops ? (peak.fp32Flops / 1e12).toFixed(1) + ' TFLOP/s FP32' : 'FP32 unknown'}, ` +
-    `${peak.bandwidth ? (peak.bandwidth / 1e9).toFixed(0) + ' GB/s' : 'bandwidth unknown'} (${peak.how}); ${rounds} rounds (median)`);
+  console.log(
+    `CReFF C=${C} K=${w.window} on ${gpu.name} (compute capability ${gpu.computeCapability}, driver ${info.driver.version}, ` +
+      `kernels built with CUDA ${info.build.runtime}); peaks from the driver: ${peak.fp32Flops ? (peak.fp32Flops / 1e12).toFixed(1) + ' TFLOP/s FP32' : 'FP32 unknown'}, ` +
+      `${peak.bandwidth ? (peak.bandwidth / 1e9).toFixed(0) + ' GB/s' : 'bandwidth unknown'} (${peak.how}); ${rounds} rounds (median)`,
+  );
   const rows = [];
-  console.log('| size | CUDA kernel ms | GB/s (of peak) | GFLOP/s (of peak) | device path: fused frame to labels, ms | max / mean abs diff from the CPU kernel |');
+  console.log(
+    '| size | CUDA kernel ms | GB/s (of peak) | GFLOP/s (of peak) | device path: fused frame to labels, ms | max / mean abs diff from the CPU kernel |',
+  );
   console.log('|---|---|---|---|---|---|');
   for (const [H, W] of sizes) {
     const { h, wl, lr, key, motion } = problemAt(C, H, W);
@@ -117,7 +135,13 @@ async function cudaBench(backend) {
     const kernelMs = median(ms);
     const flops = creffFlops(C, H, W, w.window);
     const bytes = 4 * (C * h * wl + C * H * W + 2 * H * W + C * H * W);
-    const path = new (addon().NativeDevicePath)({ backend, creff: creff.nativeHandle(), channels: C, headWeight: head.weight, headBias: head.bias });
+    const path = new (addon().NativeDevicePath)({
+      backend,
+      creff: creff.nativeHandle(),
+      channels: C,
+      headWeight: head.weight,
+      headBias: head.bias,
+    });
     await path.labels(key.data, H, W, { outHeight: H, outWidth: W, keyframe: 'exact' });
     const fuseMs = [];
     for (let r = 0; r < rounds + 1; r++) {
@@ -126,28 +150,50 @@ async function cudaBench(backend) {
     }
     path.dropKeyframe();
     const row = {
-      height: H, width: W, channels: C, window: w.window,
-      kernelMs, bytes, flops,
-      bandwidth: bytes / (kernelMs / 1e3), flopRate: flops / (kernelMs / 1e3),
-      peakBandwidth: peak.bandwidth, peakFlops: peak.fp32Flops,
+      height: H,
+      width: W,
+      channels: C,
+      window: w.window,
+      kernelMs,
+      bytes,
+      flops,
+      bandwidth: bytes / (kernelMs / 1e3),
+      flopRate: flops / (kernelMs / 1e3),
+      peakBandwidth: peak.bandwidth,
+      peakFlops: peak.fp32Flops,
       devicePathFuseMs: median(fuseMs),
       maxAbsDiff: Math.max(...first.data.map((v, i) => Math.abs(v - cpu.data[i]))),
     };
     rows.push(row);
     const pct = (x, p) => (p ? ` (${((100 * x) / p).toFixed(1)}%)` : '');
-    console.log(`| ${H}x${W} | ${kernelMs.toFixed(3)} | ${(row.bandwidth / 1e9).toFixed(1)}${pct(row.bandwidth, peak.bandwidth)} | ` +
-      `${(row.flopRate / 1e9).toFixed(0)}${pct(row.flopRate, peak.fp32Flops)} | ${row.devicePathFuseMs.toFixed(3)} | ${diff(first.data, cpu.data)} |`);
+    console.log(
+      `| ${H}x${W} | ${kernelMs.toFixed(3)} | ${(row.bandwidth / 1e9).toFixed(1)}${pct(row.bandwidth, peak.bandwidth)} | ` +
+        `${(row.flopRate / 1e9).toFixed(0)}${pct(row.flopRate, peak.fp32Flops)} | ${row.devicePathFuseMs.toFixed(3)} | ${diff(first.data, cpu.data)} |`,
+    );
   }
-  if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify({ backend, gpu, driver: info.driver.version, cudaRuntime: info.build.runtime, peak, rounds, rows }, null, 2));
+  if (jsonOut)
+    fs.writeFileSync(
+      jsonOut,
+      JSON.stringify(
+        { backend, gpu, driver: info.driver.version, cudaRuntime: info.build.runtime, peak, rounds, rows },
+        null,
+        2,
+      ),
+    );
 }
 
 (async () => {
   if (device === 'cuda' || device === 'cuda-emulated') return cudaBench(device);
   if (device !== 'cpu') throw new Error('--device must be cpu, cuda or cuda-emulated');
   const C = w.channels;
-  const session = await ort.InferenceSession.create(model, { intraOpNumThreads: os.cpus().length, graphOptimizationLevel: 'all' });
+  const session = await ort.InferenceSession.create(model, {
+    intraOpNumThreads: os.cpus().length,
+    graphOptimizationLevel: 'all',
+  });
   const cuda = CReFF.cudaStatus();
-  console.log(`CReFF C=${C} K=${w.window}, ${rounds} rounds (median), threads: all ${os.cpus().length} cores; CUDA: ${cuda.available ? 'yes' : cuda.reason}`);
+  console.log(
+    `CReFF C=${C} K=${w.window}, ${rounds} rounds (median), threads: all ${os.cpus().length} cores; CUDA: ${cuda.available ? 'yes' : cuda.reason}`,
+  );
   for (const [H, W] of sizes) {
     const h = H / 2;
     const wl = W / 2;
@@ -174,10 +220,14 @@ async function cudaBench(backend) {
       ['fused CPU, keyframe-conv mode (prepared)', () => creff.run(lr, preparedFast, motion).then((r) => r.data)],
       // as the pipeline runs it: the output buffer reused from call to call (no new 4 x C x H x W
       // bytes to fault in per call)
-      ['fused CPU (prepared, output buffer reused)', () => creff.run(lr, prepared, motion, { output: reused }).then((r) => r.data)],
+      [
+        'fused CPU (prepared, output buffer reused)',
+        () => creff.run(lr, prepared, motion, { output: reused }).then((r) => r.data),
+      ],
       ['ONNX Runtime graph (CPU)', () => session.run(feeds).then((r) => r.fused.data)],
     ];
-    if (withReference) configs.push(['reference kernel', () => creff.run(lr, key, motion, { kernel: 'reference' }).then((r) => r.data)]);
+    if (withReference)
+      configs.push(['reference kernel', () => creff.run(lr, key, motion, { kernel: 'reference' }).then((r) => r.data)]);
     const times = configs.map(() => []);
     const outputs = [];
     for (let r = 0; r < rounds; r++)
@@ -193,13 +243,17 @@ async function cudaBench(backend) {
     console.log('|---|---|---|---|---|');
     configs.forEach(([name], i) => {
       const ms = median(times[i]);
-      console.log(`| ${name} | ${ms.toFixed(1)} | ${(flops / ms / 1e6).toFixed(1)} | ${(ms / fusedMs).toFixed(2)}x | ${diff(outputs[i], outputs[0])} |`);
+      console.log(
+        `| ${name} | ${ms.toFixed(1)} | ${(flops / ms / 1e6).toFixed(1)} | ${(ms / fusedMs).toFixed(2)}x | ${diff(outputs[i], outputs[0])} |`,
+      );
     });
     if (cuda.available) {
       const gpu = await creff.run(lr, key, motion, { device: 'cuda' });
       const ms = [];
       for (let r = 0; r < rounds; r++) ms.push((await creff.run(lr, key, motion, { device: 'cuda' })).milliseconds);
-      console.log(`| CUDA kernel (device time) | ${median(ms).toFixed(3)} | ${(flops / median(ms) / 1e6).toFixed(1)} | | ${diff(gpu.data, outputs[0])} |`);
+      console.log(
+        `| CUDA kernel (device time) | ${median(ms).toFixed(3)} | ${(flops / median(ms) / 1e6).toFixed(1)} | | ${diff(gpu.data, outputs[0])} |`,
+      );
     }
   }
 })().catch((err) => {

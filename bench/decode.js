@@ -29,11 +29,23 @@ const codecArg = args.includes('--codec') ? args[args.indexOf('--codec') + 1] : 
 const CONFIGS = [
   { name: 'decode, default threads (baseline)', base: 0, options: {} },
   { name: 'decode + vectors, default threads', base: 0, options: { vectors: true } },
-  { name: 'decode + vectors + field (stride 8), default threads', base: 0, options: { vectors: true, motion: 'accumulated', stride: 8 } },
+  {
+    name: 'decode + vectors + field (stride 8), default threads',
+    base: 0,
+    options: { vectors: true, motion: 'accumulated', stride: 8 },
+  },
   { name: 'decode, 1 thread (baseline)', base: 3, options: { threads: 1 } },
   { name: 'decode + vectors, 1 thread', base: 3, options: { threads: 1, vectors: true } },
-  { name: 'decode + vectors + field (stride 8), 1 thread', base: 3, options: { threads: 1, vectors: true, motion: 'accumulated', stride: 8 } },
-  { name: 'decode + vectors + field (stride 4), 1 thread', base: 3, options: { threads: 1, vectors: true, motion: 'accumulated', stride: 4 } },
+  {
+    name: 'decode + vectors + field (stride 8), 1 thread',
+    base: 3,
+    options: { threads: 1, vectors: true, motion: 'accumulated', stride: 8 },
+  },
+  {
+    name: 'decode + vectors + field (stride 4), 1 thread',
+    base: 3,
+    options: { threads: 1, vectors: true, motion: 'accumulated', stride: 4 },
+  },
 ];
 
 async function timeRun(file, options) {
@@ -95,7 +107,9 @@ async function benchClip(clip) {
     console.log('| configuration | fps | time vs decoding alone | CPU ms per frame | CPU vs decoding alone |');
     console.log('|---|---|---|---|---|');
     for (const row of r.rows)
-      console.log(`| ${row.config} | ${row.fps.toFixed(1)} | ${row.timeVsBaseline.toFixed(3)}x | ${row.cpuMsPerFrame.toFixed(2)} | ${row.cpuVsBaseline.toFixed(3)}x |`);
+      console.log(
+        `| ${row.config} | ${row.fps.toFixed(1)} | ${row.timeVsBaseline.toFixed(3)}x | ${row.cpuMsPerFrame.toFixed(2)} | ${row.cpuVsBaseline.toFixed(3)}x |`,
+      );
   }
 })().catch((err) => {
   console.error(err);

@@ -79,7 +79,9 @@ async function measure(file, m) {
     perDistance.set(k, errs);
   }
   const all = [].concat(...perDistance.values());
-  const distances = [...perDistance.keys()].sort((a, b) => a - b).map((k) => ({ distance: k, ...summary(perDistance.get(k)) }));
+  const distances = [...perDistance.keys()]
+    .sort((a, b) => a - b)
+    .map((k) => ({ distance: k, ...summary(perDistance.get(k)) }));
   const worst = distances.reduce((w, d) => (d.mean > w.mean ? d : w), distances[0]);
   const worstWithin = distances.reduce((w, d) => (d.within < w.within ? d : w), distances[0]);
   return { exact: reader.motionExact, all: summary(all), distances, worst, worstWithin };
@@ -94,11 +96,25 @@ async function estimatorSection() {
   console.log('\nEstimated motion (motionSource estimate; keyframe every 12 frames):\n');
   console.log('| clip | codec | mean error (px) | median | 95th pct | share within 0.5 px | worst distance: mean |');
   console.log('|---|---|---|---|---|---|---|');
-  const clips = ['translate-p.mp4', 'translate-b.mp4', 'translate-refs.mp4', 'x264-default.mp4', 'x265-default.mp4', 'translate-vp9.webm', 'translate-mjpeg.avi', 'zoom.mp4'];
+  const clips = [
+    'translate-p.mp4',
+    'translate-b.mp4',
+    'translate-refs.mp4',
+    'x264-default.mp4',
+    'x265-default.mp4',
+    'translate-vp9.webm',
+    'translate-mjpeg.avi',
+    'zoom.mp4',
+  ];
   for (const name of clips.filter((c) => meta[c])) {
     const m = meta[name];
     const perDistance = new Map();
-    for await (const f of openVideo(fixture(name), { motion: 'accumulated', stride, keyframes: 12, motionSource: 'estimate' })) {
+    for await (const f of openVideo(fixture(name), {
+      motion: 'accumulated',
+      stride,
+      keyframes: 12,
+      motionSource: 'estimate',
+    })) {
       const k = f.index - f.keyframeIndex;
       if (k === 0) continue;
       const { width, height, data } = f.motion;
@@ -111,7 +127,9 @@ async function estimatorSection() {
       perDistance.set(k, errs);
     }
     const all = summary([].concat(...perDistance.values()));
-    const worst = [...perDistance.entries()].map(([k, e]) => ({ k, mean: summary(e).mean })).reduce((w, d) => (d.mean > w.mean ? d : w));
+    const worst = [...perDistance.entries()]
+      .map(([k, e]) => ({ k, mean: summary(e).mean }))
+      .reduce((w, d) => (d.mean > w.mean ? d : w));
     console.log(
       `| ${name} | ${m.codec} | ${all.mean.toFixed(3)} | ${all.median.toFixed(3)} | ${all.p95.toFixed(3)} | ${(100 * all.within).toFixed(1)}% | d=${worst.k}: ${worst.mean.toFixed(3)} |`,
     );
@@ -132,7 +150,9 @@ async function estimatorSection() {
     return;
   }
   console.log(`stride ${stride}, composition ${composition}`);
-  console.log('| clip | codec | B-frames | refs | exact refs | mean error (px) | median | 95th pct | within 0.5 px | worst distance: mean | worst distance: within 0.5 px |');
+  console.log(
+    '| clip | codec | B-frames | refs | exact refs | mean error (px) | median | 95th pct | within 0.5 px | worst distance: mean | worst distance: within 0.5 px |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     const m = r.meta;
@@ -147,7 +167,8 @@ async function estimatorSection() {
   if (byDistance) {
     for (const r of results) {
       console.log(`\n${r.clip}: distance | mean | within 0.5 px`);
-      for (const d of r.distances) console.log(`  ${String(d.distance).padStart(2)} | ${d.mean.toFixed(3)} | ${(100 * d.within).toFixed(1)}%`);
+      for (const d of r.distances)
+        console.log(`  ${String(d.distance).padStart(2)} | ${d.mean.toFixed(3)} | ${(100 * d.within).toFixed(1)}%`);
     }
   }
 })().catch((err) => {

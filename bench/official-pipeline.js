@@ -52,8 +52,22 @@ async function timeMs(fn, repeats) {
 (async () => {
   const clip = ensureBenchClip(path.join(__dirname, '..', '.bench-cache'), CAMVID_CLIP);
   const [W, H] = [960, 720];
-  const project = { tensors: [{ scale: 1, multiple: 16, ...CAMVID_STATS }, { scale: 0.5, multiple: 16, ...CAMVID_STATS }], motion: 'accumulated', stride: 4 };
-  const official = { tensors: [{ scale: 1, multiple: 1, ...CAMVID_STATS }, { from: 0, scale: 0.5 }], motion: 'accumulated', stride: 1 };
+  const project = {
+    tensors: [
+      { scale: 1, multiple: 16, ...CAMVID_STATS },
+      { scale: 0.5, multiple: 16, ...CAMVID_STATS },
+    ],
+    motion: 'accumulated',
+    stride: 4,
+  };
+  const official = {
+    tensors: [
+      { scale: 1, multiple: 1, ...CAMVID_STATS },
+      { from: 0, scale: 0.5 },
+    ],
+    motion: 'accumulated',
+    stride: 1,
+  };
   const cases = [
     ['reader: tensors + motion, project (swscale x2, stride 4)', () => readerMs(clip, project)],
     ['reader: tensors + motion, official (HR + LR from it, stride 1)', () => readerMs(clip, official)],
@@ -70,16 +84,47 @@ async function timeMs(fn, repeats) {
   };
   const f4 = await fieldAt(4);
   const f1 = await fieldAt(1);
-  for (const [fw, fh, what] of [[120, 90, 'BiSeNet18 feature 120x90'], [960, 720, 'PSPNet18 feature 960x720']]) {
-    cases.push([`motion to the ${what}: cell-centres (stride 4)`, () => timeMs(() => resizeMotion(f4, W, H, fw, fh, 'cell-centres'), 20)]);
-    cases.push([`motion to the ${what}: align-corners (stride 1)`, () => timeMs(() => resizeMotion(f1, W, H, fw, fh, 'align-corners'), 20)]);
+  for (const [fw, fh, what] of [
+    [120, 90, 'BiSeNet18 feature 120x90'],
+    [960, 720, 'PSPNet18 feature 960x720'],
+  ]) {
+    cases.push([
+      `motion to the ${what}: cell-centres (stride 4)`,
+      () => timeMs(() => resizeMotion(f4, W, H, fw, fh, 'cell-centres'), 20),
+    ]);
+    cases.push([
+      `motion to the ${what}: align-corners (stride 1)`,
+      () => timeMs(() => resizeMotion(f1, W, H, fw, fh, 'align-corners'), 20),
+    ]);
   }
   const bise = randoms(12 * 90 * 120, 1, 4);
   const psp = randoms(12 * 360 * 480, 2, 4);
-  cases.push(['labels, BiSeNet18 120x90 logits: one half-pixel resize', () => timeMs(() => addon().labelsFromLogits(bise, 12, 90, 120, H, W, 'half-pixel'), 5)]);
-  cases.push(['labels, BiSeNet18 120x90 logits: x8 half-pixel, then align-corners', () => timeMs(() => addon().labelsFromLogits(bise, 12, 90, 120, H, W, 'align-corners', { height: 720, width: 960, upsampling: 'half-pixel' }), 5)]);
-  cases.push(['labels, PSPNet18 LR 480x360 logits: one align-corners resize', () => timeMs(() => addon().labelsFromLogits(psp, 12, 360, 480, H, W, 'align-corners'), 5)]);
-  cases.push(['labels, PSPNet18 LR 480x360 logits: via the LR input (479x359 here), then the frame', () => timeMs(() => addon().labelsFromLogits(psp, 12, 360, 480, H, W, 'align-corners', { height: 359, width: 479 }), 5)]);
+  cases.push([
+    'labels, BiSeNet18 120x90 logits: one half-pixel resize',
+    () => timeMs(() => addon().labelsFromLogits(bise, 12, 90, 120, H, W, 'half-pixel'), 5),
+  ]);
+  cases.push([
+    'labels, BiSeNet18 120x90 logits: x8 half-pixel, then align-corners',
+    () =>
+      timeMs(
+        () =>
+          addon().labelsFromLogits(bise, 12, 90, 120, H, W, 'align-corners', {
+            height: 720,
+            width: 960,
+            upsampling: 'half-pixel',
+          }),
+        5,
+      ),
+  ]);
+  cases.push([
+    'labels, PSPNet18 LR 480x360 logits: one align-corners resize',
+    () => timeMs(() => addon().labelsFromLogits(psp, 12, 360, 480, H, W, 'align-corners'), 5),
+  ]);
+  cases.push([
+    'labels, PSPNet18 LR 480x360 logits: via the LR input (479x359 here), then the frame',
+    () =>
+      timeMs(() => addon().labelsFromLogits(psp, 12, 360, 480, H, W, 'align-corners', { height: 359, width: 479 }), 5),
+  ]);
 
   const results = cases.map(() => []);
   for (let r = 0; r < rounds; r++) for (let i = 0; i < cases.length; i++) results[i].push(await cases[i][1]());

@@ -71,7 +71,10 @@ if (decoder !== 'auto' && decoder !== 'onnx') {
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const stageTotal = Object.values(sums).reduce((a, b) => a + b, 0);
     rows.push({
-      mode, frames: n, seconds, fps: n / seconds,
+      mode,
+      frames: n,
+      seconds,
+      fps: n / seconds,
       msPerFrame: Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / n])),
       share: Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / stageTotal])),
       // ar-seg-native's own copies across the bus per frame (the device path), measured
@@ -82,15 +85,24 @@ if (decoder !== 'auto' && decoder !== 'onnx') {
   const manifest = seg.bundle.manifest;
   await seg.close();
   const hr = rows[0].fps;
-  console.log(`clip ${path.basename(clip)}, model ${path.basename(model)}, ${frames} frames per mode, decoder ${decoder}, device ${device}`);
+  console.log(
+    `clip ${path.basename(clip)}, model ${path.basename(model)}, ${frames} frames per mode, decoder ${decoder}, device ${device}`,
+  );
   console.log('| mode | fps | vs hr | decode | HR encoder | LR encoder | CReFF | decoder | labels |');
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const pct = (k) => `${(100 * r.share[k]).toFixed(1)}%`;
-    console.log(`| ${r.mode} | ${r.fps.toFixed(3)} | ${(r.fps / hr).toFixed(2)}x | ${pct('decode')} | ${pct('hrEncoder')} | ${pct('lrEncoder')} | ${pct('creff')} | ${pct('decoder')} | ${pct('labels')} |`);
+    console.log(
+      `| ${r.mode} | ${r.fps.toFixed(3)} | ${(r.fps / hr).toFixed(2)}x | ${pct('decode')} | ${pct('hrEncoder')} | ${pct('lrEncoder')} | ${pct('creff')} | ${pct('decoder')} | ${pct('labels')} |`,
+    );
   }
   console.log('\nms per frame by stage:');
-  for (const r of rows) console.log(`  ${r.mode}: ${Object.entries(r.msPerFrame).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
+  for (const r of rows)
+    console.log(
+      `  ${r.mode}: ${Object.entries(r.msPerFrame)
+        .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+        .join(', ')}`,
+    );
   let busReport = null;
   if (device !== 'cpu' && size) {
     // bytes per frame across the bus: ONNX Runtime's computed, ar-seg-native's measured (and computed)
@@ -98,17 +110,29 @@ if (decoder !== 'auto' && decoder !== 'onnx') {
     busReport = busBytes(busShapes(manifest, size.width, size.height, { scale: 0.5, interval: 12 }));
     const mib = (n) => (n / 2 ** 20).toFixed(2);
     console.log(`\nbytes across the bus per frame at ${size.width}x${size.height} (MiB, up + down):`);
-    console.log('| mode | ONNX Runtime (computed) | ar-seg-native (measured over the frames run) | ar-seg-native (computed; ar: a GOP of 12) | total | before the device path (computed) |');
+    console.log(
+      '| mode | ONNX Runtime (computed) | ar-seg-native (measured over the frames run) | ar-seg-native (computed; ar: a GOP of 12) | total | before the device path (computed) |',
+    );
     console.log('|---|---|---|---|---|---|');
     for (const r of rows) {
       const a = busReport.after[r.mode];
       const measured = r.arSegBusPerFrame ? r.arSegBusPerFrame.toDevice + r.arSegBusPerFrame.toHost : null;
       const ort = a.onnxRuntime.toDevice + a.onnxRuntime.toHost;
       const computed = a.arSeg.toDevice + a.arSeg.toHost;
-      console.log(`| ${r.mode} | ${mib(ort)} | ${measured === null ? 'n/a' : mib(measured)} | ${mib(computed)} | ${mib(ort + (measured ?? computed))} | ${mib(busReport.before[r.mode].total)} |`);
+      console.log(
+        `| ${r.mode} | ${mib(ort)} | ${measured === null ? 'n/a' : mib(measured)} | ${mib(computed)} | ${mib(ort + (measured ?? computed))} | ${mib(busReport.before[r.mode].total)} |`,
+      );
     }
   }
-  if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(device === 'cpu' ? rows : { device, clip: path.basename(clip), size, rows, bus: busReport }, null, 2));
+  if (jsonOut)
+    fs.writeFileSync(
+      jsonOut,
+      JSON.stringify(
+        device === 'cpu' ? rows : { device, clip: path.basename(clip), size, rows, bus: busReport },
+        null,
+        2,
+      ),
+    );
 })().catch((err) => {
   console.error(err);
   process.exit(1);

@@ -25,7 +25,8 @@ export function temporaryName(file: string): string {
 let diskBytesLeft: number | null = null;
 {
   const budget = process.env.ARSEG_TEST_DISK_BYTES;
-  if (budget !== undefined && budget !== '' && Number.isSafeInteger(Number(budget)) && Number(budget) >= 0) diskBytesLeft = Number(budget);
+  if (budget !== undefined && budget !== '' && Number.isSafeInteger(Number(budget)) && Number(budget) >= 0)
+    diskBytesLeft = Number(budget);
 }
 
 async function writeAll(handle: fs.FileHandle, data: string | Uint8Array, file: string): Promise<void> {
@@ -37,7 +38,12 @@ async function writeAll(handle: fs.FileHandle, data: string | Uint8Array, file: 
   if (bytes.length > diskBytesLeft) {
     await handle.writeFile(bytes.subarray(0, diskBytesLeft));
     diskBytesLeft = 0;
-    throw Object.assign(new Error(`ENOSPC: no space left on device, write '${file}'`), { code: 'ENOSPC', errno: -28, syscall: 'write', path: file });
+    throw Object.assign(new Error(`ENOSPC: no space left on device, write '${file}'`), {
+      code: 'ENOSPC',
+      errno: -28,
+      syscall: 'write',
+      path: file,
+    });
   }
   diskBytesLeft -= bytes.length;
   await handle.writeFile(bytes);

@@ -16,7 +16,18 @@ const triple = { type: 'array', items: { type: 'number' }, minItems: 3, maxItems
 export const bundleSchema = {
   $id: 'https://ar-seg-native/bundle.schema.json',
   type: 'object',
-  required: ['format', 'formatVersion', 'name', 'classes', 'input', 'networks', 'feature', 'creff', 'lrScale', 'keyframeInterval'],
+  required: [
+    'format',
+    'formatVersion',
+    'name',
+    'classes',
+    'input',
+    'networks',
+    'feature',
+    'creff',
+    'lrScale',
+    'keyframeInterval',
+  ],
   additionalProperties: false,
   properties: {
     format: { const: 'ar-seg-bundle' },

@@ -339,7 +339,12 @@ export class Bundle {
    * frames the LR input), which 'align-corners-via-input' resizes to first; AR logits stay at
    * the keyframe feature's size there (the official LR network leaves them so).
    */
-  labelsResize(branch: 'hr' | 'lr' | 'ar', logitsHeight: number, logitsWidth: number, input: { height: number; width: number }): LabelsResize {
+  labelsResize(
+    branch: 'hr' | 'lr' | 'ar',
+    logitsHeight: number,
+    logitsWidth: number,
+    input: { height: number; width: number },
+  ): LabelsResize {
     const upsampling = this.pipeline.logitsUpsampling;
     if (upsampling === 'align-corners' || upsampling === 'half-pixel') return { upsampling };
     if (upsampling === 'align-corners-via-input') {
@@ -347,7 +352,10 @@ export class Bundle {
       return { upsampling: 'align-corners', via: { height, width, upsampling: 'align-corners' } };
     }
     const stride = this.manifest.feature.stride;
-    return { upsampling: 'align-corners', via: { height: logitsHeight * stride, width: logitsWidth * stride, upsampling: 'half-pixel' } };
+    return {
+      upsampling: 'align-corners',
+      via: { height: logitsHeight * stride, width: logitsWidth * stride, upsampling: 'half-pixel' },
+    };
   }
 
   /** The classes (the manifest's). */
@@ -370,7 +378,12 @@ export class Bundle {
     const creff = await loadCReFF(root, manifest, file);
     const sessionOptions = executionOptions(options);
     const sessions: ort.InferenceSession[] = [];
-    const graphs = ['hrEncoder', 'lrEncoder', 'decoder', ...(manifest.networks.lrDecoder ? (['lrDecoder'] as const) : [])] as const;
+    const graphs = [
+      'hrEncoder',
+      'lrEncoder',
+      'decoder',
+      ...(manifest.networks.lrDecoder ? (['lrDecoder'] as const) : []),
+    ] as const;
     for (const field of graphs) {
       const rel = manifest.networks[field]!;
       const full = await file(rel, `networks.${field}`);
@@ -386,7 +399,12 @@ export class Bundle {
       } catch {
         // not ONNX at all: ONNX Runtime's load below says so
       }
-      if (bad) throw bundleError(root, rel, `weight '${bad.tensor}' holds ${bad.value} at index ${bad.index} (networks.${field}): a diverged or damaged export`);
+      if (bad)
+        throw bundleError(
+          root,
+          rel,
+          `weight '${bad.tensor}' holds ${bad.value} at index ${bad.index} (networks.${field}): a diverged or damaged export`,
+        );
       try {
         sessions.push(await ort.InferenceSession.create(bytes, sessionOptions));
       } catch (err) {
@@ -397,7 +415,8 @@ export class Bundle {
     bundle.#sessionOptions = sessionOptions;
     await bundle.dryRun();
     await bundle.attachHead('decoder', await file(manifest.networks.decoder, 'networks.decoder'), options);
-    if (manifest.networks.lrDecoder) await bundle.attachHead('lrDecoder', await file(manifest.networks.lrDecoder, 'networks.lrDecoder'), options);
+    if (manifest.networks.lrDecoder)
+      await bundle.attachHead('lrDecoder', await file(manifest.networks.lrDecoder, 'networks.lrDecoder'), options);
     return bundle;
   }
 
@@ -408,7 +427,8 @@ export class Bundle {
     const session = field === 'decoder' ? this.decoder : this.lrDecoder!;
     const found = await (async (): Promise<PointwiseHead | string> => {
       if ((options.decoder ?? 'auto') === 'onnx') return "decoder: 'onnx' was asked for";
-      if (typeof addon().pointwiseHead !== 'function') return 'the native addon has no pointwise head (a build older than this package)';
+      if (typeof addon().pointwiseHead !== 'function')
+        return 'the native addon has no pointwise head (a build older than this package)';
       let detection;
       try {
         detection = await readPointwiseHead(decoderFile);
@@ -454,7 +474,8 @@ export class Bundle {
     const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', feature, [1, c, h, w]) });
     const expected = out[session.outputNames[0]].data as Float32Array;
     const got = (await head.run({ data: feature, dims: [1, c, h, w] })).data;
-    if (expected.length !== got.length) return `the native head gives ${got.length} logits, ONNX Runtime ${expected.length}`;
+    if (expected.length !== got.length)
+      return `the native head gives ${got.length} logits, ONNX Runtime ${expected.length}`;
     let scale = 0;
     let diff = 0;
     for (let i = 0; i < expected.length; i++) {
@@ -476,37 +497,65 @@ export class Bundle {
       let dims: readonly number[];
       let values: Float32Array;
       try {
-        const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', seededInput(3 * size * size), [1, 3, size, size]) });
+        const out = await session.run({
+          [session.inputNames[0]]: new ort.Tensor('float32', seededInput(3 * size * size), [1, 3, size, size]),
+        });
         dims = out[session.outputNames[0]].dims;
         values = out[session.outputNames[0]].data as Float32Array;
       } catch (err) {
-        throw bundleError(this.dir, m.networks[field], `does not run on a 1x3x${size}x${size} image: ${(err as Error).message}`, err);
+        throw bundleError(
+          this.dir,
+          m.networks[field],
+          `does not run on a 1x3x${size}x${size} image: ${(err as Error).message}`,
+          err,
+        );
       }
       checkFinite(this.dir, m.networks[field], values);
       if (dims.length !== 4 || dims[1] !== channels)
         throw bundleError(this.dir, m.networks[field], `outputs [${dims}] but feature.channels is ${channels}`);
       const expected = size / m.feature.stride;
       if (dims[2] !== expected || dims[3] !== expected)
-        throw bundleError(this.dir, m.networks[field], `outputs ${dims[2]}x${dims[3]} for a ${size}x${size} image, feature.stride ${m.feature.stride} says ${expected}x${expected}`);
+        throw bundleError(
+          this.dir,
+          m.networks[field],
+          `outputs ${dims[2]}x${dims[3]} for a ${size}x${size} image, feature.stride ${m.feature.stride} says ${expected}x${expected}`,
+        );
       if (this.pipeline.lrInput === 'hr-tensor-align-corners') {
         // The official inputs are the frame's own size and floor(size x scale): no multiple.
         const [h, w] = [size + 3, size + 5];
         try {
-          await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(3 * h * w), [1, 3, h, w]) });
+          await session.run({
+            [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(3 * h * w), [1, 3, h, w]),
+          });
         } catch (err) {
-          throw bundleError(this.dir, m.networks[field], `does not run on a 1x3x${h}x${w} image, and input.lrInput 'hr-tensor-align-corners' gives it any size: ${(err as Error).message}`, err);
+          throw bundleError(
+            this.dir,
+            m.networks[field],
+            `does not run on a 1x3x${h}x${w} image, and input.lrInput 'hr-tensor-align-corners' gives it any size: ${(err as Error).message}`,
+            err,
+          );
         }
       }
     }
-    for (const [rel, session] of [[m.networks.decoder, this.decoder], ...(this.lrDecoder ? [[m.networks.lrDecoder!, this.lrDecoder] as const] : [])] as const) {
+    for (const [rel, session] of [
+      [m.networks.decoder, this.decoder],
+      ...(this.lrDecoder ? [[m.networks.lrDecoder!, this.lrDecoder] as const] : []),
+    ] as const) {
       let logits: readonly number[];
       try {
-        const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', seededInput(channels * 16), [1, channels, 4, 4]) });
+        const out = await session.run({
+          [session.inputNames[0]]: new ort.Tensor('float32', seededInput(channels * 16), [1, channels, 4, 4]),
+        });
         logits = out[session.outputNames[0]].dims;
         checkFinite(this.dir, rel, out[session.outputNames[0]].data as Float32Array);
       } catch (err) {
         if (err instanceof ArSegError) throw err;
-        throw bundleError(this.dir, rel, `does not take a feature of ${channels} channels: ${(err as Error).message}`, err);
+        throw bundleError(
+          this.dir,
+          rel,
+          `does not take a feature of ${channels} channels: ${(err as Error).message}`,
+          err,
+        );
       }
       if (logits.length !== 4 || logits[1] !== m.classes.length)
         throw bundleError(this.dir, rel, `outputs ${logits[1]} classes, the manifest lists ${m.classes.length}`);
@@ -517,7 +566,12 @@ export class Bundle {
 
   /** Releases the ONNX Runtime sessions. */
   async close(): Promise<void> {
-    await Promise.all([this.hrEncoder.release(), this.lrEncoder.release(), this.decoder.release(), this.lrDecoder?.release()]);
+    await Promise.all([
+      this.hrEncoder.release(),
+      this.lrEncoder.release(),
+      this.decoder.release(),
+      this.lrDecoder?.release(),
+    ]);
   }
 }
 
@@ -539,7 +593,8 @@ function seededInput(n: number): Float32Array {
 /** ERR_BUNDLE when a dry run gave a NaN or an infinity (a sign of non-finite weights the file scan could not see). */
 function checkFinite(dir: string, rel: string, values: Float32Array): void {
   const i = values.findIndex((v) => !Number.isFinite(v));
-  if (i >= 0) throw bundleError(dir, rel, `gives ${values[i]} on a dry run (output value ${i}): its weights are not finite`);
+  if (i >= 0)
+    throw bundleError(dir, rel, `gives ${values[i]} on a dry run (output value ${i}): its weights are not finite`);
 }
 
 /**
@@ -564,7 +619,8 @@ async function insideBundle(root: string): Promise<(rel: string, field: string) 
     } catch {
       return full;
     }
-    if (!inside(realRoot, real)) throw bundleError(root, rel, `${field} is a symbolic link to ${real}, outside the bundle: refused`);
+    if (!inside(realRoot, real))
+      throw bundleError(root, rel, `${field} is a symbolic link to ${real}, outside the bundle: refused`);
     return full;
   };
 }
@@ -586,19 +642,30 @@ async function readManifest(root: string): Promise<BundleManifest> {
   }
   validateManifest ??= new Ajv({ allErrors: true }).compile(bundleSchema);
   if (!validateManifest(json)) {
-    const problems = (validateManifest.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message}`).join('; ');
+    const problems = (validateManifest.errors ?? [])
+      .map((e) => `${e.instancePath || '(root)'} ${e.message}`)
+      .join('; ');
     throw bundleError(root, MANIFEST, `invalid manifest: ${problems}`);
   }
   const manifest = json as BundleManifest;
-  if (manifest.creff.window % 2 === 0) throw bundleError(root, MANIFEST, `/creff/window must be odd, got ${manifest.creff.window}`);
+  if (manifest.creff.window % 2 === 0)
+    throw bundleError(root, MANIFEST, `/creff/window must be odd, got ${manifest.creff.window}`);
   // A class the network outputs but evaluation ignores (CamVid's void), or 255: ignored label
   // pixels that are no class of the network (Cityscapes).
   if (manifest.ignoreIndex != null && manifest.ignoreIndex >= manifest.classes.length && manifest.ignoreIndex !== 255)
-    throw bundleError(root, MANIFEST, `/ignoreIndex ${manifest.ignoreIndex} is neither one of the ${manifest.classes.length} classes nor 255`);
+    throw bundleError(
+      root,
+      MANIFEST,
+      `/ignoreIndex ${manifest.ignoreIndex} is neither one of the ${manifest.classes.length} classes nor 255`,
+    );
   return manifest;
 }
 
-async function loadCReFF(root: string, m: BundleManifest, file: (rel: string, field: string) => Promise<string>): Promise<CReFF> {
+async function loadCReFF(
+  root: string,
+  m: BundleManifest,
+  file: (rel: string, field: string) => Promise<string>,
+): Promise<CReFF> {
   const c = m.feature.channels;
   const read = async (conv: 'q' | 'k' | 'v', part: 'weight' | 'bias') => {
     const rel = m.creff[conv][part];
@@ -617,9 +684,18 @@ async function loadCReFF(root: string, m: BundleManifest, file: (rel: string, fi
     }
     const expected = part === 'weight' ? [c, 1, 3, 3] : [c];
     if (!(arr.data instanceof Float32Array) || arr.shape.join() !== expected.join())
-      throw bundleError(root, rel, `creff.${conv}.${part} must be float32 [${expected}] (feature.channels ${c}), got ${arr.data.constructor.name} [${arr.shape}]`);
+      throw bundleError(
+        root,
+        rel,
+        `creff.${conv}.${part} must be float32 [${expected}] (feature.channels ${c}), got ${arr.data.constructor.name} [${arr.shape}]`,
+      );
     const bad = arr.data.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw bundleError(root, rel, `creff.${conv}.${part} holds ${arr.data[bad]} at index ${bad}: a diverged or damaged export`);
+    if (bad >= 0)
+      throw bundleError(
+        root,
+        rel,
+        `creff.${conv}.${part} holds ${arr.data[bad]} at index ${bad}: a diverged or damaged export`,
+      );
     return arr.data;
   };
   const weights: CReFFWeights = {

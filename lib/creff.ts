@@ -117,10 +117,16 @@ function chw(t: FeatureTensor, name: string): [number, number, number] {
   const dims: number[] = Array.from(t.dims as ArrayLike<number>);
   if (dims.length === 4 && dims[0] === 1) dims.shift();
   if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0))
-    throw new ArSegError(ErrorCodes.SHAPE, `${name}.dims must be [1, C, H, W] or [C, H, W] of positive integers, got [${Array.from(t.dims)}]`);
+    throw new ArSegError(
+      ErrorCodes.SHAPE,
+      `${name}.dims must be [1, C, H, W] or [C, H, W] of positive integers, got [${Array.from(t.dims)}]`,
+    );
   const [c, h, w] = dims;
   if (c * h * w !== t.data.length)
-    throw new ArSegError(ErrorCodes.SHAPE, `${name} has ${t.data.length} values but dims [${Array.from(t.dims)}] need ${c * h * w}`);
+    throw new ArSegError(
+      ErrorCodes.SHAPE,
+      `${name} has ${t.data.length} values but dims [${Array.from(t.dims)}] need ${c * h * w}`,
+    );
   return [c, h, w];
 }
 
@@ -192,7 +198,10 @@ export class CReFF {
    * Prepares a keyframe feature ([1, C, H, W]) once for every frame of its GOP: its channel-last
    * copy, and in 'keyframe-conv' mode its k and v convolutions.
    */
-  async prepareKeyframe(key: FeatureTensor, options: { mode?: 'exact' | 'keyframe-conv'; threads?: number } = {}): Promise<Keyframe> {
+  async prepareKeyframe(
+    key: FeatureTensor,
+    options: { mode?: 'exact' | 'keyframe-conv'; threads?: number } = {},
+  ): Promise<Keyframe> {
     const [c, h, w] = chw(key, 'key');
     this.#checkChannels(c, 'key');
     try {
@@ -207,7 +216,12 @@ export class CReFF {
    * [1, 2, H, W]) in key-feature pixels, as `resizeMotion` gives it. The arrays are read in place
    * on a worker thread: do not modify them until the promise settles.
    */
-  async run(lr: FeatureTensor, key: FeatureTensor | Keyframe, motion: FeatureTensor, options: CReFFRunOptions = {}): Promise<CReFFResult> {
+  async run(
+    lr: FeatureTensor,
+    key: FeatureTensor | Keyframe,
+    motion: FeatureTensor,
+    options: CReFFRunOptions = {},
+  ): Promise<CReFFResult> {
     const [c, h, w] = chw(lr, 'lr');
     this.#checkChannels(c, 'lr');
     let H: number;
@@ -225,7 +239,10 @@ export class CReFF {
     }
     const [mc, mh, mw] = chw(motion, 'motion');
     if (mc !== 2 || mh !== H || mw !== W)
-      throw new ArSegError(ErrorCodes.SHAPE, `motion must be [2, ${H}, ${W}] (the key feature's size), got [${mc}, ${mh}, ${mw}]`);
+      throw new ArSegError(
+        ErrorCodes.SHAPE,
+        `motion must be [2, ${H}, ${W}] (the key feature's size), got [${mc}, ${mh}, ${mw}]`,
+      );
     // The options (kernel, device, sampling, mode, threads, output, head) are checked natively.
     try {
       const { output, milliseconds } = await this.#native.run(lr.data, h, w, nativeKey, H, W, motion.data, options);

@@ -78,12 +78,22 @@ export async function resolveClips(
         }
         const names = splits[split];
         if (!Array.isArray(names) || names.some((n) => typeof n !== 'string'))
-          throw invalidArg(`${splitsFile} has no split '${split}' (a list of clip names); it has: ${Object.keys(splits).filter((k) => Array.isArray(splits[k])).join(', ') || 'none'}`);
+          throw invalidArg(
+            `${splitsFile} has no split '${split}' (a list of clip names); it has: ${
+              Object.keys(splits)
+                .filter((k) => Array.isArray(splits[k]))
+                .join(', ') || 'none'
+            }`,
+          );
         if (names.length === 0) throw invalidArg(`split '${split}' of ${splitsFile} is empty`);
         datasets.push({ dir: input, splits });
         for (const name of names as string[]) {
           const dir = path.join(input, split, name);
-          clips.push({ name: `${split}/${name}`, video: path.join(dir, 'video.mp4'), labels: path.join(dir, 'labels') });
+          clips.push({
+            name: `${split}/${name}`,
+            video: path.join(dir, 'video.mp4'),
+            labels: path.join(dir, 'labels'),
+          });
         }
         continue;
       }
@@ -92,16 +102,28 @@ export async function resolveClips(
         clips.push({ name: input, video, labels: path.join(input, 'labels') });
         continue;
       }
-      throw new ArSegError(ErrorCodes.NOT_FOUND, `${input}: a directory that is neither a dataset (no splits.json) nor a clip (no video.mp4)`);
+      throw new ArSegError(
+        ErrorCodes.NOT_FOUND,
+        `${input}: a directory that is neither a dataset (no splits.json) nor a clip (no video.mp4)`,
+      );
     }
-    if (!st && !/^[a-z][a-z0-9+.-]*:/i.test(input)) throw new ArSegError(ErrorCodes.NOT_FOUND, `${input}: no such file or directory`);
+    if (!st && !/^[a-z][a-z0-9+.-]*:/i.test(input))
+      throw new ArSegError(ErrorCodes.NOT_FOUND, `${input}: no such file or directory`);
     clips.push({ name: input, video: input, labels: path.join(path.dirname(input), 'labels') });
   }
   if (o.labels !== undefined) {
-    if (clips.length !== 1) throw invalidArg(`--labels is for a single video; these inputs give ${clips.length} clips (each reads labels/ next to its video)`);
+    if (clips.length !== 1)
+      throw invalidArg(
+        `--labels is for a single video; these inputs give ${clips.length} clips (each reads labels/ next to its video)`,
+      );
     clips[0].labels = o.labels;
   }
-  if (datasets.length === 0 && clips.length === 1 && /^[a-z][a-z0-9+.-]*:/i.test(clips[0].video) && o.labels === undefined)
+  if (
+    datasets.length === 0 &&
+    clips.length === 1 &&
+    /^[a-z][a-z0-9+.-]*:/i.test(clips[0].video) &&
+    o.labels === undefined
+  )
     throw invalidArg(`${clips[0].video}: a URL has no directory next to it: give its labels with --labels DIR`);
   return { clips, datasets };
 }
@@ -115,14 +137,17 @@ export async function listLabelFiles(dir: string, clip: string): Promise<string[
   try {
     names = await fs.readdir(dir);
   } catch {
-    throw labelsError(`clip ${clip}: no labels directory ${dir} (label PNGs 000000.png, 000001.png, ... are expected there)`);
+    throw labelsError(
+      `clip ${clip}: no labels directory ${dir} (label PNGs 000000.png, 000001.png, ... are expected there)`,
+    );
   }
   const byIndex = new Map<number, string>();
   for (const name of names) {
     const m = /^(\d+)\.png$/i.exec(name);
     if (!m) continue;
     const i = Number(m[1]);
-    if (byIndex.has(i)) throw labelsError(`clip ${clip}: two label files for frame ${i} in ${dir}: ${byIndex.get(i)} and ${name}`);
+    if (byIndex.has(i))
+      throw labelsError(`clip ${clip}: two label files for frame ${i} in ${dir}: ${byIndex.get(i)} and ${name}`);
     byIndex.set(i, name);
   }
   if (byIndex.size === 0) throw labelsError(`clip ${clip}: no label PNGs (000000.png, ...) in ${dir}`);
@@ -130,7 +155,10 @@ export async function listLabelFiles(dir: string, clip: string): Promise<string[
   const files: string[] = [];
   for (let i = 0; i <= last; i++) {
     const name = byIndex.get(i);
-    if (name === undefined) throw labelsError(`clip ${clip}: missing label file ${path.join(dir, `${String(i).padStart(6, '0')}.png`)} (labels run to frame ${last})`);
+    if (name === undefined)
+      throw labelsError(
+        `clip ${clip}: missing label file ${path.join(dir, `${String(i).padStart(6, '0')}.png`)} (labels run to frame ${last})`,
+      );
     files.push(path.join(dir, name));
   }
   return files;
@@ -147,12 +175,15 @@ export async function readLabelFile(file: string, width: number, height: number,
   } catch (err) {
     throw labelsError(`${file}: cannot read the label PNG (${(err as Error).message})`);
   }
-  if (img.width !== width || img.height !== height) throw labelsError(`${file}: the label PNG is ${img.width}x${img.height}, the frame is ${width}x${height}`);
+  if (img.width !== width || img.height !== height)
+    throw labelsError(`${file}: the label PNG is ${img.width}x${img.height}, the frame is ${width}x${height}`);
   const labels = img.labels;
   for (let i = 0; i < labels.length; i++) {
     const v = labels[i];
     if (v >= classes && v !== IGNORE_LABEL)
-      throw labelsError(`${file}: value ${v} at (x ${i % width}, y ${Math.floor(i / width)}) is neither a class (0..${classes - 1}) nor ${IGNORE_LABEL} (ignore)`);
+      throw labelsError(
+        `${file}: value ${v} at (x ${i % width}, y ${Math.floor(i / width)}) is neither a class (0..${classes - 1}) nor ${IGNORE_LABEL} (ignore)`,
+      );
   }
   return labels;
 }
@@ -183,14 +214,17 @@ export class ClipLabels {
   /** The labels of frame `index`, checked; ERR_LABELS when the clip has more frames than labels. */
   async frame(index: number, width: number, height: number): Promise<Uint8Array> {
     if (index >= this.files.length)
-      throw labelsError(`clip ${this.clip.name}: the video has more frames than labels (${this.files.length} in ${this.clip.labels}; frame ${index} has none)`);
+      throw labelsError(
+        `clip ${this.clip.name}: the video has more frames than labels (${this.files.length} in ${this.clip.labels}; frame ${index} has none)`,
+      );
     return readLabelFile(this.files[index], width, height, this.classes);
   }
 
   /** After the last frame: ERR_LABELS when fewer frames were decoded than there are labels. */
   finish(decoded: number): void {
     if (decoded < this.files.length)
-      throw labelsError(`clip ${this.clip.name}: ${decoded} frames decoded from ${this.clip.video} but ${this.files.length} labels in ${this.clip.labels}`);
+      throw labelsError(
+        `clip ${this.clip.name}: ${decoded} frames decoded from ${this.clip.video} but ${this.files.length} labels in ${this.clip.labels}`,
+      );
   }
 }
-

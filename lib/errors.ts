@@ -119,7 +119,8 @@ export class ArSegError extends Error {
  * Allocation failures as JavaScript and ONNX Runtime report them: V8's RangeErrors for buffers
  * it cannot allocate, ONNX Runtime's allocator messages, std::bad_alloc text.
  */
-const OUT_OF_MEMORY_MESSAGE = /Array buffer allocation failed|Failed to allocate memory|bad_alloc|out of memory|Cannot allocate memory/i;
+const OUT_OF_MEMORY_MESSAGE =
+  /Array buffer allocation failed|Failed to allocate memory|bad_alloc|out of memory|Cannot allocate memory/i;
 
 const KNOWN = new Set<string>(Object.values(ErrorCodes));
 
@@ -129,7 +130,8 @@ export function toArSegError(err: unknown): ArSegError {
   if (err instanceof Error) {
     const raw = (err as { code?: unknown }).code;
     let code: ErrorCode = typeof raw === 'string' && KNOWN.has(raw) ? (raw as ErrorCode) : ErrorCodes.NATIVE;
-    if (code === ErrorCodes.NATIVE && (raw === 'ENOMEM' || OUT_OF_MEMORY_MESSAGE.test(err.message))) code = ErrorCodes.OUT_OF_MEMORY;
+    if (code === ErrorCodes.NATIVE && (raw === 'ENOMEM' || OUT_OF_MEMORY_MESSAGE.test(err.message)))
+      code = ErrorCodes.OUT_OF_MEMORY;
     const frames = (err as { framesDecoded?: unknown }).framesDecoded;
     return new ArSegError(code, err.message, {
       framesDecoded: typeof frames === 'number' ? frames : undefined,

@@ -120,16 +120,28 @@ function evalModes(asked: readonly string[] | undefined): SegmentMode[] {
 }
 
 /** Resolves modes, interval, scale and the ignored class against the model's bundle. */
-export function resolveProtocol(seg: ArSeg, o: Pick<EvaluateOptions, 'modes' | 'interval' | 'scale' | 'keyframeDelay' | 'motionSource'>): Protocol {
+export function resolveProtocol(
+  seg: ArSeg,
+  o: Pick<EvaluateOptions, 'modes' | 'interval' | 'scale' | 'keyframeDelay' | 'motionSource'>,
+): Protocol {
   const m = seg.bundle.manifest;
   const modes = evalModes(o.modes);
   const K = m.classes.length;
-  const ignoreIndex = typeof m.ignoreIndex === 'number' && m.ignoreIndex >= 0 && m.ignoreIndex < K ? m.ignoreIndex : null;
+  const ignoreIndex =
+    typeof m.ignoreIndex === 'number' && m.ignoreIndex >= 0 && m.ignoreIndex < K ? m.ignoreIndex : null;
   const interval = integerIn('interval', o.interval, 1, Infinity, m.keyframeInterval);
   const keyframeDelay = o.keyframeDelay === undefined ? null : integerIn('keyframeDelay', o.keyframeDelay, 0, Infinity);
   // Passed to the reader as it is, which checks it.
   const motionSource = o.motionSource ?? 'auto';
-  return { modes, interval, scale: o.scale ?? m.lrScale, ignore: ignoreIndex === null ? [] : [ignoreIndex], classes: K, keyframeDelay, motionSource };
+  return {
+    modes,
+    interval,
+    scale: o.scale ?? m.lrScale,
+    ignore: ignoreIndex === null ? [] : [ignoreIndex],
+    classes: K,
+    keyframeDelay,
+    motionSource,
+  };
 }
 
 /** Fresh per-distance metrics for the protocol. */
@@ -151,8 +163,17 @@ export async function evaluateClip(
   onFrame?: () => void,
 ): Promise<ClipModeResult> {
   const clip = labels.clip;
-  const async = mode === 'ar' && p.keyframeDelay !== null ? { keyframeLatency: 'async' as const, keyframeDelay: p.keyframeDelay } : {};
-  const segmentation = seg.segment(clip.video, { mode, scale: p.scale, keyframes: p.interval, motionSource: p.motionSource, ...async });
+  const async =
+    mode === 'ar' && p.keyframeDelay !== null
+      ? { keyframeLatency: 'async' as const, keyframeDelay: p.keyframeDelay }
+      : {};
+  const segmentation = seg.segment(clip.video, {
+    mode,
+    scale: p.scale,
+    keyframes: p.interval,
+    motionSource: p.motionSource,
+    ...async,
+  });
   let declared: number | null = null;
   try {
     declared = (await segmentation.info()).frameCount ?? null;
@@ -165,7 +186,9 @@ export async function evaluateClip(
   for await (const r of segmentation) {
     // Thrown inside the loop, so that the reader is closed.
     if (frames === 0 && declared !== null && declared > labels.files.length)
-      throw labelsError(`clip ${clip.name}: the video has more frames than labels (${declared} frames in ${clip.video}, ${labels.files.length} labels in ${clip.labels})`);
+      throw labelsError(
+        `clip ${clip.name}: the video has more frames than labels (${declared} frames in ${clip.video}, ${labels.files.length} labels in ${clip.labels})`,
+      );
     const gt = await labels.frame(r.index, r.width, r.height);
     const d = r.index - r.keyframeIndex;
     acc.add(d, gt, r.labels);
@@ -179,16 +202,24 @@ export async function evaluateClip(
 }
 
 /** Warnings about a dataset's declared classes and GOP against the model and the protocol. */
-export function datasetWarnings(datasets: { dir: string; splits: DatasetSplits }[], classNames: string[], interval: number): string[] {
+export function datasetWarnings(
+  datasets: { dir: string; splits: DatasetSplits }[],
+  classNames: string[],
+  interval: number,
+): string[] {
   const warnings: string[] = [];
   for (const { dir, splits } of datasets) {
     if (Array.isArray(splits.classes)) {
       const names = splits.classes.map(String);
       if (names.length !== classNames.length || names.some((n, i) => n !== classNames[i]))
-        warnings.push(`${dir}: the dataset's classes (${names.join(', ')}) differ from the model's evaluated classes (${classNames.join(', ')}); labels are read as the model's class indices`);
+        warnings.push(
+          `${dir}: the dataset's classes (${names.join(', ')}) differ from the model's evaluated classes (${classNames.join(', ')}); labels are read as the model's class indices`,
+        );
     }
     if (typeof splits.gop === 'number' && splits.gop !== interval)
-      warnings.push(`${dir}: the dataset's GOP is ${splits.gop} but keyframes are every ${interval} frames: keyframes are not at GOP starts`);
+      warnings.push(
+        `${dir}: the dataset's GOP is ${splits.gop} but keyframes are every ${interval} frames: keyframes are not at GOP starts`,
+      );
   }
   return warnings;
 }
@@ -242,7 +273,10 @@ export async function evaluate(inputs: string[], o: EvaluateOptions): Promise<Ev
   try {
     const p = resolveProtocol(seg, o);
     const metrics = new Map(p.modes.map((mode) => [mode, newMetrics(p)]));
-    const classNames = metrics.get(p.modes[0])!.evaluatedClasses().map((c) => seg.bundle.manifest.classes[c].name);
+    const classNames = metrics
+      .get(p.modes[0])!
+      .evaluatedClasses()
+      .map((c) => seg.bundle.manifest.classes[c].name);
     const warnings = datasetWarnings(datasets, classNames, p.interval);
     const labels = clips.map((clip, i) => new ClipLabels(clip, labelFiles[i], p.classes));
     const total = labels.reduce((s, l) => s + l.files.length, 0) * p.modes.length;
@@ -259,7 +293,14 @@ export async function evaluate(inputs: string[], o: EvaluateOptions): Promise<Ev
       counted.push({ clip: clipLabels.clip, frames });
     }
     if (notI > 0) warnings.push(keyframesNotIWarning(notI, p.interval));
-    return buildReport(seg.bundle.manifest, p, metrics, counted, Number(process.hrtime.bigint() - started) / 1e9, warnings);
+    return buildReport(
+      seg.bundle.manifest,
+      p,
+      metrics,
+      counted,
+      Number(process.hrtime.bigint() - started) / 1e9,
+      warnings,
+    );
   } finally {
     if (typeof o.model === 'string') await seg.close();
   }
@@ -278,7 +319,9 @@ export function formatEvalMarkdown(r: EvalReport): string {
   lines.push(
     `mIoU (%) of ${r.model} per reference distance d (keyframe every ${r.interval} frames, LR scale ${r.scale}); ` +
       `${r.clips.length} clip${r.clips.length === 1 ? '' : 's'}, ${frames.framesTotal} frames per mode` +
-      (r.keyframeDelay !== null && r.modes.ar ? `; ar with asynchronous keyframes, each ready ${r.keyframeDelay} frames after its frame` : ''),
+      (r.keyframeDelay !== null && r.modes.ar
+        ? `; ar with asynchronous keyframes, each ready ${r.keyframeDelay} frames after its frame`
+        : ''),
     '',
     `| mode | ${ds.map((d) => `d=${d}`).join(' | ')} | mean |`,
     `|---|${ds.map(() => '---:').join('|')}|---:|`,
@@ -288,7 +331,15 @@ export function formatEvalMarkdown(r: EvalReport): string {
     lines.push(`| ${mode} | ${rep.perDistance.map(pct).join(' | ')} | **${pct(rep.mean)}** |`);
   }
   lines.push(`| frames | ${frames.frames.join(' | ')} | ${frames.framesTotal} |`);
-  lines.push('', 'IoU (%) per class, mean over d', '', `| class | ${modes.join(' | ')} |`, `|---|${modes.map(() => '---:').join('|')}|`);
-  r.classes.forEach((name, k) => lines.push(`| ${name} | ${modes.map((mode) => pct(r.modes[mode]!.perClass[k])).join(' | ')} |`));
+  lines.push(
+    '',
+    'IoU (%) per class, mean over d',
+    '',
+    `| class | ${modes.join(' | ')} |`,
+    `|---|${modes.map(() => '---:').join('|')}|`,
+  );
+  r.classes.forEach((name, k) =>
+    lines.push(`| ${name} | ${modes.map((mode) => pct(r.modes[mode]!.perClass[k])).join(' | ')} |`),
+  );
   return lines.join('\n') + '\n';
 }

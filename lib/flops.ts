@@ -17,7 +17,11 @@ import { integerIn, numberIn } from './options';
 interface ProfileEvent {
   cat: string;
   name: string;
-  args?: { op_name?: string; input_type_shape?: Record<string, number[]>[]; output_type_shape?: Record<string, number[]>[] };
+  args?: {
+    op_name?: string;
+    input_type_shape?: Record<string, number[]>[];
+    output_type_shape?: Record<string, number[]>[];
+  };
 }
 
 const prod = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
@@ -54,7 +58,9 @@ export async function graphMacs(onnxFile: string, inputDims: number[]): Promise<
       executionProviders: ['cpu'],
     });
     try {
-      await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(prod(inputDims)), inputDims) });
+      await session.run({
+        [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(prod(inputDims)), inputDims),
+      });
       session.endProfiling();
     } finally {
       await session.release();

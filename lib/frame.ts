@@ -125,7 +125,6 @@ export interface FrameOptions {
 /** The default of FrameOptions.limitInputPixels: 8192 x 8192 pixels. */
 export const DEFAULT_PIXEL_LIMIT = 8192 * 8192;
 
-
 /** A float32 NCHW tensor of one frame, as a `TensorSpec` asked for it. */
 export interface Tensor {
   /** 3 x height x width values: the R, G, B planes (or B, G, R). */
@@ -246,7 +245,8 @@ let estimatedWarned = false;
  * said when the caller asked for the estimate.
  */
 export function warnEstimatedMotion(codec: string, motionSource: string | null, options: FrameOptions): void {
-  if (estimatedWarned || codec !== 'hevc' || motionSource !== 'estimated' || options.motionSource === 'estimate') return;
+  if (estimatedWarned || codec !== 'hevc' || motionSource !== 'estimated' || options.motionSource === 'estimate')
+    return;
   estimatedWarned = true;
   process.emitWarning(
     "this build's libav exports no HEVC motion vectors (it lacks ar-seg-native's patch: use the prebuild, or build " +

@@ -7,13 +7,34 @@ export type { OpenOptions, VideoInfo, ReaderStats } from './video';
 export { createPacketReader, PacketReader } from './packet-reader';
 export type { PacketReaderOptions } from './packet-reader';
 export { DEFAULT_PIXEL_LIMIT, VECTOR_COLUMNS, VECTOR_REF_NONE, VECTOR_REF_UNKNOWN } from './frame';
-export type { AdaptiveKeyframes, Composition, KeyframePolicy, FrameOptions, MotionField, MotionMode, MotionSource, MotionSourceOption, PictType, Tensor, TensorSpec, VideoFrame } from './frame';
+export type {
+  AdaptiveKeyframes,
+  Composition,
+  KeyframePolicy,
+  FrameOptions,
+  MotionField,
+  MotionMode,
+  MotionSource,
+  MotionSourceOption,
+  PictType,
+  Tensor,
+  TensorSpec,
+  VideoFrame,
+} from './frame';
 export { sampleMotion, resizeMotion, composeMotion, estimateMotion, MOTION_RESIZES } from './motion';
 export type { EstimateMotionOptions, EstimatedMotion, MotionResize } from './motion';
 export { encodeNpy, writeNpy } from './npy';
 export type { NpyArray } from './npy';
 export { ArSeg } from './pipeline';
-export type { ArSegOptions, Segmentation, SegmentationStats, SegmentMode, SegmentOptions, SegmentResult, StageTimings } from './pipeline';
+export type {
+  ArSegOptions,
+  Segmentation,
+  SegmentationStats,
+  SegmentMode,
+  SegmentOptions,
+  SegmentResult,
+  StageTimings,
+} from './pipeline';
 export { PacketQueue } from './packet-source';
 export type { Packet, PacketSource } from './packet-source';
 export type { DropPolicy } from './frame-intake';
@@ -44,7 +65,18 @@ export type { EvalReport, EvaluateOptions, ClipModeResult, Protocol } from './ev
 export { resolveClips, listLabelFiles, readLabelFile, ClipLabels } from './dataset';
 export type { LabelledClip, DatasetSplits } from './dataset';
 export { doctor, formatDoctor, cudaVerdict, ONNX_RUNTIME_DRIVER_FLOOR } from './doctor';
-export type { CudaFacts, DeviceVerdict, DoctorAddon, DoctorCheck, DoctorCpu, DoctorGpu, DoctorLibav, DoctorLibrary, DoctorOnnxRuntime, DoctorReport } from './doctor';
+export type {
+  CudaFacts,
+  DeviceVerdict,
+  DoctorAddon,
+  DoctorCheck,
+  DoctorCpu,
+  DoctorGpu,
+  DoctorLibav,
+  DoctorLibrary,
+  DoctorOnnxRuntime,
+  DoctorReport,
+} from './doctor';
 export type { NativeCudaBuild, NativeDriverFacts, NativeGpu } from './native';
 export { busBytes, busShapes } from './bus-bytes';
 export type { BusReport, BusShapes, FrameTraffic, Traffic, TrafficByFrame } from './bus-bytes';

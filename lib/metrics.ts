@@ -33,13 +33,15 @@ export class ConfusionMatrix {
   #ignored: Uint8Array;
 
   constructor(classes: number, options: { ignore?: readonly number[] } = {}) {
-    if (!Number.isInteger(classes) || classes < 1 || classes > 255) throw invalidArg('classes must be an integer from 1 to 255');
+    if (!Number.isInteger(classes) || classes < 1 || classes > 255)
+      throw invalidArg('classes must be an integer from 1 to 255');
     this.classes = classes;
     this.counts = new Float64Array(classes * classes);
     this.ignore = [...new Set([...(options.ignore ?? []), IGNORE_LABEL])].sort((a, b) => a - b);
     this.#ignored = new Uint8Array(256);
     for (const v of this.ignore) {
-      if (!Number.isInteger(v) || v < 0 || v > 255) throw invalidArg(`ignored label values must be integers from 0 to 255, got ${v}`);
+      if (!Number.isInteger(v) || v < 0 || v > 255)
+        throw invalidArg(`ignored label values must be integers from 0 to 255, got ${v}`);
       this.#ignored[v] = 1;
     }
   }
@@ -51,14 +53,19 @@ export class ConfusionMatrix {
    */
   add(labels: ArrayLike<number>, predictions: ArrayLike<number>): this {
     const n = labels.length;
-    if (predictions.length !== n) throw new ArSegError(ErrorCodes.SHAPE, `labels have ${n} pixels, predictions ${predictions.length}`);
+    if (predictions.length !== n)
+      throw new ArSegError(ErrorCodes.SHAPE, `labels have ${n} pixels, predictions ${predictions.length}`);
     const K = this.classes;
     const ignored = this.#ignored;
     for (let i = 0; i < n; i++) {
       const g = labels[i];
-      if (!ignored[g] && !(g >= 0 && g < K && Number.isInteger(g))) throw invalidArg(`label ${g} at pixel ${i} is neither a class (0..${K - 1}) nor ignored (${this.ignore.join(', ')})`);
+      if (!ignored[g] && !(g >= 0 && g < K && Number.isInteger(g)))
+        throw invalidArg(
+          `label ${g} at pixel ${i} is neither a class (0..${K - 1}) nor ignored (${this.ignore.join(', ')})`,
+        );
       const p = predictions[i];
-      if (!(p >= 0 && p < K && Number.isInteger(p))) throw invalidArg(`prediction ${p} at pixel ${i} is not a class (0..${K - 1})`);
+      if (!(p >= 0 && p < K && Number.isInteger(p)))
+        throw invalidArg(`prediction ${p} at pixel ${i} is not a class (0..${K - 1})`);
     }
     const c = this.counts;
     for (let i = 0; i < n; i++) {
@@ -70,7 +77,11 @@ export class ConfusionMatrix {
 
   /** Adds another matrix's counts (same class count). */
   merge(other: ConfusionMatrix): this {
-    if (other.classes !== this.classes) throw new ArSegError(ErrorCodes.SHAPE, `cannot merge a ${other.classes}-class matrix into a ${this.classes}-class one`);
+    if (other.classes !== this.classes)
+      throw new ArSegError(
+        ErrorCodes.SHAPE,
+        `cannot merge a ${other.classes}-class matrix into a ${this.classes}-class one`,
+      );
     for (let i = 0; i < this.counts.length; i++) this.counts[i] += other.counts[i];
     return this;
   }
@@ -97,8 +108,16 @@ export class ConfusionMatrix {
  * IoU per class from a row-major (label x prediction) confusion matrix of `classes` classes.
  * Classes listed in `exclude` and classes with union 0 give null.
  */
-export function iouFromConfusion(counts: ArrayLike<number>, classes: number, exclude: readonly number[] = []): (number | null)[] {
-  if (counts.length !== classes * classes) throw new ArSegError(ErrorCodes.SHAPE, `a ${classes}-class confusion matrix has ${classes * classes} entries, got ${counts.length}`);
+export function iouFromConfusion(
+  counts: ArrayLike<number>,
+  classes: number,
+  exclude: readonly number[] = [],
+): (number | null)[] {
+  if (counts.length !== classes * classes)
+    throw new ArSegError(
+      ErrorCodes.SHAPE,
+      `a ${classes}-class confusion matrix has ${classes * classes} entries, got ${counts.length}`,
+    );
   const out: (number | null)[] = [];
   for (let c = 0; c < classes; c++) {
     if (exclude.includes(c)) {
@@ -189,7 +208,8 @@ export class DistanceMetrics {
 
   /** Counts one frame at distance d from its keyframe. */
   add(d: number, labels: ArrayLike<number>, predictions: ArrayLike<number>): this {
-    if (!Number.isInteger(d) || d < 0 || d >= this.distances) throw invalidArg(`distance ${d} is outside 0..${this.distances - 1}`);
+    if (!Number.isInteger(d) || d < 0 || d >= this.distances)
+      throw invalidArg(`distance ${d} is outside 0..${this.distances - 1}`);
     this.matrices[d].add(labels, predictions);
     this.frames[d]++;
     return this;
@@ -197,7 +217,8 @@ export class DistanceMetrics {
 
   /** Adds another accumulator's counts (same classes and distances). */
   merge(other: DistanceMetrics): this {
-    if (other.distances !== this.distances) throw new ArSegError(ErrorCodes.SHAPE, `cannot merge ${other.distances} distances into ${this.distances}`);
+    if (other.distances !== this.distances)
+      throw new ArSegError(ErrorCodes.SHAPE, `cannot merge ${other.distances} distances into ${this.distances}`);
     for (let d = 0; d < this.distances; d++) {
       this.matrices[d].merge(other.matrices[d]);
       this.frames[d] += other.frames[d];
@@ -224,10 +245,13 @@ export class DistanceMetrics {
     if (j === null || typeof j !== 'object') throw invalidArg('metrics: not an object');
     const acc = new DistanceMetrics(j.classes, j.distances, { ignore: j.ignore });
     const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-    if (!Array.isArray(j.frames) || j.frames.length !== j.distances || !j.frames.every(count)) throw invalidArg(`metrics: frames must be ${j.distances} counts`);
-    if (!Array.isArray(j.counts) || j.counts.length !== j.distances) throw invalidArg(`metrics: counts must hold ${j.distances} matrices`);
+    if (!Array.isArray(j.frames) || j.frames.length !== j.distances || !j.frames.every(count))
+      throw invalidArg(`metrics: frames must be ${j.distances} counts`);
+    if (!Array.isArray(j.counts) || j.counts.length !== j.distances)
+      throw invalidArg(`metrics: counts must hold ${j.distances} matrices`);
     j.counts.forEach((c, d) => {
-      if (!Array.isArray(c) || c.length !== j.classes * j.classes || !c.every(count)) throw invalidArg(`metrics: matrix ${d} must hold ${j.classes * j.classes} counts`);
+      if (!Array.isArray(c) || c.length !== j.classes * j.classes || !c.every(count))
+        throw invalidArg(`metrics: matrix ${d} must hold ${j.classes * j.classes} counts`);
       acc.matrices[d].counts.set(c);
       acc.frames[d] = j.frames[d];
     });

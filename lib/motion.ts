@@ -60,7 +60,17 @@ export function resizeMotion(
 ): Float32Array {
   // the sizes and the mode are checked natively (ERR_INVALID_ARG), where they are used
   try {
-    return addon().resizeMotion(field.data, field.width, field.height, field.stride, frameWidth, frameHeight, outWidth, outHeight, mode);
+    return addon().resizeMotion(
+      field.data,
+      field.width,
+      field.height,
+      field.stride,
+      frameWidth,
+      frameHeight,
+      outWidth,
+      outHeight,
+      mode,
+    );
   } catch (err) {
     throw toArSegError(err);
   }
@@ -76,7 +86,10 @@ export function resizeMotion(
 export function composeMotion(first: MotionField, second: MotionField): MotionField {
   const { width, height, stride } = first;
   if (second.width !== width || second.height !== height || second.stride !== stride)
-    throw new ArSegError(ErrorCodes.SHAPE, `the fields must share a grid: ${width}x${height}/${stride} and ${second.width}x${second.height}/${second.stride}`);
+    throw new ArSegError(
+      ErrorCodes.SHAPE,
+      `the fields must share a grid: ${width}x${height}/${stride} and ${second.width}x${second.height}/${second.stride}`,
+    );
   const plane = width * height;
   const a = first.data;
   const b = second.data;
@@ -160,7 +173,15 @@ export async function estimateMotion(
       ...rest,
       prior: prior ? { data: prior.data, width: prior.width, height: prior.height, stride: prior.stride } : undefined,
     });
-    return { data: r.data, width: r.width, height: r.height, stride: r.stride, mode: 'reference', matched: r.matched, milliseconds: r.milliseconds };
+    return {
+      data: r.data,
+      width: r.width,
+      height: r.height,
+      stride: r.stride,
+      mode: 'reference',
+      matched: r.matched,
+      milliseconds: r.milliseconds,
+    };
   } catch (err) {
     throw toArSegError(err);
   }

@@ -95,8 +95,19 @@ export interface NativeLabelsRequest {
 }
 
 export interface NativeDevicePath {
-  labels(feature: Float32Array, height: number, width: number, options: NativeLabelsRequest & { keyframe?: 'exact' | 'keyframe-conv' }): Promise<NativeDeviceLabels>;
-  fuse(lr: Float32Array, lrHeight: number, lrWidth: number, motion: Float32Array, options: NativeLabelsRequest & { sampling?: 'exact' | 'official' }): Promise<NativeDeviceLabels>;
+  labels(
+    feature: Float32Array,
+    height: number,
+    width: number,
+    options: NativeLabelsRequest & { keyframe?: 'exact' | 'keyframe-conv' },
+  ): Promise<NativeDeviceLabels>;
+  fuse(
+    lr: Float32Array,
+    lrHeight: number,
+    lrWidth: number,
+    motion: Float32Array,
+    options: NativeLabelsRequest & { sampling?: 'exact' | 'official' },
+  ): Promise<NativeDeviceLabels>;
   dropKeyframe(): void;
   info(): { backend: string; channels: number; classes: number; lrHead: boolean };
 }
@@ -196,8 +207,25 @@ export interface NativeAddon {
     current: Uint8Array,
     width: number,
     height: number,
-    options?: { linesize?: number; stride?: number; kernel?: 'vectorised' | 'reference'; finestLevel?: number; iterations?: number; patchStride?: number; coarseRadius?: number; fineRadius?: number; prior?: { data: Float32Array; width: number; height: number; stride: number } },
-  ): Promise<{ data: Float32Array; matched: Uint8Array; width: number; height: number; stride: number; milliseconds: number }>;
+    options?: {
+      linesize?: number;
+      stride?: number;
+      kernel?: 'vectorised' | 'reference';
+      finestLevel?: number;
+      iterations?: number;
+      patchStride?: number;
+      coarseRadius?: number;
+      fineRadius?: number;
+      prior?: { data: Float32Array; width: number; height: number; stride: number };
+    },
+  ): Promise<{
+    data: Float32Array;
+    matched: Uint8Array;
+    width: number;
+    height: number;
+    stride: number;
+    milliseconds: number;
+  }>;
   resizeMotion(
     field: Float32Array,
     width: number,

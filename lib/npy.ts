@@ -18,7 +18,8 @@ function npyParts(data: NpyArray, shape: number[]): [Buffer, Buffer] {
   const descr = DTYPES.get(data.constructor);
   if (!descr) throw new TypeError('encodeNpy supports Int32Array, Float32Array and Uint8Array');
   const count = shape.reduce((a, b) => a * b, 1);
-  if (count !== data.length) throw new RangeError(`shape ${JSON.stringify(shape)} does not match ${data.length} values`);
+  if (count !== data.length)
+    throw new RangeError(`shape ${JSON.stringify(shape)} does not match ${data.length} values`);
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
   // magic (6) + version (2) + header length (2) + header, padded so data starts 64-aligned.
@@ -63,11 +64,21 @@ export function decodeNpy(buf: Buffer, name = 'array'): NpyArray32 {
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || shapeText === undefined) throw new Error(`${name}: malformed .npy header`);
   if (fortran) throw new Error(`${name}: Fortran-ordered arrays are not supported`);
-  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
-  const Type = ({ '<f4': Float32Array, '<i4': Int32Array, '|u1': Uint8Array } as Record<string, typeof Float32Array | typeof Int32Array | typeof Uint8Array>)[descr];
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
+  const Type = (
+    { '<f4': Float32Array, '<i4': Int32Array, '|u1': Uint8Array } as Record<
+      string,
+      typeof Float32Array | typeof Int32Array | typeof Uint8Array
+    >
+  )[descr];
   if (!Type) throw new Error(`${name}: dtype ${descr} is not supported (float32, int32, uint8)`);
   const count = shape.reduce((a, b) => a * b, 1);
-  if (buf.length - start !== count * Type.BYTES_PER_ELEMENT) throw new Error(`${name}: data size does not match shape (${shape})`);
+  if (buf.length - start !== count * Type.BYTES_PER_ELEMENT)
+    throw new Error(`${name}: data size does not match shape (${shape})`);
   const copy = new Uint8Array(buf.subarray(start)); // aligned
   return { data: new Type(copy.buffer), shape };
 }

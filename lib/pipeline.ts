@@ -34,7 +34,15 @@ import type { FeatureTensor } from './creff';
 import { DevicePath } from './device-path';
 import type { Logits, PointwiseHead } from './pointwise-head';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
-import type { KeyframePolicy, MotionSource, MotionSourceOption, PictType, Tensor, TensorSpec, VideoFrame } from './frame';
+import type {
+  KeyframePolicy,
+  MotionSource,
+  MotionSourceOption,
+  PictType,
+  Tensor,
+  TensorSpec,
+  VideoFrame,
+} from './frame';
 import {
   DropPolicy,
   FrameIntake,

@@ -17,12 +17,20 @@ export function encodeLabelPng(labels: Uint8Array, width: number, height: number
 /** Reads a label PNG back as class indices: palette or greyscale, 8 bits. */
 export function decodeLabelPng(png: Uint8Array): { labels: Uint8Array; width: number; height: number } {
   const img = decode(png);
-  if (img.depth !== 8 || img.channels !== 1) throw new Error(`label PNGs must be 8-bit palette or greyscale, got ${img.channels} channels of ${img.depth} bits`);
+  if (img.depth !== 8 || img.channels !== 1)
+    throw new Error(`label PNGs must be 8-bit palette or greyscale, got ${img.channels} channels of ${img.depth} bits`);
   return { labels: img.data as Uint8Array, width: img.width, height: img.height };
 }
 
 /** An RGB PNG of the frame with the label colours blended in (alpha = share of the colour). */
-export function encodeOverlayPng(rgb: Uint8Array, labels: Uint8Array, width: number, height: number, colors: Rgb[], alpha = 0.5): Uint8Array {
+export function encodeOverlayPng(
+  rgb: Uint8Array,
+  labels: Uint8Array,
+  width: number,
+  height: number,
+  colors: Rgb[],
+  alpha = 0.5,
+): Uint8Array {
   const out = new Uint8Array(width * height * 3);
   for (let i = 0; i < width * height; i++) {
     const c = colors[labels[i]] ?? [0, 0, 0];

@@ -185,13 +185,15 @@ function floats(t: Tensor, count: number): Float32Array {
   if (t.data_location === EXTERNAL) refuse(`initializer '${t.name}' is stored outside the file (external data)`);
   const raw = t.raw_data;
   if (raw && raw.length > 0) {
-    if (raw.length !== 4 * count) refuse(`initializer '${t.name}' holds ${raw.length} bytes, its dims need ${4 * count}`);
+    if (raw.length !== 4 * count)
+      refuse(`initializer '${t.name}' holds ${raw.length} bytes, its dims need ${4 * count}`);
     const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     const out = new Float32Array(count);
     for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, true);
     return out;
   }
-  if (t.float_data.length !== count) refuse(`initializer '${t.name}' holds ${t.float_data.length} values, its dims need ${count}`);
+  if (t.float_data.length !== count)
+    refuse(`initializer '${t.name}' holds ${t.float_data.length} values, its dims need ${count}`);
   return Float32Array.from(t.float_data);
 }
 
@@ -218,7 +220,10 @@ function checkAttributes(node: Node): void {
         break;
       case 'auto_pad': {
         const mode = Buffer.from(a.s ?? new Uint8Array()).toString('utf8') || 'NOTSET';
-        if ((a.type !== undefined && a.type !== ATTRIBUTE_TYPE.STRING) || !['NOTSET', 'VALID', 'SAME_UPPER', 'SAME_LOWER'].includes(mode))
+        if (
+          (a.type !== undefined && a.type !== ATTRIBUTE_TYPE.STRING) ||
+          !['NOTSET', 'VALID', 'SAME_UPPER', 'SAME_LOWER'].includes(mode)
+        )
           refuse(`auto_pad '${mode}'`);
         break;
       }
@@ -240,23 +245,27 @@ function extract(graph: Graph): PointwiseWeights {
   const initializers = new Map(graph.initializer.map((t) => [t.name ?? '', t]));
   if (initializers.has(x)) refuse(`the Conv's input '${x}' is a constant`);
   const weight = initializers.get(w) ?? refuse(`the Conv's weight '${w}' is not an initializer`);
-  const bias = b === '' ? null : initializers.get(b) ?? refuse(`the Conv's bias '${b}' is not an initializer`);
+  const bias = b === '' ? null : (initializers.get(b) ?? refuse(`the Conv's bias '${b}' is not an initializer`));
   // Graph inputs may list initializers too (IR < 4); the others must be just the feature.
   const inputs = graph.input.filter((v) => !initializers.has(v.name ?? ''));
   if (inputs.length !== 1 || inputs[0].name !== x)
     refuse(`the graph's inputs [${inputs.map((v) => v.name)}] are not just the Conv's input '${x}'`);
   if (graph.output.length !== 1 || graph.output[0].name !== node.output[0])
-    refuse(`the graph's outputs [${graph.output.map((v) => v.name)}] are not just the Conv's output '${node.output[0]}'`);
+    refuse(
+      `the graph's outputs [${graph.output.map((v) => v.name)}] are not just the Conv's output '${node.output[0]}'`,
+    );
   const wd = weight.dims;
   if (wd.length !== 4 || wd[2] !== 1 || wd[3] !== 1 || !(wd[0] >= 1) || !(wd[1] >= 1))
     refuse(`the weight's dims [${wd}] are not [classes, channels, 1, 1]`);
   const [classes, channels] = wd;
   const type = inputs[0].type?.tensor_type;
-  if (type?.elem_type !== undefined && type.elem_type !== FLOAT) refuse(`the input '${x}' is not float32 (elem_type ${type.elem_type})`);
+  if (type?.elem_type !== undefined && type.elem_type !== FLOAT)
+    refuse(`the input '${x}' is not float32 (elem_type ${type.elem_type})`);
   const dim = type?.shape?.dim;
   if (dim && (dim.length !== 4 || (dim[1].dim_value !== undefined && dim[1].dim_value !== channels)))
     refuse(`the input '${x}' is not [N, ${channels}, H, W]`);
-  if (bias && (bias.dims.length !== 1 || bias.dims[0] !== classes)) refuse(`the bias's dims [${bias.dims}] are not [${classes}]`);
+  if (bias && (bias.dims.length !== 1 || bias.dims[0] !== classes))
+    refuse(`the bias's dims [${bias.dims}] are not [${classes}]`);
   return {
     channels,
     classes,
@@ -322,9 +331,13 @@ export class PointwiseHead {
     const { weight, bias } = optionsObject(weights, 'the head weights');
     const channels = integerIn('channels', weights.channels, 1, Infinity);
     const classes = integerIn('classes', weights.classes, 1, Infinity);
-    if (!(weight instanceof Float32Array) || !(bias instanceof Float32Array)) throw invalidArg('weight and bias must be Float32Arrays');
+    if (!(weight instanceof Float32Array) || !(bias instanceof Float32Array))
+      throw invalidArg('weight and bias must be Float32Arrays');
     if (weight.length !== classes * channels || bias.length !== classes)
-      throw new ArSegError(ErrorCodes.SHAPE, `weight must hold classes x channels = ${classes * channels} values and bias ${classes}, got ${weight.length} and ${bias.length}`);
+      throw new ArSegError(
+        ErrorCodes.SHAPE,
+        `weight must hold classes x channels = ${classes * channels} values and bias ${classes}, got ${weight.length} and ${bias.length}`,
+      );
     this.channels = channels;
     this.classes = classes;
     this.weight = weight;
@@ -343,10 +356,22 @@ export class PointwiseHead {
     const dims = Array.from(feature.dims ?? []);
     if (dims.length === 4 && dims[0] === 1) dims.shift();
     if (dims.length !== 3 || dims[0] !== this.channels)
-      throw new ArSegError(ErrorCodes.SHAPE, `feature.dims must be [1, ${this.channels}, H, W], got [${Array.from(feature.dims ?? [])}]`);
+      throw new ArSegError(
+        ErrorCodes.SHAPE,
+        `feature.dims must be [1, ${this.channels}, H, W], got [${Array.from(feature.dims ?? [])}]`,
+      );
     const [, h, w] = dims;
     try {
-      const data = await addon().pointwiseHead(feature.data, this.channels, h, w, this.weight, this.bias, this.classes, options);
+      const data = await addon().pointwiseHead(
+        feature.data,
+        this.channels,
+        h,
+        w,
+        this.weight,
+        this.bias,
+        this.classes,
+        options,
+      );
       return { data, dims: [1, this.classes, h, w] };
     } catch (err) {
       throw toArSegError(err);

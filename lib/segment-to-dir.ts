@@ -69,14 +69,30 @@ export async function segmentToDir(
 ): Promise<SegmentSummary> {
   const out = await prepareOutputDir(o.out, o.overlay ? ['labels', 'overlays'] : ['labels']);
   const colors = seg.bundle.classes.map((c) => c.color);
-  const segmentation = seg.segment(source, { mode: o.mode, scale: o.scale, keyframes: o.keyframes, rgb: o.overlay, limitInputPixels: o.limitInputPixels, motionSource: o.motionSource });
+  const segmentation = seg.segment(source, {
+    mode: o.mode,
+    scale: o.scale,
+    keyframes: o.keyframes,
+    rgb: o.overlay,
+    limitInputPixels: o.limitInputPixels,
+    motionSource: o.motionSource,
+  });
   let total: number | null = null;
   try {
     total = expectedFrameCount(await segmentation.info());
   } catch {
     // an input that cannot be opened fails the first read of the loop below, with its code
   }
-  const sums: StageTimings = { decode: 0, hrEncoder: 0, lrEncoder: 0, creff: 0, decoder: 0, labels: 0, keyframeWait: 0, total: 0 };
+  const sums: StageTimings = {
+    decode: 0,
+    hrEncoder: 0,
+    lrEncoder: 0,
+    creff: 0,
+    decoder: 0,
+    labels: 0,
+    keyframeWait: 0,
+    total: 0,
+  };
   const counts = { frames: 0, keyframes: 0, hr: 0, lr: 0, ar: 0 };
   let size = { width: 0, height: 0 };
   let motionSource: SegmentSummary['motionSource'] = null;
@@ -90,7 +106,11 @@ export async function segmentToDir(
       nextIndex = r.index + 1;
       const name = `${String(r.index).padStart(6, '0')}.png`;
       await writeOutput(path.join(out, 'labels', name), encodeLabelPng(r.labels, r.width, r.height, colors));
-      if (o.overlay && r.rgb) await writeOutput(path.join(out, 'overlays', name), encodeOverlayPng(r.rgb, r.labels, r.width, r.height, colors));
+      if (o.overlay && r.rgb)
+        await writeOutput(
+          path.join(out, 'overlays', name),
+          encodeOverlayPng(r.rgb, r.labels, r.width, r.height, colors),
+        );
       if (onResult) await onResult(r, seg.bundle);
       for (const k of Object.keys(sums) as (keyof StageTimings)[]) sums[k] += r.timings[k];
       counts.frames++;
@@ -108,11 +128,18 @@ export async function segmentToDir(
   for (let tail = segmentation.stats().framesDropped - dropped.length; tail > 0; tail--) dropped.push(nextIndex++);
   let gmac: SegmentSummary['gmacPerFrame'] = null;
   if (o.flops && counts.frames > 0) {
-    const f = await bundleFlops(seg.bundle.dir, seg.bundle.manifest, { width: size.width, height: size.height, scale: o.scale });
-    const mean = (counts.hr * f.perFrame.hr + counts.lr * f.perFrame.lr + counts.ar * f.perFrame.arOther) / counts.frames;
+    const f = await bundleFlops(seg.bundle.dir, seg.bundle.manifest, {
+      width: size.width,
+      height: size.height,
+      scale: o.scale,
+    });
+    const mean =
+      (counts.hr * f.perFrame.hr + counts.lr * f.perFrame.lr + counts.ar * f.perFrame.arOther) / counts.frames;
     gmac = { mean, hr: f.perFrame.hr, lr: f.perFrame.lr, ar: f.perFrame.arOther };
   }
-  const meanTimings = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, counts.frames ? v / counts.frames : 0])) as unknown as StageTimings;
+  const meanTimings = Object.fromEntries(
+    Object.entries(sums).map(([k, v]) => [k, counts.frames ? v / counts.frames : 0]),
+  ) as unknown as StageTimings;
   const summary: SegmentSummary = {
     source,
     model: seg.bundle.manifest.name,

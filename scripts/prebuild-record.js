@@ -64,7 +64,11 @@ function cudaArchs(file) {
   const shstrndx = d.readUInt16LE(0x3e);
   const section = (i) => {
     const h = shoff + i * shentsize;
-    return { name: d.readUInt32LE(h), offset: Number(d.readBigUInt64LE(h + 24)), size: Number(d.readBigUInt64LE(h + 32)) };
+    return {
+      name: d.readUInt32LE(h),
+      offset: Number(d.readBigUInt64LE(h + 24)),
+      size: Number(d.readBigUInt64LE(h + 32)),
+    };
   };
   const strtab = section(shstrndx);
   const nameOf = (s) => {
@@ -129,8 +133,10 @@ function compareVersions(a, b) {
 function parseCuobjdump(elfList, ptxList) {
   const sm = new Set();
   const ptx = new Set();
-  for (const m of String(elfList || '').matchAll(/^ELF file\s+\d+:\s+\S*?\.sm_(\d+)[a-z]?\.cubin\s*$/gm)) sm.add(Number(m[1]));
-  for (const m of String(ptxList || '').matchAll(/^PTX file\s+\d+:\s+\S*?\.sm_(\d+)[a-z]?\.ptx\s*$/gm)) ptx.add(Number(m[1]));
+  for (const m of String(elfList || '').matchAll(/^ELF file\s+\d+:\s+\S*?\.sm_(\d+)[a-z]?\.cubin\s*$/gm))
+    sm.add(Number(m[1]));
+  for (const m of String(ptxList || '').matchAll(/^PTX file\s+\d+:\s+\S*?\.sm_(\d+)[a-z]?\.ptx\s*$/gm))
+    ptx.add(Number(m[1]));
   const sorted = (set) => [...set].sort((a, b) => a - b);
   return [...sorted(sm).map((a) => `sm_${a}`), ...sorted(ptx).map((a) => `compute_${a}`)];
 }
@@ -155,12 +161,16 @@ function checkCudaFloor(facts, promise = CUDA_PROMISE) {
   const needs = RUNTIME_DRIVER_FLOOR[major];
   if (!needs) problems.push(`the addon links CUDA runtime ${facts.runtimeVersion || 'unknown'}: no known driver floor`);
   else if (compareVersions(needs, promise.driverFloor) > 0)
-    problems.push(`the addon links the CUDA ${major}.${Math.floor((facts.runtimeVersion % 1000) / 10)} runtime, which needs driver >= ${needs}; ` +
-      `the promise is ${promise.driverFloor} (ONNX Runtime's CUDA 12 provider): build with CUDA 11.8 or 12 (Debian 12: nvidia-cuda-toolkit)`);
+    problems.push(
+      `the addon links the CUDA ${major}.${Math.floor((facts.runtimeVersion % 1000) / 10)} runtime, which needs driver >= ${needs}; ` +
+        `the promise is ${promise.driverFloor} (ONNX Runtime's CUDA 12 provider): build with CUDA 11.8 or 12 (Debian 12: nvidia-cuda-toolkit)`,
+    );
   // The PTX is compiled by the driver: its ISA must be one a driver at the floor knows (CUDA 12.0
   // drivers know PTX ISA up to 8.0).
   if (facts.ptxIsa && compareVersions(facts.ptxIsa, '8.0') > 0)
-    problems.push(`the PTX is ISA ${facts.ptxIsa}, newer than what a driver at ${promise.driverFloor} can compile (8.0)`);
+    problems.push(
+      `the PTX is ISA ${facts.ptxIsa}, newer than what a driver at ${promise.driverFloor} can compile (8.0)`,
+    );
   return problems;
 }
 
@@ -169,12 +179,17 @@ function readRecord() {
 }
 
 function lines(value) {
-  return String(value || '').split('\n').map((s) => s.trim()).filter(Boolean);
+  return String(value || '')
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 function tool(cmd, args) {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0].trim();
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .split('\n')[0]
+      .trim();
   } catch {
     return null;
   }
@@ -247,13 +262,21 @@ function staleness() {
   const now = sourceHash();
   if (now.sha256 === record.sources.sha256) return null;
   const then = record.sources.files && typeof record.sources.files === 'object' ? record.sources.files : null;
-  const changed = !then ? [] : [
-    ...now.files.filter((f) => !(f in then)).map((f) => `${f} (new)`),
-    ...Object.keys(then).filter((f) => !(f in now.each)).map((f) => `${f} (removed)`),
-    ...now.files.filter((f) => f in then && then[f] !== now.each[f]),
-  ];
-  return `the native sources or build files changed since the prebuild was built (${record.built}): ` +
-    (changed.length ? changed.join(', ') : `sources hash ${now.sha256.slice(0, 12)}, the prebuild's ${record.sources.sha256.slice(0, 12)}`);
+  const changed = !then
+    ? []
+    : [
+        ...now.files.filter((f) => !(f in then)).map((f) => `${f} (new)`),
+        ...Object.keys(then)
+          .filter((f) => !(f in now.each))
+          .map((f) => `${f} (removed)`),
+        ...now.files.filter((f) => f in then && then[f] !== now.each[f]),
+      ];
+  return (
+    `the native sources or build files changed since the prebuild was built (${record.built}): ` +
+    (changed.length
+      ? changed.join(', ')
+      : `sources hash ${now.sha256.slice(0, 12)}, the prebuild's ${record.sources.sha256.slice(0, 12)}`)
+  );
 }
 
 /**
@@ -264,7 +287,8 @@ function cudaCheck(file) {
   const fatbin = cudaArchs(file);
   let cuobjdump = null;
   let ptxIsa = null;
-  const run = (args) => execFileSync('cuobjdump', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 256 << 20 });
+  const run = (args) =>
+    execFileSync('cuobjdump', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 256 << 20 });
   try {
     cuobjdump = parseCuobjdump(run(['--list-elf', file]), run(['--list-ptx', file]));
     const isa = /^\s*\.version\s+(\d+\.\d+)/m.exec(run(['--dump-ptx', file]));
@@ -274,11 +298,32 @@ function cudaCheck(file) {
   }
   // The runtime the addon links, as the addon itself reports it (CUDART_VERSION of its build).
   const build = require(path.resolve(file)).cudaDriver().build;
-  const facts = { fatbin, cuobjdump, runtimeVersion: build.runtimeVersion, ptxIsa, toolkit: build.toolkit, driverFloor: build.driverFloor, runtime: build.runtime };
+  const facts = {
+    fatbin,
+    cuobjdump,
+    runtimeVersion: build.runtimeVersion,
+    ptxIsa,
+    toolkit: build.toolkit,
+    driverFloor: build.driverFloor,
+    runtime: build.runtime,
+  };
   return { facts, problems: checkCudaFloor(facts) };
 }
 
-module.exports = { ROOT, RECORD, CUDA_PROMISE, RUNTIME_DRIVER_FLOOR, sourceFiles, sourceHash, readRecord, staleness, cudaArchs, parseCuobjdump, checkCudaFloor, compareVersions };
+module.exports = {
+  ROOT,
+  RECORD,
+  CUDA_PROMISE,
+  RUNTIME_DRIVER_FLOOR,
+  sourceFiles,
+  sourceHash,
+  readRecord,
+  staleness,
+  cudaArchs,
+  parseCuobjdump,
+  checkCudaFloor,
+  compareVersions,
+};
 
 if (require.main === module) {
   const cmd = process.argv[2];
@@ -305,7 +350,9 @@ if (require.main === module) {
   } else if (cmd === 'hash') {
     console.log(sourceHash().sha256);
   } else {
-    console.error('usage: prebuild-record.js write | check | hash | cuda-archs FILE | cuda-architectures | cuda-check FILE');
+    console.error(
+      'usage: prebuild-record.js write | check | hash | cuda-archs FILE | cuda-architectures | cuda-check FILE',
+    );
     process.exit(2);
   }
 }

@@ -73,7 +73,10 @@ test('eval: the table has rows hr, lr, ar over d = 0..11 and a mean; hr scored o
   t.is(j.classes.length, 11, 'void (the ignore index) is not evaluated');
   t.deepEqual(j.ignore, [11, 255]);
   t.deepEqual(Object.keys(j.modes), ['hr', 'lr', 'ar']);
-  t.deepEqual(j.clips.map((c) => c.frames), [24]);
+  t.deepEqual(
+    j.clips.map((c) => c.frames),
+    [24],
+  );
   for (const mode of ['hr', 'lr', 'ar']) {
     const m = j.modes[mode];
     t.is(m.perDistance.length, 12);
@@ -85,7 +88,10 @@ test('eval: the table has rows hr, lr, ar over d = 0..11 and a mean; hr scored o
   t.is(j.modes.hr.mean, 1);
   // AR runs the HR branch on its keyframes, the frames at d = 0, and the LR branch + CReFF elsewhere
   t.is(j.modes.ar.perDistance[0], 1);
-  t.true(j.modes.ar.perDistance.slice(1).every((v) => v < 1), `${j.modes.ar.perDistance}`);
+  t.true(
+    j.modes.ar.perDistance.slice(1).every((v) => v < 1),
+    `${j.modes.ar.perDistance}`,
+  );
   t.true(j.modes.lr.mean < 1);
   t.deepEqual(j.warnings, []);
 
@@ -93,12 +99,21 @@ test('eval: the table has rows hr, lr, ar over d = 0..11 and a mean; hr scored o
   const rows = md.split('\n').filter((l) => l.startsWith('| '));
   const header = rows.find((l) => l.startsWith('| mode |'));
   t.is(header, `| mode | ${Array.from({ length: 12 }, (_, d) => `d=${d}`).join(' | ')} | mean |`);
-  t.is(rows.find((l) => l.startsWith('| hr |')), `| hr | ${new Array(12).fill('100.0').join(' | ')} | **100.0** |`);
+  t.is(
+    rows.find((l) => l.startsWith('| hr |')),
+    `| hr | ${new Array(12).fill('100.0').join(' | ')} | **100.0** |`,
+  );
   t.regex(md, /^\| lr \|/m);
   t.regex(md, /^\| ar \| 100\.0 \|/m);
-  t.is(rows.find((l) => l.startsWith('| frames |')), `| frames | ${new Array(12).fill(2).join(' | ')} | 24 |`);
+  t.is(
+    rows.find((l) => l.startsWith('| frames |')),
+    `| frames | ${new Array(12).fill(2).join(' | ')} | 24 |`,
+  );
   t.regex(md, /^\| class \| hr \| lr \| ar \|$/m);
-  t.is(rows.filter((l) => /^\| [a-z]+ \| (–|\d+\.\d) \| /.test(l) && !/^\| (hr|lr|ar|frames|mode) /.test(l)).length, 11);
+  t.is(
+    rows.filter((l) => /^\| [a-z]+ \| (–|\d+\.\d) \| /.test(l) && !/^\| (hr|lr|ar|frames|mode) /.test(l)).length,
+    11,
+  );
 
   // Markdown on stdout without --json; --modes picks rows
   const plain = run(['eval', video, '--model', BUNDLE, '--modes', 'ar,hr']);
@@ -130,13 +145,17 @@ test('eval --keyframe-delay: asynchronous keyframes ready S frames late; 0 is th
   const video = path.join(dir, 'clip.mp4');
   fs.copyFileSync(fixture('translate-p.mp4'), video);
   await labelFrom(video, path.join(dir, 'labels'), 'ar');
-  const zero = JSON.parse(run(['eval', video, '--model', BUNDLE, '--modes', 'ar', '--keyframe-delay', '0', '--json']).stdout);
+  const zero = JSON.parse(
+    run(['eval', video, '--model', BUNDLE, '--modes', 'ar', '--keyframe-delay', '0', '--json']).stdout,
+  );
   t.is(zero.keyframeDelay, 0);
   t.deepEqual(zero.modes.ar.perDistance, new Array(12).fill(1), 'the synchronous labels exactly');
   const three = run(['eval', video, '--model', BUNDLE, '--modes', 'ar', '--keyframe-delay', '3']);
   t.is(three.code, 0, three.stderr);
   t.regex(three.stdout, /asynchronous keyframes, each ready 3 frames after its frame/);
-  const j = JSON.parse(run(['eval', video, '--model', BUNDLE, '--modes', 'ar', '--keyframe-delay', '3', '--json']).stdout);
+  const j = JSON.parse(
+    run(['eval', video, '--model', BUNDLE, '--modes', 'ar', '--keyframe-delay', '3', '--json']).stdout,
+  );
   // d >= 3 use their own keyframe (score 1); d < 3 an older one, or none in the first GOP
   t.deepEqual(j.modes.ar.perDistance.slice(3), new Array(9).fill(1));
   for (const d of [0, 1, 2]) t.true(j.modes.ar.perDistance[d] < 1, `d=${d}`);
@@ -154,7 +173,19 @@ test('eval --motion-source: mode ar on estimated motion scores its own predictio
   const h264 = tmpDir('arseg-eval-est-h264-');
   fs.copyFileSync(fixture('translate-p.mp4'), path.join(h264, 'clip.mp4'));
   await labelFrom(path.join(h264, 'clip.mp4'), path.join(h264, 'labels'), 'ar', undefined, 'estimate');
-  const forced = JSON.parse(run(['eval', path.join(h264, 'clip.mp4'), '--model', BUNDLE, '--modes', 'ar', '--motion-source', 'estimate', '--json']).stdout);
+  const forced = JSON.parse(
+    run([
+      'eval',
+      path.join(h264, 'clip.mp4'),
+      '--model',
+      BUNDLE,
+      '--modes',
+      'ar',
+      '--motion-source',
+      'estimate',
+      '--json',
+    ]).stdout,
+  );
   t.deepEqual(forced.modes.ar.perDistance, new Array(12).fill(1));
   t.is(run(['eval', video, '--model', BUNDLE, '--motion-source', 'vectors']).code, 2);
   const refused = run(['eval', video, '--model', BUNDLE, '--modes', 'ar', '--motion-source', 'bitstream', '--json']);
@@ -166,7 +197,16 @@ test('eval of a dataset: its split expands to clips; matrices accumulate over th
   const clips = { a: 'translate-p.mp4', b: 'tiny.h264', c: 'tiny.h264' }; // 192x128 x 36 frames, 64x48 x 24
   fs.writeFileSync(
     path.join(ds, 'splits.json'),
-    JSON.stringify({ train: [], val: ['c'], test: ['a', 'b'], width: 192, height: 128, fps: 25, gop: 12, classes: manifest.classes.slice(0, 11).map((c) => c.name) }),
+    JSON.stringify({
+      train: [],
+      val: ['c'],
+      test: ['a', 'b'],
+      width: 192,
+      height: 128,
+      fps: 25,
+      gop: 12,
+      classes: manifest.classes.slice(0, 11).map((c) => c.name),
+    }),
   );
   // labels: the hr predictions, with the top rows ignored (255), a void block (the bundle's
   // ignore index) and, on odd frames, a block of class 3 (road): hr then misses road there
@@ -196,7 +236,8 @@ test('eval of a dataset: its split expands to clips; matrices accumulate over th
         const gt = fs.readFileSync(path.join(dir, 'labels', `${pad(r.index)}.png`));
         const labels = require('fast-png').decode(gt).data;
         expected[mode][d] ??= new Float64Array(K * K);
-        for (let i = 0; i < labels.length; i++) if (labels[i] !== 255 && labels[i] !== 11) expected[mode][d][labels[i] * K + r.labels[i]]++;
+        for (let i = 0; i < labels.length; i++)
+          if (labels[i] !== 255 && labels[i] !== 11) expected[mode][d][labels[i] * K + r.labels[i]]++;
       }
     }
   await seg.close();
@@ -218,19 +259,32 @@ test('eval of a dataset: its split expands to clips; matrices accumulate over th
   const r = run(['eval', ds, '--model', BUNDLE, '--json', '--modes', 'hr,ar']);
   t.is(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
-  t.deepEqual(j.clips.map((c) => [c.name, c.frames]), [['test/a', 36], ['test/b', 24]]);
+  t.deepEqual(
+    j.clips.map((c) => [c.name, c.frames]),
+    [
+      ['test/a', 36],
+      ['test/b', 24],
+    ],
+  );
   t.deepEqual(j.modes.hr.frames, new Array(12).fill(5));
   t.deepEqual(j.warnings, [], 'same classes, same GOP');
   for (const mode of ['hr', 'ar'])
-    for (let d = 0; d < 12; d++) t.true(Math.abs(j.modes[mode].perDistance[d] - miou(expected[mode][d])) < 1e-12, `${mode} d=${d}`);
+    for (let d = 0; d < 12; d++)
+      t.true(Math.abs(j.modes[mode].perDistance[d] - miou(expected[mode][d])) < 1e-12, `${mode} d=${d}`);
   // hr misses road on odd frames only: odd d score below 1, even d exactly 1
-  t.deepEqual(j.modes.hr.perDistance.map((v, d) => (d % 2 === 0 ? v === 1 : v < 1)), new Array(12).fill(true));
+  t.deepEqual(
+    j.modes.hr.perDistance.map((v, d) => (d % 2 === 0 ? v === 1 : v < 1)),
+    new Array(12).fill(true),
+  );
   t.is(j.modes.hr.perClass[3], 0, 'road: labelled, never predicted');
   // pixels counted: every pixel but the ignored ones
   t.is(j.modes.hr.pixels, 36 * (192 * 128 - 192 * 4 - 10 * 16) + 24 * (64 * 48 - 64 * 4 - 10 * 16));
 
   const val = JSON.parse(run(['eval', ds, '--model', BUNDLE, '--json', '--modes', 'hr', '--split', 'val']).stdout);
-  t.deepEqual(val.clips.map((c) => c.name), ['val/c']);
+  t.deepEqual(
+    val.clips.map((c) => c.name),
+    ['val/c'],
+  );
   t.is(run(['eval', ds, '--model', BUNDLE, '--split', 'nope']).code, 2);
 });
 
@@ -341,7 +395,10 @@ test('demo (model and clip overridden): segment output and the mIoU of the clip 
   // the same with --model/--clip, human-readable, and a clip without labels: no mIoU line
   const text = run(['demo', '--out', out, '--model', BUNDLE, '--clip', clip]);
   t.is(text.code, 0, text.stderr);
-  t.regex(text.stdout, /36 frames 192x128 .* written to .*\n.*mIoU against the clip's labels \(ar, mean over d = 0\.\.11\): \d+\.\d%/s);
+  t.regex(
+    text.stdout,
+    /36 frames 192x128 .* written to .*\n.*mIoU against the clip's labels \(ar, mean over d = 0\.\.11\): \d+\.\d%/s,
+  );
   const bare = run(['demo', '--out', out, '--model', BUNDLE, '--clip', await demoClip(false)]);
   t.is(bare.code, 0, bare.stderr);
   t.notRegex(bare.stdout, /mIoU/);
@@ -366,7 +423,9 @@ test('demo and segment without a default model: a clear error, exit 6; segment w
   const e = run(['eval', fixture('tiny.h264')], { ARSEG_DEFAULT_MODEL: none });
   t.is(e.code, 6);
 
-  const ok = run(['segment', fixture('tiny.h264'), '--out', out, '--json', '--no-flops'], { ARSEG_DEFAULT_MODEL: BUNDLE });
+  const ok = run(['segment', fixture('tiny.h264'), '--out', out, '--json', '--no-flops'], {
+    ARSEG_DEFAULT_MODEL: BUNDLE,
+  });
   t.is(ok.code, 0, ok.stderr);
   t.is(JSON.parse(ok.stdout).model, 'tiny-psp18');
   t.is(run(['demo', '--out', out, '--clip', tmpDir('arseg-noclip-')], { ARSEG_DEFAULT_MODEL: BUNDLE }).code, 3);
@@ -376,22 +435,33 @@ const demoShipped = fs.existsSync(path.join(ROOT, 'models', 'demo', 'video.mp4')
 const defaultShipped = fs.existsSync(path.join(ROOT, 'models', 'default', 'arseg.json'));
 const unset = { ARSEG_DEFAULT_MODEL: '', ARSEG_DEMO_CLIP: '' };
 
-(demoShipped ? test : test.skip)('demo finds the shipped demo clip from any working directory (with the tiny bundle)', (t) => {
-  const out = path.join(tmpDir('arseg-demo-clip-'), 'out');
-  const r = spawnSync(process.execPath, [CLI, 'demo', '--model', BUNDLE, '--out', out, '--json'], { cwd: tmpDir(), encoding: 'utf8', env: { ...process.env, ...unset } });
-  t.is(r.status, 0, r.stderr);
-  const s = JSON.parse(r.stdout);
-  t.is(s.frames, 48);
-  t.deepEqual([s.width, s.height], [320, 240]);
-  t.is(s.keyframes, 4);
-  t.is(fs.readdirSync(path.join(out, 'overlays')).length, 48);
-  t.is(s.miou.frames, 48, 'the shipped labels are read and pass the checks');
-  t.is(s.miou.perDistance.length, 12);
-});
+(demoShipped ? test : test.skip)(
+  'demo finds the shipped demo clip from any working directory (with the tiny bundle)',
+  (t) => {
+    const out = path.join(tmpDir('arseg-demo-clip-'), 'out');
+    const r = spawnSync(process.execPath, [CLI, 'demo', '--model', BUNDLE, '--out', out, '--json'], {
+      cwd: tmpDir(),
+      encoding: 'utf8',
+      env: { ...process.env, ...unset },
+    });
+    t.is(r.status, 0, r.stderr);
+    const s = JSON.parse(r.stdout);
+    t.is(s.frames, 48);
+    t.deepEqual([s.width, s.height], [320, 240]);
+    t.is(s.keyframes, 4);
+    t.is(fs.readdirSync(path.join(out, 'overlays')).length, 48);
+    t.is(s.miou.frames, 48, 'the shipped labels are read and pass the checks');
+    t.is(s.miou.perDistance.length, 12);
+  },
+);
 
 (demoShipped && defaultShipped ? test : test.skip)('demo with the shipped default model and demo clip', (t) => {
   const out = path.join(tmpDir('arseg-demo-real-'), 'out');
-  const r = spawnSync(process.execPath, [CLI, 'demo', '--out', out, '--json'], { cwd: tmpDir(), encoding: 'utf8', env: { ...process.env, ...unset } });
+  const r = spawnSync(process.execPath, [CLI, 'demo', '--out', out, '--json'], {
+    cwd: tmpDir(),
+    encoding: 'utf8',
+    env: { ...process.env, ...unset },
+  });
   t.is(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout);
   t.is(s.frames, 48);
@@ -399,7 +469,10 @@ const unset = { ARSEG_DEFAULT_MODEL: '', ARSEG_DEMO_CLIP: '' };
   t.is(s.miou.frames, 48);
   t.true(s.miou.mean > 0.3, `a trained model: mIoU ${s.miou.mean}`);
   // segment without --model uses it as well
-  const seg = run(['segment', path.join(ROOT, 'models', 'demo', 'video.mp4'), '--out', out, '--json', '--no-flops'], unset);
+  const seg = run(
+    ['segment', path.join(ROOT, 'models', 'demo', 'video.mp4'), '--out', out, '--json', '--no-flops'],
+    unset,
+  );
   t.is(seg.code, 0, seg.stderr);
   t.is(JSON.parse(seg.stdout).model, s.model);
 });

@@ -20,7 +20,18 @@ function run(...args) {
 
 test('segment writes a palette PNG per frame equal to the API labels, overlays and a summary', async (t) => {
   const out = path.join(tmpDir('arseg-seg-'), 'out');
-  const r = run('segment', fixture('tiny.h264'), '--model', BUNDLE, '--out', out, '--overlay', '--json', '--keyframes', '6');
+  const r = run(
+    'segment',
+    fixture('tiny.h264'),
+    '--model',
+    BUNDLE,
+    '--out',
+    out,
+    '--overlay',
+    '--json',
+    '--keyframes',
+    '6',
+  );
   t.is(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout);
   t.true(summary.ok);
@@ -28,7 +39,8 @@ test('segment writes a palette PNG per frame equal to the API labels, overlays a
   t.is(summary.keyframes, 4);
   t.is(summary.mode, 'ar');
   t.true(summary.fps > 0);
-  for (const k of ['decode', 'hrEncoder', 'lrEncoder', 'creff', 'decoder', 'labels', 'total']) t.true(summary.meanTimings[k] >= 0, k);
+  for (const k of ['decode', 'hrEncoder', 'lrEncoder', 'creff', 'decoder', 'labels', 'total'])
+    t.true(summary.meanTimings[k] >= 0, k);
   t.true(summary.gmacPerFrame.hr > summary.gmacPerFrame.ar && summary.gmacPerFrame.ar > summary.gmacPerFrame.lr);
   t.deepEqual(JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8')).frames, 24);
   const seg = await ArSeg.load(BUNDLE);
@@ -52,14 +64,38 @@ test('segment on a codec without motion vectors: estimated motion, said in the s
   t.is(summary.frames, 24);
   t.is(summary.mode, 'ar');
   t.is(summary.motionSource, 'estimated');
-  const forced = JSON.parse(run('segment', fixture('tiny.h264'), '--model', BUNDLE, '--out', out, '--json', '--no-flops', '--motion-source', 'estimate').stdout);
+  const forced = JSON.parse(
+    run(
+      'segment',
+      fixture('tiny.h264'),
+      '--model',
+      BUNDLE,
+      '--out',
+      out,
+      '--json',
+      '--no-flops',
+      '--motion-source',
+      'estimate',
+    ).stdout,
+  );
   t.is(forced.motionSource, 'estimated');
-  const bitstream = JSON.parse(run('segment', fixture('tiny.h264'), '--model', BUNDLE, '--out', out, '--json', '--no-flops').stdout);
+  const bitstream = JSON.parse(
+    run('segment', fixture('tiny.h264'), '--model', BUNDLE, '--out', out, '--json', '--no-flops').stdout,
+  );
   t.is(bitstream.motionSource, 'bitstream');
-  const hr = JSON.parse(run('segment', fixture('tiny.h264'), '--model', BUNDLE, '--out', out, '--json', '--no-flops', '--mode', 'hr').stdout);
+  const hr = JSON.parse(
+    run('segment', fixture('tiny.h264'), '--model', BUNDLE, '--out', out, '--json', '--no-flops', '--mode', 'hr')
+      .stdout,
+  );
   t.is(hr.motionSource, null);
-  t.is(run('segment', fixture('translate-vp9.webm'), '--model', BUNDLE, '--out', out, '--motion-source', 'bitstream').code, 5);
-  t.is(run('segment', fixture('translate-vp9.webm'), '--model', BUNDLE, '--out', out, '--motion-source', 'nope').code, 2);
+  t.is(
+    run('segment', fixture('translate-vp9.webm'), '--model', BUNDLE, '--out', out, '--motion-source', 'bitstream').code,
+    5,
+  );
+  t.is(
+    run('segment', fixture('translate-vp9.webm'), '--model', BUNDLE, '--out', out, '--motion-source', 'nope').code,
+    2,
+  );
 });
 
 test('segment exit codes: broken bundle 6, missing input 3, bad options 2, damaged stream 4 with a partial summary', (t) => {

@@ -22,8 +22,13 @@ test('mvs --dump --dense writes frame types, vectors and fields that match the A
   t.true(summary.ok);
   t.is(summary.frames, 36);
   t.deepEqual(summary.dense, { stride: 8, width: 24, height: 16 });
-  t.is(fs.readFileSync(path.join(out, 'frame_types.txt'), 'utf8'), meta['translate-b.mp4'].pictTypes.split('').join('\n') + '\n');
-  const frames = await collect(openVideo(fixture('translate-b.mp4'), { vectors: true, motion: 'accumulated', stride: 8 }));
+  t.is(
+    fs.readFileSync(path.join(out, 'frame_types.txt'), 'utf8'),
+    meta['translate-b.mp4'].pictTypes.split('').join('\n') + '\n',
+  );
+  const frames = await collect(
+    openVideo(fixture('translate-b.mp4'), { vectors: true, motion: 'accumulated', stride: 8 }),
+  );
   let total = 0;
   for (const f of frames) {
     const mvs = readNpy(path.join(out, 'motion_vectors', `mvs-${f.index}.npy`));
@@ -61,7 +66,10 @@ test('mvs on a damaged file keeps what came before and exits 4', (t) => {
   const out = JSON.parse(r.stdout);
   t.false(out.ok);
   t.is(out.error.code, 'ERR_TRUNCATED');
-  const types = fs.readFileSync(path.join(dir, 'dump', 'frame_types.txt'), 'utf8').trim().split('\n');
+  const types = fs
+    .readFileSync(path.join(dir, 'dump', 'frame_types.txt'), 'utf8')
+    .trim()
+    .split('\n');
   t.is(types.length, out.error.framesDecoded);
 });
 
@@ -84,7 +92,10 @@ test('exit codes: usage 2, unreadable input 3, unsupported 5', (t) => {
   // HEVC: vectors from the patched libav, else estimated motion; never refused by default
   const hevc = run('mvs', fixture('hevc.mp4'), '--json');
   t.is(hevc.code, 0);
-  t.is(JSON.parse(hevc.stdout).motionSource, require('../dist').libavVersions().exactReferences ? 'bitstream' : 'estimated');
+  t.is(
+    JSON.parse(hevc.stdout).motionSource,
+    require('../dist').libavVersions().exactReferences ? 'bitstream' : 'estimated',
+  );
   t.is(run('--help').code, 0);
 });
 

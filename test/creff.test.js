@@ -54,7 +54,16 @@ function randomProblem({ C, H, W, h, w, K, seed, motionScale = 4 }) {
 const cases = fs.readdirSync(GOLDEN_DIR).sort();
 
 test('the golden set covers the cases the issue names', (t) => {
-  for (const name of ['small', 'realistic', 'window1', 'window3', 'pixel', 'far-outside', 'small-official', 'small-keyframe-conv'])
+  for (const name of [
+    'small',
+    'realistic',
+    'window1',
+    'window3',
+    'pixel',
+    'far-outside',
+    'small-official',
+    'small-keyframe-conv',
+  ])
     t.true(cases.includes(name), name);
   const realistic = loadCase('realistic').meta;
   t.deepEqual([realistic.channels, realistic.height, realistic.width, realistic.window], [64, 90, 120, 7]);
@@ -76,16 +85,29 @@ for (const name of cases) {
     const diff = maxDiff(r.data, c.expected);
     t.true(Number.isFinite(diff) && diff < TOLERANCE, `max |difference| ${diff.toExponential(2)}`);
   });
-  (cuda.available ? test : test.skip)(`${name}: the CUDA kernel matches PyTorch within ${TOLERANCE}${cuda.available ? '' : ` (skipped: ${cuda.reason})`}`, async (t) => {
-    const c = loadCase(name);
-    const r = await c.creff.run(c.lr, c.key, c.motion, { ...c.options, device: 'cuda' });
-    const diff = maxDiff(r.data, c.expected);
-    t.true(diff < TOLERANCE, `max |difference| ${diff.toExponential(2)}`);
-  });
+  (cuda.available ? test : test.skip)(
+    `${name}: the CUDA kernel matches PyTorch within ${TOLERANCE}${cuda.available ? '' : ` (skipped: ${cuda.reason})`}`,
+    async (t) => {
+      const c = loadCase(name);
+      const r = await c.creff.run(c.lr, c.key, c.motion, { ...c.options, device: 'cuda' });
+      const diff = maxDiff(r.data, c.expected);
+      t.true(diff < TOLERANCE, `max |difference| ${diff.toExponential(2)}`);
+    },
+  );
 }
 
 test('fused equals reference for every window size, odd shapes, an LR wider than the output, work-unit seams and large motion', async (t) => {
-  for (const [K, H, W, h, w, C] of [[1, 20, 28, 10, 14, 6], [3, 19, 33, 7, 9, 5], [5, 40, 50, 20, 25, 12], [9, 35, 37, 18, 19, 3], [11, 48, 16, 24, 8, 7], [7, 1, 40, 1, 20, 4], [7, 40, 1, 20, 1, 4], [7, 20, 24, 30, 50, 5], [5, 200, 70, 100, 35, 3]]) {
+  for (const [K, H, W, h, w, C] of [
+    [1, 20, 28, 10, 14, 6],
+    [3, 19, 33, 7, 9, 5],
+    [5, 40, 50, 20, 25, 12],
+    [9, 35, 37, 18, 19, 3],
+    [11, 48, 16, 24, 8, 7],
+    [7, 1, 40, 1, 20, 4],
+    [7, 40, 1, 20, 1, 4],
+    [7, 20, 24, 30, 50, 5],
+    [5, 200, 70, 100, 35, 3],
+  ]) {
     for (const motionScale of [0.5, 6, 500]) {
       const p = randomProblem({ C, H, W, h, w, K, seed: K * 131 + H, motionScale });
       const ref = await p.creff.run(p.lr, p.key, p.motion, { kernel: 'reference' });
@@ -100,7 +122,13 @@ test('fused equals reference for every window size, odd shapes, an LR wider than
 });
 
 test('emulated CUDA device code equals the reference: partial channel chunks, every window, tile edges', async (t) => {
-  for (const [K, H, W, h, w, C] of [[1, 17, 33, 9, 17, 9], [3, 31, 16, 16, 8, 20], [5, 16, 17, 8, 9, 13], [9, 20, 15, 10, 8, 17], [11, 33, 18, 17, 9, 3]]) {
+  for (const [K, H, W, h, w, C] of [
+    [1, 17, 33, 9, 17, 9],
+    [3, 31, 16, 16, 8, 20],
+    [5, 16, 17, 8, 9, 13],
+    [9, 20, 15, 10, 8, 17],
+    [11, 33, 18, 17, 9, 3],
+  ]) {
     for (const mode of ['exact', 'keyframe-conv']) {
       const p = randomProblem({ C, H, W, h, w, K, seed: 7 * K + C, motionScale: 9 });
       const ref = await p.creff.run(p.lr, p.key, p.motion, { kernel: 'reference', mode });
@@ -110,7 +138,9 @@ test('emulated CUDA device code equals the reference: partial channel chunks, ev
     }
   }
   const big = randomProblem({ C: 2, H: 8, W: 8, h: 4, w: 4, K: 13, seed: 1 });
-  await t.throwsAsync(big.creff.run(big.lr, big.key, big.motion, { kernel: 'cuda-emulated' }), { code: 'ERR_UNSUPPORTED' });
+  await t.throwsAsync(big.creff.run(big.lr, big.key, big.motion, { kernel: 'cuda-emulated' }), {
+    code: 'ERR_UNSUPPORTED',
+  });
 });
 
 test('a prepared keyframe gives the same result as the raw feature; any thread count agrees', async (t) => {
@@ -151,17 +181,37 @@ test('shapes, sizes and options are checked with clear, coded errors', async (t)
   t.throws(() => new CReFF({ channels: 4, window: 0, q: conv, k: conv, v: conv }), { code: 'ERR_INVALID_ARG' });
   t.throws(() => new CReFF({ channels: -4, window: 3, q: conv, k: conv, v: conv }), { code: 'ERR_INVALID_ARG' });
   t.throws(() => new CReFF({ channels: 5, window: 3, q: conv, k: conv, v: conv }), { code: 'ERR_SHAPE' });
-  t.throws(() => new CReFF({ channels: 4, window: 3, q: { weight: [1], bias: conv.bias }, k: conv, v: conv }), { code: 'ERR_INVALID_ARG' });
-  t.throws(() => new CReFF({ channels: 4, window: 3, q: conv, k: { weight: new Float32Array(36), bias: new Float32Array(3) }, v: conv }), { code: 'ERR_SHAPE' });
+  t.throws(() => new CReFF({ channels: 4, window: 3, q: { weight: [1], bias: conv.bias }, k: conv, v: conv }), {
+    code: 'ERR_INVALID_ARG',
+  });
+  t.throws(
+    () =>
+      new CReFF({
+        channels: 4,
+        window: 3,
+        q: conv,
+        k: { weight: new Float32Array(36), bias: new Float32Array(3) },
+        v: conv,
+      }),
+    { code: 'ERR_SHAPE' },
+  );
 
   const run = (lr, key, motion, opts) => p.creff.run(lr, key, motion, opts);
   await t.throwsAsync(run({ data: p.lr.data, dims: [1, 4, 5, 7] }, p.key, p.motion), { code: 'ERR_SHAPE' });
   await t.throwsAsync(run({ data: p.lr.data, dims: [1, 4, 5, -6] }, p.key, p.motion), { code: 'ERR_SHAPE' });
   await t.throwsAsync(run({ data: p.lr.data, dims: [2, 2, 5, 6] }, p.key, p.motion), { code: 'ERR_SHAPE' });
-  await t.throwsAsync(run({ data: Array.from(p.lr.data), dims: p.lr.dims }, p.key, p.motion), { code: 'ERR_INVALID_ARG' });
-  await t.throwsAsync(run(p.lr, { data: new Float32Array(3 * 10 * 12), dims: [1, 3, 10, 12] }, p.motion), { code: 'ERR_SHAPE' });
-  await t.throwsAsync(run(p.lr, p.key, { data: new Float32Array(2 * 10 * 11), dims: [2, 10, 11] }), { code: 'ERR_SHAPE' });
-  await t.throwsAsync(run(p.lr, p.key, { data: new Float32Array(3 * 10 * 12), dims: [3, 10, 12] }), { code: 'ERR_SHAPE' });
+  await t.throwsAsync(run({ data: Array.from(p.lr.data), dims: p.lr.dims }, p.key, p.motion), {
+    code: 'ERR_INVALID_ARG',
+  });
+  await t.throwsAsync(run(p.lr, { data: new Float32Array(3 * 10 * 12), dims: [1, 3, 10, 12] }, p.motion), {
+    code: 'ERR_SHAPE',
+  });
+  await t.throwsAsync(run(p.lr, p.key, { data: new Float32Array(2 * 10 * 11), dims: [2, 10, 11] }), {
+    code: 'ERR_SHAPE',
+  });
+  await t.throwsAsync(run(p.lr, p.key, { data: new Float32Array(3 * 10 * 12), dims: [3, 10, 12] }), {
+    code: 'ERR_SHAPE',
+  });
   await t.throwsAsync(run(p.lr, p.key, p.motion, { kernel: 'fast' }), { code: 'ERR_INVALID_ARG' });
   await t.throwsAsync(run(p.lr, p.key, p.motion, { device: 'gpu' }), { code: 'ERR_INVALID_ARG' });
   await t.throwsAsync(run(p.lr, p.key, p.motion, { sampling: 'nearest' }), { code: 'ERR_INVALID_ARG' });
@@ -173,7 +223,9 @@ test('shapes, sizes and options are checked with clear, coded errors', async (t)
   await t.throwsAsync(run(p.lr, wrongKey, p.motion), { code: 'ERR_SHAPE' });
   const key = await p.creff.prepareKeyframe(p.key);
   await t.throwsAsync(run(p.lr, key, p.motion, { kernel: 'reference' }), { code: 'ERR_INVALID_ARG' });
-  await t.throwsAsync(p.creff.prepareKeyframe({ data: new Float32Array(7), dims: [1, 4, 1, 2] }), { code: 'ERR_SHAPE' });
+  await t.throwsAsync(p.creff.prepareKeyframe({ data: new Float32Array(7), dims: [1, 4, 1, 2] }), {
+    code: 'ERR_SHAPE',
+  });
 });
 
 test('CUDA: available, or refused with ERR_CUDA_UNAVAILABLE and the reason', async (t) => {
@@ -184,7 +236,9 @@ test('CUDA: available, or refused with ERR_CUDA_UNAVAILABLE and the reason', asy
     t.true(maxDiff(gpu.data, cpu.data) < TOLERANCE);
   } else {
     t.log(`no CUDA here: ${cuda.reason}`);
-    const err = await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { device: 'cuda' }), { code: 'ERR_CUDA_UNAVAILABLE' });
+    const err = await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { device: 'cuda' }), {
+      code: 'ERR_CUDA_UNAVAILABLE',
+    });
     t.is(err.message, `${cuda.reason}; to fix: ${cuda.fix}`);
   }
 });
@@ -200,11 +254,17 @@ test('options.output: the result is written into a caller buffer, which must hav
   t.is(again.data, output);
   t.is(maxDiff(output, expected.data), 0);
   await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { output: new Float32Array(5) }), { code: 'ERR_SHAPE' });
-  await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { output: new Float64Array(8 * 20 * 24) }), { code: 'ERR_INVALID_ARG' });
+  await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { output: new Float64Array(8 * 20 * 24) }), {
+    code: 'ERR_INVALID_ARG',
+  });
 });
 
 test('options.output must not share memory with an input, as the pointwise head refuses it too', async (t) => {
-  const C = 8, H = 20, W = 24, h = 10, w = 12;
+  const C = 8,
+    H = 20,
+    W = 24,
+    h = 10,
+    w = 12;
   const p = randomProblem({ C, H, W, h, w, K: 7, seed: 12 });
   const plane = H * W;
   // one buffer holding the keyframe, the LR feature and the motion, then room for an output
@@ -215,10 +275,18 @@ test('options.output must not share memory with an input, as the pointwise head 
   key.set(p.key.data);
   lr.set(p.lr.data);
   motion.set(p.motion.data);
-  const args = [{ data: lr, dims: p.lr.dims }, { data: key, dims: p.key.dims }, { data: motion, dims: p.motion.dims }];
+  const args = [
+    { data: lr, dims: p.lr.dims },
+    { data: key, dims: p.key.dims },
+    { data: motion, dims: p.motion.dims },
+  ];
   const expected = await p.creff.run(...args);
   const end = C * plane + C * h * w + 2 * plane;
-  for (const [what, start] of [['the keyframe feature', 0], ['the LR feature', C * plane], ['the motion field', end - 1]]) {
+  for (const [what, start] of [
+    ['the keyframe feature', 0],
+    ['the LR feature', C * plane],
+    ['the motion field', end - 1],
+  ]) {
     const output = pool.subarray(start, start + C * plane);
     await t.throwsAsync(p.creff.run(...args, { output }), { code: 'ERR_INVALID_ARG', message: new RegExp(what) }, what);
   }
@@ -235,7 +303,12 @@ const HEAD_ROUNDING = 1e-5;
 
 test('options.head: the logits equal the fused feature through the native head, within rounding', async (t) => {
   const { addon } = require('../dist/native');
-  for (const [K, H, W, h, w, C, classes, mode] of [[7, 45, 70, 23, 35, 16, 11, 'exact'], [3, 19, 33, 7, 9, 5, 1, 'exact'], [11, 30, 40, 15, 20, 6, 3, 'exact'], [7, 30, 50, 15, 25, 8, 5, 'keyframe-conv']]) {
+  for (const [K, H, W, h, w, C, classes, mode] of [
+    [7, 45, 70, 23, 35, 16, 11, 'exact'],
+    [3, 19, 33, 7, 9, 5, 1, 'exact'],
+    [11, 30, 40, 15, 20, 6, 3, 'exact'],
+    [7, 30, 50, 15, 25, 8, 5, 'keyframe-conv'],
+  ]) {
     const p = randomProblem({ C, H, W, h, w, K, seed: 5 * K + C, motionScale: 6 });
     const head = { weight: randoms(classes * C, 21 + K, 0.5), bias: randoms(classes, 23 + K, 0.5) };
     const feature = await p.creff.run(p.lr, p.key, p.motion, { mode });
@@ -256,11 +329,21 @@ test('options.head: the logits equal the fused feature through the native head, 
   }
   const p = randomProblem({ C: 4, H: 10, W: 12, h: 5, w: 6, K: 3, seed: 3 });
   const good = { weight: new Float32Array(8), bias: new Float32Array(2) };
-  await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { head: { weight: new Float32Array(7), bias: new Float32Array(2) } }), { code: 'ERR_SHAPE' });
-  await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { head: { weight: good.weight, bias: new Float32Array(0) } }), { code: 'ERR_SHAPE' });
-  await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { head: { weight: [1, 2], bias: good.bias } }), { code: 'ERR_INVALID_ARG' });
+  await t.throwsAsync(
+    p.creff.run(p.lr, p.key, p.motion, { head: { weight: new Float32Array(7), bias: new Float32Array(2) } }),
+    { code: 'ERR_SHAPE' },
+  );
+  await t.throwsAsync(
+    p.creff.run(p.lr, p.key, p.motion, { head: { weight: good.weight, bias: new Float32Array(0) } }),
+    { code: 'ERR_SHAPE' },
+  );
+  await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { head: { weight: [1, 2], bias: good.bias } }), {
+    code: 'ERR_INVALID_ARG',
+  });
   await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { head: null }), { code: 'ERR_INVALID_ARG' });
-  await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { head: good, output: new Float32Array(4 * 10 * 12) }), { code: 'ERR_SHAPE' });
+  await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { head: good, output: new Float32Array(4 * 10 * 12) }), {
+    code: 'ERR_SHAPE',
+  });
   await t.throwsAsync(p.creff.run(p.lr, p.key, p.motion, { head: good, device: 'cuda' }), { code: 'ERR_INVALID_ARG' });
 });
 
@@ -269,7 +352,13 @@ test('options.head: the logits equal the fused feature through the native head, 
 // window sizes on the shifted-register path and off it, widths that leave partial blocks and
 // strips, an LR wider than the output, keyframe-conv, the head.
 test('every SIMD path this CPU has gives the reference result', async (t) => {
-  const CASES = [[7, 45, 70, 23, 35, 8, 'exact'], [9, 20, 33, 10, 17, 5, 'exact'], [5, 17, 9, 9, 5, 6, 'keyframe-conv'], [11, 16, 24, 8, 12, 3, 'exact'], [3, 12, 20, 18, 30, 4, 'exact']];
+  const CASES = [
+    [7, 45, 70, 23, 35, 8, 'exact'],
+    [9, 20, 33, 10, 17, 5, 'exact'],
+    [5, 17, 9, 9, 5, 6, 'keyframe-conv'],
+    [11, 16, 24, 8, 12, 3, 'exact'],
+    [3, 12, 20, 18, 30, 4, 'exact'],
+  ];
   const script = `
     const { CReFF } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
     const { addon } = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'native'))});
@@ -295,7 +384,12 @@ test('every SIMD path this CPU has gives the reference result', async (t) => {
       process.stdout.write(JSON.stringify({ level: addon().simdLevel(), out }));
     })();`;
   const run = (level) =>
-    JSON.parse(execFileSync(process.execPath, ['-e', script], { env: { ...process.env, ARSEG_SIMD: level ?? '' }, maxBuffer: 1 << 28 }).toString());
+    JSON.parse(
+      execFileSync(process.execPath, ['-e', script], {
+        env: { ...process.env, ARSEG_SIMD: level ?? '' },
+        maxBuffer: 1 << 28,
+      }).toString(),
+    );
   const references = [];
   for (const [K, H, W, h, w, C, mode] of CASES) {
     const conv = (s) => ({ weight: randoms(C * 9, s, 1 / 3), bias: randoms(C, s + 1, 1 / 3) });
@@ -318,7 +412,10 @@ test('every SIMD path this CPU has gives the reference result', async (t) => {
     CASES.forEach(([K, H, W, , , C, mode], i) => {
       const diff = maxDiff(out[i].fused, references[i]);
       t.true(diff < TOLERANCE, `${level} K=${K} ${H}x${W} C=${C} ${mode}: ${diff.toExponential(2)}`);
-      t.true(out[i].head < HEAD_ROUNDING, `${level} K=${K}: the head inside the kernel ~ the head after it: ${out[i].head}`);
+      t.true(
+        out[i].head < HEAD_ROUNDING,
+        `${level} K=${K}: the head inside the kernel ~ the head after it: ${out[i].head}`,
+      );
     });
   }
 });

@@ -76,7 +76,10 @@ test('corrupt packets: decoding goes on, damaged frames are flagged; strict mode
   const reader = openVideo(file, { vectors: true, motion: 'accumulated' });
   const frames = await collect(reader);
   t.is(frames.length, 36);
-  t.true(frames.some((f) => f.corrupt), 'some frames are flagged corrupt');
+  t.true(
+    frames.some((f) => f.corrupt),
+    'some frames are flagged corrupt',
+  );
   // strict: either the decoder rejected a packet (coded error) or it concealed everything
   try {
     await collect(openVideo(file, { strict: true }));
@@ -89,18 +92,28 @@ test('corrupt packets: decoding goes on, damaged frames are flagged; strict mode
 
 test('bitstream motion on a codec that exports none: ERR_NO_MOTION_VECTORS, never zeros', async (t) => {
   // VP9 exports no vectors in any libav; HEVC none without ar-seg-native's patch.
-  const err = await t.throwsAsync(collect(openVideo(fixture('translate-vp9.webm'), { motion: 'accumulated', motionSource: 'bitstream' })), { code: 'ERR_NO_MOTION_VECTORS' });
+  const err = await t.throwsAsync(
+    collect(openVideo(fixture('translate-vp9.webm'), { motion: 'accumulated', motionSource: 'bitstream' })),
+    { code: 'ERR_NO_MOTION_VECTORS' },
+  );
   t.regex(err.message, /vp9/);
-  t.throws(() => createPacketReader({ codec: 'vp9', vectors: true, motionSource: 'bitstream' }), { code: 'ERR_NO_MOTION_VECTORS' });
+  t.throws(() => createPacketReader({ codec: 'vp9', vectors: true, motionSource: 'bitstream' }), {
+    code: 'ERR_NO_MOTION_VECTORS',
+  });
   // By default such a codec gets estimated motion (test/estimator.test.js).
   t.notThrows(() => createPacketReader({ codec: 'vp9', vectors: true }).close());
   if (require('../dist').libavVersions().exactReferences) {
     t.truthy(createPacketReader({ codec: 'hevc', vectors: true, motionSource: 'bitstream' }));
     return;
   }
-  const hevc = await t.throwsAsync(collect(openVideo(fixture('hevc.mp4'), { motion: 'accumulated', motionSource: 'bitstream' })), { code: 'ERR_NO_MOTION_VECTORS' });
+  const hevc = await t.throwsAsync(
+    collect(openVideo(fixture('hevc.mp4'), { motion: 'accumulated', motionSource: 'bitstream' })),
+    { code: 'ERR_NO_MOTION_VECTORS' },
+  );
   t.regex(hevc.message, /hevc.*patch/);
-  t.throws(() => createPacketReader({ codec: 'hevc', vectors: true, motionSource: 'bitstream' }), { code: 'ERR_NO_MOTION_VECTORS' });
+  t.throws(() => createPacketReader({ codec: 'hevc', vectors: true, motionSource: 'bitstream' }), {
+    code: 'ERR_NO_MOTION_VECTORS',
+  });
   t.is(createPacketReader({ codec: 'hevc', vectors: true }).motionSource, 'estimated');
 });
 

@@ -13,9 +13,11 @@ const CASE_TIMEOUT_MS = 10000;
 function rng(seed) {
   let x = seed >>> 0 || 1;
   return (n) => {
-    x ^= x << 13; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
     x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
+    x ^= x << 5;
+    x >>>= 0;
     return x % n;
   };
 }
@@ -24,19 +26,22 @@ function mutate(bytes, seed) {
   const r = rng(seed);
   const out = Buffer.from(bytes);
   switch (seed % 4) {
-    case 0: { // flip bytes
+    case 0: {
+      // flip bytes
       const n = 1 + r(40);
       for (let i = 0; i < n; i++) out[r(out.length)] ^= 1 + r(255);
       return out;
     }
     case 1: // truncate
       return out.subarray(0, r(out.length));
-    case 2: { // zero a range
+    case 2: {
+      // zero a range
       const at = r(out.length);
       out.fill(0, at, Math.min(out.length, at + 1 + r(2000)));
       return out;
     }
-    default: { // repeat a range somewhere else
+    default: {
+      // repeat a range somewhere else
       const at = r(out.length);
       const len = 1 + r(1500);
       const to = r(out.length);
@@ -76,15 +81,33 @@ const dir = tmpDir('arseg-fuzz-');
 
 // HEVC with the patched libav's vectors (B-pyramid, open GOP, wavefronts; Main10): its motion
 // export and the composition that follows it.
-const hevc = libavVersions().exactReferences ? [['x265-default.mp4', 100], ['hevc-main10.mp4', 40], ['hevc-wpp.mp4', 40]] : [];
-for (const [name, count] of [['translate-b.mp4', 120], ['translate-p.h264', 100], ['mpeg4.mp4', 40], ['x264-default.mp4', 60], ...hevc]) {
+const hevc = libavVersions().exactReferences
+  ? [
+      ['x265-default.mp4', 100],
+      ['hevc-main10.mp4', 40],
+      ['hevc-wpp.mp4', 40],
+    ]
+  : [];
+for (const [name, count] of [
+  ['translate-b.mp4', 120],
+  ['translate-p.h264', 100],
+  ['mpeg4.mp4', 40],
+  ['x264-default.mp4', 60],
+  ...hevc,
+]) {
   test(`fuzz: ${count} damaged variants of ${name} end in frames or a coded error`, async (t) => {
     const original = fs.readFileSync(fixture(name));
     const outcomes = {};
     for (let seed = 1; seed <= count; seed++) {
       const file = path.join(dir, `${seed}-${name}`);
       fs.writeFileSync(file, mutate(original, seed * 7919));
-      const options = { vectors: true, motion: 'accumulated', rgb: seed % 3 === 0, composition: seed % 4 === 1 ? 'official' : 'bilinear', threads: seed % 2 ? 1 : 3 };
+      const options = {
+        vectors: true,
+        motion: 'accumulated',
+        rgb: seed % 3 === 0,
+        composition: seed % 4 === 1 ? 'official' : 'bilinear',
+        threads: seed % 2 ? 1 : 3,
+      };
       const result = await withinTime(readAll(file, options), `${name} seed ${seed}`);
       const key = result.code ?? 'frames';
       outcomes[key] = (outcomes[key] ?? 0) + 1;
@@ -105,7 +128,20 @@ test('fuzz: damaged HEVC bytes through the packet reader', async (t) => {
   // written by ffmpeg's hevc muxer when available, else skip.
   const raw = path.join(dir, 'x265.hevc');
   try {
-    require('node:child_process').execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', fixture('x265-default.mp4'), '-c', 'copy', '-bsf:v', 'hevc_mp4toannexb', '-f', 'hevc', raw]);
+    require('node:child_process').execFileSync('ffmpeg', [
+      '-v',
+      'error',
+      '-y',
+      '-i',
+      fixture('x265-default.mp4'),
+      '-c',
+      'copy',
+      '-bsf:v',
+      'hevc_mp4toannexb',
+      '-f',
+      'hevc',
+      raw,
+    ]);
   } catch (err) {
     t.log(`skipped: ffmpeg could not write the raw HEVC stream (${String(err.message).split('\n')[0]})`);
     t.pass();
@@ -115,11 +151,17 @@ test('fuzz: damaged HEVC bytes through the packet reader', async (t) => {
   let frames = 0;
   for (let seed = 1; seed <= 60; seed++) {
     const bytes = seed === 1 ? original : mutate(original, seed * 15485863);
-    const decoder = createPacketReader({ codec: 'hevc', vectors: true, motion: 'accumulated', threads: seed % 2 ? 1 : 2 });
+    const decoder = createPacketReader({
+      codec: 'hevc',
+      vectors: true,
+      motion: 'accumulated',
+      threads: seed % 2 ? 1 : 2,
+    });
     try {
       await withinTime(
         (async () => {
-          for (let at = 0; at < bytes.length; at += 2500) frames += (await decoder.decode(bytes.subarray(at, at + 2500))).length;
+          for (let at = 0; at < bytes.length; at += 2500)
+            frames += (await decoder.decode(bytes.subarray(at, at + 2500))).length;
           frames += (await decoder.flush()).length;
         })(),
         `hevc packet seed ${seed}`,
@@ -143,7 +185,8 @@ test('fuzz: damaged Annex-B bytes through the packet decoder', async (t) => {
     try {
       await withinTime(
         (async () => {
-          for (let at = 0; at < bytes.length; at += 3000) frames += (await decoder.decode(bytes.subarray(at, at + 3000))).length;
+          for (let at = 0; at < bytes.length; at += 3000)
+            frames += (await decoder.decode(bytes.subarray(at, at + 3000))).length;
           frames += (await decoder.flush()).length;
         })(),
         `packet seed ${seed}`,

@@ -75,7 +75,7 @@ for (const mode of ['align-corners', 'half-pixel']) {
   }
 }
 
-test('logits at the frame size: a tie goes to the lower class, whatever the pixel\'s lane', async (t) => {
+test("logits at the frame size: a tie goes to the lower class, whatever the pixel's lane", async (t) => {
   const [classes, h, w] = [4, 3, 37];
   const logits = new Float32Array(classes * h * w);
   for (let p = 0; p < h * w; p++) {
@@ -101,10 +101,26 @@ function viaReference(logits, classes, h, w, via, outH, outW, mode) {
 
 // [name, classes, h, w, via, outH, outW]
 const VIA_CASES = [
-  ['BiSeNet18: x8 half-pixel, then to a frame not 8x the logits', 5, 15, 23, { height: 120, width: 184, upsampling: 'half-pixel' }, 240, 360],
+  [
+    'BiSeNet18: x8 half-pixel, then to a frame not 8x the logits',
+    5,
+    15,
+    23,
+    { height: 120, width: 184, upsampling: 'half-pixel' },
+    240,
+    360,
+  ],
   ['BiSeNet18: x8 half-pixel, then the identity', 4, 6, 8, { height: 48, width: 64, upsampling: 'half-pixel' }, 48, 64],
   ['PSPNet LR: to the LR input, then to the frame', 6, 64, 96, { height: 60, width: 90 }, 120, 180],
-  ['PSPNet HR: logits at the input, input at the frame (the identity twice)', 3, 10, 12, { height: 10, width: 12 }, 10, 12],
+  [
+    'PSPNet HR: logits at the input, input at the frame (the identity twice)',
+    3,
+    10,
+    12,
+    { height: 10, width: 12 },
+    10,
+    12,
+  ],
   ['downsampling first, then up', 3, 20, 30, { height: 7, width: 11, upsampling: 'half-pixel' }, 25, 33],
 ];
 
@@ -124,14 +140,23 @@ test('two resizes are not one (via is not ignored); the identity as the first is
   const logits = randoms(classes * h * w, 3, 4);
   // 40 rows, not 2 x 23 - 1 = 45: that grid would sample the same linear pieces again
   const one = await addon().labelsFromLogits(logits, classes, h, w, 90, 120, 'align-corners');
-  const two = await addon().labelsFromLogits(logits, classes, h, w, 90, 120, 'align-corners', { height: 40, width: 57 });
+  const two = await addon().labelsFromLogits(logits, classes, h, w, 90, 120, 'align-corners', {
+    height: 40,
+    width: 57,
+  });
   t.true(one.reduce((n, v, i) => n + (v !== two[i] ? 1 : 0), 0) > 0);
-  t.deepEqual(await addon().labelsFromLogits(logits, classes, h, w, 90, 120, 'half-pixel', { height: h, width: w }),
-    await addon().labelsFromLogits(logits, classes, h, w, 90, 120, 'half-pixel'));
+  t.deepEqual(
+    await addon().labelsFromLogits(logits, classes, h, w, 90, 120, 'half-pixel', { height: h, width: w }),
+    await addon().labelsFromLogits(logits, classes, h, w, 90, 120, 'half-pixel'),
+  );
 });
 
 test('bad via options are refused with ERR_INVALID_ARG', (t) => {
   const logits = randoms(2 * 2 * 2, 1);
   for (const via of [{ height: 0, width: 4 }, { height: 4 }, { height: 4, width: 4, upsampling: 'nearest' }, 7])
-    t.throws(() => addon().labelsFromLogits(logits, 2, 2, 2, 4, 4, 'align-corners', via), { code: 'ERR_INVALID_ARG' }, JSON.stringify(via));
+    t.throws(
+      () => addon().labelsFromLogits(logits, 2, 2, 2, 4, 4, 'align-corners', via),
+      { code: 'ERR_INVALID_ARG' },
+      JSON.stringify(via),
+    );
 });

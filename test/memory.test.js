@@ -20,7 +20,10 @@ test.serial('3000 frames with pixels, tensors, vectors and motion: memory stays 
   fs.writeFileSync(file, Buffer.concat(Array(125).fill(tiny)));
   const reader = openVideo(file, {
     rgb: true,
-    tensors: [{ width: 64, height: 48 }, { width: 32, height: 24 }],
+    tensors: [
+      { width: 64, height: 48 },
+      { width: 32, height: 24 },
+    ],
     vectors: true,
     motion: 'accumulated',
     stride: 4,

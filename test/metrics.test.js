@@ -3,7 +3,8 @@
 const test = require('ava');
 const { ConfusionMatrix, DistanceMetrics, iouFromConfusion, meanOf, IGNORE_LABEL } = require('../dist');
 
-const close = (t, actual, expected, what) => t.true(Math.abs(actual - expected) < 1e-12, `${what}: ${actual} != ${expected}`);
+const close = (t, actual, expected, what) =>
+  t.true(Math.abs(actual - expected) < 1e-12, `${what}: ${actual} != ${expected}`);
 
 test('confusion matrix: rows are labels, columns predictions; 255 and the ignore index are not counted', (t) => {
   t.is(IGNORE_LABEL, 255);
@@ -40,16 +41,15 @@ test('IoU: null for a class absent from labels and predictions, 0 for one only p
 
 test('iouFromConfusion on a hand-written matrix, with an excluded class', (t) => {
   // label x prediction
-  const counts = [
-    5, 1, 0,
-    2, 3, 1,
-    0, 0, 4,
-  ];
+  const counts = [5, 1, 0, 2, 3, 1, 0, 0, 4];
   const iou = iouFromConfusion(counts, 3);
   close(t, iou[0], 5 / (6 + 7 - 5), 'class 0');
   close(t, iou[1], 3 / (6 + 4 - 3), 'class 1');
   close(t, iou[2], 4 / (4 + 5 - 4), 'class 2');
-  t.deepEqual(iouFromConfusion(counts, 3, [1]).map((v) => v === null), [false, true, false]);
+  t.deepEqual(
+    iouFromConfusion(counts, 3, [1]).map((v) => v === null),
+    [false, true, false],
+  );
   t.throws(() => iouFromConfusion([1, 2, 3], 2), { code: 'ERR_SHAPE' });
 });
 

@@ -7,7 +7,15 @@ const { openVideo, libavVersions, VECTOR_REF_NONE, VECTOR_REF_UNKNOWN } = requir
 const { fixture, meta, collect } = require('./helpers/fixtures');
 
 const exactBuild = Boolean(libavVersions().exactReferences);
-const TRANSLATION = ['translate-refs.mp4', 'x264-default.mp4', 'x265-default.mp4', 'x265-p.mp4', 'hevc-main10.mp4', 'hevc-wpp.mp4', 'hevc-tiles.mp4'];
+const TRANSLATION = [
+  'translate-refs.mp4',
+  'x264-default.mp4',
+  'x265-default.mp4',
+  'x265-p.mp4',
+  'hevc-main10.mp4',
+  'hevc-wpp.mp4',
+  'hevc-tiles.mp4',
+];
 
 /** Test only what the build can do: the patched libav (prebuild, scripts/setup.sh) or not. */
 function patchedOnly(title, fn) {
@@ -56,18 +64,24 @@ patchedOnly('every vector names its exact reference; the vector is that many fra
       if (vs.length < 12) continue; // too few to take a median of
       const med = (c) => vs.map((v) => v[c]).sort((a, b) => a - b)[vs.length >> 1];
       // A vector against a reference d frames back describes d steps of the shift.
-      t.true(Math.abs(med(0) - d * dx) <= 0.25 && Math.abs(med(1) - d * dy) <= 0.25,
-        `${name}, distance ${d}: median vector (${med(0)}, ${med(1)}), expected (${d * dx}, ${d * dy})`);
+      t.true(
+        Math.abs(med(0) - d * dx) <= 0.25 && Math.abs(med(1) - d * dy) <= 0.25,
+        `${name}, distance ${d}: median vector (${med(0)}, ${med(1)}), expected (${d * dx}, ${d * dy})`,
+      );
     }
   }
 });
 
-patchedOnly('references include B-frames (pyramids) and, in x265\'s open GOPs, the next GOP\'s I-frame', async (t) => {
+patchedOnly("references include B-frames (pyramids) and, in x265's open GOPs, the next GOP's I-frame", async (t) => {
   const frames = await collect(openVideo(fixture('x264-default.mp4'), { vectors: true }));
-  const fromB = frames.some((f) => Array.from(f.vectorRefs).some((d) => d !== VECTOR_REF_NONE && d !== 0 && frames[f.index - d].pictType === 'B'));
+  const fromB = frames.some((f) =>
+    Array.from(f.vectorRefs).some((d) => d !== VECTOR_REF_NONE && d !== 0 && frames[f.index - d].pictType === 'B'),
+  );
   t.true(fromB, 'x264 defaults (b-pyramid normal) predict from B-frames');
   const hevc = await collect(openVideo(fixture('x265-default.mp4'), { vectors: true }));
-  const leading = hevc.filter((f) => f.pictType === 'B' && Array.from(f.vectorRefs).some((d) => d < 0 && hevc[f.index - d].pictType === 'I'));
+  const leading = hevc.filter(
+    (f) => f.pictType === 'B' && Array.from(f.vectorRefs).some((d) => d < 0 && hevc[f.index - d].pictType === 'I'),
+  );
   t.true(leading.length > 0, 'some B-frames before an I-frame predict from it (open GOP)');
   for (const f of leading) t.false(f.isKeyframe);
 });
@@ -84,7 +98,10 @@ async function accuracy(name, options) {
     const s = perDistance.get(k) ?? { sum: 0, within: 0, n: 0 };
     for (let i = 2; i < height - 2; i++)
       for (let j = 2; j < width - 2; j++) {
-        const e = Math.hypot(data[i * width + j] - k * m.motion.dx, data[width * height + i * width + j] - k * m.motion.dy);
+        const e = Math.hypot(
+          data[i * width + j] - k * m.motion.dx,
+          data[width * height + i * width + j] - k * m.motion.dy,
+        );
         s.sum += e;
         s.within += e <= 0.5;
         s.n++;
@@ -95,25 +112,36 @@ async function accuracy(name, options) {
   return [...perDistance].map(([k, s]) => ({ k, mean: s.sum / s.n, within: s.within / s.n }));
 }
 
-patchedOnly('accumulated to the keyframe: mean error <= 0.1 px and >= 98% of cells within 0.5 px at every distance', async (t) => {
-  // bench/motion-accuracy.js prints the same figures (BENCHMARKS.md). The open GOP's leading
-  // pictures (x265 defaults, distances 9-11) go through the estimate of where the next I-frame
-  // sits (keyframe_composer.h, bridging).
-  for (const name of TRANSLATION) {
-    for (const { k, mean, within } of await accuracy(name, { stride: 8 })) {
-      t.true(mean <= 0.1, `${name} distance ${k}: mean error ${mean.toFixed(3)} px`);
-      t.true(within >= 0.98, `${name} distance ${k}: ${(100 * within).toFixed(1)}% within 0.5 px`);
+patchedOnly(
+  'accumulated to the keyframe: mean error <= 0.1 px and >= 98% of cells within 0.5 px at every distance',
+  async (t) => {
+    // bench/motion-accuracy.js prints the same figures (BENCHMARKS.md). The open GOP's leading
+    // pictures (x265 defaults, distances 9-11) go through the estimate of where the next I-frame
+    // sits (keyframe_composer.h, bridging).
+    for (const name of TRANSLATION) {
+      for (const { k, mean, within } of await accuracy(name, { stride: 8 })) {
+        t.true(mean <= 0.1, `${name} distance ${k}: mean error ${mean.toFixed(3)} px`);
+        t.true(within >= 0.98, `${name} distance ${k}: ${(100 * within).toFixed(1)}% within 0.5 px`);
+      }
     }
-  }
-});
+  },
+);
 
 patchedOnly('HEVC: vectors from P and B slices; frame threads export the same vectors as one thread', async (t) => {
   for (const name of ['x265-default.mp4', 'hevc-main10.mp4', 'hevc-wpp.mp4', 'x264-default.mp4']) {
     const one = await collect(openVideo(fixture(name), { vectors: true, threads: 1 }));
-    t.true(one.some((f) => f.pictType === 'B' && f.vectors.length > 0), `${name}: B-frames carry vectors`);
-    t.true(one.some((f) => f.pictType === 'P' && f.vectors.length > 0), `${name}: P-frames carry vectors`);
+    t.true(
+      one.some((f) => f.pictType === 'B' && f.vectors.length > 0),
+      `${name}: B-frames carry vectors`,
+    );
+    t.true(
+      one.some((f) => f.pictType === 'P' && f.vectors.length > 0),
+      `${name}: P-frames carry vectors`,
+    );
     for (let round = 0; round < 2; round++) {
-      const runs = await Promise.all(Array.from({ length: 4 }, () => collect(openVideo(fixture(name), { vectors: true, threads: 4 }))));
+      const runs = await Promise.all(
+        Array.from({ length: 4 }, () => collect(openVideo(fixture(name), { vectors: true, threads: 4 }))),
+      );
       for (const frames of runs) {
         t.is(frames.length, one.length);
         frames.forEach((f, i) => {
@@ -150,19 +178,30 @@ test('the reader says whether motion is exact, and a packet reader does too', as
 
 test('MPEG-2 vectors name the nearest anchors exactly, also without the patch', async (t) => {
   const frames = await collect(openVideo(fixture('mpeg2.mpg'), { vectors: true }));
-  for (const f of frames.filter((g) => g.pictType === 'P')) t.true(Array.from(f.vectorRefs).every((d) => d === 1), `frame ${f.index}`);
+  for (const f of frames.filter((g) => g.pictType === 'P'))
+    t.true(
+      Array.from(f.vectorRefs).every((d) => d === 1),
+      `frame ${f.index}`,
+    );
 });
 
 test("composition: 'official' gives whole pixels; an unknown composition is refused", async (t) => {
-  const frames = await collect(openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', composition: 'official', stride: 4 }));
+  const frames = await collect(
+    openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', composition: 'official', stride: 4 }),
+  );
   for (const f of frames.slice(0, 12)) {
-    t.true(f.motion.data.every((v) => Number.isInteger(v)), `frame ${f.index}`);
+    t.true(
+      f.motion.data.every((v) => Number.isInteger(v)),
+      `frame ${f.index}`,
+    );
     t.is(f.motion.width, 48);
   }
-  t.throws(() => openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', composition: 'nearest' }), { code: 'ERR_INVALID_ARG' });
+  t.throws(() => openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', composition: 'nearest' }), {
+    code: 'ERR_INVALID_ARG',
+  });
 });
 
-patchedOnly('HEVC with tiles: every block\'s vector and reference as written, with frame threads too', async (t) => {
+patchedOnly("HEVC with tiles: every block's vector and reference as written, with frame threads too", async (t) => {
   // hevc-tiles.mp4 (test/fixtures/hevc-writer.js): three tile columns, P pictures in two slices;
   // tiles 0-1 predict from the previous picture, tile 2 (x >= 512) from the one before once the
   // GOP has it. A CTB given another slice's reference list (tile scan vs raster) shows here.
@@ -184,7 +223,11 @@ patchedOnly('HEVC with tiles: every block\'s vector and reference as written, wi
         const d = v[5] >= split ? Math.min(inGop, 2) : 1;
         const where = `frame ${f.index} (threads ${threads}) block at ${v[5]},${v[6]}`;
         t.is(f.vectorRefs[r], d, where);
-        t.deepEqual([v[0], v[1], v[2], v[7] / v[9], v[8] / v[9]], [-1, 64, 64, d * m.motion.dx, d * m.motion.dy], where);
+        t.deepEqual(
+          [v[0], v[1], v[2], v[7] / v[9], v[8] / v[9]],
+          [-1, 64, 64, d * m.motion.dx, d * m.motion.dy],
+          where,
+        );
       }
     }
   }

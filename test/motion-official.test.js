@@ -17,7 +17,12 @@ function readInt16(file) {
   const headerLen = buf.readUInt16LE(8);
   const header = buf.toString('latin1', 10, 10 + headerLen);
   if (!header.includes("'<i2'")) throw new Error(`${file}: not int16`);
-  const shape = /'shape': \(([^)]*)\)/.exec(header)[1].split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = /'shape': \(([^)]*)\)/
+    .exec(header)[1]
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   return { shape, data: new Int16Array(new Uint8Array(buf.subarray(10 + headerLen)).buffer) };
 }
 
@@ -29,15 +34,25 @@ test('official composition equals the transcription of mergeMotion, pixel for pi
     t.pass();
     return;
   }
-  const frames = await collect(openVideo(fixture('hevc-zoom.mp4'), { vectors: true, motion: 'accumulated', composition: 'official', stride: 1 }));
+  const frames = await collect(
+    openVideo(fixture('hevc-zoom.mp4'), { vectors: true, motion: 'accumulated', composition: 'official', stride: 1 }),
+  );
   const goldenFrames = fs.readdirSync(GOLDEN).filter((f) => /^golden-\d+\.npy$/.test(f)).length;
   t.true(goldenFrames >= 11, `${goldenFrames} golden frames`);
   for (let i = 1; i <= goldenFrames; i++) {
     const f = frames[i];
     t.is(f.keyframeIndex, 0);
     // The transcription's input is what this decoder exports: check it has not changed.
-    t.deepEqual(Array.from(f.vectors), Array.from(readNpy(path.join(GOLDEN, `vectors-${i}.npy`)).data), `frame ${i} vectors`);
-    t.deepEqual(Array.from(f.vectorRefs), Array.from(readNpy(path.join(GOLDEN, `refs-${i}.npy`)).data), `frame ${i} references`);
+    t.deepEqual(
+      Array.from(f.vectors),
+      Array.from(readNpy(path.join(GOLDEN, `vectors-${i}.npy`)).data),
+      `frame ${i} vectors`,
+    );
+    t.deepEqual(
+      Array.from(f.vectorRefs),
+      Array.from(readNpy(path.join(GOLDEN, `refs-${i}.npy`)).data),
+      `frame ${i} references`,
+    );
     const golden = readInt16(path.join(GOLDEN, `golden-${i}.npy`));
     const [h, w] = golden.shape;
     t.is(f.motion.width, w);
@@ -57,10 +72,12 @@ test('official composition at a stride takes the pixel at each cell centre', asy
   const full = await collect(openVideo(file, { motion: 'accumulated', composition: 'official', stride: 1 }));
   const coarse = await collect(openVideo(file, { motion: 'accumulated', composition: 'official', stride: 8 }));
   for (let i = 0; i < full.length; i++) {
-    const a = full[i].motion, b = coarse[i].motion;
+    const a = full[i].motion,
+      b = coarse[i].motion;
     for (let r = 0; r < b.height; r++)
       for (let c = 0; c < b.width; c++) {
-        const y = Math.min(r * 8 + 3, a.height - 1), x = Math.min(c * 8 + 3, a.width - 1);
+        const y = Math.min(r * 8 + 3, a.height - 1),
+          x = Math.min(c * 8 + 3, a.width - 1);
         t.is(b.data[r * b.width + c], a.data[y * a.width + x]);
         t.is(b.data[b.width * b.height + r * b.width + c], a.data[a.width * a.height + y * a.width + x]);
       }

@@ -22,7 +22,8 @@ test('I-frames carry no vectors; P-frame vectors match the known shift', async (
     }
     const rows = f.vectors.length / 10;
     t.true(rows > 0);
-    const dx = [], dy = [];
+    const dx = [],
+      dy = [];
     for (let r = 0; r < rows; r++) {
       const v = f.vectors.subarray(r * 10, r * 10 + 10);
       t.is(v[0], -1, 'P-frames predict from the past');
@@ -45,7 +46,10 @@ test('dense field to the reference matches the shift to a quarter pixel in the i
     t.is(f.motion.mode, 'reference');
     const dx = interior(f.motion, 0, 3);
     const dy = interior(f.motion, 1, 3);
-    const good = share(dx.map((v, i) => [v, dy[i]]), ([x, y]) => Math.abs(x - SHIFT.dx) <= 0.25 && Math.abs(y - SHIFT.dy) <= 0.25);
+    const good = share(
+      dx.map((v, i) => [v, dy[i]]),
+      ([x, y]) => Math.abs(x - SHIFT.dx) <= 0.25 && Math.abs(y - SHIFT.dy) <= 0.25,
+    );
     t.true(good >= 0.9, `frame ${f.index}: ${(good * 100).toFixed(1)}% of interior cells within 1/4 px`);
   }
 });
@@ -64,7 +68,10 @@ for (const name of ['translate-p.mp4', 'translate-b.mp4']) {
       }
       const err = dx.map((v, i) => Math.max(Math.abs(v - k * SHIFT.dx), Math.abs(dy[i] - k * SHIFT.dy)));
       const good = share(err, (e) => e <= 0.5);
-      t.true(good >= 0.95, `frame ${f.index} (k=${k}): ${(good * 100).toFixed(1)}% within 1/2 px, median error ${median(err)}`);
+      t.true(
+        good >= 0.95,
+        `frame ${f.index} (k=${k}): ${(good * 100).toFixed(1)}% within 1/2 px, median error ${median(err)}`,
+      );
       t.true(median(err) <= 0.25);
     }
   });
@@ -73,7 +80,8 @@ for (const name of ['translate-p.mp4', 'translate-b.mp4']) {
 test('zoom: the accumulated field follows the radial motion', async (t) => {
   const m = meta['zoom.mp4'];
   const factor = m.motion.factor;
-  const cx = (m.width - 1) / 2, cy = (m.height - 1) / 2;
+  const cx = (m.width - 1) / 2,
+    cy = (m.height - 1) / 2;
   const frames = await collect(openVideo(fixture('zoom.mp4'), { motion: 'accumulated', stride: 8 }));
   for (const f of frames) {
     const k = f.index - f.keyframeIndex;
@@ -82,8 +90,10 @@ test('zoom: the accumulated field follows the radial motion', async (t) => {
     const { width, height, stride, data } = f.motion;
     for (let i = 2; i < height - 2; i++)
       for (let j = 2; j < width - 2; j++) {
-        const px = j * stride + (stride - 1) / 2, py = i * stride + (stride - 1) / 2;
-        const ex = (px - cx) * scale, ey = (py - cy) * scale;
+        const px = j * stride + (stride - 1) / 2,
+          py = i * stride + (stride - 1) / 2;
+        const ex = (px - cx) * scale,
+          ey = (py - cy) * scale;
         errs.push(Math.hypot(data[i * width + j] - ex, data[width * height + i * width + j] - ey));
       }
     t.true(median(errs) <= 0.5, `frame ${f.index} (k=${k}): median error ${median(errs).toFixed(3)} px`);
@@ -105,14 +115,20 @@ test('native composition equals the plain reference implementation', async (t) =
     ['x265-default.mp4', 7],
   ]) {
     if (meta[name].codec === 'hevc' && !libavVersions().exactReferences) continue;
-    const frames = await collect(openVideo(fixture(name), { vectors: true, motion: 'accumulated', stride: 8, keyframes }));
+    const frames = await collect(
+      openVideo(fixture(name), { vectors: true, motion: 'accumulated', stride: 8, keyframes }),
+    );
     const expected = reference.accumulate(frames, 8);
     let maxErr = 0;
     frames.forEach((f, i) => {
       t.is(f.keyframeIndex, expected[i].keyframeIndex);
       const n = f.motion.width * f.motion.height;
       for (let c = 0; c < n; c++) {
-        maxErr = Math.max(maxErr, Math.abs(f.motion.data[c] - expected[i].dx[c]), Math.abs(f.motion.data[n + c] - expected[i].dy[c]));
+        maxErr = Math.max(
+          maxErr,
+          Math.abs(f.motion.data[c] - expected[i].dx[c]),
+          Math.abs(f.motion.data[n + c] - expected[i].dy[c]),
+        );
       }
     });
     t.true(maxErr < 1e-4, `${name} keyframes=${keyframes}: max difference ${maxErr}`);
@@ -129,14 +145,20 @@ test('keyframe interval: every L-th frame, B-frame keyframes included', async (t
     const k = f.index % 4;
     const dx = median(interior(f.motion, 0));
     const dy = median(interior(f.motion, 1));
-    t.true(Math.abs(dx - k * SHIFT.dx) <= 0.5 && Math.abs(dy - k * SHIFT.dy) <= 0.5, `frame ${f.index}: (${dx}, ${dy})`);
+    t.true(
+      Math.abs(dx - k * SHIFT.dx) <= 0.5 && Math.abs(dy - k * SHIFT.dy) <= 0.5,
+      `frame ${f.index}: (${dx}, ${dy})`,
+    );
   }
   t.is(frames[4].pictType, 'B');
 });
 
 test('a keyframe interval longer than the GOP crosses I-frames with zero intra motion', async (t) => {
   const frames = await collect(openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', keyframes: 30 }));
-  t.deepEqual(frames.filter((f) => f.isKeyframe).map((f) => f.index), [0, 30]);
+  t.deepEqual(
+    frames.filter((f) => f.isKeyframe).map((f) => f.index),
+    [0, 30],
+  );
   // Frame 12 is an I-frame: no vectors, so its motion is that of frame 11 (intra = zero motion).
   t.deepEqual(Array.from(frames[12].motion.data), Array.from(frames[11].motion.data));
   const dx13 = median(interior(frames[13].motion, 0));
@@ -154,7 +176,9 @@ test('mpeg4 and mpeg2 give exact vectors; HEVC gives vectors with the patched li
   const frames = await collect(openVideo(fixture('translate-vp9.webm')));
   t.is(frames.length, 24);
   for (const opts of [{ vectors: true }, { motion: 'reference' }, { motion: 'accumulated' }]) {
-    await t.throwsAsync(collect(openVideo(fixture('translate-vp9.webm'), { ...opts, motionSource: 'bitstream' })), { code: 'ERR_NO_MOTION_VECTORS' });
+    await t.throwsAsync(collect(openVideo(fixture('translate-vp9.webm'), { ...opts, motionSource: 'bitstream' })), {
+      code: 'ERR_NO_MOTION_VECTORS',
+    });
     // HEVC: the patched libav's vectors, else estimated motion
     const hevc = await collect(openVideo(fixture('hevc.mp4'), opts));
     t.is(hevc.length, 12);
@@ -191,22 +215,43 @@ test('adaptive keyframes: scene cuts, large motion and the maximum interval star
   const noMotionLimit = { policy: 'adaptive', maxMotion: 1e6, maxInterval: 100 };
   t.deepEqual(await keys('scene-cut.mp4', noMotionLimit), [0, 12, 18, 24]);
   t.deepEqual(await keys('scene-cut.mp4', 'gop'), [0, 12, 24]);
-  t.deepEqual(await keys('scene-cut.mp4', { policy: 'adaptive', maxMotion: 1e6, maxInterval: 5 }), [0, 5, 10, 12, 17, 18, 23, 24, 29, 34]);
+  t.deepEqual(
+    await keys('scene-cut.mp4', { policy: 'adaptive', maxMotion: 1e6, maxInterval: 5 }),
+    [0, 5, 10, 12, 17, 18, 23, 24, 29, 34],
+  );
   // translate-p moves 2.7 px per frame: a 10 px limit trips every 4th frame after a keyframe
-  t.deepEqual(await keys('translate-p.mp4', { policy: 'adaptive', maxMotion: 10, maxInterval: 100 }), [0, 4, 8, 12, 16, 20, 24, 28, 32]);
+  t.deepEqual(
+    await keys('translate-p.mp4', { policy: 'adaptive', maxMotion: 10, maxInterval: 100 }),
+    [0, 4, 8, 12, 16, 20, 24, 28, 32],
+  );
   // B-frames never become keyframes
   const b = [];
-  for await (const f of openVideo(fixture('translate-b.mp4'), { motion: 'accumulated', keyframes: { policy: 'adaptive', maxMotion: 5 } }))
+  for await (const f of openVideo(fixture('translate-b.mp4'), {
+    motion: 'accumulated',
+    keyframes: { policy: 'adaptive', maxMotion: 5 },
+  }))
     if (f.isKeyframe) b.push(f.pictType);
   t.true(b.length > 3 && b.every((p) => p !== 'B'));
   // the field restarts at every adaptive keyframe
-  for await (const f of openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', keyframes: { policy: 'adaptive', maxMotion: 10, maxInterval: 100 } })) {
+  for await (const f of openVideo(fixture('translate-p.mp4'), {
+    motion: 'accumulated',
+    keyframes: { policy: 'adaptive', maxMotion: 10, maxInterval: 100 },
+  })) {
     const k = f.index - f.keyframeIndex;
     t.true(Math.abs(median(interior(f.motion, 0)) - k * SHIFT.dx) <= 0.5, `frame ${f.index}`);
   }
   t.throws(() => openVideo(fixture('translate-p.mp4'), { keyframes: 'adaptive' }), { code: 'ERR_INVALID_ARG' });
-  t.throws(() => openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', keyframes: { policy: 'adaptive', intraShare: 2 } }), { code: 'ERR_INVALID_ARG' });
-  t.throws(() => openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', keyframes: { policy: 'sometimes' } }), { code: 'ERR_INVALID_ARG' });
+  t.throws(
+    () =>
+      openVideo(fixture('translate-p.mp4'), {
+        motion: 'accumulated',
+        keyframes: { policy: 'adaptive', intraShare: 2 },
+      }),
+    { code: 'ERR_INVALID_ARG' },
+  );
+  t.throws(() => openVideo(fixture('translate-p.mp4'), { motion: 'accumulated', keyframes: { policy: 'sometimes' } }), {
+    code: 'ERR_INVALID_ARG',
+  });
 });
 
 test('native resizeMotion equals a plain resampling through sampleMotion', async (t) => {
@@ -214,9 +259,15 @@ test('native resizeMotion equals a plain resampling through sampleMotion', async
   let f;
   for (let i = 0; i < 6; i++) f = await reader.read();
   reader.close();
-  for (const [W, H] of [[96, 64], [192, 128], [50, 37], [400, 300]]) {
+  for (const [W, H] of [
+    [96, 64],
+    [192, 128],
+    [50, 37],
+    [400, 300],
+  ]) {
     const got = resizeMotion(f.motion, 192, 128, W, H);
-    const sx = W / 192, sy = H / 128;
+    const sx = W / 192,
+      sy = H / 128;
     let diff = 0;
     for (let i = 0; i < H; i++)
       for (let j = 0; j < W; j++) {
@@ -253,7 +304,9 @@ function officialResizeReference(field, frameW, frameH, outW, outH, mode) {
         else {
           const [y0, y1, ay] = ac(i, frameH, outH);
           const [x0, x1, ax] = ac(j, frameW, outW);
-          v = (1 - ay) * ((1 - ax) * pixel(c, y0, x0) + ax * pixel(c, y0, x1)) + ay * ((1 - ax) * pixel(c, y1, x0) + ax * pixel(c, y1, x1));
+          v =
+            (1 - ay) * ((1 - ax) * pixel(c, y0, x0) + ax * pixel(c, y0, x1)) +
+            ay * ((1 - ax) * pixel(c, y1, x0) + ax * pixel(c, y1, x1));
         }
         out[c * outW * outH + i * outW + j] = v * ratio;
       }
@@ -267,7 +320,14 @@ test('official motion resizes (align-corners, nearest) equal the per-pixel refer
     for (let i = 0; i < 6; i++) f = await reader.read();
     reader.close();
     // the stride-8 feature of BiSeNet18, stride 1 of PSPNet18 (the identity), odd sizes, upsampling
-    for (const [W, H] of [[24, 16], [192, 128], [25, 17], [50, 37], [400, 300], [384, 256]]) {
+    for (const [W, H] of [
+      [24, 16],
+      [192, 128],
+      [25, 17],
+      [50, 37],
+      [400, 300],
+      [384, 256],
+    ]) {
       for (const mode of ['align-corners', 'nearest']) {
         const got = resizeMotion(f.motion, 192, 128, W, H, mode);
         const ref = officialResizeReference(f.motion, 192, 128, W, H, mode);

@@ -11,7 +11,7 @@ function chunks(bytes, seed) {
   // deterministic chunk sizes from 1 byte to 4 KiB, not aligned to NAL units
   const out = [];
   let x = seed;
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
     const n = 1 + (x % 4096);
     out.push(bytes.subarray(at, at + n));
@@ -52,7 +52,10 @@ test('calls may overlap without awaiting: they run in order', async (t) => {
   const pending = chunks(stream, 3).map((c) => decoder.decode(c));
   pending.push(decoder.flush());
   const frames = (await Promise.all(pending)).flat();
-  t.deepEqual(frames.map((f) => f.index), [...Array(36).keys()]);
+  t.deepEqual(
+    frames.map((f) => f.index),
+    [...Array(36).keys()],
+  );
   decoder.close();
 });
 
@@ -75,8 +78,12 @@ test('packet decoder errors are coded', async (t) => {
   t.throws(() => createPacketReader({}), { code: 'ERR_INVALID_ARG' });
   t.throws(() => createPacketReader({ codec: 'nosuchcodec' }), { code: 'ERR_UNSUPPORTED_CODEC' });
   t.throws(() => createPacketReader({ codec: 'aac' }), { code: 'ERR_UNSUPPORTED_CODEC' });
-  t.throws(() => createPacketReader({ codec: 'vp9', motion: 'accumulated', motionSource: 'bitstream' }), { code: 'ERR_NO_MOTION_VECTORS' });
-  t.throws(() => createPacketReader({ codec: 'vp9', motion: 'accumulated', motionSource: 'vectors' }), { code: 'ERR_INVALID_ARG' });
+  t.throws(() => createPacketReader({ codec: 'vp9', motion: 'accumulated', motionSource: 'bitstream' }), {
+    code: 'ERR_NO_MOTION_VECTORS',
+  });
+  t.throws(() => createPacketReader({ codec: 'vp9', motion: 'accumulated', motionSource: 'vectors' }), {
+    code: 'ERR_INVALID_ARG',
+  });
   const vp9 = createPacketReader({ codec: 'vp9', motion: 'accumulated' }); // estimated instead
   t.is(vp9.motionSource, 'estimated');
   vp9.close();
@@ -99,7 +106,13 @@ test('waitForKeyframe: a stream joined mid-GOP starts at its next keyframe; the 
     [true, true],
     [true, false],
   ]) {
-    const decoder = createPacketReader({ codec: 'h264', motion: 'accumulated', stride: 8, waitForKeyframe, accessUnits });
+    const decoder = createPacketReader({
+      codec: 'h264',
+      motion: 'accumulated',
+      stride: 8,
+      waitForKeyframe,
+      accessUnits,
+    });
     const frames = await decodeAll(decoder, units.slice(5));
     t.is(frames.length, 24);
     t.is(frames[0].pictType, 'I');

@@ -35,14 +35,27 @@ function valueInfo(name, dims) {
 
 function encode(graph, { irVersion = 8, opset = 13 } = {}) {
   const { ModelProto } = onnxTypes();
-  return ModelProto.encode(ModelProto.fromObject({ ir_version: irVersion, opset_import: [{ domain: '', version: opset }], graph })).finish();
+  return ModelProto.encode(
+    ModelProto.fromObject({ ir_version: irVersion, opset_import: [{ domain: '', version: opset }], graph }),
+  ).finish();
 }
 
 /**
  * A graph around one Conv: feature [N, C, H, W] -> logits. `edit(graph, conv)` changes it. The
  * weights are [K, C / group, k, k] and the bias [K].
  */
-function convModel({ C = 3, K = 2, k = 1, group = 1, attributes, bias = true, raw = true, edit, irVersion, opset } = {}) {
+function convModel({
+  C = 3,
+  K = 2,
+  k = 1,
+  group = 1,
+  attributes,
+  bias = true,
+  raw = true,
+  edit,
+  irVersion,
+  opset,
+} = {}) {
   const weight = randoms(K * (C / group) * k * k, 21 + K);
   const biasValues = randoms(K, 22);
   const conv = {
@@ -50,12 +63,21 @@ function convModel({ C = 3, K = 2, k = 1, group = 1, attributes, bias = true, ra
     name: 'final_conv',
     input: bias ? ['feature', 'w', 'b'] : ['feature', 'w'],
     output: ['logits'],
-    attribute: attributes ?? [ints('kernel_shape', [k, k]), ints('strides', [1, 1]), ints('pads', [0, 0, 0, 0]), ints('dilations', [1, 1]), { name: 'group', type: AttributeType.INT, i: group }],
+    attribute: attributes ?? [
+      ints('kernel_shape', [k, k]),
+      ints('strides', [1, 1]),
+      ints('pads', [0, 0, 0, 0]),
+      ints('dilations', [1, 1]),
+      { name: 'group', type: AttributeType.INT, i: group },
+    ],
   };
   const graph = {
     name: 'decoder',
     node: [conv],
-    initializer: [tensor('w', [K, C / group, k, k], weight, { raw }), ...(bias ? [tensor('b', [K], biasValues, { raw })] : [])],
+    initializer: [
+      tensor('w', [K, C / group, k, k], weight, { raw }),
+      ...(bias ? [tensor('b', [K], biasValues, { raw })] : []),
+    ],
     input: [valueInfo('feature', ['N', C, 'H', 'W'])],
     output: [valueInfo('logits', ['N', K, 'H', 'W'])],
   };
@@ -122,37 +144,165 @@ test('float_data weights, no bias, no attributes: a head with a zero bias', asyn
 });
 
 test('IR 3, where the initializers are graph inputs too: still a head', async (t) => {
-  const m = convModel({ irVersion: 3, opset: 9, edit: (g) => g.input.push(valueInfo('w', [2, 3, 1, 1]), valueInfo('b', [2])) });
+  const m = convModel({
+    irVersion: 3,
+    opset: 9,
+    edit: (g) => g.input.push(valueInfo('w', [2, 3, 1, 1]), valueInfo('b', [2])),
+  });
   await t.notThrowsAsync(ortRun(m.bytes, randoms(3 * 4, 1), [1, 3, 2, 2]));
   t.truthy(pointwiseHeadFromOnnx(m.bytes).head);
 });
 
 // [what, model options, the reason, whether ONNX Runtime loads it (proof that it is valid ONNX)]
 const NOT_POINTWISE = [
-  ['a 3x3 kernel', { k: 3, attributes: [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1])] }, /kernel_shape \[3,3\]/, true],
+  [
+    'a 3x3 kernel',
+    { k: 3, attributes: [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1])] },
+    /kernel_shape \[3,3\]/,
+    true,
+  ],
   ['stride 2', { attributes: [ints('strides', [2, 2])] }, /strides \[2,2\]/, true],
   ['padding', { attributes: [ints('pads', [0, 0, 1, 1])] }, /pads \[0,0,1,1\]/, true],
   ['dilation 2', { attributes: [ints('dilations', [2, 2])] }, /dilations \[2,2\]/, true],
   ['two groups', { C: 4, group: 2, attributes: [{ name: 'group', type: AttributeType.INT, i: 2 }] }, /group 2/, true],
-  ['a Conv then a Relu', { edit: (g, conv) => { conv.output = ['pre']; g.node.push({ op_type: 'Relu', input: ['pre'], output: ['logits'] }); } }, /2 nodes/, true],
-  ['a Relu alone', { edit: (g) => { g.node = [{ op_type: 'Relu', input: ['feature'], output: ['logits'] }]; g.initializer = []; g.output = [valueInfo('logits', ['N', 3, 'H', 'W'])]; } }, /Relu, not Conv/, true],
-  ['weights fed as an input', { edit: (g) => { g.initializer = g.initializer.filter((i) => i.name !== 'w'); g.input.push(valueInfo('w', [2, 3, 1, 1])); } }, /weight 'w' is not an initializer/, true],
-  ['a second output', { edit: (g) => { g.node.push({ op_type: 'Identity', input: ['logits'], output: ['copy'] }); g.output.push(valueInfo('copy', ['N', 2, 'H', 'W'])); } }, /2 nodes/, true],
-  ['an output other than the Conv\'s', { edit: (g) => { g.output = [valueInfo('probabilities', ['N', 2, 'H', 'W'])]; } }, /outputs \[probabilities\] are not just the Conv's output 'logits'/, false],
-  ['another domain', { edit: (g, conv) => { conv.domain = 'com.example'; } }, /com\.example\.Conv/, false],
-  ['an unknown attribute', { attributes: [{ name: 'activation', type: AttributeType.STRING, s: Buffer.from('relu') }] }, /attribute 'activation'/, false],
-  ['auto_pad of another name', { attributes: [{ name: 'auto_pad', type: AttributeType.STRING, s: Buffer.from('SAME_SIDEWAYS') }] }, /auto_pad 'SAME_SIDEWAYS'/, false],
-  ['float16 weights', { edit: (g) => { g.initializer[0].data_type = 10; } }, /not float32 \(data_type 10\)/, false],
-  ['weights in an external file', { edit: (g) => { g.initializer[0].data_location = 1; delete g.initializer[0].raw_data; } }, /external data/, false],
-  ['a weight of the wrong byte count', { edit: (g) => { g.initializer[0].raw_data = Buffer.alloc(10); } }, /holds 10 bytes, its dims need 24/, false],
-  ['a bias of the wrong length', { edit: (g) => { g.initializer[1] = tensor('b', [3], [1, 2, 3]); } }, /bias's dims \[3\]/, false],
-  ['a feature of other channels', { edit: (g) => { g.input[0] = valueInfo('feature', ['N', 4, 'H', 'W']); } }, /not \[N, 3, H, W\]/, false],
+  [
+    'a Conv then a Relu',
+    {
+      edit: (g, conv) => {
+        conv.output = ['pre'];
+        g.node.push({ op_type: 'Relu', input: ['pre'], output: ['logits'] });
+      },
+    },
+    /2 nodes/,
+    true,
+  ],
+  [
+    'a Relu alone',
+    {
+      edit: (g) => {
+        g.node = [{ op_type: 'Relu', input: ['feature'], output: ['logits'] }];
+        g.initializer = [];
+        g.output = [valueInfo('logits', ['N', 3, 'H', 'W'])];
+      },
+    },
+    /Relu, not Conv/,
+    true,
+  ],
+  [
+    'weights fed as an input',
+    {
+      edit: (g) => {
+        g.initializer = g.initializer.filter((i) => i.name !== 'w');
+        g.input.push(valueInfo('w', [2, 3, 1, 1]));
+      },
+    },
+    /weight 'w' is not an initializer/,
+    true,
+  ],
+  [
+    'a second output',
+    {
+      edit: (g) => {
+        g.node.push({ op_type: 'Identity', input: ['logits'], output: ['copy'] });
+        g.output.push(valueInfo('copy', ['N', 2, 'H', 'W']));
+      },
+    },
+    /2 nodes/,
+    true,
+  ],
+  [
+    "an output other than the Conv's",
+    {
+      edit: (g) => {
+        g.output = [valueInfo('probabilities', ['N', 2, 'H', 'W'])];
+      },
+    },
+    /outputs \[probabilities\] are not just the Conv's output 'logits'/,
+    false,
+  ],
+  [
+    'another domain',
+    {
+      edit: (g, conv) => {
+        conv.domain = 'com.example';
+      },
+    },
+    /com\.example\.Conv/,
+    false,
+  ],
+  [
+    'an unknown attribute',
+    { attributes: [{ name: 'activation', type: AttributeType.STRING, s: Buffer.from('relu') }] },
+    /attribute 'activation'/,
+    false,
+  ],
+  [
+    'auto_pad of another name',
+    { attributes: [{ name: 'auto_pad', type: AttributeType.STRING, s: Buffer.from('SAME_SIDEWAYS') }] },
+    /auto_pad 'SAME_SIDEWAYS'/,
+    false,
+  ],
+  [
+    'float16 weights',
+    {
+      edit: (g) => {
+        g.initializer[0].data_type = 10;
+      },
+    },
+    /not float32 \(data_type 10\)/,
+    false,
+  ],
+  [
+    'weights in an external file',
+    {
+      edit: (g) => {
+        g.initializer[0].data_location = 1;
+        delete g.initializer[0].raw_data;
+      },
+    },
+    /external data/,
+    false,
+  ],
+  [
+    'a weight of the wrong byte count',
+    {
+      edit: (g) => {
+        g.initializer[0].raw_data = Buffer.alloc(10);
+      },
+    },
+    /holds 10 bytes, its dims need 24/,
+    false,
+  ],
+  [
+    'a bias of the wrong length',
+    {
+      edit: (g) => {
+        g.initializer[1] = tensor('b', [3], [1, 2, 3]);
+      },
+    },
+    /bias's dims \[3\]/,
+    false,
+  ],
+  [
+    'a feature of other channels',
+    {
+      edit: (g) => {
+        g.input[0] = valueInfo('feature', ['N', 4, 'H', 'W']);
+      },
+    },
+    /not \[N, 3, H, W\]/,
+    false,
+  ],
 ];
 
 for (const [what, options, reason, valid] of NOT_POINTWISE) {
   test(`${what}: not a pointwise head, and why`, async (t) => {
     const { bytes } = convModel(options);
-    if (valid) await t.notThrowsAsync(ort.InferenceSession.create(bytes).then((s) => s.release()), 'ONNX Runtime loads it');
+    if (valid)
+      await t.notThrowsAsync(
+        ort.InferenceSession.create(bytes).then((s) => s.release()),
+        'ONNX Runtime loads it',
+      );
     const got = pointwiseHeadFromOnnx(bytes);
     t.is(got.head, null);
     t.regex(got.reason, reason);
@@ -160,7 +310,10 @@ for (const [what, options, reason, valid] of NOT_POINTWISE) {
 }
 
 test('a real network (the CReFF benchmark graph, an encoder): not a pointwise head', async (t) => {
-  for (const file of [path.join(__dirname, 'fixtures', 'creff-graph', 'creff-c64-k7.onnx'), path.join(BUNDLE, 'hr_encoder.onnx')]) {
+  for (const file of [
+    path.join(__dirname, 'fixtures', 'creff-graph', 'creff-c64-k7.onnx'),
+    path.join(BUNDLE, 'hr_encoder.onnx'),
+  ]) {
     const { head, reason } = await readPointwiseHead(file);
     t.is(head, null);
     t.regex(reason, /the graph has \d+ nodes, not one Conv/);
@@ -187,7 +340,11 @@ test('corrupt bytes give null and a reason, never an exception', (t) => {
     const bytes = Buffer.from(decoder);
     bytes[i] ^= 0x5a;
     const got = pointwiseHeadFromOnnx(bytes);
-    t.true(got.head === null ? typeof got.reason === 'string' : got.head.weight.length === got.head.classes * got.head.channels);
+    t.true(
+      got.head === null
+        ? typeof got.reason === 'string'
+        : got.head.weight.length === got.head.classes * got.head.channels,
+    );
   }
 });
 
@@ -205,7 +362,7 @@ function bundleWithDecoder(bytes) {
   return dir;
 }
 
-test('Bundle.load takes the head; decoder: \'onnx\' does not; other choices are refused', async (t) => {
+test("Bundle.load takes the head; decoder: 'onnx' does not; other choices are refused", async (t) => {
   const bundle = await Bundle.load(BUNDLE);
   t.true(bundle.head instanceof PointwiseHead);
   t.is(bundle.headReason, null);
@@ -240,7 +397,10 @@ test('a bundle whose decoder is not one 1x1 convolution runs it in ONNX Runtime'
     let frames = 0;
     for await (const r of seg.segment(fixture('tiny.h264'), { logits: true })) {
       frames++;
-      t.true(r.logits.data.every((v) => v >= 0), 'the Relu ran');
+      t.true(
+        r.logits.data.every((v) => v >= 0),
+        'the Relu ran',
+      );
     }
     t.is(frames, 24);
   } finally {
@@ -254,7 +414,7 @@ test('a pointwise decoder of fewer classes than the manifest: ERR_BUNDLE (the dr
   t.is(err.code, 'ERR_BUNDLE');
 });
 
-test.serial('a head that does not reproduce ONNX Runtime\'s logits is not used', async (t) => {
+test.serial("a head that does not reproduce ONNX Runtime's logits is not used", async (t) => {
   const run = PointwiseHead.prototype.run;
   PointwiseHead.prototype.run = async function (...args) {
     const out = await run.apply(this, args);

@@ -102,16 +102,27 @@ for (const dir of BUNDLES) {
   test(`the decoder of ${path.basename(dir)}: the native head gives ONNX Runtime's logits`, async (t) => {
     const { head } = await readPointwiseHead(path.join(dir, 'decoder.onnx'));
     t.truthy(head);
-    const session = await ort.InferenceSession.create(path.join(dir, 'decoder.onnx'), { graphOptimizationLevel: 'all' });
+    const session = await ort.InferenceSession.create(path.join(dir, 'decoder.onnx'), {
+      graphOptimizationLevel: 'all',
+    });
     try {
-      for (const [H, W, seed] of [[24, 37, 1], [48, 64, 2], [1, 3, 3]]) {
+      for (const [H, W, seed] of [
+        [24, 37, 1],
+        [48, 64, 2],
+        [1, 3, 3],
+      ]) {
         const feature = randoms(head.channels * H * W, seed, 3);
-        const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', feature, [1, head.channels, H, W]) });
+        const out = await session.run({
+          [session.inputNames[0]]: new ort.Tensor('float32', feature, [1, head.channels, H, W]),
+        });
         const expected = out[session.outputNames[0]].data;
         const got = await new PointwiseHead(head).run({ data: feature, dims: [1, head.channels, H, W] });
         const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
         const diff = maxDiff(got.data, expected);
-        t.true(diff <= 1e-5 * scale, `${H}x${W}: max |difference| ${diff.toExponential(2)} at scale ${scale.toFixed(2)}`);
+        t.true(
+          diff <= 1e-5 * scale,
+          `${H}x${W}: max |difference| ${diff.toExponential(2)} at scale ${scale.toFixed(2)}`,
+        );
       }
     } finally {
       await session.release();
@@ -136,7 +147,12 @@ test('every SIMD path this CPU has gives the same head and labels', (t) => {
       process.stdout.write(JSON.stringify({ level: addon().simdLevel(), out }));
     })();`;
   const run = (level) =>
-    JSON.parse(execFileSync(process.execPath, ['-e', script], { env: { ...process.env, ARSEG_SIMD: level ?? '' }, maxBuffer: 1 << 28 }).toString());
+    JSON.parse(
+      execFileSync(process.execPath, ['-e', script], {
+        env: { ...process.env, ARSEG_SIMD: level ?? '' },
+        maxBuffer: 1 << 28,
+      }).toString(),
+    );
   const levels = ['avx512', 'avx2', 'baseline'];
   const best = run(undefined).level;
   t.log(`this CPU: ${best}`);
@@ -144,7 +160,15 @@ test('every SIMD path this CPU has gives the same head and labels', (t) => {
     const { level: ran, out: got } = run(level);
     t.is(ran, level);
     SHAPES.forEach(([C, K, H, W], i) => {
-      const ref = float32Reference(randoms(C * H * W, 3 + C * K, 2), C, H, W, randoms(K * C, 5 + K), randoms(K, 7 + H), K);
+      const ref = float32Reference(
+        randoms(C * H * W, 3 + C * K, 2),
+        C,
+        H,
+        W,
+        randoms(K * C, 5 + K),
+        randoms(K, 7 + H),
+        K,
+      );
       const differ = got[i].logits.reduce((n, v, j) => n + (v !== ref[j]), 0);
       t.is(differ, 0, `${level} ${C}->${K} ${H}x${W}: logits differ from the float32 loop`);
       // labels are exact arg-maxes of each path's own logits
@@ -152,7 +176,8 @@ test('every SIMD path this CPU has gives the same head and labels', (t) => {
       for (let p = 0; p < H * W; p++) {
         let arg = 0;
         for (let k = 1; k < K; k++) if (got[i].logits[k * H * W + p] > got[i].logits[arg * H * W + p]) arg = k;
-        if (labels[p] !== arg) return t.fail(`${level} ${K} classes ${H}x${W}: pixel ${p} labelled ${labels[p]}, arg-max ${arg}`);
+        if (labels[p] !== arg)
+          return t.fail(`${level} ${K} classes ${H}x${W}: pixel ${p} labelled ${labels[p]}, arg-max ${arg}`);
       }
     });
   }
@@ -170,7 +195,10 @@ test('wrong lengths are ERR_SHAPE; bad arguments ERR_INVALID_ARG', async (t) => 
   t.throws(() => head(f, C, H, W + 1, w, b, K), { code: 'ERR_SHAPE' });
   t.throws(() => head(f, C, H, W, w.subarray(1), b, K), { code: 'ERR_SHAPE' });
   t.throws(() => head(f, C, H, W, w, randoms(K + 1, 3), K), { code: 'ERR_SHAPE' });
-  t.throws(() => head(f, C, H, W, w, b, K, { output: new Float32Array(K * H * W - 1) }), { code: 'ERR_SHAPE', message: /options\.output/ });
+  t.throws(() => head(f, C, H, W, w, b, K, { output: new Float32Array(K * H * W - 1) }), {
+    code: 'ERR_SHAPE',
+    message: /options\.output/,
+  });
   t.throws(() => head(f, C, H, W, w, b, K, { output: new Float32Array(K * H * W + 1) }), { code: 'ERR_SHAPE' });
   t.throws(() => head(new Float64Array(C * H * W), C, H, W, w, b, K), { code: 'ERR_INVALID_ARG' });
   t.throws(() => head(f, C, H, W, Array.from(w), b, K), { code: 'ERR_INVALID_ARG' });
@@ -183,22 +211,39 @@ test('wrong lengths are ERR_SHAPE; bad arguments ERR_INVALID_ARG', async (t) => 
   t.throws(() => head(f, C, H, W, w, b, K, { output: new Uint8Array(K * H * W) }), { code: 'ERR_INVALID_ARG' });
   // an output sharing the feature's memory would be overwritten while it is read
   const shared = new Float32Array(C * H * W + K * H * W);
-  t.throws(() => head(shared.subarray(0, C * H * W), C, H, W, w, b, K, { output: shared.subarray(C * H * W - 1, C * H * W - 1 + K * H * W) }), {
-    code: 'ERR_INVALID_ARG',
-  });
+  t.throws(
+    () =>
+      head(shared.subarray(0, C * H * W), C, H, W, w, b, K, {
+        output: shared.subarray(C * H * W - 1, C * H * W - 1 + K * H * W),
+      }),
+    {
+      code: 'ERR_INVALID_ARG',
+    },
+  );
   // ...while one next to it is fine
   await t.notThrowsAsync(head(shared.subarray(0, C * H * W), C, H, W, w, b, K, { output: shared.subarray(C * H * W) }));
 });
 
 test('PointwiseHead checks its weights and the feature', async (t) => {
   t.throws(() => new PointwiseHead(null), { code: 'ERR_INVALID_ARG' });
-  t.throws(() => new PointwiseHead({ channels: 0, classes: 1, weight: new Float32Array(0), bias: new Float32Array(1) }), { code: 'ERR_INVALID_ARG' });
-  t.throws(() => new PointwiseHead({ channels: 2, classes: 2, weight: [1, 2, 3, 4], bias: new Float32Array(2) }), { code: 'ERR_INVALID_ARG' });
-  t.throws(() => new PointwiseHead({ channels: 2, classes: 2, weight: new Float32Array(3), bias: new Float32Array(2) }), { code: 'ERR_SHAPE' });
+  t.throws(
+    () => new PointwiseHead({ channels: 0, classes: 1, weight: new Float32Array(0), bias: new Float32Array(1) }),
+    { code: 'ERR_INVALID_ARG' },
+  );
+  t.throws(() => new PointwiseHead({ channels: 2, classes: 2, weight: [1, 2, 3, 4], bias: new Float32Array(2) }), {
+    code: 'ERR_INVALID_ARG',
+  });
+  t.throws(
+    () => new PointwiseHead({ channels: 2, classes: 2, weight: new Float32Array(3), bias: new Float32Array(2) }),
+    { code: 'ERR_SHAPE' },
+  );
   const head = new PointwiseHead({ channels: 2, classes: 3, weight: new Float32Array(6), bias: new Float32Array(3) });
   await t.throwsAsync(head.run({ data: new Float32Array(2 * 4 * 4), dims: [1, 3, 4, 4] }), { code: 'ERR_SHAPE' });
   await t.throwsAsync(head.run({ data: new Float32Array(2 * 4 * 4), dims: [1, 2, 4, 5] }), { code: 'ERR_SHAPE' });
-  await t.throwsAsync(head.run({ data: new Float32Array(2 * 16), dims: [1, 2, 4, 4] }, { output: new Float32Array(47) }), { code: 'ERR_SHAPE' });
+  await t.throwsAsync(
+    head.run({ data: new Float32Array(2 * 16), dims: [1, 2, 4, 4] }, { output: new Float32Array(47) }),
+    { code: 'ERR_SHAPE' },
+  );
   await t.throwsAsync(head.run({ data: [0, 1], dims: [1, 2, 1, 1] }), { code: 'ERR_INVALID_ARG' });
   await t.throwsAsync(head.run(null), { code: 'ERR_INVALID_ARG' });
 });

@@ -36,16 +36,25 @@ function cleanEnv(extra = {}) {
 function run(cmd, args, options) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...options });
   if (r.error || r.status !== 0) {
-    const tail = (s) => String(s || '').trim().split('\n').slice(-40).join('\n');
-    throw new Error(`${cmd} ${args.join(' ')} failed (${r.error ? r.error.message : `exit ${r.status}`}) in ${options.cwd}\n` +
-      `stderr:\n${tail(r.stderr)}\nstdout:\n${tail(r.stdout)}`);
+    const tail = (s) =>
+      String(s || '')
+        .trim()
+        .split('\n')
+        .slice(-40)
+        .join('\n');
+    throw new Error(
+      `${cmd} ${args.join(' ')} failed (${r.error ? r.error.message : `exit ${r.status}`}) in ${options.cwd}\n` +
+        `stderr:\n${tail(r.stderr)}\nstdout:\n${tail(r.stdout)}`,
+    );
   }
   return r;
 }
 
 /** The .node files a report lists that belong to the package at dir (not its dependencies). */
 function ownAddons(loaded, dir) {
-  return loaded.filter((f) => f.startsWith(dir + path.sep) && !f.slice(dir.length).includes(`${path.sep}node_modules${path.sep}`));
+  return loaded.filter(
+    (f) => f.startsWith(dir + path.sep) && !f.slice(dir.length).includes(`${path.sep}node_modules${path.sep}`),
+  );
 }
 
 const mib = (n) => `${(n / 1048576).toFixed(1)} MiB`;
@@ -70,14 +79,23 @@ test('the packed tarball installs the linux-x64 prebuild without a compiler and 
   const work = tmpDir('arseg-prebuild-install-');
   try {
     // 1. The tarball users get.
-    const packed = run('npm', ['pack', '--json', '--pack-destination', work, '--loglevel=error'], { cwd: ROOT, env: cleanEnv() });
+    const packed = run('npm', ['pack', '--json', '--pack-destination', work, '--loglevel=error'], {
+      cwd: ROOT,
+      env: cleanEnv(),
+    });
     const info = JSON.parse(packed.stdout)[0];
-    t.log(`npm pack: ${info.filename}, ${mib(info.size)} packed (${info.size} bytes), ${mib(info.unpackedSize)} unpacked, ${info.entryCount} files`);
+    t.log(
+      `npm pack: ${info.filename}, ${mib(info.size)} packed (${info.size} bytes), ${mib(info.unpackedSize)} unpacked, ${info.entryCount} files`,
+    );
     const paths = info.files.map((f) => f.path);
     t.true(paths.includes(PREBUILD_REL), 'the tarball lacks the prebuild');
     t.true(paths.includes('prebuilds/linux-x64/BUILD.json'), 'the tarball lacks the build record');
-    t.true(paths.includes('dist/index.js') && paths.includes('binding.gyp') && paths.includes('scripts/libav-flags.js'));
-    t.false(paths.some((p) => p.startsWith('build/') || p.startsWith('build-prebuild/') || p.startsWith('.prebuild-cache/')));
+    t.true(
+      paths.includes('dist/index.js') && paths.includes('binding.gyp') && paths.includes('scripts/libav-flags.js'),
+    );
+    t.false(
+      paths.some((p) => p.startsWith('build/') || p.startsWith('build-prebuild/') || p.startsWith('.prebuild-cache/')),
+    );
 
     // 2. A new project installs it, with no compiler usable.
     const project = path.join(work, 'project');
@@ -86,26 +104,55 @@ test('the packed tarball installs the linux-x64 prebuild without a compiler and 
     fs.mkdirSync(project);
     fs.mkdirSync(shims);
     for (const tool of SHIMMED_TOOLS) {
-      fs.writeFileSync(path.join(shims, tool), `#!/bin/sh\necho "$0 $*" >> '${calls}'\necho "${tool}: no compiler in this test" >&2\nexit 1\n`, { mode: 0o755 });
+      fs.writeFileSync(
+        path.join(shims, tool),
+        `#!/bin/sh\necho "$0 $*" >> '${calls}'\necho "${tool}: no compiler in this test" >&2\nexit 1\n`,
+        { mode: 0o755 },
+      );
     }
-    fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({
-      name: 'arseg-prebuild-proof', version: '1.0.0', private: true,
-      // ar-seg-native's install step (node-gyp-build) runs: it must settle on the prebuild.
-      allowScripts: { 'onnxruntime-node': false, 'ar-seg-native': true },
-    }, null, 2));
+    fs.writeFileSync(
+      path.join(project, 'package.json'),
+      JSON.stringify(
+        {
+          name: 'arseg-prebuild-proof',
+          version: '1.0.0',
+          private: true,
+          // ar-seg-native's install step (node-gyp-build) runs: it must settle on the prebuild.
+          allowScripts: { 'onnxruntime-node': false, 'ar-seg-native': true },
+        },
+        null,
+        2,
+      ),
+    );
     // As in this repository: onnxruntime-node installs without downloading its CUDA binaries.
     fs.writeFileSync(path.join(project, '.npmrc'), 'onnxruntime-node-install=skip\n');
-    const env = cleanEnv({ PATH: `${shims}:${process.env.PATH}`, CC: path.join(shims, 'cc'), CXX: path.join(shims, 'c++') });
+    const env = cleanEnv({
+      PATH: `${shims}:${process.env.PATH}`,
+      CC: path.join(shims, 'cc'),
+      CXX: path.join(shims, 'c++'),
+    });
     const started = Date.now();
-    run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', path.join(work, info.filename)], { cwd: project, env });
+    run(
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', path.join(work, info.filename)],
+      { cwd: project, env },
+    );
     t.log(`npm install of the tarball: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    t.false(fs.existsSync(calls), `a compiler or build tool was run during the install:\n${fs.existsSync(calls) ? fs.readFileSync(calls, 'utf8') : ''}`);
+    t.false(
+      fs.existsSync(calls),
+      `a compiler or build tool was run during the install:\n${fs.existsSync(calls) ? fs.readFileSync(calls, 'utf8') : ''}`,
+    );
     const installed = fs.realpathSync(path.join(project, 'node_modules', 'ar-seg-native'));
-    t.false(fs.existsSync(path.join(installed, 'build')), 'the install built the addon from source (node_modules/ar-seg-native/build exists)');
+    t.false(
+      fs.existsSync(path.join(installed, 'build')),
+      'the install built the addon from source (node_modules/ar-seg-native/build exists)',
+    );
     const prebuild = path.join(installed, PREBUILD_REL);
     const record = JSON.parse(fs.readFileSync(path.join(installed, 'prebuilds', 'linux-x64', 'BUILD.json'), 'utf8'));
-    t.log(`prebuild: ${mib(fs.statSync(prebuild).size)} (${fs.statSync(prebuild).size} bytes), glibc >= ${record.glibc}, ` +
-      `ffmpeg ${record.ffmpeg.version}, CUDA ${record.cuda ? [...record.cuda.machineCode, ...record.cuda.ptx].join(' ') : 'none'}`);
+    t.log(
+      `prebuild: ${mib(fs.statSync(prebuild).size)} (${fs.statSync(prebuild).size} bytes), glibc >= ${record.glibc}, ` +
+        `ffmpeg ${record.ffmpeg.version}, CUDA ${record.cuda ? [...record.cuda.machineCode, ...record.cuda.ptx].join(' ') : 'none'}`,
+    );
 
     // 3. It links no shared libav.
     const ldd = run('ldd', [prebuild], { cwd: project }).stdout;
@@ -118,8 +165,14 @@ test('the packed tarball installs the linux-x64 prebuild without a compiler and 
     const packedRun = run(process.execPath, [PROBE, installed, CLIP, BUNDLE, packedLabels], { cwd: project, env });
     const packedReport = JSON.parse(packedRun.stdout.trim().split('\n').pop());
     t.deepEqual(ownAddons(packedReport.loaded, installed), [prebuild], 'the packed install did not load its prebuild');
-    t.true(packedReport.maps.includes(prebuild), `the prebuild is not mapped into the process: ${packedReport.maps.join(', ')}`);
-    t.false(packedReport.maps.some((m) => m.startsWith(`${ROOT}${path.sep}`)), 'the packed install mapped a file of the repository checkout');
+    t.true(
+      packedReport.maps.includes(prebuild),
+      `the prebuild is not mapped into the process: ${packedReport.maps.join(', ')}`,
+    );
+    t.false(
+      packedReport.maps.some((m) => m.startsWith(`${ROOT}${path.sep}`)),
+      'the packed install mapped a file of the repository checkout',
+    );
     t.notRegex(String(packedReport.libav.configuration), /--enable-(gpl|nonfree)/, 'the prebuild libav must be LGPL');
     t.regex(String(packedReport.libav.configuration), /--disable-everything/);
 
@@ -129,27 +182,43 @@ test('the packed tarball installs the linux-x64 prebuild without a compiler and 
       t.is(packedReport.frames.length, 36);
     } else {
       const sourceLabels = path.join(work, 'labels-source.bin');
-      const sourceRun = run(process.execPath, [PROBE, ROOT, CLIP, BUNDLE, sourceLabels], { cwd: ROOT, env: cleanEnv() });
+      const sourceRun = run(process.execPath, [PROBE, ROOT, CLIP, BUNDLE, sourceLabels], {
+        cwd: ROOT,
+        env: cleanEnv(),
+      });
       const sourceReport = JSON.parse(sourceRun.stdout.trim().split('\n').pop());
-      t.deepEqual(ownAddons(sourceReport.loaded, ROOT), [fs.realpathSync(SOURCE_BUILD)], 'the repository did not load its source build');
+      t.deepEqual(
+        ownAddons(sourceReport.loaded, ROOT),
+        [fs.realpathSync(SOURCE_BUILD)],
+        'the repository did not load its source build',
+      );
       t.is(packedReport.frames.length, 36);
       t.deepEqual(packedReport.frames, sourceReport.frames);
       const a = fs.readFileSync(packedLabels);
       const b = fs.readFileSync(sourceLabels);
       t.is(a.length, 36 * 192 * 128);
       t.true(a.equals(b), `labels differ: packed ${packedReport.labelsSha256}, source ${sourceReport.labelsSha256}`);
-      t.log(`labels of ${packedReport.frames.length} frames byte-identical (sha256 ${packedReport.labelsSha256.slice(0, 16)}); ` +
-        `prebuild libavcodec ${packedReport.libav.avcodec}, source build libavcodec ${sourceReport.libav.avcodec}`);
+      t.log(
+        `labels of ${packedReport.frames.length} frames byte-identical (sha256 ${packedReport.labelsSha256.slice(0, 16)}); ` +
+          `prebuild libavcodec ${packedReport.libav.avcodec}, source build libavcodec ${sourceReport.libav.avcodec}`,
+      );
     }
 
     // 7. On a GPU machine: the packed install's CUDA CReFF kernel against its CPU kernel.
     if (packedReport.cuda.available) {
       t.true(packedReport.cuda.maxAbsDiff < 1e-4, `CUDA and CPU CReFF differ by ${packedReport.cuda.maxAbsDiff}`);
-      t.log(`packed install, CReFF on the GPU (C, H, W, K = ${packedReport.cuda.shape}): max |cuda - cpu| = ${packedReport.cuda.maxAbsDiff}`);
+      t.log(
+        `packed install, CReFF on the GPU (C, H, W, K = ${packedReport.cuda.shape}): max |cuda - cpu| = ${packedReport.cuda.maxAbsDiff}`,
+      );
       const dp = packedReport.cuda.devicePath;
       t.true(dp.sameAsOwnLogits, "the GPU's labels are the CPU kernel's labels of the GPU's logits");
-      t.true(dp.labelsDiffer <= dp.pixels * 1e-3, `the device path's labels differ from the CPU path's at ${dp.labelsDiffer} of ${dp.pixels} pixels`);
-      t.log(`packed install, device path on the GPU: ${dp.labelsDiffer} of ${dp.pixels} labels differ from the CPU path`);
+      t.true(
+        dp.labelsDiffer <= dp.pixels * 1e-3,
+        `the device path's labels differ from the CPU path's at ${dp.labelsDiffer} of ${dp.pixels} pixels`,
+      );
+      t.log(
+        `packed install, device path on the GPU: ${dp.labelsDiffer} of ${dp.pixels} labels differ from the CPU path`,
+      );
     } else {
       t.log(`no usable GPU here (${packedReport.cuda.reason}): the CUDA-against-CPU check runs where one is`);
     }

@@ -5,7 +5,15 @@ const { openVideo, libavVersions } = require('../dist');
 const { texture } = require('./fixtures/render');
 const { fixture, meta, collect } = require('./helpers/fixtures');
 
-for (const name of ['translate-p.mp4', 'translate-b.mp4', 'translate-refs.mp4', 'zoom.mp4', 'mpeg4.mp4', 'mpeg2.mpg', 'hevc.mp4']) {
+for (const name of [
+  'translate-p.mp4',
+  'translate-b.mp4',
+  'translate-refs.mp4',
+  'zoom.mp4',
+  'mpeg4.mp4',
+  'mpeg2.mpg',
+  'hevc.mp4',
+]) {
   test(`${name}: every frame in presentation order with the encoder's picture types`, async (t) => {
     const m = meta[name];
     const reader = openVideo(fixture(name));
@@ -43,7 +51,7 @@ test('info reports codec, container, duration and motion-vector support', async 
 
 test('RGB pixels match the rendered texture (colour conversion is right)', async (t) => {
   const reader = openVideo(fixture('translate-p.mp4'), { rgb: true });
-  const frame = (await reader.read());
+  const frame = await reader.read();
   reader.close();
   const { width, height, rgb } = frame;
   t.is(rgb.length, width * height * 3);
@@ -108,7 +116,8 @@ function alignCornersReference(src, channels, h, w, outH, outW) {
       for (let x = 0; x < outW; x++) {
         const [x0, x1, ax] = tap(x, w, outW);
         const at = (yy, xx) => src[c * h * w + yy * w + xx];
-        out[c * outH * outW + y * outW + x] = (1 - ay) * ((1 - ax) * at(y0, x0) + ax * at(y0, x1)) + ay * ((1 - ax) * at(y1, x0) + ax * at(y1, x1));
+        out[c * outH * outW + y * outW + x] =
+          (1 - ay) * ((1 - ax) * at(y0, x0) + ax * at(y0, x1)) + ay * ((1 - ax) * at(y1, x0) + ax * at(y1, x1));
       }
     }
   return out;
@@ -118,13 +127,30 @@ test('a tensor resized from an earlier one (the official LR input): floor sizes,
   const mean = [0.39068785, 0.40521392, 0.41434407];
   const std = [0.29652068, 0.30514979, 0.30080369];
   const reader = openVideo(fixture('zoom.mp4'), {
-    tensors: [{ scale: 1, multiple: 1, mean, std }, { from: 0, scale: 0.5 }, { from: 0, scale: 0.3 }, { from: 1, scale: 2 }],
+    tensors: [
+      { scale: 1, multiple: 1, mean, std },
+      { from: 0, scale: 0.5 },
+      { from: 0, scale: 0.3 },
+      { from: 1, scale: 2 },
+    ],
   });
   const f = await reader.read();
   reader.close();
   // 192x128: 0.5 -> 96x64; 0.3 -> floor(57.6) x floor(38.4) = 57x38; 2 x the 0.5 one -> 192x128
-  t.deepEqual(f.tensors.map((x) => x.dims), [[1, 3, 128, 192], [1, 3, 64, 96], [1, 3, 38, 57], [1, 3, 128, 192]]);
-  for (const [k, source] of [[1, 0], [2, 0], [3, 1]]) {
+  t.deepEqual(
+    f.tensors.map((x) => x.dims),
+    [
+      [1, 3, 128, 192],
+      [1, 3, 64, 96],
+      [1, 3, 38, 57],
+      [1, 3, 128, 192],
+    ],
+  );
+  for (const [k, source] of [
+    [1, 0],
+    [2, 0],
+    [3, 1],
+  ]) {
     const [, , h, w] = f.tensors[source].dims;
     const [, , outH, outW] = f.tensors[k].dims;
     const ref = alignCornersReference(f.tensors[source].data, 3, h, w, outH, outW);
@@ -144,7 +170,8 @@ test('a tensor resized from another: bad specs are refused with ERR_INVALID_ARG'
     [{ scale: 1 }, { from: 0, width: 10, height: 10 }],
     [{ scale: 1 }, { from: -1, scale: 0.5 }],
   ];
-  for (const tensors of bad) t.throws(() => openVideo(fixture('zoom.mp4'), { tensors }), { code: 'ERR_INVALID_ARG' }, JSON.stringify(tensors));
+  for (const tensors of bad)
+    t.throws(() => openVideo(fixture('zoom.mp4'), { tensors }), { code: 'ERR_INVALID_ARG' }, JSON.stringify(tensors));
 });
 
 test('typed arrays are views over native memory, not copies (one buffer per output)', async (t) => {
@@ -181,7 +208,9 @@ test('breaking out of for-await closes the reader', async (t) => {
 test('vectors are identical with any thread count, even with many readers at once', async (t) => {
   // Regression: libavcodec's frame threading exported wrong vectors under load; the decoder
   // now uses slice threading whenever motion is asked for.
-  const expected = (await collect(openVideo(fixture('translate-b.mp4'), { vectors: true, threads: 1 }))).map((f) => Array.from(f.vectors));
+  const expected = (await collect(openVideo(fixture('translate-b.mp4'), { vectors: true, threads: 1 }))).map((f) =>
+    Array.from(f.vectors),
+  );
   for (let round = 0; round < 3; round++) {
     const runs = await Promise.all(
       Array.from({ length: 6 }, () => collect(openVideo(fixture('translate-b.mp4'), { vectors: true, threads: 4 }))),

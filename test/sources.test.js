@@ -16,7 +16,11 @@ test('an http URL decodes like the file', async (t) => {
     if (range) {
       const start = Number(range[1]);
       const end = range[2] ? Number(range[2]) : bytes.length - 1;
-      res.writeHead(206, { 'Content-Range': `bytes ${start}-${end}/${bytes.length}`, 'Content-Length': end - start + 1, 'Accept-Ranges': 'bytes' });
+      res.writeHead(206, {
+        'Content-Range': `bytes ${start}-${end}/${bytes.length}`,
+        'Content-Length': end - start + 1,
+        'Accept-Ranges': 'bytes',
+      });
       res.end(bytes.subarray(start, end + 1));
     } else {
       res.writeHead(200, { 'Content-Length': bytes.length, 'Accept-Ranges': 'bytes' });
@@ -59,11 +63,17 @@ test('a build without libav says which packages to install', (t) => {
   });
   t.is(r.status, 1);
   t.regex(r.stderr, /libavformat-dev libavcodec-dev libavutil-dev libswscale-dev/);
-  const system = spawnSync(process.execPath, [script, '--libs'], { encoding: 'utf8', env: { ...process.env, ARSEG_LIBAV_PREFIX: 'system' } });
+  const system = spawnSync(process.execPath, [script, '--libs'], {
+    encoding: 'utf8',
+    env: { ...process.env, ARSEG_LIBAV_PREFIX: 'system' },
+  });
   t.is(system.status, 0);
   t.regex(system.stdout, /-lavcodec/);
   // A prefix without a libav in it: the same message, naming the prefix
-  const missing = spawnSync(process.execPath, [script, '--libs'], { encoding: 'utf8', env: { ...process.env, ARSEG_LIBAV_PREFIX: '/nonexistent' } });
+  const missing = spawnSync(process.execPath, [script, '--libs'], {
+    encoding: 'utf8',
+    env: { ...process.env, ARSEG_LIBAV_PREFIX: '/nonexistent' },
+  });
   t.is(missing.status, 1);
   t.regex(missing.stderr, /\/nonexistent/);
 });
@@ -71,7 +81,10 @@ test('a build without libav says which packages to install', (t) => {
 test('source builds link the patched static libav of scripts/build-libav.sh when it is built', (t) => {
   const script = path.join(__dirname, '..', 'scripts', 'libav-flags.js');
   const built = path.join(__dirname, '..', '.prebuild-cache', 'libav');
-  const r = spawnSync(process.execPath, [script, '--libs'], { encoding: 'utf8', env: { ...process.env, ARSEG_LIBAV_PREFIX: '' } });
+  const r = spawnSync(process.execPath, [script, '--libs'], {
+    encoding: 'utf8',
+    env: { ...process.env, ARSEG_LIBAV_PREFIX: '' },
+  });
   t.is(r.status, 0);
   if (!fs.existsSync(path.join(built, 'lib', 'pkgconfig', 'libavcodec.pc'))) {
     t.log('no .prebuild-cache/libav here (scripts/setup.sh builds it): the system libav is linked');
@@ -81,9 +94,19 @@ test('source builds link the patched static libav of scripts/build-libav.sh when
   // the archives by full path, their symbols kept inside the addon
   t.regex(r.stdout, /libav-[^/\n]+\/lib\/libavcodec\.a/);
   t.regex(r.stdout, /--exclude-libs,ALL/);
-  const cflags = spawnSync(process.execPath, [script, '--cflags'], { encoding: 'utf8', env: { ...process.env, ARSEG_LIBAV_PREFIX: '' } });
-  t.deepEqual(cflags.stdout.split(/\s+/).filter((f) => f.startsWith('-I')), [`-I${path.join(fs.realpathSync(built), 'include')}`]);
-  t.true(fs.readFileSync(path.join(built, 'include', 'libavutil', 'motion_vector.h'), 'utf8').includes('AV_MOTION_VECTOR_EXACT_REFS'));
+  const cflags = spawnSync(process.execPath, [script, '--cflags'], {
+    encoding: 'utf8',
+    env: { ...process.env, ARSEG_LIBAV_PREFIX: '' },
+  });
+  t.deepEqual(
+    cflags.stdout.split(/\s+/).filter((f) => f.startsWith('-I')),
+    [`-I${path.join(fs.realpathSync(built), 'include')}`],
+  );
+  t.true(
+    fs
+      .readFileSync(path.join(built, 'include', 'libavutil', 'motion_vector.h'), 'utf8')
+      .includes('AV_MOTION_VECTOR_EXACT_REFS'),
+  );
 });
 
 // A build directory configured while the system's libav was the one found (before
@@ -103,11 +126,26 @@ test('a stale CMake build directory moves to the patched libav of .prebuild-cach
   const out = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'arseg-cmake-'));
   try {
     const configure = (env) =>
-      spawnSync('cmake', ['-S', root, '-B', out, '-G', ninja ? 'Ninja' : 'Unix Makefiles', '-DARSEG_CUDA=OFF', '-DARSEG_SELFTEST=ON',
-        '-DCMAKE_BUILD_TYPE=Release'], { encoding: 'utf8', env: { ...process.env, ...env } });
+      spawnSync(
+        'cmake',
+        [
+          '-S',
+          root,
+          '-B',
+          out,
+          '-G',
+          ninja ? 'Ninja' : 'Unix Makefiles',
+          '-DARSEG_CUDA=OFF',
+          '-DARSEG_SELFTEST=ON',
+          '-DCMAKE_BUILD_TYPE=Release',
+        ],
+        { encoding: 'utf8', env: { ...process.env, ...env } },
+      );
     const cache = () => fs.readFileSync(path.join(out, 'CMakeCache.txt'), 'utf8');
-    const compileFlags = () => fs.readFileSync(path.join(out, ninja ? 'build.ninja' : 'CMakeFiles/arseg_core.dir/flags.make'), 'utf8');
-    const linkLines = () => fs.readFileSync(path.join(out, ninja ? 'build.ninja' : 'CMakeFiles/arseg_selftest.dir/link.txt'), 'utf8');
+    const compileFlags = () =>
+      fs.readFileSync(path.join(out, ninja ? 'build.ninja' : 'CMakeFiles/arseg_core.dir/flags.make'), 'utf8');
+    const linkLines = () =>
+      fs.readFileSync(path.join(out, ninja ? 'build.ninja' : 'CMakeFiles/arseg_selftest.dir/link.txt'), 'utf8');
 
     const system = configure({ ARSEG_LIBAV_PREFIX: 'system' });
     t.is(system.status, 0, system.stderr);

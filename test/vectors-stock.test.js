@@ -12,19 +12,29 @@ const { fixture, collect, tmpDir, meta } = require('./helpers/fixtures');
 
 function buildDumper() {
   try {
-    const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'libavformat', 'libavcodec', 'libavutil'], { encoding: 'utf8' });
+    const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'libavformat', 'libavcodec', 'libavutil'], {
+      encoding: 'utf8',
+    });
     const exe = path.join(tmpDir('arseg-stock-'), 'stock-mvdump');
-    execFileSync('cc', ['-O1', '-o', exe, path.join(__dirname, 'helpers', 'stock-mvdump.c'), ...flags.trim().split(/\s+/)], { stdio: 'pipe' });
+    execFileSync(
+      'cc',
+      ['-O1', '-o', exe, path.join(__dirname, 'helpers', 'stock-mvdump.c'), ...flags.trim().split(/\s+/)],
+      { stdio: 'pipe' },
+    );
     return exe;
   } catch (err) {
-    return { reason: String(err.stderr || err.message).trim().split('\n')[0] };
+    return {
+      reason: String(err.stderr || err.message)
+        .trim()
+        .split('\n')[0],
+    };
   }
 }
 
 function stockVectors(exe, file) {
   const out = execFileSync(exe, [file], { maxBuffer: 1 << 28 });
   const frames = [];
-  for (let o = 0; o < out.length; ) {
+  for (let o = 0; o < out.length;) {
     const n = out.readInt32LE(o);
     o += 4;
     frames.push(new Int32Array(new Uint8Array(out.subarray(o, o + n * 40)).buffer));
@@ -49,9 +59,18 @@ test('patched and stock libav export the same vectors, row for row', async (t) =
     const ours = await collect(openVideo(fixture(name), { vectors: true }));
     t.is(ours.length, stock.length, name);
     ours.forEach((f, i) => t.deepEqual(Array.from(f.vectors), Array.from(stock[i]), `${name} frame ${i}`));
-    if (libavVersions().exactReferences && meta[name].refs === 1 && meta[name].bframes === 0 && meta[name].codec === 'h264') {
+    if (
+      libavVersions().exactReferences &&
+      meta[name].refs === 1 &&
+      meta[name].bframes === 0 &&
+      meta[name].codec === 'h264'
+    ) {
       // one reference, no B-frames: every vector predicts from the previous frame
-      for (const f of ours) t.true(Array.from(f.vectorRefs).every((d) => d === 1), `${name} frame ${f.index}`);
+      for (const f of ours)
+        t.true(
+          Array.from(f.vectorRefs).every((d) => d === 1),
+          `${name} frame ${f.index}`,
+        );
     }
   }
   t.truthy(fs.statSync(exe));

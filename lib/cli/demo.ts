@@ -66,11 +66,17 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   try {
     await fs.access(video);
   } catch {
-    throw new ArSegError(ErrorCodes.NOT_FOUND, `the demo clip ${video} does not exist (the package ships it in models/demo; pass --clip DIR or set ARSEG_DEMO_CLIP)`);
+    throw new ArSegError(
+      ErrorCodes.NOT_FOUND,
+      `the demo clip ${video} does not exist (the package ships it in models/demo; pass --clip DIR or set ARSEG_DEMO_CLIP)`,
+    );
   }
   const labelsDir = path.join(clipDir, 'labels');
   const clip = { name: clipDir, video, labels: labelsDir };
-  const hasLabels = await fs.stat(labelsDir).then((s) => s.isDirectory(), () => false);
+  const hasLabels = await fs.stat(labelsDir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 
   let labels: ClipLabels | null = null;
   let metrics: DistanceMetrics | null = null;
@@ -85,7 +91,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         const m = bundle.manifest;
         if (!labels) labels = await ClipLabels.open(clip, m.classes.length);
         if (!metrics) {
-          const ignore = typeof m.ignoreIndex === 'number' && m.ignoreIndex >= 0 && m.ignoreIndex < m.classes.length ? [m.ignoreIndex] : [];
+          const ignore =
+            typeof m.ignoreIndex === 'number' && m.ignoreIndex >= 0 && m.ignoreIndex < m.classes.length
+              ? [m.ignoreIndex]
+              : [];
           metrics = new DistanceMetrics(m.classes.length, m.keyframeInterval, { ignore });
         }
         metrics.add(r.index - r.keyframeIndex, await labels.frame(r.index, r.width, r.height), r.labels);
@@ -100,7 +109,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   if (labels && metrics) {
     (labels as ClipLabels).finish(scored);
     const rep = (metrics as DistanceMetrics).report();
-    miou = { mean: rep.mean, perDistance: rep.perDistance, interval: (metrics as DistanceMetrics).distances, frames: rep.framesTotal };
+    miou = {
+      mean: rep.mean,
+      perDistance: rep.perDistance,
+      interval: (metrics as DistanceMetrics).distances,
+      frames: rep.framesTotal,
+    };
   }
   return { ...summary, miou };
 }

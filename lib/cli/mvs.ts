@@ -53,7 +53,9 @@ export async function runMvs(
 ): Promise<MvsSummary> {
   const started = process.hrtime.bigint();
   // the dump directory first: a wrong --dump fails before anything is read
-  const dump = options.dump ? await prepareOutputDir(options.dump, options.dense ? ['motion_vectors', 'motion_fields'] : ['motion_vectors']) : null;
+  const dump = options.dump
+    ? await prepareOutputDir(options.dump, options.dense ? ['motion_vectors', 'motion_fields'] : ['motion_vectors'])
+    : null;
   const reader = openVideo(source, {
     vectors: true,
     motion: options.dense ? 'accumulated' : 'none',
@@ -99,12 +101,21 @@ export async function runMvs(
       if (frame.isKeyframe) summary.keyframes++;
       summary.vectors += rows;
       if (dump) {
-        await writeOutput(path.join(dump, 'motion_vectors', `mvs-${frame.index}.npy`), encodeNpy(vectors, [rows, VECTOR_COLUMNS.length]));
-        await writeOutput(path.join(dump, 'motion_vectors', `refs-${frame.index}.npy`), encodeNpy(frame.vectorRefs!, [rows]));
+        await writeOutput(
+          path.join(dump, 'motion_vectors', `mvs-${frame.index}.npy`),
+          encodeNpy(vectors, [rows, VECTOR_COLUMNS.length]),
+        );
+        await writeOutput(
+          path.join(dump, 'motion_vectors', `refs-${frame.index}.npy`),
+          encodeNpy(frame.vectorRefs!, [rows]),
+        );
         if (frame.motion) {
           const m = frame.motion;
           summary.dense = { stride: m.stride, width: m.width, height: m.height };
-          await writeOutput(path.join(dump, 'motion_fields', `field-${frame.index}.npy`), encodeNpy(m.data, [2, m.height, m.width]));
+          await writeOutput(
+            path.join(dump, 'motion_fields', `field-${frame.index}.npy`),
+            encodeNpy(m.data, [2, m.height, m.width]),
+          );
         }
       }
       onFrame?.(frame);

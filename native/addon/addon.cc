@@ -8,13 +8,13 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include "../video/motion_vectors.h"
 #include "creff_binding.h"
 #include "device_path_binding.h"
 #include "doctor_binding.h"
 #include "head_binding.h"
 #include "labels_binding.h"
 #include "motion_binding.h"
-#include "../video/motion_vectors.h"
 #include "packet_reader_binding.h"
 #include "video_reader_binding.h"
 

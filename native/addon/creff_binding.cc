@@ -64,9 +64,9 @@ Napi::Value KeyframeBinding::getInfo(const Napi::CallbackInfo& info) {
 
 void CreffBinding::define(Napi::Env env, Napi::Object exports) {
   KeyframeBinding::define(env, exports);
-  Napi::Function cls = DefineClass(env, "NativeCReFF",
-                                   {InstanceMethod<&CreffBinding::prepareKeyframe>("prepareKeyframe"),
-                                    InstanceMethod<&CreffBinding::run>("run")});
+  Napi::Function cls = DefineClass(
+      env, "NativeCReFF",
+      {InstanceMethod<&CreffBinding::prepareKeyframe>("prepareKeyframe"), InstanceMethod<&CreffBinding::run>("run")});
   creffConstructor = Napi::Persistent(cls);
   exports.Set("NativeCReFF", cls);
   Napi::Function available = Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
@@ -128,7 +128,9 @@ Napi::Value CreffBinding::prepareKeyframe(const Napi::CallbackInfo& info) {
     holder.Set("key", key);
     return PromiseWorker::start(
         env, holder,
-        [=] { *result = std::make_shared<PreparedKeyframe>(arseg::prepareKeyframe(*weights, data, H, W, mode, threads)); },
+        [=] {
+          *result = std::make_shared<PreparedKeyframe>(arseg::prepareKeyframe(*weights, data, H, W, mode, threads));
+        },
         [result](Napi::Env e) -> Napi::Value {
           Napi::Object obj = keyframeConstructor.New({});
           KeyframeBinding::Unwrap(obj)->prepared = *result;
@@ -164,12 +166,13 @@ Napi::Value CreffBinding::run(const Napi::CallbackInfo& info) {
     if (kernelName != "fused" && kernelName != "reference" && kernelName != "cuda-emulated")
       invalidArg("option 'kernel' must be 'fused', 'reference' or 'cuda-emulated'");
     if (device != "cpu" && device != "cuda") invalidArg("option 'device' must be 'cpu' or 'cuda'");
-    if (samplingName != "exact" && samplingName != "official") invalidArg("option 'sampling' must be 'exact' or 'official'");
+    if (samplingName != "exact" && samplingName != "official")
+      invalidArg("option 'sampling' must be 'exact' or 'official'");
     CreffCall call;
-    call.kernel = device == "cuda"                  ? CreffKernel::Cuda
-                  : kernelName == "reference"       ? CreffKernel::Reference
-                  : kernelName == "cuda-emulated"   ? CreffKernel::CudaEmulated
-                                                    : CreffKernel::Fused;
+    call.kernel = device == "cuda"                ? CreffKernel::Cuda
+                  : kernelName == "reference"     ? CreffKernel::Reference
+                  : kernelName == "cuda-emulated" ? CreffKernel::CudaEmulated
+                                                  : CreffKernel::Fused;
     call.sampling = samplingName == "official" ? WarpSampling::Official : WarpSampling::Exact;
     call.mode = parseMode(optionString(opts, "mode", "exact"));
     call.threads = parseThreads(opts);

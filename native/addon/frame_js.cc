@@ -15,8 +15,7 @@ Napi::ArrayBuffer adoptBuffer(Napi::Env env, std::vector<T>&& data) {
   auto* owned = new std::vector<T>(std::move(data));
   const size_t bytes = owned->size() * sizeof(T);
   return Napi::ArrayBuffer::New(
-      env, owned->data(), bytes,
-      [](Napi::Env, void*, std::vector<T>* holder) { delete holder; }, owned);
+      env, owned->data(), bytes, [](Napi::Env, void*, std::vector<T>* holder) { delete holder; }, owned);
 }
 
 template <typename T, typename TypedArray>
@@ -46,8 +45,7 @@ Napi::Object frameToJs(Napi::Env env, DecodedFrame&& frame, int stride) {
   o.Set("corrupt", Napi::Boolean::New(env, frame.corrupt));
   o.Set("width", Napi::Number::New(env, frame.width));
   o.Set("height", Napi::Number::New(env, frame.height));
-  if (!frame.rgb.empty())
-    o.Set("rgb", adoptArray<uint8_t, Napi::Uint8Array>(env, std::move(frame.rgb)));
+  if (!frame.rgb.empty()) o.Set("rgb", adoptArray<uint8_t, Napi::Uint8Array>(env, std::move(frame.rgb)));
   if (!frame.tensors.empty()) {
     Napi::Array tensors = Napi::Array::New(env, frame.tensors.size());
     for (size_t t = 0; t < frame.tensors.size(); ++t) {

@@ -84,13 +84,16 @@ Napi::Value pointwiseHeadJs(const Napi::CallbackInfo& info) {
 void defineHead(Napi::Env env, Napi::Object exports) {
   exports.Set("pointwiseHead", Napi::Function::New(env, pointwiseHeadJs, "pointwiseHead"));
   // Which vector code the native kernels run (after the ARSEG_SIMD cap), for diagnostics.
-  exports.Set("simdLevel", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    switch (simdLevel()) {
-      case SimdLevel::Avx512: return Napi::String::New(info.Env(), "avx512");
-      case SimdLevel::Avx2: return Napi::String::New(info.Env(), "avx2");
-      default: return Napi::String::New(info.Env(), "baseline");
-    }
-  }, "simdLevel"));
+  exports.Set("simdLevel", Napi::Function::New(
+                               env,
+                               [](const Napi::CallbackInfo& info) -> Napi::Value {
+                                 switch (simdLevel()) {
+                                   case SimdLevel::Avx512: return Napi::String::New(info.Env(), "avx512");
+                                   case SimdLevel::Avx2: return Napi::String::New(info.Env(), "avx2");
+                                   default: return Napi::String::New(info.Env(), "baseline");
+                                 }
+                               },
+                               "simdLevel"));
 }
 
 }  // namespace arseg

@@ -13,8 +13,8 @@ int integerIn(const Napi::Value& v, const std::string& name, int lo, int hi) {
   if (!v.IsNumber()) invalidArg("'" + name + "' must be an integer");
   const double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d) || std::floor(d) != d || d < lo || d > hi)
-    invalidArg("'" + name + "' must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi) +
-               ", got " + v.ToString().Utf8Value());
+    invalidArg("'" + name + "' must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got " +
+               v.ToString().Utf8Value());
   return static_cast<int>(d);
 }
 

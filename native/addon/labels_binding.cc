@@ -36,18 +36,16 @@ Napi::Value labelsFromLogits(const Napi::CallbackInfo& info) {
     parseLabelsResize(info.Length() > 6 ? info[6] : env.Undefined(), info.Length() > 7 ? info[7] : env.Undefined(),
                       &resize);
     if (logits.ElementLength() != size_t(classes) * h * w)
-      throw CodedError("ERR_SHAPE", "logits hold " + std::to_string(logits.ElementLength()) +
-                                        " values, classes x height x width = " +
-                                        std::to_string(size_t(classes) * h * w));
+      throw CodedError("ERR_SHAPE",
+                       "logits hold " + std::to_string(logits.ElementLength()) +
+                           " values, classes x height x width = " + std::to_string(size_t(classes) * h * w));
     const float* data = logits.Data();
     auto labels = std::make_shared<std::vector<uint8_t>>(size_t(outH) * outW);
     Napi::Object holder = Napi::Object::New(env);
     holder.Set("logits", logits);
     return PromiseWorker::start(
-        env, holder,
-        [=] { logitsToLabels(data, classes, *labelsTaps(resize), labels->data(), 0); },
-        [labels](Napi::Env e) -> Napi::Value { return adoptUint8(e, std::move(*labels)); },
-        nullptr);
+        env, holder, [=] { logitsToLabels(data, classes, *labelsTaps(resize), labels->data(), 0); },
+        [labels](Napi::Env e) -> Napi::Value { return adoptUint8(e, std::move(*labels)); }, nullptr);
   });
 }
 

@@ -1,9 +1,8 @@
 #include "motion_binding.h"
 
-#include <vector>
-
 #include <chrono>
 #include <memory>
+#include <vector>
 
 #include "../common/coded_error.h"
 #include "../motion/estimator.h"

@@ -12,19 +12,17 @@
 namespace arseg {
 
 void PacketReaderBinding::define(Napi::Env env, Napi::Object exports) {
-  Napi::Function cls = DefineClass(env, "NativePacketReader",
-                                   {InstanceMethod<&PacketReaderBinding::decode>("decode"),
-                                    InstanceMethod<&PacketReaderBinding::flush>("flush"),
-                                    InstanceMethod<&PacketReaderBinding::close>("close"),
-                                    InstanceMethod<&PacketReaderBinding::stats>("stats"),
-                                    InstanceAccessor<&PacketReaderBinding::motionExact>("motionExact"),
-                                    InstanceAccessor<&PacketReaderBinding::motionSource>("motionSource")});
+  Napi::Function cls = DefineClass(
+      env, "NativePacketReader",
+      {InstanceMethod<&PacketReaderBinding::decode>("decode"), InstanceMethod<&PacketReaderBinding::flush>("flush"),
+       InstanceMethod<&PacketReaderBinding::close>("close"), InstanceMethod<&PacketReaderBinding::stats>("stats"),
+       InstanceAccessor<&PacketReaderBinding::motionExact>("motionExact"),
+       InstanceAccessor<&PacketReaderBinding::motionSource>("motionSource")});
   exports.Set("NativePacketReader", cls);
 }
 
 // new NativePacketReader(codec: string, options?: object)
-PacketReaderBinding::PacketReaderBinding(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<PacketReaderBinding>(info) {
+PacketReaderBinding::PacketReaderBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PacketReaderBinding>(info) {
   Napi::Env env = info.Env();
   guardSync(env, [&] {
     if (info.Length() < 1 || !info[0].IsString() || info[0].As<Napi::String>().Utf8Value().empty())
@@ -41,8 +39,8 @@ PacketReaderBinding::PacketReaderBinding(const Napi::CallbackInfo& info)
     const bool waitForKeyframe = flag("waitForKeyframe");
     const bool accessUnits = flag("accessUnits");
     stride_ = request.stride;
-    reader_ = std::make_unique<PacketReader>(info[0].As<Napi::String>().Utf8Value(),
-                                               std::move(request), waitForKeyframe, accessUnits);
+    reader_ = std::make_unique<PacketReader>(info[0].As<Napi::String>().Utf8Value(), std::move(request),
+                                             waitForKeyframe, accessUnits);
     motionExact_ = reader_->motionExact();
     motionSource_ = reader_->motionSource();
     return env.Undefined();
@@ -85,8 +83,7 @@ Napi::Value PacketReaderBinding::run(Napi::Env env, Napi::Object self, std::func
       },
       [frames, stride](Napi::Env e) -> Napi::Value {
         Napi::Array out = Napi::Array::New(e, frames->size());
-        for (size_t i = 0; i < frames->size(); ++i)
-          out.Set(i, frameToJs(e, std::move((*frames)[i]), stride));
+        for (size_t i = 0; i < frames->size(); ++i) out.Set(i, frameToJs(e, std::move((*frames)[i]), stride));
         return out;
       },
       [this] { settle(); });
@@ -113,8 +110,7 @@ Napi::Value PacketReaderBinding::decode(const Napi::CallbackInfo& info) {
     data->reserve(bytes.ByteLength() + AV_INPUT_BUFFER_PADDING_SIZE);
     data->assign(bytes.Data(), bytes.Data() + bytes.ByteLength());
     PacketReader* reader = reader_.get();
-    return run(env, info.This().As<Napi::Object>(),
-               [reader, data, pts] { reader->decode(std::move(*data), pts); });
+    return run(env, info.This().As<Napi::Object>(), [reader, data, pts] { reader->decode(std::move(*data), pts); });
   });
 }
 

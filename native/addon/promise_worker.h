@@ -19,10 +19,8 @@ class PromiseWorker : public Napi::AsyncWorker {
   using Finish = std::function<Napi::Value(Napi::Env)>;
   using Settle = std::function<void()>;
 
-  static Napi::Promise start(Napi::Env env, Napi::Object keepAlive, Work work, Finish finish,
-                             Settle settle) {
-    auto* worker = new PromiseWorker(env, keepAlive, std::move(work), std::move(finish),
-                                     std::move(settle));
+  static Napi::Promise start(Napi::Env env, Napi::Object keepAlive, Work work, Finish finish, Settle settle) {
+    auto* worker = new PromiseWorker(env, keepAlive, std::move(work), std::move(finish), std::move(settle));
     Napi::Promise promise = worker->deferred_.Promise();
     worker->Queue();  // the worker deletes itself after OnOK/OnError
     return promise;

@@ -17,7 +17,6 @@ bool optionalBool(const Napi::Object& o, const char* key, bool fallback) {
   return v.As<Napi::Boolean>().Value();
 }
 
-
 std::array<float, 3> triple(const Napi::Value& v, const std::string& name, bool positive) {
   if (!v.IsArray() && !v.IsTypedArray()) invalidArg("'" + name + "' must be an array of 3 numbers");
   Napi::Object arr = v.As<Napi::Object>();
@@ -37,7 +36,9 @@ std::array<float, 3> triple(const Napi::Value& v, const std::string& name, bool 
 
 TensorSpec parseTensor(const Napi::Value& v, size_t i) {
   const std::string at = "tensors[" + std::to_string(i) + "]";
-  if (!v.IsObject()) invalidArg(at + " must be an object { width, height | scale, multiple?, mean?, std?, channelOrder? } or { from, scale }");
+  if (!v.IsObject())
+    invalidArg(
+        at + " must be an object { width, height | scale, multiple?, mean?, std?, channelOrder? } or { from, scale }");
   Napi::Object o = v.As<Napi::Object>();
   TensorSpec spec;
   Napi::Value from = o.Get("from");
@@ -47,7 +48,8 @@ TensorSpec parseTensor(const Napi::Value& v, size_t i) {
     spec.from = integerIn(from, at + ".from", 0, static_cast<int>(i) - 1);
     for (const char* key : {"width", "height", "multiple", "mean", "std", "channelOrder"})
       if (!o.Get(key).IsUndefined())
-        invalidArg(at + " is resized from tensors[" + std::to_string(spec.from) + "] and takes only 'scale', not '" + key + "'");
+        invalidArg(at + " is resized from tensors[" + std::to_string(spec.from) + "] and takes only 'scale', not '" +
+                   key + "'");
     Napi::Value scale = o.Get("scale");
     const double d = scale.IsNumber() ? scale.As<Napi::Number>().DoubleValue() : -1;
     if (!(d > 0 && d <= 4)) invalidArg(at + ".scale must be a number in (0, 4]");
@@ -104,7 +106,7 @@ FrameRequest parseFrameRequest(const Napi::Value& value) {
   if (!motion.IsUndefined() && !motion.IsNull()) {
     const std::string m = motion.IsString() ? motion.As<Napi::String>().Utf8Value()
                           : (motion.IsBoolean() && !motion.As<Napi::Boolean>().Value()) ? "none"
-                                                                                          : "?";
+                                                                                        : "?";
     if (m == "none")
       req.motion = MotionMode::None;
     else if (m == "reference")
@@ -142,8 +144,9 @@ FrameRequest parseFrameRequest(const Napi::Value& value) {
   Napi::Value keyframes = o.Get("keyframes");
   if (!keyframes.IsUndefined() && !keyframes.IsNull()) {
     KeyframePolicy& policy = req.keyframes;
-    const char* usage = "option 'keyframes' must be 'gop', 'adaptive', a positive integer interval, or "
-                        "{ policy: 'adaptive', maxInterval?, intraShare?, maxMotion? }";
+    const char* usage =
+        "option 'keyframes' must be 'gop', 'adaptive', a positive integer interval, or "
+        "{ policy: 'adaptive', maxInterval?, intraShare?, maxMotion? }";
     if (keyframes.IsString()) {
       const std::string k = keyframes.As<Napi::String>().Utf8Value();
       if (k == "gop")
@@ -167,7 +170,8 @@ FrameRequest parseFrameRequest(const Napi::Value& value) {
         if (v.IsUndefined()) return;
         const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
         if (!(d >= lo && d <= hi))
-          invalidArg(std::string("keyframes.") + key + " must be a number from " + std::to_string(lo) + " to " + std::to_string(hi));
+          invalidArg(std::string("keyframes.") + key + " must be a number from " + std::to_string(lo) + " to " +
+                     std::to_string(hi));
         out = static_cast<float>(d);
       };
       fraction("intraShare", 0.f, 1.f, policy.intraShare);
@@ -196,15 +200,13 @@ FrameRequest parseFrameRequest(const Napi::Value& value) {
 std::map<std::string, std::string> parseFormatOptions(const Napi::Value& value) {
   std::map<std::string, std::string> out;
   if (value.IsUndefined() || value.IsNull()) return out;
-  if (!value.IsObject() || value.IsArray())
-    invalidArg("option 'formatOptions' must be an object of strings");
+  if (!value.IsObject() || value.IsArray()) invalidArg("option 'formatOptions' must be an object of strings");
   Napi::Object o = value.As<Napi::Object>();
   Napi::Array keys = o.GetPropertyNames();
   for (uint32_t i = 0; i < keys.Length(); ++i) {
     const std::string key = keys.Get(i).ToString().Utf8Value();
     Napi::Value v = o.Get(key);
-    if (!v.IsString() && !v.IsNumber())
-      invalidArg("formatOptions." + key + " must be a string or number");
+    if (!v.IsString() && !v.IsNumber()) invalidArg("formatOptions." + key + " must be a string or number");
     out[key] = v.ToString().Utf8Value();
   }
   return out;

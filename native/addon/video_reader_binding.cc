@@ -9,17 +9,15 @@
 namespace arseg {
 
 void VideoReaderBinding::define(Napi::Env env, Napi::Object exports) {
-  Napi::Function cls = DefineClass(env, "NativeVideoReader",
-                                   {InstanceMethod<&VideoReaderBinding::open>("open"),
-                                    InstanceMethod<&VideoReaderBinding::read>("read"),
-                                    InstanceMethod<&VideoReaderBinding::close>("close"),
-                                    InstanceMethod<&VideoReaderBinding::stats>("stats")});
+  Napi::Function cls = DefineClass(
+      env, "NativeVideoReader",
+      {InstanceMethod<&VideoReaderBinding::open>("open"), InstanceMethod<&VideoReaderBinding::read>("read"),
+       InstanceMethod<&VideoReaderBinding::close>("close"), InstanceMethod<&VideoReaderBinding::stats>("stats")});
   exports.Set("NativeVideoReader", cls);
 }
 
 // new NativeVideoReader(source: string, options?: object)
-VideoReaderBinding::VideoReaderBinding(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<VideoReaderBinding>(info) {
+VideoReaderBinding::VideoReaderBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VideoReaderBinding>(info) {
   Napi::Env env = info.Env();
   guardSync(env, [&] {
     if (info.Length() < 1 || !info[0].IsString())
@@ -71,12 +69,13 @@ Napi::Value VideoReaderBinding::open(const Napi::CallbackInfo& info) {
           o.Set("height", s.height);
           o.Set("fps", s.fps > 0 ? Napi::Number::New(e, s.fps) : e.Null());
           o.Set("duration", s.duration < 0 ? e.Null() : Napi::Number::New(e, s.duration));
-          o.Set("frameCount", s.frameCount < 0 ? e.Null()
-                                                : Napi::Number::New(e, double(s.frameCount)));
+          o.Set("frameCount", s.frameCount < 0 ? e.Null() : Napi::Number::New(e, double(s.frameCount)));
           o.Set("motionVectors", s.motionVectors);
-          o.Set("motionSource", s.motionSource == DecodedFrame::Source::None ? e.Null()
-                                : Napi::String::New(e, s.motionSource == DecodedFrame::Source::Estimated
-                                                           ? "estimated" : "bitstream"));
+          o.Set("motionSource",
+                s.motionSource == DecodedFrame::Source::None
+                    ? e.Null()
+                    : Napi::String::New(e,
+                                        s.motionSource == DecodedFrame::Source::Estimated ? "estimated" : "bitstream"));
           o.Set("rotation", s.rotation);
           o.Set("motionExact", s.motionExact);
           return o;

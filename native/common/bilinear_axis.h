@@ -42,8 +42,8 @@ inline std::vector<AxisTaps> bilinearAxis(int in, int out, AxisMap map) {
       t.weight[1] = 0.f;
       continue;
     }
-    float source = map == AxisMap::AlignCorners ? scale * static_cast<float>(x)
-                                                : scale * (static_cast<float>(x) + 0.5f) - 0.5f;
+    float source =
+        map == AxisMap::AlignCorners ? scale * static_cast<float>(x) : scale * (static_cast<float>(x) + 0.5f) - 0.5f;
     if (source < 0.f) source = 0.f;
     const int i0 = std::min(static_cast<int>(source), in - 1);
     const int i1 = i0 < in - 1 ? i0 + 1 : i0;

@@ -28,6 +28,4 @@ __attribute__((visibility("hidden"))) uint32_t arc4random(void) {
 double arseg_hypot_glibc_2_2_5(double x, double y);
 __asm__(".symver arseg_hypot_glibc_2_2_5, hypot@GLIBC_2.2.5");
 
-__attribute__((visibility("hidden"))) double __wrap_hypot(double x, double y) {
-  return arseg_hypot_glibc_2_2_5(x, y);
-}
+__attribute__((visibility("hidden"))) double __wrap_hypot(double x, double y) { return arseg_hypot_glibc_2_2_5(x, y); }

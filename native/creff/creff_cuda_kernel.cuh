@@ -49,21 +49,21 @@ constexpr size_t sharedFloats(int K) {
 ARSEG_DEVICE int imin(int a, int b) { return a < b ? a : b; }
 
 ARSEG_DEVICE float sampleTaps(const float* plane, const BilinearTaps& t) {
-  return t.weight[0] * plane[t.offset[0]] + t.weight[1] * plane[t.offset[1]] +
-         t.weight[2] * plane[t.offset[2]] + t.weight[3] * plane[t.offset[3]];
+  return t.weight[0] * plane[t.offset[0]] + t.weight[1] * plane[t.offset[1]] + t.weight[2] * plane[t.offset[2]] +
+         t.weight[3] * plane[t.offset[3]];
 }
 
 ARSEG_DEVICE BilinearTaps warpTapsAt(const Params& p, int y, int x) {
   const size_t i = static_cast<size_t>(y) * p.W + x;
   const size_t plane = static_cast<size_t>(p.H) * p.W;
-  return bilinearZero(warpSource(x, p.motion[i], p.W, p.official),
-                      warpSource(y, p.motion[plane + i], p.H, p.official), p.H, p.W);
+  return bilinearZero(warpSource(x, p.motion[i], p.W, p.official), warpSource(y, p.motion[plane + i], p.H, p.official),
+                      p.H, p.W);
 }
 
 // Stages `source` warped (channels c0..c0+n) over the square region of side `side` at (y0, x0)
 // into smem[cc * side * side + pos]; zero outside the image.
-ARSEG_DEVICE void stageWarped(const Params& p, const float* source, int c0, int n, int y0, int x0,
-                              int side, float* smem) {
+ARSEG_DEVICE void stageWarped(const Params& p, const float* source, int c0, int n, int y0, int x0, int side,
+                              float* smem) {
   const size_t plane = static_cast<size_t>(p.H) * p.W;
   for (int pos = ARSEG_TID; pos < side * side; pos += ARSEG_NTHREADS) {
     const int y = y0 + pos / side, x = x0 + pos % side;
@@ -77,8 +77,8 @@ ARSEG_DEVICE void stageWarped(const Params& p, const float* source, int c0, int 
 
 // Depthwise 3x3 of a staged region (side + 2, origin one pixel further out) into a region of
 // `side`; zero where the output position is outside the image.
-ARSEG_DEVICE void convolveStaged(const Params& p, const float* in, int c0, int n, int y0, int x0,
-                                 int side, const float* weight, const float* bias, float* out) {
+ARSEG_DEVICE void convolveStaged(const Params& p, const float* in, int c0, int n, int y0, int x0, int side,
+                                 const float* weight, const float* bias, float* out) {
   const int inSide = side + 2;
   for (int pos = ARSEG_TID; pos < side * side; pos += ARSEG_NTHREADS) {
     const int i = pos / side, j = pos % side;
@@ -101,9 +101,8 @@ ARSEG_DEVICE void convolveStaged(const Params& p, const float* in, int c0, int n
 // Stages Kf (pass 1) or V (pass 2) of channels c0..c0+n over the tile plus its K/2 halo into
 // `kv`: the warped keyframe convolved with (weight, bias), or in KeyframeConv mode the warped
 // precomputed convolution `convolved`. Ends with the block synchronised.
-ARSEG_DEVICE void stageWindow(const Params& p, const float* convolved, const float* weight,
-                              const float* bias, int c0, int n, int y0, int x0, int R, float* fw,
-                              float* kv) {
+ARSEG_DEVICE void stageWindow(const Params& p, const float* convolved, const float* weight, const float* bias, int c0,
+                              int n, int y0, int x0, int R, float* fw, float* kv) {
   const int KS = kTile + 2 * R, FS = KS + 2;
   if (p.keyframeConv) {
     stageWarped(p, convolved, c0, n, y0 - R, x0 - R, KS, kv);
@@ -120,9 +119,9 @@ ARSEG_DEVICE void stageWindow(const Params& p, const float* convolved, const flo
 template <int K>
 ARSEG_DEVICE void creffBlock(const Params& p, float* smem) {
   constexpr int R = K / 2;
-  constexpr int KS = kTile + 2 * R;  // Kf / V region side
-  constexpr int FS = KS + 2;         // warped region side
-  constexpr int US = kTile + 2;      // U region side
+  constexpr int KS = kTile + 2 * R;   // Kf / V region side
+  constexpr int FS = KS + 2;          // warped region side
+  constexpr int US = kTile + 2;       // U region side
   float* fw = smem;                   // kChunk x FS x FS
   float* kv = fw + kChunk * FS * FS;  // kChunk x KS x KS (Kf, then V)
   float* us = kv + kChunk * KS * KS;  // kChunk x US x US
@@ -148,8 +147,7 @@ ARSEG_DEVICE void creffBlock(const Params& p, float* smem) {
       const bool inside = uy >= 0 && uy < p.H && ux >= 0 && ux < p.W;
       BilinearTaps t{};
       if (inside) t = bilinearClamped(ux * scaleX, uy * scaleY, p.h, p.w);
-      for (int cc = 0; cc < n; ++cc)
-        us[cc * US * US + pos] = inside ? sampleTaps(p.lr + (c0 + cc) * lrPlane, t) : 0.f;
+      for (int cc = 0; cc < n; ++cc) us[cc * US * US + pos] = inside ? sampleTaps(p.lr + (c0 + cc) * lrPlane, t) : 0.f;
     }
     stageWindow(p, p.keyK, p.kw, p.kb, c0, n, y0, x0, R, fw, kv);
     if (mine) {
@@ -205,8 +203,8 @@ ARSEG_DEVICE void creffBlock(const Params& p, float* smem) {
 }
 
 // One element of a depthwise 3x3 convolution (zero padding, bias) of a C x H x W tensor.
-ARSEG_DEVICE void depthwiseAt(size_t i, const float* in, const float* weight, const float* bias,
-                              float* out, int C, int H, int W) {
+ARSEG_DEVICE void depthwiseAt(size_t i, const float* in, const float* weight, const float* bias, float* out, int C,
+                              int H, int W) {
   const size_t plane = static_cast<size_t>(H) * W;
   if (i >= plane * C) return;
   const int c = static_cast<int>(i / plane);

@@ -4,19 +4,22 @@
 #include <vector>
 
 #include "../common/coded_error.h"
-#include "../postprocess/pointwise_head.h"
 #include "../device/device_backend.h"
 #include "../device/device_path.h"
+#include "../postprocess/pointwise_head.h"
 #include "creff_reference.h"
 
 namespace arseg {
 
 double runCreff(const CreffWeights& w, const CreffShape& s, const CreffCall& c, float* out) {
   if (c.prepared && c.kernel != CreffKernel::Fused)
-    throw CodedError("ERR_INVALID_ARG", "a prepared keyframe is for the fused CPU kernel; pass the raw feature otherwise");
+    throw CodedError("ERR_INVALID_ARG",
+                     "a prepared keyframe is for the fused CPU kernel; pass the raw feature otherwise");
   if (!c.prepared && !c.key) throw CodedError("ERR_INVALID_ARG", "no keyframe feature");
-  if (c.head && c.kernel == CreffKernel::Cuda) throw CodedError("ERR_INVALID_ARG", "options.head is for the CPU kernels");
-  if (c.kernel == CreffKernel::Cuda) return creffOnDevice(*openCudaBackend(), w, s, c.lr, c.key, c.motion, c.sampling, c.mode, out);
+  if (c.head && c.kernel == CreffKernel::Cuda)
+    throw CodedError("ERR_INVALID_ARG", "options.head is for the CPU kernels");
+  if (c.kernel == CreffKernel::Cuda)
+    return creffOnDevice(*openCudaBackend(), w, s, c.lr, c.key, c.motion, c.sampling, c.mode, out);
 
   const auto start = std::chrono::steady_clock::now();
   if (c.kernel == CreffKernel::Fused) {
@@ -38,8 +41,8 @@ double runCreff(const CreffWeights& w, const CreffShape& s, const CreffCall& c, 
     else
       creffOnDevice(*openEmulatedBackend(), w, s, c.lr, c.key, c.motion, c.sampling, c.mode, target);
     if (c.head)  // on this thread: the reference and emulated kernels are slow test paths anyway
-      pointwiseHeadPixels(target, s.plane(), s.channels, s.plane(), c.head->weight, c.head->bias, c.head->classes,
-                          out, s.plane());
+      pointwiseHeadPixels(target, s.plane(), s.channels, s.plane(), c.head->weight, c.head->bias, c.head->classes, out,
+                          s.plane());
   }
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }

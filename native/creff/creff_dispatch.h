@@ -20,7 +20,7 @@ struct CreffCall {
   WarpSampling sampling = WarpSampling::Exact;
   // Ignored when `prepared` is given: the prepared keyframe carries its mode.
   CreffMode mode = CreffMode::Exact;
-  int threads = 0;  // <= 0: all cores
+  int threads = 0;                             // <= 0: all cores
   const float* lr = nullptr;                   // C x h x w
   const float* key = nullptr;                  // C x H x W, raw (when `prepared` is null)
   const PreparedKeyframe* prepared = nullptr;  // the fused CPU kernel only

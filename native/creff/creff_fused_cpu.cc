@@ -172,7 +172,8 @@ ARSEG_INLINE void gatherPlanar(const float* src, int channels, const BilinearTap
 #pragma omp simd
       for (int c = 0; c < channels; ++c) vec[c] = w0 * a[c] + w1 * b[c] + w2 * d[c] + w3 * e[c];
     }
-    for (int q = n; q < N; ++q) std::fill(block + static_cast<size_t>(q) * channels, block + static_cast<size_t>(q + 1) * channels, 0.f);
+    for (int q = n; q < N; ++q)
+      std::fill(block + static_cast<size_t>(q) * channels, block + static_cast<size_t>(q + 1) * channels, 0.f);
     for (int c = 0; c < channels; ++c) {
       typename L::F v;
       for (int q = 0; q < N; ++q) v[q] = block[static_cast<size_t>(q) * channels + c];
@@ -191,7 +192,7 @@ struct Block {
   const float* u;          // U at the block's pixels; channel stride un
   size_t qStride, kn, un;
   int channels, valid;
-  float* out;              // the block's first pixel in output plane 0; channel stride plane
+  float* out;  // the block's first pixel in output plane 0; channel stride plane
   size_t plane;
 };
 
@@ -359,8 +360,8 @@ ARSEG_INLINE void convolveRow(const float* r0, const float* r1, const float* r2,
       const F a0 = loadLanes<L>(a + j), a1 = loadLanes<L>(a + j + N);
       const F b0 = loadLanes<L>(b + j), b1 = loadLanes<L>(b + j + N);
       const F d0 = loadLanes<L>(d + j), d1 = loadLanes<L>(d + j + N);
-      const F acc = biasLanes + k[0] * a0 + k[1] * shifted<L, 1>(a0, a1) + k[2] * shifted<L, 2>(a0, a1) +
-                    k[3] * b0 + k[4] * shifted<L, 1>(b0, b1) + k[5] * shifted<L, 2>(b0, b1) + k[6] * d0 +
+      const F acc = biasLanes + k[0] * a0 + k[1] * shifted<L, 1>(a0, a1) + k[2] * shifted<L, 2>(a0, a1) + k[3] * b0 +
+                    k[4] * shifted<L, 1>(b0, b1) + k[5] * shifted<L, 2>(b0, b1) + k[6] * d0 +
                     k[7] * shifted<L, 1>(d0, d1) + k[8] * shifted<L, 2>(d0, d1);
       storeLanes<L>(o + j, acc * loadLanes<L>(mask + j));
     }
@@ -517,12 +518,16 @@ ARSEG_INLINE void processStripAt(const Kernel& k, int x0, int sw, int y0, int y1
       const float* r0 = sc.fw.row(y - 1);
       const float* r1 = sc.fw.row(y);
       const float* r2 = sc.fw.row(y + 1);
-      convolveRow<L>(r0, r1, r2, sc.fw.stride, kw, C, wt.kWeight.data(), wt.kBias.data(), sc.mask.data(), kfRow, sc.kf.stride);
-      convolveRow<L>(r0, r1, r2, sc.fw.stride, kw, C, wt.vWeight.data(), wt.vBias.data(), sc.mask.data(), vRow, sc.v.stride);
+      convolveRow<L>(r0, r1, r2, sc.fw.stride, kw, C, wt.kWeight.data(), wt.kBias.data(), sc.mask.data(), kfRow,
+                     sc.kf.stride);
+      convolveRow<L>(r0, r1, r2, sc.fw.stride, kw, C, wt.vWeight.data(), wt.vBias.data(), sc.mask.data(), vRow,
+                     sc.v.stride);
     } else {  // KeyframeConv: warp the keyframe's precomputed k and v convolutions
       warpTaps(y, x0 - R, kw);
-      gatherPlanar<L>(k.key.keyConv.data(), C, sc.taps.data(), sc.inside.data(), kw, kfRow, sc.kf.stride, sc.vec.data());
-      gatherPlanar<L>(k.key.valueConv.data(), C, sc.taps.data(), sc.inside.data(), kw, vRow, sc.v.stride, sc.vec.data());
+      gatherPlanar<L>(k.key.keyConv.data(), C, sc.taps.data(), sc.inside.data(), kw, kfRow, sc.kf.stride,
+                      sc.vec.data());
+      gatherPlanar<L>(k.key.valueConv.data(), C, sc.taps.data(), sc.inside.data(), kw, vRow, sc.v.stride,
+                      sc.vec.data());
     }
   };
 
@@ -549,8 +554,9 @@ ARSEG_INLINE void processStripAt(const Kernel& k, int x0, int sw, int y0, int y1
         kfRows[oy] = sc.kf.row(y - R + oy) + j0;
         vRows[oy] = sc.v.row(y - R + oy) + j0;
       }
-      const Block b{sc.q.row(0) + j0, kfRows, vRows, sc.u.row(y) + 1 + j0,
-                    qStride, sc.kf.stride, sc.u.stride, C, std::min(N, sw - j0), fusedRow + j0, fusedStride};
+      const Block b{sc.q.row(0) + j0, kfRows,      vRows, sc.u.row(y) + 1 + j0, qStride,
+                    sc.kf.stride,     sc.u.stride, C,     std::min(N, sw - j0), fusedRow + j0,
+                    fusedStride};
       switch (K) {
         case 3: attendBlock<L, 3>(b, K, sc.score.data()); break;
         case 5: attendBlock<L, 5>(b, K, sc.score.data()); break;
@@ -559,8 +565,7 @@ ARSEG_INLINE void processStripAt(const Kernel& k, int x0, int sw, int y0, int y1
         default: attendBlock<L, 0>(b, K, sc.score.data()); break;
       }
     }
-    if (head)
-      pointwiseHeadPixels(fusedRow, fusedStride, C, sw, head->weight, head->bias, head->classes, target, plane);
+    if (head) pointwiseHeadPixels(fusedRow, fusedStride, C, sw, head->weight, head->bias, head->classes, target, plane);
   }
 }
 
@@ -570,8 +575,8 @@ void processStrip(const Kernel& k, int x0, int sw, int y0, int y1, Scratch& sc, 
 
 }  // namespace
 
-PreparedKeyframe prepareKeyframe(const CreffWeights& w, const float* key, int height, int width,
-                                 CreffMode mode, int threads) {
+PreparedKeyframe prepareKeyframe(const CreffWeights& w, const float* key, int height, int width, CreffMode mode,
+                                 int threads) {
   if (threads <= 0) threads = defaultThreads();
   PreparedKeyframe p;
   p.channels = w.channels;
@@ -594,9 +599,8 @@ PreparedKeyframe prepareKeyframe(const CreffWeights& w, const float* key, int he
   return p;
 }
 
-void creffFusedCpu(const CreffWeights& w, const CreffShape& s, const float* lr,
-                   const PreparedKeyframe& key, const float* motion, WarpSampling sampling,
-                   float* out, int threads, const CreffHead* head) {
+void creffFusedCpu(const CreffWeights& w, const CreffShape& s, const float* lr, const PreparedKeyframe& key,
+                   const float* motion, WarpSampling sampling, float* out, int threads, const CreffHead* head) {
   validateCreff(w, s);
   if (head && (head->classes < 1 || !head->weight || !head->bias))
     throw CodedError("ERR_INVALID_ARG", "the CReFF head needs weights, a bias and at least one class");
@@ -619,8 +623,8 @@ void creffFusedCpu(const CreffWeights& w, const CreffShape& s, const float* lr,
   std::vector<Scratch> scratch(std::min(threads, strips * segments));
   parallelFor(strips * segments, threads, [&](int task, int thread) {
     const int x0 = (task % strips) * kStripW, y0 = (task / strips) * kSegmentH;
-    processStrip(kernel, x0, std::min(kStripW, s.width - x0), y0, std::min(s.height, y0 + kSegmentH),
-                 scratch[thread], out);
+    processStrip(kernel, x0, std::min(kStripW, s.width - x0), y0, std::min(s.height, y0 + kSegmentH), scratch[thread],
+                 out);
   });
 }
 

@@ -26,8 +26,8 @@ struct PreparedKeyframe {
   std::vector<float> valueConv;  // KeyframeConv: dwconv_v(F_k), H x W x C
 };
 
-PreparedKeyframe prepareKeyframe(const CreffWeights& w, const float* key, int height, int width,
-                                 CreffMode mode, int threads);
+PreparedKeyframe prepareKeyframe(const CreffWeights& w, const float* key, int height, int width, CreffMode mode,
+                                 int threads);
 
 // The decoder's pointwise head (a 1x1 convolution: weight classes x C, bias classes) applied
 // inside the kernel to each block of fused pixels while it is in L1, by pointwiseHeadPixels, so
@@ -41,8 +41,8 @@ struct CreffHead {
 
 // lr: C x h x w; motion: 2 x H x W; out: C x H x W, or classes x H x W logits with a head.
 // threads <= 0: all cores.
-void creffFusedCpu(const CreffWeights& w, const CreffShape& s, const float* lr,
-                   const PreparedKeyframe& key, const float* motion, WarpSampling sampling,
-                   float* out, int threads, const CreffHead* head = nullptr);
+void creffFusedCpu(const CreffWeights& w, const CreffShape& s, const float* lr, const PreparedKeyframe& key,
+                   const float* motion, WarpSampling sampling, float* out, int threads,
+                   const CreffHead* head = nullptr);
 
 }  // namespace arseg

@@ -22,8 +22,7 @@ void depthwise3x3(const float* in, int c, int h, int w, const std::vector<float>
         for (int dy = -1; dy <= 1; ++dy)
           for (int dx = -1; dx <= 1; ++dx) {
             const int yy = y + dy, xx = x + dx;
-            if (yy >= 0 && yy < h && xx >= 0 && xx < w)
-              acc += k[(dy + 1) * 3 + (dx + 1)] * src[yy * w + xx];
+            if (yy >= 0 && yy < h && xx >= 0 && xx < w) acc += k[(dy + 1) * 3 + (dx + 1)] * src[yy * w + xx];
           }
         dst[y * w + x] = acc;
       }
@@ -49,8 +48,8 @@ void warp(const float* in, int c, int h, int w, const float* motion, bool offici
 
 }  // namespace
 
-void creffReference(const CreffWeights& wt, const CreffShape& s, const float* lr, const float* key,
-                    const float* motion, WarpSampling sampling, CreffMode mode, float* out) {
+void creffReference(const CreffWeights& wt, const CreffShape& s, const float* lr, const float* key, const float* motion,
+                    WarpSampling sampling, CreffMode mode, float* out) {
   validateCreff(wt, s);
   const int C = s.channels, H = s.height, W = s.width, h = s.lrHeight, w = s.lrWidth;
   const size_t plane = s.plane();

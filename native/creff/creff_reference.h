@@ -17,7 +17,7 @@
 namespace arseg {
 
 // lr: C x h x w; key: C x H x W; motion: 2 x H x W (dx plane, dy plane); out: C x H x W.
-void creffReference(const CreffWeights& w, const CreffShape& s, const float* lr, const float* key,
-                    const float* motion, WarpSampling sampling, CreffMode mode, float* out);
+void creffReference(const CreffWeights& w, const CreffShape& s, const float* lr, const float* key, const float* motion,
+                    WarpSampling sampling, CreffMode mode, float* out);
 
 }  // namespace arseg

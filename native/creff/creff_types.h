@@ -13,7 +13,7 @@ namespace arseg {
 // warped keyframe feature) and the attention window.
 struct CreffWeights {
   int channels = 0;
-  int window = 7;                  // K, odd
+  int window = 7;                     // K, odd
   std::vector<float> qWeight, qBias;  // C x 3 x 3, C
   std::vector<float> kWeight, kBias;
   std::vector<float> vWeight, vBias;
@@ -44,6 +44,5 @@ struct CreffShape {
 
 // Throws CodedError(ERR_SHAPE / ERR_INVALID_ARG) naming what disagrees.
 void validateCreff(const CreffWeights& w, const CreffShape& s);
-
 
 }  // namespace arseg

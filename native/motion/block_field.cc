@@ -27,8 +27,8 @@ void resetSlot(BlockField& field, int s, int gw, int gh, int stride) {
 }
 
 template <typename CeilDiv>
-void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int frameWidth,
-               int frameHeight, int stride, BlockField& field, CeilDiv ceilBy) {
+void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int frameWidth, int frameHeight, int stride,
+               BlockField& field, CeilDiv ceilBy) {
   const int gw = (frameWidth + stride - 1) / stride, gh = (frameHeight + stride - 1) / stride;
   resetSlot(field, 0, gw, gh, stride);
   field.ref[1].clear();  // slot 1 comes with the first vector that has source > 0
@@ -72,10 +72,8 @@ void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int fr
       scaleIsPowerOfTwo = (scale & (scale - 1)) == 0;
       inverseScale = 1.f / static_cast<float>(scale);
     }
-    const float mx = scaleIsPowerOfTwo ? static_cast<float>(row[7]) * inverseScale
-                                       : static_cast<float>(row[7]) / scale;
-    const float my = scaleIsPowerOfTwo ? static_cast<float>(row[8]) * inverseScale
-                                       : static_cast<float>(row[8]) / scale;
+    const float mx = scaleIsPowerOfTwo ? static_cast<float>(row[7]) * inverseScale : static_cast<float>(row[7]) / scale;
+    const float my = scaleIsPowerOfTwo ? static_cast<float>(row[8]) * inverseScale : static_cast<float>(row[8]) / scale;
     const size_t k = static_cast<size_t>(i0) * gw + j0;
     float* dx = slotX[slot] + k;
     float* dy = slotY[slot] + k;
@@ -103,8 +101,8 @@ void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int fr
 
 }  // namespace
 
-void rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count, int frameWidth,
-                     int frameHeight, int stride, BlockField& field) {
+void rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count, int frameWidth, int frameHeight,
+                     int stride, BlockField& field) {
   // A recycled field must not keep the flags of the frame it came from (estimated motion's).
   field.sequential = false;
   field.unexplained.clear();
@@ -114,13 +112,12 @@ void rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count, 
     rasterise(vectors, refs, count, frameWidth, frameHeight, stride, field,
               [shift](int a) { return ceilShift(a, shift); });
   } else {
-    rasterise(vectors, refs, count, frameWidth, frameHeight, stride, field,
-              [den](int a) { return ceilDiv(a, den); });
+    rasterise(vectors, refs, count, frameWidth, frameHeight, stride, field, [den](int a) { return ceilDiv(a, den); });
   }
 }
 
-BlockField rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count,
-                           int frameWidth, int frameHeight, int stride) {
+BlockField rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count, int frameWidth, int frameHeight,
+                           int stride) {
   BlockField field;
   rasteriseBlocks(vectors, refs, count, frameWidth, frameHeight, stride, field);
   return field;

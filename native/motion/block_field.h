@@ -45,12 +45,12 @@ struct BlockField {
 // 0 = no prediction: the row is skipped). The displacement of a block is
 // (motion_x, motion_y) / motion_scale. A block spans [dst - size / 2, dst + size / 2); a cell
 // takes the vector of the block containing its centre (the last such block of its slot).
-BlockField rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count,
-                           int frameWidth, int frameHeight, int stride);
+BlockField rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count, int frameWidth, int frameHeight,
+                           int stride);
 // The same into `field`, reusing its storage (a field of an earlier frame: no allocation per
 // frame). Displacements of empty slots are left as they were: nothing reads them.
-void rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count, int frameWidth,
-                     int frameHeight, int stride, BlockField& field);
+void rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count, int frameWidth, int frameHeight,
+                     int stride, BlockField& field);
 
 // The distinct nonzero distances the cells of `b` hold, ascending, into `out` (cleared first).
 void distinctDistances(const BlockField& b, std::vector<int32_t>& out);

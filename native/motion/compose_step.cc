@@ -57,8 +57,8 @@ struct Step {
   }
 };
 
-Step prepare(const BlockField& b, const StepReference* refs, size_t refCount,
-             const MotionGrid* fallback, MotionGrid& out, std::vector<Source>& sources) {
+Step prepare(const BlockField& b, const StepReference* refs, size_t refCount, const MotionGrid* fallback,
+             MotionGrid& out, std::vector<Source>& sources) {
   out.width = b.width();
   out.height = b.height();
   out.stride = b.stride();
@@ -101,8 +101,7 @@ Step prepare(const BlockField& b, const StepReference* refs, size_t refCount,
 // --- the plain loop ----------------------------------------------------------------------
 
 // MotionGrid::sample after Follower's clamp (which keeps u, v inside the grid).
-inline void sampleCell(const Step& st, const Source& r, int i, int j, float mx, float my,
-                       float& ox, float& oy) {
+inline void sampleCell(const Step& st, const Source& r, int i, int j, float mx, float my, float& ox, float& oy) {
   float u = j + unfused(mx * r.inv), v = i + unfused(my * r.inv);
   u = u < r.uMin ? r.uMin : (u > r.uMax ? r.uMax : u);
   v = v < r.vMin ? r.vMin : (v > r.vMax ? r.vMax : v);
@@ -177,8 +176,7 @@ ARSEG_INLINE unsigned laneBits(Lanes<16>::I m) {
 template <typename I>
 ARSEG_INLINE unsigned laneBits(I m) {
   unsigned bits = 0;
-  for (int l = 0; l < static_cast<int>(sizeof(I) / sizeof(int32_t)); ++l)
-    bits |= (m[l] != 0 ? 1u : 0u) << l;
+  for (int l = 0; l < static_cast<int>(sizeof(I) / sizeof(int32_t)); ++l) bits |= (m[l] != 0 ? 1u : 0u) << l;
   return bits;
 }
 #endif
@@ -190,11 +188,10 @@ ARSEG_INLINE unsigned laneBits(I m) {
 // (clamped at the inset, or moving otherwise): their results are garbage, for the caller to
 // redo one cell at a time.
 template <typename L>
-ARSEG_INLINE unsigned sampleLanes(const Step& st, const Source& r, int i, int j,
-                                  typename L::I iota, typename L::F jf, typename L::F fi,
-                                  typename L::F vx, typename L::F vy, const float* vxs,
-                                  const float* vys, typename L::I m, unsigned mBits,
-                                  typename L::F& ox, typename L::F& oy) {
+ARSEG_INLINE unsigned sampleLanes(const Step& st, const Source& r, int i, int j, typename L::I iota, typename L::F jf,
+                                  typename L::F fi, typename L::F vx, typename L::F vy, const float* vxs,
+                                  const float* vys, typename L::I m, unsigned mBits, typename L::F& ox,
+                                  typename L::F& oy) {
   using F = typename L::F;
   using I = typename L::I;
   constexpr int N = L::kCount;
@@ -218,8 +215,7 @@ ARSEG_INLINE unsigned sampleLanes(const Step& st, const Source& r, int i, int j,
   const int c0 = static_cast<int>(um) - mid, r0 = static_cast<int>(vm);
   const int gw = st.gw;
   const ptrdiff_t base = static_cast<ptrdiff_t>(r0) * gw + c0;
-  if (!(r0 + 1 < st.gh && base >= 0 && static_cast<size_t>(base) + gw + N + 1 <= st.size))
-    return mBits;
+  if (!(r0 + 1 < st.gh && base >= 0 && static_cast<size_t>(base) + gw + N + 1 <= st.size)) return mBits;
   const float* x = r.dx + base;
   const float* y = r.dy + base;
   const F x00 = loadLanes<L>(x), x01 = loadLanes<L>(x + 1);
@@ -302,8 +298,8 @@ ARSEG_INLINE void stepRows(const Step& st) {
 
 }  // namespace
 
-void composeStep(const BlockField& blocks, const StepReference* refs, size_t refCount,
-                 const MotionGrid* fallback, MotionGrid& out) {
+void composeStep(const BlockField& blocks, const StepReference* refs, size_t refCount, const MotionGrid* fallback,
+                 MotionGrid& out) {
   std::vector<Source> sources;
   const Step st = prepare(blocks, refs, refCount, fallback, out, sources);
   // At most 8 lanes: with 16, every one of the eight corner loads of a vector straddles two

@@ -50,17 +50,17 @@ struct Follower {
 
 // A distinct reference distance of the frame being composed.
 struct StepReference {
-  int32_t distance = 0;                // display-order distance (block_field.h)
-  bool usable = false;                 // false: a prediction from it counts as missing
-  const MotionGrid* field = nullptr;   // its root field, of the blocks' size; nullptr: zero
-                                       // (the reference is the chain's root)
+  int32_t distance = 0;               // display-order distance (block_field.h)
+  bool usable = false;                // false: a prediction from it counts as missing
+  const MotionGrid* field = nullptr;  // its root field, of the blocks' size; nullptr: zero
+                                      // (the reference is the chain's root)
 };
 
 // Writes every cell of `out` (resized to the blocks' grid; its old contents do not matter).
 // `refs` lists every nonzero distance the cells hold (others count as missing); `fallback`,
 // of the blocks' size, or nullptr for zero, is what cells without a usable prediction keep.
-void composeStep(const BlockField& blocks, const StepReference* refs, size_t refCount,
-                 const MotionGrid* fallback, MotionGrid& out);
+void composeStep(const BlockField& blocks, const StepReference* refs, size_t refCount, const MotionGrid* fallback,
+                 MotionGrid& out);
 
 // The plain loop, one cell at a time: the reference composeStep is tested against.
 void composeStepReference(const BlockField& blocks, const StepReference* refs, size_t refCount,

@@ -41,8 +41,7 @@ int64_t KeyframeComposer::keyframeOf(int64_t index) const {
   return it == keyframes_.begin() ? -1 : *std::prev(it);
 }
 
-void KeyframeComposer::push(DecodedFrame frame, BlockField blocks,
-                            std::vector<DecodedFrame>& ready) {
+void KeyframeComposer::push(DecodedFrame frame, BlockField blocks, std::vector<DecodedFrame>& ready) {
   if (mode_ != MotionMode::Accumulated) {
     emitDirect(std::move(frame), blocks, ready);
     recycle(std::move(blocks));
@@ -54,8 +53,7 @@ void KeyframeComposer::push(DecodedFrame frame, BlockField blocks,
     keyframes_.insert(t);
     // A new chain at an I-frame keyframe; at any keyframe when every picture refers to the one
     // before (estimated motion).
-    if ((frame.pictType == 'I' || blocks.sequential) && composition_ == Composition::Bilinear)
-      roots_.insert(t);
+    if ((frame.pictType == 'I' || blocks.sequential) && composition_ == Composition::Bilinear) roots_.insert(t);
   }
   Held h{std::move(frame), std::move(blocks), {}};
   distinctDistances(h.blocks, h.refs);
@@ -72,8 +70,8 @@ bool KeyframeComposer::isReady(const Held& h) const {
   for (int32_t d : h.refs) {
     const int64_t r = h.frame.index - d;
     if (nodes_.count(r)) continue;
-    if (held_.count(r)) return false;       // composed later: wait for it
-    if (r > lastArrived_) return false;     // not arrived yet
+    if (held_.count(r)) return false;    // composed later: wait for it
+    if (r > lastArrived_) return false;  // not arrived yet
     // Otherwise it is gone (too old, or never decoded): the prediction counts as missing.
   }
   return true;
@@ -98,8 +96,7 @@ void KeyframeComposer::process(bool atEnd, std::vector<DecodedFrame>& ready) {
     held_.erase(next);
   }
   // Frames come out in display order: each once no earlier frame is held.
-  while (!composed_.empty() &&
-         (held_.empty() || composed_.begin()->first < held_.begin()->first)) {
+  while (!composed_.empty() && (held_.empty() || composed_.begin()->first < held_.begin()->first)) {
     DecodedFrame f = std::move(composed_.begin()->second);
     composed_.erase(composed_.begin());
     emit(std::move(f), ready);
@@ -117,8 +114,7 @@ void KeyframeComposer::evict() {
     nodes_.erase(nodes_.begin());
   }
   while (roots_.size() > 1 && *std::next(roots_.begin()) <= keep) roots_.erase(roots_.begin());
-  while (keyframes_.size() > 1 && *std::next(keyframes_.begin()) <= keep)
-    keyframes_.erase(keyframes_.begin());
+  while (keyframes_.size() > 1 && *std::next(keyframes_.begin()) <= keep) keyframes_.erase(keyframes_.begin());
 }
 
 MotionGrid KeyframeComposer::takeGrid(int width, int height, int stride) {
@@ -140,8 +136,7 @@ void KeyframeComposer::recycle(MotionGrid&& grid) {
 }
 
 void KeyframeComposer::recycle(BlockField&& blocks) {
-  if (blocks.ref[0].capacity() > 0 && spareBlocks_.size() < kSpares)
-    spareBlocks_.push_back(std::move(blocks));
+  if (blocks.ref[0].capacity() > 0 && spareBlocks_.size() < kSpares) spareBlocks_.push_back(std::move(blocks));
 }
 
 BlockField KeyframeComposer::spareBlocks() {
@@ -270,8 +265,10 @@ void KeyframeComposer::bridge(Node& root, int64_t rootIndex, int64_t chain) {
       still = lookup(it->first, chain, false);
       if (still.kind != Source::Missing) break;
     }
-    if (still.kind == Source::Field) out = *still.field;
-    else std::fill(out.dx.begin(), out.dx.end(), 0.f), std::fill(out.dy.begin(), out.dy.end(), 0.f);
+    if (still.kind == Source::Field)
+      out = *still.field;
+    else
+      std::fill(out.dx.begin(), out.dx.end(), 0.f), std::fill(out.dy.begin(), out.dy.end(), 0.f);
     root.oldField = std::move(out);
     return;
   }
@@ -470,8 +467,8 @@ void KeyframeComposer::composeBilinear(Held& h, Node& node) {
     refs.push_back(r);
   }
   const Source still = fallback(h, chain);
-  const bool stillField = still.kind == Source::Field && still.field->width == b.width() &&
-                          still.field->height == b.height();
+  const bool stillField =
+      still.kind == Source::Field && still.field->width == b.width() && still.field->height == b.height();
   // Taken after the lookups: bridging (in lookup) may hand grids back.
   node.field = takeGrid(b.width(), b.height(), b.stride());
   composeStep(b, refs.data(), refs.size(), stillField ? still.field : nullptr, node.field);
@@ -481,7 +478,7 @@ void KeyframeComposer::composeOfficial(Held& h, Node& node) {
   const int64_t t = h.frame.index;
   const BlockField& b = h.blocks;
   const int w = b.width(), hgt = b.height();  // stride 1: cells are pixels
-  node.field = takeGrid(w, hgt, 1);  // every pixel is written below
+  node.field = takeGrid(w, hgt, 1);           // every pixel is written below
   const int64_t key = keyframeOf(t);
   node.root = key;
   if (key == t) {  // the keyframe: identity
@@ -492,13 +489,11 @@ void KeyframeComposer::composeOfficial(Held& h, Node& node) {
   std::vector<std::pair<int32_t, Source>> sources;
   for (int32_t d : h.refs) {
     Source s = lookup(t - d, key, false);
-    if (s.kind == Source::Field && (s.field->width != w || s.field->height != hgt))
-      s.kind = Source::Missing;
+    if (s.kind == Source::Field && (s.field->width != w || s.field->height != hgt)) s.kind = Source::Missing;
     sources.emplace_back(d, s);
   }
   Source still = fallback(h, key);
-  if (still.kind == Source::Field && (still.field->width != w || still.field->height != hgt))
-    still.kind = Source::Land;
+  if (still.kind == Source::Field && (still.field->width != w || still.field->height != hgt)) still.kind = Source::Land;
   auto sourceOf = [&](int32_t d) -> const Source* {
     for (const auto& [dd, s] : sources)
       if (dd == d) return s.kind == Source::Missing ? nullptr : &s;
@@ -535,8 +530,7 @@ void KeyframeComposer::composeOfficial(Held& h, Node& node) {
   }
 }
 
-bool KeyframeComposer::wantsKeyframe(const DecodedFrame& frame, const MotionGrid& toKey,
-                                     float intraShare) const {
+bool KeyframeComposer::wantsKeyframe(const DecodedFrame& frame, const MotionGrid& toKey, float intraShare) const {
   if (frame.index - keyframeOf(frame.index) >= policy_.maxInterval) return true;
   if (intraShare >= policy_.intraShare) return true;
   std::vector<float> magnitude(toKey.size());
@@ -544,8 +538,7 @@ bool KeyframeComposer::wantsKeyframe(const DecodedFrame& frame, const MotionGrid
     magnitude[k] = std::sqrt(toKey.dx[k] * toKey.dx[k] + toKey.dy[k] * toKey.dy[k]);
   if (magnitude.empty()) return false;
   std::nth_element(magnitude.begin(), magnitude.begin() + magnitude.size() / 2, magnitude.end());
-  const float limit = policy_.maxMotion > 0 ? policy_.maxMotion
-                                            : 0.08f * std::max(frame.width, frame.height);
+  const float limit = policy_.maxMotion > 0 ? policy_.maxMotion : 0.08f * std::max(frame.width, frame.height);
   return magnitude[magnitude.size() / 2] >= limit;
 }
 
@@ -634,8 +627,7 @@ void KeyframeComposer::emit(DecodedFrame frame, std::vector<DecodedFrame>& ready
   ready.push_back(std::move(frame));
 }
 
-void KeyframeComposer::emitDirect(DecodedFrame frame, const BlockField& blocks,
-                                  std::vector<DecodedFrame>& ready) {
+void KeyframeComposer::emitDirect(DecodedFrame frame, const BlockField& blocks, std::vector<DecodedFrame>& ready) {
   if (frame.isKeyframe) keyframeIndex_ = frame.index;
   frame.keyframeIndex = keyframeIndex_;
   if (mode_ == MotionMode::Reference) {

@@ -58,8 +58,8 @@ class KeyframeComposer {
  public:
   // `stride` is the cell size of the fields handed out; with Composition::Official the blocks
   // pushed must be rasterised at stride 1.
-  KeyframeComposer(MotionMode mode, KeyframePolicy policy = {},
-                   Composition composition = Composition::Bilinear, int stride = 8)
+  KeyframeComposer(MotionMode mode, KeyframePolicy policy = {}, Composition composition = Composition::Bilinear,
+                   int stride = 8)
       : mode_(mode), policy_(policy), composition_(composition), stride_(stride) {}
 
   // Takes frames in display order, with their rasterised blocks (ignored when the mode is
@@ -82,12 +82,12 @@ class KeyframeComposer {
 
  private:
   struct Node {
-    int64_t root = -1;  // Bilinear: the chain's root (-1: the stream's start). Official: the keyframe.
-    MotionGrid field;   // displacement to the root (Official: to the keyframe, whole pixels)
-    bool isRoot = false;      // Bilinear: an I-frame keyframe, root of its own chain
-    int64_t oldRoot = -1;     // ... and the chain before it
-    bool bridged = false;     // oldField estimated (bridge())
-    MotionGrid oldField;      // its displacement to oldRoot
+    int64_t root = -1;     // Bilinear: the chain's root (-1: the stream's start). Official: the keyframe.
+    MotionGrid field;      // displacement to the root (Official: to the keyframe, whole pixels)
+    bool isRoot = false;   // Bilinear: an I-frame keyframe, root of its own chain
+    int64_t oldRoot = -1;  // ... and the chain before it
+    bool bridged = false;  // oldField estimated (bridge())
+    MotionGrid oldField;   // its displacement to oldRoot
   };
   struct Held {
     DecodedFrame frame;
@@ -127,12 +127,12 @@ class KeyframeComposer {
   Composition composition_;
   int stride_;
 
-  std::map<int64_t, Held> held_;            // waiting for references
+  std::map<int64_t, Held> held_;              // waiting for references
   std::map<int64_t, DecodedFrame> composed_;  // composed, waiting for earlier frames
-  std::map<int64_t, Node> nodes_;           // composed frames, by display index
-  std::set<int64_t> roots_;                 // Bilinear: I-frame keyframes (any keyframe of
-                                            // estimated motion: BlockField::sequential)
-  std::set<int64_t> keyframes_;             // every keyframe known so far
+  std::map<int64_t, Node> nodes_;             // composed frames, by display index
+  std::set<int64_t> roots_;                   // Bilinear: I-frame keyframes (any keyframe of
+                                              // estimated motion: BlockField::sequential)
+  std::set<int64_t> keyframes_;               // every keyframe known so far
   int64_t lastArrived_ = -1;
   std::vector<MotionGrid> spareGrids_;
   std::vector<BlockField> spareBlocks_;
@@ -141,7 +141,7 @@ class KeyframeComposer {
   // The keyframe of the frames being emitted.
   int64_t keyframeIndex_ = 0;
   int64_t keyRoot_ = -1;
-  MotionGrid keyField_;       // its field (Bilinear: displacement to keyRoot_)
+  MotionGrid keyField_;  // its field (Bilinear: displacement to keyRoot_)
   bool keyFieldIsZero_ = true;
 };
 

@@ -15,8 +15,8 @@ constexpr size_t kRemembered = 4096;
 
 }  // namespace
 
-void ReferenceResolver::push(DecodedFrame frame, int64_t decodeNumber,
-                             std::vector<int64_t> refPictures, std::vector<DecodedFrame>& ready) {
+void ReferenceResolver::push(DecodedFrame frame, int64_t decodeNumber, std::vector<int64_t> refPictures,
+                             std::vector<DecodedFrame>& ready) {
   if (decodeNumber >= 0) {
     displayIndexOf_[decodeNumber] = frame.index;
     mapped_.push_back(decodeNumber);
@@ -26,8 +26,7 @@ void ReferenceResolver::push(DecodedFrame frame, int64_t decodeNumber,
       const int64_t old = mapped_.front();
       mapped_.pop_front();
       auto it = displayIndexOf_.find(old);
-      if (it != displayIndexOf_.end() && it->second < frame.index - int64_t(kRemembered))
-        displayIndexOf_.erase(it);
+      if (it != displayIndexOf_.end() && it->second < frame.index - int64_t(kRemembered)) displayIndexOf_.erase(it);
     }
   }
   refPictures.resize(frame.vectors.size() / kVectorColumns, kUnknown);
@@ -51,8 +50,8 @@ void ReferenceResolver::push(DecodedFrame frame, int64_t decodeNumber,
       ahead = true;
     }
   }
-  pending_.push_back({std::move(frame), std::move(refPictures), std::move(pictures), ahead,
-                      previousAnchor, arrivals_++});
+  pending_.push_back(
+      {std::move(frame), std::move(refPictures), std::move(pictures), ahead, previousAnchor, arrivals_++});
   release(false, ready);
   // Anchors older than every held frame's are no longer looked up.
   const int64_t oldest = pending_.empty() ? lastAnchor_ : pending_.front().frame.index;

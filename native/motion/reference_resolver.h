@@ -29,8 +29,7 @@ namespace arseg {
 
 class ReferenceResolver {
  public:
-  explicit ReferenceResolver(bool nearestAnchorsAreExact)
-      : nearestAnchorsAreExact_(nearestAnchorsAreExact) {}
+  explicit ReferenceResolver(bool nearestAnchorsAreExact) : nearestAnchorsAreExact_(nearestAnchorsAreExact) {}
 
   // Takes frames in display order: frame.vectors (N rows), `decodeNumber` (the frame's own
   // decode-order number, -1 when unknown) and `refPictures` (N entries: the reference's
@@ -58,8 +57,8 @@ class ReferenceResolver {
     std::vector<int64_t> refPictures;
     std::vector<int64_t> pictures;  // the distinct decode numbers among refPictures
     bool needsNextAnchor;           // a vector without a named reference points ahead
-    int64_t previousAnchor;  // display index of the nearest I/P frame before it, -1 if none
-    int64_t arrival;         // frames pushed before it
+    int64_t previousAnchor;         // display index of the nearest I/P frame before it, -1 if none
+    int64_t arrival;                // frames pushed before it
   };
 
   bool resolvable(const Pending& p, bool atEnd) const;
@@ -69,9 +68,9 @@ class ReferenceResolver {
   bool nearestAnchorsAreExact_;
   std::deque<Pending> pending_;
   std::unordered_map<int64_t, int64_t> displayIndexOf_;  // decode number -> display index
-  std::deque<int64_t> mapped_;                            // decode numbers, oldest first
-  std::vector<int32_t> spareRefs_;  // recycle()
-  std::vector<int64_t> anchors_;                          // display indices of I/P frames
+  std::deque<int64_t> mapped_;                           // decode numbers, oldest first
+  std::vector<int32_t> spareRefs_;                       // recycle()
+  std::vector<int64_t> anchors_;                         // display indices of I/P frames
   int64_t lastAnchor_ = -1;
   int64_t arrivals_ = 0;
 };

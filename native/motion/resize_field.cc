@@ -12,8 +12,8 @@ namespace arseg {
 
 namespace {
 
-void resizeCellCentres(const float* field, int gw, int gh, int stride, int frameW, int frameH,
-                       int outW, int outH, float* out) {
+void resizeCellCentres(const float* field, int gw, int gh, int stride, int frameW, int frameH, int outW, int outH,
+                       float* out) {
   MotionGrid grid;
   grid.width = gw;
   grid.height = gh;
@@ -49,8 +49,8 @@ int nearestSource(int x, int in, int out) {
 // repeated over its stride x stride pixels: pixel p reads cell p / stride (clamped, for a last
 // cell cut by the frame's edge). Taps are taken on pixels, then mapped to cells, so the result
 // is exactly that of the per-pixel field whatever the stride.
-void resizeOfficial(const float* field, int gw, int gh, int stride, int frameW, int frameH, int outW,
-                    int outH, float* out, MotionResize mode) {
+void resizeOfficial(const float* field, int gw, int gh, int stride, int frameW, int frameH, int outW, int outH,
+                    float* out, MotionResize mode) {
   std::vector<AxisTaps> ty, tx;
   if (mode == MotionResize::AlignCorners) {
     ty = bilinearAxis(frameH, outH, AxisMap::AlignCorners);
@@ -99,8 +99,8 @@ void resizeOfficial(const float* field, int gw, int gh, int stride, int frameW, 
 
 }  // namespace
 
-void resizeMotionField(const float* field, int gw, int gh, int stride, int frameW, int frameH,
-                       int outW, int outH, float* out, MotionResize mode) {
+void resizeMotionField(const float* field, int gw, int gh, int stride, int frameW, int frameH, int outW, int outH,
+                       float* out, MotionResize mode) {
   if (mode == MotionResize::CellCentres)
     resizeCellCentres(field, gw, gh, stride, frameW, frameH, outW, outH, out);
   else

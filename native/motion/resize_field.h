@@ -16,7 +16,7 @@ namespace arseg {
 enum class MotionResize { CellCentres, AlignCorners, Nearest };
 
 // field: 2 x gh x gw cells of `stride` pixels over a frameW x frameH frame; out: 2 x outH x outW.
-void resizeMotionField(const float* field, int gw, int gh, int stride, int frameW, int frameH,
-                       int outW, int outH, float* out, MotionResize mode = MotionResize::CellCentres);
+void resizeMotionField(const float* field, int gw, int gh, int stride, int frameW, int frameH, int outW, int outH,
+                       float* out, MotionResize mode = MotionResize::CellCentres);
 
 }  // namespace arseg

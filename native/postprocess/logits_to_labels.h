@@ -19,8 +19,8 @@ namespace arseg {
 void logitsToLabels(const float* logits, int classes, const LabelsTaps& taps, uint8_t* labels, int threads);
 
 // One resize: logits h x w -> outH x outW with `upsampling` (tables from labelsTaps, kept).
-void logitsToLabels(const float* logits, int classes, int h, int w, int outH, int outW,
-                    LogitsUpsampling upsampling, uint8_t* labels, int threads);
+void logitsToLabels(const float* logits, int classes, int h, int w, int outH, int outW, LogitsUpsampling upsampling,
+                    uint8_t* labels, int threads);
 
 // Two resizes in a row, as the official pipeline makes labels: logits -> `via` (the network's
 // own resize: BiSeNet18's x8 head, align_corners=False; the PSPNets' resize to their input size,
@@ -30,7 +30,7 @@ void logitsToLabels(const float* logits, int classes, int h, int w, int outH, in
 // CamVid PSPNet's log-softmax after its own resize needs nothing here: it subtracts the same
 // value from every class of a pixel, so the resized log-probabilities have the arg-max of the
 // resized logits.)
-void logitsToLabelsVia(const float* logits, int classes, int h, int w, const LogitsResize& via, int outH,
-                       int outW, LogitsUpsampling upsampling, uint8_t* labels, int threads);
+void logitsToLabelsVia(const float* logits, int classes, int h, int w, const LogitsResize& via, int outH, int outW,
+                       LogitsUpsampling upsampling, uint8_t* labels, int threads);
 
 }  // namespace arseg

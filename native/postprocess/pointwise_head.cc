@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "../common/coded_error.h"
-#include "../common/simd.h"
 #include "../common/parallel_for.h"
+#include "../common/simd.h"
 
 namespace arseg {
 
@@ -67,7 +67,8 @@ ARSEG_INLINE void classBlock(const Planes& s, const float* in, size_t inStride, 
 template <typename L, bool Fused>
 ARSEG_INLINE void chunk(const Planes& s, const float* in, size_t inStride, float* out, size_t outStride) {
   int k = 0;
-  for (; k + kClassBlock <= s.classes; k += kClassBlock) classBlock<L, Fused, kClassBlock>(s, in, inStride, out, outStride, k);
+  for (; k + kClassBlock <= s.classes; k += kClassBlock)
+    classBlock<L, Fused, kClassBlock>(s, in, inStride, out, outStride, k);
   switch (s.classes - k) {
     case 3: classBlock<L, Fused, 3>(s, in, inStride, out, outStride, k); break;
     case 2: classBlock<L, Fused, 2>(s, in, inStride, out, outStride, k); break;
@@ -90,7 +91,8 @@ ARSEG_INLINE void headSpanAt(const Planes& s, size_t begin, size_t end) {
     return;
   }
   size_t p = begin;
-  for (; p + kChunk <= end; p += kChunk) chunk<L, Fused>(s, s.feature + p, s.featureStride, s.logits + p, s.logitsStride);
+  for (; p + kChunk <= end; p += kChunk)
+    chunk<L, Fused>(s, s.feature + p, s.featureStride, s.logits + p, s.logitsStride);
   // The ragged end as one whole chunk ending at `end`: it overlaps pixels done already, which
   // are recomputed in the same order and so rewritten with the same values (no scalar tail).
   if (p < end) chunk<L, Fused>(s, s.feature + end - kChunk, s.featureStride, s.logits + end - kChunk, s.logitsStride);
@@ -108,16 +110,15 @@ void checkSizes(int channels, int classes) {
 
 }  // namespace
 
-void pointwiseHeadPixels(const float* feature, size_t featureStride, int channels, size_t count,
-                         const float* weight, const float* bias, int classes, float* logits,
-                         size_t logitsStride) {
+void pointwiseHeadPixels(const float* feature, size_t featureStride, int channels, size_t count, const float* weight,
+                         const float* bias, int classes, float* logits, size_t logitsStride) {
   checkSizes(channels, classes);
   if (count == 0) return;
   headSpan<true>({feature, featureStride, channels, weight, bias, classes, logits, logitsStride}, 0, count);
 }
 
-void pointwiseHead(const float* feature, int channels, int height, int width, const float* weight,
-                   const float* bias, int classes, float* logits, int threads) {
+void pointwiseHead(const float* feature, int channels, int height, int width, const float* weight, const float* bias,
+                   int classes, float* logits, int threads) {
   checkSizes(channels, classes);
   if (height < 1 || width < 1) throw CodedError("ERR_SHAPE", "height and width must be positive");
   if (threads <= 0) threads = defaultThreads();

@@ -16,8 +16,8 @@ namespace arseg {
 // device path's HR and LR frames get the CPU path's labels. Unfused, the head takes up to 1.4x
 // as long on AVX2/AVX-512 with 64 channels (BENCHMARKS.md, "The pointwise head and the labels
 // tables"): a few per cent of an HR frame. threads <= 0: all cores.
-void pointwiseHead(const float* feature, int channels, int height, int width, const float* weight,
-                   const float* bias, int classes, float* logits, int threads);
+void pointwiseHead(const float* feature, int channels, int height, int width, const float* weight, const float* bias,
+                   int classes, float* logits, int threads);
 
 // The same sums on `count` consecutive pixels of strided planes, on the calling thread: channel
 // c of the input starts at feature + c * featureStride, class k of the output at
@@ -26,8 +26,7 @@ void pointwiseHead(const float* feature, int channels, int height, int width, co
 // them (AVX2, AVX-512) the products are fused multiply-adds: there the head is compute-bound,
 // and exact agreement with the device buys nothing, as the fused feature itself is not the
 // device's bit for bit (CReFF's sums run in another order there).
-void pointwiseHeadPixels(const float* feature, size_t featureStride, int channels, size_t count,
-                         const float* weight, const float* bias, int classes, float* logits,
-                         size_t logitsStride);
+void pointwiseHeadPixels(const float* feature, size_t featureStride, int channels, size_t count, const float* weight,
+                         const float* bias, int classes, float* logits, size_t logitsStride);
 
 }  // namespace arseg

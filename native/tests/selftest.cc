@@ -9,8 +9,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <array>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -19,22 +20,21 @@
 #include <string>
 #include <thread>
 #include <tuple>
-#include <cmath>
 #include <vector>
 
 #include "../common/coded_error.h"
 #include "../common/simd.h"
-#include "../motion/block_field.h"
-#include "../motion/compose_step.h"
-#include "../motion/keyframe_composer.h"
-#include "../motion/reference_resolver.h"
 #include "../creff/creff_fused_cpu.h"
 #include "../creff/creff_reference.h"
 #include "../device/cuda_driver.h"
 #include "../device/device_path.h"
 #include "../device/emulated_backend.h"
+#include "../motion/block_field.h"
+#include "../motion/compose_step.h"
 #include "../motion/estimator.h"
 #include "../motion/estimator_reference.h"
+#include "../motion/keyframe_composer.h"
+#include "../motion/reference_resolver.h"
 #include "../motion/resize_field.h"
 #include "../postprocess/labels_taps.h"
 #include "../postprocess/logits_to_labels.h"
@@ -119,8 +119,8 @@ int main(int argc, char** argv) {
   const std::string dir = argv[1];
   const std::string scratch = argc > 2 ? argv[2] : "/tmp";
 
-  for (const char* name : {"translate-p.mp4", "translate-b.mp4", "translate-refs.mp4", "zoom.mp4",
-                           "mpeg4.mp4", "mpeg2.mpg", "translate-p.h264", "x264-default.mp4"}) {
+  for (const char* name : {"translate-p.mp4", "translate-b.mp4", "translate-refs.mp4", "zoom.mp4", "mpeg4.mp4",
+                           "mpeg2.mpg", "translate-p.h264", "x264-default.mp4"}) {
     auto [frames, code] = readAll(dir + "/" + name, fullRequest());
     expect(code.empty() && frames >= 24, std::string(name) + " decodes (" + code + ")");
   }
@@ -247,7 +247,8 @@ int main(int argc, char** argv) {
 
   if (libavExportsExactRefs()) {  // the patched libav: HEVC vectors, frame threads, Main10
     // (kept short: valgrind runs this too)
-    for (const char* name : {"x264-default.mp4", "x265-default.mp4", "hevc-main10.mp4", "hevc-wpp.mp4", "hevc-tiles.mp4"}) {
+    for (const char* name :
+         {"x264-default.mp4", "x265-default.mp4", "hevc-main10.mp4", "hevc-wpp.mp4", "hevc-tiles.mp4"}) {
       for (int threads : {1, 3}) {
         FrameRequest req = fullRequest();
         req.threads = threads;
@@ -290,24 +291,28 @@ int main(int argc, char** argv) {
     const size_t n = f.motion.size() / 2;
     const float dx = median(std::vector<float>(f.motion.begin(), f.motion.begin() + n));
     const float dy = median(std::vector<float>(f.motion.begin() + n, f.motion.end()));
-    expect(f.motionSource == DecodedFrame::Source::Estimated && std::abs(dx - 6.75f) < 0.5f &&
-               std::abs(dy + 4.5f) < 0.5f,
-           "estimated accumulated motion of frame 3");
+    expect(
+        f.motionSource == DecodedFrame::Source::Estimated && std::abs(dx - 6.75f) < 0.5f && std::abs(dy + 4.5f) < 0.5f,
+        "estimated accumulated motion of frame 3");
   }
 
   // The motion estimator against its reference on frames that reach its edges: the smallest
   // frame it searches, odd sizes, every finest level, strides from 1 to 16, a prior, motion
   // pointing far out of the frame, and a frame too small to search.
-  for (const auto& [W, H, finest, stride, shift, prior] : std::vector<std::tuple<int, int, int, int, float, bool>>{
-           {16, 16, 1, 8, 0.5f, false}, {97, 61, 1, 4, 1.75f, true}, {64, 48, 0, 1, -2.5f, false},
-           {130, 70, 2, 5, 3.25f, true}, {40, 200, 1, 16, 40.f, false}, {9, 9, 0, 2, 0.f, false},
-           {7, 30, 1, 8, 1.f, false}}) {
+  for (const auto& [W, H, finest, stride, shift, prior] :
+       std::vector<std::tuple<int, int, int, int, float, bool>>{{16, 16, 1, 8, 0.5f, false},
+                                                                {97, 61, 1, 4, 1.75f, true},
+                                                                {64, 48, 0, 1, -2.5f, false},
+                                                                {130, 70, 2, 5, 3.25f, true},
+                                                                {40, 200, 1, 16, 40.f, false},
+                                                                {9, 9, 0, 2, 0.f, false},
+                                                                {7, 30, 1, 8, 1.f, false}}) {
     auto image = [&](float ox) {
       std::vector<uint8_t> img(size_t(W) * H);
       for (int y = 0; y < H; ++y)
         for (int x = 0; x < W; ++x)
-          img[size_t(y) * W + x] = static_cast<uint8_t>(
-              128 + 50 * std::sin(0.37f * (x + ox) + 0.11f * y) + 40 * std::cos(0.23f * y - 0.19f * (x + ox)));
+          img[size_t(y) * W + x] = static_cast<uint8_t>(128 + 50 * std::sin(0.37f * (x + ox) + 0.11f * y) +
+                                                        40 * std::cos(0.23f * y - 0.19f * (x + ox)));
       return img;
     };
     const std::vector<uint8_t> a = image(0), b = image(shift);
@@ -330,7 +335,8 @@ int main(int argc, char** argv) {
     }
     float worst = 0;
     for (size_t k = 0; k < ref.field.size(); ++k)
-      worst = std::max({worst, std::abs(fast.field.dx[k] - ref.field.dx[k]), std::abs(fast.field.dy[k] - ref.field.dy[k])});
+      worst =
+          std::max({worst, std::abs(fast.field.dx[k] - ref.field.dx[k]), std::abs(fast.field.dy[k] - ref.field.dy[k])});
     const std::string what = "estimator " + std::to_string(W) + "x" + std::to_string(H);
     expect(fast.field.width == ref.field.width && fast.matched == ref.matched && worst < 1e-2f,
            what + " matches its reference (" + std::to_string(worst) + ")");
@@ -520,8 +526,8 @@ int main(int argc, char** argv) {
     const BlockField o = rasteriseBlocks(odd.data(), &oddRef, 1, 40, 16, 6);
     // the block spans [16, 24) x [0, 8): of the centres j * 6 + 2.5 only cell (0, 3)'s is in it
     const size_t below = 1 * o.width() + 3;
-    ok = ok && o.width() == 7 && o.height() == 3 && o.ref[0][3] == 1 && o.ref[0][2] == 0 &&
-         o.vec[0].dx[3] == 7.f / 3 && o.vec[0].dy[3] == -5.f / 3 && o.ref[0][below] == 0;
+    ok = ok && o.width() == 7 && o.height() == 3 && o.ref[0][3] == 1 && o.ref[0][2] == 0 && o.vec[0].dx[3] == 7.f / 3 &&
+         o.vec[0].dy[3] == -5.f / 3 && o.ref[0][below] == 0;
     expect(ok, "rasterising into reused blocks, odd stride and scale");
   }
 
@@ -635,10 +641,14 @@ int main(int argc, char** argv) {
   // larger than the image, a 1x1 image and motion far outside.
   // lrScale 0: LR wider than the output (U through the channel-last fallback); 200 rows cross
   // the fused kernel's work-unit seams.
-  for (const auto& [K, H, W, C, far, wide] : std::vector<std::tuple<int, int, int, int, bool, bool>>{
-           {7, 37, 70, 16, false, false}, {1, 20, 20, 3, false, false}, {3, 1, 1, 2, false, false},
-           {11, 9, 40, 5, true, false}, {5, 17, 18, 11, false, false}, {7, 20, 24, 5, false, true},
-           {5, 200, 20, 3, false, false}}) {
+  for (const auto& [K, H, W, C, far, wide] :
+       std::vector<std::tuple<int, int, int, int, bool, bool>>{{7, 37, 70, 16, false, false},
+                                                               {1, 20, 20, 3, false, false},
+                                                               {3, 1, 1, 2, false, false},
+                                                               {11, 9, 40, 5, true, false},
+                                                               {5, 17, 18, 11, false, false},
+                                                               {7, 20, 24, 5, false, true},
+                                                               {5, 200, 20, 3, false, false}}) {
     CreffWeights w;
     w.channels = C;
     w.window = K;
@@ -674,7 +684,7 @@ int main(int argc, char** argv) {
         for (size_t i = 0; i < ref.size(); ++i) worst = std::max(worst, std::abs(ref[i] - emu[i]));
       }
       expect(worst < 1e-4f, "CReFF fused/emulated CUDA vs reference K=" + std::to_string(K) + " " + std::to_string(H) +
-                                 "x" + std::to_string(W) + ": " + std::to_string(worst));
+                                "x" + std::to_string(W) + ": " + std::to_string(worst));
       // with the decoder's head applied inside the kernel: the same logits as the head applied
       // to the fused feature
       const int classes = 3;
@@ -716,8 +726,8 @@ int main(int argc, char** argv) {
         for (int c = 0; c < C; ++c) sum += unfused(weight[k * C + c] * feature[c * plane + p]);
         exact = exact && sum + bias[k] == logits[k * plane + p];
       }
-    expect(exact, "pointwise head " + std::to_string(C) + "->" + std::to_string(K) + " at " + std::to_string(H) +
-                      "x" + std::to_string(W) + " = the plain loop, bit for bit");
+    expect(exact, "pointwise head " + std::to_string(C) + "->" + std::to_string(K) + " at " + std::to_string(H) + "x" +
+                      std::to_string(W) + " = the plain loop, bit for bit");
     // The kernels' variant (fused multiply-adds where the CPU has them) on the whole plane,
     // within rounding of the exact one; then the same pixels as a span of strided planes (a
     // tile's rows would be), on one thread: the same values, and nothing else written.
@@ -738,7 +748,8 @@ int main(int argc, char** argv) {
 
   // Labels from logits already at the frame size (the plain arg-max path) against a scalar
   // arg-max, with many ties (values on a coarse grid): the first maximum wins.
-  for (const auto& [K, H, W] : std::vector<std::tuple<int, int, int>>{{12, 7, 5}, {1, 3, 3}, {255, 4, 37}, {5, 90, 101}}) {
+  for (const auto& [K, H, W] :
+       std::vector<std::tuple<int, int, int>>{{12, 7, 5}, {1, 3, 3}, {255, 4, 37}, {5, 90, 101}}) {
     const size_t plane = static_cast<size_t>(H) * W;
     std::vector<float> logits(K * plane);
     uint32_t x = 99u + K;
@@ -755,13 +766,14 @@ int main(int argc, char** argv) {
         if (logits[k * plane + p] > logits[best * plane + p]) best = k;
       same = same && labels[p] == best;
     }
-    expect(same, "same-size labels are the first arg-max, " + std::to_string(K) + " classes at " +
-                     std::to_string(H) + "x" + std::to_string(W));
+    expect(same, "same-size labels are the first arg-max, " + std::to_string(K) + " classes at " + std::to_string(H) +
+                     "x" + std::to_string(W));
   }
 
   // The official pipeline's kernels on shapes that reach their edges: the LR tensor resized from
   // the HR one, the per-pixel motion field at the feature size, labels through two resizes.
-  for (const auto& [h, w, outH, outW] : std::vector<std::tuple<int, int, int, int>>{{240, 360, 120, 180}, {5, 7, 5, 7}, {1, 9, 1, 3}, {9, 1, 4, 1}, {3, 3, 7, 8}}) {
+  for (const auto& [h, w, outH, outW] : std::vector<std::tuple<int, int, int, int>>{
+           {240, 360, 120, 180}, {5, 7, 5, 7}, {1, 9, 1, 3}, {9, 1, 4, 1}, {3, 3, 7, 8}}) {
     std::vector<float> src(3 * static_cast<size_t>(h) * w);
     for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i % 17) - 8.f;
     std::vector<float> out(3 * static_cast<size_t>(outH) * outW, NAN);
@@ -790,8 +802,11 @@ int main(int argc, char** argv) {
                      std::to_string(outH));
     }
   }
-  for (const auto& [K, h, w, midH, midW, outH, outW] : std::vector<std::tuple<int, int, int, int, int, int, int>>{
-           {5, 15, 23, 120, 184, 240, 360}, {3, 10, 12, 10, 12, 10, 12}, {2, 1, 1, 8, 8, 3, 5}, {4, 6, 9, 2, 3, 6, 9}}) {
+  for (const auto& [K, h, w, midH, midW, outH, outW] :
+       std::vector<std::tuple<int, int, int, int, int, int, int>>{{5, 15, 23, 120, 184, 240, 360},
+                                                                  {3, 10, 12, 10, 12, 10, 12},
+                                                                  {2, 1, 1, 8, 8, 3, 5},
+                                                                  {4, 6, 9, 2, 3, 6, 9}}) {
     std::vector<float> logits(static_cast<size_t>(K) * h * w);
     uint32_t x = 7u + K;
     for (float& f : logits) {
@@ -881,20 +896,25 @@ int main(int argc, char** argv) {
       const DeviceLabels second = path.labels(other.data(), H, W, lrRequest, nullptr);
       const auto [lrLogits, lrLabels] = cpuLabels(other.data(), ownLr ? lrHead : hrHead);
       expect(second.logits == lrLogits && second.labels == lrLabels,
-             std::string(ownLr ? "the LR network's own head" : "no LR head: the HR head") + " on the device = CPU's, " + at);
+             std::string(ownLr ? "the LR network's own head" : "no LR head: the HR head") + " on the device = CPU's, " +
+                 at);
       expect(second.bytesToDevice == C * plane * 4, "the tables cross the bus once per size, " + at);
       DeviceLabelsRequest fuseRequest = lrRequest;
       fuseRequest.logits = false;
-      const DeviceLabels fused = path.fuse(lr.data(), h, lw, motion.data(), motion.size(), WarpSampling::Exact, fuseRequest);
+      const DeviceLabels fused =
+          path.fuse(lr.data(), h, lw, motion.data(), motion.size(), WarpSampling::Exact, fuseRequest);
       CreffShape s;
       s.channels = C, s.lrHeight = h, s.lrWidth = lw, s.height = H, s.width = W;
       std::vector<float> ref(C * plane);
-      creffReference(*w, s, lr.data(), feature.data(), motion.data(), WarpSampling::Exact, CreffMode::Exact, ref.data());
+      creffReference(*w, s, lr.data(), feature.data(), motion.data(), WarpSampling::Exact, CreffMode::Exact,
+                     ref.data());
       const auto [fusedLogits, fusedLabels] = cpuLabels(ref.data(), ownLr ? lrHead : hrHead);
       size_t differ = 0;
       for (size_t i = 0; i < outPlane; ++i) differ += fused.labels[i] != fusedLabels[i];
-      expect(differ * 200 <= outPlane, "fused labels on the device ~ CPU reference (" + std::to_string(differ) + " differ), " + at);
-      expect(fused.logits.empty() && fused.bytesToDevice == (C * size_t(h) * lw + 2 * plane) * 4 && fused.bytesToHost == outPlane,
+      expect(differ * 200 <= outPlane,
+             "fused labels on the device ~ CPU reference (" + std::to_string(differ) + " differ), " + at);
+      expect(fused.logits.empty() && fused.bytesToDevice == (C * size_t(h) * lw + 2 * plane) * 4 &&
+                 fused.bytesToHost == outPlane,
              "a fused frame's bus bytes: LR feature and motion up, labels down, " + at);
       bool threw = false;
       try {
@@ -916,7 +936,8 @@ int main(int argc, char** argv) {
   {
     bool threw = false;
     try {
-      DevicePath mismatched(openEmulatedBackend(), nullptr, PointwiseHeadWeights{2, 3, std::vector<float>(6), std::vector<float>(3)},
+      DevicePath mismatched(openEmulatedBackend(), nullptr,
+                            PointwiseHeadWeights{2, 3, std::vector<float>(6), std::vector<float>(3)},
                             PointwiseHeadWeights{2, 4, std::vector<float>(8), std::vector<float>(4)});
     } catch (const CodedError& e) {
       threw = std::string(e.code()) == "ERR_SHAPE";
@@ -946,7 +967,9 @@ int main(int argc, char** argv) {
     old.kernelModule = true, old.version = "418.226.00", old.cudaVersion = 10010, old.initResult = 0;
     old.devices.push_back(gpu("Tesla T4", 7, 5));
     const CudaDiagnosis tooOld = diagnoseCuda(old, needs);
-    expect(tooOld.reason == "driver 418.226.00 (CUDA 10.1) is older than 450.80.02, needed by the CUDA 11.8 runtime this build of ar-seg-native links",
+    expect(tooOld.reason ==
+               "driver 418.226.00 (CUDA 10.1) is older than 450.80.02, needed by the CUDA 11.8 runtime this build of "
+               "ar-seg-native links",
            "old driver: " + tooOld.reason);
     CudaDriverFacts noGpu = noModule;
     noGpu.kernelModule = true, noGpu.version = "535.129.03";
@@ -957,12 +980,15 @@ int main(int argc, char** argv) {
     expect(diagnoseCuda(pascal, needs).reason.find("is older than what this build targets") != std::string::npos,
            "Pascal: not targeted");
     CudaDriverFacts ok = pascal;
-    for (const auto& [major, minor] : std::vector<std::pair<int, int>>{{7, 5}, {8, 6}, {8, 7}, {9, 0}, {10, 0}, {12, 0}}) {
+    for (const auto& [major, minor] :
+         std::vector<std::pair<int, int>>{{7, 5}, {8, 6}, {8, 7}, {9, 0}, {10, 0}, {12, 0}}) {
       ok.devices[0] = gpu("GPU", major, minor);
-      expect(diagnoseCuda(ok, needs).ok, "compute capability " + std::to_string(major) + "." + std::to_string(minor) + " runs");
+      expect(diagnoseCuda(ok, needs).ok,
+             "compute capability " + std::to_string(major) + "." + std::to_string(minor) + " runs");
     }
     CudaNeeds stub;
-    expect(diagnoseCuda(ok, stub).reason.rfind("this build of ar-seg-native has no CUDA kernels", 0) == 0, "stub build");
+    expect(diagnoseCuda(ok, stub).reason.rfind("this build of ar-seg-native has no CUDA kernels", 0) == 0,
+           "stub build");
     CudaNeeds cuda13 = needs;
     cuda13.runtimeVersion = 13000, cuda13.driverFloor = "580.65.06";
     expect(diagnoseCuda(ok, cuda13).reason.rfind("driver 535.129.03 (CUDA 12.2) is older than 580.65.06", 0) == 0,

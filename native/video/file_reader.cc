@@ -29,8 +29,7 @@ int displayRotation(const AVStream* stream) {
   const int32_t* matrix = nullptr;
 #if LIBAVCODEC_VERSION_INT >= AV_VERSION_INT(60, 31, 102)  // FFmpeg 6.1: side data in codecpar
   const AVPacketSideData* sd = av_packet_side_data_get(stream->codecpar->coded_side_data,
-                                                       stream->codecpar->nb_coded_side_data,
-                                                       AV_PKT_DATA_DISPLAYMATRIX);
+                                                       stream->codecpar->nb_coded_side_data, AV_PKT_DATA_DISPLAYMATRIX);
   if (sd && sd->size >= 9 * sizeof(int32_t)) matrix = reinterpret_cast<const int32_t*>(sd->data);
 #else
   size_t size = 0;
@@ -46,16 +45,13 @@ int displayRotation(const AVStream* stream) {
 
 }  // namespace
 
-FileReader::FileReader(std::string source, FrameRequest request,
-                       std::map<std::string, std::string> formatOptions)
+FileReader::FileReader(std::string source, FrameRequest request, std::map<std::string, std::string> formatOptions)
     : source_(std::move(source)),
       request_(std::move(request)),
       formatOptions_(std::move(formatOptions)),
       packet_(allocPacket()) {}
 
-int FileReader::interruptCallback(void* opaque) {
-  return static_cast<FileReader*>(opaque)->aborted_.load() ? 1 : 0;
-}
+int FileReader::interruptCallback(void* opaque) { return static_cast<FileReader*>(opaque)->aborted_.load() ? 1 : 0; }
 
 void FileReader::open() {
   AVFormatContext* raw = avformat_alloc_context();
@@ -81,8 +77,7 @@ void FileReader::open() {
     if (aborted_) throw CodedError("ERR_ABORTED", "opening " + source_ + " was aborted");
     if (ret == AVERROR(ENOENT)) throw CodedError("ERR_NOT_FOUND", "no such file: " + source_);
     if (ret == AVERROR_INVALIDDATA)
-      throw CodedError("ERR_INVALID_DATA",
-                       source_ + " is not a recognised media file (empty or unknown format)");
+      throw CodedError("ERR_INVALID_DATA", source_ + " is not a recognised media file (empty or unknown format)");
     if (ret == AVERROR_PROTOCOL_NOT_FOUND)
       throw CodedError("ERR_UNSUPPORTED_PROTOCOL", "no libavformat protocol opens " + source_);
     if (ret == AVERROR(ENOMEM)) throw CodedError("ERR_OUT_OF_MEMORY", "opening " + source_ + ": out of memory");
@@ -105,8 +100,7 @@ void FileReader::open() {
   if (ret < 0) {
     if (aborted_) throw CodedError("ERR_ABORTED", "probing " + source_ + " was aborted");
     if (ret == AVERROR(ENOMEM)) throw CodedError("ERR_OUT_OF_MEMORY", "probing " + source_ + ": out of memory");
-    throw CodedError("ERR_INVALID_DATA", "cannot read stream information from " + source_ +
-                                             ": " + avErrorText(ret));
+    throw CodedError("ERR_INVALID_DATA", "cannot read stream information from " + source_ + ": " + avErrorText(ret));
   }
   streamIndex_ = av_find_best_stream(format_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
   if (streamIndex_ < 0) throw CodedError("ERR_NO_VIDEO_STREAM", source_ + " has no video stream");
@@ -116,8 +110,7 @@ void FileReader::open() {
 
   const AVStream* stream = format_->streams[streamIndex_];
   checkHeaderSize(stream);
-  decoder_ = std::make_unique<VideoDecoder>(stream->codecpar->codec_id, stream->codecpar,
-                                       stream->time_base, request_);
+  decoder_ = std::make_unique<VideoDecoder>(stream->codecpar->codec_id, stream->codecpar, stream->time_base, request_);
   info_.format = format_->iformat ? format_->iformat->name : "";
   info_.codec = decoder_->codecName();
   info_.width = stream->codecpar->width;
@@ -133,9 +126,8 @@ void FileReader::open() {
   info_.motionExact = info_.motionVectors && decoder_->motionExact();
   const FrameRequest& resolved = decoder_->pipeline().request();
   if (resolved.needsMotionSideData())
-    info_.motionSource = resolved.motionSource == MotionSource::Estimate
-                             ? DecodedFrame::Source::Estimated
-                             : DecodedFrame::Source::Bitstream;
+    info_.motionSource = resolved.motionSource == MotionSource::Estimate ? DecodedFrame::Source::Estimated
+                                                                         : DecodedFrame::Source::Bitstream;
   if (info_.width <= 0 || info_.height <= 0) learnSizeByDecoding();
 }
 
@@ -152,8 +144,7 @@ void FileReader::learnSizeByDecoding() {
     else
       readPacket();
   }
-  if (const CodedError* refused = decoder_->failure())
-    throw CodedError(refused->code(), refused->what());
+  if (const CodedError* refused = decoder_->failure()) throw CodedError(refused->code(), refused->what());
   info_.width = pipeline.firstWidth();
   info_.height = pipeline.firstHeight();
 }
@@ -214,22 +205,22 @@ std::string FileReader::endsCutShort() const {
 
 void FileReader::throwIfDamaged() {
   if (readError_ != 0)
-    throw CodedError("ERR_READ", "reading " + source_ + " failed after " +
-                                     std::to_string(delivered_) + " frames: " +
-                                     avErrorText(readError_),
-                     delivered_);
+    throw CodedError(
+        "ERR_READ",
+        "reading " + source_ + " failed after " + std::to_string(delivered_) + " frames: " + avErrorText(readError_),
+        delivered_);
   const bool ioError = format_->pb && format_->pb->error < 0 && format_->pb->error != AVERROR_EOF;
   // Frames the decoder dropped are no truncation (they are counted in framesDropped): the
   // stream is short when fewer pictures were read than the container declares.
   const int64_t read = decoder_->packetsSent();
   if (ioError || (info_.frameCount > 0 && read < info_.frameCount))
-    throw CodedError("ERR_TRUNCATED", source_ + " ends early: " + std::to_string(delivered_) +
-                                          " of " + std::to_string(info_.frameCount) +
-                                          " frames decoded",
+    throw CodedError("ERR_TRUNCATED",
+                     source_ + " ends early: " + std::to_string(delivered_) + " of " +
+                         std::to_string(info_.frameCount) + " frames decoded",
                      delivered_);
   if (!cutShort_.empty())
-    throw CodedError("ERR_TRUNCATED", source_ + " was cut part-way (" + cutShort_ + ") after " +
-                                          std::to_string(delivered_) + " frames",
+    throw CodedError("ERR_TRUNCATED",
+                     source_ + " was cut part-way (" + cutShort_ + ") after " + std::to_string(delivered_) + " frames",
                      delivered_);
 }
 
@@ -248,15 +239,15 @@ bool FileReader::next(DecodedFrame& out) {
     ++delivered_;
     return true;
   }
-  if (const CodedError* refused = decoder_->failure())
-    throw CodedError(refused->code(), refused->what(), delivered_);
+  if (const CodedError* refused = decoder_->failure()) throw CodedError(refused->code(), refused->what(), delivered_);
   throwIfDamaged();
   if (delivered_ == 0) {
     // An end without one frame is no success (a track with no samples, or every packet refused).
     if (decoder_->decodeErrors() > 0)
-      throw CodedError("ERR_INVALID_DATA", "not one frame of " + source_ + " could be decoded (" +
-                                               std::to_string(decoder_->decodeErrors()) +
-                                               " packets or frames rejected)", 0);
+      throw CodedError("ERR_INVALID_DATA",
+                       "not one frame of " + source_ + " could be decoded (" +
+                           std::to_string(decoder_->decodeErrors()) + " packets or frames rejected)",
+                       0);
     throw CodedError("ERR_EMPTY_INPUT", source_ + " has a video stream with no frames", 0);
   }
   return false;

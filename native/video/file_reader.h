@@ -17,13 +17,13 @@
 namespace arseg {
 
 struct StreamInfo {
-  std::string format;   // demuxer name
-  std::string codec;    // codec name
+  std::string format;  // demuxer name
+  std::string codec;   // codec name
   int width = 0;
   int height = 0;
-  double fps = 0;         // average frame rate, 0 when unknown or implausible (see open())
-  double duration = -1;   // seconds, -1 when unknown
-  int64_t frameCount = -1;  // frames the container declares, -1 when unknown
+  double fps = 0;              // average frame rate, 0 when unknown or implausible (see open())
+  double duration = -1;        // seconds, -1 when unknown
+  int64_t frameCount = -1;     // frames the container declares, -1 when unknown
   bool motionVectors = false;  // the codec exports motion vectors
   // Where the frames' motion comes from when motion or vectors are requested, else None.
   DecodedFrame::Source motionSource = DecodedFrame::Source::None;
@@ -31,13 +31,12 @@ struct StreamInfo {
   // pictures are to be rotated counter-clockwise for display (ffprobe's "rotation"). Frames
   // are handed out as decoded, not rotated.
   int rotation = 0;
-  bool motionExact = false;    // ... with exact references (VideoDecoder::motionExact)
+  bool motionExact = false;  // ... with exact references (VideoDecoder::motionExact)
 };
 
 class FileReader {
  public:
-  FileReader(std::string source, FrameRequest request,
-             std::map<std::string, std::string> formatOptions = {});
+  FileReader(std::string source, FrameRequest request, std::map<std::string, std::string> formatOptions = {});
   FileReader(const FileReader&) = delete;
   FileReader& operator=(const FileReader&) = delete;
 

@@ -24,22 +24,18 @@ AVPixelFormat plainFormat(AVPixelFormat fmt, bool& fullRange) {
 
 }  // namespace
 
-void FrameConverter::scale(const AVFrame* frame, int width, int height, uint8_t* dst,
-                           int dstStride) {
+void FrameConverter::scale(const AVFrame* frame, int width, int height, uint8_t* dst, int dstStride) {
   bool fullRange = frame->color_range == AVCOL_RANGE_JPEG;
   const AVPixelFormat src = plainFormat(static_cast<AVPixelFormat>(frame->format), fullRange);
   const bool resizing = width != frame->width || height != frame->height;
-  sws_ = sws_getCachedContext(sws_, frame->width, frame->height, src, width, height,
-                              AV_PIX_FMT_RGB24,
-                              resizing ? SWS_BILINEAR : SWS_POINT | SWS_ACCURATE_RND,
-                              nullptr, nullptr, nullptr);
+  sws_ = sws_getCachedContext(sws_, frame->width, frame->height, src, width, height, AV_PIX_FMT_RGB24,
+                              resizing ? SWS_BILINEAR : SWS_POINT | SWS_ACCURATE_RND, nullptr, nullptr, nullptr);
   owner_.release();
   owner_.reset(sws_);
   if (!sws_) {
     const char* name = av_get_pix_fmt_name(src);
     throw CodedError("ERR_UNSUPPORTED_FORMAT",
-                     std::string("cannot convert pixel format ") + (name ? name : "unknown") +
-                         " to RGB");
+                     std::string("cannot convert pixel format ") + (name ? name : "unknown") + " to RGB");
   }
   // Honour the stream's colour matrix and range (BT.709 for HD, BT.601 otherwise).
   int matrix = SWS_CS_DEFAULT;
@@ -51,8 +47,8 @@ void FrameConverter::scale(const AVFrame* frame, int width, int height, uint8_t*
     case AVCOL_SPC_FCC: matrix = SWS_CS_FCC; break;
     default: break;
   }
-  sws_setColorspaceDetails(sws_, sws_getCoefficients(matrix), fullRange ? 1 : 0,
-                           sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16);
+  sws_setColorspaceDetails(sws_, sws_getCoefficients(matrix), fullRange ? 1 : 0, sws_getCoefficients(SWS_CS_DEFAULT), 1,
+                           0, 1 << 16, 1 << 16);
   uint8_t* dstPlanes[4] = {dst, nullptr, nullptr, nullptr};
   int dstStrides[4] = {dstStride, 0, 0, 0};
   sws_scale(sws_, frame->data, frame->linesize, 0, frame->height, dstPlanes, dstStrides);
@@ -63,25 +59,24 @@ const uint8_t* FrameConverter::luma(const AVFrame* frame, ptrdiff_t& linesize) {
   // Luma as the first component, alone in plane 0, one byte per sample: yuv4xxp, yuvj4xxp,
   // nv12/nv21, gray, yuva... (not RGB, palettes, packed YUV or deeper samples).
   const bool direct = desc && desc->nb_components >= 1 &&
-                      !(desc->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL |
-                                       AV_PIX_FMT_FLAG_BITSTREAM | AV_PIX_FMT_FLAG_HWACCEL)) &&
-                      desc->comp[0].plane == 0 && desc->comp[0].depth == 8 &&
-                      desc->comp[0].step == 1 && desc->comp[0].offset == 0 && desc->comp[0].shift == 0;
+                      !(desc->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_BITSTREAM |
+                                       AV_PIX_FMT_FLAG_HWACCEL)) &&
+                      desc->comp[0].plane == 0 && desc->comp[0].depth == 8 && desc->comp[0].step == 1 &&
+                      desc->comp[0].offset == 0 && desc->comp[0].shift == 0;
   if (direct && frame->data[0]) {
     linesize = frame->linesize[0];
     return frame->data[0];
   }
   bool fullRange = frame->color_range == AVCOL_RANGE_JPEG;
   const AVPixelFormat src = plainFormat(static_cast<AVPixelFormat>(frame->format), fullRange);
-  graySws_ = sws_getCachedContext(graySws_, frame->width, frame->height, src, frame->width,
-                                  frame->height, AV_PIX_FMT_GRAY8, SWS_POINT, nullptr, nullptr,
-                                  nullptr);
+  graySws_ = sws_getCachedContext(graySws_, frame->width, frame->height, src, frame->width, frame->height,
+                                  AV_PIX_FMT_GRAY8, SWS_POINT, nullptr, nullptr, nullptr);
   grayOwner_.release();
   grayOwner_.reset(graySws_);
   if (!graySws_) {
     const char* name = av_get_pix_fmt_name(src);
-    throw CodedError("ERR_UNSUPPORTED_FORMAT", std::string("cannot convert pixel format ") +
-                                                   (name ? name : "unknown") + " to grey");
+    throw CodedError("ERR_UNSUPPORTED_FORMAT",
+                     std::string("cannot convert pixel format ") + (name ? name : "unknown") + " to grey");
   }
   gray_.resize(static_cast<size_t>(frame->width) * frame->height);
   uint8_t* dstPlanes[4] = {gray_.data(), nullptr, nullptr, nullptr};
@@ -96,8 +91,7 @@ void FrameConverter::toRgb(const AVFrame* frame, std::vector<uint8_t>& out) {
   scale(frame, frame->width, frame->height, out.data(), frame->width * 3);
 }
 
-void FrameConverter::toTensor(const AVFrame* frame, const TensorSpec& spec,
-                              std::vector<float>& out) {
+void FrameConverter::toTensor(const AVFrame* frame, const TensorSpec& spec, std::vector<float>& out) {
   const size_t plane = static_cast<size_t>(spec.width) * spec.height;
   scratch_.resize(plane * 3);
   scale(frame, spec.width, spec.height, scratch_.data(), spec.width * 3);

@@ -48,14 +48,12 @@ void checkPictureSize(int width, int height, int64_t limit, int64_t framesDecode
   if (limit > 0 && pixels > limit)
     throw CodedError("ERR_INPUT_TOO_LARGE",
                      "the video's pictures are " + size + " (" + std::to_string(pixels) +
-                         " pixels), more than the limit of " + std::to_string(limit) +
-                         " (option limitInputPixels)",
+                         " pixels), more than the limit of " + std::to_string(limit) + " (option limitInputPixels)",
                      framesDecoded);
   if (width > kMaxDimension || height > kMaxDimension || pixels > kMaxPixels)
     throw CodedError("ERR_INPUT_TOO_LARGE",
                      "the video's pictures are " + size + ", larger than the largest supported (" +
-                         std::to_string(kMaxDimension) + " per side, " +
-                         std::to_string(kMaxPixels) + " pixels)",
+                         std::to_string(kMaxDimension) + " per side, " + std::to_string(kMaxPixels) + " pixels)",
                      framesDecoded);
 }
 
@@ -86,9 +84,8 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase, int64_t posi
   out.height = frame->height;
   out.pictType = pictTypeLetter(frame->pict_type);
   const int64_t ts = frame->best_effort_timestamp;
-  out.pts = (ts == AV_NOPTS_VALUE || timeBase.den == 0)
-                ? std::numeric_limits<double>::quiet_NaN()
-                : ts * av_q2d(timeBase);
+  out.pts =
+      (ts == AV_NOPTS_VALUE || timeBase.den == 0) ? std::numeric_limits<double>::quiet_NaN() : ts * av_q2d(timeBase);
   out.corrupt = (frame->flags & AV_FRAME_FLAG_CORRUPT) != 0 || frame->decode_error_flags != 0;
   // Adaptive keyframes start as the GOP's; the composer promotes anchors whose motion asks for it.
   if (request_.keyframes.mode == KeyframePolicy::Mode::Interval)
@@ -107,7 +104,8 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase, int64_t posi
       const int h = std::max(1, static_cast<int>(std::floor(srcH * spec.scale)));
       out.tensorSizes[t] = {w, h};
       out.tensors[t].resize(static_cast<size_t>(3) * w * h);
-      resizeAlignCorners(out.tensors[static_cast<size_t>(spec.from)].data(), 3, srcH, srcW, h, w, out.tensors[t].data());
+      resizeAlignCorners(out.tensors[static_cast<size_t>(spec.from)].data(), 3, srcH, srcW, h, w,
+                         out.tensors[t].data());
       continue;
     }
     if (spec.scale > 0) {
@@ -149,15 +147,15 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase, int64_t posi
 void FramePipeline::estimate(const AVFrame* frame, DecodedFrame& out) {
   // A keyframe's own field is not read when motion is accumulated under a fixed policy (its
   // chain restarts there): the picture is only kept as the next one's reference.
-  const bool want = request_.vectors || request_.motion != MotionMode::Accumulated ||
-                    !out.isKeyframe || request_.keyframes.mode == KeyframePolicy::Mode::Adaptive;
+  const bool want = request_.vectors || request_.motion != MotionMode::Accumulated || !out.isKeyframe ||
+                    request_.keyframes.mode == KeyframePolicy::Mode::Adaptive;
   ptrdiff_t linesize = 0;
   const uint8_t* luma = converter_.luma(frame, linesize);
   haveEstimate_ = estimator_.push(luma, linesize, frame->width, frame->height, request_.stride, want, estimate_);
   out.vectors.clear();
   if (haveEstimate_) estimatedVectors(estimate_, out.vectors);
   const size_t rows = out.vectors.size() / kVectorColumns;
-  out.vectorRefs.assign(rows, 1);       // exactly one picture back in display order
+  out.vectorRefs.assign(rows, 1);  // exactly one picture back in display order
   out.compositionRefs.assign(rows, 1);
 }
 
@@ -166,13 +164,12 @@ void FramePipeline::compose(std::vector<DecodedFrame>& resolved, const FieldEsti
     BlockField blocks;
     if (request_.motion != MotionMode::None) {
       // The official composition works per pixel, whatever the stride handed out.
-      const int stride = request_.motion == MotionMode::Accumulated &&
-                                 request_.composition == Composition::Official
+      const int stride = request_.motion == MotionMode::Accumulated && request_.composition == Composition::Official
                              ? 1
                              : request_.stride;
       blocks = composer_.spareBlocks();
-      rasteriseBlocks(f.vectors.data(), f.compositionRefs.data(),
-                      f.vectors.size() / kVectorColumns, f.width, f.height, stride, blocks);
+      rasteriseBlocks(f.vectors.data(), f.compositionRefs.data(), f.vectors.size() / kVectorColumns, f.width, f.height,
+                      stride, blocks);
       if (request_.motionSource == MotionSource::Estimate) {
         blocks.sequential = true;
         // Cells no patch matched, on the blocks' grid (the estimate's cells when the strides

@@ -82,13 +82,13 @@ struct FrameRequest {
   bool vectors = false;
   MotionMode motion = MotionMode::None;
   MotionSource motionSource = MotionSource::Auto;  // resolved to Bitstream or Estimate by the
-                                                  // video decoder when it opens
+                                                   // video decoder when it opens
   Composition composition = Composition::Bilinear;
-  int stride = 8;            // dense field cell size in pixels
+  int stride = 8;  // dense field cell size in pixels
   KeyframePolicy keyframes;
-  int threads = 0;           // decoder threads, 0 = libavcodec's choice
-  bool strict = false;       // a packet the decoder rejects ends the stream with ERR_DECODE
-  bool lowDelay = false;     // each frame out as soon as it is decoded (live packet sources)
+  int threads = 0;                         // decoder threads, 0 = libavcodec's choice
+  bool strict = false;                     // a packet the decoder rejects ends the stream with ERR_DECODE
+  bool lowDelay = false;                   // each frame out as soon as it is decoded (live packet sources)
   int64_t maxPixels = kDefaultPixelLimit;  // largest width x height accepted; 0 = no limit but the hard ones
 
   bool needsMotionSideData() const { return vectors || motion != MotionMode::None; }
@@ -98,24 +98,24 @@ struct FrameRequest {
 constexpr int kVectorColumns = 10;
 
 // DecodedFrame::vectorRefs entries besides a display-order distance (+ past, - future).
-constexpr int32_t kVectorRefUnknown = 0;          // the bitstream names none (stock libav)
-constexpr int32_t kVectorRefNone = INT32_MIN;     // a placeholder row, not a prediction
+constexpr int32_t kVectorRefUnknown = 0;       // the bitstream names none (stock libav)
+constexpr int32_t kVectorRefNone = INT32_MIN;  // a placeholder row, not a prediction
 
 struct DecodedFrame {
-  int64_t index = 0;           // presentation order, from 0
-  double pts = 0;              // seconds; NaN when the stream carries no timestamp
-  char pictType = '?';         // 'I', 'P', 'B' or '?'
-  bool isKeyframe = false;     // keyframe of the chosen keyframe policy
-  int64_t keyframeIndex = 0;   // index of the keyframe this frame's motion refers to
-  bool corrupt = false;        // the decoder flagged the frame as damaged (concealed)
+  int64_t index = 0;          // presentation order, from 0
+  double pts = 0;             // seconds; NaN when the stream carries no timestamp
+  char pictType = '?';        // 'I', 'P', 'B' or '?'
+  bool isKeyframe = false;    // keyframe of the chosen keyframe policy
+  int64_t keyframeIndex = 0;  // index of the keyframe this frame's motion refers to
+  bool corrupt = false;       // the decoder flagged the frame as damaged (concealed)
   int width = 0;
   int height = 0;
 
-  std::vector<uint8_t> rgb;                  // height x width x 3, when requested
-  std::vector<std::vector<float>> tensors;   // one per TensorSpec
+  std::vector<uint8_t> rgb;                     // height x width x 3, when requested
+  std::vector<std::vector<float>> tensors;      // one per TensorSpec
   std::vector<std::array<int, 2>> tensorSizes;  // width, height of each tensor
   bool hasVectors = false;
-  std::vector<int32_t> vectors;              // N x kVectorColumns
+  std::vector<int32_t> vectors;  // N x kVectorColumns
   // Where the vectors and motion of this frame came from (vectors or motion requested only).
   enum class Source { None, Bitstream, Estimated } motionSource = Source::None;
   // Per vector: the exact reference as a signed display-order distance (+ = that many frames
@@ -125,9 +125,9 @@ struct DecodedFrame {
   // assumption; 0 = no prediction. Internal: not handed to JS.
   std::vector<int32_t> compositionRefs;
   bool hasMotion = false;
-  int motionWidth = 0;                       // grid cells per row
+  int motionWidth = 0;  // grid cells per row
   int motionHeight = 0;
-  std::vector<float> motion;                 // 2 x motionHeight x motionWidth (dx plane, dy plane)
+  std::vector<float> motion;  // 2 x motionHeight x motionWidth (dx plane, dy plane)
 };
 
 }  // namespace arseg

@@ -51,9 +51,7 @@ class Dictionary {
   Dictionary(const Dictionary&) = delete;
   Dictionary& operator=(const Dictionary&) = delete;
   ~Dictionary() { av_dict_free(&dict_); }
-  void set(const std::string& key, const std::string& value) {
-    av_dict_set(&dict_, key.c_str(), value.c_str(), 0);
-  }
+  void set(const std::string& key, const std::string& value) { av_dict_set(&dict_, key.c_str(), value.c_str(), 0); }
   AVDictionary** address() { return &dict_; }
   AVDictionary* get() const { return dict_; }
   // After a call that took the dictionary by pointer through get() and may have freed it and

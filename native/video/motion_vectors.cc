@@ -23,12 +23,9 @@ bool codecExportsMotionVectors(AVCodecID id) {
     case AV_CODEC_ID_MPEG1VIDEO:
     case AV_CODEC_ID_MPEG2VIDEO:
     case AV_CODEC_ID_H263:
-    case AV_CODEC_ID_H263P:
-      return true;
-    case AV_CODEC_ID_HEVC:
-      return libavExportsExactRefs();
-    default:
-      return false;
+    case AV_CODEC_ID_H263P: return true;
+    case AV_CODEC_ID_HEVC: return libavExportsExactRefs();
+    default: return false;
   }
 }
 
@@ -38,10 +35,8 @@ bool codecRefsAreNearestAnchors(AVCodecID id) {
     case AV_CODEC_ID_MPEG1VIDEO:
     case AV_CODEC_ID_MPEG2VIDEO:
     case AV_CODEC_ID_H263:
-    case AV_CODEC_ID_H263P:
-      return true;
-    default:
-      return false;
+    case AV_CODEC_ID_H263P: return true;
+    default: return false;
   }
 }
 
@@ -50,8 +45,7 @@ bool codecMotionIsExact(AVCodecID id) {
   return (id == AV_CODEC_ID_H264 || id == AV_CODEC_ID_HEVC) && libavExportsExactRefs();
 }
 
-void exportMotionVectors(const AVFrame* frame, std::vector<int32_t>& out,
-                         std::vector<int64_t>& refPictures) {
+void exportMotionVectors(const AVFrame* frame, std::vector<int32_t>& out, std::vector<int64_t>& refPictures) {
   out.clear();
   refPictures.clear();
   const AVFrameSideData* sd = av_frame_get_side_data(frame, AV_FRAME_DATA_MOTION_VECTORS);
@@ -64,8 +58,8 @@ void exportMotionVectors(const AVFrame* frame, std::vector<int32_t>& out,
   refPictures.reserve(count);
   for (size_t i = 0; i < count; ++i) {
     const AVMotionVector& mv = mvs[i];
-    const int32_t row[kVectorColumns] = {mv.source,   mv.w,        mv.h,        mv.src_x,    mv.src_y,
-                                         mv.dst_x,    mv.dst_y,    mv.motion_x, mv.motion_y, mv.motion_scale};
+    const int32_t row[kVectorColumns] = {mv.source, mv.w,     mv.h,        mv.src_x,    mv.src_y,
+                                         mv.dst_x,  mv.dst_y, mv.motion_x, mv.motion_y, mv.motion_scale};
     out.insert(out.end(), row, row + kVectorColumns);
     int64_t ref = kRefPictureUnknown;
 #ifdef AV_MOTION_VECTOR_EXACT_REFS

@@ -37,8 +37,7 @@ bool codecMotionIsExact(AVCodecID id);
 // source, w, h, src_x, src_y, dst_x, dst_y, motion_x, motion_y, motion_scale (the stock fields,
 // as libavcodec computes them), and `refPictures` with one entry per row (see above). A frame
 // without side data (an I-frame, or a skipped frame) gives zero rows.
-void exportMotionVectors(const AVFrame* frame, std::vector<int32_t>& out,
-                         std::vector<int64_t>& refPictures);
+void exportMotionVectors(const AVFrame* frame, std::vector<int32_t>& out, std::vector<int64_t>& refPictures);
 
 // The decode-order number of `frame` that the references of later frames name, or -1 when
 // the libav exports no exact references.

@@ -19,8 +19,7 @@ constexpr AVRational kMicroseconds{1, 1000000};
 
 }  // namespace
 
-PacketReader::PacketReader(const std::string& codec, FrameRequest request, bool waitForKeyframe,
-                           bool accessUnits)
+PacketReader::PacketReader(const std::string& codec, FrameRequest request, bool waitForKeyframe, bool accessUnits)
     : packet_(allocPacket()), waiting_(waitForKeyframe) {
   const AVCodecID id = codecByName(codec);
   request.lowDelay = request.lowDelay || accessUnits;
@@ -32,8 +31,7 @@ PacketReader::PacketReader(const std::string& codec, FrameRequest request, bool 
 
 void PacketReader::sendParsed(const uint8_t* data, int size) {
   // key_frame is -1 for parsers that do not set it: then an I-picture is the keyframe.
-  const bool key = parser_->key_frame == 1 ||
-                   (parser_->key_frame < 0 && parser_->pict_type == AV_PICTURE_TYPE_I);
+  const bool key = parser_->key_frame == 1 || (parser_->key_frame < 0 && parser_->pict_type == AV_PICTURE_TYPE_I);
   if (waiting_) {
     if (!key) {
       ++skippedBeforeKeyframe_;
@@ -61,8 +59,8 @@ void PacketReader::decode(std::vector<uint8_t> bytes, int64_t ptsMicros) {
     uint8_t* out = nullptr;
     int outSize = 0;
     const int chunk = size > INT_MAX / 2 ? INT_MAX / 2 : static_cast<int>(size);
-    const int used = av_parser_parse2(parser_.get(), decoder_->context(),
-                                      &out, &outSize, data, chunk, ptsMicros, AV_NOPTS_VALUE, 0);
+    const int used =
+        av_parser_parse2(parser_.get(), decoder_->context(), &out, &outSize, data, chunk, ptsMicros, AV_NOPTS_VALUE, 0);
     if (used < 0) throw CodedError("ERR_INVALID_DATA", "the bitstream parser failed");
     data += used;
     size -= static_cast<size_t>(used);
@@ -77,8 +75,7 @@ void PacketReader::flush() {
   flushed_ = true;
   uint8_t* out = nullptr;
   int outSize = 0;
-  av_parser_parse2(parser_.get(), decoder_->context(), &out,
-                   &outSize, nullptr, 0, AV_NOPTS_VALUE, AV_NOPTS_VALUE, 0);
+  av_parser_parse2(parser_.get(), decoder_->context(), &out, &outSize, nullptr, 0, AV_NOPTS_VALUE, AV_NOPTS_VALUE, 0);
   if (outSize > 0) sendParsed(out, outSize);
   decoder_->send(nullptr);
 }
@@ -87,8 +84,7 @@ bool PacketReader::next(DecodedFrame& out) {
   FramePipeline& pipeline = decoder_->pipeline();
   if (!pipeline.hasReady()) {
     // a picture over the pixel limit ends the stream, after the frames decoded before it
-    if (const CodedError* refused = decoder_->failure())
-      throw CodedError(refused->code(), refused->what(), delivered_);
+    if (const CodedError* refused = decoder_->failure()) throw CodedError(refused->code(), refused->what(), delivered_);
     return false;
   }
   ++delivered_;

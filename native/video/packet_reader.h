@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "video_decoder.h"
 #include "frame_request.h"
 #include "libav_ptr.h"
+#include "video_decoder.h"
 
 namespace arseg {
 
@@ -24,8 +24,7 @@ class PacketReader {
   // With `accessUnits`, every decode() call holds exactly one access unit (as a camera driver,
   // ROS 2 or Foxglove message does): the parser then hands each one on at once, instead of
   // holding it until the next one starts (a frame of latency on a live stream).
-  PacketReader(const std::string& codec, FrameRequest request, bool waitForKeyframe = false,
-               bool accessUnits = false);
+  PacketReader(const std::string& codec, FrameRequest request, bool waitForKeyframe = false, bool accessUnits = false);
 
   // Feeds bytes; `ptsMicros` (AV_NOPTS_VALUE when unknown) is attached to the packet that
   // starts in this chunk. Takes the buffer over: the parser reads up to
@@ -46,8 +45,7 @@ class PacketReader {
   DecodedFrame::Source motionSource() const {
     const FrameRequest& r = decoder_->pipeline().request();
     if (!r.needsMotionSideData()) return DecodedFrame::Source::None;
-    return r.motionSource == MotionSource::Estimate ? DecodedFrame::Source::Estimated
-                                                    : DecodedFrame::Source::Bitstream;
+    return r.motionSource == MotionSource::Estimate ? DecodedFrame::Source::Estimated : DecodedFrame::Source::Bitstream;
   }
 
  private:

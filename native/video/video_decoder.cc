@@ -38,7 +38,7 @@ FrameRequest resolveMotionSource(FrameRequest request, AVCodecID codecId) {
 }  // namespace
 
 VideoDecoder::VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, AVRational timeBase,
-                 FrameRequest request)
+                           FrameRequest request)
     : frame_(allocFrame()),
       timeBase_(timeBase),
       pipeline_(resolveMotionSource(std::move(request), codecId), codecRefsAreNearestAnchors(codecId)),
@@ -56,8 +56,7 @@ VideoDecoder::VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, A
   ctx_->pkt_timebase = timeBase;
   ctx_->thread_count = req.threads;
   // The container's header, when it gives a size: refused before the decoder allocates anything.
-  if (params && params->width > 0 && params->height > 0)
-    checkPictureSize(params->width, params->height, req.maxPixels);
+  if (params && params->width > 0 && params->height > 0) checkPictureSize(params->width, params->height, req.maxPixels);
   ctx_->opaque = this;
   ctx_->get_buffer2 = &VideoDecoder::getBuffer;
   if (req.needsMotionSideData() && req.motionSource == MotionSource::Bitstream) {
@@ -67,17 +66,15 @@ VideoDecoder::VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, A
     // it). Slice threading keeps each picture's export on the thread that decoded it. The
     // patched H.264 and HEVC decoders wait for the picture they export (patches/ffmpeg/), so
     // they keep libavcodec's threading.
-    const bool threadSafeExport = libavExportsExactRefs() &&
-                                  (codecId == AV_CODEC_ID_H264 || codecId == AV_CODEC_ID_HEVC);
+    const bool threadSafeExport =
+        libavExportsExactRefs() && (codecId == AV_CODEC_ID_H264 || codecId == AV_CODEC_ID_HEVC);
     if (!threadSafeExport) ctx_->thread_type = FF_THREAD_SLICE;
   }
   // Frame threading holds a frame per thread before the first comes out: a live source wants
   // each frame as soon as its packet is in.
   if (req.lowDelay) ctx_->thread_type = FF_THREAD_SLICE;
   const int ret = avcodec_open2(ctx_.get(), codec, nullptr);
-  if (ret < 0)
-    throw CodedError("ERR_UNSUPPORTED_CODEC", "cannot open the " + name + " decoder: " +
-                                                  avErrorText(ret));
+  if (ret < 0) throw CodedError("ERR_UNSUPPORTED_CODEC", "cannot open the " + name + " decoder: " + avErrorText(ret));
 }
 
 std::string VideoDecoder::codecName() const {
@@ -104,8 +101,7 @@ void VideoDecoder::stopIfRefused() {
   try {
     checkPictureSize(refusedWidth_.load(), refusedHeight_.load(), pipeline_.request().maxPixels,
                      pipeline_.framesSeen());
-    failure_ = std::make_unique<CodedError>("ERR_INPUT_TOO_LARGE", "a picture was refused",
-                                            pipeline_.framesSeen());
+    failure_ = std::make_unique<CodedError>("ERR_INPUT_TOO_LARGE", "a picture was refused", pipeline_.framesSeen());
   } catch (const CodedError& e) {
     failure_ = std::make_unique<CodedError>(e);
   }
@@ -138,8 +134,7 @@ void VideoDecoder::countError(int err, const char* what) {
     throw CodedError("ERR_OUT_OF_MEMORY", std::string(what) + ": out of memory", pipeline_.framesSeen());
   ++decodeErrors_;
   if (pipeline_.request().strict)
-    throw CodedError("ERR_DECODE", std::string(what) + ": " + avErrorText(err),
-                     pipeline_.framesSeen());
+    throw CodedError("ERR_DECODE", std::string(what) + ": " + avErrorText(err), pipeline_.framesSeen());
 }
 
 void VideoDecoder::send(const AVPacket* packet) {

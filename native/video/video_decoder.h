@@ -12,7 +12,6 @@
 #include <string>
 
 #include "../common/coded_error.h"
-
 #include "frame_pipeline.h"
 #include "libav_ptr.h"
 
@@ -21,8 +20,7 @@ namespace arseg {
 class VideoDecoder {
  public:
   // `params` may be null (raw packet input): the decoder then learns everything in-band.
-  VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, AVRational timeBase,
-          FrameRequest request);
+  VideoDecoder(AVCodecID codecId, const AVCodecParameters* params, AVRational timeBase, FrameRequest request);
 
   // Sends one packet, or nullptr to signal the end of the stream, and moves every picture the
   // decoder yields into the pipeline. A packet the decoder rejects is counted (and throws

@@ -22,7 +22,6 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { ArSeg, openVideo, resizeMotion, writeNpy } = require('../../dist');
 
-
 (async () => {
   const [bundleDir, clip, out, count, modeList = 'hr,lr,ar', device = 'cpu'] = process.argv.slice(2);
   const n = Number(count);
@@ -39,7 +38,13 @@ const { ArSeg, openVideo, resizeMotion, writeNpy } = require('../../dist');
     for (const mode of modeList === 'none' ? [] : modeList.split(',')) {
       for await (const r of seg.segment(clip, { mode, logits: true, motionStride: MOTION_STRIDE })) {
         if (r.index >= n) break;
-        const f = frames.get(r.index) ?? { index: r.index, isKeyframe: r.isKeyframe, keyframeIndex: r.keyframeIndex, branch: {}, bus: {} };
+        const f = frames.get(r.index) ?? {
+          index: r.index,
+          isKeyframe: r.isKeyframe,
+          keyframeIndex: r.keyframeIndex,
+          branch: {},
+          bus: {},
+        };
         f.branch[mode] = r.branch;
         f.bus[mode] = r.bus ?? null;
         frames.set(r.index, f);
@@ -53,9 +58,16 @@ const { ArSeg, openVideo, resizeMotion, writeNpy } = require('../../dist');
   }
   const norm = { mean: m.input.mean, std: m.input.std, channelOrder: m.input.channelOrder };
   const multiple = m.input.sizeMultiple ?? 8;
-  const tensors = p.lrInput === 'hr-tensor-align-corners'
-    ? [{ scale: 1, multiple: 1, ...norm }, { from: 0, scale: m.lrScale }]
-    : [{ scale: 1, multiple, ...norm }, { scale: m.lrScale, multiple, ...norm }];
+  const tensors =
+    p.lrInput === 'hr-tensor-align-corners'
+      ? [
+          { scale: 1, multiple: 1, ...norm },
+          { from: 0, scale: m.lrScale },
+        ]
+      : [
+          { scale: 1, multiple, ...norm },
+          { scale: m.lrScale, multiple, ...norm },
+        ];
   const reader = openVideo(clip, {
     tensors,
     rgb: true,
@@ -74,13 +86,21 @@ const { ArSeg, openVideo, resizeMotion, writeNpy } = require('../../dist');
     const size = featureSize.get(f.index);
     if (size) {
       const [H, W] = size;
-      await writeNpy(path.join(out, `motion-${f.index}.npy`), resizeMotion(f.motion, f.width, f.height, W, H, p.motionResize), [2, H, W]);
+      await writeNpy(
+        path.join(out, `motion-${f.index}.npy`),
+        resizeMotion(f.motion, f.width, f.height, W, H, p.motionResize),
+        [2, H, W],
+      );
     }
   }
   const list = [...frames.values()].sort((a, b) => a.index - b.index);
   fs.writeFileSync(
     path.join(out, 'frames.json'),
-    JSON.stringify({ stride: m.feature.stride, motionStride: MOTION_STRIDE, device, devicePathReason, frames: list }, null, 1),
+    JSON.stringify(
+      { stride: m.feature.stride, motionStride: MOTION_STRIDE, device, devicePathReason, frames: list },
+      null,
+      1,
+    ),
   );
 })().catch((err) => {
   console.error(err);

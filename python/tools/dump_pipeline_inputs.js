@@ -15,7 +15,10 @@ const { openVideo, resizeMotion, writeNpy } = require('../../dist');
   const multiple = m.input.sizeMultiple ?? 8;
   fs.mkdirSync(out, { recursive: true });
   const reader = openVideo(clip, {
-    tensors: [{ scale: 1, multiple, ...norm }, { scale: m.lrScale, multiple, ...norm }],
+    tensors: [
+      { scale: 1, multiple, ...norm },
+      { scale: m.lrScale, multiple, ...norm },
+    ],
     motion: 'accumulated',
     stride: 4,
     keyframes: m.keyframeInterval,

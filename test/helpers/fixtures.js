@@ -29,7 +29,12 @@ function readNpy(file) {
   const headerLen = buf.readUInt16LE(8);
   const header = buf.toString('latin1', 10, 10 + headerLen);
   const descr = /'descr': '([^']+)'/.exec(header)[1];
-  const shape = /'shape': \(([^)]*)\)/.exec(header)[1].split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = /'shape': \(([^)]*)\)/
+    .exec(header)[1]
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const start = 10 + headerLen;
   const bytes = buf.subarray(start);
   const copy = new Uint8Array(bytes).buffer; // aligned copy

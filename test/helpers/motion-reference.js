@@ -17,9 +17,17 @@ function distances(frames, t) {
   const n = f.vectors.length / 10;
   const out = new Int32Array(n);
   let prev = -1;
-  for (let s = t - 1; s >= 0; s--) if (frames[s].pictType !== 'B') { prev = s; break; }
+  for (let s = t - 1; s >= 0; s--)
+    if (frames[s].pictType !== 'B') {
+      prev = s;
+      break;
+    }
   let next = -1;
-  for (let s = t + 1; s < frames.length; s++) if (frames[s].pictType !== 'B') { next = s; break; }
+  for (let s = t + 1; s < frames.length; s++)
+    if (frames[s].pictType !== 'B') {
+      next = s;
+      break;
+    }
   for (let i = 0; i < n; i++) {
     const ref = f.vectorRefs ? f.vectorRefs[i] : 0;
     if (ref === -2147483648) continue;
@@ -59,11 +67,15 @@ function rasterise(vectors, refs, width, height, stride) {
 function sample(field, gw, gh, u, v) {
   u = Math.min(Math.max(u, 0), gw - 1);
   v = Math.min(Math.max(v, 0), gh - 1);
-  const j0 = Math.floor(u), i0 = Math.floor(v);
-  const j1 = Math.min(j0 + 1, gw - 1), i1 = Math.min(i0 + 1, gh - 1);
-  const fu = u - j0, fv = v - i0;
+  const j0 = Math.floor(u),
+    i0 = Math.floor(v);
+  const j1 = Math.min(j0 + 1, gw - 1),
+    i1 = Math.min(i0 + 1, gh - 1);
+  const fu = u - j0,
+    fv = v - i0;
   const at = (a, i, j) => a[i * gw + j];
-  const bil = (a) => (1 - fv) * ((1 - fu) * at(a, i0, j0) + fu * at(a, i0, j1)) + fv * ((1 - fu) * at(a, i1, j0) + fu * at(a, i1, j1));
+  const bil = (a) =>
+    (1 - fv) * ((1 - fu) * at(a, i0, j0) + fu * at(a, i0, j1)) + fv * ((1 - fu) * at(a, i1, j0) + fu * at(a, i1, j1));
   return [bil(field.dx), bil(field.dy)];
 }
 
@@ -105,10 +117,11 @@ function accumulate(frames, stride) {
   const nodes = new Map(); // t -> { root, field }
   const held = [];
   let lastArrived = -1;
-  const ready = (t) => refsOf(t).every((d) => {
-    const r = t - d;
-    return nodes.has(r) || (!held.includes(r) && r <= lastArrived);
-  });
+  const ready = (t) =>
+    refsOf(t).every((d) => {
+      const r = t - d;
+      return nodes.has(r) || (!held.includes(r) && r <= lastArrived);
+    });
   // A reference's field in `chain`: zero for the chain's root, the frame's field if composed in
   // it, else missing (null).
   const lookup = (r, chain) => {
@@ -132,7 +145,9 @@ function accumulate(frames, stride) {
     for (let i = 0; i < gh; i++) {
       for (let j = 0; j < gw; j++) {
         const k = i * gw + j;
-        let sx = 0, sy = 0, cnt = 0;
+        let sx = 0,
+          sy = 0,
+          cnt = 0;
         for (const s of g.slots) {
           if (s.ref[k] === 0) continue;
           const R = lookup(t - s.ref[k], chain);
@@ -186,7 +201,8 @@ function accumulate(frames, stride) {
           for (let j = 0; j < gw; j++) {
             const k = i * gw + j;
             // x = R_t(p) - R_K(p + x), three fixed-point steps
-            let x = R.dx[k] - K.dx[k], y = R.dy[k] - K.dy[k];
+            let x = R.dx[k] - K.dx[k],
+              y = R.dy[k] - K.dy[k];
             for (let it = 0; it < 3; it++) {
               const [kx, ky] = follow(K, gw, gh, stride, i, j, x, y);
               x = R.dx[k] - kx;

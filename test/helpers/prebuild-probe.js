@@ -31,7 +31,10 @@ async function cudaAgainstCpu(arseg) {
   const C = 16;
   const K = 7;
   const [H, W, h, w] = [48, 64, 24, 32];
-  const conv = (seed) => ({ weight: randomArray(C * 9, seed).map((x) => x * 0.3), bias: randomArray(C, seed + 1).map((x) => x * 0.1) });
+  const conv = (seed) => ({
+    weight: randomArray(C * 9, seed).map((x) => x * 0.3),
+    bias: randomArray(C, seed + 1).map((x) => x * 0.1),
+  });
   const creff = new arseg.CReFF({ channels: C, window: K, q: conv(11), k: conv(21), v: conv(31) });
   const lr = { data: randomArray(C * h * w, 41), dims: [1, C, h, w] };
   const key = { data: randomArray(C * H * W, 51), dims: [1, C, H, W] };
@@ -46,7 +49,13 @@ async function cudaAgainstCpu(arseg) {
   const classes = 8;
   const headWeight = randomArray(classes * C, 71).map((x) => x * 0.5);
   const headBias = randomArray(classes, 81).map((x) => x * 0.2);
-  const dp = new (addon().NativeDevicePath)({ backend: 'cuda', creff: creff.nativeHandle(), channels: C, headWeight, headBias });
+  const dp = new (addon().NativeDevicePath)({
+    backend: 'cuda',
+    creff: creff.nativeHandle(),
+    channels: C,
+    headWeight,
+    headBias,
+  });
   const out = { outHeight: 2 * H, outWidth: 2 * W };
   await dp.labels(key.data, H, W, { ...out, keyframe: 'exact' });
   const fused = await dp.fuse(lr.data, h, w, motion.data, { ...out, logits: true });
@@ -55,7 +64,11 @@ async function cudaAgainstCpu(arseg) {
   const ownLabels = await addon().labelsFromLogits(fused.logits, classes, H, W, out.outHeight, out.outWidth);
   let labelsDiffer = 0;
   for (let i = 0; i < cpuLabels.length; i++) labelsDiffer += cpuLabels[i] !== fused.labels[i];
-  const devicePath = { labelsDiffer, pixels: cpuLabels.length, sameAsOwnLogits: Buffer.compare(Buffer.from(ownLabels), Buffer.from(fused.labels)) === 0 };
+  const devicePath = {
+    labelsDiffer,
+    pixels: cpuLabels.length,
+    sameAsOwnLogits: Buffer.compare(Buffer.from(ownLabels), Buffer.from(fused.labels)) === 0,
+  };
   return { available: true, reason: status.reason, shape: [C, H, W, K], maxAbsDiff, devicePath };
 }
 
@@ -77,9 +90,15 @@ async function main() {
     await seg.close();
   }
   const loaded = Object.keys(require.cache).filter((f) => f.endsWith('.node'));
-  const maps = [...new Set(fs.readFileSync('/proc/self/maps', 'utf8').split('\n')
-    .map((line) => line.trim().split(/\s+/).slice(5).join(' '))
-    .filter((p) => p.endsWith('.node')))];
+  const maps = [
+    ...new Set(
+      fs
+        .readFileSync('/proc/self/maps', 'utf8')
+        .split('\n')
+        .map((line) => line.trim().split(/\s+/).slice(5).join(' '))
+        .filter((p) => p.endsWith('.node')),
+    ),
+  ];
   const report = {
     loaded,
     maps,
