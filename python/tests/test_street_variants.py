@@ -1,7 +1,6 @@
 """python/arseg/street/variants.py: frames rendered once, encoded per configuration."""
 import json
 import os
-import shutil
 import subprocess
 
 import numpy as np
@@ -10,8 +9,8 @@ import pytest
 from arseg.street import clip_seed, default_kbps, write_clip
 from arseg.street.variants import CONFIGS, config_args, encode_variant, render_split
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
-                                reason="needs the ffmpeg and ffprobe CLIs")
+# scripts/setup.sh installs the ffmpeg CLIs: a machine without them fails (conftest.ffmpeg_clis)
+pytestmark = pytest.mark.usefixtures("ffmpeg_clis")
 
 SMALL = dict(clips=2, frames=14, width=96, height=64, fps=30)
 
