@@ -31,7 +31,7 @@
 import * as ort from 'onnxruntime-node';
 import { Bundle, BundleOptions, BundlePipeline, DecoderChoice, ExecutionDevice, LabelsResize } from './bundle';
 import type { FeatureTensor } from './creff';
-import { DevicePath } from './device-path';
+import { DevicePath, DeviceLabels } from './device-path';
 import type { Logits, PointwiseHead } from './pointwise-head';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
 import type {
@@ -288,7 +288,7 @@ type BranchOutput =
   | { branch: SegmentResult['branch']; logits: Logits; feature?: undefined; device?: undefined }
   | {
       branch: SegmentResult['branch'];
-      device: { labels: Uint8Array; logits?: Logits; toDevice: number; toHost: number };
+      device: DeviceLabels;
       feature?: undefined;
       logits?: undefined;
     };
@@ -783,7 +783,7 @@ export class ArSeg {
     if (out.device) {
       // The device path gave the labels (and the logits when asked) already.
       const result = this.#result(item, out.branch, used, out.device.labels, out.device.logits ?? null, timings, run.o);
-      result.bus = { toDevice: out.device.toDevice, toHost: out.device.toHost };
+      result.bus = { toDevice: out.device.bytesToDevice, toHost: out.device.bytesToHost };
       return result;
     }
     let logits = out.logits;
@@ -862,10 +862,7 @@ export class ArSeg {
         run.deviceKeyframe = frame.index;
       }
       timings.decoder = now() - t;
-      return {
-        branch: 'hr',
-        device: { labels: r.labels, logits: r.logits, toDevice: r.bytesToDevice, toHost: r.bytesToHost },
-      };
+      return { branch: 'hr', device: r };
     }
     if (o.mode === 'ar') {
       t = now();
@@ -900,10 +897,7 @@ export class ArSeg {
         logits: run.o.logits,
       });
       timings.decoder = now() - t;
-      return {
-        branch: 'lr',
-        device: { labels: r.labels, logits: r.logits, toDevice: r.bytesToDevice, toHost: r.bytesToHost },
-      };
+      return { branch: 'lr', device: r };
     }
     return { branch: 'lr', feature };
   }
@@ -943,10 +937,7 @@ export class ArSeg {
         logits: o.logits,
       });
       timings.creff = now() - t;
-      return {
-        branch: 'ar',
-        device: { labels: r.labels, logits: r.logits, toDevice: r.bytesToDevice, toHost: r.bytesToHost },
-      };
+      return { branch: 'ar', device: r };
     }
     const head = fusedHead && key.prepared ? { weight: fusedHead.weight, bias: fusedHead.bias } : undefined;
     const outChannels = head ? head.bias.length : this.bundle.manifest.feature.channels;
