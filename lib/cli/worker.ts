@@ -109,15 +109,14 @@ export function addWorkerCommand(program: Command, { fail, positiveInt, deviceVa
         let stopped: () => void = () => {};
         const done = new Promise<void>((resolve) => (stopped = resolve));
         // The first signal closes the worker (running jobs finish within the grace period), a
-        // second hands them back at once; signals that come while it starts apply once it has.
-        const apply = () => {
-          if (!worker || signals === 0) return;
-          if (signals === 1) void worker.close().then(stopped, stopped);
-          else worker.handBack();
+        // later one hands them back at once; signals that come while it starts apply once it has.
+        const act = (w: Worker, n: number) => {
+          if (n === 1) void w.close().then(stopped, stopped);
+          else w.handBack();
         };
         const stop = () => {
           signals++;
-          apply();
+          if (worker) act(worker, signals);
         };
         process.on('SIGTERM', stop);
         process.on('SIGINT', stop);
@@ -132,10 +131,7 @@ export function addWorkerCommand(program: Command, { fail, positiveInt, deviceVa
           stalledInterval: opts.stalledInterval,
           onEvent: log,
         }).catch((err: unknown) => fail(err, Boolean(opts.json)));
-        if (signals >= 1) {
-          void worker.close().then(stopped, stopped);
-          if (signals >= 2) worker.handBack();
-        }
+        for (let n = 1; n <= signals; n++) act(worker, n);
         await done;
         process.exit(0);
       },
