@@ -9,7 +9,7 @@
  * (evaluateClip + DistanceMetrics.merge) gives exactly the figures of one evaluate() run.
  */
 import { ArSeg, SegmentMode } from './pipeline';
-import type { MotionSourceOption } from './frame';
+import type { IntraMotion, MotionSourceOption } from './frame';
 import { invalidArg } from './errors';
 import { integerIn } from './options';
 import { ClipLabels, DatasetSplits, labelsError, LabelledClip, listLabelFiles, resolveClips } from './dataset';
@@ -44,6 +44,8 @@ export interface EvaluateOptions {
   keyframeDelay?: number;
   /** Where mode 'ar' takes its motion from (SegmentOptions.motionSource). Default 'auto'. */
   motionSource?: MotionSourceOption;
+  /** Intra cells of inter pictures in mode 'ar' (SegmentOptions.intraMotion). Default 'estimate'. */
+  intraMotion?: IntraMotion;
   /** Called after each evaluated frame: frames done, and the total over every clip and mode. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -110,6 +112,8 @@ export interface Protocol {
   keyframeDelay: number | null;
   /** Where mode 'ar' takes its motion from (SegmentOptions.motionSource). */
   motionSource: MotionSourceOption;
+  /** Intra cells of inter pictures in mode 'ar' (SegmentOptions.intraMotion). */
+  intraMotion: IntraMotion;
 }
 
 /** The modes asked for, in EVAL_MODES' order; ERR_INVALID_ARG when none is one of them. */
@@ -122,7 +126,7 @@ function evalModes(asked: readonly string[] | undefined): SegmentMode[] {
 /** Resolves modes, interval, scale and the ignored class against the model's bundle. */
 export function resolveProtocol(
   seg: ArSeg,
-  o: Pick<EvaluateOptions, 'modes' | 'interval' | 'scale' | 'keyframeDelay' | 'motionSource'>,
+  o: Pick<EvaluateOptions, 'modes' | 'interval' | 'scale' | 'keyframeDelay' | 'motionSource' | 'intraMotion'>,
 ): Protocol {
   const m = seg.bundle.manifest;
   const modes = evalModes(o.modes);
@@ -141,6 +145,7 @@ export function resolveProtocol(
     classes: K,
     keyframeDelay,
     motionSource,
+    intraMotion: o.intraMotion ?? 'estimate',
   };
 }
 
@@ -172,6 +177,7 @@ export async function evaluateClip(
     scale: p.scale,
     keyframes: p.interval,
     motionSource: p.motionSource,
+    intraMotion: p.intraMotion,
     ...async,
   });
   let declared: number | null = null;

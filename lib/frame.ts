@@ -57,6 +57,15 @@ export type MotionSource = 'bitstream' | 'estimated';
  */
 export type Composition = 'bilinear' | 'official';
 
+/**
+ * What the accumulated field does where the bitstream codes a cell of an inter picture intra
+ * (no vector; docs/motion.md "Intra cells"): 'estimate' (default) estimates the motion there
+ * against the nearest past picture the frame predicts from; 'fallback' keeps the fallback
+ * frame's field, zero motion relative to it (the official pre-processing's rule). Applies to
+ * the bilinear composition of the bitstream's vectors.
+ */
+export type IntraMotion = 'estimate' | 'fallback';
+
 /** Adaptive keyframes: a new keyframe when one of these trips (on I- and P-frames). */
 export interface AdaptiveKeyframes {
   /** Adaptive keyframes. */
@@ -93,6 +102,8 @@ export interface FrameOptions {
   motion?: MotionMode | 'none' | false;
   /** Composition of the accumulated field. Default 'bilinear'. */
   composition?: Composition;
+  /** Intra cells of inter pictures in the accumulated field (see IntraMotion). Default 'estimate'. */
+  intraMotion?: IntraMotion;
   /** Cell size of the dense field in pixels (1..256). Default 8. */
   stride?: number;
   /**

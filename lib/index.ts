@@ -15,6 +15,7 @@ export type {
   MotionField,
   MotionMode,
   MotionSource,
+  IntraMotion,
   MotionSourceOption,
   PictType,
   Tensor,

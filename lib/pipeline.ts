@@ -37,6 +37,7 @@ import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
 import type {
   KeyframePolicy,
   MotionSource,
+  IntraMotion,
   MotionSourceOption,
   PictType,
   Tensor,
@@ -99,6 +100,11 @@ export interface SegmentOptions {
    * 'bitstream' or 'estimate' (see MotionSourceOption).
    */
   motionSource?: MotionSourceOption;
+  /**
+   * Intra-coded cells of inter pictures in the motion to the keyframe: 'estimate' (default) or
+   * 'fallback' (see IntraMotion).
+   */
+  intraMotion?: IntraMotion;
   /** CReFF formulation: 'exact' (default) or 'keyframe-conv' (faster, approximate). */
   creffMode?: 'exact' | 'keyframe-conv';
   /** Frames decoded ahead of inference (with drop 'none'). Default 4. */
@@ -265,6 +271,7 @@ interface ResolvedOptions {
   acrossKeyframes: AcrossKeyframes;
   drop: DropPolicy;
   motionSource: MotionSourceOption | undefined;
+  intraMotion: IntraMotion | undefined;
 }
 
 /** Where the encoders run for one segment() call. */
@@ -457,6 +464,7 @@ export class ArSeg {
       drop,
       // motionSource goes to the reader as it is: checked there (natively), like keyframes.
       motionSource: options.motionSource,
+      intraMotion: options.intraMotion,
     };
   }
 
@@ -484,6 +492,7 @@ export class ArSeg {
         : {}),
       stride: o.motionStride,
       motionSource: o.motionSource,
+      intraMotion: o.intraMotion,
       keyframes: o.keyframes,
       limitInputPixels: options.limitInputPixels,
     };

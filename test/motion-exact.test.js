@@ -232,3 +232,64 @@ patchedOnly("HEVC with tiles: every block's vector and reference as written, wit
     }
   }
 });
+
+// Intra cells of inter pictures (FrameOptions.intraMotion, issue 13): in object-intra.mp4 the
+// first GOP's P-frames, four pictures from their reference, code most of a moving square intra.
+// The fallback (zero motion relative to the reference) says the square stood still for those
+// four pictures, and the B-frames predicting from the P-frame inherit it; the estimate finds it.
+patchedOnly("intraMotion 'estimate' recovers the motion of intra-coded cells that 'fallback' loses", async (t) => {
+  const name = 'object-intra.mp4';
+  const ob = meta[name].motion.object;
+  const errorsOf = async (intraMotion) => {
+    const frames = await collect(
+      openVideo(fixture(name), { motion: 'accumulated', stride: 4, vectors: true, intraMotion }),
+    );
+    const out = [];
+    for (const f of frames.slice(0, 12)) {
+      const d = f.index - f.keyframeIndex;
+      const x0 = ob.x - Math.round(f.index * ob.dx);
+      const m = f.motion;
+      const n = m.width * m.height;
+      let sum = 0;
+      let cells = 0;
+      for (let i = 0; i < m.height; i++)
+        for (let j = 0; j < m.width; j++) {
+          const cx = j * 4 + 1.5;
+          const cy = i * 4 + 1.5;
+          if (cx < x0 + 8 || cx > x0 + ob.size - 8 || cy < ob.y + 8 || cy > ob.y + ob.size - 8) continue;
+          sum += Math.hypot(m.data[i * m.width + j] - d * ob.dx, m.data[n + i * m.width + j] - d * ob.dy);
+          cells++;
+        }
+      out.push({ type: f.pictType, d, error: sum / cells, frame: f });
+    }
+    return out;
+  };
+  const estimate = await errorsOf('estimate');
+  const fallback = await errorsOf('fallback');
+  // The fixture does what it is for: the square of the first P-frame is mostly intra.
+  const p4 = fallback.find((e) => e.d === 4);
+  t.is(p4.type, 'P');
+  const rows = p4.frame.vectors.length / 10;
+  const covered = new Set();
+  const x0 = ob.x - Math.round(4 * ob.dx);
+  for (let r = 0; r < rows; r++) {
+    const v = p4.frame.vectors.subarray(r * 10, r * 10 + 10);
+    const [bx, by] = [v[5], v[6]];
+    if (bx > x0 && bx < x0 + ob.size && by > ob.y && by < ob.y + ob.size) covered.add(`${bx},${by}`);
+  }
+  t.true(covered.size * 16 * 16 < 0.5 * ob.size * ob.size, `inter blocks over the square: ${covered.size}`);
+  const mean = (list) => list.reduce((s, e) => s + e.error, 0) / list.length;
+  const moving = (list) => list.filter((e) => e.d > 0);
+  t.log(
+    `square, mean error over the first GOP: estimate ${mean(moving(estimate)).toFixed(2)} px, fallback ${mean(moving(fallback)).toFixed(2)} px`,
+  );
+  t.true(p4.error > 12, `fallback at the P-frame: ${p4.error}`);
+  t.true(estimate.find((e) => e.d === 4).error < 4, 'estimate at the P-frame');
+  t.true(mean(moving(estimate)) < 0.4 * mean(moving(fallback)));
+  // The keyframe's own field stays zero, and bad values are refused.
+  t.is(estimate[0].error, 0);
+  t.throws(() => openVideo(fixture(name), { motion: 'accumulated', intraMotion: 'guess' }), {
+    code: 'ERR_INVALID_ARG',
+    message: /intraMotion/,
+  });
+});

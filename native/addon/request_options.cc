@@ -138,6 +138,16 @@ FrameRequest parseFrameRequest(const Napi::Value& value) {
     else
       invalidArg("option 'composition' must be 'bilinear' or 'official'");
   }
+  Napi::Value intra = o.Get("intraMotion");
+  if (!intra.IsUndefined() && !intra.IsNull()) {
+    const std::string c = intra.IsString() ? intra.As<Napi::String>().Utf8Value() : "?";
+    if (c == "estimate")
+      req.intraMotion = IntraMotion::Estimate;
+    else if (c == "fallback")
+      req.intraMotion = IntraMotion::Fallback;
+    else
+      invalidArg("option 'intraMotion' must be 'estimate' or 'fallback'");
+  }
   Napi::Value stride = o.Get("stride");
   if (!stride.IsUndefined()) req.stride = integerIn(stride, "stride", 1, 256);
 

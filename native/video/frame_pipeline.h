@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <vector>
 
 #include "../motion/estimator.h"
@@ -24,6 +25,13 @@ namespace arseg {
 
 class FramePipeline {
  public:
+  // IntraMotion::Estimate keeps this many pictures behind the latest (H.264's largest picture
+  // buffer): enough for the frames a B-pyramid holds back and the references they predict from.
+  static constexpr int64_t kRecentPictures = 16;
+  // ... and estimates a picture only when at least this share of its cells away from the edge
+  // are intra: a few stray intra blocks do not pay for an estimate of the whole picture.
+  static constexpr float kMinIntraShare = 0.005f;
+
   // `nearestAnchorsAreExact`: the codec's references are always the nearest anchors
   // (codecRefsAreNearestAnchors), so vectors without an exact reference are exact anyway.
   FramePipeline(FrameRequest request, bool nearestAnchorsAreExact)
@@ -58,6 +66,9 @@ class FramePipeline {
   void compose(std::vector<DecodedFrame>& resolved, const FieldEstimate* estimate = nullptr);
   // Estimated motion: the picture's field to the previous one, as vectors in the frame.
   void estimate(const AVFrame* frame, DecodedFrame& out);
+  // IntraMotion::Estimate: whether pictures are kept for it, and the fill itself (below).
+  bool fillsIntraCells() const;
+  void fillIntraCells(const DecodedFrame& f, BlockField& blocks);
 
   FrameRequest request_;
   ReferenceResolver resolver_;
@@ -67,6 +78,12 @@ class FramePipeline {
   FieldEstimate estimate_;
   bool haveEstimate_ = false;
   std::vector<int64_t> refPictures_;
+  // IntraMotion::Estimate: the latest pictures by display index (references to the decoder's
+  // buffers, no copy), so that a frame composed later can be matched against the picture it
+  // predicts from; their pyramids and the estimate are rebuilt in place.
+  std::map<int64_t, FramePtr> recentPictures_;
+  LumaPyramid fillReference_, fillCurrent_;
+  FieldEstimate fillEstimate_;
   // The vectors of a composed frame the caller did not ask for: the next frame exports into
   // them instead of allocating (and page-faulting in) a few hundred KB again.
   std::vector<int32_t> spareVectors_;

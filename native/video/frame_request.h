@@ -76,6 +76,18 @@ enum class MotionSource {
   Estimate,   // estimated from the decoded pictures, whatever the codec
 };
 
+// What the accumulated field does at the cells of an inter picture that the bitstream codes
+// intra (no vector): the encoder found no good prediction there (new content, motion beyond
+// its search range, a fast object against a reference several frames back).
+enum class IntraMotion {
+  // Estimated (estimator.h) against the nearest past picture the frame predicts from, and
+  // composed like a vector to it. The bilinear composition of the bitstream's vectors only.
+  Estimate,
+  // The fallback frame's field at the same place: zero motion relative to it (the official
+  // pre-processing's rule).
+  Fallback,
+};
+
 struct FrameRequest {
   bool rgb = false;
   std::vector<TensorSpec> tensors;
@@ -84,6 +96,7 @@ struct FrameRequest {
   MotionSource motionSource = MotionSource::Auto;  // resolved to Bitstream or Estimate by the
                                                    // video decoder when it opens
   Composition composition = Composition::Bilinear;
+  IntraMotion intraMotion = IntraMotion::Estimate;
   int stride = 8;  // dense field cell size in pixels
   KeyframePolicy keyframes;
   int threads = 0;                         // decoder threads, 0 = libavcodec's choice
