@@ -18,7 +18,9 @@
  * vectors where the codec exports them, else estimated), then, for the configurations whose
  * codec has vectors, the same stream with the estimator forced (motionSource 'estimate').
  * --estimate-only h264-1ref,... limits the forced rows (default: every configuration);
- * --forced-only leaves out the 'auto' rows. --json writes the rows after each one, so that
+ * --forced-only leaves out the 'auto' rows. --no-fill adds, for the configurations with vectors,
+ * a row with motionFill 'none' (the bitstream's motion as it is: intra cells at zero motion to
+ * the fallback frame, future-only cells through the later picture; FrameOptions.motionFill). --json writes the rows after each one, so that
  * configurations can run in separate processes (--threads 1 each) and --merge joins them.
  */
 const fs = require('node:fs');
@@ -80,18 +82,21 @@ function printTable(rows) {
     const rows = arg('--merge', '')
       .split(',')
       .flatMap((file) => JSON.parse(fs.readFileSync(file, 'utf8')));
-    const order = (r) => [...CONFIGS, 'x'].indexOf(r.config) + (r.motionSource === 'auto' ? 0 : CONFIGS.length + 1);
+    const kind = (r) => (r.motionSource !== 'auto' ? 2 : r.motionFill === 'none' ? 1 : 0);
+    const order = (r) => [...CONFIGS, 'x'].indexOf(r.config) + kind(r) * (CONFIGS.length + 1);
     printTable(rows.sort((a, b) => order(a) - order(b)));
     return;
   }
   const runs = [];
   if (!args.includes('--forced-only')) for (const config of configs) runs.push({ config, motionSource: 'auto' });
+  if (args.includes('--no-fill'))
+    for (const config of configs) if (config !== 'vp9') runs.push({ config, motionSource: 'auto', motionFill: 'none' });
   for (const config of configs)
     if (forced.includes(config) && config !== 'vp9') runs.push({ config, motionSource: 'estimate' });
   const threads = arg('--threads', null);
   const seg = await ArSeg.load(model, threads ? { threads: Number(threads) } : {});
   const rows = [];
-  for (const { config, motionSource } of runs) {
+  for (const { config, motionSource, motionFill } of runs) {
     const dir = path.join(root, config);
     if (!fs.existsSync(path.join(dir, 'splits.json'))) {
       console.error(`${config}: no dataset at ${dir} (python3 -m arseg.street.variants encode)`);
@@ -102,13 +107,19 @@ function printTable(rows) {
     let report;
     try {
       // HR and LR do not use motion: a forced-estimator row takes them from the 'auto' row.
-      const auto = rows.find((r) => r.config === config && r.motionSource === 'auto' && !r.error);
-      const modes = motionSource === 'estimate' && auto ? ['ar'] : ['hr', 'lr', 'ar'];
-      report = await evaluate([dir], { model: seg, split: 'test', motionSource, modes });
+      const auto = rows.find((r) => r.config === config && r.motionSource === 'auto' && !r.motionFill && !r.error);
+      const modes = (motionSource === 'estimate' || motionFill) && auto ? ['ar'] : ['hr', 'lr', 'ar'];
+      report = await evaluate([dir], {
+        model: seg,
+        split: 'test',
+        motionSource,
+        modes,
+        ...(motionFill ? { motionFill } : {}),
+      });
       if (modes.length === 1) for (const m of ['hr', 'lr']) report.modes[m] = { mean: auto[m] };
     } catch (err) {
       console.error(`${config} (${motionSource}): ${err.code}: ${err.message}`);
-      rows.push({ config, motionSource, ...d, error: `${err.code}` });
+      rows.push({ config, motionSource, motionFill, ...d, error: `${err.code}` });
       continue;
     }
     const [hr, lr, ar] = ['hr', 'lr', 'ar'].map((m) => report.modes[m].mean);
@@ -125,7 +136,9 @@ function printTable(rows) {
     rows.push({
       config,
       motionSource,
+      motionFill,
       ...d,
+      ...(motionFill ? { motion: `${d.motion}, motionFill ${motionFill}` } : {}),
       hr,
       lr,
       ar,
@@ -135,7 +148,9 @@ function printTable(rows) {
       arPerDistance: report.modes.ar.perDistance,
       frames: report.modes.ar.framesTotal,
     });
-    console.error(`${config} (${motionSource}): ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    console.error(
+      `${config} (${motionSource}${motionFill ? `, fill ${motionFill}` : ''}): ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    );
     if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(rows, null, 2));
   }
   await seg.close();

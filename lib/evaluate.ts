@@ -9,7 +9,7 @@
  * (evaluateClip + DistanceMetrics.merge) gives exactly the figures of one evaluate() run.
  */
 import { ArSeg, SegmentMode } from './pipeline';
-import type { IntraMotion, MotionSourceOption } from './frame';
+import type { MotionFill, MotionSourceOption } from './frame';
 import { invalidArg } from './errors';
 import { integerIn } from './options';
 import { ClipLabels, DatasetSplits, labelsError, LabelledClip, listLabelFiles, resolveClips } from './dataset';
@@ -44,8 +44,8 @@ export interface EvaluateOptions {
   keyframeDelay?: number;
   /** Where mode 'ar' takes its motion from (SegmentOptions.motionSource). Default 'auto'. */
   motionSource?: MotionSourceOption;
-  /** Intra cells of inter pictures in mode 'ar' (SegmentOptions.intraMotion). Default 'estimate'. */
-  intraMotion?: IntraMotion;
+  /** Motion fill in mode 'ar' (SegmentOptions.motionFill). Default 'estimate'. */
+  motionFill?: MotionFill;
   /** Called after each evaluated frame: frames done, and the total over every clip and mode. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -112,8 +112,8 @@ export interface Protocol {
   keyframeDelay: number | null;
   /** Where mode 'ar' takes its motion from (SegmentOptions.motionSource). */
   motionSource: MotionSourceOption;
-  /** Intra cells of inter pictures in mode 'ar' (SegmentOptions.intraMotion). */
-  intraMotion: IntraMotion;
+  /** Motion fill in mode 'ar' (SegmentOptions.motionFill). */
+  motionFill: MotionFill;
 }
 
 /** The modes asked for, in EVAL_MODES' order; ERR_INVALID_ARG when none is one of them. */
@@ -126,7 +126,7 @@ function evalModes(asked: readonly string[] | undefined): SegmentMode[] {
 /** Resolves modes, interval, scale and the ignored class against the model's bundle. */
 export function resolveProtocol(
   seg: ArSeg,
-  o: Pick<EvaluateOptions, 'modes' | 'interval' | 'scale' | 'keyframeDelay' | 'motionSource' | 'intraMotion'>,
+  o: Pick<EvaluateOptions, 'modes' | 'interval' | 'scale' | 'keyframeDelay' | 'motionSource' | 'motionFill'>,
 ): Protocol {
   const m = seg.bundle.manifest;
   const modes = evalModes(o.modes);
@@ -145,7 +145,7 @@ export function resolveProtocol(
     classes: K,
     keyframeDelay,
     motionSource,
-    intraMotion: o.intraMotion ?? 'estimate',
+    motionFill: o.motionFill ?? 'estimate',
   };
 }
 
@@ -177,7 +177,7 @@ export async function evaluateClip(
     scale: p.scale,
     keyframes: p.interval,
     motionSource: p.motionSource,
-    intraMotion: p.intraMotion,
+    motionFill: p.motionFill,
     ...async,
   });
   let declared: number | null = null;

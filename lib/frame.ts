@@ -58,13 +58,15 @@ export type MotionSource = 'bitstream' | 'estimated';
 export type Composition = 'bilinear' | 'official';
 
 /**
- * What the accumulated field does where the bitstream codes a cell of an inter picture intra
- * (no vector; docs/motion.md "Intra cells"): 'estimate' (default) estimates the motion there
- * against the nearest past picture the frame predicts from; 'fallback' keeps the fallback
- * frame's field, zero motion relative to it (the official pre-processing's rule). Applies to
- * the bilinear composition of the bitstream's vectors.
+ * What the accumulated field does at cells of an inter picture that the bitstream does not link
+ * to a past picture: intra cells, and cells predicted only from later pictures (docs/motion.md,
+ * "Motion fill"). 'estimate' (default): the motion estimated there against the nearest past
+ * picture the frame predicts from. 'none': as the bitstream says (intra cells keep the fallback
+ * frame's field, zero motion relative to it, the official pre-processing's rule; future-only
+ * cells follow the later picture's field). Applies to the bilinear composition of the
+ * bitstream's vectors; costs an estimate per picture that needs one.
  */
-export type IntraMotion = 'estimate' | 'fallback';
+export type MotionFill = 'estimate' | 'none';
 
 /** Adaptive keyframes: a new keyframe when one of these trips (on I- and P-frames). */
 export interface AdaptiveKeyframes {
@@ -102,8 +104,8 @@ export interface FrameOptions {
   motion?: MotionMode | 'none' | false;
   /** Composition of the accumulated field. Default 'bilinear'. */
   composition?: Composition;
-  /** Intra cells of inter pictures in the accumulated field (see IntraMotion). Default 'estimate'. */
-  intraMotion?: IntraMotion;
+  /** Cells the bitstream does not link to a past picture, in the accumulated field (see MotionFill). Default 'estimate'. */
+  motionFill?: MotionFill;
   /** Cell size of the dense field in pixels (1..256). Default 8. */
   stride?: number;
   /**

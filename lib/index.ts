@@ -15,7 +15,7 @@ export type {
   MotionField,
   MotionMode,
   MotionSource,
-  IntraMotion,
+  MotionFill,
   MotionSourceOption,
   PictType,
   Tensor,

@@ -37,7 +37,7 @@ import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
 import type {
   KeyframePolicy,
   MotionSource,
-  IntraMotion,
+  MotionFill,
   MotionSourceOption,
   PictType,
   Tensor,
@@ -101,10 +101,10 @@ export interface SegmentOptions {
    */
   motionSource?: MotionSourceOption;
   /**
-   * Intra-coded cells of inter pictures in the motion to the keyframe: 'estimate' (default) or
-   * 'fallback' (see IntraMotion).
+   * Cells the bitstream does not link to a past picture (intra, future-only) in the motion to
+   * the keyframe: 'estimate' (default) or 'none' (see MotionFill).
    */
-  intraMotion?: IntraMotion;
+  motionFill?: MotionFill;
   /** CReFF formulation: 'exact' (default) or 'keyframe-conv' (faster, approximate). */
   creffMode?: 'exact' | 'keyframe-conv';
   /** Frames decoded ahead of inference (with drop 'none'). Default 4. */
@@ -271,7 +271,7 @@ interface ResolvedOptions {
   acrossKeyframes: AcrossKeyframes;
   drop: DropPolicy;
   motionSource: MotionSourceOption | undefined;
-  intraMotion: IntraMotion | undefined;
+  motionFill: MotionFill | undefined;
 }
 
 /** Where the encoders run for one segment() call. */
@@ -464,7 +464,7 @@ export class ArSeg {
       drop,
       // motionSource goes to the reader as it is: checked there (natively), like keyframes.
       motionSource: options.motionSource,
-      intraMotion: options.intraMotion,
+      motionFill: options.motionFill,
     };
   }
 
@@ -492,7 +492,7 @@ export class ArSeg {
         : {}),
       stride: o.motionStride,
       motionSource: o.motionSource,
-      intraMotion: o.intraMotion,
+      motionFill: o.motionFill,
       keyframes: o.keyframes,
       limitInputPixels: options.limitInputPixels,
     };

@@ -233,16 +233,16 @@ patchedOnly("HEVC with tiles: every block's vector and reference as written, wit
   }
 });
 
-// Intra cells of inter pictures (FrameOptions.intraMotion, issue 13): in object-intra.mp4 the
+// Intra cells of inter pictures (FrameOptions.motionFill, issue 13): in object-intra.mp4 the
 // first GOP's P-frames, four pictures from their reference, code most of a moving square intra.
 // The fallback (zero motion relative to the reference) says the square stood still for those
 // four pictures, and the B-frames predicting from the P-frame inherit it; the estimate finds it.
-patchedOnly("intraMotion 'estimate' recovers the motion of intra-coded cells that 'fallback' loses", async (t) => {
+patchedOnly("motionFill 'estimate' recovers the motion of intra-coded cells that 'none' loses", async (t) => {
   const name = 'object-intra.mp4';
   const ob = meta[name].motion.object;
-  const errorsOf = async (intraMotion) => {
+  const errorsOf = async (motionFill) => {
     const frames = await collect(
-      openVideo(fixture(name), { motion: 'accumulated', stride: 4, vectors: true, intraMotion }),
+      openVideo(fixture(name), { motion: 'accumulated', stride: 4, vectors: true, motionFill }),
     );
     const out = [];
     for (const f of frames.slice(0, 12)) {
@@ -265,9 +265,9 @@ patchedOnly("intraMotion 'estimate' recovers the motion of intra-coded cells tha
     return out;
   };
   const estimate = await errorsOf('estimate');
-  const fallback = await errorsOf('fallback');
+  const none = await errorsOf('none');
   // The fixture does what it is for: the square of the first P-frame is mostly intra.
-  const p4 = fallback.find((e) => e.d === 4);
+  const p4 = none.find((e) => e.d === 4);
   t.is(p4.type, 'P');
   const rows = p4.frame.vectors.length / 10;
   const covered = new Set();
@@ -281,15 +281,15 @@ patchedOnly("intraMotion 'estimate' recovers the motion of intra-coded cells tha
   const mean = (list) => list.reduce((s, e) => s + e.error, 0) / list.length;
   const moving = (list) => list.filter((e) => e.d > 0);
   t.log(
-    `square, mean error over the first GOP: estimate ${mean(moving(estimate)).toFixed(2)} px, fallback ${mean(moving(fallback)).toFixed(2)} px`,
+    `square, mean error over the first GOP: estimate ${mean(moving(estimate)).toFixed(2)} px, none ${mean(moving(none)).toFixed(2)} px`,
   );
-  t.true(p4.error > 12, `fallback at the P-frame: ${p4.error}`);
+  t.true(p4.error > 12, `'none' at the P-frame: ${p4.error}`);
   t.true(estimate.find((e) => e.d === 4).error < 4, 'estimate at the P-frame');
-  t.true(mean(moving(estimate)) < 0.4 * mean(moving(fallback)));
+  t.true(mean(moving(estimate)) < 0.4 * mean(moving(none)));
   // The keyframe's own field stays zero, and bad values are refused.
   t.is(estimate[0].error, 0);
-  t.throws(() => openVideo(fixture(name), { motion: 'accumulated', intraMotion: 'guess' }), {
+  t.throws(() => openVideo(fixture(name), { motion: 'accumulated', motionFill: 'fallback' }), {
     code: 'ERR_INVALID_ARG',
-    message: /intraMotion/,
+    message: /motionFill/,
   });
 });

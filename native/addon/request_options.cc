@@ -138,15 +138,15 @@ FrameRequest parseFrameRequest(const Napi::Value& value) {
     else
       invalidArg("option 'composition' must be 'bilinear' or 'official'");
   }
-  Napi::Value intra = o.Get("intraMotion");
-  if (!intra.IsUndefined() && !intra.IsNull()) {
-    const std::string c = intra.IsString() ? intra.As<Napi::String>().Utf8Value() : "?";
+  Napi::Value fill = o.Get("motionFill");
+  if (!fill.IsUndefined() && !fill.IsNull()) {
+    const std::string c = fill.IsString() ? fill.As<Napi::String>().Utf8Value() : "?";
     if (c == "estimate")
-      req.intraMotion = IntraMotion::Estimate;
-    else if (c == "fallback")
-      req.intraMotion = IntraMotion::Fallback;
+      req.motionFill = MotionFill::Estimate;
+    else if (c == "none")
+      req.motionFill = MotionFill::None;
     else
-      invalidArg("option 'intraMotion' must be 'estimate' or 'fallback'");
+      invalidArg("option 'motionFill' must be 'estimate' or 'none'");
   }
   Napi::Value stride = o.Get("stride");
   if (!stride.IsUndefined()) req.stride = integerIn(stride, "stride", 1, 256);

@@ -132,7 +132,7 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase, int64_t posi
     resolved_.push_back(std::move(out));
     compose(resolved_, haveEstimate_ ? &estimate_ : nullptr);
   } else {
-    if (fillsIntraCells()) {
+    if (fillsMotion()) {
       // Kept until no frame can still be composed against it (see kRecentPictures).
       FramePtr kept(av_frame_clone(frame));
       if (kept) recentPictures_[out.index] = std::move(kept);
@@ -178,7 +178,7 @@ void FramePipeline::compose(std::vector<DecodedFrame>& resolved, const FieldEsti
       blocks = composer_.spareBlocks();
       rasteriseBlocks(f.vectors.data(), f.compositionRefs.data(), f.vectors.size() / kVectorColumns, f.width, f.height,
                       stride, blocks);
-      if (fillsIntraCells()) fillIntraCells(f, blocks);
+      if (fillsMotion()) fillMotion(f, blocks);
       if (request_.motionSource == MotionSource::Estimate) {
         blocks.sequential = true;
         // Cells no patch matched, on the blocks' grid (the estimate's cells when the strides
@@ -211,21 +211,27 @@ void FramePipeline::compose(std::vector<DecodedFrame>& resolved, const FieldEsti
   resolved.clear();
 }
 
-bool FramePipeline::fillsIntraCells() const {
-  return request_.intraMotion == IntraMotion::Estimate && request_.motion == MotionMode::Accumulated &&
+bool FramePipeline::fillsMotion() const {
+  return request_.motionFill == MotionFill::Estimate && request_.motion == MotionMode::Accumulated &&
          request_.composition == Composition::Bilinear && request_.motionSource != MotionSource::Estimate;
 }
 
-// Intra cells of an inter picture take the motion estimated against the nearest past picture
-// the frame predicts from. Why: left to the fallback (zero motion relative to that picture),
-// an intra cell of a P-frame four or five pictures from its reference (B-pyramids: x264's and
-// x265's defaults) says that a car or a pole stood still for those pictures, and every B-frame
-// predicting from it inherits that. On the street test split a fifth of the car pixels of
-// such P-frames are intra; bench/motion-configs.js measures what the fill gives back.
-// The reference is one the frame already predicts from, so composition waits for nothing new
-// (a reference precedes the frame in decode order: no cycle). Filled cells are flagged
-// `unexplained`: the adaptive keyframe policy still counts them as intra-coded.
-void FramePipeline::fillIntraCells(const DecodedFrame& f, BlockField& blocks) {
+// Cells of an inter picture that the bitstream does not link to a past picture take the motion
+// the estimator finds against the nearest past picture the frame predicts from.
+// - Intra cells. Left to the fallback (zero motion relative to that picture), an intra cell of a
+//   P-frame four or five pictures from its reference (B-pyramids: x264's and x265's defaults)
+//   says that a car or a pole stood still for those pictures, and every B-frame predicting from
+//   it inherits that. On the street test split a fifth of the car pixels of such P-frames are
+//   intra.
+// - Cells predicted only from later pictures. Their field runs through the later picture's, one
+//   step more to the keyframe and across its block edges; the estimate to the nearest past
+//   picture is one step. (Bi-predicted cells keep the mean of both: measured no better when
+//   they drop the later one.)
+// bench/motion-configs.js measures both (BENCHMARKS.md, encoder configurations). The reference
+// is one the frame already predicts from, so composition waits for nothing new (it precedes the
+// frame in decode order: no cycle). Filled intra cells are flagged `unexplained`: the adaptive
+// keyframe policy still counts them as intra-coded.
+void FramePipeline::fillMotion(const DecodedFrame& f, BlockField& blocks) {
   if (f.pictType == 'I' || blocks.size() == 0) return;
   int32_t nearest = 0;
   for (size_t k = 0; k < blocks.size(); ++k)
@@ -233,17 +239,18 @@ void FramePipeline::fillIntraCells(const DecodedFrame& f, BlockField& blocks) {
       if (blocks.hasSlot(s) && blocks.ref[s][k] > 0 && (nearest == 0 || blocks.ref[s][k] < nearest))
         nearest = blocks.ref[s][k];
   if (nearest == 0) return;  // nothing in the past to match against
-  // Only pictures with enough intra cells away from the edge pay for an estimate: the
+  auto linkedToPast = [&](size_t k) { return blocks.ref[0][k] > 0 || (blocks.hasSlot(1) && blocks.ref[1][k] > 0); };
+  // Only pictures with enough such cells away from the edge pay for an estimate: the
   // composition reads the field kEdgeInsetPixels inside the frame anyway.
   const int stride = blocks.stride();
   const int inset = (kEdgeInsetPixels + stride - 1) / stride;
-  size_t intra = 0, interior = 0;
+  size_t unlinked = 0, interior = 0;
   for (int i = inset; i < blocks.height() - inset; ++i)
     for (int j = inset; j < blocks.width() - inset; ++j) {
       ++interior;
-      intra += blocks.intra(static_cast<size_t>(i) * blocks.width() + j);
+      unlinked += !linkedToPast(static_cast<size_t>(i) * blocks.width() + j);
     }
-  if (interior == 0 || intra < kMinIntraShare * interior) return;
+  if (interior == 0 || unlinked < kMinFillShare * interior) return;
   auto cur = recentPictures_.find(f.index);
   auto ref = recentPictures_.find(f.index - nearest);
   if (cur == recentPictures_.end() || ref == recentPictures_.end()) return;
@@ -262,11 +269,12 @@ void FramePipeline::fillIntraCells(const DecodedFrame& f, BlockField& blocks) {
   if (e.width != blocks.width() || e.height != blocks.height()) return;
   blocks.unexplained.assign(blocks.size(), 0);
   for (size_t k = 0; k < blocks.size(); ++k) {
-    if (!blocks.intra(k)) continue;
+    if (linkedToPast(k)) continue;
+    blocks.unexplained[k] = blocks.intra(k);
+    if (blocks.hasSlot(1)) blocks.ref[1][k] = 0;
     blocks.ref[0][k] = nearest;
     blocks.vec[0].dx[k] = e.dx[k];
     blocks.vec[0].dy[k] = e.dy[k];
-    blocks.unexplained[k] = 1;
   }
 }
 

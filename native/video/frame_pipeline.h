@@ -25,12 +25,12 @@ namespace arseg {
 
 class FramePipeline {
  public:
-  // IntraMotion::Estimate keeps this many pictures behind the latest (H.264's largest picture
+  // MotionFill::Estimate keeps this many pictures behind the latest (H.264's largest picture
   // buffer): enough for the frames a B-pyramid holds back and the references they predict from.
   static constexpr int64_t kRecentPictures = 16;
   // ... and estimates a picture only when at least this share of its cells away from the edge
-  // are intra: a few stray intra blocks do not pay for an estimate of the whole picture.
-  static constexpr float kMinIntraShare = 0.005f;
+  // need it: a few stray intra blocks do not pay for an estimate of the whole picture.
+  static constexpr float kMinFillShare = 0.005f;
 
   // `nearestAnchorsAreExact`: the codec's references are always the nearest anchors
   // (codecRefsAreNearestAnchors), so vectors without an exact reference are exact anyway.
@@ -66,9 +66,9 @@ class FramePipeline {
   void compose(std::vector<DecodedFrame>& resolved, const FieldEstimate* estimate = nullptr);
   // Estimated motion: the picture's field to the previous one, as vectors in the frame.
   void estimate(const AVFrame* frame, DecodedFrame& out);
-  // IntraMotion::Estimate: whether pictures are kept for it, and the fill itself (below).
-  bool fillsIntraCells() const;
-  void fillIntraCells(const DecodedFrame& f, BlockField& blocks);
+  // MotionFill::Estimate: whether pictures are kept for it, and the fill itself (below).
+  bool fillsMotion() const;
+  void fillMotion(const DecodedFrame& f, BlockField& blocks);
 
   FrameRequest request_;
   ReferenceResolver resolver_;
@@ -78,7 +78,7 @@ class FramePipeline {
   FieldEstimate estimate_;
   bool haveEstimate_ = false;
   std::vector<int64_t> refPictures_;
-  // IntraMotion::Estimate: the latest pictures by display index (references to the decoder's
+  // MotionFill::Estimate: the latest pictures by display index (references to the decoder's
   // buffers, no copy), so that a frame composed later can be matched against the picture it
   // predicts from; their pyramids and the estimate are rebuilt in place.
   std::map<int64_t, FramePtr> recentPictures_;

@@ -76,16 +76,18 @@ enum class MotionSource {
   Estimate,   // estimated from the decoded pictures, whatever the codec
 };
 
-// What the accumulated field does at the cells of an inter picture that the bitstream codes
-// intra (no vector): the encoder found no good prediction there (new content, motion beyond
-// its search range, a fast object against a reference several frames back).
-enum class IntraMotion {
+// What the accumulated field does at the cells of an inter picture that the bitstream does not
+// link to a past picture: intra cells (the encoder found no good prediction: new content, motion
+// beyond its search range, a fast object against a reference several pictures back) and cells
+// predicted only from later pictures (B-frames), whose field would run through the later
+// picture's, a longer chain to the keyframe.
+enum class MotionFill {
   // Estimated (estimator.h) against the nearest past picture the frame predicts from, and
   // composed like a vector to it. The bilinear composition of the bitstream's vectors only.
   Estimate,
-  // The fallback frame's field at the same place: zero motion relative to it (the official
-  // pre-processing's rule).
-  Fallback,
+  // As the bitstream says: intra cells keep the fallback frame's field (zero motion relative
+  // to it, the official pre-processing's rule), future-only cells follow the later picture.
+  None,
 };
 
 struct FrameRequest {
@@ -96,7 +98,7 @@ struct FrameRequest {
   MotionSource motionSource = MotionSource::Auto;  // resolved to Bitstream or Estimate by the
                                                    // video decoder when it opens
   Composition composition = Composition::Bilinear;
-  IntraMotion intraMotion = IntraMotion::Estimate;
+  MotionFill motionFill = MotionFill::Estimate;
   int stride = 8;  // dense field cell size in pixels
   KeyframePolicy keyframes;
   int threads = 0;                         // decoder threads, 0 = libavcodec's choice
