@@ -8,7 +8,7 @@
 import * as path from 'node:path';
 import { ArSeg, SegmentMode, SegmentResult, StageTimings } from './pipeline';
 import type { Bundle } from './bundle';
-import type { MotionSourceOption } from './frame';
+import type { MotionFill, MotionSourceOption } from './frame';
 import { bundleFlops } from './flops';
 import { encodeLabelPng, encodeOverlayPng } from './png';
 import { expectedFrameCount } from './video';
@@ -22,6 +22,8 @@ export interface SegmentToDirOptions {
   keyframes?: 'gop' | 'adaptive' | number;
   /** Where mode 'ar' takes its motion from (SegmentOptions.motionSource). Default 'auto'. */
   motionSource?: MotionSourceOption;
+  /** Motion fill in mode 'ar' (SegmentOptions.motionFill). Default 'estimate'. */
+  motionFill?: MotionFill;
   overlay: boolean;
   flops: boolean;
   /** The largest picture accepted (see FrameOptions.limitInputPixels). */
@@ -76,6 +78,7 @@ export async function segmentToDir(
     rgb: o.overlay,
     limitInputPixels: o.limitInputPixels,
     motionSource: o.motionSource,
+    motionFill: o.motionFill,
   });
   let total: number | null = null;
   try {

@@ -111,6 +111,7 @@ test('usage errors with --json: an error object on stdout, exit 2; without --jso
     [['segment', clip], /required option '--out <dir>' not specified/],
     [['mvs'], /missing required argument 'video'/],
     [['mvs', clip, '--dense', '0'], /--dense must be an integer/],
+    [['mvs', clip, '--dense', '8', '--motion-fill', 'fallback'], /--motion-fill must be estimate or none/],
     [['nosuchcommand'], /unknown command 'nosuchcommand'/],
   ];
   for (const [args, message] of cases) {
@@ -127,4 +128,22 @@ test('usage errors with --json: an error object on stdout, exit 2; without --jso
   }
   // help is no error
   t.is(run('segment', '--help', '--json').code, 0);
+});
+
+test('mvs --dense --motion-fill: the fields are the API\'s with that motionFill, and the two differ', async (t) => {
+  const name = 'object-intra.mp4';
+  const fields = {};
+  for (const fill of ['estimate', 'none']) {
+    const out = path.join(tmpDir('arseg-cli-'), 'dump');
+    const r = run('mvs', fixture(name), '--dump', out, '--dense', '4', '--motion-fill', fill, '--json');
+    t.is(r.code, 0, r.stderr);
+    const frames = await collect(openVideo(fixture(name), { motion: 'accumulated', stride: 4, motionFill: fill }));
+    fields[fill] = frames.map((f) => {
+      const field = readNpy(path.join(out, 'motion_fields', `field-${f.index}.npy`));
+      t.deepEqual(Array.from(field.data), Array.from(f.motion.data), `${fill}, frame ${f.index}`);
+      return Array.from(field.data);
+    });
+  }
+  // the P-frame four pictures from the keyframe codes the moving square intra (motion-exact.test.js)
+  t.notDeepEqual(fields.estimate[4], fields.none[4]);
 });

@@ -5,7 +5,7 @@
 import type { ExecutionDevice } from '../bundle';
 import { evaluate, EvalReport } from '../evaluate';
 import type { SegmentMode } from '../pipeline';
-import type { MotionSourceOption } from '../frame';
+import type { MotionFill, MotionSourceOption } from '../frame';
 import { progressBar } from './progress';
 
 export interface EvalCliOptions {
@@ -19,6 +19,7 @@ export interface EvalCliOptions {
   device?: ExecutionDevice;
   keyframeDelay?: number;
   motionSource?: MotionSourceOption;
+  motionFill?: MotionFill;
   progress: boolean;
 }
 

@@ -10,7 +10,7 @@ import { EVAL_MODES, formatEvalMarkdown } from '../evaluate';
 import { runEval } from './eval';
 import { resolveDefaultModel, runDemo } from './demo';
 import type { SegmentMode } from '../pipeline';
-import type { MotionSourceOption } from '../frame';
+import type { MotionFill, MotionSourceOption } from '../frame';
 import { bundleFlops } from '../flops';
 import { Bundle } from '../bundle';
 import { doctor, formatDoctor } from '../doctor';
@@ -89,6 +89,15 @@ function motionSourceValue(value: string): MotionSourceOption {
   return value;
 }
 
+function motionFillValue(value: string): MotionFill {
+  if (value !== 'estimate' && value !== 'none')
+    throw new InvalidArgumentError('--motion-fill must be estimate or none');
+  return value;
+}
+
+const MOTION_FILL_HELP =
+  'cells the bitstream does not link to a past picture (intra, future-only): estimate (default) or none (as the bitstream says)';
+
 const MOTION_SOURCE_HELP =
   "where motion comes from: auto (the bitstream's vectors when the codec has them, else estimated from the pictures), bitstream or estimate";
 
@@ -149,6 +158,7 @@ export function buildProgram(): Command {
     )
     .option('--keyframes <policy>', "'gop' (every I-frame) or an interval L", keyframePolicy, 'gop')
     .option('--motion-source <source>', MOTION_SOURCE_HELP, motionSourceValue, 'auto')
+    .option('--motion-fill <how>', MOTION_FILL_HELP, motionFillValue, 'estimate')
     .option('--limit-input-pixels <n>', PIXEL_LIMIT_HELP, pixelLimitValue)
     .option(
       '--composition <how>',
@@ -166,6 +176,7 @@ export function buildProgram(): Command {
           dense?: number;
           keyframes: 'gop' | number;
           motionSource: MotionSourceOption;
+          motionFill: MotionFill;
           limitInputPixels?: number;
           composition: 'bilinear' | 'official';
           json?: boolean;
@@ -178,6 +189,7 @@ export function buildProgram(): Command {
             dense: opts.dense,
             keyframes: opts.keyframes,
             motionSource: opts.motionSource,
+            motionFill: opts.motionFill,
             limitInputPixels: opts.limitInputPixels,
             composition: opts.composition,
             progress: opts.progress && !opts.json,
@@ -212,6 +224,7 @@ export function buildProgram(): Command {
       keyframePolicy,
     )
     .option('--motion-source <source>', MOTION_SOURCE_HELP, motionSourceValue, 'auto')
+    .option('--motion-fill <how>', MOTION_FILL_HELP, motionFillValue, 'estimate')
     .option('--overlay', 'also write colour overlays of the labels on the frames')
     .option('--no-flops', 'do not count GMAC per frame for the summary')
     .option('--limit-input-pixels <n>', PIXEL_LIMIT_HELP, pixelLimitValue)
@@ -227,6 +240,7 @@ export function buildProgram(): Command {
           scale?: number;
           keyframes?: 'gop' | 'adaptive' | number;
           motionSource: MotionSourceOption;
+          motionFill: MotionFill;
           overlay?: boolean;
           flops: boolean;
           limitInputPixels?: number;
@@ -242,6 +256,7 @@ export function buildProgram(): Command {
             scale: opts.scale,
             keyframes: opts.keyframes,
             motionSource: opts.motionSource,
+            motionFill: opts.motionFill,
             overlay: Boolean(opts.overlay),
             progress: opts.progress && !opts.json,
             flops: opts.flops,
@@ -325,6 +340,7 @@ export function buildProgram(): Command {
     )
     .option('--device <device>', 'cpu or cuda', deviceValue, 'cpu')
     .option('--motion-source <source>', MOTION_SOURCE_HELP, motionSourceValue, 'auto')
+    .option('--motion-fill <how>', MOTION_FILL_HELP, motionFillValue, 'estimate')
     .option('--out <file>', 'write the Markdown table to FILE instead of stdout')
     .option('--json', 'print the report as JSON on stdout')
     .option('--no-progress', 'no progress bar')
@@ -341,6 +357,7 @@ export function buildProgram(): Command {
           keyframeDelay?: number;
           device: 'cpu' | 'cuda';
           motionSource: MotionSourceOption;
+          motionFill: MotionFill;
           out?: string;
           json?: boolean;
           progress: boolean;
@@ -351,6 +368,7 @@ export function buildProgram(): Command {
           if (opts.out) await prepareOutputDir(path.dirname(path.resolve(opts.out)));
           const report = await runEval(inputs, {
             motionSource: opts.motionSource,
+            motionFill: opts.motionFill,
             model: opts.model ?? (await resolveDefaultModel()),
             labels: opts.labels,
             split: opts.split,

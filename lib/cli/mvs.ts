@@ -8,7 +8,7 @@
  */
 import * as path from 'node:path';
 import { expectedFrameCount, openVideo } from '../video';
-import { MotionSourceOption, VECTOR_COLUMNS, VideoFrame } from '../frame';
+import { MotionFill, MotionSourceOption, VECTOR_COLUMNS, VideoFrame } from '../frame';
 import { encodeNpy } from '../npy';
 import { prepareOutputDir, writeOutput } from '../output';
 import { progressBar } from './progress';
@@ -19,6 +19,8 @@ export interface MvsOptions {
   keyframes?: 'gop' | 'adaptive' | number;
   /** Where vectors come from. Default 'auto': estimated when the codec has none. */
   motionSource?: MotionSourceOption;
+  /** With --dense: FrameOptions.motionFill. */
+  motionFill?: MotionFill;
   /** The largest picture accepted (see FrameOptions.limitInputPixels). */
   limitInputPixels?: number;
   composition?: 'bilinear' | 'official';
@@ -62,6 +64,7 @@ export async function runMvs(
     stride: options.dense ?? 8,
     keyframes: options.keyframes ?? 'gop',
     motionSource: options.motionSource ?? 'auto',
+    motionFill: options.motionFill ?? 'estimate',
     limitInputPixels: options.limitInputPixels,
     composition: options.composition ?? 'bilinear',
   });
