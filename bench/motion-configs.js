@@ -139,6 +139,7 @@ function printTable(rows) {
       motionFill,
       ...d,
       ...(motionFill ? { motion: `${d.motion}, motionFill ${motionFill}` } : {}),
+      ...(motionSource === 'estimate' ? { motion: `${d.motion} (forced)` } : {}),
       hr,
       lr,
       ar,

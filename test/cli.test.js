@@ -130,7 +130,7 @@ test('usage errors with --json: an error object on stdout, exit 2; without --jso
   t.is(run('segment', '--help', '--json').code, 0);
 });
 
-test('mvs --dense --motion-fill: the fields are the API\'s with that motionFill, and the two differ', async (t) => {
+test("mvs --dense --motion-fill: the fields are the API's with that motionFill, and the two differ", async (t) => {
   const name = 'object-intra.mp4';
   const fields = {};
   for (const fill of ['estimate', 'none']) {
