@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "../common/coded_error.h"
+#include "../common/recycled_storage.h"
 #include "../motion/block_field.h"
 #include "motion_vectors.h"
 #include "tensor_resize.h"
@@ -155,6 +156,7 @@ void FramePipeline::estimate(const AVFrame* frame, DecodedFrame& out) {
   out.vectors.clear();
   if (haveEstimate_) estimatedVectors(estimate_, out.vectors);
   const size_t rows = out.vectors.size() / kVectorColumns;
+  emptyWithCapacity(out.vectorRefs, rows);
   out.vectorRefs.assign(rows, 1);  // exactly one picture back in display order
   out.compositionRefs.assign(rows, 1);
 }
