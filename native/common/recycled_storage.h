@@ -50,8 +50,10 @@ class RecycledStorage {
         p.bytes -= out.capacity() * sizeof(T);
       }
     }
-    out.clear();
-    out.reserve(capacity);
+    out.clear();  // a spare keeps the elements of the array it was
+    // Fresh storage gets a quarter more room than asked: the next frames' arrays vary in
+    // length (the vectors' count does), and a spare a few rows too short would be no use.
+    if (out.capacity() < capacity) out.reserve(capacity + capacity / 4);
     return out;
   }
 
