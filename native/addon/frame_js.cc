@@ -5,23 +5,32 @@
 #include <utility>
 #include <vector>
 
+#include "../common/recycled_storage.h"
+
 namespace arseg {
 
 namespace {
 
-template <typename T>
+// The buffer owns the vector; when JavaScript lets go of it, its storage is freed, or, for the
+// per-frame motion arrays (Recycle), handed back for a later frame (recycled_storage.h).
+template <typename T, bool Recycle = false>
 Napi::ArrayBuffer adoptBuffer(Napi::Env env, std::vector<T>&& data) {
   if (data.empty()) return Napi::ArrayBuffer::New(env, 0);
   auto* owned = new std::vector<T>(std::move(data));
   const size_t bytes = owned->size() * sizeof(T);
   return Napi::ArrayBuffer::New(
-      env, owned->data(), bytes, [](Napi::Env, void*, std::vector<T>* holder) { delete holder; }, owned);
+      env, owned->data(), bytes,
+      [](Napi::Env, void*, std::vector<T>* holder) {
+        if constexpr (Recycle) RecycledStorage<T>::give(std::move(*holder));
+        delete holder;
+      },
+      owned);
 }
 
-template <typename T, typename TypedArray>
+template <typename T, typename TypedArray, bool Recycle = false>
 TypedArray adoptArray(Napi::Env env, std::vector<T>&& data) {
   const size_t n = data.size();
-  Napi::ArrayBuffer buffer = adoptBuffer(env, std::move(data));
+  Napi::ArrayBuffer buffer = adoptBuffer<T, Recycle>(env, std::move(data));
   return TypedArray::New(env, n, buffer, 0);
 }
 
@@ -62,15 +71,15 @@ Napi::Object frameToJs(Napi::Env env, DecodedFrame&& frame, int stride) {
   if (frame.hasVectors) {
     // One reference per row, also when the rows came without (a frame the resolver did not see)
     frame.vectorRefs.resize(frame.vectors.size() / kVectorColumns, kVectorRefUnknown);
-    o.Set("vectors", adoptArray<int32_t, Napi::Int32Array>(env, std::move(frame.vectors)));
-    o.Set("vectorRefs", adoptArray<int32_t, Napi::Int32Array>(env, std::move(frame.vectorRefs)));
+    o.Set("vectors", adoptArray<int32_t, Napi::Int32Array, true>(env, std::move(frame.vectors)));
+    o.Set("vectorRefs", adoptArray<int32_t, Napi::Int32Array, true>(env, std::move(frame.vectorRefs)));
   }
   if (frame.hasMotion) {
     Napi::Object motion = Napi::Object::New(env);
     motion.Set("width", Napi::Number::New(env, frame.motionWidth));
     motion.Set("height", Napi::Number::New(env, frame.motionHeight));
     motion.Set("stride", Napi::Number::New(env, stride));
-    motion.Set("data", adoptArray<float, Napi::Float32Array>(env, std::move(frame.motion)));
+    motion.Set("data", adoptArray<float, Napi::Float32Array, true>(env, std::move(frame.motion)));
     o.Set("motion", motion);
   }
   return o;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <utility>
 
+#include "../common/recycled_storage.h"
 #include "compose_step.h"
 
 namespace arseg {
@@ -578,12 +579,13 @@ void KeyframeComposer::emit(DecodedFrame frame, std::vector<DecodedFrame>& ready
       (keyFieldIsZero_ || !sameGrid || keyRoot_ != node->root)) {
     // The keyframe is the chain's root (the default policy): the root field is the answer,
     // copied without zero-filling the frame's field first.
-    frame.motion.reserve(2 * n);
+    emptyWithCapacity(frame.motion, 2 * n);
     frame.motion.insert(frame.motion.end(), root.dx.begin(), root.dx.end());
     frame.motion.insert(frame.motion.end(), root.dy.begin(), root.dy.end());
     ready.push_back(std::move(frame));
     return;
   }
+  emptyWithCapacity(frame.motion, 2 * n);
   frame.motion.assign(2 * n, 0.f);
   if (frame.isKeyframe || !node) {
     ready.push_back(std::move(frame));
@@ -635,6 +637,7 @@ void KeyframeComposer::emitDirect(DecodedFrame frame, const BlockField& blocks, 
     frame.hasMotion = true;
     frame.motionWidth = blocks.width();
     frame.motionHeight = blocks.height();
+    emptyWithCapacity(frame.motion, 2 * n);
     frame.motion.assign(2 * n, 0.f);
     for (size_t k = 0; k < n; ++k) {
       for (int s = 0; s < 2; ++s) {

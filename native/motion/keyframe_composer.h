@@ -136,7 +136,7 @@ class KeyframeComposer {
   int64_t lastArrived_ = -1;
   std::vector<MotionGrid> spareGrids_;
   std::vector<BlockField> spareBlocks_;
-  static constexpr size_t kSpares = 2;
+  static constexpr size_t kSpares = 8;
 
   // The keyframe of the frames being emitted.
   int64_t keyframeIndex_ = 0;

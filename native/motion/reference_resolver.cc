@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "../common/recycled_storage.h"
+
 namespace arseg {
 
 namespace {
@@ -78,6 +80,7 @@ bool ReferenceResolver::resolvable(const Pending& p, bool atEnd) const {
 void ReferenceResolver::resolve(Pending& p, bool atEnd) {
   DecodedFrame& f = p.frame;
   const size_t n = p.refPictures.size();
+  emptyWithCapacity(f.vectorRefs, n);  // handed to JavaScript: storage from earlier frames'
   f.vectorRefs.assign(n, kVectorRefUnknown);
   f.compositionRefs.swap(spareRefs_);
   spareRefs_.clear();

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "../common/coded_error.h"
+#include "../common/recycled_storage.h"
 #include "../common/simd.h"
 #include "../creff/creff_fused_cpu.h"
 #include "../creff/creff_reference.h"
@@ -993,6 +994,43 @@ int main(int argc, char** argv) {
     cuda13.runtimeVersion = 13000, cuda13.driverFloor = "580.65.06";
     expect(diagnoseCuda(ok, cuda13).reason.rfind("driver 535.129.03 (CUDA 12.2) is older than 580.65.06", 0) == 0,
            "a CUDA 13 build on a 535 driver");
+  }
+
+  {  // recycled storage: given back by one thread (finalisers), taken by another (readers)
+    using Pool = RecycledStorage<int32_t>;
+    Pool::clear();
+    std::vector<int32_t> big(1000, 7), small(100, 7);
+    const int32_t* bigData = big.data();
+    Pool::give(std::move(big));
+    Pool::give(std::move(small));
+    expect(Pool::spareBytes() == (1000 + 100) * sizeof(int32_t), "pool: two spares held");
+    std::vector<int32_t> a = Pool::take(50);  // the smallest that fits: not the large one
+    expect(a.empty() && a.capacity() >= 50 && a.capacity() < 1000, "pool: the smallest spare that fits");
+    std::vector<int32_t> b = Pool::take(900);
+    expect(b.empty() && b.data() == bigData && b.capacity() >= 900, "pool: the large spare, same storage");
+    std::vector<int32_t> c = Pool::take(5000);  // none that large: fresh
+    expect(c.empty() && c.capacity() >= 5000 && Pool::spareBytes() == 0, "pool: fresh storage when none fits");
+    std::vector<int32_t> d(10, 1);
+    emptyWithCapacity(d, 4000);  // too small: swapped for storage from the pool, old one given
+    expect(d.empty() && d.capacity() >= 4000 && Pool::spareBytes() == 10 * sizeof(int32_t),
+           "pool: emptyWithCapacity gives the old storage back");
+    // Bounded: more than kMaxBytes given is freed, not held.
+    const size_t chunk = Pool::kMaxBytes / sizeof(int32_t) / 4;
+    for (int i = 0; i < 8; ++i) Pool::give(std::vector<int32_t>(chunk));
+    expect(Pool::spareBytes() <= Pool::kMaxBytes, "pool: bounded");
+    std::thread giver([] {
+      for (int i = 0; i < 2000; ++i) Pool::give(std::vector<int32_t>(64 + i % 7));
+    });
+    size_t taken = 0;
+    for (int i = 0; i < 2000; ++i) {
+      std::vector<int32_t> t = Pool::take(64);
+      t.assign(64, i);
+      taken += t.size();
+    }
+    giver.join();
+    expect(taken == 2000 * 64, "pool: taken while another thread gives");
+    Pool::clear();
+    expect(Pool::spareBytes() == 0, "pool: cleared");
   }
 
   std::printf("selftest: %d checks, %d failed\n", checks, failures);

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "../common/coded_error.h"
+#include "../common/recycled_storage.h"
 #include "../motion/block_field.h"
 #include "../motion/compose_step.h"
 #include "motion_vectors.h"
@@ -163,6 +164,7 @@ void FramePipeline::estimate(const AVFrame* frame, DecodedFrame& out) {
   out.vectors.clear();
   if (haveEstimate_) estimatedVectors(estimate_, out.vectors);
   const size_t rows = out.vectors.size() / kVectorColumns;
+  emptyWithCapacity(out.vectorRefs, rows);
   out.vectorRefs.assign(rows, 1);  // exactly one picture back in display order
   out.compositionRefs.assign(rows, 1);
 }
