@@ -112,12 +112,15 @@ async function consume(segmentation, arrival) {
       skipped: r.skipped,
       latency: at - arrived,
       decodeLag: r.decodedAt - arrived,
-      // waiting before its turn: latency - its own processing
-      queued: at - arrived - r.timings.total,
-      total: r.timings.total,
+      // its own processing (timings.total includes waiting for the frame to be decoded, which
+      // for a live source is mostly waiting for its packet), and the wait before its turn
+      total: r.timings.total - r.timings.decode,
+      queued: at - arrived - (r.timings.total - r.timings.decode),
       hrEncoder: r.timings.hrEncoder,
       lrEncoder: r.timings.lrEncoder,
       creff: r.timings.creff,
+      decoder: r.timings.decoder,
+      labels: r.timings.labels,
       keyframeWait: r.timings.keyframeWait,
       at,
     });

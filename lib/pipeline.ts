@@ -358,7 +358,8 @@ export interface ArSegOptions extends BundleOptions {
    *   busy core: a CFS weight of 110 against 1024).
    *
    * Either can starve the keyframe under other processes' load; `maxKeyframeDistance` bounds
-   * the staleness that follows. Default 'nice'.
+   * the staleness that follows. Default 'idle' (measured against 'nice' in BENCHMARKS.md, "Live
+   * latency").
    */
   keyframePriority?: ThreadPriority;
   /**
@@ -417,7 +418,7 @@ export class ArSeg {
     // The keyframe thread's budget is consumed here (the rest by Bundle.load).
     if (options.keyframeThreads !== undefined) integerIn('keyframeThreads', options.keyframeThreads, 1, 256);
     if (options.keyframeNice !== undefined) integerIn('keyframeNice', options.keyframeNice, 0, 19);
-    oneOf<ThreadPriority>('keyframePriority', options.keyframePriority, ['idle', 'nice'], 'nice');
+    oneOf<ThreadPriority>('keyframePriority', options.keyframePriority, ['idle', 'nice'], 'idle');
     return new ArSeg(await Bundle.load(dir, options), options.device ?? 'cpu', { ...options });
   }
 
@@ -669,7 +670,7 @@ export class ArSeg {
         name: 'keyframe',
         graphs: { hr: bundle.graphFile('hrEncoder') },
         session: { ...session, ...(threads ? { intraOpNumThreads: threads } : {}) },
-        priority: this.#options.keyframePriority ?? 'nice',
+        priority: this.#options.keyframePriority ?? 'idle',
         nice: this.#options.keyframeNice ?? 10,
       });
       this.#background = started;

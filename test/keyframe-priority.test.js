@@ -44,11 +44,11 @@ async function asyncRun(options) {
 }
 
 test.serial(
-  "keyframePriority 'idle': the keyframe thread and its ONNX Runtime thread run in SCHED_IDLE; the rest do not",
+  "keyframePriority 'idle' (the default): the keyframe thread and its ONNX Runtime thread run in SCHED_IDLE; the rest do not",
   async (t) => {
     const before = idleThreads();
     t.deepEqual(before, [], 'no thread of this process starts in SCHED_IDLE');
-    const { results, stats, idle, policy } = await asyncRun({ keyframePriority: 'idle' });
+    const { results, stats, idle, policy } = await asyncRun({});
     t.is(results.length, 24);
     t.true(results.every((r) => r.usedKeyframe === r.keyframeIndex));
     t.is(stats.keyframePriority.policy, 'idle');
@@ -61,10 +61,10 @@ test.serial(
   },
 );
 
-test.serial("keyframePriority 'nice' (the default): a raised nice value, no SCHED_IDLE", async (t) => {
+test.serial("keyframePriority 'nice': a raised nice value, no SCHED_IDLE", async (t) => {
   const base = os.getPriority(0);
   const by = Math.min(6, 19 - base);
-  const { stats, idle, policy } = await asyncRun({ keyframeNice: by });
+  const { stats, idle, policy } = await asyncRun({ keyframePriority: 'nice', keyframeNice: by });
   t.deepEqual(idle, []);
   t.is(policy, 'other');
   t.is(stats.keyframePriority.policy, 'nice');
