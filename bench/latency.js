@@ -8,7 +8,8 @@
  *   /usr/bin/python3 python/tools/export_official_layout.py .bench-cache/psp18-official
  *   node bench/latency.js [--model .bench-cache/psp18-official] [--size 960x720] [--frames 60]
  *       [--fps auto|F] [--camera-fps auto|F] [--sources packets,tcp] [--schedules sync,async]
- *       [--keyframe-nice N] [--keyframe-threads N] [--json FILE]
+ *       [--drops none,latest] [--keyframe-nice N] [--keyframe-threads N] [--json FILE]
+ *   node bench/latency.js --schedules sync,async:nice,async:idle ...   (keyframePriority side by side)
  *   node bench/latency.js --model models/default --size 320x240
  *
  * Sources:
@@ -26,7 +27,12 @@
  * schedules' capacity, measured first on the clip as a file) without dropping, and at a camera
  * rate above it (--camera-fps; auto = 3 x the higher capacity) with drop 'latest'; each for
  * keyframeLatency 'sync' and 'async'.
- * Capacity: frames per second of each schedule on the clip as a file, as fast as it goes.
+ * Capacity: frames per second of each schedule on the clip as a file, as fast as it goes (not
+ * measured when --fps and --camera-fps are both given).
+ * Schedules: 'sync', 'async' (the ArSeg defaults), 'async:idle' and 'async:nice' (that
+ * keyframePriority, each on an ArSeg of its own): so that priorities compare in one run.
+ * --json FILE keeps every frame's latency, keyframe, stage times and when it started, for
+ * finding where the p99 frames come from.
  */
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -46,6 +52,7 @@ const fpsArg = arg('--fps', 'auto');
 const cameraArg = arg('--camera-fps', 'auto');
 const sources = arg('--sources', 'packets,tcp').split(',');
 const schedules = arg('--schedules', 'sync,async').split(',');
+const drops = arg('--drops', 'none,latest').split(',');
 const jsonOut = arg('--json', null);
 const keyframeNice = arg('--keyframe-nice', undefined);
 const keyframeThreads = arg('--keyframe-threads', undefined);
@@ -99,10 +106,22 @@ async function consume(segmentation, arrival) {
     rows.push({
       index: r.index,
       branch: r.branch,
+      keyframe: r.keyframeIndex,
+      usedKeyframe: r.usedKeyframe,
       distance: r.keyframeDistance,
       skipped: r.skipped,
       latency: at - arrived,
       decodeLag: r.decodedAt - arrived,
+      // its own processing (timings.total includes waiting for the frame to be decoded, which
+      // for a live source is mostly waiting for its packet), and the wait before its turn
+      total: r.timings.total - r.timings.decode,
+      queued: at - arrived - (r.timings.total - r.timings.decode),
+      hrEncoder: r.timings.hrEncoder,
+      lrEncoder: r.timings.lrEncoder,
+      creff: r.timings.creff,
+      decoder: r.timings.decoder,
+      labels: r.timings.labels,
+      keyframeWait: r.timings.keyframeWait,
       at,
     });
   }
@@ -135,6 +154,14 @@ function summarise(rows, extra) {
   };
 }
 
+/** 'sync' | 'async' | 'async:idle' | 'async:nice' -> the segment() option and keyframePriority. */
+const parseSchedule = (s) => {
+  const [keyframeLatency, priority] = s.split(':');
+  if (!['sync', 'async'].includes(keyframeLatency) || (priority && !['idle', 'nice'].includes(priority)))
+    throw new Error(`unknown schedule '${s}'`);
+  return { keyframeLatency, priority };
+};
+
 async function capacity(seg, keyframeLatency) {
   const t0 = performance.now();
   let n = 0;
@@ -147,7 +174,7 @@ async function capacity(seg, keyframeLatency) {
   return (n - GOP) / ((performance.now() - last) / 1000) || n / ((performance.now() - t0) / 1000);
 }
 
-async function packetRun(seg, aus, rate, options) {
+async function packetRun(seg, aus, rate, options, out = {}) {
   const q = new PacketQueue();
   const start = performance.now() + 200;
   const due = (i) => start + (1000 * i) / rate;
@@ -162,10 +189,12 @@ async function packetRun(seg, aus, rate, options) {
     else timer = setTimeout(feed, Math.max(0, due(i) - performance.now()));
   };
   timer = setTimeout(feed, 200);
+  const segmentation = seg.segment(q, options);
   try {
-    return await consume(seg.segment(q, options), (index) => due(index));
+    return await consume(segmentation, (index) => due(index));
   } finally {
     clearTimeout(timer);
+    out.stats = segmentation.stats();
   }
 }
 
@@ -184,7 +213,7 @@ function freePort() {
  * unit's send time is its arrival. libavformat's raw H.264 demuxer finds where a unit ends at
  * the next one's start, so the reader sees each frame one unit late (a frame period).
  */
-async function tcpRun(seg, aus, rate, options) {
+async function tcpRun(seg, aus, rate, options, out = {}) {
   const port = await freePort();
   const segmentation = seg.segment(`tcp://127.0.0.1:${port}`, {
     ...options,
@@ -213,6 +242,7 @@ async function tcpRun(seg, aus, rate, options) {
     return await consume(segmentation, (index) => sent[index]);
   } finally {
     server.close();
+    out.stats = segmentation.stats();
   }
 }
 
@@ -222,55 +252,90 @@ async function tcpRun(seg, aus, rate, options) {
     process.exit(2);
   }
   const aus = annexB(clip);
-  const seg = await ArSeg.load(model, {
-    ...(keyframeNice !== undefined ? { keyframeNice: Number(keyframeNice) } : {}),
-    ...(keyframeThreads !== undefined ? { keyframeThreads: Number(keyframeThreads) } : {}),
-  });
+  // One ArSeg per keyframePriority (the keyframe thread's priority is set when it starts).
+  const segs = new Map();
+  const segFor = async (priority) => {
+    const key = priority ?? 'default';
+    if (!segs.has(key)) {
+      const seg = await ArSeg.load(model, {
+        ...(keyframeNice !== undefined ? { keyframeNice: Number(keyframeNice) } : {}),
+        ...(keyframeThreads !== undefined ? { keyframeThreads: Number(keyframeThreads) } : {}),
+        ...(priority ? { keyframePriority: priority } : {}),
+      });
+      // One warm-up run starts the worker threads (kept by the ArSeg) before anything is timed.
+      await packetRun(seg, aus.slice(0, GOP + 2), 50, { keyframeLatency: 'async' });
+      segs.set(key, seg);
+    }
+    return segs.get(key);
+  };
+  for (const s of schedules) await segFor(parseSchedule(s).priority);
   const loadBefore = load();
   const cap = {};
-  for (const s of schedules) cap[s] = await capacity(seg, s);
-  console.error(
-    `capacity (frames/s on the clip as a file): ${schedules.map((s) => `${s} ${cap[s].toFixed(3)}`).join(', ')}`,
-  );
+  const measure = fpsArg === 'auto' || (cameraArg === 'auto' && drops.includes('latest'));
+  if (measure) {
+    for (const s of schedules) {
+      const { keyframeLatency, priority } = parseSchedule(s);
+      cap[s] = await capacity(await segFor(priority), keyframeLatency);
+    }
+    console.error(
+      `capacity (frames/s on the clip as a file): ${schedules.map((s) => `${s} ${cap[s].toFixed(3)}`).join(', ')}, load ${load()}`,
+    );
+  }
   const rate = fpsArg === 'auto' ? 0.8 * Math.min(...schedules.map((s) => cap[s])) : Number(fpsArg);
   const cameraFps = cameraArg === 'auto' ? 3 * Math.max(...schedules.map((s) => cap[s])) : Number(cameraArg);
-  // One warm-up run starts the worker threads (kept by the ArSeg) before anything is timed.
-  await packetRun(seg, aus.slice(0, GOP + 2), 50, { keyframeLatency: 'async' });
   const rows = [];
+  const perFrame = [];
   for (const source of sources)
     for (const [drop, r] of [
       ['none', rate],
       ['latest', cameraFps],
-    ])
-      for (const keyframeLatency of schedules) {
+    ].filter(([d]) => drops.includes(d)))
+      for (const schedule of schedules) {
+        const { keyframeLatency, priority } = parseSchedule(schedule);
+        const seg = await segFor(priority);
         const options = { keyframeLatency, drop };
-        const res = source === 'packets' ? await packetRun(seg, aus, r, options) : await tcpRun(seg, aus, r, options);
-        const row = summarise(res, { source, keyframeLatency, drop, rate: r, capacity: cap[keyframeLatency] });
+        const segmentation = { stats: null };
+        const res =
+          source === 'packets'
+            ? await packetRun(seg, aus, r, options, segmentation)
+            : await tcpRun(seg, aus, r, options, segmentation);
+        const applied = segmentation.stats?.keyframePriority;
+        const row = summarise(res, {
+          source,
+          keyframeLatency: schedule,
+          drop,
+          rate: r,
+          capacity: cap[schedule] ?? null,
+          applied: applied ? (applied.policy === 'idle' ? 'SCHED_IDLE' : `nice ${applied.nice}`) : null,
+          load: load(),
+        });
         rows.push(row);
+        perFrame.push({ source, schedule, drop, rate: r, frames: res });
         console.error(
-          `${source} ${keyframeLatency} drop ${drop} @ ${r.toFixed(2)} fps: p50 ${row.p50.toFixed(0)} ms, p99 ${row.p99.toFixed(0)} ms (${row.ratio.toFixed(2)}x), max ${row.max.toFixed(0)}, ${row.fps.toFixed(3)} fps, skipped ${row.skipped}, load ${load()}`,
+          `${source} ${schedule} drop ${drop} @ ${r.toFixed(2)} fps: p50 ${row.p50.toFixed(0)} ms, p99 ${row.p99.toFixed(0)} ms (${row.ratio.toFixed(2)}x), max ${row.max.toFixed(0)}, ${row.fps.toFixed(3)} fps, skipped ${row.skipped}, keyframe thread ${row.applied ?? '-'}, load ${row.load}`,
         );
       }
-  await seg.close();
+  for (const seg of segs.values()) await seg.close();
   console.log(
-    `model ${path.basename(model)} at ${width}x${height}, clip ${path.basename(clip)} (GOP ${GOP}), ${os.cpus().length} cores; keyframeNice ${keyframeNice ?? 'default'}, keyframeThreads ${keyframeThreads ?? 'default'}; load before ${loadBefore}, after ${load()}`,
+    `${new Date().toISOString()}: model ${path.basename(model)} at ${width}x${height}, clip ${path.basename(clip)} (GOP ${GOP}), ${os.cpus().length} cores; keyframeNice ${keyframeNice ?? 'default'}, keyframeThreads ${keyframeThreads ?? 'default'}; load before ${loadBefore}, after ${load()}`,
   );
+  if (measure)
+    console.log(
+      `capacity: ${schedules.map((s) => `${s} ${cap[s].toFixed(3)} fps`).join(', ')}${cap.sync && cap.async ? ` (async/sync ${(cap.async / cap.sync).toFixed(2)})` : ''}`,
+    );
   console.log(
-    `capacity: ${schedules.map((s) => `${s} ${cap[s].toFixed(3)} fps`).join(', ')}${cap.sync && cap.async ? ` (async/sync ${(cap.async / cap.sync).toFixed(2)})` : ''}`,
+    '| source | keyframes | drop | rate (fps) | frames | skipped | p50 (ms) | p99 (ms) | max (ms) | p99/p50 | fps | keyframe distance mean / max | LR only | decode lag p99 (ms) | load (1 min) |',
   );
-  console.log(
-    '| source | keyframes | drop | rate (fps) | frames | skipped | p50 (ms) | p99 (ms) | max (ms) | p99/p50 | fps | keyframe distance mean / max | LR only | decode lag p99 (ms) |',
-  );
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows)
     console.log(
-      `| ${r.source} | ${r.keyframeLatency} | ${r.drop} | ${r.rate.toFixed(2)} | ${r.segmented} | ${r.skipped} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.max.toFixed(0)} | ${r.ratio.toFixed(2)} | ${r.fps.toFixed(3)} | ${r.meanDistance === null ? '–' : `${r.meanDistance.toFixed(1)} / ${r.maxDistance}`} | ${r.lrOnly} | ${r.decodeLag99.toFixed(0)} |`,
+      `| ${r.source} | ${r.keyframeLatency}${r.applied ? ` (${r.applied})` : ''} | ${r.drop} | ${r.rate.toFixed(2)} | ${r.segmented} | ${r.skipped} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.max.toFixed(0)} | ${r.ratio.toFixed(2)} | ${r.fps.toFixed(3)} | ${r.meanDistance === null ? '–' : `${r.meanDistance.toFixed(1)} / ${r.maxDistance}`} | ${r.lrOnly} | ${r.decodeLag99.toFixed(0)} | ${r.load.split(' ')[0]} |`,
     );
   if (jsonOut)
     fs.writeFileSync(
       jsonOut,
       JSON.stringify(
-        { model, width, height, frames, load: { before: loadBefore, after: load() }, capacity: cap, rows },
+        { model, width, height, frames, load: { before: loadBefore, after: load() }, capacity: cap, rows, perFrame },
         null,
         2,
       ),

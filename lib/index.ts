@@ -40,6 +40,7 @@ export { PacketQueue } from './packet-source';
 export type { Packet, PacketSource } from './packet-source';
 export type { DropPolicy } from './frame-intake';
 export type { AcrossKeyframes } from './keyframe-table';
+export type { AppliedPriority, ThreadPriority } from './network-thread';
 export { Bundle, PIPELINE_DEFAULTS, bundlePipeline } from './bundle';
 export type {
   BundleManifest,

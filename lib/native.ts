@@ -254,6 +254,15 @@ export interface NativeAddon {
   /** The vector code the native kernels run: the CPU's best, capped by ARSEG_SIMD=avx2|baseline. */
   simdLevel(): 'avx512' | 'avx2' | 'baseline';
   /**
+   * Puts thread `tid` of this process (default the caller's) in SCHED_IDLE (Linux) and gives its
+   * policy as read back; ERR_UNSUPPORTED with the reason where the kernel refuses (or
+   * ARSEG_SCHED_IDLE=0 is set, or on another platform), ERR_NOT_FOUND for a thread not in this
+   * process.
+   */
+  setThreadIdle(tid?: number): ThreadPolicyName;
+  /** The scheduling policy of thread `tid` of this process (default the caller's); errors as setThreadIdle. */
+  threadPolicy(tid?: number): ThreadPolicyName;
+  /**
    * Labels: the logits resized to outHeight x outWidth and arg-maxed; with `via`, first resized
    * to via's size by via.upsampling (the network's own resize), then to the output.
    */
@@ -271,6 +280,9 @@ export interface NativeAddon {
   NativePacketReader: new (codec: string, options?: object) => NativePacketReader;
   libav: Record<string, string | number | boolean>;
 }
+
+/** Linux scheduling policies by name (SCHED_OTHER is 'other'). */
+export type ThreadPolicyName = 'other' | 'batch' | 'idle' | 'fifo' | 'rr' | 'deadline' | 'unknown';
 
 let cached: NativeAddon | undefined;
 

@@ -1,6 +1,8 @@
 /**
- * The worker side of NetworkThread (network-thread.ts): sets the thread's nice value, opens one
- * ONNX Runtime session per graph, then serves runs one at a time until asked to close.
+ * The worker side of NetworkThread (network-thread.ts): reports its thread id and waits while the
+ * parent sets its scheduling policy, raises its nice value as asked, opens one ONNX Runtime
+ * session per graph (whose threads inherit both), then serves runs one at a time until asked to
+ * close.
  */
 import { readlinkSync } from 'node:fs';
 import * as os from 'node:os';
@@ -11,7 +13,16 @@ import type { WorkerReply, WorkerRequest } from './network-thread';
 interface Data {
   graphs: Record<string, string>;
   session: ort.InferenceSession.SessionOptions;
-  nice: number;
+}
+
+/** This thread's kernel id (Linux: /proc/thread-self names it), or null. */
+function threadId(): number | null {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) && tid > 0 ? tid : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -21,8 +32,8 @@ interface Data {
  */
 function lowerPriority(by: number): number | null {
   try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (!Number.isInteger(tid)) return null;
+    const tid = threadId();
+    if (tid === null) return null;
     if (by > 0) os.setPriority(tid, Math.min(19, os.getPriority(tid) + by));
     return os.getPriority(tid);
   } catch {
@@ -34,9 +45,23 @@ function post(reply: WorkerReply, transfer: ArrayBuffer[] = []): void {
   parentPort!.postMessage(reply, transfer);
 }
 
+/** The parent's 'start', sent once it has set this thread's scheduling policy. */
+function started(): Promise<{ nice: number }> {
+  return new Promise((resolve) => {
+    const onStart = (request: WorkerRequest) => {
+      if (request.kind !== 'start') return;
+      parentPort!.off('message', onStart);
+      resolve(request);
+    };
+    parentPort!.on('message', onStart);
+  });
+}
+
 async function main(): Promise<void> {
   const data = workerData as Data;
-  const nice = lowerPriority(data.nice);
+  const start = started();
+  post({ kind: 'thread', tid: threadId() });
+  const nice = lowerPriority((await start).nice);
   const sessions = new Map<string, ort.InferenceSession>();
   try {
     for (const [name, file] of Object.entries(data.graphs))
@@ -56,6 +81,7 @@ async function main(): Promise<void> {
 
 async function serve(request: WorkerRequest, sessions: Map<string, ort.InferenceSession>): Promise<void> {
   {
+    if (request.kind === 'start') return;
     if (request.kind === 'close') {
       for (const s of sessions.values()) await s.release().catch(() => undefined);
       parentPort!.close();

@@ -6,8 +6,8 @@
  * main thread therefore stops everything else: reading packets from a live source, starting the
  * next decode, and any second network. A NetworkThread opens its own sessions of a bundle's
  * graphs on a worker thread, with its own ONNX Runtime thread budget and, on Linux, its own
- * scheduling priority (a nice value set on the worker's thread before the sessions exist, so
- * that ONNX Runtime's intra-op threads, created with the sessions, inherit it).
+ * scheduling priority (SCHED_IDLE or a raised nice value, set on the worker's thread before the
+ * sessions exist, so that ONNX Runtime's intra-op threads, created with the sessions, inherit it).
  *
  * Inputs are copied to the worker (the decoder's tensors live in native memory that cannot be
  * moved); features come back moved, not copied. Runs on one thread are served one at a time in
@@ -18,6 +18,28 @@ import { Worker } from 'node:worker_threads';
 import type * as ort from 'onnxruntime-node';
 import type { FeatureTensor } from './creff';
 import { ArSegError, ErrorCodes, toArSegError } from './errors';
+import { addon } from './native';
+
+/**
+ * How a worker thread is scheduled against the process's other threads (Linux):
+ * - 'idle': the SCHED_IDLE policy: it runs only on CPU time that no normal thread wants (a CFS
+ *   weight of 3 against a normal thread's 1024);
+ * - 'nice': a raised nice value (`nice` added): nice 10 is a weight of 110, about a tenth of a
+ *   core beside each busy normal thread.
+ */
+export type ThreadPriority = 'idle' | 'nice';
+
+/** The scheduling a worker thread really got (see NetworkThread.priority). */
+export interface AppliedPriority {
+  /** What applies: 'idle' (SCHED_IDLE) or 'nice' (the thread's nice value, possibly unchanged). */
+  policy: ThreadPriority;
+  /** The thread's nice value, or null where it could not be read or set. */
+  nice: number | null;
+  /** The thread's kernel id (Linux), or null. */
+  tid: number | null;
+  /** Set when 'idle' was asked for and not applied: why (the kernel's refusal, another platform). */
+  fallbackReason?: string;
+}
 
 export interface NetworkThreadOptions {
   /** Graph name -> ONNX file. */
@@ -25,8 +47,14 @@ export interface NetworkThreadOptions {
   /** Session options (plain data: they cross to the worker). */
   session: ort.InferenceSession.SessionOptions;
   /**
-   * Added to the worker thread's nice value (Linux; 0..19 after adding), so that its networks
-   * take the CPU only when higher-priority work leaves it. Default 0.
+   * 'idle' puts the worker thread in SCHED_IDLE; where the kernel refuses it falls back to
+   * 'nice' and says why (AppliedPriority.fallbackReason). Default 'nice'.
+   */
+  priority?: ThreadPriority;
+  /**
+   * With 'nice' (or the fallback from 'idle'): added to the worker thread's nice value (Linux;
+   * capped at 19), so that its networks take the CPU mostly when higher-priority work leaves it.
+   * Default 0.
    */
   nice?: number;
   /** For messages: what runs on this thread. */
@@ -35,6 +63,7 @@ export interface NetworkThreadOptions {
 
 /** What the worker answers (see network-thread-worker.ts). */
 export type WorkerReply =
+  | { kind: 'thread'; tid: number | null }
   | { kind: 'ready'; nice: number | null }
   | { kind: 'result'; id: number; data: Float32Array; dims: number[] }
   | { kind: 'error'; id: number; message: string; code?: string }
@@ -42,7 +71,9 @@ export type WorkerReply =
 
 /** What the worker is asked. */
 export type WorkerRequest =
-  { kind: 'run'; id: number; graph: string; input: Float32Array; dims: number[] } | { kind: 'close' };
+  | { kind: 'start'; nice: number }
+  | { kind: 'run'; id: number; graph: string; input: Float32Array; dims: number[] }
+  | { kind: 'close' };
 
 interface Pending {
   resolve: (t: FeatureTensor) => void;
@@ -51,8 +82,8 @@ interface Pending {
 
 export class NetworkThread {
   readonly name: string;
-  /** The worker thread's nice value after the change, or null where it could not be read or set. */
-  readonly nice: number | null;
+  /** The scheduling the worker thread and its ONNX Runtime threads got. */
+  readonly priority: AppliedPriority;
   #worker: Worker;
   #pending = new Map<number, Pending>();
   #nextId = 1;
@@ -60,10 +91,10 @@ export class NetworkThread {
   #failure: ArSegError | null = null;
   #exited = false;
 
-  private constructor(name: string, worker: Worker, nice: number | null) {
+  private constructor(name: string, worker: Worker, priority: AppliedPriority) {
     this.name = name;
     this.#worker = worker;
-    this.nice = nice;
+    this.priority = priority;
     worker.on('message', (reply: WorkerReply) => this.#onReply(reply));
     worker.on('error', (err) =>
       this.#fail(new ArSegError(ErrorCodes.NATIVE, `the ${name} thread failed: ${err.message}`, { cause: err })),
@@ -74,11 +105,17 @@ export class NetworkThread {
     });
   }
 
-  /** Starts the worker and opens its sessions; ERR_BUNDLE when a graph cannot be opened there. */
+  /**
+   * Starts the worker and opens its sessions; ERR_BUNDLE when a graph cannot be opened there.
+   * The worker first reports its thread id; its scheduling is set then, before it opens the
+   * sessions (SCHED_IDLE from here: a worker cannot load the addon, whose classes are per process).
+   */
   static start(options: NetworkThreadOptions): Promise<NetworkThread> {
     const worker = new Worker(path.join(__dirname, 'network-thread-worker.js'), {
-      workerData: { graphs: options.graphs, session: options.session, nice: options.nice ?? 0 },
+      workerData: { graphs: options.graphs, session: options.session },
     });
+    const wanted = options.priority ?? 'nice';
+    let applied: AppliedPriority = { policy: 'nice', nice: null, tid: null };
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => {
         cleanup();
@@ -93,8 +130,15 @@ export class NetworkThread {
         );
       };
       const onMessage = (reply: WorkerReply) => {
+        if (reply.kind === 'thread') {
+          applied = NetworkThread.#schedule(reply.tid, wanted);
+          // SCHED_IDLE's weight does not depend on the nice value: leave it.
+          const start: WorkerRequest = { kind: 'start', nice: applied.policy === 'idle' ? 0 : (options.nice ?? 0) };
+          worker.postMessage(start);
+          return;
+        }
         cleanup();
-        if (reply.kind === 'ready') resolve(new NetworkThread(options.name, worker, reply.nice));
+        if (reply.kind === 'ready') resolve(new NetworkThread(options.name, worker, { ...applied, nice: reply.nice }));
         else {
           void worker.terminate();
           const message = reply.kind === 'fatal' || reply.kind === 'error' ? reply.message : 'unexpected reply';
@@ -110,6 +154,25 @@ export class NetworkThread {
       worker.on('exit', onExit);
       worker.on('message', onMessage);
     });
+  }
+
+  /** Puts thread `tid` in SCHED_IDLE when asked; the fallback and its reason otherwise. */
+  static #schedule(tid: number | null, wanted: ThreadPriority): AppliedPriority {
+    if (wanted !== 'idle') return { policy: 'nice', nice: null, tid };
+    if (tid === null)
+      return { policy: 'nice', nice: null, tid, fallbackReason: 'no thread id (SCHED_IDLE is a Linux policy)' };
+    try {
+      const policy = addon().setThreadIdle(tid);
+      if (policy === 'idle') return { policy: 'idle', nice: null, tid };
+      return {
+        policy: 'nice',
+        nice: null,
+        tid,
+        fallbackReason: `the thread's policy reads '${policy}' after the change`,
+      };
+    } catch (err) {
+      return { policy: 'nice', nice: null, tid, fallbackReason: (err as Error).message };
+    }
   }
 
   /** Runs one graph on one input ([1, 3, h, w]) and gives its first output. */
@@ -134,7 +197,7 @@ export class NetworkThread {
       this.#fail(new ArSegError(ErrorCodes.NATIVE, `the ${this.name} thread failed: ${reply.message}`));
       return;
     }
-    if (reply.kind === 'ready') return;
+    if (reply.kind === 'ready' || reply.kind === 'thread') return;
     const pending = this.#pending.get(reply.id);
     if (!pending) return;
     this.#pending.delete(reply.id);

@@ -58,6 +58,7 @@ import { integerIn, numberIn, oneOf, optionsObject, show } from './options';
 import { resizeMotion } from './motion';
 import { addon } from './native';
 import { NetworkThread } from './network-thread';
+import type { AppliedPriority, ThreadPriority } from './network-thread';
 import { createPacketReader } from './packet-reader';
 import { isPacketSource, PacketSource } from './packet-source';
 import { openVideo, OpenOptions, VideoInfo } from './video';
@@ -328,6 +329,11 @@ interface RunState {
 export interface SegmentationStats extends IntakeStats {
   /** Keyframes whose HR feature was made. */
   keyframesEncoded: number;
+  /**
+   * keyframeLatency 'async': the scheduling the keyframe thread really got (SCHED_IDLE, or the
+   * nice value, and why 'idle' fell back where it did), once that thread has started; else null.
+   */
+  keyframePriority: AppliedPriority | null;
 }
 
 /** The frames of one segment() call, in presentation order, and the stream's facts. */
@@ -349,9 +355,24 @@ export interface ArSegOptions extends BundleOptions {
    */
   keyframeThreads?: number;
   /**
-   * Added to the keyframe thread's nice value (Linux, 0..19): the HR encoder of the
-   * asynchronous schedule then takes the CPU that the frames' own work leaves, so that it does
-   * not slow them down. Default 10; 0 shares the CPU evenly.
+   * How the keyframe thread (keyframeLatency 'async') and its ONNX Runtime threads are scheduled
+   * against the frames' own work (Linux):
+   * - 'idle': SCHED_IDLE, set before its session exists so that ONNX Runtime's threads inherit
+   *   it: the HR encoder runs on CPU time no normal thread wants, and slows the frames beside it
+   *   least. Where the kernel refuses it (or off Linux) the thread falls back to 'nice', and
+   *   `stats().keyframePriority.fallbackReason` says why.
+   * - 'nice': its nice value raised by `keyframeNice` (nice 10 still takes about a tenth of each
+   *   busy core: a CFS weight of 110 against 1024).
+   *
+   * Either can starve the keyframe under other processes' load; `maxKeyframeDistance` bounds
+   * the staleness that follows. Default 'idle' (measured against 'nice' in BENCHMARKS.md, "Live
+   * latency").
+   */
+  keyframePriority?: ThreadPriority;
+  /**
+   * Added to the keyframe thread's nice value (Linux, 0..19) with keyframePriority 'nice' (and
+   * its fallback): the HR encoder of the asynchronous schedule then takes mostly the CPU that
+   * the frames' own work leaves. Default 10; 0 shares the CPU evenly.
    */
   keyframeNice?: number;
 }
@@ -380,6 +401,8 @@ export class ArSeg {
   /** Worker threads with their own sessions, started on first use (live sources, async keyframes). */
   #foreground: Promise<NetworkThread> | null = null;
   #background: Promise<NetworkThread> | null = null;
+  /** The keyframe thread's scheduling, once it has started. */
+  #keyframePriority: AppliedPriority | null = null;
   /** The device paths of the segmentations running now: close() frees their keyframes on the device. */
   #devicePaths = new Set<DevicePath>();
 
@@ -402,6 +425,7 @@ export class ArSeg {
     // The keyframe thread's budget is consumed here (the rest by Bundle.load).
     if (options.keyframeThreads !== undefined) integerIn('keyframeThreads', options.keyframeThreads, 1, 256);
     if (options.keyframeNice !== undefined) integerIn('keyframeNice', options.keyframeNice, 0, 19);
+    oneOf<ThreadPriority>('keyframePriority', options.keyframePriority, ['idle', 'nice'], 'idle');
     return new ArSeg(await Bundle.load(dir, options), options.device ?? 'cpu', { ...options });
   }
 
@@ -556,7 +580,11 @@ export class ArSeg {
     const frames = this.#run(intake, run, active);
     return {
       info,
-      stats: () => ({ ...intake.stats(), keyframesEncoded: run.keyframesEncoded }),
+      stats: () => ({
+        ...intake.stats(),
+        keyframesEncoded: run.keyframesEncoded,
+        keyframePriority: o.mode === 'ar' && o.keyframeLatency === 'async' ? this.#keyframePriority : null,
+      }),
       [Symbol.asyncIterator]: () => frames,
     };
   }
@@ -627,7 +655,7 @@ export class ArSeg {
   /**
    * The worker thread for in-line networks ('foreground': HR and LR encoders, normal priority)
    * or for the asynchronous schedule's keyframes ('background': the HR encoder, with its own
-   * thread budget and a raised nice value). Started on first use, kept until close().
+   * thread budget and a lower priority, keyframePriority). Started on first use, kept until close().
    */
   #thread(which: 'foreground' | 'background'): Promise<NetworkThread> {
     if (this.#closed) return Promise.reject(new ArSegError(ErrorCodes.CLOSED, 'this ArSeg is closed'));
@@ -651,9 +679,14 @@ export class ArSeg {
         name: 'keyframe',
         graphs: { hr: bundle.graphFile('hrEncoder') },
         session: { ...session, ...(threads ? { intraOpNumThreads: threads } : {}) },
+        priority: this.#options.keyframePriority ?? 'idle',
         nice: this.#options.keyframeNice ?? 10,
       });
       this.#background = started;
+      started.then(
+        (t) => (this.#keyframePriority = t.priority),
+        () => undefined,
+      );
     }
     // A thread that failed to start is forgotten, so that the next run may try again.
     started.catch(() => {

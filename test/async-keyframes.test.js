@@ -205,7 +205,7 @@ test('the keyframe thread and its ONNX Runtime threads run at the raised nice va
     return;
   }
   const before = threadNices().filter((n) => n === base + by).length;
-  const own = await ArSeg.load(BUNDLE, { keyframeNice: by, keyframeThreads: 2 });
+  const own = await ArSeg.load(BUNDLE, { keyframePriority: 'nice', keyframeNice: by, keyframeThreads: 2 });
   try {
     const results = await collect(own.segment(fixture('tiny.h264'), { keyframeLatency: 'async', keyframeDelay: 0 }));
     t.is(results.length, 24);

@@ -16,6 +16,7 @@ extern "C" {
 #include "labels_binding.h"
 #include "motion_binding.h"
 #include "packet_reader_binding.h"
+#include "thread_priority_binding.h"
 #include "video_reader_binding.h"
 
 namespace {
@@ -43,6 +44,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   arseg::defineHead(env, exports);
   arseg::defineLabels(env, exports);
   arseg::defineMotion(env, exports);
+  arseg::defineThreadPriority(env, exports);
   exports.Set("libav", versions(env));
   return exports;
 }

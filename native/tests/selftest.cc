@@ -25,6 +25,7 @@
 #include "../common/coded_error.h"
 #include "../common/recycled_storage.h"
 #include "../common/simd.h"
+#include "../common/thread_priority.h"
 #include "../creff/creff_fused_cpu.h"
 #include "../creff/creff_reference.h"
 #include "../device/cuda_driver.h"
@@ -1032,6 +1033,45 @@ int main(int argc, char** argv) {
     Pool::clear();
     expect(Pool::spareBytes() == 0, "pool: cleared");
   }
+
+#ifdef __linux__
+  {  // SCHED_IDLE on one thread: set there, inherited by the threads it starts, nowhere else
+    const long self = currentThreadId();
+    const std::string before = threadPolicy(self);
+    std::string own, child, other, refused;
+    std::thread t([&] {
+      try {
+        setThreadIdle(currentThreadId());
+        own = threadPolicy(currentThreadId());
+        std::thread c([&] { child = threadPolicy(currentThreadId()); });
+        c.join();
+      } catch (const CodedError& e) {
+        own = e.code();
+      }
+    });
+    t.join();
+    other = threadPolicy(self);
+    expect(own == "idle", "a thread switched to SCHED_IDLE reads 'idle' (" + own + ")");
+    expect(child == "idle", "a thread started by it inherits SCHED_IDLE (" + child + ")");
+    expect(other == before, "the other threads keep their policy (" + other + ")");
+    auto code = [](auto fn) {
+      try {
+        fn();
+        return std::string();
+      } catch (const CodedError& e) {
+        return e.code();
+      }
+    };
+    expect(code([] { threadPolicy(0); }) == "ERR_INVALID_ARG", "thread id 0 refused");
+    expect(code([] { setThreadIdle(-5); }) == "ERR_INVALID_ARG", "a negative thread id refused");
+    if (getpid() != 1) expect(code([] { setThreadIdle(1); }) == "ERR_NOT_FOUND", "another process's thread refused");
+    setenv("ARSEG_SCHED_IDLE", "0", 1);
+    std::thread r([&] { refused = code([] { setThreadIdle(currentThreadId()); }); });
+    r.join();
+    unsetenv("ARSEG_SCHED_IDLE");
+    expect(refused == "ERR_UNSUPPORTED", "ARSEG_SCHED_IDLE=0 refuses as a kernel would (" + refused + ")");
+  }
+#endif
 
   std::printf("selftest: %d checks, %d failed\n", checks, failures);
   return failures == 0 ? 0 : 1;
