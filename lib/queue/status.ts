@@ -82,6 +82,11 @@ function progressOf(p: unknown): JobStatus['progress'] {
 
 /** The state of one job of a run. */
 async function jobStatus(queue: Queue, run: RunRecord, id: string, clip: string): Promise<JobStatus> {
+  // The state first, then the job: BullMQ moves a job to 'completed' and counts its attempt in
+  // one step, so a job read after its state is at least as recent. Read the other way round, a
+  // job that completed between the two reads came out 'completed' with the attempts of its
+  // active self (0; the queue test's lock renewal case caught it under load).
+  const raw = await queue.getJobState(id);
   const job = (await queue.getJob(id)) as Job<JobData> | undefined;
   const out = job?.data?.out ?? run.out;
   const dir = jobDir(out, id);
@@ -89,7 +94,6 @@ async function jobStatus(queue: Queue, run: RunRecord, id: string, clip: string)
     const onDisk = await readJobManifest(out, id);
     return { id, clip, state: onDisk ? 'completed' : 'missing', progress: null, attempts: 0, failure: null, dir };
   }
-  const raw = await job.getState();
   let state: JobStateName;
   if (raw === 'completed' || raw === 'failed' || raw === 'active' || raw === 'delayed') state = raw;
   else if (raw === 'unknown') state = 'missing';
