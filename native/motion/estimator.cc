@@ -363,7 +363,7 @@ ARSEG_INLINE PatchConstants preparePatch(const float* p, ptrdiff_t stride, float
 // kOffsetPenalty per squared pixel more so that a patch with no texture stays put.
 template <typename L>
 ARSEG_INLINE void searchLevel(const PyramidLevel& cur, const PyramidLevel& ref, const float* altU, const float* altV,
-                              int radius, int iterations, PatchField& pf) {
+                              int radius, int iterations, const uint8_t* need, PatchField& pf) {
   alignas(64) float T[kPatch * kPatch], gx[kPatch * kPatch], gy[kPatch * kPatch];
   constexpr float n = kPatch * kPatch;
   const ptrdiff_t cs = cur.stride, rs = ref.stride;
@@ -374,6 +374,7 @@ ARSEG_INLINE void searchLevel(const PyramidLevel& cur, const PyramidLevel& ref, 
     for (size_t j = 0; j < nx; ++j) {
       const int x0 = pf.ox[j];
       const size_t k = i * nx + j;
+      if (need && !need[k]) continue;
       const float loX = minOffset(x0), hiX = maxOffset(x0, cur.width);
       const PatchConstants c = preparePatch<L>(cur.origin() + y0 * cs + x0, cs, T, gx, gy);
       const float det = c.hxx * c.hyy - c.hxy * c.hxy;
@@ -502,9 +503,10 @@ std::vector<Between> betweenCentres(const std::vector<int>& o, std::vector<float
 // that patch explains the point (1 / max(1, |previous(q + u) - current(q)|)), so that the field
 // is smooth where the patches agree and follows the right patch at a motion boundary.
 // `emit(i, j, u, v, matched)`; matched: the matched patches carry at least half the weight.
+// `need`, if not null, holds one flag per point (row-major): only flagged points are computed.
 template <typename Emit>
 void densifyGrid(const PyramidLevel& cur, const PyramidLevel& ref, const PatchField& pf, std::vector<float> xs,
-                 std::vector<float> ys, Emit&& emit) {
+                 std::vector<float> ys, const uint8_t* need, Emit&& emit) {
   const std::vector<Between> cols = betweenCentres(pf.ox, xs, cur.width);
   const std::vector<Between> rows = betweenCentres(pf.oy, ys, cur.height);
   const size_t nx = pf.ox.size();
@@ -512,6 +514,7 @@ void densifyGrid(const PyramidLevel& cur, const PyramidLevel& ref, const PatchFi
     const float qy = ys[i];
     const Between& r = rows[i];
     for (size_t j = 0; j < xs.size(); ++j) {
+      if (need && !need[i * xs.size() + j]) continue;
       const float qx = xs[j];
       const Between& c = cols[j];
       const float here = bilinear(cur, qx, qy);
@@ -543,18 +546,71 @@ void buildPyramid(const uint8_t* luma, ptrdiff_t linesize, int width, int height
 }
 
 void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const MotionGrid* prior, int stride,
-                   const EstimatorOptions& o, FieldEstimate& out) {
+                   const EstimatorOptions& o, FieldEstimate& out, const std::vector<uint8_t>* wanted) {
   out.field = MotionGrid(cur.frameWidth, cur.frameHeight, stride);
   out.matched.assign(out.field.size(), 0);
   const int levels = static_cast<int>(cur.levels.size());
+  MotionGrid& g = out.field;
+  // Output cells: their centres in the finest level's pixels.
+  const float outScale = static_cast<float>(1 << cur.finest);
+  const float shift = 0.5f * (outScale - 1);
+  std::vector<float> outXs(g.width), outYs(g.height);
+  for (int j = 0; j < g.width; ++j) outXs[j] = (g.centre(j) - shift) / outScale;
+  for (int i = 0; i < g.height; ++i) outYs[i] = (g.centre(i) - shift) / outScale;
+  // Patch centres of a level in the next coarser level's pixels (its pixel x covers this
+  // level's 2x, 2x + 1).
+  auto centresBelow = [](const std::vector<int>& origins) {
+    std::vector<float> q(origins.size());
+    for (size_t j = 0; j < q.size(); ++j) q[j] = (origins[j] + 0.5f * (kPatch - 1) - 0.5f) / 2;
+    return q;
+  };
+  std::vector<std::vector<int>> ox(levels), oy(levels);
+  for (int k = 0; k < levels; ++k) {
+    ox[k] = patchOrigins(cur.levels[k].width, o.patchStride);
+    oy[k] = patchOrigins(cur.levels[k].height, o.patchStride);
+  }
+  // With `wanted`: the patches each level must search, from the finest down. A patch's search
+  // depends only on its start (the coarser field at its centre, from the four coarser patches
+  // around it) and the pictures, so searching just these gives the wanted cells the values of
+  // a full search, bit for bit.
+  std::vector<std::vector<uint8_t>> need(wanted ? levels : 0);
+  if (wanted) {
+    if (wanted->size() != g.size()) {
+      out.field = MotionGrid();
+      out.matched.clear();
+      return;
+    }
+    // Marks the patches (origins px, py of a level width x height) that densifyGrid reads for
+    // the flagged points (xs[j], ys[i]).
+    auto mark = [](const std::vector<int>& px, const std::vector<int>& py, int width, int height, std::vector<float> xs,
+                   std::vector<float> ys, const uint8_t* flags, std::vector<uint8_t>& patches) {
+      const std::vector<Between> cols = betweenCentres(px, xs, width);
+      const std::vector<Between> rows = betweenCentres(py, ys, height);
+      const size_t nx = px.size();
+      patches.assign(nx * py.size(), 0);
+      for (size_t i = 0; i < rows.size(); ++i)
+        for (size_t j = 0; j < cols.size(); ++j) {
+          if (!flags[i * cols.size() + j]) continue;
+          patches[rows[i].lo * nx + cols[j].lo] = 1;
+          patches[rows[i].lo * nx + cols[j].hi] = 1;
+          patches[rows[i].hi * nx + cols[j].lo] = 1;
+          patches[rows[i].hi * nx + cols[j].hi] = 1;
+        }
+    };
+    mark(ox[0], oy[0], cur.levels[0].width, cur.levels[0].height, outXs, outYs, wanted->data(), need[0]);
+    for (int k = 0; k + 1 < levels; ++k)
+      mark(ox[k + 1], oy[k + 1], cur.levels[k + 1].width, cur.levels[k + 1].height, centresBelow(ox[k]),
+           centresBelow(oy[k]), need[k].data(), need[k + 1]);
+  }
   PatchField coarser, pf;
   std::vector<float> altU, altV;
   for (int k = levels - 1; k >= 0; --k) {
     const PyramidLevel& lc = cur.levels[k];
     const PyramidLevel& lr = prev.levels[k];
     const int level = cur.finest + k;
-    pf.ox = patchOrigins(lc.width, o.patchStride);
-    pf.oy = patchOrigins(lc.height, o.patchStride);
+    const uint8_t* needHere = wanted ? need[k].data() : nullptr;
+    pf.ox = ox[k];
+    pf.oy = oy[k];
     pf.u.assign(pf.count(), 0.f);
     pf.v.assign(pf.count(), 0.f);
     pf.ok.assign(pf.count(), 0);
@@ -566,11 +622,7 @@ void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const Motion
     const float scale = static_cast<float>(1 << level);
     const size_t nx = pf.ox.size();
     if (k < levels - 1) {
-      // Patch centres in the coarser level's pixels (its pixel x covers this level's 2x, 2x + 1).
-      std::vector<float> xs(nx), ys(pf.oy.size());
-      for (size_t j = 0; j < nx; ++j) xs[j] = (pf.ox[j] + 0.5f * (kPatch - 1) - 0.5f) / 2;
-      for (size_t i = 0; i < ys.size(); ++i) ys[i] = (pf.oy[i] + 0.5f * (kPatch - 1) - 0.5f) / 2;
-      densifyGrid(cur.levels[k + 1], prev.levels[k + 1], coarser, std::move(xs), std::move(ys),
+      densifyGrid(cur.levels[k + 1], prev.levels[k + 1], coarser, centresBelow(pf.ox), centresBelow(pf.oy), needHere,
                   [&](size_t i, size_t j, float u, float v, bool) {
                     pf.u[i * nx + j] = 2.f * u;
                     pf.v[i * nx + j] = 2.f * v;
@@ -591,22 +643,15 @@ void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const Motion
     }
     simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA {
       searchLevel<decltype(lanes)>(lc, lr, usePrior ? altU.data() : nullptr, usePrior ? altV.data() : nullptr,
-                                   k == levels - 1 ? o.coarseRadius : o.fineRadius, o.iterations, pf);
+                                   k == levels - 1 ? o.coarseRadius : o.fineRadius, o.iterations, needHere, pf);
     });
     std::swap(coarser, pf);
   }
-  // Output cells: their centres in the finest level's pixels.
-  const float scale = static_cast<float>(1 << cur.finest);
-  const float shift = 0.5f * (scale - 1);
-  MotionGrid& g = out.field;
-  std::vector<float> xs(g.width), ys(g.height);
-  for (int j = 0; j < g.width; ++j) xs[j] = (g.centre(j) - shift) / scale;
-  for (int i = 0; i < g.height; ++i) ys[i] = (g.centre(i) - shift) / scale;
-  densifyGrid(cur.levels[0], prev.levels[0], coarser, std::move(xs), std::move(ys),
-              [&](size_t i, size_t j, float u, float v, bool matched) {
+  densifyGrid(cur.levels[0], prev.levels[0], coarser, std::move(outXs), std::move(outYs),
+              wanted ? wanted->data() : nullptr, [&](size_t i, size_t j, float u, float v, bool matched) {
                 const size_t idx = i * g.width + j;
-                g.dx[idx] = u * scale;
-                g.dy[idx] = v * scale;
+                g.dx[idx] = u * outScale;
+                g.dy[idx] = v * outScale;
                 out.matched[idx] = matched;
               });
 }

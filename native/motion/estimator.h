@@ -126,8 +126,12 @@ void buildPyramid(const uint8_t* luma, ptrdiff_t linesize, int width, int height
 
 // The field from `cur` to `prev` (same geometry), on cells of `stride` frame pixels. `prior`, if
 // not null, is a field of the same frame size (any stride) tried as the coarsest level's start.
+// `wanted`, if not null, flags the cells needed (one per cell of the output grid, row-major):
+// only the patches those cells depend on are searched, and they get exactly the values of a
+// full estimate; the other cells are left zero and unmatched (a wrong-sized `wanted` leaves
+// `out` empty). The motion fill (frame_pipeline.cc) needs a few cells of most pictures.
 void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const MotionGrid* prior, int stride,
-                   const EstimatorOptions& o, FieldEstimate& out);
+                   const EstimatorOptions& o, FieldEstimate& out, const std::vector<uint8_t>* wanted = nullptr);
 
 // Streams pictures in presentation order and estimates each one's field to the one before.
 class MotionEstimator {

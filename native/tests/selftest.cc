@@ -36,12 +36,14 @@
 #include "../motion/estimator.h"
 #include "../motion/estimator_reference.h"
 #include "../motion/keyframe_composer.h"
+#include "../motion/pyramid_cache.h"
 #include "../motion/reference_resolver.h"
 #include "../motion/resize_field.h"
 #include "../postprocess/labels_taps.h"
 #include "../postprocess/logits_to_labels.h"
 #include "../postprocess/pointwise_head.h"
 #include "../video/file_reader.h"
+#include "../video/frame_pipeline.h"
 #include "../video/motion_vectors.h"
 #include "../video/packet_reader.h"
 #include "../video/tensor_resize.h"
@@ -248,16 +250,26 @@ int main(int argc, char** argv) {
   }
 
   if (libavExportsExactRefs()) {  // the patched libav: HEVC vectors, frame threads, Main10
-    // (kept short: valgrind runs this too)
-    for (const char* name :
-         {"x264-default.mp4", "x265-default.mp4", "hevc-main10.mp4", "hevc-wpp.mp4", "hevc-tiles.mp4"}) {
+    // (kept short: valgrind runs this too). The motion fill checks itself on the way: each
+    // filled cell against the whole picture estimated from pyramids built afresh, so that a
+    // cached pyramid of the wrong picture, or a partial estimate that differs, shows.
+    FramePipeline::FillCheck& check = FramePipeline::fillCheck();
+    check.enabled = true;
+    for (const char* name : {"x264-default.mp4", "x265-default.mp4", "hevc-main10.mp4", "hevc-wpp.mp4",
+                             "hevc-tiles.mp4", "object-intra.mp4"}) {
       for (int threads : {1, 3}) {
         FrameRequest req = fullRequest();
         req.threads = threads;
+        req.stride = threads == 1 ? 8 : 4;
         auto [frames, code] = readAll(dir + "/" + name, req);
         expect(code.empty() && frames >= 12, std::string(name) + " decodes with motion (" + code + ")");
       }
     }
+    check.enabled = false;
+    expect(check.fills > 20 && check.reused > 10 && check.cells > 1000 && check.mismatches == 0,
+           "motion fill: " + std::to_string(check.fills.load()) + " pictures, " + std::to_string(check.cells.load()) +
+               " cells, " + std::to_string(check.reused.load()) + " pyramids reused, " +
+               std::to_string(check.mismatches.load()) + " cells unlike a fresh full estimate");
     FrameRequest official = fullRequest();
     official.composition = Composition::Official;
     official.stride = 1;
@@ -342,6 +354,33 @@ int main(int argc, char** argv) {
     const std::string what = "estimator " + std::to_string(W) + "x" + std::to_string(H);
     expect(fast.field.width == ref.field.width && fast.matched == ref.matched && worst < 1e-2f,
            what + " matches its reference (" + std::to_string(worst) + ")");
+    if (frameLargeEnough(W, H, o)) {
+      // Only some cells wanted (scattered ones and a corner block): exactly the full estimate's
+      // values there, zero and unmatched elsewhere; a mask of the wrong size gives nothing.
+      LumaPyramid pa, pb;
+      buildPyramid(a.data(), W, W, H, o, pa);
+      buildPyramid(b.data(), W, W, H, o, pb);
+      const MotionGrid& g = fast.field;
+      std::vector<uint8_t> wanted(g.size(), 0);
+      for (int i = 0; i < g.height; ++i)
+        for (int j = 0; j < g.width; ++j)
+          wanted[size_t(i) * g.width + j] = (i * 7 + j * 3) % 11 == 0 || (i >= g.height - 2 && j < 2);
+      FieldEstimate part;
+      estimateField(pa, pb, prior ? &guess : nullptr, stride, o, part, &wanted);
+      size_t differ = 0, count = 0;
+      for (size_t k = 0; k < g.size(); ++k) {
+        count += wanted[k];
+        if (wanted[k])
+          differ += part.field.dx[k] != g.dx[k] || part.field.dy[k] != g.dy[k] || part.matched[k] != fast.matched[k];
+        else
+          differ += part.field.dx[k] != 0.f || part.field.dy[k] != 0.f || part.matched[k] != 0;
+      }
+      expect(count > 0 && differ == 0, what + ": " + std::to_string(count) + " wanted cells as in the full estimate (" +
+                                           std::to_string(differ) + " differ)");
+      wanted.pop_back();
+      estimateField(pa, pb, nullptr, stride, o, part, &wanted);
+      expect(part.field.empty() && part.matched.empty(), what + ": a wanted mask of the wrong size");
+    }
     MotionEstimator streaming(o);
     FieldEstimate got;
     streaming.push(a.data(), W, W, H, stride, true, got);
@@ -350,6 +389,66 @@ int main(int argc, char** argv) {
     std::vector<int32_t> rows;
     if (second) estimatedVectors(got, rows);
     expect(rows.size() % 10 == 0, what + " as vectors");
+  }
+
+  {  // the motion fill's pyramid cache: what it returns is the key's pyramid, built afresh
+    const int W = 50, H = 38;
+    EstimatorOptions o;
+    auto image = [&](int seed) {
+      std::vector<uint8_t> img(size_t(W) * H);
+      for (int y = 0; y < H; ++y)
+        for (int x = 0; x < W; ++x) img[size_t(y) * W + x] = static_cast<uint8_t>((x * 31 + y * 17 + seed * 59) % 251);
+      return img;
+    };
+    auto same = [](const LumaPyramid& p, const LumaPyramid& q) {
+      if (p.frameWidth != q.frameWidth || p.frameHeight != q.frameHeight || p.levels.size() != q.levels.size())
+        return false;
+      for (size_t l = 0; l < p.levels.size(); ++l) {
+        const PyramidLevel &a = p.levels[l], &b = q.levels[l];
+        if (a.width != b.width || a.height != b.height) return false;
+        for (int y = 0; y < a.height; ++y)
+          if (!std::equal(a.origin() + size_t(y) * a.stride, a.origin() + size_t(y) * a.stride + a.width,
+                          b.origin() + size_t(y) * b.stride))
+            return false;
+      }
+      return true;
+    };
+    auto fresh = [&](int seed) {
+      LumaPyramid p;
+      const std::vector<uint8_t> img = image(seed);
+      buildPyramid(img.data(), W, W, H, o, p);
+      return p;
+    };
+    PyramidCache cache(3);
+    auto build = [&](int64_t key) -> const LumaPyramid& {
+      LumaPyramid& p = cache.insert(key);
+      const std::vector<uint8_t> img = image(static_cast<int>(key));
+      buildPyramid(img.data(), W, W, H, o, p);
+      return p;
+    };
+    const LumaPyramid& p1 = build(1);
+    const float* storage1 = p1.levels[0].storage.data();
+    build(2);
+    build(3);
+    expect(cache.find(1) == &p1 && same(*cache.find(1), fresh(1)), "pyramid cache: key 1 is picture 1");
+    // 1 was used last: 4 takes the least recently used (2), rebuilt in its storage, and 1 stays put
+    const LumaPyramid* two = cache.find(2);
+    cache.find(1);
+    cache.find(3);
+    const LumaPyramid& p4 = build(4);
+    expect(&p4 == two && cache.find(2) == nullptr && cache.size() == 3, "pyramid cache evicts the least recently used");
+    expect(same(p4, fresh(4)) && same(*cache.find(1), fresh(1)) && same(*cache.find(3), fresh(3)) &&
+               !same(p4, fresh(2)) && p1.levels[0].storage.data() == storage1,
+           "pyramid cache: every key gives its own picture's pyramid, no storage moved");
+    cache.erase(3);
+    expect(cache.find(3) == nullptr && cache.size() == 2, "pyramid cache: a replaced picture is forgotten");
+    cache.eraseBefore(4);
+    expect(cache.find(1) == nullptr && cache.find(4) == &p4 && cache.size() == 1, "pyramid cache: older ones go");
+    // a held reference survives the next insert (capacity >= 2), and freed entries are reused
+    const LumaPyramid& p5 = build(5);
+    const LumaPyramid& p6 = build(6);
+    expect(same(p5, fresh(5)) && same(p6, fresh(6)) && same(p4, fresh(4)) && cache.size() == 3,
+           "pyramid cache: held pyramids stay valid");
   }
 
   {  // references: exact decode numbers, the nearest-anchor assumption, placeholders, waits

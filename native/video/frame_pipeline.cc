@@ -136,9 +136,13 @@ void FramePipeline::push(const AVFrame* frame, AVRational timeBase, int64_t posi
     if (fillsMotion()) {
       // Kept until no frame can still be composed against it (see kRecentPictures).
       FramePtr kept(av_frame_clone(frame));
-      if (kept) recentPictures_[out.index] = std::move(kept);
+      if (kept) {
+        recentPictures_[out.index] = std::move(kept);
+        fillPyramids_.erase(out.index);  // a pyramid of an earlier picture at this index is stale
+      }
       while (!recentPictures_.empty() && recentPictures_.begin()->first < out.index - kRecentPictures)
         recentPictures_.erase(recentPictures_.begin());
+      fillPyramids_.eraseBefore(out.index - kRecentPictures);
     }
     out.vectors = std::move(spareVectors_);
     spareVectors_.clear();
@@ -235,24 +239,25 @@ bool FramePipeline::fillsMotion() const {
 // keyframe policy still counts them as intra-coded.
 void FramePipeline::fillMotion(const DecodedFrame& f, BlockField& blocks) {
   if (f.pictType == 'I' || blocks.size() == 0) return;
-  int32_t nearest = 0;
-  for (size_t k = 0; k < blocks.size(); ++k)
-    for (int s = 0; s < 2; ++s)
-      if (blocks.hasSlot(s) && blocks.ref[s][k] > 0 && (nearest == 0 || blocks.ref[s][k] < nearest))
-        nearest = blocks.ref[s][k];
-  if (nearest == 0) return;  // nothing in the past to match against
   auto linkedToPast = [&](size_t k) { return blocks.ref[0][k] > 0 || (blocks.hasSlot(1) && blocks.ref[1][k] > 0); };
-  // Only pictures with enough such cells away from the edge pay for an estimate: the
-  // composition reads the field kEdgeInsetPixels inside the frame anyway.
+  // Only pictures with enough such cells away from the edge pay for an estimate (the
+  // composition reads the field kEdgeInsetPixels inside the frame anyway); most pictures of a
+  // P-only stream stop after this one pass.
   const int stride = blocks.stride();
   const int inset = (kEdgeInsetPixels + stride - 1) / stride;
-  size_t unlinked = 0, interior = 0;
-  for (int i = inset; i < blocks.height() - inset; ++i)
-    for (int j = inset; j < blocks.width() - inset; ++j) {
-      ++interior;
-      unlinked += !linkedToPast(static_cast<size_t>(i) * blocks.width() + j);
-    }
-  if (interior == 0 || unlinked < kMinFillShare * interior) return;
+  const int rows = blocks.height() - 2 * inset, cols = blocks.width() - 2 * inset;
+  if (rows <= 0 || cols <= 0) return;
+  size_t unlinked = 0;
+  for (int i = inset; i < blocks.height() - inset; ++i) {
+    const size_t row = static_cast<size_t>(i) * blocks.width();
+    for (int j = inset; j < blocks.width() - inset; ++j) unlinked += !linkedToPast(row + j);
+  }
+  if (unlinked < kMinFillShare * static_cast<float>(rows) * static_cast<float>(cols)) return;
+  // The nearest past picture the frame predicts from: the smallest positive distance.
+  distinctDistances(blocks, fillDistances_);
+  const auto past = std::upper_bound(fillDistances_.begin(), fillDistances_.end(), 0);
+  if (past == fillDistances_.end()) return;  // nothing in the past to match against
+  const int32_t nearest = *past;
   auto cur = recentPictures_.find(f.index);
   auto ref = recentPictures_.find(f.index - nearest);
   if (cur == recentPictures_.end() || ref == recentPictures_.end()) return;
@@ -261,23 +266,61 @@ void FramePipeline::fillMotion(const DecodedFrame& f, BlockField& blocks) {
   if (a->width != b->width || a->height != b->height || b->width != f.width || b->height != f.height) return;
   const EstimatorOptions options;
   if (!frameLargeEnough(f.width, f.height, options)) return;
-  ptrdiff_t linesize = 0;
-  const uint8_t* luma = converter_.luma(a, linesize);
-  buildPyramid(luma, linesize, a->width, a->height, options, fillReference_);
-  luma = converter_.luma(b, linesize);
-  buildPyramid(luma, linesize, b->width, b->height, options, fillCurrent_);
-  estimateField(fillReference_, fillCurrent_, nullptr, stride, options, fillEstimate_);
+  fillWanted_.resize(blocks.size());
+  for (size_t k = 0; k < blocks.size(); ++k) fillWanted_[k] = !linkedToPast(k);
+  // Both pyramids stay valid together: the cache evicts the least recently used (capacity >= 2).
+  const LumaPyramid& reference = fillPyramid(ref->first, a, options);
+  const LumaPyramid& current = fillPyramid(cur->first, b, options);
+  estimateField(reference, current, nullptr, stride, options, fillEstimate_, &fillWanted_);
   const MotionGrid& e = fillEstimate_.field;
   if (e.width != blocks.width() || e.height != blocks.height()) return;
+  FillCheck& check = fillCheck();
+  if (check.enabled.load(std::memory_order_relaxed)) {
+    LumaPyramid freshReference, freshCurrent;
+    ptrdiff_t linesize = 0;
+    const uint8_t* luma = converter_.luma(a, linesize);
+    buildPyramid(luma, linesize, a->width, a->height, options, freshReference);
+    luma = converter_.luma(b, linesize);
+    buildPyramid(luma, linesize, b->width, b->height, options, freshCurrent);
+    FieldEstimate whole;
+    estimateField(freshReference, freshCurrent, nullptr, stride, options, whole);
+    int64_t cells = 0, mismatches = 0;
+    for (size_t k = 0; k < blocks.size(); ++k) {
+      if (!fillWanted_[k]) continue;
+      ++cells;
+      mismatches += whole.field.dx[k] != e.dx[k] || whole.field.dy[k] != e.dy[k];
+    }
+    check.fills += 1;
+    check.cells += cells;
+    check.mismatches += mismatches;
+  }
   blocks.unexplained.assign(blocks.size(), 0);
   for (size_t k = 0; k < blocks.size(); ++k) {
-    if (linkedToPast(k)) continue;
+    if (!fillWanted_[k]) continue;
     blocks.unexplained[k] = blocks.intra(k);
     if (blocks.hasSlot(1)) blocks.ref[1][k] = 0;
     blocks.ref[0][k] = nearest;
     blocks.vec[0].dx[k] = e.dx[k];
     blocks.vec[0].dy[k] = e.dy[k];
   }
+}
+
+const LumaPyramid& FramePipeline::fillPyramid(int64_t index, const AVFrame* picture, const EstimatorOptions& options) {
+  if (const LumaPyramid* p = fillPyramids_.find(index);
+      p && p->frameWidth == picture->width && p->frameHeight == picture->height) {
+    if (fillCheck().enabled.load(std::memory_order_relaxed)) fillCheck().reused += 1;
+    return *p;
+  }
+  LumaPyramid& p = fillPyramids_.insert(index);
+  ptrdiff_t linesize = 0;
+  const uint8_t* luma = converter_.luma(picture, linesize);
+  buildPyramid(luma, linesize, picture->width, picture->height, options, p);
+  return p;
+}
+
+FramePipeline::FillCheck& FramePipeline::fillCheck() {
+  static FillCheck check;
+  return check;
 }
 
 void FramePipeline::flush() {

@@ -9,6 +9,7 @@
 // estimator.h) enters as blocks whose reference is exactly the previous picture.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -16,6 +17,7 @@
 
 #include "../motion/estimator.h"
 #include "../motion/keyframe_composer.h"
+#include "../motion/pyramid_cache.h"
 #include "../motion/reference_resolver.h"
 #include "frame_converter.h"
 #include "frame_request.h"
@@ -31,6 +33,22 @@ class FramePipeline {
   // ... and estimates a picture only when at least this share of its cells away from the edge
   // need it: a few stray intra blocks do not pay for an estimate of the whole picture.
   static constexpr float kMinFillShare = 0.005f;
+  // ... and keeps the luma pyramids of this many pictures (LRU): a B-pyramid's fill matches
+  // several pictures against the same reference, and a filled picture is often the next one's
+  // reference. Each is about 1.4 floats per pixel of the finest level (1.3 MB at 1280x720).
+  static constexpr size_t kFillPyramids = 4;
+
+  // Self-check of the fill for native/tests/selftest.cc (off otherwise: it doubles the fill's
+  // cost): when `enabled`, every fill also estimates the whole picture from pyramids built
+  // afresh and counts the filled cells whose motion differs by a bit from it.
+  struct FillCheck {
+    std::atomic<bool> enabled{false};
+    std::atomic<int64_t> fills{0};       // pictures filled
+    std::atomic<int64_t> cells{0};       // cells filled
+    std::atomic<int64_t> reused{0};      // pyramids taken from the cache
+    std::atomic<int64_t> mismatches{0};  // filled cells that differ from the fresh full estimate
+  };
+  static FillCheck& fillCheck();
 
   // `nearestAnchorsAreExact`: the codec's references are always the nearest anchors
   // (codecRefsAreNearestAnchors), so vectors without an exact reference are exact anyway.
@@ -80,10 +98,14 @@ class FramePipeline {
   std::vector<int64_t> refPictures_;
   // MotionFill::Estimate: the latest pictures by display index (references to the decoder's
   // buffers, no copy), so that a frame composed later can be matched against the picture it
-  // predicts from; their pyramids and the estimate are rebuilt in place.
+  // predicts from, and the pyramids built from them (same keys; an entry goes with its picture).
   std::map<int64_t, FramePtr> recentPictures_;
-  LumaPyramid fillReference_, fillCurrent_;
+  PyramidCache fillPyramids_{kFillPyramids};
   FieldEstimate fillEstimate_;
+  std::vector<int32_t> fillDistances_;
+  std::vector<uint8_t> fillWanted_;  // the cells to fill, for the estimator (estimateField)
+  // The pyramid of recent picture `index` (`picture`), from the cache or built into it.
+  const LumaPyramid& fillPyramid(int64_t index, const AVFrame* picture, const EstimatorOptions& options);
   // The vectors of a composed frame the caller did not ask for: the next frame exports into
   // them instead of allocating (and page-faulting in) a few hundred KB again.
   std::vector<int32_t> spareVectors_;
