@@ -388,9 +388,11 @@ async function compareWithCpu(t, bundleDir, options, limit) {
   return { cpu, emu };
 }
 
+// 'lr': every frame takes the same path, so 6 frames show it as well as 14 did (the tap tables
+// go up once, on the first); 'ar' needs 14: two keyframes (0 and 12) and the fused frames after each.
 for (const [mode, limit, extra] of [
   ['hr', 6, {}],
-  ['lr', 14, {}],
+  ['lr', 6, {}],
   ['ar', 14, {}],
   ['ar', 14, { creffMode: 'keyframe-conv', logits: true }],
 ]) {

@@ -8,7 +8,7 @@ const test = require('ava');
 const { encode } = require('fast-png');
 const { ArSeg, submit, Worker, status, results, waitForRun, evaluate } = require('../dist');
 const { FIXTURES, fixture, tmpDir } = require('./helpers/fixtures');
-const { startRedis, startWorker, cli } = require('./helpers/queue');
+const { startRedis, startWorker, cli, cleanup } = require('./helpers/queue');
 
 const BUNDLE = path.join(FIXTURES, 'bundles', 'tiny-psp18');
 const pad = (i) => String(i).padStart(6, '0');
@@ -65,12 +65,8 @@ test.serial(
   'distributed eval (two workers) equals ar-seg eval on one machine exactly: JSON report and Markdown table',
   async (t) => {
     const { root, inputs } = await clips();
-    const redis = await startRedis();
-    const workers = [];
-    t.teardown(() => {
-      redis.kill();
-      for (const w of workers) w.signal?.('SIGKILL');
-    });
+    const own = cleanup(t);
+    const redis = own(await startRedis());
     const out = path.join(root, 'out-cli');
     const single = await cli([
       'eval',
@@ -104,11 +100,10 @@ test.serial(
     t.is(JSON.parse(early.stdout).error.code, 'ERR_RUN_UNFINISHED');
 
     // One worker process and one Worker of the typed API in this process.
-    const proc = startWorker(redis.url);
-    workers.push(proc);
+    const proc = own(startWorker(redis.url));
     const events = [];
     const api = await Worker.start({ redis: redis.url, onEvent: (e) => events.push(e) });
-    workers.push({ signal: () => api.close({ grace: 0 }) });
+    own({ stop: () => api.close({ grace: 0, closeTimeout: 2000 }) });
     await waitForRun(run, { redis: redis.url }, { interval: 200 });
     await api.close();
     proc.signal('SIGTERM');
@@ -143,15 +138,15 @@ test.serial(
   'the typed API: submit, Worker, status, results with options (modes, interval) equal evaluate()',
   async (t) => {
     const { root, inputs } = await clips();
-    const redis = await startRedis();
-    t.teardown(() => redis.kill());
+    const own = cleanup(t);
+    const redis = own(await startRedis());
     const target = { redis: redis.url, queue: 'api-test' };
     const o = { modes: ['ar', 'hr'], interval: 6 };
     const r = await submit(inputs, { ...target, out: path.join(root, 'out-api'), model: BUNDLE, eval: true, ...o });
     t.like(r, { kind: 'eval', clips: 3, jobs: 3, added: 3 });
     await t.throwsAsync(results(r.run, target), { code: 'ERR_RUN_UNFINISHED' });
     const worker = await Worker.start({ ...target, concurrency: 2 });
-    t.teardown(() => worker.close({ grace: 0 }));
+    own({ stop: () => worker.close({ grace: 0, closeTimeout: 2000 }) });
     const st = await waitForRun(r.run, target, { interval: 100 });
     t.like(st.counts, { completed: 3, failed: 0 });
     t.is(st.fraction, 1);

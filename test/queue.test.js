@@ -13,7 +13,7 @@ const { hashFile, hashBundle } = require('../dist/queue/content-hash');
 const { checkTarget, redactRedisUrl } = require('../dist/queue/connection');
 const { encodeFailure, decodeFailure, isInputError } = require('../dist/queue/retry-policy');
 const { FIXTURES, fixture, tmpDir } = require('./helpers/fixtures');
-const { startRedis, startWorker, cli, until, outputEntries, sleep } = require('./helpers/queue');
+const { startRedis, startWorker, cli, until, outputEntries, sleep, cleanup } = require('./helpers/queue');
 
 const BUNDLE = path.join(FIXTURES, 'bundles', 'tiny-psp18');
 const DEMO = path.join(__dirname, '..', 'models', 'demo', 'video.mp4');
@@ -25,15 +25,6 @@ function copy(src, dir, name = path.basename(src)) {
   const dst = path.join(dir, name);
   fs.copyFileSync(src, dst);
   return dst;
-}
-
-/** Everything a test started, stopped at its end whatever happened. */
-function cleanup(t) {
-  const things = [];
-  t.teardown(() => {
-    for (const x of things) (x.kill ?? (() => x.signal('SIGKILL')))();
-  });
-  return (x) => (things.push(x), x);
 }
 
 const starts = (w, id) => w.events.filter((e) => e.type === 'start' && (id === undefined || e.jobId === id));
@@ -273,7 +264,7 @@ test.serial(
       progressInterval: 200,
       onEvent: (e) => events.push(e),
     });
-    own({ kill: () => void worker.close({ grace: 0 }) });
+    own({ stop: () => worker.close({ grace: 0, closeTimeout: 2000 }) });
     const target = { redis: redis.url };
     const r = await submit([long], { ...target, out: path.join(dir, 'out'), model: BUNDLE, mode: 'hr' });
     const seen = [];

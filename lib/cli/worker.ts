@@ -110,8 +110,10 @@ export function addWorkerCommand(program: Command, { fail, positiveInt, deviceVa
         const done = new Promise<void>((resolve) => (stopped = resolve));
         // The first signal closes the worker (running jobs finish within the grace period), a
         // later one hands them back at once; signals that come while it starts apply once it has.
+        // close() gives up on an unreachable Redis after the grace period and closeTimeout:
+        // then the error is printed and the exit code is ERR_QUEUE's.
         const act = (w: Worker, n: number) => {
-          if (n === 1) void w.close().then(stopped, stopped);
+          if (n === 1) void w.close().then(stopped, (err: unknown) => fail(err, Boolean(opts.json)));
           else w.handBack();
         };
         const stop = () => {

@@ -66,14 +66,15 @@ export function clientRedisOptions(): RedisOptions {
 }
 
 /**
- * Connection options for workers: reconnect forever, backing off to 5 s, and never fail a
- * command for want of a connection (BullMQ's blocking connections require it).
+ * Connection options for workers: reconnect (backing off to 5 s) until `giveUp()` says otherwise
+ * (a closing worker that waited long enough), and never fail a command for want of a connection
+ * (BullMQ's blocking connections require it).
  */
-export function workerRedisOptions(): RedisOptions {
+export function workerRedisOptions(giveUp: () => boolean = () => false): RedisOptions {
   return {
     connectTimeout: 10000,
     maxRetriesPerRequest: null,
-    retryStrategy: (times: number) => Math.min(250 * 2 ** Math.min(times, 5), 5000),
+    retryStrategy: (times: number) => (giveUp() ? null : Math.min(250 * 2 ** Math.min(times, 5), 5000)),
   };
 }
 

@@ -46,6 +46,11 @@ export interface WorkerOptions extends QueueTarget {
   maxStalledCount?: number;
   /** ms close() lets running jobs finish before handing them back. Default 30000. */
   grace?: number;
+  /**
+   * ms close() then waits for Redis (handing jobs back, closing the connections) before it drops
+   * the connections and rejects with ERR_QUEUE. Default 10000.
+   */
+  closeTimeout?: number;
   /** ms between progress reports of a running job. Default 1000. */
   progressInterval?: number;
   /** The worker's name in logs and manifests. Default hostname:pid. */
@@ -187,6 +192,8 @@ export class Worker {
   #running = new Map<string, Running>();
   #handingBack = false;
   #closing: Promise<void> | null = null;
+  /** close() waited for Redis past its bound: the connections stop reconnecting. */
+  #gaveUp = false;
   #lastError = { message: '', at: 0 };
   #ready: WorkerEvent;
 
@@ -202,6 +209,7 @@ export class Worker {
     integerIn('stalledInterval', o.stalledInterval, 100, Infinity, 30000);
     integerIn('maxStalledCount', o.maxStalledCount, 0, Infinity, 1);
     integerIn('grace', o.grace, 0, Infinity, 30000);
+    integerIn('closeTimeout', o.closeTimeout, 0, Infinity, 10000);
     integerIn('progressInterval', o.progressInterval, 0, Infinity, 1000);
     oneOf('device', o.device, ['cpu', 'cuda'], 'cpu');
     this.#o = o;
@@ -211,7 +219,8 @@ export class Worker {
     this.#pool = new ModelPool({ device: o.device ?? 'cpu', threads, capacity: this.concurrency });
     this.#bull = new bullmq.Worker<JobData, JobReturn>(queue, (job, token) => this.#process(job, token), {
       // BullMQ makes its connections (one of them blocking) from these ioredis options.
-      connection: { url: o.redis, ...workerRedisOptions() } as ConnectionOptions,
+      // Their reconnection stops once close() gives up on Redis (see close()).
+      connection: { url: o.redis, ...workerRedisOptions(() => this.#gaveUp) } as ConnectionOptions,
       autorun: false,
       concurrency: this.concurrency,
       lockDuration: o.lockDuration ?? 30000,
@@ -384,22 +393,93 @@ export class Worker {
   }
 
   /**
+   * Ends the worker's two Redis connections (BullMQ's escape hatch to its raw ioredis clients)
+   * without waiting for Redis. ioredis ends a connection ('end', waiting commands failed) when
+   * its socket closes; one that is waiting between two reconnection attempts has no socket, and
+   * disconnect() then only clears the timer: BullMQ, which waits for that 'end', would wait
+   * forever. For such a connection this does what ioredis' close handler does.
+   */
+  async #dropConnections(): Promise<void> {
+    const backend = this.#bull.backend as { client?: Promise<unknown>; blockingClient?: Promise<unknown> };
+    for (const pending of [backend.client, backend.blockingClient]) {
+      const client = (await Promise.race([
+        Promise.resolve(pending).catch(() => null),
+        sleep(200).then(() => null),
+      ])) as IORedisLike | null;
+      if (!client || client.status === 'end') continue;
+      try {
+        client.disconnect();
+        if (client.status === 'reconnecting') {
+          client.flushQueue?.(new Error('Connection is closed.'));
+          client.setStatus?.('end');
+        }
+      } catch {
+        // already ended
+      }
+    }
+  }
+
+  /**
    * Stops taking jobs; running ones may finish for `grace` ms (default: the worker's), then are
    * handed back. Resolves when every job has ended and the connections are closed.
+   *
+   * It never waits for an unreachable Redis for longer than `closeTimeout` ms (default: the
+   * worker's) after the grace period: it then drops the connections, stops the running jobs and
+   * rejects with ERR_QUEUE. Jobs that could not be handed back go back to the queue once their
+   * lock expires (another worker's stalled-job check).
    */
-  close(o: { grace?: number } = {}): Promise<void> {
+  close(o: { grace?: number; closeTimeout?: number } = {}): Promise<void> {
     this.#closing ??= (async () => {
       const grace = o.grace ?? this.#o.grace ?? 30000;
+      const bound = o.closeTimeout ?? this.#o.closeTimeout ?? 10000;
       this.#emit({ type: 'closing', running: this.#running.size, grace });
-      const timer = setTimeout(() => this.handBack(), grace);
+      const handBack = setTimeout(() => this.handBack(), grace);
+      let expire: NodeJS.Timeout | undefined;
+      const expired = new Promise<'expired'>(
+        (resolve) => (expire = setTimeout(() => resolve('expired'), grace + bound)),
+      );
+      // BullMQ's close waits for the running jobs and for Redis to acknowledge QUIT: with Redis
+      // gone (and workers' connections retrying forever) that would never end.
+      const closing = this.#bull.close().then(
+        () => 'closed' as const,
+        () => 'closed' as const,
+      );
+      let error: ArSegError | null = null;
       try {
-        await this.#bull.close();
+        if ((await Promise.race([closing, expired])) === 'expired') {
+          const running = this.#running.size;
+          this.handBack();
+          // Stop reconnecting and end both connections now: every command waiting for Redis
+          // (BullMQ's QUIT, a hand-back's moveToWait, the blocking fetch) fails, so BullMQ's
+          // close and the running jobs end, and no timer keeps the process alive.
+          this.#gaveUp = true;
+          await this.#dropConnections();
+          await Promise.race([closing, sleep(3000)]);
+          error = new ArSegError(
+            ErrorCodes.QUEUE,
+            `closing worker ${this.name}: Redis (${redactRedisUrl(this.#o.redis)}) did not answer within ` +
+              `${bound} ms after the grace period; connections dropped` +
+              (running > 0 ? `; ${running} running job(s) go back to the queue when their lock expires` : ''),
+          );
+        }
       } finally {
-        clearTimeout(timer);
+        clearTimeout(handBack);
+        clearTimeout(expire);
         await this.#pool.close();
       }
       this.#emit({ type: 'closed' });
+      if (error) throw error;
     })();
     return this.#closing;
   }
 }
+
+/** The part of an ioredis client that #dropConnections uses. */
+interface IORedisLike {
+  status: string;
+  disconnect(): void;
+  flushQueue?(error: Error): void;
+  setStatus?(status: string): void;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());

@@ -13,6 +13,34 @@ const CLI = path.join(ROOT, 'dist', 'cli', 'index.js');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Every redis-server and worker process started here, killed when the test process exits however
+// it ends (a failed assertion, an uncaught error, ava's timeout): none outlives its test file.
+const children = new Set();
+function own(proc) {
+  children.add(proc);
+  proc.on('exit', () => children.delete(proc));
+  return proc;
+}
+process.on('exit', () => {
+  for (const p of children) {
+    try {
+      p.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** Resolves with what `promise` resolves to, or with `fallback` after `ms` (the timer does not hold the process). */
+function within(promise, ms, fallback) {
+  let timer;
+  const expired = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+    timer.unref();
+  });
+  return Promise.race([Promise.resolve(promise), expired]).finally(() => clearTimeout(timer));
+}
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -78,16 +106,18 @@ async function startRedis() {
         ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
+      own(proc);
       proc.stdout.on('data', (d) => (r.log += d));
       proc.stderr.on('data', (d) => (r.log += d));
       r.proc = proc;
       r.exited = new Promise((resolve) => proc.on('exit', resolve));
       await waitForPort(port);
     },
+    /** SIGTERM (Redis writes its AOF and exits); SIGKILL if it has not within 10 s. */
     async stop() {
       if (!r.proc) return;
       r.proc.kill('SIGTERM');
-      await r.exited;
+      if ((await within(r.exited, 10000, 'timeout')) === 'timeout') r.proc.kill('SIGKILL');
       r.proc = null;
     },
     kill() {
@@ -102,7 +132,7 @@ async function startRedis() {
 /** Runs the CLI to its end. */
 function cli(args, options = {}) {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    const p = own(spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...options }));
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
@@ -119,6 +149,7 @@ function startWorker(url, args = []) {
   const proc = spawn(process.execPath, [CLI, 'worker', '--redis', url, '--json', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  own(proc);
   const w = { proc, events: [], stderr: '', pid: proc.pid };
   let buffered = '';
   const waiters = [];
@@ -195,4 +226,26 @@ function outputEntries(out) {
   };
 }
 
-module.exports = { ROOT, CLI, sleep, startRedis, startWorker, cli, until, outputEntries };
+/**
+ * Stops everything a test started, whatever happened in it, without ever hanging: registered
+ * with `own(x)` (a redis, a worker process, or `{ stop: async () => ... }`), stopped at the
+ * test's end in reverse order (workers before their Redis), each given `ms` before the next.
+ */
+function cleanup(t, ms = 15000) {
+  const things = [];
+  t.teardown(async () => {
+    for (const x of things.reverse()) {
+      // a redis: kill(); a worker process: SIGKILL; anything else: its stop()
+      const stop = x.kill ?? (x.signal ? () => x.signal('SIGKILL') : x.stop);
+      await within(
+        Promise.resolve()
+          .then(stop)
+          .catch(() => undefined),
+        ms,
+      );
+    }
+  });
+  return (x) => (things.push(x), x);
+}
+
+module.exports = { ROOT, CLI, sleep, within, startRedis, startWorker, cli, until, outputEntries, cleanup };
