@@ -166,7 +166,8 @@ def load_bundle(bundle_dir, width=None):
     load_encoder(lr, lr_path)
     dec, _ = _graph_params(dec_path)
     if len(dec) != 1 or tuple(dec[0][0].shape) != tuple(hr.final_conv.weight.shape):
-        raise BundleImportError(f"{dec_path}: expected one 1x1 convolution of shape {tuple(hr.final_conv.weight.shape)}")
+        raise BundleImportError(f"{dec_path}: expected one 1x1 convolution of shape "
+                                f"{tuple(hr.final_conv.weight.shape)}")
     with torch.no_grad():
         hr.final_conv.weight.copy_(torch.from_numpy(np.array(dec[0][0], np.float32)))
         hr.final_conv.bias.copy_(torch.from_numpy(np.array(dec[0][1], np.float32)))
