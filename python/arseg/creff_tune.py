@@ -27,7 +27,8 @@ a checkpoint (RUN_DIR/checkpoint.pt: CReFF, optimizer, step) is written every
 `ar-seg mvs --dense 1 --keyframes gop` (the reader's defaults, motion fill on), cached per
 dataset under RUN_DIR/cache/<dataset name>/ (or --cache) with the decoded frames and the HR
 features (the HR features depend on the bundle: a shared cache is for one bundle).
-`export` writes NEW_BUNDLE: a copy of the bundle with the tuned CReFF weights (creff/*.npy).
+`export` writes NEW_BUNDLE: a copy of the bundle with the tuned CReFF weights (creff/*.npy);
+`export --checkpoint` takes them from the last checkpoint of a run stopped early.
 """
 import argparse
 import json
@@ -184,22 +185,28 @@ def train(args, log=None, max_steps=None):
     return creff
 
 
-def export(run_dir, bundle, out):
-    """Copies `bundle` to `out` with the run's CReFF weights (float32, the bundle's shapes)."""
+def export(run_dir, bundle, out, checkpoint=False):
+    """Copies `bundle` to `out` with the run's CReFF weights (float32, the bundle's shapes): the
+    trained ones (RUN_DIR/creff.pt), or with `checkpoint` those of the last checkpoint of a run
+    stopped early (RUN_DIR/checkpoint.pt; its step is returned)."""
+    if checkpoint:
+        ck = torch.load(os.path.join(run_dir, "checkpoint.pt"))
+        state, step = ck["creff"], ck["step"]
+    else:
+        state, step = torch.load(os.path.join(run_dir, "creff.pt")), None
     if os.path.abspath(out) != os.path.abspath(bundle):
         if os.path.exists(out):
             raise FileExistsError(f"{out} exists")
         shutil.copytree(bundle, out)
     with open(os.path.join(out, "arseg.json")) as fh:
         manifest = json.load(fh)
-    state = torch.load(os.path.join(run_dir, "creff.pt"))
     for name in "qkv":
         for part in ("weight", "bias"):
             path = os.path.join(out, manifest["creff"][name][part])
             old = np.load(path)
             new = state[f"{name}.{part}"].detach().numpy().astype(np.float32).reshape(old.shape)
             np.save(path, new)
-    return out
+    return step
 
 
 def parser():
@@ -229,6 +236,7 @@ def parser():
     e.add_argument("--run", required=True)
     e.add_argument("--bundle", required=True)
     e.add_argument("--out", required=True)
+    e.add_argument("--checkpoint", action="store_true", help="the last checkpoint's CReFF (a run stopped early)")
     return ap
 
 
@@ -238,7 +246,8 @@ def main(argv=None):
         if a.cmd == "train":
             train(a)
         else:
-            print(f"wrote {export(a.run, a.bundle, a.out)}")
+            step = export(a.run, a.bundle, a.out, a.checkpoint)
+            print(f"wrote {a.out}" + (f" (the checkpoint of step {step})" if step is not None else ""))
     except (ValueError, FileExistsError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -92,6 +92,11 @@ def test_tune_changes_creff_only_and_exports(toy, tmp_path):
     assert torch.equal(creff.q.weight, tuned["q.weight"])
     with pytest.raises(FileExistsError):
         creff_tune.export(out, bundle, new)
+    # the last checkpoint (step 2 of 2) holds the same weights
+    assert creff_tune.export(out, bundle, str(tmp_path / "from-checkpoint"), checkpoint=True) == 2
+    for name in "qkv":
+        assert filecmp.cmp(os.path.join(new, spec[name]["weight"]),
+                           os.path.join(tmp_path / "from-checkpoint", spec[name]["weight"]), shallow=False)
 
 
 def test_resume_is_exact(toy, tmp_path):
