@@ -22,6 +22,9 @@
  * a row with motionFill 'none' (the bitstream's motion as it is: intra cells at zero motion to
  * the fallback frame, future-only cells through the later picture; FrameOptions.motionFill). --json writes the rows after each one, so that
  * configurations can run in separate processes (--threads 1 each) and --merge joins them.
+ * --hr-lr-from a.json[,b.json] takes HR and LR from those files' rows and runs only AR: for a bundle that
+ * differs from a.json's only in CReFF (python/arseg/creff_tune.py), with the same data (a
+ * configuration a.json has no row for yet runs every mode).
  */
 const fs = require('node:fs');
 const path = require('node:path');
@@ -35,6 +38,15 @@ const jsonOut = arg('--json', null);
 const CONFIGS = ['h264-1ref', 'h264-x264-defaults', 'h264-4ref', 'hevc-x265-defaults', 'vp9'];
 const configs = arg('--configs', CONFIGS.join(',')).split(',');
 const forced = arg('--estimate-only', configs.join(',')).split(',');
+// --hr-lr-from FILE: HR and LR from the 'auto' rows of an earlier --json run (they do not depend on
+// CReFF or on the motion), so that another model's CReFF (same encoders) costs only its AR pass.
+// The file is read again before each configuration, so that it may be a run still in progress.
+const hrLrFrom = arg('--hr-lr-from', null);
+const hrLrRows = () =>
+  (hrLrFrom ?? '')
+    .split(',')
+    .filter((file) => file && fs.existsSync(file))
+    .flatMap((file) => JSON.parse(fs.readFileSync(file, 'utf8')));
 
 /** Picture types and where the motion comes from, read from the first clip of a dataset. */
 async function describe(dir, motionSource) {
@@ -107,8 +119,9 @@ function printTable(rows) {
     let report;
     try {
       // HR and LR do not use motion: a forced-estimator row takes them from the 'auto' row.
-      const auto = rows.find((r) => r.config === config && r.motionSource === 'auto' && !r.motionFill && !r.error);
-      const modes = (motionSource === 'estimate' || motionFill) && auto ? ['ar'] : ['hr', 'lr', 'ar'];
+      const isAuto = (r) => r.config === config && r.motionSource === 'auto' && !r.motionFill && !r.error;
+      const auto = rows.find(isAuto) ?? hrLrRows().find(isAuto);
+      const modes = (motionSource === 'estimate' || motionFill || hrLrFrom) && auto ? ['ar'] : ['hr', 'lr', 'ar'];
       report = await evaluate([dir], {
         model: seg,
         split: 'test',

@@ -30,9 +30,11 @@ done
 packages=(build-essential cmake pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev valgrind clang-format ffmpeg redis-server)
 # python3-torch (with numpy): python/ (PyPI is not needed); python3-pytest: python/tests;
 # python3-pil: images in python/; python3-flake8: npm run lint (python/'s linter); python3-pip,
-# -setuptools, -wheel: the editable install of python/ below. They run on Debian's /usr/bin/python3.
+# -setuptools, -wheel: the editable install of python/ below; python3-onnx: reading a bundle's
+# networks back into PyTorch (python/arseg/bundle_import.py; python/tests/test_bundle_import.py and
+# test_creff_tune.py). They run on Debian's /usr/bin/python3.
 if ((python)); then
-  packages+=(python3 python3-numpy python3-torch python3-pytest python3-pil python3-flake8)
+  packages+=(python3 python3-numpy python3-torch python3-pytest python3-pil python3-flake8 python3-onnx)
   packages+=(python3-pip python3-setuptools python3-wheel)
 fi
 # The tests' command-line tools (issue 11: a fresh machine lacked them): ffmpeg and ffprobe (the

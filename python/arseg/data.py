@@ -30,7 +30,8 @@ import numpy as np
 from PIL import Image
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-MVS_CLI = os.path.join(REPO, "dist", "cli", "index.js")
+# ARSEG_MVS_CLI: another built package's CLI (e.g. a checkout whose dist/ is built while this one's is not)
+MVS_CLI = os.environ.get("ARSEG_MVS_CLI") or os.path.join(REPO, "dist", "cli", "index.js")
 
 
 class DatasetError(Exception):

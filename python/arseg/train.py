@@ -343,22 +343,31 @@ class Pairs:
     def batch(self, cfg, stage, step):
         idx = batch_indices(cfg, stage, step, len(self.index))
         ch, cw = cfg[stage]["crop"]
-        a = int(round(1 / self.scale))
-        gop = self.clips[0].dataset.gop
-        lr, warped, target, lab = [], [], [], []
         first = self.clips[0]
+        samples = [self.sample(i, y0, x0, ch, cw, flip)
+                   for (y0, x0, flip), i in zip(crops(cfg, stage, step, len(idx), first.height, first.width), idx)]
+        return collate(samples)
+
+    def sample(self, i, y0, x0, ch, cw, flip):
+        """Pair i cropped at (y0, x0), ch x cw, flipped: (LR crop uint8 HWC, warped keyframe
+        feature, HR feature of frame t, labels)."""
+        a = int(round(1 / self.scale))
+        c, t = self.index[i]
+        clip, feats, rows = self.clips[c], self.arrays[c], self.rows[c]
+        gop = clip.dataset.gop
         f32 = lambda x: torch.from_numpy(np.array(x, np.float32))  # noqa: E731
-        for (y0, x0, flip), i in zip(crops(cfg, stage, step, len(idx), first.height, first.width), idx):
-            c, t = self.index[i]
-            clip, feats, rows = self.clips[c], self.arrays[c], self.rows[c]
-            lr.append(_crop_hwc(clip.lr(self.scale)[t], y0 // a, x0 // a, ch // a, cw // a, flip))
-            key = f32(feats[rows[t - t % gop]]).unsqueeze(0)
-            motion = f32(clip.motion()[t][:, y0:y0 + ch, x0:x0 + cw]).unsqueeze(0)
-            w = self.creff.warp_crop(key, motion, y0, x0)[0]
-            warped.append(w.flip(-1) if flip else w)
-            target.append(torch.from_numpy(_crop(feats[rows[t]], y0, x0, ch, cw, flip).astype(np.float32)))
-            lab.append(_crop(clip.labels()[t], y0, x0, ch, cw, flip))
-        return normalise(np.stack(lr)), torch.stack(warped), torch.stack(target), torch.from_numpy(np.stack(lab)).long()
+        lr = _crop_hwc(clip.lr(self.scale)[t], y0 // a, x0 // a, ch // a, cw // a, flip)
+        key = f32(feats[rows[t - t % gop]]).unsqueeze(0)
+        motion = f32(clip.motion()[t][:, y0:y0 + ch, x0:x0 + cw]).unsqueeze(0)
+        w = self.creff.warp_crop(key, motion, y0, x0)[0]
+        target = torch.from_numpy(_crop(feats[rows[t]], y0, x0, ch, cw, flip).astype(np.float32))
+        return lr, (w.flip(-1) if flip else w), target, _crop(clip.labels()[t], y0, x0, ch, cw, flip)
+
+
+def collate(samples):
+    """A batch of Pairs samples: normalised LR images, warped keyframe features, HR targets, labels."""
+    lr, warped, target, lab = zip(*samples)
+    return normalise(np.stack(lr)), torch.stack(warped), torch.stack(target), torch.from_numpy(np.stack(lab)).long()
 
 
 def class_weights(cfg, clips, classes):
