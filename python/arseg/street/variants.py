@@ -8,6 +8,7 @@ configuration then encodes the same frames at the same bitrate and GOP:
         [--clips 12 --frames 48 --width 320 --height 240 --fps 30]
     python3 -m arseg.street.variants encode [--frames-dir .data/street-frames]
         [--out .data/street-variants] [--configs h264-1ref,h264-x264-defaults,...] [--kbps N]
+        [--passes 2]
 
 `render` writes, per clip of the split, frames.rgb (raw uint8, frames x height x width x 3),
 labels/ and meta.json: the same seeds, frames and labels as `python3 -m arseg.street generate`
@@ -17,14 +18,16 @@ video.mp4, meta.json and labels/ (a symbolic link to the rendered clip's labels)
 
 Configurations (CONFIGS): every one at CamVid's 3 Mbit/s scaled to the frame area (333 kbit/s
 at 320x240, the dataset's default; maxrate 1.5x, a one-second VBV buffer) and GOP 12 from frame
-0 (closed GOPs, no scene-cut keyframes), one encoder thread so the bytes repeat:
+0 (closed GOPs, no scene-cut keyframes), one encoder thread so the bytes repeat, two passes each
+(in one pass the encoders miss the rate by up to 8% on these short clips, x264 and x265 in
+opposite directions, and libvpx by 20-35%; the HR-LR gap, and so AR's share of it, moves with
+the rate):
   h264-1ref           the dataset's own encode (x264 medium, no B-frames, 1 reference, weightp 0)
   h264-x264-defaults  x264 medium's defaults: 3 references, 3 B-frames, B-pyramid, weightp 2
   h264-4ref           as h264-1ref with 4 references
   hevc-x265-defaults  x265 medium's defaults: 3 references, 4 B-frames, B-pyramid
-  vp9                 libvpx-vp9 (good, cpu-used 2), two passes (in one pass libvpx overshoots
-                      the rate by 20-35% on these short clips): no motion vectors in the
-                      bitstream, so the reader estimates the motion (native/motion/estimator.h)
+  vp9                 libvpx-vp9 (good, cpu-used 2): no motion vectors in the bitstream, so
+                      the reader estimates the motion (native/motion/estimator.h)
 """
 import argparse
 import json
@@ -80,7 +83,17 @@ def config_args(name, gop, kbps):
 
 
 CONFIGS = ("h264-1ref", "h264-x264-defaults", "h264-4ref", "hevc-x265-defaults", "vp9")
-TWO_PASS = ("vp9",)
+
+
+def _pass_args(args, n, log_file):
+    """`args` for pass n of 2. ffmpeg's -pass reaches x264 and libvpx; libx265 takes its pass and
+    statistics file through -x265-params."""
+    if "libx265" in args:
+        out = list(args)
+        i = out.index("-x265-params") + 1
+        out[i] = f"{out[i]}:pass={n}:stats={log_file}"
+        return out
+    return [*args, "-pass", str(n), "-passlogfile", log_file]
 
 
 def render_split(out=FRAMES_DIR, split="test", seed=0, clips=12, frames=48, width=320, height=240,
@@ -131,8 +144,12 @@ def render_split(out=FRAMES_DIR, split="test", seed=0, clips=12, frames=48, widt
     return names
 
 
-def encode_variant(frames_dir, out, config, gop=12, kbps=None, log=print):
-    """Encodes every rendered clip of `frames_dir` in `config` into the dataset <out>/<config>."""
+def encode_variant(frames_dir, out, config, gop=12, kbps=None, passes=2, log=print):
+    """Encodes every rendered clip of `frames_dir` in `config` into the dataset <out>/<config>.
+    passes: 2 (the comparison's rate control), or 1 (h264-1ref is then byte for byte the street
+    dataset's own encode of the clip)."""
+    if passes not in (1, 2):
+        raise ValueError(f"passes must be 1 or 2, not {passes!r}")
     with open(os.path.join(frames_dir, "frames.json")) as fh:
         info = json.load(fh)
     split, width, height, fps = info["split"], info["width"], info["height"], info["fps"]
@@ -147,16 +164,16 @@ def encode_variant(frames_dir, out, config, gop=12, kbps=None, log=print):
         tmp = video + ".tmp.mp4"
         head = [FFMPEG, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
                 "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps),
-                "-i", os.path.join(src, "frames.rgb"), "-an", *args]
+                "-i", os.path.join(src, "frames.rgb"), "-an"]
         tail = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1", "-f", "mp4", tmp]
         with tempfile.TemporaryDirectory() as scratch:
-            if config in TWO_PASS:
-                log_file = os.path.join(scratch, "pass")
-                passes = [head + ["-pass", "1", "-passlogfile", log_file, "-f", "null", os.devnull],
-                          head + ["-pass", "2", "-passlogfile", log_file] + tail]
+            log_file = os.path.join(scratch, "pass")
+            if passes == 2:
+                commands = [head + _pass_args(args, 1, log_file) + ["-f", "null", os.devnull],
+                            head + _pass_args(args, 2, log_file) + tail]
             else:
-                passes = [head + tail]
-            for cmd in passes:
+                commands = [head + args + tail]
+            for cmd in commands:
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 if proc.returncode != 0:
                     raise RuntimeError(f"{config}: ffmpeg failed on {name}: {proc.stderr.strip()}")
@@ -168,12 +185,12 @@ def encode_variant(frames_dir, out, config, gop=12, kbps=None, log=print):
             os.symlink(os.path.relpath(os.path.join(src, "labels"), dst), labels)
         with open(os.path.join(src, "meta.json")) as fh:
             meta = json.load(fh)
-        meta.update(gop=gop, kbps=kbps, config=config, encoder=" ".join(args))
+        meta.update(gop=gop, kbps=kbps, passes=passes, config=config, encoder=" ".join(args))
         _write_json(os.path.join(dst, "meta.json"), meta)
     splits = {s: (info["clips"] if s == split else []) for s in ("train", "val", "test")}
     splits.update(width=width, height=height, fps=fps, gop=gop, frames=info["frames"], classes=CLASSES,
                   ignore_index=255, generator=dict(version=GENERATOR_VERSION, seed=info["seed"],
-                                                   params=dict(config=config, kbps=kbps, encoder=" ".join(args))))
+                                                   params=dict(config=config, kbps=kbps, passes=passes, encoder=" ".join(args))))
     _write_json(os.path.join(root, "splits.json"), splits)
     log(f"  {config}: {len(info['clips'])} clips in {root}")
     return root
@@ -196,12 +213,13 @@ def main(argv=None):
     e.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated, of: {', '.join(CONFIGS)}")
     e.add_argument("--gop", type=int, default=12)
     e.add_argument("--kbps", type=int, default=None, help="default: 3000 * W*H / (960*720)")
+    e.add_argument("--passes", type=int, default=2, choices=(1, 2), help="rate control passes (default 2)")
     a = ap.parse_args(argv)
     if a.cmd == "render":
         render_split(a.out, a.split, a.seed, a.clips, a.frames, a.width, a.height, a.fps)
     else:
         for config in a.configs.split(","):
-            encode_variant(a.frames_dir, a.out, config.strip(), a.gop, a.kbps)
+            encode_variant(a.frames_dir, a.out, config.strip(), a.gop, a.kbps, a.passes)
     return 0
 
 
