@@ -188,9 +188,9 @@ def encode_variant(frames_dir, out, config, gop=12, kbps=None, passes=2, log=pri
         meta.update(gop=gop, kbps=kbps, passes=passes, config=config, encoder=" ".join(args))
         _write_json(os.path.join(dst, "meta.json"), meta)
     splits = {s: (info["clips"] if s == split else []) for s in ("train", "val", "test")}
+    params = dict(config=config, kbps=kbps, passes=passes, encoder=" ".join(args))
     splits.update(width=width, height=height, fps=fps, gop=gop, frames=info["frames"], classes=CLASSES,
-                  ignore_index=255, generator=dict(version=GENERATOR_VERSION, seed=info["seed"],
-                                                   params=dict(config=config, kbps=kbps, passes=passes, encoder=" ".join(args))))
+                  ignore_index=255, generator=dict(version=GENERATOR_VERSION, seed=info["seed"], params=params))
     _write_json(os.path.join(root, "splits.json"), splits)
     log(f"  {config}: {len(info['clips'])} clips in {root}")
     return root
