@@ -468,6 +468,7 @@ int main(int argc, char** argv) {
         const BlockField b = rasteriseBlocks(rows.data(), refs.data(), refs.size(), fw, fh, stride);
         const int gw = (fw + stride - 1) / stride, gh = (fh + stride - 1) / stride;
         bool ok = b.width() == gw && b.height() == gh;
+        std::vector<int32_t> distinct;  // what distinctDistances must give
         for (int s = 0; s < 2 && ok; ++s) {
           std::vector<int32_t> ref(static_cast<size_t>(gw) * gh, 0);
           std::vector<float> vx(ref.size(), 0.f), vy(ref.size(), 0.f);
@@ -493,15 +494,22 @@ int main(int argc, char** argv) {
             continue;
           }
           ok = ok && b.hasSlot(s) && b.ref[s] == ref;
+          for (int32_t d : ref)
+            if (d != 0) distinct.push_back(d);
           for (size_t k = 0; ok && k < ref.size(); ++k)
             if (ref[k] != 0) ok = b.vec[s].dx[k] == vx[k] && b.vec[s].dy[k] == vy[k];
         }
+        std::sort(distinct.begin(), distinct.end());
+        distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+        std::vector<int32_t> got;
+        distinctDistances(b, got);
+        ok = ok && got == distinct;
         ++cases;
         same += ok ? 1 : 0;
       }
     }
     expect(cases == 120 && same == cases,
-           "rasterising equals the plain definition: " + std::to_string(same) + " of " + std::to_string(cases));
+           "rasterising (and its distinct distances) equals the plain definition: " + std::to_string(same) + " of " + std::to_string(cases));
   }
 
   {  // the vectorised composition step against its plain loop: bit for bit, on grids of every
