@@ -5,9 +5,9 @@
  * alone; + vectors; + vectors + the accumulated field at stride 8, motionFill 'none': issue
  * 13's 10% target), each decoding the bench clips once in its own process under
  * `valgrind --tool=callgrind`, which counts the instructions executed (Ir). Unlike CPU time on
- * a shared machine, the count does not move with the load: run to run it repeats to a few
- * hundredths of a percent, so it resolves changes of a fraction of a point that timing
- * cannot. A process that only loads the addon is counted too and subtracted from each.
+ * a shared machine, the count does not move with the load: run to run it repeats to about
+ * 0.2% (V8's compilation and garbage collection vary a little), so it resolves changes of a
+ * fraction of a point that timing cannot. A process that only loads the addon is counted too and subtracted from each.
  *
  *   node bench/decode-instructions.js [--codec h264|hevc|both] [--threads 1|0] [--keep DIR]
  *
