@@ -157,26 +157,26 @@ void distinctDistances(const BlockField& b, std::vector<int32_t>& out) {
     if (!b.hasSlot(s)) continue;
     const int32_t* ref = b.ref[s].data();
     const size_t n = b.ref[s].size();
-    // Distances come in long runs (and zeros), in B-pictures mostly two taking turns: skip 4
-    // cells at a time that hold only the last two distances seen, or 0. A distance seen before
-    // those may be appended again: sorted and made unique below.
-    int32_t last = 0, before = 0;
+    int32_t last = 0;
     size_t k = 0;
-    auto see = [&](int32_t d) {
-      if (d == 0 || d == last || d == before) return;
-      out.push_back(d);
-      before = last;
-      last = d;
-    };
+    // Distances come in long runs (and zeros): skip 4 cells at a time that hold only `last` or 0.
     typedef int32_t Quad __attribute__((vector_size(16)));
     for (; k + 4 <= n; k += 4) {
       Quad q;
       std::memcpy(&q, ref + k, sizeof q);
-      const Quad seen = (q == 0) | (q == last) | (q == before);
+      const Quad seen = (q == 0) | (q == last);
       if (seen[0] & seen[1] & seen[2] & seen[3]) continue;
-      for (size_t c = k; c < k + 4; ++c) see(ref[c]);
+      for (size_t c = k; c < k + 4; ++c)
+        if (ref[c] != 0 && ref[c] != last) {
+          out.push_back(ref[c]);
+          last = ref[c];
+        }
     }
-    for (; k < n; ++k) see(ref[k]);
+    for (; k < n; ++k)
+      if (ref[k] != 0 && ref[k] != last) {
+        out.push_back(ref[k]);
+        last = ref[k];
+      }
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
