@@ -490,7 +490,8 @@ int main(int argc, char** argv) {
               }
           }
           if (!any) {
-            ok = ok && (!b.hasSlot(s) || std::all_of(b.ref[s].begin(), b.ref[s].end(), [](int32_t d) { return d == 0; }));
+            ok = ok &&
+                 (!b.hasSlot(s) || std::all_of(b.ref[s].begin(), b.ref[s].end(), [](int32_t d) { return d == 0; }));
             continue;
           }
           ok = ok && b.hasSlot(s) && b.ref[s] == ref;
@@ -508,8 +509,8 @@ int main(int argc, char** argv) {
         same += ok ? 1 : 0;
       }
     }
-    expect(cases == 120 && same == cases,
-           "rasterising (and its distinct distances) equals the plain definition: " + std::to_string(same) + " of " + std::to_string(cases));
+    expect(cases == 120 && same == cases, "rasterising (and its distinct distances) equals the plain definition: " +
+                                              std::to_string(same) + " of " + std::to_string(cases));
   }
 
   {  // the vectorised composition step against its plain loop: bit for bit, on grids of every
