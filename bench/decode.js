@@ -17,7 +17,9 @@
  *
  * Two measures: wall-clock fps, and the CPU time the process spent (user + system, all its
  * threads), per frame. On a shared machine the CPU time is the steadier measure of cost: a
- * configuration waiting for cores others hold loses wall time, not CPU time.
+ * configuration waiting for cores others hold loses wall time, not CPU time. It still moves by
+ * several points between runs there; bench/decode-instructions.js counts the same
+ * configurations' instructions under callgrind, which the load does not move.
  */
 const path = require('node:path');
 const { openVideo, libavVersions } = require('../dist');

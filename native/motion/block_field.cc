@@ -26,9 +26,11 @@ void resetSlot(BlockField& field, int s, int gw, int gh, int stride) {
   field.ref[s].assign(n, 0);
 }
 
-template <typename CeilDiv>
+// ceilBy(a): ceil(a / (2 * stride)); floorBy(a) the floor; aligned(x0, y0, w, h): whether
+// doubled edges x0, y0 and sizes w, h put every edge of the block on a cell boundary.
+template <typename CeilDiv, typename FloorDiv, typename Aligned>
 void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int frameWidth, int frameHeight, int stride,
-               BlockField& field, CeilDiv ceilBy) {
+               BlockField& field, CeilDiv ceilBy, FloorDiv floorBy, Aligned aligned) {
   const int gw = (frameWidth + stride - 1) / stride, gh = (frameHeight + stride - 1) / stride;
   resetSlot(field, 0, gw, gh, stride);
   field.ref[1].clear();  // slot 1 comes with the first vector that has source > 0
@@ -60,11 +62,28 @@ void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int fr
     // the cells inside are those with 2 * x0 <= 2 * j * stride + stride - 1 < 2 * x1.
     const int x0 = 2 * dstX - w, x1 = 2 * dstX + w;  // doubled block edges
     const int y0 = 2 * dstY - h, y1 = 2 * dstY + h;
-    const int j0 = std::max(0, ceilBy(x0 - off));
-    const int j1 = std::min(gw - 1, ceilBy(x1 - off) - 1);
-    const int i0 = std::max(0, ceilBy(y0 - off));
-    const int i1 = std::min(gh - 1, ceilBy(y1 - off) - 1);
-    if ((j0 > j1) | (i0 > i1)) continue;
+    int j0, j1, i0, i1;
+    if (aligned(x0, y0, w, h)) {
+      // Edges on cell boundaries (a macroblock or larger at stride 8, 4): the cells are those
+      // the block's pixels span, the same as the general bounds give, with fewer operations.
+      j0 = floorBy(x0);
+      i0 = floorBy(y0);
+      j1 = floorBy(x1) - 1;
+      i1 = floorBy(y1) - 1;
+      if ((j0 < 0) | (i0 < 0) | (j1 >= gw) | (i1 >= gh)) {
+        j0 = std::max(0, j0);
+        i0 = std::max(0, i0);
+        j1 = std::min(gw - 1, j1);
+        i1 = std::min(gh - 1, i1);
+        if ((j0 > j1) | (i0 > i1)) continue;
+      }
+    } else {
+      j0 = std::max(0, ceilBy(x0 - off));
+      j1 = std::min(gw - 1, ceilBy(x1 - off) - 1);
+      i0 = std::max(0, ceilBy(y0 - off));
+      i1 = std::min(gh - 1, ceilBy(y1 - off) - 1);
+      if ((j0 > j1) | (i0 > i1)) continue;
+    }
     // (motion_x, motion_y) / motion_scale; a power-of-two scale (4 in H.264 and HEVC) as a
     // multiplication by its reciprocal, which is exact, not a division per block.
     if (scale != lastScale) {
@@ -109,10 +128,19 @@ void rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count, 
   const int den = 2 * stride;  // the doubled cell size
   if ((den & (den - 1)) == 0) {
     const int shift = __builtin_ctz(static_cast<unsigned>(den));
-    rasterise(vectors, refs, count, frameWidth, frameHeight, stride, field,
-              [shift](int a) { return ceilShift(a, shift); });
+    // Doubled edges multiples of 2 * stride, sizes multiples of stride: one test for the four.
+    const unsigned edgeMask = static_cast<unsigned>(den - 1), sizeMask = static_cast<unsigned>(stride - 1);
+    rasterise(
+        vectors, refs, count, frameWidth, frameHeight, stride, field, [shift](int a) { return ceilShift(a, shift); },
+        [shift](int a) { return a >> shift; },
+        [edgeMask, sizeMask](int x0, int y0, int w, int h) {
+          return (((static_cast<unsigned>(x0) | static_cast<unsigned>(y0)) & edgeMask) |
+                  ((static_cast<unsigned>(w) | static_cast<unsigned>(h)) & sizeMask)) == 0;
+        });
   } else {
-    rasterise(vectors, refs, count, frameWidth, frameHeight, stride, field, [den](int a) { return ceilDiv(a, den); });
+    rasterise(
+        vectors, refs, count, frameWidth, frameHeight, stride, field, [den](int a) { return ceilDiv(a, den); },
+        [](int a) { return a; }, [](int, int, int, int) { return false; });
   }
 }
 

@@ -130,6 +130,9 @@ void ReferenceResolver::release(bool atEnd, std::vector<DecodedFrame>& ready) {
   while (!pending_.empty() && resolvable(pending_.front(), atEnd)) {
     resolve(pending_.front(), atEnd);
     ready.push_back(std::move(pending_.front().frame));
+    // The next frame's export takes this storage (motion_vectors.cc, sizeForOverwrite): no
+    // allocation and zero-fill per frame.
+    RecycledStorage<int64_t>::give(std::move(pending_.front().refPictures));
     pending_.pop_front();
   }
 }

@@ -540,6 +540,78 @@ int main(int argc, char** argv) {
     }
   }
 
+  {  // rasterising against the plain definition (a cell takes the last block of its slot whose
+     // span holds the cell's centre), on blocks aligned to the cells (the fast bounds) and not,
+     // partly or wholly outside the frame, at power-of-two strides and others
+    uint32_t seed = 777;
+    auto rnd = [&seed](int n) {
+      seed = seed * 1664525u + 1013904223u;
+      return static_cast<int>((seed >> 8) % static_cast<uint32_t>(n));
+    };
+    int cases = 0, same = 0;
+    for (int stride : {1, 2, 3, 4, 8, 16}) {
+      for (int round = 0; round < 20; ++round) {
+        const int fw = 24 + rnd(80), fh = 16 + rnd(60);
+        std::vector<int32_t> rows, refs;
+        const int count = 1 + rnd(60);
+        for (int n = 0; n < count; ++n) {
+          const int sizes[] = {4, 8, 16, 32, 64, 6, 12};
+          const int w = sizes[rnd(7)], h = sizes[rnd(7)];
+          // aligned to 4 px mostly (codec blocks), sometimes anywhere, some beyond the frame
+          const int x = rnd(3) ? 4 * (rnd(fw / 4 + 8) - 4) : rnd(fw + 40) - 20;
+          const int y = rnd(3) ? 4 * (rnd(fh / 4 + 8) - 4) : rnd(fh + 40) - 20;
+          const int32_t row[10] = {rnd(2) ? -1 : 1, w, h, 0, 0, x + w / 2, y + h / 2, rnd(64) - 32, rnd(64) - 32, 4};
+          rows.insert(rows.end(), row, row + 10);
+          refs.push_back(rnd(5) - 2);
+        }
+        const BlockField b = rasteriseBlocks(rows.data(), refs.data(), refs.size(), fw, fh, stride);
+        const int gw = (fw + stride - 1) / stride, gh = (fh + stride - 1) / stride;
+        bool ok = b.width() == gw && b.height() == gh;
+        std::vector<int32_t> distinct;  // what distinctDistances must give
+        for (int s = 0; s < 2 && ok; ++s) {
+          std::vector<int32_t> ref(static_cast<size_t>(gw) * gh, 0);
+          std::vector<float> vx(ref.size(), 0.f), vy(ref.size(), 0.f);
+          bool any = false;
+          for (size_t n = 0; n < refs.size(); ++n) {
+            const int32_t* r = rows.data() + 10 * n;
+            if ((r[0] > 0 ? 1 : 0) != s || refs[n] == 0) continue;
+            any = true;
+            for (int i = 0; i < gh; ++i)
+              for (int j = 0; j < gw; ++j) {
+                // centres and edges doubled: 2 * (j * stride) + stride - 1 against 2 * dst -+ w
+                const int cx = 2 * j * stride + stride - 1, cy = 2 * i * stride + stride - 1;
+                if (cx < 2 * r[5] - r[1] || cx >= 2 * r[5] + r[1] || cy < 2 * r[6] - r[2] || cy >= 2 * r[6] + r[2])
+                  continue;
+                const size_t k = static_cast<size_t>(i) * gw + j;
+                ref[k] = refs[n];
+                vx[k] = static_cast<float>(r[7]) / 4.f;
+                vy[k] = static_cast<float>(r[8]) / 4.f;
+              }
+          }
+          if (!any) {
+            ok = ok &&
+                 (!b.hasSlot(s) || std::all_of(b.ref[s].begin(), b.ref[s].end(), [](int32_t d) { return d == 0; }));
+            continue;
+          }
+          ok = ok && b.hasSlot(s) && b.ref[s] == ref;
+          for (int32_t d : ref)
+            if (d != 0) distinct.push_back(d);
+          for (size_t k = 0; ok && k < ref.size(); ++k)
+            if (ref[k] != 0) ok = b.vec[s].dx[k] == vx[k] && b.vec[s].dy[k] == vy[k];
+        }
+        std::sort(distinct.begin(), distinct.end());
+        distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+        std::vector<int32_t> got;
+        distinctDistances(b, got);
+        ok = ok && got == distinct;
+        ++cases;
+        same += ok ? 1 : 0;
+      }
+    }
+    expect(cases == 120 && same == cases, "rasterising (and its distinct distances) equals the plain definition: " +
+                                              std::to_string(same) + " of " + std::to_string(cases));
+  }
+
   {  // the vectorised composition step against its plain loop: bit for bit, on grids of every
      // width around the vector widths, one or two slots, several distances (one missing, one
      // the chain's root), motion that lands off the grid, with and without a fallback field

@@ -47,18 +47,18 @@ bool codecMotionIsExact(AVCodecID id) {
 }
 
 void exportMotionVectors(const AVFrame* frame, std::vector<int32_t>& out, std::vector<int64_t>& refPictures) {
-  out.clear();
-  refPictures.clear();
   const AVFrameSideData* sd = av_frame_get_side_data(frame, AV_FRAME_DATA_MOTION_VECTORS);
-  if (!sd) return;
+  if (!sd) {
+    out.clear();
+    refPictures.clear();
+    return;
+  }
   const auto* mvs = reinterpret_cast<const AVMotionVector*>(sd->data);
   const size_t count = sd->size / sizeof(AVMotionVector);
-  // Sized first and written through a pointer: appending row by row costs a capacity check
-  // and a small copy call per row, more than the zero-fill of the resize (on storage that
-  // earlier frames' arrays left, recycled_storage.h, so the pages are mapped already).
-  emptyWithCapacity(out, count * kVectorColumns);
-  out.resize(count * kVectorColumns);
-  refPictures.resize(count);
+  // Sized first and written through a pointer (appending row by row costs a capacity check and
+  // a small copy call per row), without zero-filling what the loop overwrites.
+  sizeForOverwrite(out, count * kVectorColumns);
+  sizeForOverwrite(refPictures, count);
   int32_t* row = out.data();
   int64_t* refs = refPictures.data();
   for (size_t i = 0; i < count; ++i, row += kVectorColumns) {
