@@ -498,17 +498,37 @@ std::vector<Between> betweenCentres(const std::vector<int>& o, std::vector<float
   return out;
 }
 
-// The field at the points (xs[j], ys[i]) of a level (clamped into the picture), from the four
+// Query points (xs[j], ys[i]) on one level, clamped into it, and where each falls between the
+// level's patch centres: computed once per level and read both by the marking of the patches a
+// partial estimate needs and by densifyGrid.
+struct QueryGrid {
+  std::vector<float> xs, ys;
+  std::vector<Between> cols, rows;
+};
+
+QueryGrid queryGrid(const std::vector<int>& ox, const std::vector<int>& oy, int width, int height,
+                    std::vector<float> xs, std::vector<float> ys) {
+  QueryGrid q;
+  q.cols = betweenCentres(ox, xs, width);
+  q.rows = betweenCentres(oy, ys, height);
+  q.xs = std::move(xs);
+  q.ys = std::move(ys);
+  return q;
+}
+
+// The field at the points of `q` on a level, from the four
 // patches whose centres surround each point: their bilinear weights, each multiplied by how well
 // that patch explains the point (1 / max(1, |previous(q + u) - current(q)|)), so that the field
 // is smooth where the patches agree and follows the right patch at a motion boundary.
 // `emit(i, j, u, v, matched)`; matched: the matched patches carry at least half the weight.
 // `need`, if not null, holds one flag per point (row-major): only flagged points are computed.
 template <typename Emit>
-void densifyGrid(const PyramidLevel& cur, const PyramidLevel& ref, const PatchField& pf, std::vector<float> xs,
-                 std::vector<float> ys, const uint8_t* need, Emit&& emit) {
-  const std::vector<Between> cols = betweenCentres(pf.ox, xs, cur.width);
-  const std::vector<Between> rows = betweenCentres(pf.oy, ys, cur.height);
+void densifyGrid(const PyramidLevel& cur, const PyramidLevel& ref, const PatchField& pf, const QueryGrid& q,
+                 const uint8_t* need, Emit&& emit) {
+  const std::vector<float>& xs = q.xs;
+  const std::vector<float>& ys = q.ys;
+  const std::vector<Between>& cols = q.cols;
+  const std::vector<Between>& rows = q.rows;
   const size_t nx = pf.ox.size();
   for (size_t i = 0; i < ys.size(); ++i) {
     const float qy = ys[i];
@@ -569,6 +589,13 @@ void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const Motion
     ox[k] = patchOrigins(cur.levels[k].width, o.patchStride);
     oy[k] = patchOrigins(cur.levels[k].height, o.patchStride);
   }
+  // The points each level is sampled at: level 0 at the output cells, level k + 1 at level k's
+  // patch centres (the start of their search).
+  std::vector<QueryGrid> queries(levels);
+  queries[0] = queryGrid(ox[0], oy[0], cur.levels[0].width, cur.levels[0].height, std::move(outXs), std::move(outYs));
+  for (int k = 0; k + 1 < levels; ++k)
+    queries[k + 1] = queryGrid(ox[k + 1], oy[k + 1], cur.levels[k + 1].width, cur.levels[k + 1].height,
+                               centresBelow(ox[k]), centresBelow(oy[k]));
   // With `wanted`: the patches each level must search, from the finest down. A patch's search
   // depends only on its start (the coarser field at its centre, from the four coarser patches
   // around it) and the pictures, so searching just these gives the wanted cells the values of
@@ -580,27 +607,22 @@ void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const Motion
       out.matched.clear();
       return;
     }
-    // Marks the patches (origins px, py of a level width x height) that densifyGrid reads for
-    // the flagged points (xs[j], ys[i]).
-    auto mark = [](const std::vector<int>& px, const std::vector<int>& py, int width, int height, std::vector<float> xs,
-                   std::vector<float> ys, const uint8_t* flags, std::vector<uint8_t>& patches) {
-      const std::vector<Between> cols = betweenCentres(px, xs, width);
-      const std::vector<Between> rows = betweenCentres(py, ys, height);
-      const size_t nx = px.size();
-      patches.assign(nx * py.size(), 0);
-      for (size_t i = 0; i < rows.size(); ++i)
-        for (size_t j = 0; j < cols.size(); ++j) {
-          if (!flags[i * cols.size() + j]) continue;
-          patches[rows[i].lo * nx + cols[j].lo] = 1;
-          patches[rows[i].lo * nx + cols[j].hi] = 1;
-          patches[rows[i].hi * nx + cols[j].lo] = 1;
-          patches[rows[i].hi * nx + cols[j].hi] = 1;
+    // Marks the patches that densifyGrid reads for the flagged points of `q`.
+    auto mark = [](const QueryGrid& q, size_t nx, size_t ny, const uint8_t* flags, std::vector<uint8_t>& patches) {
+      patches.assign(nx * ny, 0);
+      for (size_t i = 0; i < q.rows.size(); ++i)
+        for (size_t j = 0; j < q.cols.size(); ++j) {
+          if (!flags[i * q.cols.size() + j]) continue;
+          const Between &r = q.rows[i], &c = q.cols[j];
+          patches[r.lo * nx + c.lo] = 1;
+          patches[r.lo * nx + c.hi] = 1;
+          patches[r.hi * nx + c.lo] = 1;
+          patches[r.hi * nx + c.hi] = 1;
         }
     };
-    mark(ox[0], oy[0], cur.levels[0].width, cur.levels[0].height, outXs, outYs, wanted->data(), need[0]);
+    mark(queries[0], ox[0].size(), oy[0].size(), wanted->data(), need[0]);
     for (int k = 0; k + 1 < levels; ++k)
-      mark(ox[k + 1], oy[k + 1], cur.levels[k + 1].width, cur.levels[k + 1].height, centresBelow(ox[k]),
-           centresBelow(oy[k]), need[k].data(), need[k + 1]);
+      mark(queries[k + 1], ox[k + 1].size(), oy[k + 1].size(), need[k].data(), need[k + 1]);
   }
   PatchField coarser, pf;
   std::vector<float> altU, altV;
@@ -622,7 +644,7 @@ void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const Motion
     const float scale = static_cast<float>(1 << level);
     const size_t nx = pf.ox.size();
     if (k < levels - 1) {
-      densifyGrid(cur.levels[k + 1], prev.levels[k + 1], coarser, centresBelow(pf.ox), centresBelow(pf.oy), needHere,
+      densifyGrid(cur.levels[k + 1], prev.levels[k + 1], coarser, queries[k + 1], needHere,
                   [&](size_t i, size_t j, float u, float v, bool) {
                     pf.u[i * nx + j] = 2.f * u;
                     pf.v[i * nx + j] = 2.f * v;
@@ -647,8 +669,8 @@ void estimateField(const LumaPyramid& prev, const LumaPyramid& cur, const Motion
     });
     std::swap(coarser, pf);
   }
-  densifyGrid(cur.levels[0], prev.levels[0], coarser, std::move(outXs), std::move(outYs),
-              wanted ? wanted->data() : nullptr, [&](size_t i, size_t j, float u, float v, bool matched) {
+  densifyGrid(cur.levels[0], prev.levels[0], coarser, queries[0], wanted ? wanted->data() : nullptr,
+              [&](size_t i, size_t j, float u, float v, bool matched) {
                 const size_t idx = i * g.width + j;
                 g.dx[idx] = u * outScale;
                 g.dy[idx] = v * outScale;

@@ -253,19 +253,18 @@ int main(int argc, char** argv) {
     // (kept short: valgrind runs this too). The motion fill checks itself on the way: each
     // filled cell against the whole picture estimated from pyramids built afresh, so that a
     // cached pyramid of the wrong picture, or a partial estimate that differs, shows.
-    FramePipeline::FillCheck& check = FramePipeline::fillCheck();
-    check.enabled = true;
+    FillCheck check;
     for (const char* name : {"x264-default.mp4", "x265-default.mp4", "hevc-main10.mp4", "hevc-wpp.mp4",
                              "hevc-tiles.mp4", "object-intra.mp4"}) {
       for (int threads : {1, 3}) {
         FrameRequest req = fullRequest();
         req.threads = threads;
         req.stride = threads == 1 ? 8 : 4;
+        req.fillCheck = &check;
         auto [frames, code] = readAll(dir + "/" + name, req);
         expect(code.empty() && frames >= 12, std::string(name) + " decodes with motion (" + code + ")");
       }
     }
-    check.enabled = false;
     expect(check.fills > 20 && check.reused > 10 && check.cells > 1000 && check.mismatches == 0,
            "motion fill: " + std::to_string(check.fills.load()) + " pictures, " + std::to_string(check.cells.load()) +
                " cells, " + std::to_string(check.reused.load()) + " pyramids reused, " +

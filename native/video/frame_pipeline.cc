@@ -274,8 +274,7 @@ void FramePipeline::fillMotion(const DecodedFrame& f, BlockField& blocks) {
   estimateField(reference, current, nullptr, stride, options, fillEstimate_, &fillWanted_);
   const MotionGrid& e = fillEstimate_.field;
   if (e.width != blocks.width() || e.height != blocks.height()) return;
-  FillCheck& check = fillCheck();
-  if (check.enabled.load(std::memory_order_relaxed)) {
+  if (FillCheck* check = request_.fillCheck) {
     LumaPyramid freshReference, freshCurrent;
     ptrdiff_t linesize = 0;
     const uint8_t* luma = converter_.luma(a, linesize);
@@ -290,9 +289,9 @@ void FramePipeline::fillMotion(const DecodedFrame& f, BlockField& blocks) {
       ++cells;
       mismatches += whole.field.dx[k] != e.dx[k] || whole.field.dy[k] != e.dy[k];
     }
-    check.fills += 1;
-    check.cells += cells;
-    check.mismatches += mismatches;
+    check->fills += 1;
+    check->cells += cells;
+    check->mismatches += mismatches;
   }
   blocks.unexplained.assign(blocks.size(), 0);
   for (size_t k = 0; k < blocks.size(); ++k) {
@@ -308,7 +307,7 @@ void FramePipeline::fillMotion(const DecodedFrame& f, BlockField& blocks) {
 const LumaPyramid& FramePipeline::fillPyramid(int64_t index, const AVFrame* picture, const EstimatorOptions& options) {
   if (const LumaPyramid* p = fillPyramids_.find(index);
       p && p->frameWidth == picture->width && p->frameHeight == picture->height) {
-    if (fillCheck().enabled.load(std::memory_order_relaxed)) fillCheck().reused += 1;
+    if (request_.fillCheck) request_.fillCheck->reused += 1;
     return *p;
   }
   LumaPyramid& p = fillPyramids_.insert(index);
@@ -316,11 +315,6 @@ const LumaPyramid& FramePipeline::fillPyramid(int64_t index, const AVFrame* pict
   const uint8_t* luma = converter_.luma(picture, linesize);
   buildPyramid(luma, linesize, picture->width, picture->height, options, p);
   return p;
-}
-
-FramePipeline::FillCheck& FramePipeline::fillCheck() {
-  static FillCheck check;
-  return check;
 }
 
 void FramePipeline::flush() {

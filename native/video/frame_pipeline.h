@@ -9,7 +9,6 @@
 // estimator.h) enters as blocks whose reference is exactly the previous picture.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -37,18 +36,6 @@ class FramePipeline {
   // several pictures against the same reference, and a filled picture is often the next one's
   // reference. Each is about 1.4 floats per pixel of the finest level (1.3 MB at 1280x720).
   static constexpr size_t kFillPyramids = 4;
-
-  // Self-check of the fill for native/tests/selftest.cc (off otherwise: it doubles the fill's
-  // cost): when `enabled`, every fill also estimates the whole picture from pyramids built
-  // afresh and counts the filled cells whose motion differs by a bit from it.
-  struct FillCheck {
-    std::atomic<bool> enabled{false};
-    std::atomic<int64_t> fills{0};       // pictures filled
-    std::atomic<int64_t> cells{0};       // cells filled
-    std::atomic<int64_t> reused{0};      // pyramids taken from the cache
-    std::atomic<int64_t> mismatches{0};  // filled cells that differ from the fresh full estimate
-  };
-  static FillCheck& fillCheck();
 
   // `nearestAnchorsAreExact`: the codec's references are always the nearest anchors
   // (codecRefsAreNearestAnchors), so vectors without an exact reference are exact anyway.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <climits>
 #include <cstdint>
 #include <string>
@@ -90,6 +91,17 @@ enum class MotionFill {
   None,
 };
 
+// Self-check of MotionFill::Estimate, for native/tests/selftest.cc (a FrameRequest points at one;
+// off otherwise, as it doubles the fill's cost): every fill also estimates the whole picture from
+// pyramids built afresh and counts the filled cells whose motion differs by a bit from it. The
+// counters are atomic so that several pipelines on different threads may share one.
+struct FillCheck {
+  std::atomic<int64_t> fills{0};       // pictures filled
+  std::atomic<int64_t> cells{0};       // cells filled
+  std::atomic<int64_t> reused{0};      // pyramids taken from the cache
+  std::atomic<int64_t> mismatches{0};  // filled cells that differ from the fresh full estimate
+};
+
 struct FrameRequest {
   bool rgb = false;
   std::vector<TensorSpec> tensors;
@@ -105,6 +117,7 @@ struct FrameRequest {
   bool strict = false;                     // a packet the decoder rejects ends the stream with ERR_DECODE
   bool lowDelay = false;                   // each frame out as soon as it is decoded (live packet sources)
   int64_t maxPixels = kDefaultPixelLimit;  // largest width x height accepted; 0 = no limit but the hard ones
+  FillCheck* fillCheck = nullptr;          // tests only: not settable from JS; must outlive the reader
 
   bool needsMotionSideData() const { return vectors || motion != MotionMode::None; }
 };
