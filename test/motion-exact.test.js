@@ -164,7 +164,10 @@ patchedOnly("HEVC vectors are the decoder's prediction units, squares of identic
   const path = require('node:path');
   const shapes = new Set(['4x8', '8x4']);
   for (let s = 8; s <= 64; s *= 2) {
-    shapes.add(`${s}x${s}`).add(`${s}x${s / 2}`).add(`${s / 2}x${s}`);
+    shapes
+      .add(`${s}x${s}`)
+      .add(`${s}x${s / 2}`)
+      .add(`${s / 2}x${s}`);
     if (s >= 16) for (const q of [s / 4, (3 * s) / 4]) shapes.add(`${s}x${q}`).add(`${q}x${s}`);
   }
   const clips = [
@@ -204,14 +207,18 @@ patchedOnly("HEVC vectors are the decoder's prediction units, squares of identic
           const y0 = dstY - h / 2;
           const ctbIndex = Math.floor(y0 / ctb) * ctbWidth + Math.floor(x0 / ctb);
           if (!shapes.has(`${w}x${h}`) || x0 % 4 || y0 % 4) bad.push(`shape ${w}x${h} at ${x0},${y0}`);
-          if (Math.floor((x0 + w - 1) / ctb) !== Math.floor(x0 / ctb) || Math.floor((y0 + h - 1) / ctb) !== Math.floor(y0 / ctb))
+          if (
+            Math.floor((x0 + w - 1) / ctb) !== Math.floor(x0 / ctb) ||
+            Math.floor((y0 + h - 1) / ctb) !== Math.floor(y0 / ctb)
+          )
             bad.push(`${w}x${h} at ${x0},${y0} crosses a CTB edge`);
           if (ctbIndex < lastCtb) bad.push(`CTB ${ctbIndex} after CTB ${lastCtb}`);
           lastCtb = ctbIndex;
           const list = source < 0 ? 0 : 1;
           for (let y = y0; y < y0 + h; y += 4)
             for (let x = x0; x < x0 + w; x += 4)
-              if (covered[list][(y / 4) * (f.width / 4) + x / 4]++) bad.push(`list ${list}: ${w}x${h} at ${x0},${y0} overlaps`);
+              if (covered[list][(y / 4) * (f.width / 4) + x / 4]++)
+                bad.push(`list ${list}: ${w}x${h} at ${x0},${y0} overlaps`);
           const key = `${x0},${y0},${w},${h}`;
           motion.set(key, `${motion.get(key) || ''}${list}:${mx},${my},${f.vectorRefs[r]};`);
           blocks++;
@@ -236,39 +243,59 @@ patchedOnly("HEVC vectors are the decoder's prediction units, squares of identic
   }
 });
 
-patchedOnly('HEVC wavefronts under slice threads (a packet reader of access units): the same vectors as one thread', async (t) => {
-  // A packet reader given access units decodes with slice threads (each frame out at once), so
-  // several threads decode the CTB rows of hevc-wpp.mp4's pictures at once (wavefront), each
-  // recording its own CTBs' prediction units.
-  const { execFileSync } = require('node:child_process');
-  const fs = require('node:fs');
-  const os = require('node:os');
-  const path = require('node:path');
-  const { createPacketReader } = require('../dist');
-  const { splitHevcAccessUnits } = require('./helpers/annexb');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'arseg-hevc-wpp-'));
-  const raw = path.join(dir, 'hevc-wpp.hevc');
-  try {
-    execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', fixture('hevc-wpp.mp4'), '-c', 'copy', '-bsf:v', 'hevc_mp4toannexb', '-f', 'hevc', raw]);
-    const units = splitHevcAccessUnits(fs.readFileSync(raw));
-    const file = await collect(openVideo(fixture('hevc-wpp.mp4'), { vectors: true, threads: 1 }));
-    t.is(units.length, file.length);
-    for (const threads of [1, 4, 4]) {
-      const decoder = createPacketReader({ codec: 'hevc', vectors: true, accessUnits: true, threads });
-      const frames = [];
-      for (const unit of units) frames.push(...(await decoder.decode(unit)));
-      frames.push(...(await decoder.flush()));
-      decoder.close();
-      t.is(frames.length, file.length);
-      frames.forEach((f, i) => {
-        t.deepEqual(Array.from(f.vectors), Array.from(file[i].vectors), `threads ${threads} frame ${i}`);
-        t.deepEqual(Array.from(f.vectorRefs), Array.from(file[i].vectorRefs), `threads ${threads} frame ${i} references`);
-      });
+patchedOnly(
+  'HEVC wavefronts under slice threads (a packet reader of access units): the same vectors as one thread',
+  async (t) => {
+    // A packet reader given access units decodes with slice threads (each frame out at once), so
+    // several threads decode the CTB rows of hevc-wpp.mp4's pictures at once (wavefront), each
+    // recording its own CTBs' prediction units.
+    const { execFileSync } = require('node:child_process');
+    const fs = require('node:fs');
+    const os = require('node:os');
+    const path = require('node:path');
+    const { createPacketReader } = require('../dist');
+    const { splitHevcAccessUnits } = require('./helpers/annexb');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'arseg-hevc-wpp-'));
+    const raw = path.join(dir, 'hevc-wpp.hevc');
+    try {
+      execFileSync('ffmpeg', [
+        '-v',
+        'error',
+        '-y',
+        '-i',
+        fixture('hevc-wpp.mp4'),
+        '-c',
+        'copy',
+        '-bsf:v',
+        'hevc_mp4toannexb',
+        '-f',
+        'hevc',
+        raw,
+      ]);
+      const units = splitHevcAccessUnits(fs.readFileSync(raw));
+      const file = await collect(openVideo(fixture('hevc-wpp.mp4'), { vectors: true, threads: 1 }));
+      t.is(units.length, file.length);
+      for (const threads of [1, 4, 4]) {
+        const decoder = createPacketReader({ codec: 'hevc', vectors: true, accessUnits: true, threads });
+        const frames = [];
+        for (const unit of units) frames.push(...(await decoder.decode(unit)));
+        frames.push(...(await decoder.flush()));
+        decoder.close();
+        t.is(frames.length, file.length);
+        frames.forEach((f, i) => {
+          t.deepEqual(Array.from(f.vectors), Array.from(file[i].vectors), `threads ${threads} frame ${i}`);
+          t.deepEqual(
+            Array.from(f.vectorRefs),
+            Array.from(file[i].vectorRefs),
+            `threads ${threads} frame ${i} references`,
+          );
+        });
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);
 
 patchedOnly('HEVC Main10 decodes to 8-bit outputs with motion', async (t) => {
   const frames = await collect(openVideo(fixture('hevc-main10.mp4'), { rgb: true, motion: 'accumulated' }));
