@@ -153,6 +153,150 @@ patchedOnly('HEVC: vectors from P and B slices; frame threads export the same ve
   }
 });
 
+patchedOnly("HEVC vectors are the decoder's prediction units, squares of identical motion merged", async (t) => {
+  // patches/ffmpeg/0002: one vector per prediction unit and list, recorded as decoded, four
+  // sibling squares with the same motion merged into one; CTBs in raster order. x265's defaults
+  // code square units only; rect=1:amp=1 (encoded here) adds 2NxN, Nx2N and AMP rectangles,
+  // which come out whole (a quadtree over the 4x4 units cut them into squares down to 4x4).
+  const { execFileSync } = require('node:child_process');
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const shapes = new Set(['4x8', '8x4']);
+  for (let s = 8; s <= 64; s *= 2) {
+    shapes
+      .add(`${s}x${s}`)
+      .add(`${s}x${s / 2}`)
+      .add(`${s / 2}x${s}`);
+    if (s >= 16) for (const q of [s / 4, (3 * s) / 4]) shapes.add(`${s}x${q}`).add(`${q}x${s}`);
+  }
+  const clips = [
+    [fixture('x265-default.mp4'), 64],
+    [fixture('x265-p.mp4'), 64],
+    [fixture('hevc-wpp.mp4'), 32],
+    [fixture('hevc-zoom.mp4'), 64],
+    [fixture('hevc-main10.mp4'), 64],
+  ];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'arseg-hevc-rect-'));
+  const rect = path.join(dir, 'rect.mp4');
+  try {
+    execFileSync('ffmpeg', [
+      ...['-v', 'error', '-y', '-i', fixture('zoom.mp4'), '-c:v', 'libx265', '-preset', 'medium', '-crf', '22'],
+      ...['-x265-params', 'rect=1:amp=1:keyint=12:pools=none:frame-threads=1:log-level=error', rect],
+    ]);
+    clips.push([rect, 64]);
+  } catch (err) {
+    t.log(`rect/AMP clip skipped: ffmpeg could not encode with libx265 (${String(err.message).split('\n')[0]})`);
+  }
+  try {
+    for (const [file, ctb] of clips) {
+      const name = path.basename(file);
+      const frames = await collect(openVideo(file, { vectors: true, threads: 1 }));
+      let blocks = 0;
+      let rectangles = 0;
+      for (const f of frames) {
+        const ctbWidth = Math.ceil(f.width / ctb);
+        const cells = (f.width / 4) * (f.height / 4);
+        const covered = [new Uint8Array(cells), new Uint8Array(cells)];
+        const motion = new Map(); // block -> its vectors and references, both lists
+        let lastCtb = -1;
+        const bad = [];
+        for (let r = 0; r < f.vectors.length / 10; r++) {
+          const [source, w, h, , , dstX, dstY, mx, my] = f.vectors.subarray(r * 10, r * 10 + 9);
+          const x0 = dstX - w / 2;
+          const y0 = dstY - h / 2;
+          const ctbIndex = Math.floor(y0 / ctb) * ctbWidth + Math.floor(x0 / ctb);
+          if (!shapes.has(`${w}x${h}`) || x0 % 4 || y0 % 4) bad.push(`shape ${w}x${h} at ${x0},${y0}`);
+          if (
+            Math.floor((x0 + w - 1) / ctb) !== Math.floor(x0 / ctb) ||
+            Math.floor((y0 + h - 1) / ctb) !== Math.floor(y0 / ctb)
+          )
+            bad.push(`${w}x${h} at ${x0},${y0} crosses a CTB edge`);
+          if (ctbIndex < lastCtb) bad.push(`CTB ${ctbIndex} after CTB ${lastCtb}`);
+          lastCtb = ctbIndex;
+          const list = source < 0 ? 0 : 1;
+          for (let y = y0; y < y0 + h; y += 4)
+            for (let x = x0; x < x0 + w; x += 4)
+              if (covered[list][(y / 4) * (f.width / 4) + x / 4]++)
+                bad.push(`list ${list}: ${w}x${h} at ${x0},${y0} overlaps`);
+          const key = `${x0},${y0},${w},${h}`;
+          motion.set(key, `${motion.get(key) || ''}${list}:${mx},${my},${f.vectorRefs[r]};`);
+          blocks++;
+          if (w !== h) rectangles++;
+        }
+        // no square block is the last of four sibling squares that all move alike
+        for (const [key, m] of motion) {
+          const [x0, y0, w, h] = key.split(',').map(Number);
+          if (w !== h || w >= ctb || !(x0 & w) || !(y0 & w)) continue;
+          const px = x0 - w;
+          const py = y0 - w;
+          const siblings = [`${px},${py}`, `${x0},${py}`, `${px},${y0}`].map((p) => motion.get(`${p},${w},${w}`));
+          if (siblings.every((s) => s === m)) bad.push(`four ${w}x${w} squares at ${px},${py} move alike, unmerged`);
+        }
+        t.deepEqual(bad.slice(0, 3), [], `${name} frame ${f.index}`);
+      }
+      t.true(blocks > 100, `${name}: ${blocks} blocks`);
+      if (file === rect) t.true(rectangles > 100, `${name}: ${rectangles} of ${blocks} blocks are rectangles`);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+patchedOnly(
+  'HEVC wavefronts under slice threads (a packet reader of access units): the same vectors as one thread',
+  async (t) => {
+    // A packet reader given access units decodes with slice threads (each frame out at once), so
+    // several threads decode the CTB rows of hevc-wpp.mp4's pictures at once (wavefront), each
+    // recording its own CTBs' prediction units.
+    const { execFileSync } = require('node:child_process');
+    const fs = require('node:fs');
+    const os = require('node:os');
+    const path = require('node:path');
+    const { createPacketReader } = require('../dist');
+    const { splitHevcAccessUnits } = require('./helpers/annexb');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'arseg-hevc-wpp-'));
+    const raw = path.join(dir, 'hevc-wpp.hevc');
+    try {
+      execFileSync('ffmpeg', [
+        '-v',
+        'error',
+        '-y',
+        '-i',
+        fixture('hevc-wpp.mp4'),
+        '-c',
+        'copy',
+        '-bsf:v',
+        'hevc_mp4toannexb',
+        '-f',
+        'hevc',
+        raw,
+      ]);
+      const units = splitHevcAccessUnits(fs.readFileSync(raw));
+      const file = await collect(openVideo(fixture('hevc-wpp.mp4'), { vectors: true, threads: 1 }));
+      t.is(units.length, file.length);
+      for (const threads of [1, 4, 4]) {
+        const decoder = createPacketReader({ codec: 'hevc', vectors: true, accessUnits: true, threads });
+        const frames = [];
+        for (const unit of units) frames.push(...(await decoder.decode(unit)));
+        frames.push(...(await decoder.flush()));
+        decoder.close();
+        t.is(frames.length, file.length);
+        frames.forEach((f, i) => {
+          t.deepEqual(Array.from(f.vectors), Array.from(file[i].vectors), `threads ${threads} frame ${i}`);
+          t.deepEqual(
+            Array.from(f.vectorRefs),
+            Array.from(file[i].vectorRefs),
+            `threads ${threads} frame ${i} references`,
+          );
+        });
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
 patchedOnly('HEVC Main10 decodes to 8-bit outputs with motion', async (t) => {
   const frames = await collect(openVideo(fixture('hevc-main10.mp4'), { rgb: true, motion: 'accumulated' }));
   t.is(frames.length, meta['hevc-main10.mp4'].frames);

@@ -42,4 +42,31 @@ function splitAccessUnits(buf) {
   return aus;
 }
 
-module.exports = { splitAccessUnits, nalUnits };
+/**
+ * Splits an Annex-B HEVC stream into access units: a new unit starts at an access unit
+ * delimiter (35), at parameter sets or a prefix SEI (32-34, 39) that follow a picture's slices,
+ * or at a slice (types 0-31) with first_slice_segment_in_pic_flag set (the top bit after the
+ * two-byte NAL header) that follows one.
+ */
+function splitHevcAccessUnits(buf) {
+  const aus = [];
+  let auStart = null;
+  let sawSlice = false;
+  for (const u of nalUnits(buf)) {
+    const type = (buf[u.header] >> 1) & 0x3f;
+    const isSlice = type < 32;
+    const firstSlice = isSlice && (buf[u.header + 2] & 0x80) !== 0;
+    const startsUnit = type === 35 || ((type >= 32 && type <= 34) || type === 39 ? sawSlice : firstSlice && sawSlice);
+    if (auStart === null) auStart = u.start;
+    else if (startsUnit) {
+      aus.push(buf.subarray(auStart, u.start));
+      auStart = u.start;
+      sawSlice = false;
+    }
+    if (isSlice) sawSlice = true;
+  }
+  if (auStart !== null) aus.push(buf.subarray(auStart));
+  return aus;
+}
+
+module.exports = { splitAccessUnits, splitHevcAccessUnits, nalUnits };
