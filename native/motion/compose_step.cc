@@ -6,10 +6,6 @@
 
 #include "../common/simd.h"
 
-#if ARSEG_X86_TARGETS
-#include <immintrin.h>
-#endif
-
 namespace arseg {
 
 namespace {
@@ -157,30 +153,6 @@ ARSEG_INLINE typename L::I loadInts(const int32_t* p) {
   return v;
 }
 
-// Bit l set where lane l of a comparison result (-1 or 0) is set. GCC's target builtins are
-// checked where they are expanded, after these are inlined into the function compiled for
-// the level (an intrinsic, being a function with its own target, would refuse to inline into
-// the kernel templates first).
-#if ARSEG_X86_TARGETS && !defined(__clang__)
-ARSEG_INLINE unsigned laneBits(Lanes<4>::I m) {
-  return static_cast<unsigned>(_mm_movemask_ps(reinterpret_cast<__m128>(m)));
-}
-ARSEG_INLINE unsigned laneBits(Lanes<8>::I m) {
-  typedef float V8 __attribute__((vector_size(32)));
-  return static_cast<unsigned>(__builtin_ia32_movmskps256(reinterpret_cast<V8>(m)));
-}
-ARSEG_INLINE unsigned laneBits(Lanes<16>::I m) {
-  return static_cast<unsigned>(__builtin_ia32_ptestmd512(m, m, static_cast<unsigned short>(0xFFFF)));
-}
-#else
-template <typename I>
-ARSEG_INLINE unsigned laneBits(I m) {
-  unsigned bits = 0;
-  for (int l = 0; l < static_cast<int>(sizeof(I) / sizeof(int32_t)); ++l) bits |= (m[l] != 0 ? 1u : 0u) << l;
-  return bits;
-}
-#endif
-
 // Samples source r where the lanes `m` (bits mBits) of cells (i, j..j+N-1) land after moving
 // by (vx, vy) = (vxs[l], vys[l]) in lane l. Mostly the lanes land on consecutive cells of one
 // row, away from the grid's right and bottom edges (uniform motion over the lanes' blocks):
@@ -196,7 +168,9 @@ ARSEG_INLINE unsigned sampleLanes(const Step& st, const Source& r, int i, int j,
   using I = typename L::I;
   constexpr int N = L::kCount;
   F u = jf + unfused(vx * r.inv), v = fi + unfused(vy * r.inv);
-  const F uMin = F{} + r.uMin, uMax = F{} + r.uMax, vMin = F{} + r.vMin, vMax = F{} + r.vMax;
+  // Broadcasts: x - 0 is x for every x, so the compiler drops the subtraction (0 + x is not,
+  // for x = -0, and cost an addition per bound and vector).
+  const F uMin = r.uMin - F{}, uMax = r.uMax - F{}, vMin = r.vMin - F{}, vMax = r.vMax - F{};
   u = u < uMin ? uMin : u;
   u = u > uMax ? uMax : u;
   v = v < vMin ? vMin : v;
@@ -238,7 +212,7 @@ ARSEG_INLINE void stepLanes(const Step& st, int i, int j, typename L::I iota) {
   using I = typename L::I;
   const size_t k = static_cast<size_t>(i) * st.gw + j;
   const F jf = __builtin_convertvector(iota + j, F);
-  const F fi = F{} + static_cast<float>(i);
+  const F fi = static_cast<float>(i) - F{};
   F sumX = F{}, sumY = F{};
   I n = I{};
   unsigned redo = 0;  // lanes to compute one cell at a time
