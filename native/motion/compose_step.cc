@@ -180,13 +180,23 @@ ARSEG_INLINE unsigned sampleLanes(const Step& st, const Source& r, int i, int j,
   const F fu = u - __builtin_convertvector(j0, F);
   const F fv = v - __builtin_convertvector(i0, F);
   // The row and column the lanes land on, from the middle lane (with the majority at the left
-  // edge and at the right), computed again in scalar code as the lanes do: reading a lane of
-  // a vector just computed stalls on the store (AVX-512 most).
+  // edge and at the right). With 8 lanes (AVX2, AVX-512) the lane is picked out in registers
+  // (a variable permute, vpermd); reading a lane through memory would stall on the store
+  // (AVX-512 most), so 4 lanes (baseline SSE2, which has no variable permute) compute it again
+  // in scalar code as the lanes do. Both give the lane's values exactly.
   const int mid = (mBits >> (N / 2)) & 1 ? N / 2 : __builtin_ctz(mBits);
-  float um = (j + mid) + unfused(vxs[mid] * r.inv), vm = i + unfused(vys[mid] * r.inv);
-  um = um < r.uMin ? r.uMin : (um > r.uMax ? r.uMax : um);
-  vm = vm < r.vMin ? r.vMin : (vm > r.vMax ? r.vMax : vm);
-  const int c0 = static_cast<int>(um) - mid, r0 = static_cast<int>(vm);
+  int c0, r0;
+  if constexpr (N == 8) {
+    const I pick = I{} + mid;
+    c0 = __builtin_shuffle(j0, pick)[0] - mid;
+    r0 = __builtin_shuffle(i0, pick)[0];
+  } else {
+    float um = (j + mid) + unfused(vxs[mid] * r.inv), vm = i + unfused(vys[mid] * r.inv);
+    um = um < r.uMin ? r.uMin : (um > r.uMax ? r.uMax : um);
+    vm = vm < r.vMin ? r.vMin : (vm > r.vMax ? r.vMax : vm);
+    c0 = static_cast<int>(um) - mid;
+    r0 = static_cast<int>(vm);
+  }
   const int gw = st.gw;
   const ptrdiff_t base = static_cast<ptrdiff_t>(r0) * gw + c0;
   if (!(r0 + 1 < st.gh && base >= 0 && static_cast<size_t>(base) + gw + N + 1 <= st.size)) return mBits;
@@ -205,8 +215,9 @@ ARSEG_INLINE unsigned sampleLanes(const Step& st, const Source& r, int i, int j,
   return laneBits(m & ((j0 - iota != c0) | (i0 != r0) | (j0 + 1 >= gw)));
 }
 
-// Cells (i, j..j+N-1): stepCell for N cells at once.
-template <typename L>
+// Cells (i, j..j+N-1): stepCell for N cells at once. kSlots: 2 where the blocks have slot 1
+// (B pictures), else 1 (compiled apart: no test of the missing slot per vector).
+template <typename L, int kSlots>
 ARSEG_INLINE void stepLanes(const Step& st, int i, int j, typename L::I iota) {
   using F = typename L::F;
   using I = typename L::I;
@@ -216,7 +227,7 @@ ARSEG_INLINE void stepLanes(const Step& st, int i, int j, typename L::I iota) {
   F sumX = F{}, sumY = F{};
   I n = I{};
   unsigned redo = 0;  // lanes to compute one cell at a time
-  for (int s = 0; s < 2; ++s) {
+  for (int s = 0; s < kSlots; ++s) {
     if (!st.has[s]) continue;
     const I d = loadInts<L>(st.ref[s] + k);
     unsigned todo = laneBits(d != 0);
@@ -251,7 +262,7 @@ ARSEG_INLINE void stepLanes(const Step& st, int i, int j, typename L::I iota) {
   for (; redo; redo &= redo - 1) stepCell(st, i, j + __builtin_ctz(redo));
 }
 
-template <typename L>
+template <typename L, int kSlots>
 ARSEG_INLINE void stepRows(const Step& st) {
   using I = typename L::I;
   constexpr int N = L::kCount;
@@ -263,10 +274,10 @@ ARSEG_INLINE void stepRows(const Step& st) {
       continue;
     }
     int j = 0;
-    for (; j + N <= st.gw; j += N) stepLanes<L>(st, i, j, iota);
+    for (; j + N <= st.gw; j += N) stepLanes<L, kSlots>(st, i, j, iota);
     // The ragged end as one whole vector ending at the row's end: it rewrites a few cells with
     // the same values (out is none of the inputs).
-    if (j < st.gw) stepLanes<L>(st, i, st.gw - N, iota);
+    if (j < st.gw) stepLanes<L, kSlots>(st, i, st.gw - N, iota);
   }
 }
 
@@ -280,8 +291,11 @@ void composeStep(const BlockField& blocks, const StepReference* refs, size_t ref
   // cache lines (the corners are one cell apart), and measured the step took twice as long
   // as with 8 (bench/decode.js, perf). The AVX-512 level runs the 8-lane loop.
   simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA {
-    using L = decltype(lanes);
-    stepRows<std::conditional_t<(L::kCount > 8), Lanes<8>, L>>(st);
+    using L = std::conditional_t<(decltype(lanes)::kCount > 8), Lanes<8>, decltype(lanes)>;
+    if (st.has[1])
+      stepRows<L, 2>(st);
+    else
+      stepRows<L, 1>(st);
   });
 }
 
