@@ -17,6 +17,10 @@
 #include <cstring>
 #include <utility>
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(ARSEG_NO_CLONES) && !defined(__clang__)
+#include <immintrin.h>  // laneBits: _mm_movemask_ps
+#endif
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(ARSEG_NO_CLONES)
 #define ARSEG_X86_TARGETS 1
 #define ARSEG_TARGET_AVX512 __attribute__((target("avx512f")))
@@ -103,6 +107,30 @@ ARSEG_INLINE void storeLowBytes(uint8_t* p, typename L::I v) {
   const typename L::B bytes = lowBytes<L>(v, std::make_index_sequence<L::kCount>{});
   std::memcpy(p, &bytes, sizeof bytes);
 }
+
+// Bit l set where lane l of a comparison result (-1 or 0) is set. GCC's target builtins are
+// checked where they are expanded, after these are inlined into the function compiled for
+// the level (an intrinsic, being a function with its own target, would refuse to inline into
+// the kernel templates first).
+#if ARSEG_X86_TARGETS && !defined(__clang__)
+ARSEG_INLINE unsigned laneBits(Lanes<4>::I m) {
+  return static_cast<unsigned>(_mm_movemask_ps(reinterpret_cast<__m128>(m)));
+}
+ARSEG_INLINE unsigned laneBits(Lanes<8>::I m) {
+  typedef float V8 __attribute__((vector_size(32)));
+  return static_cast<unsigned>(__builtin_ia32_movmskps256(reinterpret_cast<V8>(m)));
+}
+ARSEG_INLINE unsigned laneBits(Lanes<16>::I m) {
+  return static_cast<unsigned>(__builtin_ia32_ptestmd512(m, m, static_cast<unsigned short>(0xFFFF)));
+}
+#else
+template <typename I>
+ARSEG_INLINE unsigned laneBits(I m) {
+  unsigned bits = 0;
+  for (int l = 0; l < static_cast<int>(sizeof(I) / sizeof(int32_t)); ++l) bits |= (m[l] != 0 ? 1u : 0u) << l;
+  return bits;
+}
+#endif
 
 enum class SimdLevel { Baseline, Avx2, Avx512 };
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "../common/simd.h"
+
 namespace arseg {
 
 namespace {
@@ -151,33 +153,53 @@ BlockField rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t c
   return field;
 }
 
+namespace {
+
+// Appends the distances of ref[0..n) that differ from the one before them (zeros skipped):
+// distances come in long runs, so whole vectors of cells that hold only the last one seen, or
+// zero, are skipped with one comparison; the rest is the plain scan, which this matches for
+// any vector width (a skipped vector would have appended nothing).
+template <typename L>
+ARSEG_INLINE void appendRuns(const int32_t* ref, size_t n, std::vector<int32_t>& out) {
+  using I = typename L::I;
+  constexpr int N = L::kCount;
+  int32_t last = 0;
+  size_t k = 0;
+  for (; k + N <= n; k += N) {
+    I q;
+    std::memcpy(&q, ref + k, sizeof q);
+    if (!laneBits((q != 0) & (q != last))) continue;
+    for (size_t c = k; c < k + N; ++c)
+      if (ref[c] != 0 && ref[c] != last) {
+        out.push_back(ref[c]);
+        last = ref[c];
+      }
+  }
+  for (; k < n; ++k)
+    if (ref[k] != 0 && ref[k] != last) {
+      out.push_back(ref[k]);
+      last = ref[k];
+    }
+}
+
+}  // namespace
+
 void distinctDistances(const BlockField& b, std::vector<int32_t>& out) {
   out.clear();
   for (int s = 0; s < 2; ++s) {
     if (!b.hasSlot(s)) continue;
-    const int32_t* ref = b.ref[s].data();
-    const size_t n = b.ref[s].size();
-    int32_t last = 0;
-    size_t k = 0;
-    // Distances come in long runs (and zeros): skip 4 cells at a time that hold only `last` or 0.
-    typedef int32_t Quad __attribute__((vector_size(16)));
-    for (; k + 4 <= n; k += 4) {
-      Quad q;
-      std::memcpy(&q, ref + k, sizeof q);
-      const Quad seen = (q == 0) | (q == last);
-      if (seen[0] & seen[1] & seen[2] & seen[3]) continue;
-      for (size_t c = k; c < k + 4; ++c)
-        if (ref[c] != 0 && ref[c] != last) {
-          out.push_back(ref[c]);
-          last = ref[c];
-        }
-    }
-    for (; k < n; ++k)
-      if (ref[k] != 0 && ref[k] != last) {
-        out.push_back(ref[k]);
-        last = ref[k];
-      }
+    simdDispatch([&](auto lanes)
+                     ARSEG_INLINE_LAMBDA { appendRuns<decltype(lanes)>(b.ref[s].data(), b.ref[s].size(), out); });
   }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+}
+
+void distinctDistancesReference(const BlockField& b, std::vector<int32_t>& out) {
+  out.clear();
+  for (int s = 0; s < 2; ++s)
+    for (size_t k = 0; b.hasSlot(s) && k < b.ref[s].size(); ++k)
+      if (b.ref[s][k] != 0) out.push_back(b.ref[s][k]);
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
 }

@@ -53,6 +53,9 @@ void rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count, 
                      int stride, BlockField& field);
 
 // The distinct nonzero distances the cells of `b` hold, ascending, into `out` (cleared first).
+// Vectorised (common/simd.h); distinctDistancesReference is the plain definition it is tested
+// against (native/tests/selftest.cc).
 void distinctDistances(const BlockField& b, std::vector<int32_t>& out);
+void distinctDistancesReference(const BlockField& b, std::vector<int32_t>& out);
 
 }  // namespace arseg

@@ -6,10 +6,6 @@
 
 #include "../common/simd.h"
 
-#if ARSEG_X86_TARGETS
-#include <immintrin.h>
-#endif
-
 namespace arseg {
 
 namespace {
@@ -157,30 +153,6 @@ ARSEG_INLINE typename L::I loadInts(const int32_t* p) {
   return v;
 }
 
-// Bit l set where lane l of a comparison result (-1 or 0) is set. GCC's target builtins are
-// checked where they are expanded, after these are inlined into the function compiled for
-// the level (an intrinsic, being a function with its own target, would refuse to inline into
-// the kernel templates first).
-#if ARSEG_X86_TARGETS && !defined(__clang__)
-ARSEG_INLINE unsigned laneBits(Lanes<4>::I m) {
-  return static_cast<unsigned>(_mm_movemask_ps(reinterpret_cast<__m128>(m)));
-}
-ARSEG_INLINE unsigned laneBits(Lanes<8>::I m) {
-  typedef float V8 __attribute__((vector_size(32)));
-  return static_cast<unsigned>(__builtin_ia32_movmskps256(reinterpret_cast<V8>(m)));
-}
-ARSEG_INLINE unsigned laneBits(Lanes<16>::I m) {
-  return static_cast<unsigned>(__builtin_ia32_ptestmd512(m, m, static_cast<unsigned short>(0xFFFF)));
-}
-#else
-template <typename I>
-ARSEG_INLINE unsigned laneBits(I m) {
-  unsigned bits = 0;
-  for (int l = 0; l < static_cast<int>(sizeof(I) / sizeof(int32_t)); ++l) bits |= (m[l] != 0 ? 1u : 0u) << l;
-  return bits;
-}
-#endif
-
 // Samples source r where the lanes `m` (bits mBits) of cells (i, j..j+N-1) land after moving
 // by (vx, vy) = (vxs[l], vys[l]) in lane l. Mostly the lanes land on consecutive cells of one
 // row, away from the grid's right and bottom edges (uniform motion over the lanes' blocks):
@@ -196,7 +168,9 @@ ARSEG_INLINE unsigned sampleLanes(const Step& st, const Source& r, int i, int j,
   using I = typename L::I;
   constexpr int N = L::kCount;
   F u = jf + unfused(vx * r.inv), v = fi + unfused(vy * r.inv);
-  const F uMin = F{} + r.uMin, uMax = F{} + r.uMax, vMin = F{} + r.vMin, vMax = F{} + r.vMax;
+  // Broadcasts: x - 0 is x for every x, so the compiler drops the subtraction (0 + x is not,
+  // for x = -0, and cost an addition per bound and vector).
+  const F uMin = r.uMin - F{}, uMax = r.uMax - F{}, vMin = r.vMin - F{}, vMax = r.vMax - F{};
   u = u < uMin ? uMin : u;
   u = u > uMax ? uMax : u;
   v = v < vMin ? vMin : v;
@@ -206,13 +180,23 @@ ARSEG_INLINE unsigned sampleLanes(const Step& st, const Source& r, int i, int j,
   const F fu = u - __builtin_convertvector(j0, F);
   const F fv = v - __builtin_convertvector(i0, F);
   // The row and column the lanes land on, from the middle lane (with the majority at the left
-  // edge and at the right), computed again in scalar code as the lanes do: reading a lane of
-  // a vector just computed stalls on the store (AVX-512 most).
+  // edge and at the right). With 8 lanes (AVX2, AVX-512) the lane is picked out in registers
+  // (a variable permute, vpermd); reading a lane through memory would stall on the store
+  // (AVX-512 most), so 4 lanes (baseline SSE2, which has no variable permute) compute it again
+  // in scalar code as the lanes do. Both give the lane's values exactly.
   const int mid = (mBits >> (N / 2)) & 1 ? N / 2 : __builtin_ctz(mBits);
-  float um = (j + mid) + unfused(vxs[mid] * r.inv), vm = i + unfused(vys[mid] * r.inv);
-  um = um < r.uMin ? r.uMin : (um > r.uMax ? r.uMax : um);
-  vm = vm < r.vMin ? r.vMin : (vm > r.vMax ? r.vMax : vm);
-  const int c0 = static_cast<int>(um) - mid, r0 = static_cast<int>(vm);
+  int c0, r0;
+  if constexpr (N == 8) {
+    const I pick = I{} + mid;
+    c0 = __builtin_shuffle(j0, pick)[0] - mid;
+    r0 = __builtin_shuffle(i0, pick)[0];
+  } else {
+    float um = (j + mid) + unfused(vxs[mid] * r.inv), vm = i + unfused(vys[mid] * r.inv);
+    um = um < r.uMin ? r.uMin : (um > r.uMax ? r.uMax : um);
+    vm = vm < r.vMin ? r.vMin : (vm > r.vMax ? r.vMax : vm);
+    c0 = static_cast<int>(um) - mid;
+    r0 = static_cast<int>(vm);
+  }
   const int gw = st.gw;
   const ptrdiff_t base = static_cast<ptrdiff_t>(r0) * gw + c0;
   if (!(r0 + 1 < st.gh && base >= 0 && static_cast<size_t>(base) + gw + N + 1 <= st.size)) return mBits;
@@ -231,18 +215,19 @@ ARSEG_INLINE unsigned sampleLanes(const Step& st, const Source& r, int i, int j,
   return laneBits(m & ((j0 - iota != c0) | (i0 != r0) | (j0 + 1 >= gw)));
 }
 
-// Cells (i, j..j+N-1): stepCell for N cells at once.
-template <typename L>
+// Cells (i, j..j+N-1): stepCell for N cells at once. kSlots: 2 where the blocks have slot 1
+// (B pictures), else 1 (compiled apart: no test of the missing slot per vector).
+template <typename L, int kSlots>
 ARSEG_INLINE void stepLanes(const Step& st, int i, int j, typename L::I iota) {
   using F = typename L::F;
   using I = typename L::I;
   const size_t k = static_cast<size_t>(i) * st.gw + j;
   const F jf = __builtin_convertvector(iota + j, F);
-  const F fi = F{} + static_cast<float>(i);
+  const F fi = static_cast<float>(i) - F{};
   F sumX = F{}, sumY = F{};
   I n = I{};
   unsigned redo = 0;  // lanes to compute one cell at a time
-  for (int s = 0; s < 2; ++s) {
+  for (int s = 0; s < kSlots; ++s) {
     if (!st.has[s]) continue;
     const I d = loadInts<L>(st.ref[s] + k);
     unsigned todo = laneBits(d != 0);
@@ -277,7 +262,7 @@ ARSEG_INLINE void stepLanes(const Step& st, int i, int j, typename L::I iota) {
   for (; redo; redo &= redo - 1) stepCell(st, i, j + __builtin_ctz(redo));
 }
 
-template <typename L>
+template <typename L, int kSlots>
 ARSEG_INLINE void stepRows(const Step& st) {
   using I = typename L::I;
   constexpr int N = L::kCount;
@@ -289,10 +274,10 @@ ARSEG_INLINE void stepRows(const Step& st) {
       continue;
     }
     int j = 0;
-    for (; j + N <= st.gw; j += N) stepLanes<L>(st, i, j, iota);
+    for (; j + N <= st.gw; j += N) stepLanes<L, kSlots>(st, i, j, iota);
     // The ragged end as one whole vector ending at the row's end: it rewrites a few cells with
     // the same values (out is none of the inputs).
-    if (j < st.gw) stepLanes<L>(st, i, st.gw - N, iota);
+    if (j < st.gw) stepLanes<L, kSlots>(st, i, st.gw - N, iota);
   }
 }
 
@@ -306,8 +291,11 @@ void composeStep(const BlockField& blocks, const StepReference* refs, size_t ref
   // cache lines (the corners are one cell apart), and measured the step took twice as long
   // as with 8 (bench/decode.js, perf). The AVX-512 level runs the 8-lane loop.
   simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA {
-    using L = decltype(lanes);
-    stepRows<std::conditional_t<(L::kCount > 8), Lanes<8>, L>>(st);
+    using L = std::conditional_t<(decltype(lanes)::kCount > 8), Lanes<8>, decltype(lanes)>;
+    if (st.has[1])
+      stepRows<L, 2>(st);
+    else
+      stepRows<L, 1>(st);
   });
 }
 

@@ -611,6 +611,37 @@ int main(int argc, char** argv) {
                                               std::to_string(same) + " of " + std::to_string(cases));
   }
 
+  {  // distinctDistances (vectorised, skipping runs) against its plain definition: runs of one
+     // distance with zeros between, lengths around the vector widths, values that come back
+    uint32_t seed = 4242;
+    auto rnd = [&seed](int n) {
+      seed = seed * 1664525u + 1013904223u;
+      return static_cast<int>((seed >> 8) % static_cast<uint32_t>(n));
+    };
+    int cases = 0, same = 0;
+    for (int round = 0; round < 200; ++round) {
+      BlockField b;
+      const int slots = 1 + rnd(2);
+      const size_t n = static_cast<size_t>(rnd(90));
+      for (int s = 0; s < slots; ++s) {
+        b.ref[s].assign(n, 0);
+        size_t k = 0;
+        while (k < n) {
+          const size_t run = 1 + static_cast<size_t>(rnd(round % 3 == 0 ? 4 : 40));
+          const int32_t d = rnd(3) == 0 ? 0 : rnd(9) - 4;
+          for (size_t e = 0; e < run && k < n; ++e, ++k) b.ref[s][k] = rnd(25) == 0 ? rnd(7) - 3 : d;
+        }
+      }
+      std::vector<int32_t> got, want;
+      distinctDistances(b, got);
+      distinctDistancesReference(b, want);
+      ++cases;
+      same += got == want ? 1 : 0;
+    }
+    expect(same == cases,
+           "distinctDistances equals its plain definition: " + std::to_string(same) + " of " + std::to_string(cases));
+  }
+
   {  // the vectorised composition step against its plain loop: bit for bit, on grids of every
      // width around the vector widths, one or two slots, several distances (one missing, one
      // the chain's root), motion that lands off the grid, with and without a fallback field
