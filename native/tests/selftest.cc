@@ -1233,17 +1233,6 @@ int main(int argc, char** argv) {
     expect(taken == 2000 * 64, "pool: taken while another thread gives");
     Pool::clear();
     expect(Pool::spareBytes() == 0, "pool: cleared");
-    // Prefaulting (fresh storage) maps pages for writing and keeps what they hold: a range
-    // starting and ending inside pages, over written and unwritten pages, and a short one.
-    std::vector<int32_t> fresh = Pool::take(100000);
-    fresh.assign(20000, 5);  // the first pages written, the rest only reserved
-    prefaultForWrite(fresh.data() + 3, 90000 * sizeof(int32_t));
-    prefaultForWrite(fresh.data(), 8);
-    bool kept = true;
-    for (int32_t v : fresh) kept = kept && v == 5;
-    fresh.resize(100000, 9);
-    for (size_t i = 20000; i < fresh.size(); ++i) kept = kept && fresh[i] == 9;
-    expect(kept, "pool: prefaulting keeps the contents and the storage usable");
   }
 
 #ifdef __linux__
