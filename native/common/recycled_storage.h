@@ -14,37 +14,12 @@
 // collection does not pin memory; what does not fit is freed as before.
 
 #include <cstddef>
-#include <cstdint>
 #include <mutex>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 namespace arseg {
-
-// Maps the pages of fresh storage in one call rather than one page fault per 4 KiB page as the
-// caller first writes them. Storage handed to JavaScript comes back only when V8 collects its
-// arrays, which for a reader whose frames are dropped at once is after hundreds of frames (the
-// external-memory limit), so until then each frame's arrays are new pages: 60-70 faults a frame
-// at 720p, stride 8, 4% of decoding's CPU time in the kernel (perf, bench/decode.js clip).
-// MADV_POPULATE_WRITE (Linux 5.14) takes them in one call; elsewhere, or when the kernel refuses
-// it, the pages fault in as before. Only whole pages inside [data, data + bytes) are touched.
-inline void prefaultForWrite(void* data, size_t bytes) {
-#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
-  constexpr size_t kPage = 4096;
-  constexpr size_t kWorthIt = 16 * kPage;  // below this, the faults cost less than the call
-  if (bytes < kWorthIt) return;
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kPage - 1) & ~uintptr_t(kPage - 1);
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~uintptr_t(kPage - 1);
-  if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
-#else
-  (void)data, (void)bytes;
-#endif
-}
 
 template <typename T>
 class RecycledStorage {
@@ -84,7 +59,6 @@ class RecycledStorage {
     if (out.capacity() < capacity) {
       out.clear();
       out.reserve(capacity + capacity / 4);
-      prefaultForWrite(out.data(), capacity * sizeof(T));
     }
     return out;
   }
