@@ -6,6 +6,7 @@ const path = require('node:path');
 const test = require('ava');
 const { openVideo, createPacketReader, ErrorCodes, libavVersions } = require('../dist');
 const { fixture, tmpDir } = require('./helpers/fixtures');
+const { hevcAnnexB } = require('./helpers/annexb');
 
 const CODES = new Set(Object.values(ErrorCodes));
 const CASE_TIMEOUT_MS = 10000;
@@ -124,29 +125,9 @@ test('fuzz: damaged HEVC bytes through the packet reader', async (t) => {
     t.pass();
     return;
   }
-  // Annex-B HEVC from the mp4 fixture's samples is not at hand: feed the raw elementary stream
-  // written by ffmpeg's hevc muxer when available, else skip.
+  // The packet reader takes Annex-B: the fixture's stream rewritten by ffmpeg (setup.sh installs it).
   const raw = path.join(dir, 'x265.hevc');
-  try {
-    require('node:child_process').execFileSync('ffmpeg', [
-      '-v',
-      'error',
-      '-y',
-      '-i',
-      fixture('x265-default.mp4'),
-      '-c',
-      'copy',
-      '-bsf:v',
-      'hevc_mp4toannexb',
-      '-f',
-      'hevc',
-      raw,
-    ]);
-  } catch (err) {
-    t.log(`skipped: ffmpeg could not write the raw HEVC stream (${String(err.message).split('\n')[0]})`);
-    t.pass();
-    return;
-  }
+  hevcAnnexB(fixture('x265-default.mp4'), raw);
   const original = fs.readFileSync(raw);
   let frames = 0;
   for (let seed = 1; seed <= 60; seed++) {

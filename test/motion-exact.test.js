@@ -246,29 +246,15 @@ patchedOnly(
     // A packet reader given access units decodes with slice threads (each frame out at once), so
     // several threads decode the CTB rows of hevc-wpp.mp4's pictures at once (wavefront), each
     // recording its own CTBs' prediction units.
-    const { execFileSync } = require('node:child_process');
     const fs = require('node:fs');
     const os = require('node:os');
     const path = require('node:path');
     const { createPacketReader } = require('../dist');
-    const { splitHevcAccessUnits } = require('./helpers/annexb');
+    const { splitHevcAccessUnits, hevcAnnexB } = require('./helpers/annexb');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'arseg-hevc-wpp-'));
     const raw = path.join(dir, 'hevc-wpp.hevc');
     try {
-      execFileSync('ffmpeg', [
-        '-v',
-        'error',
-        '-y',
-        '-i',
-        fixture('hevc-wpp.mp4'),
-        '-c',
-        'copy',
-        '-bsf:v',
-        'hevc_mp4toannexb',
-        '-f',
-        'hevc',
-        raw,
-      ]);
+      hevcAnnexB(fixture('hevc-wpp.mp4'), raw);
       const units = splitHevcAccessUnits(fs.readFileSync(raw));
       const file = await collect(openVideo(fixture('hevc-wpp.mp4'), { vectors: true, threads: 1 }));
       t.is(units.length, file.length);

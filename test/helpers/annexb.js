@@ -19,17 +19,19 @@ function nalUnits(buf) {
   return units;
 }
 
-function splitAccessUnits(buf) {
-  const units = nalUnits(buf);
+/**
+ * Groups NAL units into access units. `classify(u)` says whether unit u is a slice and, if it
+ * is, whether it is a picture's first; `opensUnit(u)` whether a non-slice unit starts a new
+ * access unit always (a delimiter: 'always'), or only after a picture's slices ('afterSlice').
+ */
+function groupAccessUnits(buf, units, classify, opensUnit) {
   const aus = [];
   let auStart = null;
   let sawSlice = false;
   for (const u of units) {
-    const isSlice = u.type === 1 || u.type === 5;
-    // first_mb_in_slice is ue(v): 0 codes as a single '1' bit, the top bit of the byte after the header
-    const firstSlice = isSlice && (buf[u.header + 1] & 0x80) !== 0;
-    const startsUnit =
-      u.type === 9 || ((u.type === 6 || u.type === 7 || u.type === 8) && sawSlice) || (firstSlice && sawSlice);
+    const { isSlice, firstSlice } = classify(u);
+    const opens = opensUnit(u);
+    const startsUnit = opens === 'always' || (sawSlice && (opens === 'afterSlice' || firstSlice));
     if (auStart === null) auStart = u.start;
     else if (startsUnit) {
       aus.push(buf.subarray(auStart, u.start));
@@ -40,6 +42,19 @@ function splitAccessUnits(buf) {
   }
   if (auStart !== null) aus.push(buf.subarray(auStart));
   return aus;
+}
+
+function splitAccessUnits(buf) {
+  return groupAccessUnits(
+    buf,
+    nalUnits(buf),
+    (u) => {
+      const isSlice = u.type === 1 || u.type === 5;
+      // first_mb_in_slice is ue(v): 0 codes as a single '1' bit, the top bit of the byte after the header
+      return { isSlice, firstSlice: isSlice && (buf[u.header + 1] & 0x80) !== 0 };
+    },
+    (u) => (u.type === 9 ? 'always' : u.type === 6 || u.type === 7 || u.type === 8 ? 'afterSlice' : null),
+  );
 }
 
 /**
@@ -49,24 +64,23 @@ function splitAccessUnits(buf) {
  * two-byte NAL header) that follows one.
  */
 function splitHevcAccessUnits(buf) {
-  const aus = [];
-  let auStart = null;
-  let sawSlice = false;
-  for (const u of nalUnits(buf)) {
-    const type = (buf[u.header] >> 1) & 0x3f;
-    const isSlice = type < 32;
-    const firstSlice = isSlice && (buf[u.header + 2] & 0x80) !== 0;
-    const startsUnit = type === 35 || ((type >= 32 && type <= 34) || type === 39 ? sawSlice : firstSlice && sawSlice);
-    if (auStart === null) auStart = u.start;
-    else if (startsUnit) {
-      aus.push(buf.subarray(auStart, u.start));
-      auStart = u.start;
-      sawSlice = false;
-    }
-    if (isSlice) sawSlice = true;
-  }
-  if (auStart !== null) aus.push(buf.subarray(auStart));
-  return aus;
+  const type = (u) => (buf[u.header] >> 1) & 0x3f;
+  return groupAccessUnits(
+    buf,
+    nalUnits(buf),
+    (u) => {
+      const isSlice = type(u) < 32;
+      return { isSlice, firstSlice: isSlice && (buf[u.header + 2] & 0x80) !== 0 };
+    },
+    (u) => (type(u) === 35 ? 'always' : (type(u) >= 32 && type(u) <= 34) || type(u) === 39 ? 'afterSlice' : null),
+  );
 }
 
-module.exports = { splitAccessUnits, splitHevcAccessUnits, nalUnits };
+/** Writes the HEVC stream of an mp4 as raw Annex-B (ffmpeg, which scripts/setup.sh installs). */
+function hevcAnnexB(mp4, out) {
+  require('node:child_process').execFileSync('ffmpeg', [
+    ...['-v', 'error', '-y', '-i', mp4, '-c', 'copy', '-bsf:v', 'hevc_mp4toannexb', '-f', 'hevc', out],
+  ]);
+}
+
+module.exports = { splitAccessUnits, splitHevcAccessUnits, hevcAnnexB, nalUnits };
