@@ -17,10 +17,6 @@
 #include <cstring>
 #include <utility>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(ARSEG_NO_CLONES) && !defined(__clang__)
-#include <immintrin.h>  // laneBits: _mm_movemask_ps
-#endif
-
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(ARSEG_NO_CLONES)
 #define ARSEG_X86_TARGETS 1
 #define ARSEG_TARGET_AVX512 __attribute__((target("avx512f")))
@@ -29,6 +25,10 @@
 #define ARSEG_X86_TARGETS 0
 #define ARSEG_TARGET_AVX512
 #define ARSEG_TARGET_AVX2
+#endif
+
+#if ARSEG_X86_TARGETS && !defined(__clang__)
+#include <immintrin.h>  // laneBits: _mm_movemask_ps
 #endif
 
 #define ARSEG_INLINE inline __attribute__((always_inline))

@@ -164,22 +164,20 @@ ARSEG_INLINE void appendRuns(const int32_t* ref, size_t n, std::vector<int32_t>&
   using I = typename L::I;
   constexpr int N = L::kCount;
   int32_t last = 0;
-  size_t k = 0;
-  for (; k + N <= n; k += N) {
-    I q;
-    std::memcpy(&q, ref + k, sizeof q);
-    if (!laneBits((q != 0) & (q != last))) continue;
-    for (size_t c = k; c < k + N; ++c)
+  auto scan = [&](size_t from, size_t to) ARSEG_INLINE_LAMBDA {
+    for (size_t c = from; c < to; ++c)
       if (ref[c] != 0 && ref[c] != last) {
         out.push_back(ref[c]);
         last = ref[c];
       }
+  };
+  size_t k = 0;
+  for (; k + N <= n; k += N) {
+    I q;
+    std::memcpy(&q, ref + k, sizeof q);
+    if (laneBits((q != 0) & (q != last))) scan(k, k + N);
   }
-  for (; k < n; ++k)
-    if (ref[k] != 0 && ref[k] != last) {
-      out.push_back(ref[k]);
-      last = ref[k];
-    }
+  scan(k, n);
 }
 
 }  // namespace
