@@ -7,6 +7,7 @@
  */
 import { addon, NativeCReFF, NativeKeyframe } from './native';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
+import { holdArrays } from './recycle';
 
 /** The weights of a depthwise 3x3 convolution with bias over C channels. */
 export interface DepthwiseConv {
@@ -244,12 +245,18 @@ export class CReFF {
         `motion must be [2, ${H}, ${W}] (the key feature's size), got [${mc}, ${mh}, ${mw}]`,
       );
     // The options (kernel, device, sampling, mode, threads, output, head) are checked natively.
+    // read in place on a worker thread: releaseMotion must not hand these to the decoder meanwhile
+    const release = holdArrays(
+      nativeKey instanceof Float32Array ? [lr.data, nativeKey, motion.data] : [lr.data, motion.data],
+    );
     try {
       const { output, milliseconds } = await this.#native.run(lr.data, h, w, nativeKey, H, W, motion.data, options);
       // C channels, or with a head its classes
       return { data: output, dims: [1, output.length / (H * W), H, W], milliseconds };
     } catch (err) {
       throw toArSegError(err);
+    } finally {
+      release();
     }
   }
 

@@ -24,6 +24,8 @@ export type {
 } from './frame';
 export { sampleMotion, resizeMotion, composeMotion, estimateMotion, MOTION_RESIZES } from './motion';
 export type { EstimateMotionOptions, EstimatedMotion, MotionResize } from './motion';
+export { releaseMotion } from './recycle';
+export type { FrameMotion } from './recycle';
 export { encodeNpy, writeNpy } from './npy';
 export type { NpyArray } from './npy';
 export { ArSeg } from './pipeline';

@@ -198,6 +198,14 @@ export interface NativeAddon {
     lrHeadBias?: Float32Array;
   }) => NativeDevicePath;
   cudaStatus(): { available: boolean; reason: string; fix: string };
+  /**
+   * Detaches the buffers of the arrays the readers handed out as motion storage (tagged
+   * natively; others are skipped), so that the storage goes back for later frames (lib/recycle.ts).
+   * Returns how many were detached.
+   */
+  recycleArrays(arrays: ArrayBufferView[]): number;
+  /** Bytes of motion storage waiting for later frames (tests). */
+  recycledStorageBytes(): number;
   cudaDriver(): NativeCudaDriver;
   /** Whether the dynamic loader can load a library here (dlopen, then dlclose). */
   canLoadLibrary(name: string): { loaded: boolean; error: string };

@@ -8,6 +8,7 @@
  */
 import * as path from 'node:path';
 import { expectedFrameCount, openVideo } from '../video';
+import { releaseMotion } from '../recycle';
 import { MotionFill, MotionSourceOption, VECTOR_COLUMNS, VideoFrame } from '../frame';
 import { encodeNpy } from '../npy';
 import { prepareOutputDir, writeOutput } from '../output';
@@ -48,6 +49,11 @@ export interface MvsSummary {
   fps: number;
 }
 
+/**
+ * Reads every frame's vectors (and with `dense` the field), dumping them with `dump`.
+ * `onFrame` sees each frame before its motion arrays are released for the next frames
+ * (releaseMotion): it must copy what it keeps.
+ */
 export async function runMvs(
   source: string,
   options: MvsOptions,
@@ -122,6 +128,8 @@ export async function runMvs(
         }
       }
       onFrame?.(frame);
+      // written out (encodeNpy copied it): the next frames reuse this one's storage
+      releaseMotion(frame);
       bar.update(summary.frames);
     }
   } catch (err) {

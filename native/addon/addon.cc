@@ -12,6 +12,7 @@ extern "C" {
 #include "creff_binding.h"
 #include "device_path_binding.h"
 #include "doctor_binding.h"
+#include "frame_js.h"
 #include "head_binding.h"
 #include "labels_binding.h"
 #include "motion_binding.h"
@@ -44,6 +45,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   arseg::defineHead(env, exports);
   arseg::defineLabels(env, exports);
   arseg::defineMotion(env, exports);
+  arseg::defineRecycling(env, exports);
   arseg::defineThreadPriority(env, exports);
   exports.Set("libav", versions(env));
   return exports;

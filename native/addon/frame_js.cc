@@ -6,10 +6,16 @@
 #include <vector>
 
 #include "../common/recycled_storage.h"
+#include "js_args.h"
+#include "js_errors.h"
 
 namespace arseg {
 
 namespace {
+
+// Marks the buffers of the per-frame motion arrays, so that recycleArrays detaches only storage
+// this addon handed out as recyclable, never a caller's own array that happens to sit in a frame.
+constexpr napi_type_tag kRecyclableTag = {0x6172736567726563ULL, 0x79636c6564617461ULL};
 
 // The buffer owns the vector; when JavaScript lets go of it, its storage is freed, or, for the
 // per-frame motion arrays (Recycle), handed back for a later frame (recycled_storage.h).
@@ -18,13 +24,15 @@ Napi::ArrayBuffer adoptBuffer(Napi::Env env, std::vector<T>&& data) {
   if (data.empty()) return Napi::ArrayBuffer::New(env, 0);
   auto* owned = new std::vector<T>(std::move(data));
   const size_t bytes = owned->size() * sizeof(T);
-  return Napi::ArrayBuffer::New(
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
       env, owned->data(), bytes,
       [](Napi::Env, void*, std::vector<T>* holder) {
         if constexpr (Recycle) RecycledStorage<T>::give(std::move(*holder));
         delete holder;
       },
       owned);
+  if constexpr (Recycle) buffer.TypeTag(&kRecyclableTag);
+  return buffer;
 }
 
 template <typename T, typename TypedArray, bool Recycle = false>
@@ -83,6 +91,40 @@ Napi::Object frameToJs(Napi::Env env, DecodedFrame&& frame, int stride) {
     o.Set("motion", motion);
   }
   return o;
+}
+
+// recycleArrays(arrays: (TypedArray | undefined)[]): number
+// Detaches the buffer of each array the reader handed out as recyclable motion storage: its
+// finaliser then hands the storage back (recycled_storage.h) without waiting for a garbage
+// collection. Anything else (a caller's own array, one already detached) is left alone.
+// Returns how many buffers were detached.
+Napi::Value recycleArrays(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guardSync(env, [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsArray()) invalidArg("recycleArrays expects an array of typed arrays");
+    Napi::Array arrays = info[0].As<Napi::Array>();
+    uint32_t detached = 0;
+    for (uint32_t i = 0; i < arrays.Length(); ++i) {
+      Napi::Value v = arrays.Get(i);
+      if (!v.IsTypedArray()) continue;
+      Napi::ArrayBuffer buffer = v.As<Napi::TypedArray>().ArrayBuffer();
+      if (buffer.IsDetached() || !buffer.CheckTypeTag(&kRecyclableTag)) continue;
+      buffer.Detach();
+      ++detached;
+    }
+    return Napi::Number::New(env, detached);
+  });
+}
+
+// recycledStorageBytes(): number. The bytes of motion storage waiting for later frames (tests).
+Napi::Value recycledStorageBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(),
+                           double(RecycledStorage<int32_t>::spareBytes() + RecycledStorage<float>::spareBytes()));
+}
+
+void defineRecycling(Napi::Env env, Napi::Object exports) {
+  exports.Set("recycleArrays", Napi::Function::New(env, recycleArrays, "recycleArrays"));
+  exports.Set("recycledStorageBytes", Napi::Function::New(env, recycledStorageBytes, "recycledStorageBytes"));
 }
 
 }  // namespace arseg

@@ -18,4 +18,8 @@ Napi::Object frameToJs(Napi::Env env, DecodedFrame&& frame, int stride);
 Napi::Float32Array adoptFloat32(Napi::Env env, std::vector<float>&& data);
 Napi::Uint8Array adoptUint8(Napi::Env env, std::vector<uint8_t>&& data);
 
+// recycleArrays, recycledStorageBytes: hand a frame's motion arrays back before a garbage
+// collection would (lib/recycle.ts).
+void defineRecycling(Napi::Env env, Napi::Object exports);
+
 }  // namespace arseg
