@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "../common/simd.h"
 
@@ -186,8 +187,13 @@ void distinctDistances(const BlockField& b, std::vector<int32_t>& out) {
   out.clear();
   for (int s = 0; s < 2; ++s) {
     if (!b.hasSlot(s)) continue;
-    simdDispatch([&](auto lanes)
-                     ARSEG_INLINE_LAMBDA { appendRuns<decltype(lanes)>(b.ref[s].data(), b.ref[s].size(), out); });
+    // At most 8 lanes: GCC 12 lowers the 16-lane comparisons (AVX-512 masks turned back into
+    // vectors) to a scalar compare and insert per lane, which made this scan cost as much as
+    // rasterising (bench/decode.js, perf); at 8 lanes they are single AVX2 instructions.
+    simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA {
+      using L = std::conditional_t<(decltype(lanes)::kCount > 8), Lanes<8>, decltype(lanes)>;
+      appendRuns<L>(b.ref[s].data(), b.ref[s].size(), out);
+    });
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());

@@ -80,11 +80,12 @@ bool ReferenceResolver::resolvable(const Pending& p, bool atEnd) const {
 void ReferenceResolver::resolve(Pending& p, bool atEnd) {
   DecodedFrame& f = p.frame;
   const size_t n = p.refPictures.size();
-  emptyWithCapacity(f.vectorRefs, n);  // handed to JavaScript: storage from earlier frames'
-  f.vectorRefs.assign(n, kVectorRefUnknown);
+  // Both are written for every row below: sized without a fill first. vectorRefs is handed to
+  // JavaScript (storage from earlier frames'), compositionRefs comes back through recycle().
+  sizeForOverwrite(f.vectorRefs, n);
   f.compositionRefs.swap(spareRefs_);
   spareRefs_.clear();
-  f.compositionRefs.assign(n, 0);
+  sizeForOverwrite(f.compositionRefs, n);
   int64_t nextAnchor = -1;
   auto it = std::upper_bound(anchors_.begin(), anchors_.end(), f.index);
   if (it != anchors_.end()) nextAnchor = *it;
@@ -104,6 +105,7 @@ void ReferenceResolver::resolve(Pending& p, bool atEnd) {
     const int64_t ref = p.refPictures[i];
     if (ref == kNone) {
       f.vectorRefs[i] = kVectorRefNone;
+      f.compositionRefs[i] = 0;
       continue;
     }
     if (ref >= 0) {
@@ -122,7 +124,7 @@ void ReferenceResolver::resolve(Pending& p, bool atEnd) {
     if (row[0] < 0 && p.previousAnchor >= 0) assumed = f.index - p.previousAnchor;
     if (row[0] > 0 && nextAnchor > f.index) assumed = f.index - nextAnchor;
     f.compositionRefs[i] = static_cast<int32_t>(assumed);
-    if (nearestAnchorsAreExact_ && ref == kUnknown) f.vectorRefs[i] = static_cast<int32_t>(assumed);
+    f.vectorRefs[i] = nearestAnchorsAreExact_ && ref == kUnknown ? static_cast<int32_t>(assumed) : kVectorRefUnknown;
   }
 }
 
