@@ -82,10 +82,17 @@ void ReferenceResolver::resolve(Pending& p, bool atEnd) {
   const size_t n = p.refPictures.size();
   // Both are written for every row below: sized without a fill first. vectorRefs is handed to
   // JavaScript (storage from earlier frames'), compositionRefs comes back through recycle().
-  sizeForOverwrite(f.vectorRefs, n);
+  int32_t* vectorRefs = nullptr;
+  if (fillsVectorRefs_) {
+    sizeForOverwrite(f.vectorRefs, n);
+    vectorRefs = f.vectorRefs.data();
+  } else {
+    f.vectorRefs.clear();
+  }
   f.compositionRefs.swap(spareRefs_);
   spareRefs_.clear();
   sizeForOverwrite(f.compositionRefs, n);
+  int32_t* compositionRefs = f.compositionRefs.data();
   int64_t nextAnchor = -1;
   auto it = std::upper_bound(anchors_.begin(), anchors_.end(), f.index);
   if (it != anchors_.end()) nextAnchor = *it;
@@ -104,8 +111,8 @@ void ReferenceResolver::resolve(Pending& p, bool atEnd) {
   for (size_t i = 0; i < n; ++i, row += kVectorColumns) {
     const int64_t ref = p.refPictures[i];
     if (ref == kNone) {
-      f.vectorRefs[i] = kVectorRefNone;
-      f.compositionRefs[i] = 0;
+      if (vectorRefs) vectorRefs[i] = kVectorRefNone;
+      compositionRefs[i] = 0;
       continue;
     }
     if (ref >= 0) {
@@ -114,8 +121,8 @@ void ReferenceResolver::resolve(Pending& p, bool atEnd) {
         lastDistance = distance[std::find(p.pictures.begin(), p.pictures.end(), ref) - p.pictures.begin()];
       }
       if (lastDistance != 0) {
-        f.vectorRefs[i] = lastDistance;
-        f.compositionRefs[i] = lastDistance;
+        if (vectorRefs) vectorRefs[i] = lastDistance;
+        compositionRefs[i] = lastDistance;
         continue;
       }
     }
@@ -123,8 +130,9 @@ void ReferenceResolver::resolve(Pending& p, bool atEnd) {
     int64_t assumed = 0;
     if (row[0] < 0 && p.previousAnchor >= 0) assumed = f.index - p.previousAnchor;
     if (row[0] > 0 && nextAnchor > f.index) assumed = f.index - nextAnchor;
-    f.compositionRefs[i] = static_cast<int32_t>(assumed);
-    f.vectorRefs[i] = nearestAnchorsAreExact_ && ref == kUnknown ? static_cast<int32_t>(assumed) : kVectorRefUnknown;
+    compositionRefs[i] = static_cast<int32_t>(assumed);
+    if (vectorRefs)
+      vectorRefs[i] = nearestAnchorsAreExact_ && ref == kUnknown ? static_cast<int32_t>(assumed) : kVectorRefUnknown;
   }
 }
 

@@ -29,13 +29,16 @@ namespace arseg {
 
 class ReferenceResolver {
  public:
-  explicit ReferenceResolver(bool nearestAnchorsAreExact) : nearestAnchorsAreExact_(nearestAnchorsAreExact) {}
+  // `fillsVectorRefs`: whether frames get vectorRefs (the reader hands the vectors out); without,
+  // only compositionRefs, which motion composition reads, are filled.
+  explicit ReferenceResolver(bool nearestAnchorsAreExact, bool fillsVectorRefs = true)
+      : nearestAnchorsAreExact_(nearestAnchorsAreExact), fillsVectorRefs_(fillsVectorRefs) {}
 
   // Takes frames in display order: frame.vectors (N rows), `decodeNumber` (the frame's own
   // decode-order number, -1 when unknown) and `refPictures` (N entries: the reference's
   // decode-order number, or kRefPictureUnknown / kRefPictureNone of motion_vectors.h, here -1
   // and -2). Appends the frames whose references are resolved, in display order, with
-  // vectorRefs and compositionRefs filled.
+  // compositionRefs filled, and vectorRefs when the resolver fills them (else left empty).
   void push(DecodedFrame frame, int64_t decodeNumber, std::vector<int64_t> refPictures,
             std::vector<DecodedFrame>& ready);
   // End of stream: every held frame comes out; references never seen become unknown.
@@ -66,6 +69,7 @@ class ReferenceResolver {
   void release(bool atEnd, std::vector<DecodedFrame>& ready);
 
   bool nearestAnchorsAreExact_;
+  bool fillsVectorRefs_;
   std::deque<Pending> pending_;
   std::unordered_map<int64_t, int64_t> displayIndexOf_;  // decode number -> display index
   std::deque<int64_t> mapped_;                           // decode numbers, oldest first

@@ -463,6 +463,8 @@ int main(int argc, char** argv) {
       }
       return f;
     };
+    // Spare storage holding stale values: every entry of vectorRefs must be written.
+    RecycledStorage<int32_t>::give(std::vector<int32_t>(16, 77));
     // display I0 B1 P2, decoded I0 P2 B1: B1 names P2 (decode number 1) before P2 comes out
     resolver.push(frame(0, 'I', {}), 0, {}, out);
     resolver.push(frame(1, 'B', {-1, 1, -1}), 2, {0, 1, kRefPictureNone}, out);
@@ -477,6 +479,18 @@ int main(int argc, char** argv) {
       // unknown: the nearest anchor before (I0, 2 back); not exact, so vectorRefs says 0
       expect(p.vectorRefs == std::vector<int32_t>({2, kVectorRefUnknown}), "P-frame references");
       expect(p.compositionRefs == std::vector<int32_t>({2, 2}), "P-frame assumed reference");
+    }
+    {  // without vectorRefs (vectors not handed out), on recycled compositionRefs holding stale values
+      ReferenceResolver quiet(false, false);
+      std::vector<DecodedFrame> q;
+      quiet.push(frame(0, 'I', {}), 0, {}, q);
+      quiet.recycle(std::vector<int32_t>(8, 77));
+      quiet.push(frame(1, 'B', {-1, 1, -1}), 2, {0, 1, kRefPictureNone}, q);
+      quiet.push(frame(2, 'P', {-1, -1}), 1, {0, kRefPictureUnknown}, q);
+      expect(q.size() == 3 && q[1].vectorRefs.empty() && q[2].vectorRefs.empty() &&
+                 q[1].compositionRefs == std::vector<int32_t>({1, -1, 0}) &&
+                 q[2].compositionRefs == std::vector<int32_t>({2, 2}),
+             "composition references without vectorRefs, every entry written");
     }
     // a reference that never comes out: unknown after kMaxWait frames, never a hang
     out.clear();

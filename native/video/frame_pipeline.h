@@ -41,7 +41,7 @@ class FramePipeline {
   // (codecRefsAreNearestAnchors), so vectors without an exact reference are exact anyway.
   FramePipeline(FrameRequest request, bool nearestAnchorsAreExact)
       : request_(std::move(request)),
-        resolver_(nearestAnchorsAreExact),
+        resolver_(nearestAnchorsAreExact, request_.vectors),
         composer_(request_.motion, request_.keyframes, request_.composition, request_.stride) {}
 
   const FrameRequest& request() const { return request_; }
