@@ -26,7 +26,10 @@ void resetSlot(BlockField& field, int s, int gw, int gh, int stride) {
   const size_t n = static_cast<size_t>(gw) * gh;
   g.dx.resize(n);
   g.dy.resize(n);
-  field.ref[s].assign(n, 0);
+  // Every cell empty: one memset (assign(n, 0) stored the ints one by one).
+  std::vector<int32_t>& ref = field.ref[s];
+  ref.resize(n);
+  if (n) std::memset(ref.data(), 0, n * sizeof(int32_t));
 }
 
 // ceilBy(a): ceil(a / (2 * stride)); floorBy(a) the floor; aligned(x0, y0, w, h): whether

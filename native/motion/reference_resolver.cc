@@ -41,14 +41,17 @@ void ReferenceResolver::push(DecodedFrame frame, int64_t decodeNumber, std::vect
   // that waiting and resolving look each up once.
   std::vector<int64_t> pictures;
   bool ahead = false;
-  const int32_t* row = frame.vectors.data();
-  int64_t last = kNone;
-  for (size_t i = 0; i < refPictures.size(); ++i, row += kVectorColumns) {
-    const int64_t ref = refPictures[i];
-    if (ref >= 0 && ref != last) {
+  const int32_t* vectors = frame.vectors.data();
+  const int64_t* refs = refPictures.data();
+  const size_t rows = refPictures.size();
+  int64_t last = kNone;  // only ever a picture (>= 0): rows naming the last one skip the rest
+  for (size_t i = 0; i < rows; ++i) {
+    const int64_t ref = refs[i];
+    if (ref == last) continue;
+    if (ref >= 0) {
       if (std::find(pictures.begin(), pictures.end(), ref) == pictures.end()) pictures.push_back(ref);
       last = ref;
-    } else if (ref == kUnknown && row[0] > 0) {
+    } else if (ref == kUnknown && vectors[i * kVectorColumns] > 0) {
       ahead = true;
     }
   }
@@ -107,32 +110,39 @@ void ReferenceResolver::resolve(Pending& p, bool atEnd) {
   }
   int64_t lastRef = kNone;
   int32_t lastDistance = 0;
-  const int32_t* row = f.vectors.data();
-  for (size_t i = 0; i < n; ++i, row += kVectorColumns) {
-    const int64_t ref = p.refPictures[i];
-    if (ref == kNone) {
-      if (vectorRefs) vectorRefs[i] = kVectorRefNone;
-      compositionRefs[i] = 0;
-      continue;
-    }
+  const int64_t* refs = p.refPictures.data();
+  for (size_t i = 0; i < n;) {
+    const int64_t ref = refs[i];
     if (ref >= 0) {
       if (ref != lastRef) {
         lastRef = ref;
         lastDistance = distance[std::find(p.pictures.begin(), p.pictures.end(), ref) - p.pictures.begin()];
       }
       if (lastDistance != 0) {
-        if (vectorRefs) vectorRefs[i] = lastDistance;
-        compositionRefs[i] = lastDistance;
+        // A run of rows naming the same picture (mostly the whole frame), filled at once: row
+        // by row this loop cost more than exporting the rows.
+        size_t end = i + 1;
+        while (end < n && refs[end] == ref) ++end;
+        std::fill(compositionRefs + i, compositionRefs + end, lastDistance);
+        if (vectorRefs) std::fill(vectorRefs + i, vectorRefs + end, lastDistance);
+        i = end;
         continue;
       }
     }
-    // Unknown: the nearest anchor in the vector's direction.
-    int64_t assumed = 0;
-    if (row[0] < 0 && p.previousAnchor >= 0) assumed = f.index - p.previousAnchor;
-    if (row[0] > 0 && nextAnchor > f.index) assumed = f.index - nextAnchor;
-    compositionRefs[i] = static_cast<int32_t>(assumed);
-    if (vectorRefs)
-      vectorRefs[i] = nearestAnchorsAreExact_ && ref == kUnknown ? static_cast<int32_t>(assumed) : kVectorRefUnknown;
+    if (ref == kNone) {
+      if (vectorRefs) vectorRefs[i] = kVectorRefNone;
+      compositionRefs[i] = 0;
+    } else {
+      // Unknown: the nearest anchor in the vector's direction.
+      const int32_t source = f.vectors[i * kVectorColumns];
+      int64_t assumed = 0;
+      if (source < 0 && p.previousAnchor >= 0) assumed = f.index - p.previousAnchor;
+      if (source > 0 && nextAnchor > f.index) assumed = f.index - nextAnchor;
+      compositionRefs[i] = static_cast<int32_t>(assumed);
+      if (vectorRefs)
+        vectorRefs[i] = nearestAnchorsAreExact_ && ref == kUnknown ? static_cast<int32_t>(assumed) : kVectorRefUnknown;
+    }
+    ++i;
   }
 }
 
