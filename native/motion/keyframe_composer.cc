@@ -586,7 +586,7 @@ void KeyframeComposer::emit(DecodedFrame frame, std::vector<DecodedFrame>& ready
     return;
   }
   emptyWithCapacity(frame.motion, 2 * n);
-  frame.motion.assign(2 * n, 0.f);
+  frame.motion.resize(2 * n);  // zeros, as one memset (assign(n, 0.f) stored them one by one)
   if (frame.isKeyframe || !node) {
     ready.push_back(std::move(frame));
     return;
