@@ -146,6 +146,32 @@ inline void stepCell(const Step& st, int i, int j) {
 
 // --- the vectorised loop -----------------------------------------------------------------
 
+// AVX-512's 16 lanes compare into a mask register (bit l for lane l) and select through one.
+// Written with the vector extension's comparisons (vectors of -1/0), which AVX-512F alone
+// cannot make from a mask in one instruction, GCC 12 lowers each comparison and selection of
+// the 16-lane loop lane by lane through scalar registers (vpextrd, setne, vpinsrd), and it ran
+// twice as slow as the 8-lane loop: not cache-line splits, as once thought (a 64-byte corner
+// load straddles two lines, but per cell that is about as often as two 32-byte loads do).
+// The builtins, not the intrinsics: see laneBits in simd.h.
+#if ARSEG_X86_TARGETS && !defined(__clang__)
+#define ARSEG_MASK_LANES 1
+ARSEG_INLINE unsigned equalBits(Lanes<16>::I a, Lanes<16>::I b) {
+  return __builtin_ia32_pcmpeqd512_mask(a, b, static_cast<unsigned short>(0xFFFF));
+}
+ARSEG_INLINE unsigned unequalBits(Lanes<16>::I a, Lanes<16>::I b) {
+  return __builtin_ia32_cmpd512_mask(a, b, 4 /* _MM_CMPINT_NE */, static_cast<unsigned short>(0xFFFF));
+}
+ARSEG_INLINE unsigned atLeastBits(Lanes<16>::I a, Lanes<16>::I b) {
+  return __builtin_ia32_cmpd512_mask(a, b, 5 /* _MM_CMPINT_NLT */, static_cast<unsigned short>(0xFFFF));
+}
+// Lane l of `set` where bit l of `bits` is set, else of `clear`.
+ARSEG_INLINE Lanes<16>::F selectBits(unsigned bits, Lanes<16>::F clear, Lanes<16>::F set) {
+  return __builtin_ia32_blendmps_512_mask(clear, set, static_cast<unsigned short>(bits));
+}
+#else
+#define ARSEG_MASK_LANES 0  // other compilers: the 8-lane loop at the AVX-512 level
+#endif
+
 template <typename L>
 ARSEG_INLINE typename L::I loadInts(const int32_t* p) {
   typename L::I v;
@@ -180,13 +206,13 @@ ARSEG_INLINE unsigned sampleLanes(const Step& st, const Source& r, int i, int j,
   const F fu = u - __builtin_convertvector(j0, F);
   const F fv = v - __builtin_convertvector(i0, F);
   // The row and column the lanes land on, from the middle lane (with the majority at the left
-  // edge and at the right). With 8 lanes (AVX2, AVX-512) the lane is picked out in registers
-  // (a variable permute, vpermd); reading a lane through memory would stall on the store
-  // (AVX-512 most), so 4 lanes (baseline SSE2, which has no variable permute) compute it again
-  // in scalar code as the lanes do. Both give the lane's values exactly.
+  // edge and at the right). With 8 or 16 lanes (AVX2, AVX-512) the lane is picked out in
+  // registers (a variable permute, vpermd); reading a lane through memory would stall on the
+  // store (AVX-512 most), so 4 lanes (baseline SSE2, which has no variable permute) compute it
+  // again in scalar code as the lanes do. Both give the lane's values exactly.
   const int mid = (mBits >> (N / 2)) & 1 ? N / 2 : __builtin_ctz(mBits);
   int c0, r0;
-  if constexpr (N == 8) {
+  if constexpr (N >= 8) {
     const I pick = I{} + mid;
     c0 = __builtin_shuffle(j0, pick)[0] - mid;
     r0 = __builtin_shuffle(i0, pick)[0];
@@ -212,7 +238,12 @@ ARSEG_INLINE unsigned sampleLanes(const Step& st, const Source& r, int i, int j,
   const F botY = y10 + unfused(fu * (y11 - y10));
   ox = topX + unfused(fv * (botX - topX));
   oy = topY + unfused(fv * (botY - topY));
-  return laneBits(m & ((j0 - iota != c0) | (i0 != r0) | (j0 + 1 >= gw)));
+#if ARSEG_MASK_LANES
+  if constexpr (N == 16)
+    return mBits & (unequalBits(j0 - iota, I{} + c0) | unequalBits(i0, I{} + r0) | atLeastBits(j0 + 1, I{} + gw));
+  else
+#endif
+    return laneBits(m & ((j0 - iota != c0) | (i0 != r0) | (j0 + 1 >= gw)));
 }
 
 // Cells (i, j..j+N-1): stepCell for N cells at once. kSlots: 2 where the blocks have slot 1
@@ -221,16 +252,24 @@ template <typename L, int kSlots>
 ARSEG_INLINE void stepLanes(const Step& st, int i, int j, typename L::I iota) {
   using F = typename L::F;
   using I = typename L::I;
+  constexpr bool kBits = L::kCount == 16;  // comparisons into mask registers
   const size_t k = static_cast<size_t>(i) * st.gw + j;
   const F jf = __builtin_convertvector(iota + j, F);
   const F fi = static_cast<float>(i) - F{};
   F sumX = F{}, sumY = F{};
   I n = I{};
-  unsigned redo = 0;  // lanes to compute one cell at a time
+  unsigned used[2] = {0, 0};  // 16 lanes: the lanes with a usable prediction in each slot
+  unsigned redo = 0;          // lanes to compute one cell at a time
   for (int s = 0; s < kSlots; ++s) {
     if (!st.has[s]) continue;
     const I d = loadInts<L>(st.ref[s] + k);
-    unsigned todo = laneBits(d != 0);
+    unsigned todo;
+#if ARSEG_MASK_LANES
+    if constexpr (kBits)
+      todo = laneBits(d);  // a test against zero (vptestmd)
+    else
+#endif
+      todo = laneBits(d != 0);
     if (!todo) continue;
     const float* vxs = st.vx[s] + k;
     const float* vys = st.vy[s] + k;
@@ -238,24 +277,57 @@ ARSEG_INLINE void stepLanes(const Step& st, int i, int j, typename L::I iota) {
     // One pass per distinct distance among the lanes (mostly one).
     while (todo) {
       const int32_t dist = st.ref[s][k + __builtin_ctz(todo)];
-      const I m = d == dist;
-      const unsigned mBits = laneBits(m);
+      I m = I{};
+      unsigned mBits;
+#if ARSEG_MASK_LANES
+      if constexpr (kBits)
+        mBits = equalBits(d, I{} + dist);
+      else
+#endif
+      {
+        m = d == dist;
+        mBits = laneBits(m);
+      }
       todo &= ~mBits;
       const Source* r = st.find(dist);
       if (!r) continue;
       F rx = F{}, ry = F{};
       if (r->dx) redo |= sampleLanes<L>(st, *r, i, j, iota, jf, fi, vx, vy, vxs, vys, m, mBits, rx, ry);
+#if ARSEG_MASK_LANES
+      if constexpr (kBits) {
+        sumX = selectBits(mBits, sumX, sumX + (vx + rx));
+        sumY = selectBits(mBits, sumY, sumY + (vy + ry));
+        used[s] |= mBits;
+        continue;
+      }
+#endif
       sumX = m ? sumX + (vx + rx) : sumX;
       sumY = m ? sumY + (vy + ry) : sumY;
       n -= m;  // m is -1 on its lanes
     }
   }
-  const F scale = n == 2 ? F{} + 0.5f : F{} + 1.f;
-  F outX = sumX * scale, outY = sumY * scale;  // 0 where no prediction
-  if (st.fallbackX) {
-    const I none = n == 0;
-    outX = none ? loadLanes<L>(st.fallbackX + k) : outX;
-    outY = none ? loadLanes<L>(st.fallbackY + k) : outY;
+  F outX, outY;  // 0 where no prediction
+#if ARSEG_MASK_LANES
+  if constexpr (kBits) {
+    const F scale = selectBits(used[0] & used[1], F{} + 1.f, F{} + 0.5f);
+    outX = sumX * scale;
+    outY = sumY * scale;
+    if (st.fallbackX) {
+      const unsigned none = ~(used[0] | used[1]);
+      outX = selectBits(none, outX, loadLanes<L>(st.fallbackX + k));
+      outY = selectBits(none, outY, loadLanes<L>(st.fallbackY + k));
+    }
+  } else
+#endif
+  {
+    const F scale = n == 2 ? F{} + 0.5f : F{} + 1.f;
+    outX = sumX * scale;
+    outY = sumY * scale;
+    if (st.fallbackX) {
+      const I none = n == 0;
+      outX = none ? loadLanes<L>(st.fallbackX + k) : outX;
+      outY = none ? loadLanes<L>(st.fallbackY + k) : outY;
+    }
   }
   storeLanes<L>(st.outX + k, outX);
   storeLanes<L>(st.outY + k, outY);
@@ -287,11 +359,8 @@ void composeStep(const BlockField& blocks, const StepReference* refs, size_t ref
                  MotionGrid& out) {
   std::vector<Source> sources;
   const Step st = prepare(blocks, refs, refCount, fallback, out, sources);
-  // At most 8 lanes: with 16, every one of the eight corner loads of a vector straddles two
-  // cache lines (the corners are one cell apart), and measured the step took twice as long
-  // as with 8 (bench/decode.js, perf). The AVX-512 level runs the 8-lane loop.
   simdDispatch([&](auto lanes) ARSEG_INLINE_LAMBDA {
-    using L = std::conditional_t<(decltype(lanes)::kCount > 8), Lanes<8>, decltype(lanes)>;
+    using L = std::conditional_t<(decltype(lanes)::kCount > 8 && !ARSEG_MASK_LANES), Lanes<8>, decltype(lanes)>;
     if (st.has[1])
       stepRows<L, 2>(st);
     else

@@ -674,7 +674,7 @@ int main(int argc, char** argv) {
     };
     int cases = 0, same = 0;
     for (int stride : {3, 4, 8}) {
-      for (int gw : {1, 3, 4, 7, 8, 9, 15, 16, 17, 33, 40}) {
+      for (int gw : {1, 3, 4, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 48}) {
         for (int gh : {1, 2, 5, 12}) {
           for (int variant = 0; variant < 4; ++variant) {
             const bool uniform = variant % 2 == 0, twoSlots = variant >= 2;
