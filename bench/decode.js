@@ -11,10 +11,10 @@
  * "vectors" exports the motion vectors with their references; "field" adds the dense field
  * accumulated to the keyframe as the bitstream gives it (motionFill 'none': issue 13's 10%
  * target); "+ fill" is the reader's default, which also estimates the motion of the cells the
- * bitstream does not link to a past picture (FrameOptions.motionFill). "releaseMotion" hands each
- * frame's motion arrays back as soon as the loop has it (lib/recycle.ts), as a loop that does
- * not keep them should; without it their storage comes back only when V8 collects them.
- * Each is compared with decoding alone at the same threading:
+ * bitstream does not link to a past picture (FrameOptions.motionFill). "releaseMotion" hands
+ * each frame's motion arrays back as soon as the loop has the frame (lib/recycle.ts), as a loop
+ * that does not keep them should; without it their storage comes back only when V8 collects
+ * them. Each is compared with decoding alone at the same threading:
  * libavcodec's default threads (frame threads; the patched libav exports vectors safely under
  * them), and one thread. HEVC motion needs the patched libav (libav.exactReferences).
  *
@@ -23,10 +23,10 @@
  * of recycled storage, so the page faults of fresh arrays mostly do not show.
  *
  * Three measures: wall-clock fps, the CPU time the process spent (user + system, all its
- * threads) per frame, and minor page faults per frame. On a shared machine the CPU time is the steadier measure of cost: a
- * configuration waiting for cores others hold loses wall time, not CPU time. It still moves by
- * several points between runs there; bench/decode-instructions.js counts the same
- * configurations' instructions under callgrind, which the load does not move.
+ * threads) per frame, and minor page faults per frame. On a shared machine the CPU time is the
+ * steadier measure of cost: a configuration waiting for cores others hold loses wall time, not
+ * CPU time. It still moves by several points between runs there; bench/decode-instructions.js
+ * counts the same configurations' instructions under callgrind, which the load does not move.
  */
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');

@@ -5,9 +5,9 @@
  * copy). That storage goes back to the reader for later frames (native/common/recycled_storage.h)
  * when V8 collects the arrays, which it does rarely: the JavaScript objects are small, so the
  * young generation fills slowly. Until then every frame's arrays take fresh memory, and the
- * kernel faults its pages in: at 720p that is about 70 page faults a frame, a third of the CPU
- * time motion adds to decoding (BENCHMARKS.md, "Cost of exact motion"). `releaseMotion` hands
- * the storage back at once, so a loop over many frames decodes into the same warm pages.
+ * kernel faults its pages in: for a 720p video read once, about 70 page faults a frame, and up
+ * to 6 points of decoding's CPU time (BENCHMARKS.md, "releaseMotion, with cost6 merged"). `releaseMotion` hands the storage back at once, so a loop
+ * over many frames decodes into the same warm pages.
  */
 import { addon } from './native';
 import { ArSegError, ErrorCodes, invalidArg } from './errors';
@@ -43,7 +43,8 @@ export type FrameMotion = Pick<VideoFrame, 'index' | 'vectors' | 'vectorRefs' | 
  * Hands the frame's motion arrays (`vectors`, `vectorRefs`, `motion.data`) back to the reader,
  * for later frames, and removes them from the frame. For a loop that is done with each frame's
  * motion before it reads the next one: the next frames then reuse the same memory instead of
- * taking fresh pages (about 5 points of decoding's CPU time at 720p, BENCHMARKS.md).
+ * taking fresh pages (up to 6 points of decoding's CPU time for a 720p video read once,
+ * BENCHMARKS.md).
  *
  * Afterwards the frame has no `vectors`, `vectorRefs` or `motion`, and any other reference to
  * those arrays sees them empty (their buffers are detached: length 0, never stale data). Copy
