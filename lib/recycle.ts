@@ -6,8 +6,9 @@
  * when V8 collects the arrays, which it does rarely: the JavaScript objects are small, so the
  * young generation fills slowly. Until then every frame's arrays take fresh memory, and the
  * kernel faults its pages in: for a 720p video read once, about 70 page faults a frame, and up
- * to 6 points of decoding's CPU time (BENCHMARKS.md, "releaseMotion, with cost6 merged"). `releaseMotion` hands the storage back at once, so a loop
- * over many frames decodes into the same warm pages.
+ * to 6 points of decoding's CPU time (BENCHMARKS.md, "releaseMotion, with cost6 merged").
+ * `releaseMotion` hands the storage back at once, so a loop over many frames decodes into the
+ * same warm pages.
  */
 import { addon } from './native';
 import { ArSegError, ErrorCodes, invalidArg } from './errors';
