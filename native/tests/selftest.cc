@@ -1288,6 +1288,85 @@ int main(int argc, char** argv) {
   }
 #endif
 
+  {
+    // The motion vector conversion (AVX-512 VBMI groups of eight where the CPU and ARSEG_SIMD
+    // allow, else the plain loop) against the plain reference, on random structs (padding
+    // included) of every count around the group size, and by hand on the reference cases.
+    uint64_t seed = 0x9E3779B97F4A7C15u;
+    auto next = [&] {
+      seed = seed * 6364136223846793005u + 1442695040888963407u;
+      return seed >> 16;
+    };
+    std::vector<AVMotionVector> mvs(1000);
+    for (auto& mv : mvs) {
+      auto* bytes = reinterpret_cast<unsigned char*>(&mv);
+      for (size_t b = 0; b < sizeof mv; ++b) bytes[b] = static_cast<unsigned char>(next());
+#ifdef AV_MOTION_VECTOR_EXACT_REFS
+      switch (next() % 5) {  // the flags' cases: a picture, a placeholder, unknown, not exact
+        case 0: mv.flags = AV_MOTION_VECTOR_MAKE_REF_FLAGS(static_cast<int32_t>(next() % 100000), next() % 32); break;
+        case 1: mv.flags = AV_MOTION_VECTOR_MAKE_REF_FLAGS(static_cast<int32_t>(next() % 100), -1); break;
+        case 2: mv.flags = AV_MOTION_VECTOR_MAKE_REF_FLAGS(-1, next() % 32); break;
+        case 3: mv.flags = next() & 0x7FFFFFFFFFFFFFFFu; break;
+        default: break;  // random bits
+      }
+#endif
+    }
+    bool same = true;
+    for (size_t count : {size_t{0}, size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{15}, size_t{16}, size_t{17},
+                         size_t{41}, size_t{1000}}) {
+      std::vector<int32_t> rows(count * kVectorColumns, 7), plainRows(count * kVectorColumns, 9);
+      std::vector<int64_t> refs(count, 7), plainRefs(count, 9);
+      convertMotionVectors(mvs.data(), count, rows.data(), refs.data());
+      convertMotionVectorsPlain(mvs.data(), count, plainRows.data(), plainRefs.data());
+      same = same && rows == plainRows && refs == plainRefs;
+    }
+    expect(same, std::string("motion vector conversion matches the plain reference (") +
+                     (simdLevel() == SimdLevel::Avx512 ? "avx512"
+                      : simdLevel() == SimdLevel::Avx2 ? "avx2"
+                                                       : "baseline") +
+                     ")");
+    std::vector<AVMotionVector> hand(9);
+    std::memset(hand.data(), 0xA5, hand.size() * sizeof(AVMotionVector));  // padding not zero
+    for (size_t i = 0; i < hand.size(); ++i) {
+      AVMotionVector& mv = hand[i];
+      mv.source = i % 2 ? 1 : -1;
+      mv.w = 16;
+      mv.h = 8;
+      mv.src_x = static_cast<int16_t>(-5 - static_cast<int>(i));
+      mv.src_y = -32768;
+      mv.dst_x = 1272;
+      mv.dst_y = 32767;
+      mv.motion_x = -70000;
+      mv.motion_y = 3;
+      mv.motion_scale = 65535;
+      mv.flags = 0;
+#ifdef AV_MOTION_VECTOR_EXACT_REFS
+      mv.flags = i % 4 == 0   ? AV_MOTION_VECTOR_MAKE_REF_FLAGS(int32_t{123456}, 2)
+                 : i % 4 == 1 ? AV_MOTION_VECTOR_MAKE_REF_FLAGS(int32_t{5}, -1)
+                 : i % 4 == 2 ? AV_MOTION_VECTOR_MAKE_REF_FLAGS(int32_t{-1}, 0)
+                              : uint64_t{77};
+#endif
+    }
+    std::vector<int32_t> rows(hand.size() * kVectorColumns);
+    std::vector<int64_t> refs(hand.size());
+    convertMotionVectors(hand.data(), hand.size(), rows.data(), refs.data());
+    bool fields = true, references = true;
+    for (size_t i = 0; i < hand.size(); ++i) {
+      const int32_t* r = rows.data() + i * kVectorColumns;
+      const int32_t want[kVectorColumns] = {i % 2 ? 1 : -1, 16, 8,    -5 - static_cast<int32_t>(i), -32768, 1272, 32767,
+                                            -70000,         3,  65535};
+      fields = fields && std::equal(r, r + kVectorColumns, want);
+#ifdef AV_MOTION_VECTOR_EXACT_REFS
+      const int64_t wantRef = i % 4 == 0 ? 123456 : i % 4 == 1 ? kRefPictureNone : kRefPictureUnknown;
+#else
+      const int64_t wantRef = kRefPictureUnknown;
+#endif
+      references = references && refs[i] == wantRef;
+    }
+    expect(fields, "motion vector rows: signed positions and motions, unsigned sizes and scale");
+    expect(references, "motion vector references: a picture, a placeholder, unknown, not exact");
+  }
+
   std::printf("selftest: %d checks, %d failed\n", checks, failures);
   return failures == 0 ? 0 : 1;
 }

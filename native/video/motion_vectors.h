@@ -3,11 +3,13 @@
 // (patches/ffmpeg/, libavutil/motion_vector.h: AV_MOTION_VECTOR_EXACT_REFS).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
 extern "C" {
 #include <libavcodec/avcodec.h>
+#include <libavutil/motion_vector.h>
 }
 
 namespace arseg {
@@ -38,6 +40,13 @@ bool codecMotionIsExact(AVCodecID id);
 // as libavcodec computes them), and `refPictures` with one entry per row (see above). A frame
 // without side data (an I-frame, or a skipped frame) gives zero rows.
 void exportMotionVectors(const AVFrame* frame, std::vector<int32_t>& out, std::vector<int64_t>& refPictures);
+
+// The conversion exportMotionVectors makes of `count` vectors into `rows` (count x 10) and
+// `refs` (count): on CPUs with AVX-512 VBMI (unless ARSEG_SIMD caps the level) eight vectors at
+// a time with byte permutations, the rest (and other CPUs) through convertMotionVectorsPlain,
+// the reference; both give the same values.
+void convertMotionVectors(const AVMotionVector* mvs, size_t count, int32_t* rows, int64_t* refs);
+void convertMotionVectorsPlain(const AVMotionVector* mvs, size_t count, int32_t* rows, int64_t* refs);
 
 // The decode-order number of `frame` that the references of later frames name, or -1 when
 // the libav exports no exact references.
