@@ -737,6 +737,19 @@ int main(int argc, char** argv) {
     for (size_t k = 0; k < fresh.size(); ++k)
       if (fresh.ref[0][k] != 0)
         ok = ok && reused.vec[0].dx[k] == fresh.vec[0].dx[k] && reused.vec[0].dy[k] == fresh.vec[0].dy[k];
+    // B into B: slot 1 emptied and refilled (its distances zeroed once, resetSlot), on a
+    // larger frame than the storage held
+    const auto [bi2, bi2Refs] = rows({{1, 24, -8, -2}, {-1, 8, 4, 1}});
+    BlockField again = rasteriseBlocks(bi.data(), biRefs.data(), biRefs.size(), 40, 16, 4);
+    rasteriseBlocks(bi2.data(), bi2Refs.data(), bi2Refs.size(), 48, 24, 4, again);
+    const BlockField fresh2 = rasteriseBlocks(bi2.data(), bi2Refs.data(), bi2Refs.size(), 48, 24, 4);
+    ok = ok && again.hasSlot(1) && again.ref[0] == fresh2.ref[0] && again.ref[1] == fresh2.ref[1] &&
+         again.width() == fresh2.width() && again.height() == fresh2.height();
+    // MotionGrid storage starts on a cache line (composeStep's vector stores)
+    const MotionGrid* grids[] = {&again.vec[0], &again.vec[1], &fresh2.vec[0], &fresh.vec[0]};
+    for (const MotionGrid* g : grids)
+      ok = ok && reinterpret_cast<uintptr_t>(g->dx.data()) % 64 == 0 &&
+           reinterpret_cast<uintptr_t>(g->dy.data()) % 64 == 0;
     // a stride that is not a power of two, and a motion_scale that is not: divisions
     std::vector<int32_t> odd = {-1, 8, 8, 0, 0, 20, 4, 7, -5, 3};
     const int32_t oddRef = 1;
@@ -745,7 +758,7 @@ int main(int argc, char** argv) {
     const size_t below = 1 * o.width() + 3;
     ok = ok && o.width() == 7 && o.height() == 3 && o.ref[0][3] == 1 && o.ref[0][2] == 0 && o.vec[0].dx[3] == 7.f / 3 &&
          o.vec[0].dy[3] == -5.f / 3 && o.ref[0][below] == 0;
-    expect(ok, "rasterising into reused blocks, odd stride and scale");
+    expect(ok, "rasterising into reused blocks (P after B, B after B), aligned grids, odd stride and scale");
   }
 
   {  // missing file and no video stream
