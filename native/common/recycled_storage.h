@@ -12,8 +12,13 @@
 // Finalisers run on the JavaScript thread, readers decode on worker threads: one lock. The pool
 // is bounded (kMaxBytes per element type) so that a burst of finalisers after a garbage
 // collection does not pin memory; what does not fit is freed as before.
+//
+// The motion composer's grids (MotionGrid, on cache lines: aligned_allocator.h) have a pool of
+// their own, RecycledStorage<float, AlignedAllocator<float>>: a reader that ends hands them to
+// the next one, which would otherwise allocate and zero-fill a window of them on its first frames.
 
 #include <cstddef>
+#include <memory>
 #include <mutex>
 #include <type_traits>
 #include <utility>
@@ -21,9 +26,10 @@
 
 namespace arseg {
 
-template <typename T>
+template <typename T, typename Alloc = std::allocator<T>>
 class RecycledStorage {
  public:
+  using Vector = std::vector<T, Alloc>;
   static constexpr size_t kMaxBytes = size_t(24) << 20;  // per element type, all readers together
   static constexpr size_t kMaxVectors = 256;
 
@@ -32,8 +38,8 @@ class RecycledStorage {
   // freshly reserved.
   // With keepElements, a recycled vector keeps the elements of the array it was (its size too),
   // for a caller that overwrites them all (sizeForOverwrite below).
-  static std::vector<T> take(size_t capacity, bool keepElements = false) {
-    std::vector<T> out;
+  static Vector take(size_t capacity, bool keepElements = false) {
+    Vector out;
     if (capacity == 0) return out;
     {
       Pool& p = pool();
@@ -64,10 +70,10 @@ class RecycledStorage {
   }
 
   // Hands a vector's storage to the pool (or frees it when the pool is full).
-  static void give(std::vector<T>&& v) {
+  static void give(Vector&& v) {
     const size_t bytes = v.capacity() * sizeof(T);
     if (bytes == 0) return;
-    std::vector<T> dropped;  // freed outside the lock
+    Vector dropped;  // freed outside the lock
     {
       Pool& p = pool();
       std::lock_guard<std::mutex> lock(p.mutex);
@@ -82,7 +88,7 @@ class RecycledStorage {
 
   // Frees every spare (tests; a host that wants the memory back).
   static void clear() {
-    std::vector<std::vector<T>> dropped;
+    std::vector<Vector> dropped;
     Pool& p = pool();
     std::lock_guard<std::mutex> lock(p.mutex);
     dropped.swap(p.spares);
@@ -98,7 +104,7 @@ class RecycledStorage {
  private:
   struct Pool {
     std::mutex mutex;
-    std::vector<std::vector<T>> spares;
+    std::vector<Vector> spares;
     size_t bytes = 0;
   };
   // Never destroyed: finalisers may still run while the process exits, after static
@@ -111,13 +117,13 @@ class RecycledStorage {
 
 // Empties `v` and gives it room for `capacity` elements, from the pool when its own storage is
 // too small (which goes back to the pool).
-template <typename T>
-void emptyWithCapacity(std::vector<T>& v, size_t capacity) {
+template <typename T, typename A>
+void emptyWithCapacity(std::vector<T, A>& v, size_t capacity) {
   v.clear();
   if (v.capacity() >= capacity) return;
-  std::vector<T> fresh = RecycledStorage<T>::take(capacity);
+  std::vector<T, A> fresh = RecycledStorage<T, A>::take(capacity);
   v.swap(fresh);
-  RecycledStorage<T>::give(std::move(fresh));
+  RecycledStorage<T, A>::give(std::move(fresh));
 }
 
 // Gives `v` exactly n elements for a caller that then writes every one of them: storage from
@@ -125,13 +131,13 @@ void emptyWithCapacity(std::vector<T>& v, size_t capacity) {
 // holds, so that only those beyond its old size are value-initialised. The zero-fill of a plain
 // resize after clear() wrote each frame's arrays twice (bench/decode.js, callgrind: 1% of
 // decoding's instructions for the vectors alone).
-template <typename T>
-void sizeForOverwrite(std::vector<T>& v, size_t n) {
+template <typename T, typename A>
+void sizeForOverwrite(std::vector<T, A>& v, size_t n) {
   static_assert(std::is_trivially_copyable<T>::value, "stale elements are overwritten, never read");
   if (v.capacity() < n) {
-    std::vector<T> fresh = RecycledStorage<T>::take(n, true);
+    std::vector<T, A> fresh = RecycledStorage<T, A>::take(n, true);
     v.swap(fresh);
-    RecycledStorage<T>::give(std::move(fresh));
+    RecycledStorage<T, A>::give(std::move(fresh));
   }
   v.resize(n);
 }

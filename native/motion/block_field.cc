@@ -4,6 +4,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "../common/recycled_storage.h"
 #include "../common/simd.h"
 
 namespace arseg {
@@ -24,8 +25,10 @@ void resetSlot(BlockField& field, int s, int gw, int gh, int stride) {
   g.height = gh;
   g.stride = stride;
   const size_t n = static_cast<size_t>(gw) * gh;
-  g.dx.resize(n);
-  g.dy.resize(n);
+  // Displacements of empty cells are never read: storage of an earlier reader's grids when its
+  // own is too small (the composer's pool, recycled_storage.h), not zero-filled anew.
+  sizeForOverwrite(g.dx, n);
+  sizeForOverwrite(g.dy, n);
   // Every cell empty: one memset over the cells it held (assign(n, 0) stored the ints one by
   // one); resize zero-fills those beyond. Slot 1, emptied per frame, would be filled twice.
   std::vector<int32_t>& ref = field.ref[s];
