@@ -13,12 +13,10 @@
 // is bounded (kMaxBytes per element type) so that a burst of finalisers after a garbage
 // collection does not pin memory; what does not fit is freed as before.
 //
-// The motion composer's grids (MotionGrid, on cache lines: aligned_allocator.h) have a pool of
-// their own, RecycledStorage<float, AlignedAllocator<float>>: a reader that ends hands them to
-// the next one, which would otherwise allocate and zero-fill a window of them on its first frames.
+// The motion composer's grids come here too as a reader ends (keyframe_composer.cc): the next
+// reader's first frames take them instead of allocating and zero-filling a window of grids.
 
 #include <cstddef>
-#include <memory>
 #include <mutex>
 #include <type_traits>
 #include <utility>
@@ -26,10 +24,9 @@
 
 namespace arseg {
 
-template <typename T, typename Alloc = std::allocator<T>>
+template <typename T>
 class RecycledStorage {
  public:
-  using Vector = std::vector<T, Alloc>;
   static constexpr size_t kMaxBytes = size_t(24) << 20;  // per element type, all readers together
   static constexpr size_t kMaxVectors = 256;
 
@@ -38,8 +35,8 @@ class RecycledStorage {
   // freshly reserved.
   // With keepElements, a recycled vector keeps the elements of the array it was (its size too),
   // for a caller that overwrites them all (sizeForOverwrite below).
-  static Vector take(size_t capacity, bool keepElements = false) {
-    Vector out;
+  static std::vector<T> take(size_t capacity, bool keepElements = false) {
+    std::vector<T> out;
     if (capacity == 0) return out;
     {
       Pool& p = pool();
@@ -70,10 +67,10 @@ class RecycledStorage {
   }
 
   // Hands a vector's storage to the pool (or frees it when the pool is full).
-  static void give(Vector&& v) {
+  static void give(std::vector<T>&& v) {
     const size_t bytes = v.capacity() * sizeof(T);
     if (bytes == 0) return;
-    Vector dropped;  // freed outside the lock
+    std::vector<T> dropped;  // freed outside the lock
     {
       Pool& p = pool();
       std::lock_guard<std::mutex> lock(p.mutex);
@@ -88,7 +85,7 @@ class RecycledStorage {
 
   // Frees every spare (tests; a host that wants the memory back).
   static void clear() {
-    std::vector<Vector> dropped;
+    std::vector<std::vector<T>> dropped;
     Pool& p = pool();
     std::lock_guard<std::mutex> lock(p.mutex);
     dropped.swap(p.spares);
@@ -104,7 +101,7 @@ class RecycledStorage {
  private:
   struct Pool {
     std::mutex mutex;
-    std::vector<Vector> spares;
+    std::vector<std::vector<T>> spares;
     size_t bytes = 0;
   };
   // Never destroyed: finalisers may still run while the process exits, after static
@@ -117,13 +114,13 @@ class RecycledStorage {
 
 // Empties `v` and gives it room for `capacity` elements, from the pool when its own storage is
 // too small (which goes back to the pool).
-template <typename T, typename A>
-void emptyWithCapacity(std::vector<T, A>& v, size_t capacity) {
+template <typename T>
+void emptyWithCapacity(std::vector<T>& v, size_t capacity) {
   v.clear();
   if (v.capacity() >= capacity) return;
-  std::vector<T, A> fresh = RecycledStorage<T, A>::take(capacity);
+  std::vector<T> fresh = RecycledStorage<T>::take(capacity);
   v.swap(fresh);
-  RecycledStorage<T, A>::give(std::move(fresh));
+  RecycledStorage<T>::give(std::move(fresh));
 }
 
 // Gives `v` exactly n elements for a caller that then writes every one of them: storage from
@@ -131,13 +128,13 @@ void emptyWithCapacity(std::vector<T, A>& v, size_t capacity) {
 // holds, so that only those beyond its old size are value-initialised. The zero-fill of a plain
 // resize after clear() wrote each frame's arrays twice (bench/decode.js, callgrind: 1% of
 // decoding's instructions for the vectors alone).
-template <typename T, typename A>
-void sizeForOverwrite(std::vector<T, A>& v, size_t n) {
+template <typename T>
+void sizeForOverwrite(std::vector<T>& v, size_t n) {
   static_assert(std::is_trivially_copyable<T>::value, "stale elements are overwritten, never read");
   if (v.capacity() < n) {
-    std::vector<T, A> fresh = RecycledStorage<T, A>::take(n, true);
+    std::vector<T> fresh = RecycledStorage<T>::take(n, true);
     v.swap(fresh);
-    RecycledStorage<T, A>::give(std::move(fresh));
+    RecycledStorage<T>::give(std::move(fresh));
   }
   v.resize(n);
 }

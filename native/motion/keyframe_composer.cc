@@ -119,7 +119,8 @@ void KeyframeComposer::evict() {
 }
 
 namespace {
-using GridStorage = RecycledStorage<float, AlignedAllocator<float>>;
+// The pool of the arrays handed to JavaScript (frame_js.cc): the same element type.
+using GridStorage = RecycledStorage<float>;
 
 void giveGrid(MotionGrid& g) {
   GridStorage::give(std::move(g.dx));

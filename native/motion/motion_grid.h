@@ -5,17 +5,14 @@
 #include <cmath>
 #include <vector>
 
-#include "../common/aligned_allocator.h"
-
 namespace arseg {
 
 struct MotionGrid {
   int width = 0;   // cells per row: ceil(frameWidth / stride)
   int height = 0;  // cells per column
   int stride = 1;
-  // height x width, on cache lines (aligned_allocator.h): composeStep's vector stores.
-  AlignedVector<float> dx;
-  AlignedVector<float> dy;
+  std::vector<float> dx;  // height x width
+  std::vector<float> dy;
 
   MotionGrid() = default;
   MotionGrid(int frameWidth, int frameHeight, int cellStride)
