@@ -25,8 +25,8 @@ void resetSlot(BlockField& field, int s, int gw, int gh, int stride) {
   g.height = gh;
   g.stride = stride;
   const size_t n = static_cast<size_t>(gw) * gh;
-  // Displacements of empty cells are never read: storage of an earlier reader's grids when its
-  // own is too small (the composer's pool, recycled_storage.h), not zero-filled anew.
+  // Displacements of empty cells are never used (composeStep masks them out): storage of an
+  // earlier reader's grids when its own is too small (recycled_storage.h), not zero-filled anew.
   sizeForOverwrite(g.dx, n);
   sizeForOverwrite(g.dy, n);
   // Every cell empty: one memset over the cells it held (assign(n, 0) stored the ints one by
