@@ -12,6 +12,9 @@
 // Finalisers run on the JavaScript thread, readers decode on worker threads: one lock. The pool
 // is bounded (kMaxBytes per element type) so that a burst of finalisers after a garbage
 // collection does not pin memory; what does not fit is freed as before.
+//
+// The motion composer's grids come here too as a reader ends (keyframe_composer.cc): the next
+// reader's first frames take them instead of allocating and zero-filling a window of grids.
 
 #include <cstddef>
 #include <mutex>

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "../common/recycled_storage.h"
 #include "../common/simd.h"
 
 namespace arseg {
@@ -24,12 +25,16 @@ void resetSlot(BlockField& field, int s, int gw, int gh, int stride) {
   g.height = gh;
   g.stride = stride;
   const size_t n = static_cast<size_t>(gw) * gh;
-  g.dx.resize(n);
-  g.dy.resize(n);
-  // Every cell empty: one memset (assign(n, 0) stored the ints one by one).
+  // Displacements of empty cells are never used (composeStep masks them out): storage of an
+  // earlier reader's grids when its own is too small (recycled_storage.h), not zero-filled anew.
+  sizeForOverwrite(g.dx, n);
+  sizeForOverwrite(g.dy, n);
+  // Every cell empty: one memset over the cells it held (assign(n, 0) stored the ints one by
+  // one); resize zero-fills those beyond. Slot 1, emptied per frame, would be filled twice.
   std::vector<int32_t>& ref = field.ref[s];
+  const size_t kept = std::min(ref.size(), n);
   ref.resize(n);
-  if (n) std::memset(ref.data(), 0, n * sizeof(int32_t));
+  if (kept) std::memset(ref.data(), 0, kept * sizeof(int32_t));
 }
 
 // ceilBy(a): ceil(a / (2 * stride)); floorBy(a) the floor; aligned(x0, y0, w, h): whether

@@ -118,6 +118,29 @@ void KeyframeComposer::evict() {
   while (keyframes_.size() > 1 && *std::next(keyframes_.begin()) <= keep) keyframes_.erase(keyframes_.begin());
 }
 
+namespace {
+// The pool of the arrays handed to JavaScript (frame_js.cc): the same element type.
+using GridStorage = RecycledStorage<float>;
+
+void giveGrid(MotionGrid& g) {
+  GridStorage::give(std::move(g.dx));
+  GridStorage::give(std::move(g.dy));
+}
+}  // namespace
+
+KeyframeComposer::~KeyframeComposer() {
+  for (MotionGrid& g : spareGrids_) giveGrid(g);
+  for (auto& [index, node] : nodes_) {
+    giveGrid(node.field);
+    giveGrid(node.oldField);
+  }
+  for (BlockField& b : spareBlocks_)
+    for (MotionGrid& g : b.vec) giveGrid(g);
+  for (auto& [index, h] : held_)
+    for (MotionGrid& g : h.blocks.vec) giveGrid(g);
+  giveGrid(keyField_);
+}
+
 MotionGrid KeyframeComposer::takeGrid(int width, int height, int stride) {
   MotionGrid g;
   if (!spareGrids_.empty()) {
@@ -127,8 +150,11 @@ MotionGrid KeyframeComposer::takeGrid(int width, int height, int stride) {
   g.width = width;
   g.height = height;
   g.stride = stride;
-  g.dx.resize(static_cast<size_t>(width) * height);
-  g.dy.resize(static_cast<size_t>(width) * height);
+  const size_t n = static_cast<size_t>(width) * height;
+  // Without a spare, storage of an earlier reader's grids (the pool keeps their elements): a
+  // stream's first frames otherwise allocated and zero-filled a window of grids.
+  sizeForOverwrite(g.dx, n);
+  sizeForOverwrite(g.dy, n);
   return g;
 }
 

@@ -61,6 +61,10 @@ class KeyframeComposer {
   KeyframeComposer(MotionMode mode, KeyframePolicy policy = {}, Composition composition = Composition::Bilinear,
                    int stride = 8)
       : mode_(mode), policy_(policy), composition_(composition), stride_(stride) {}
+  // Hands its grids to the process's pool (recycled_storage.h), for the next reader's first frames.
+  ~KeyframeComposer();
+  KeyframeComposer(const KeyframeComposer&) = delete;
+  KeyframeComposer& operator=(const KeyframeComposer&) = delete;
 
   // Takes frames in display order, with their rasterised blocks (ignored when the mode is
   // None), and appends the frames that are ready, in display order, with keyframeIndex and

@@ -553,6 +553,52 @@ int main(int argc, char** argv) {
     }
   }
 
+  {  // a composer hands its grids to the pool as it ends; the next one composes on them (stale
+     // contents) exactly as on fresh storage
+    using GridPool = RecycledStorage<float>;
+    const int w = 64, h = 32, stride = 8;
+    auto run = [&]() {
+      std::vector<DecodedFrame> out;
+      KeyframeComposer composer(MotionMode::Accumulated, KeyframePolicy{}, Composition::Bilinear, stride);
+      for (int64_t t = 0; t < 6; ++t) {
+        DecodedFrame f;
+        f.index = t;
+        f.pictType = t == 0 ? 'I' : 'P';
+        f.width = w;
+        f.height = h;
+        f.isKeyframe = t == 0;
+        std::vector<int32_t> rows, refs;
+        for (int y = 8; t > 0 && y < h; y += 16)
+          for (int x = 8; x < w; x += 16) {
+            const int32_t row[10] = {-1, 16, 16, 0, 0, x, y, int32_t(4 * t + x / 8), int32_t(-3 * t), 4};
+            rows.insert(rows.end(), row, row + 10);
+            refs.push_back(1);
+          }
+        BlockField blocks = composer.spareBlocks();
+        rasteriseBlocks(rows.data(), refs.data(), refs.size(), w, h, stride, blocks);
+        composer.push(std::move(f), std::move(blocks), out);
+      }
+      composer.flush(out);
+      return out;
+    };
+    GridPool::clear();
+    const std::vector<DecodedFrame> first = run();
+    const size_t pooled = GridPool::spareBytes();
+    // Dirty the pooled grids: a composer must not read what it did not write.
+    std::vector<std::vector<float>> dirty;
+    while (GridPool::spareBytes() > 0) dirty.push_back(GridPool::take(1, true));
+    for (auto& v : dirty) {
+      std::fill(v.begin(), v.end(), 1e6f);
+      GridPool::give(std::move(v));
+    }
+    const std::vector<DecodedFrame> second = run();
+    bool same = first.size() == 6 && second.size() == 6;
+    for (size_t i = 0; same && i < first.size(); ++i) same = first[i].motion == second[i].motion;
+    expect(pooled > 0 && GridPool::spareBytes() > 0 && same,
+           "composer grids pooled at its end, the next composer's output unchanged on them");
+    GridPool::clear();
+  }
+
   {  // rasterising against the plain definition (a cell takes the last block of its slot whose
      // span holds the cell's centre), on blocks aligned to the cells (the fast bounds) and not,
      // partly or wholly outside the frame, at power-of-two strides and others
@@ -737,6 +783,14 @@ int main(int argc, char** argv) {
     for (size_t k = 0; k < fresh.size(); ++k)
       if (fresh.ref[0][k] != 0)
         ok = ok && reused.vec[0].dx[k] == fresh.vec[0].dx[k] && reused.vec[0].dy[k] == fresh.vec[0].dy[k];
+    // B into B: slot 1 emptied and refilled (its distances zeroed once, resetSlot), on a
+    // larger frame than the storage held
+    const auto [bi2, bi2Refs] = rows({{1, 24, -8, -2}, {-1, 8, 4, 1}});
+    BlockField again = rasteriseBlocks(bi.data(), biRefs.data(), biRefs.size(), 40, 16, 4);
+    rasteriseBlocks(bi2.data(), bi2Refs.data(), bi2Refs.size(), 48, 24, 4, again);
+    const BlockField fresh2 = rasteriseBlocks(bi2.data(), bi2Refs.data(), bi2Refs.size(), 48, 24, 4);
+    ok = ok && again.hasSlot(1) && again.ref[0] == fresh2.ref[0] && again.ref[1] == fresh2.ref[1] &&
+         again.width() == fresh2.width() && again.height() == fresh2.height();
     // a stride that is not a power of two, and a motion_scale that is not: divisions
     std::vector<int32_t> odd = {-1, 8, 8, 0, 0, 20, 4, 7, -5, 3};
     const int32_t oddRef = 1;
@@ -745,7 +799,7 @@ int main(int argc, char** argv) {
     const size_t below = 1 * o.width() + 3;
     ok = ok && o.width() == 7 && o.height() == 3 && o.ref[0][3] == 1 && o.ref[0][2] == 0 && o.vec[0].dx[3] == 7.f / 3 &&
          o.vec[0].dy[3] == -5.f / 3 && o.ref[0][below] == 0;
-    expect(ok, "rasterising into reused blocks, odd stride and scale");
+    expect(ok, "rasterising into reused blocks (P after B, B after B), odd stride and scale");
   }
 
   {  // missing file and no video stream
