@@ -6,35 +6,32 @@
  */
 import * as path from 'node:path';
 import { ArSegError, ErrorCodes } from './errors';
+import type { makeFrame, VideoFrame } from './frame';
 import type { VideoInfo } from './video';
 
-export interface NativeFrame {
-  index: number;
-  pts: number | null;
-  pictType: string;
-  isKeyframe: boolean;
-  keyframeIndex: number;
-  corrupt: boolean;
+/** A tensor as the native readers hand it to NativeFrameMaker. */
+export interface NativeTensor {
+  data: Float32Array;
   width: number;
   height: number;
-  rgb?: Uint8Array;
-  tensors?: { data: Float32Array; width: number; height: number }[];
-  vectors?: Int32Array;
-  vectorRefs?: Int32Array;
-  motion?: { width: number; height: number; stride: number; data: Float32Array };
-  motionSource?: 'bitstream' | 'estimated';
 }
+
+/**
+ * What the native readers call, once per decoded frame, to build it (frame.ts, makeFrame; the
+ * arguments in native/addon/frame_js.cc's order).
+ */
+export type NativeFrameMaker = typeof makeFrame;
 
 export interface NativeVideoReader {
   open(): Promise<VideoInfo>;
-  read(): Promise<NativeFrame | null>;
+  read(): Promise<VideoFrame | null>;
   close(): void;
   stats(): { framesDelivered: number; decodeErrors: number; framesDropped: number };
 }
 
 export interface NativePacketReader {
-  decode(packet: Uint8Array, pts?: number): Promise<NativeFrame[]>;
-  flush(): Promise<NativeFrame[]>;
+  decode(packet: Uint8Array, pts?: number): Promise<VideoFrame[]>;
+  flush(): Promise<VideoFrame[]>;
   close(): void;
   stats(): { decodeErrors: number; skippedBeforeKeyframe: number };
   readonly motionExact: boolean;
@@ -284,8 +281,16 @@ export interface NativeAddon {
     upsampling?: 'align-corners' | 'half-pixel',
     via?: { height: number; width: number; upsampling?: 'align-corners' | 'half-pixel' },
   ): Promise<Uint8Array>;
-  NativeVideoReader: new (source: string, options?: object) => NativeVideoReader;
-  NativePacketReader: new (codec: string, options?: object) => NativePacketReader;
+  NativeVideoReader: new (
+    source: string,
+    options: object | undefined,
+    makeFrame: NativeFrameMaker,
+  ) => NativeVideoReader;
+  NativePacketReader: new (
+    codec: string,
+    options: object | undefined,
+    makeFrame: NativeFrameMaker,
+  ) => NativePacketReader;
   libav: Record<string, string | number | boolean>;
 }
 

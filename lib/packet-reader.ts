@@ -3,9 +3,9 @@
  * `createPacketReader({ codec })`, then `decode(bytes)` as data arrives and `flush()` at the end.
  * Chunks need not be aligned to packets: a libavcodec parser finds the boundaries.
  */
-import { addon, NativeFrame, NativePacketReader } from './native';
+import { addon, NativePacketReader } from './native';
 import { ArSegError, ErrorCodes, toArSegError } from './errors';
-import { FrameOptions, toVideoFrame, VideoFrame, warnEstimatedMotion, warnInexactMotion } from './frame';
+import { FrameOptions, makeFrame, VideoFrame, warnEstimatedMotion, warnInexactMotion } from './frame';
 import { optionsObject } from './options';
 
 /** Options of `createPacketReader`: the codec, and what to produce for each frame. */
@@ -43,7 +43,7 @@ export class PacketReader {
     this.options = { ...options };
     const { codec, ...frameOptions } = options;
     try {
-      this.#native = new (addon().NativePacketReader)(codec, frameOptions);
+      this.#native = new (addon().NativePacketReader)(codec, frameOptions, makeFrame);
     } catch (err) {
       throw toArSegError(err);
     }
@@ -85,13 +85,12 @@ export class PacketReader {
     return this.#run(() => this.#native.flush());
   }
 
-  #run(op: () => Promise<NativeFrame[]>): Promise<VideoFrame[]> {
+  #run(op: () => Promise<VideoFrame[]>): Promise<VideoFrame[]> {
     if (this.#closed) return Promise.reject(new ArSegError(ErrorCodes.CLOSED, 'the packet reader is closed'));
     const result = this.#queue.then(async () => {
       if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'the packet reader is closed');
       try {
-        const frames = await op();
-        return frames.map((f) => toVideoFrame(f, this.options));
+        return await op();
       } catch (err) {
         throw toArSegError(err);
       }

@@ -4,9 +4,9 @@
  * consumer (`ahead`), so a slow consumer holds back the decoder instead of piling up frames.
  */
 import { promises as fs } from 'node:fs';
-import { addon, NativeFrame, NativeVideoReader } from './native';
+import { addon, NativeVideoReader } from './native';
 import { ArSegError, ErrorCodes, invalidArg, toArSegError } from './errors';
-import { FrameOptions, toVideoFrame, VideoFrame, warnEstimatedMotion, warnInexactMotion } from './frame';
+import { FrameOptions, makeFrame, VideoFrame, warnEstimatedMotion, warnInexactMotion } from './frame';
 import { integerIn, optionsObject } from './options';
 
 /** Options of `openVideo`: what to produce for each frame, and how to read. */
@@ -94,9 +94,9 @@ export class VideoReader implements AsyncIterable<VideoFrame> {
   readonly options: Readonly<OpenOptions>;
   #native: NativeVideoReader;
   #opened: Promise<VideoInfo> | undefined;
-  #ahead: Promise<NativeFrame | null>[] = [];
+  #ahead: Promise<VideoFrame | null>[] = [];
   #aheadLimit: number;
-  #tail: Promise<NativeFrame | null | undefined> = Promise.resolve(undefined);
+  #tail: Promise<VideoFrame | null | undefined> = Promise.resolve(undefined);
   #done = false;
   #closed = false;
   #motionExact: boolean | undefined;
@@ -113,7 +113,7 @@ export class VideoReader implements AsyncIterable<VideoFrame> {
     this.#aheadLimit = ahead;
     const { ahead: _a, ...nativeOptions } = options;
     try {
-      this.#native = new (addon().NativeVideoReader)(source, nativeOptions);
+      this.#native = new (addon().NativeVideoReader)(source, nativeOptions, makeFrame);
     } catch (err) {
       throw toArSegError(err);
     }
@@ -160,22 +160,22 @@ export class VideoReader implements AsyncIterable<VideoFrame> {
     await this.open();
     this.#fill();
     const next = this.#ahead.shift()!;
-    let raw: NativeFrame | null;
+    let frame: VideoFrame | null;
     try {
-      raw = await next;
+      frame = await next;
     } catch (err) {
       this.#done = true;
       this.#ahead = [];
       if (this.#closed) throw new ArSegError(ErrorCodes.CLOSED, 'the video reader was closed while reading');
       throw toArSegError(err);
     }
-    if (raw === null) {
+    if (frame === null) {
       this.#done = true;
       this.#ahead = [];
       return null;
     }
     this.#fill();
-    return toVideoFrame(raw, this.options);
+    return frame;
   }
 
   /**

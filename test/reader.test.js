@@ -221,3 +221,26 @@ test('vectors are identical with any thread count, even with many readers at onc
     }
   }
 });
+
+test('the native readers refuse to start without the function that builds their frames', (t) => {
+  const { addon } = require('../dist/native');
+  const { NativeVideoReader, NativePacketReader } = addon();
+  for (const makeFrame of [undefined, null, {}, 'makeFrame']) {
+    t.throws(() => new NativeVideoReader(fixture('zoom.mp4'), {}, makeFrame), { code: 'ERR_INVALID_ARG' });
+    t.throws(() => new NativePacketReader('h264', {}, makeFrame), { code: 'ERR_INVALID_ARG' });
+  }
+  t.throws(() => new NativeVideoReader(fixture('zoom.mp4')), { code: 'ERR_INVALID_ARG', message: /makeFrame/ });
+});
+
+test('a frame builder that throws rejects the read, and the reader goes on', async (t) => {
+  const { addon } = require('../dist/native');
+  let calls = 0;
+  const reader = new (addon().NativeVideoReader)(fixture('zoom.mp4'), {}, (index) => {
+    if (++calls === 1) throw new Error('no frame today');
+    return { index };
+  });
+  await reader.open();
+  await t.throwsAsync(reader.read(), { message: 'no frame today' });
+  t.deepEqual(await reader.read(), { index: 1 });
+  reader.close();
+});

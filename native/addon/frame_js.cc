@@ -52,17 +52,48 @@ Napi::Uint8Array adoptUint8(Napi::Env env, std::vector<uint8_t>&& data) {
   return adoptArray<uint8_t, Napi::Uint8Array>(env, std::move(data));
 }
 
-Napi::Object frameToJs(Napi::Env env, DecodedFrame&& frame, int stride) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("index", Napi::Number::New(env, static_cast<double>(frame.index)));
-  o.Set("pts", std::isnan(frame.pts) ? env.Null() : Napi::Number::New(env, frame.pts));
-  o.Set("pictType", Napi::String::New(env, std::string(1, frame.pictType)));
-  o.Set("isKeyframe", Napi::Boolean::New(env, frame.isKeyframe));
-  o.Set("keyframeIndex", Napi::Number::New(env, static_cast<double>(frame.keyframeIndex)));
-  o.Set("corrupt", Napi::Boolean::New(env, frame.corrupt));
-  o.Set("width", Napi::Number::New(env, frame.width));
-  o.Set("height", Napi::Number::New(env, frame.height));
-  if (!frame.rgb.empty()) o.Set("rgb", adoptArray<uint8_t, Napi::Uint8Array>(env, std::move(frame.rgb)));
+FrameMaker::FrameMaker(Napi::Value makeFrame, const FrameRequest& request) : stride_(request.stride) {
+  if (!makeFrame.IsFunction()) invalidArg("makeFrame must be a function (lib/frame.ts)");
+  makeFrame_ = Napi::Persistent(makeFrame.As<Napi::Function>());
+  if (request.motion == MotionMode::Reference) mode_ = "reference";
+  if (request.motion == MotionMode::Accumulated) mode_ = "accumulated";
+}
+
+Napi::Value FrameMaker::operator()(Napi::Env env, DecodedFrame&& frame) const {
+  // The arguments of lib/frame.ts makeFrame, in its order; undefined for what was not asked for.
+  enum Arg {
+    kIndex,
+    kPts,
+    kPictType,
+    kIsKeyframe,
+    kKeyframeIndex,
+    kCorrupt,
+    kWidth,
+    kHeight,
+    kRgb,
+    kTensors,
+    kVectors,
+    kVectorRefs,
+    kMotionSource,
+    kMotion,
+    kMotionWidth,
+    kMotionHeight,
+    kStride,
+    kMode,
+    kArgs
+  };
+  const napi_value undefined = env.Undefined();
+  napi_value args[kArgs];
+  for (napi_value& a : args) a = undefined;
+  args[kIndex] = Napi::Number::New(env, static_cast<double>(frame.index));
+  args[kPts] = std::isnan(frame.pts) ? env.Null() : Napi::Number::New(env, frame.pts);
+  args[kPictType] = Napi::String::New(env, &frame.pictType, 1);
+  args[kIsKeyframe] = Napi::Boolean::New(env, frame.isKeyframe);
+  args[kKeyframeIndex] = Napi::Number::New(env, static_cast<double>(frame.keyframeIndex));
+  args[kCorrupt] = Napi::Boolean::New(env, frame.corrupt);
+  args[kWidth] = Napi::Number::New(env, frame.width);
+  args[kHeight] = Napi::Number::New(env, frame.height);
+  if (!frame.rgb.empty()) args[kRgb] = adoptArray<uint8_t, Napi::Uint8Array>(env, std::move(frame.rgb));
   if (!frame.tensors.empty()) {
     Napi::Array tensors = Napi::Array::New(env, frame.tensors.size());
     for (size_t t = 0; t < frame.tensors.size(); ++t) {
@@ -72,25 +103,25 @@ Napi::Object frameToJs(Napi::Env env, DecodedFrame&& frame, int stride) {
       tensor.Set("height", frame.tensorSizes[t][1]);
       tensors.Set(t, tensor);
     }
-    o.Set("tensors", tensors);
+    args[kTensors] = tensors;
   }
-  if (frame.motionSource != DecodedFrame::Source::None)
-    o.Set("motionSource", frame.motionSource == DecodedFrame::Source::Estimated ? "estimated" : "bitstream");
   if (frame.hasVectors) {
     // One reference per row, also when the rows came without (a frame the resolver did not see)
     frame.vectorRefs.resize(frame.vectors.size() / kVectorColumns, kVectorRefUnknown);
-    o.Set("vectors", adoptArray<int32_t, Napi::Int32Array, true>(env, std::move(frame.vectors)));
-    o.Set("vectorRefs", adoptArray<int32_t, Napi::Int32Array, true>(env, std::move(frame.vectorRefs)));
+    args[kVectors] = adoptArray<int32_t, Napi::Int32Array, true>(env, std::move(frame.vectors));
+    args[kVectorRefs] = adoptArray<int32_t, Napi::Int32Array, true>(env, std::move(frame.vectorRefs));
   }
-  if (frame.hasMotion) {
-    Napi::Object motion = Napi::Object::New(env);
-    motion.Set("width", Napi::Number::New(env, frame.motionWidth));
-    motion.Set("height", Napi::Number::New(env, frame.motionHeight));
-    motion.Set("stride", Napi::Number::New(env, stride));
-    motion.Set("data", adoptArray<float, Napi::Float32Array, true>(env, std::move(frame.motion)));
-    o.Set("motion", motion);
+  if (frame.motionSource != DecodedFrame::Source::None)
+    args[kMotionSource] =
+        Napi::String::New(env, frame.motionSource == DecodedFrame::Source::Estimated ? "estimated" : "bitstream");
+  if (frame.hasMotion && mode_) {
+    args[kMotion] = adoptArray<float, Napi::Float32Array, true>(env, std::move(frame.motion));
+    args[kMotionWidth] = Napi::Number::New(env, frame.motionWidth);
+    args[kMotionHeight] = Napi::Number::New(env, frame.motionHeight);
+    args[kStride] = Napi::Number::New(env, stride_);
+    args[kMode] = Napi::String::New(env, mode_);
   }
-  return o;
+  return makeFrame_.Value().Call(undefined, kArgs, args);
 }
 
 // recycleArrays(arrays: (TypedArray | undefined)[]): number

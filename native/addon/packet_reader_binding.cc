@@ -21,7 +21,7 @@ void PacketReaderBinding::define(Napi::Env env, Napi::Object exports) {
   exports.Set("NativePacketReader", cls);
 }
 
-// new NativePacketReader(codec: string, options?: object)
+// new NativePacketReader(codec: string, options: object | undefined, makeFrame: function)
 PacketReaderBinding::PacketReaderBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PacketReaderBinding>(info) {
   Napi::Env env = info.Env();
   guardSync(env, [&] {
@@ -38,7 +38,7 @@ PacketReaderBinding::PacketReaderBinding(const Napi::CallbackInfo& info) : Napi:
     };
     const bool waitForKeyframe = flag("waitForKeyframe");
     const bool accessUnits = flag("accessUnits");
-    stride_ = request.stride;
+    makeFrame_ = FrameMaker(info.Length() > 2 ? info[2] : env.Undefined(), request);
     reader_ = std::make_unique<PacketReader>(info[0].As<Napi::String>().Utf8Value(), std::move(request),
                                              waitForKeyframe, accessUnits);
     motionExact_ = reader_->motionExact();
@@ -63,7 +63,6 @@ Napi::Value PacketReaderBinding::run(Napi::Env env, Napi::Object self, std::func
   busy_ = true;
   PacketReader* reader = reader_.get();
   auto frames = std::make_shared<std::vector<DecodedFrame>>();
-  const int stride = stride_;
   return PromiseWorker::start(
       env, self,
       [reader, frames, work] {
@@ -81,9 +80,9 @@ Napi::Value PacketReaderBinding::run(Napi::Env env, Napi::Object self, std::func
           frames->push_back(std::move(f));
         }
       },
-      [frames, stride](Napi::Env e) -> Napi::Value {
+      [this, frames](Napi::Env e) -> Napi::Value {
         Napi::Array out = Napi::Array::New(e, frames->size());
-        for (size_t i = 0; i < frames->size(); ++i) out.Set(i, frameToJs(e, std::move((*frames)[i]), stride));
+        for (size_t i = 0; i < frames->size(); ++i) out.Set(i, makeFrame_(e, std::move((*frames)[i])));
         return out;
       },
       [this] { settle(); });

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "../video/packet_reader.h"
+#include "frame_js.h"
 
 namespace arseg {
 
@@ -28,7 +29,7 @@ class PacketReaderBinding : public Napi::ObjectWrap<PacketReaderBinding> {
   void settle();
 
   std::unique_ptr<PacketReader> reader_;
-  int stride_ = 8;
+  FrameMaker makeFrame_;  // builds the JavaScript frames (frame_js.h)
   bool busy_ = false;
   bool closing_ = false;
   double decodeErrors_ = 0;

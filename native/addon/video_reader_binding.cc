@@ -16,7 +16,7 @@ void VideoReaderBinding::define(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeVideoReader", cls);
 }
 
-// new NativeVideoReader(source: string, options?: object)
+// new NativeVideoReader(source: string, options: object | undefined, makeFrame: function)
 VideoReaderBinding::VideoReaderBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VideoReaderBinding>(info) {
   Napi::Env env = info.Env();
   guardSync(env, [&] {
@@ -30,7 +30,7 @@ VideoReaderBinding::VideoReaderBinding(const Napi::CallbackInfo& info) : Napi::O
     FrameRequest request = parseFrameRequest(options);
     std::map<std::string, std::string> formatOptions;
     if (options.IsObject()) formatOptions = parseFormatOptions(options.As<Napi::Object>().Get("formatOptions"));
-    stride_ = request.stride;
+    makeFrame_ = FrameMaker(info.Length() > 2 ? info[2] : env.Undefined(), request);
     reader_ = std::make_unique<FileReader>(source, std::move(request), std::move(formatOptions));
     return env.Undefined();
   });
@@ -93,12 +93,11 @@ Napi::Value VideoReaderBinding::read(const Napi::CallbackInfo& info) {
     FileReader* reader = reader_.get();
     auto frame = std::make_shared<DecodedFrame>();
     auto got = std::make_shared<bool>(false);
-    const int stride = stride_;
     return PromiseWorker::start(
         env, info.This().As<Napi::Object>(), [reader, frame, got] { *got = reader->next(*frame); },
-        [frame, got, stride](Napi::Env e) -> Napi::Value {
+        [this, frame, got](Napi::Env e) -> Napi::Value {
           if (!*got) return e.Null();
-          return frameToJs(e, std::move(*frame), stride);
+          return makeFrame_(e, std::move(*frame));
         },
         [this] { settle(); });
   });

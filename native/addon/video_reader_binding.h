@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "../video/file_reader.h"
+#include "frame_js.h"
 
 namespace arseg {
 
@@ -28,7 +29,7 @@ class VideoReaderBinding : public Napi::ObjectWrap<VideoReaderBinding> {
   void settle();
 
   std::unique_ptr<FileReader> reader_;
-  int stride_ = 8;
+  FrameMaker makeFrame_;  // builds the JavaScript frames (frame_js.h)
   bool busy_ = false;
   bool closing_ = false;
   double framesDelivered_ = 0;  // counters cached on the main thread after each operation
