@@ -37,11 +37,21 @@ void resetSlot(BlockField& field, int s, int gw, int gh, int stride) {
   if (kept) std::memset(ref.data(), 0, kept * sizeof(int32_t));
 }
 
+// The bits of `v` twice, for a 64-bit store into two adjacent cells.
+template <typename T>
+inline uint64_t pairOf(T v) {
+  static_assert(sizeof(T) == 4, "a cell holds 32 bits");
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return static_cast<uint64_t>(bits) * 0x100000001ull;
+}
+
 // ceilBy(a): ceil(a / (2 * stride)); floorBy(a) the floor; aligned(x0, y0, w, h): whether
 // doubled edges x0, y0 and sizes w, h put every edge of the block on a cell boundary.
+// fastStrideShift: log2(stride) for a power-of-two stride (the 2 x 2 cell fast path), else -1.
 template <typename CeilDiv, typename FloorDiv, typename Aligned>
 void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int frameWidth, int frameHeight, int stride,
-               BlockField& field, CeilDiv ceilBy, FloorDiv floorBy, Aligned aligned) {
+               int fastStrideShift, BlockField& field, CeilDiv ceilBy, FloorDiv floorBy, Aligned aligned) {
   const int gw = (frameWidth + stride - 1) / stride, gh = (frameHeight + stride - 1) / stride;
   resetSlot(field, 0, gw, gh, stride);
   field.ref[1].clear();  // slot 1 comes with the first vector that has source > 0
@@ -54,13 +64,30 @@ void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int fr
   int lastScale = 0;
   bool scaleIsPowerOfTwo = false;
   float inverseScale = 0.f;
-  for (size_t n = 0; n < count; ++n) {
-    const int32_t* row = vectors + n * 10;
-    const int source = row[0], w = row[1], h = row[2];
+  // The fast path's scale: the last power of two seen (4 in H.264 and HEVC until one differs).
+  int fastScale = 4;
+  float fastInverse = 0.25f;
+  // Fast path: a block of exactly 2 x 2 cells whose edges lie on cell boundaries (a macroblock
+  // at stride 8, an 8x8 block at stride 4), wholly inside the grid, of a slot that exists, with
+  // the fast scale: most vectors of a codec. Its cells are those of the general bounds
+  // (j0 = floor((2 dst - 2 stride) / (2 stride)) = dst / stride - 1, j1 = j0 + 1), found with one
+  // shift, tested with unsigned compares and written with 64-bit stores of both columns.
+  const bool fastStride = fastStrideShift >= 0;
+  const int fastShift = fastStride ? fastStrideShift : 0;
+  const int fastMask = stride - 1;
+  const uint64_t fastWH = static_cast<uint64_t>(static_cast<uint32_t>(2 * stride)) * 0x100000001ull;
+  // j0 < fastJ, i0 < fastI: j0 + 1 and i0 + 1 in the grid too; 0 takes no block (other strides,
+  // grids narrower than 2 cells).
+  const unsigned fastJ = fastStride ? static_cast<unsigned>(std::max(gw - 1, 0)) : 0u;
+  const unsigned fastI = fastStride ? static_cast<unsigned>(std::max(gh - 1, 0)) : 0u;
+  // Any other vector: the general bounds, out of line so that the fast loop keeps its values in
+  // registers (a call per vector that is not 2 x 2 cells, the few of a codec).
+  auto general = [&](const int32_t* row, int32_t ref) __attribute__((noinline)) {
+    const int source = row[0];
+    const int w = row[1], h = row[2];
     const int dstX = row[5], dstY = row[6];
     const int scale = row[9];
-    const int32_t ref = refs[n];
-    if ((ref == 0) | (w <= 0) | (h <= 0) | (scale <= 0)) continue;  // no prediction, or malformed
+    if ((ref == 0) | (w <= 0) | (h <= 0) | (scale <= 0)) return;  // no prediction, or malformed
     const int slot = source > 0 ? 1 : 0;
     if (slot == 1 && !slotRef[1]) {
       resetSlot(field, 1, gw, gh, stride);
@@ -86,14 +113,14 @@ void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int fr
         i0 = std::max(0, i0);
         j1 = std::min(gw - 1, j1);
         i1 = std::min(gh - 1, i1);
-        if ((j0 > j1) | (i0 > i1)) continue;
+        if ((j0 > j1) | (i0 > i1)) return;
       }
     } else {
       j0 = std::max(0, ceilBy(x0 - off));
       j1 = std::min(gw - 1, ceilBy(x1 - off) - 1);
       i0 = std::max(0, ceilBy(y0 - off));
       i1 = std::min(gh - 1, ceilBy(y1 - off) - 1);
-      if ((j0 > j1) | (i0 > i1)) continue;
+      if ((j0 > j1) | (i0 > i1)) return;
     }
     // (motion_x, motion_y) / motion_scale; a power-of-two scale (4 in H.264 and HEVC) as a
     // multiplication by its reciprocal, which is exact, not a division per block.
@@ -101,6 +128,10 @@ void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int fr
       lastScale = scale;
       scaleIsPowerOfTwo = (scale & (scale - 1)) == 0;
       inverseScale = 1.f / static_cast<float>(scale);
+      if (scaleIsPowerOfTwo) {
+        fastScale = scale;
+        fastInverse = inverseScale;
+      }
     }
     const float mx = scaleIsPowerOfTwo ? static_cast<float>(row[7]) * inverseScale : static_cast<float>(row[7]) / scale;
     const float my = scaleIsPowerOfTwo ? static_cast<float>(row[8]) * inverseScale : static_cast<float>(row[8]) / scale;
@@ -126,6 +157,45 @@ void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int fr
         std::fill_n(cellRef, nj, ref);
       }
     }
+  };
+  // The fast loop's copies of what `general` may change (it creates slot 1, meets new scales):
+  // locals whose address nothing takes stay in registers across the stores to the grids.
+  float *x0 = slotX[0], *x1 = slotX[1], *y0 = slotY[0], *y1 = slotY[1];
+  int32_t *r0 = slotRef[0], *r1 = slotRef[1];
+  int scale4 = fastScale;
+  float inverse4 = fastInverse;
+  for (size_t n = 0; n < count; ++n) {
+    const int32_t* row = vectors + n * 10;
+    const int32_t ref = refs[n];
+    uint64_t wh;  // w and h in one compare (the constant is the same in either byte order)
+    std::memcpy(&wh, row + 1, sizeof wh);
+    const int dstX = row[5], dstY = row[6];
+    const bool second = row[0] > 0;
+    int32_t* cellRef = second ? r1 : r0;
+    const unsigned j0 = static_cast<unsigned>((dstX >> fastShift) - 1);
+    const unsigned i0 = static_cast<unsigned>((dstY >> fastShift) - 1);
+    if ((wh == fastWH) & (((dstX | dstY) & fastMask) == 0) & (j0 < fastJ) & (i0 < fastI) & (row[9] == scale4) &
+        (ref != 0) & (cellRef != nullptr)) {
+      const float mx = static_cast<float>(row[7]) * inverse4, my = static_cast<float>(row[8]) * inverse4;
+      const size_t k = static_cast<size_t>(i0) * gw + j0;
+      float* dx = (second ? x1 : x0) + k;
+      float* dy = (second ? y1 : y0) + k;
+      cellRef += k;
+      const uint64_t pairX = pairOf(mx), pairY = pairOf(my), pairRef = pairOf(ref);
+      std::memcpy(dx, &pairX, 8);
+      std::memcpy(dx + gw, &pairX, 8);
+      std::memcpy(dy, &pairY, 8);
+      std::memcpy(dy + gw, &pairY, 8);
+      std::memcpy(cellRef, &pairRef, 8);
+      std::memcpy(cellRef + gw, &pairRef, 8);
+    } else {
+      general(row, ref);
+      x1 = slotX[1];
+      y1 = slotY[1];
+      r1 = slotRef[1];
+      scale4 = fastScale;
+      inverse4 = fastInverse;
+    }
   }
 }
 
@@ -142,7 +212,7 @@ void rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count, 
     // Doubled edges multiples of 2 * stride, sizes multiples of stride: one test for the four.
     const unsigned edgeMask = static_cast<unsigned>(den - 1), sizeMask = static_cast<unsigned>(stride - 1);
     rasterise(
-        vectors, refs, count, frameWidth, frameHeight, stride, field, [shift](int a) { return ceilShift(a, shift); },
+        vectors, refs, count, frameWidth, frameHeight, stride, shift - 1, field, [shift](int a) { return ceilShift(a, shift); },
         [shift](int a) { return a >> shift; },
         [edgeMask, sizeMask](int x0, int y0, int w, int h) {
           return (((static_cast<unsigned>(x0) | static_cast<unsigned>(y0)) & edgeMask) |
@@ -150,7 +220,7 @@ void rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count, 
         });
   } else {
     rasterise(
-        vectors, refs, count, frameWidth, frameHeight, stride, field, [den](int a) { return ceilDiv(a, den); },
+        vectors, refs, count, frameWidth, frameHeight, stride, -1, field, [den](int a) { return ceilDiv(a, den); },
         [](int a) { return a; }, [](int, int, int, int) { return false; });
   }
 }

@@ -608,18 +608,36 @@ int main(int argc, char** argv) {
       return static_cast<int>((seed >> 8) % static_cast<uint32_t>(n));
     };
     int cases = 0, same = 0;
-    for (int stride : {1, 2, 3, 4, 8, 16}) {
-      for (int round = 0; round < 20; ++round) {
-        const int fw = 24 + rnd(80), fh = 16 + rnd(60);
+    for (int stride : {1, 2, 3, 4, 5, 6, 8, 16}) {
+      for (int round = 0; round < 30; ++round) {
+        // odd sizes too, and (at the large strides) grids of one or two cells
+        const int fw = round % 10 == 9 ? 1 + rnd(2 * stride + 2) : 24 + rnd(80);
+        const int fh = round % 10 == 8 ? 1 + rnd(2 * stride + 2) : 16 + rnd(60);
         std::vector<int32_t> rows, refs;
         const int count = 1 + rnd(60);
         for (int n = 0; n < count; ++n) {
           const int sizes[] = {4, 8, 16, 32, 64, 6, 12};
-          const int w = sizes[rnd(7)], h = sizes[rnd(7)];
-          // aligned to 4 px mostly (codec blocks), sometimes anywhere, some beyond the frame
-          const int x = rnd(3) ? 4 * (rnd(fw / 4 + 8) - 4) : rnd(fw + 40) - 20;
-          const int y = rnd(3) ? 4 * (rnd(fh / 4 + 8) - 4) : rnd(fh + 40) - 20;
-          const int32_t row[10] = {rnd(2) ? -1 : 1, w, h, 0, 0, x + w / 2, y + h / 2, rnd(64) - 32, rnd(64) - 32, 4};
+          // blocks of 2 x 2 cells on cell boundaries often (the fast path), at the frame's edges
+          // and beyond them (negative centres) too
+          const bool cellBlock = rnd(2) == 0;
+          const int w = cellBlock ? 2 * stride : sizes[rnd(7)], h = cellBlock ? 2 * stride : sizes[rnd(7)];
+          int x, y;
+          if (cellBlock && rnd(4)) {
+            x = stride * (rnd(fw / stride + 5) - 3);
+            y = stride * (rnd(fh / stride + 5) - 3);
+          } else {
+            // aligned to 4 px mostly (codec blocks), sometimes anywhere, some beyond the frame
+            x = rnd(3) ? 4 * (rnd(fw / 4 + 8) - 4) : rnd(fw + 40) - 20;
+            y = rnd(3) ? 4 * (rnd(fh / 4 + 8) - 4) : rnd(fh + 40) - 20;
+          }
+          // quarter pixels mostly; other scales, powers of two or not, between them; a few
+          // malformed rows (sizes or scale not positive) that must change nothing
+          const int scales[] = {4, 4, 4, 4, 4, 1, 2, 8, 3, 4};
+          int scale = scales[rnd(10)];
+          int bw = w, bh = h;
+          if (rnd(40) == 0) (rnd(3) == 0 ? scale : rnd(2) ? bw : bh) = -rnd(2) * 2 * stride;
+          const int32_t row[10] = {rnd(2) ? -1 : 1,         bw, bh, 0, 0, x + w / 2, y + h / 2, rnd(64) - 32,
+                                   rnd(256) - 128 + rnd(2), scale};
           rows.insert(rows.end(), row, row + 10);
           refs.push_back(rnd(5) - 2);
         }
@@ -633,7 +651,7 @@ int main(int argc, char** argv) {
           bool any = false;
           for (size_t n = 0; n < refs.size(); ++n) {
             const int32_t* r = rows.data() + 10 * n;
-            if ((r[0] > 0 ? 1 : 0) != s || refs[n] == 0) continue;
+            if ((r[0] > 0 ? 1 : 0) != s || refs[n] == 0 || r[1] <= 0 || r[2] <= 0 || r[9] <= 0) continue;
             any = true;
             for (int i = 0; i < gh; ++i)
               for (int j = 0; j < gw; ++j) {
@@ -643,8 +661,8 @@ int main(int argc, char** argv) {
                   continue;
                 const size_t k = static_cast<size_t>(i) * gw + j;
                 ref[k] = refs[n];
-                vx[k] = static_cast<float>(r[7]) / 4.f;
-                vy[k] = static_cast<float>(r[8]) / 4.f;
+                vx[k] = static_cast<float>(r[7]) / static_cast<float>(r[9]);
+                vy[k] = static_cast<float>(r[8]) / static_cast<float>(r[9]);
               }
           }
           if (!any) {
@@ -667,7 +685,7 @@ int main(int argc, char** argv) {
         same += ok ? 1 : 0;
       }
     }
-    expect(cases == 120 && same == cases, "rasterising (and its distinct distances) equals the plain definition: " +
+    expect(cases == 240 && same == cases, "rasterising (and its distinct distances) equals the plain definition: " +
                                               std::to_string(same) + " of " + std::to_string(cases));
   }
 
