@@ -37,6 +37,11 @@ void resetSlot(BlockField& field, int s, int gw, int gh, int stride) {
   if (kept) std::memset(ref.data(), 0, kept * sizeof(int32_t));
 }
 
+// Two or four lanes (GCC/Clang vector extensions: SSE registers on x86-64, NEON on Arm).
+typedef int32_t Int2 __attribute__((vector_size(8)));
+typedef float Float2 __attribute__((vector_size(8)));
+typedef float Float4 __attribute__((vector_size(16)));
+
 // The bits of `v` twice, for a 64-bit store into two adjacent cells.
 template <typename T>
 inline uint64_t pairOf(T v) {
@@ -48,8 +53,9 @@ inline uint64_t pairOf(T v) {
 
 // ceilBy(a): ceil(a / (2 * stride)); floorBy(a) the floor; aligned(x0, y0, w, h): whether
 // doubled edges x0, y0 and sizes w, h put every edge of the block on a cell boundary.
-// fastStrideShift: log2(stride) for a power-of-two stride (the 2 x 2 cell fast path), else -1.
-template <typename CeilDiv, typename FloorDiv, typename Aligned>
+// fastStrideShift: log2(stride) for a power-of-two stride (the 2 x 2 cell fast path), else -1;
+// kShift the same as a constant (strides 4 and 8: their fast loop keeps fewer values), or -1.
+template <int kShift, typename CeilDiv, typename FloorDiv, typename Aligned>
 void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int frameWidth, int frameHeight, int stride,
                int fastStrideShift, BlockField& field, CeilDiv ceilBy, FloorDiv floorBy, Aligned aligned) {
   const int gw = (frameWidth + stride - 1) / stride, gh = (frameHeight + stride - 1) / stride;
@@ -72,10 +78,10 @@ void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int fr
   // the fast scale: most vectors of a codec. Its cells are those of the general bounds
   // (j0 = floor((2 dst - 2 stride) / (2 stride)) = dst / stride - 1, j1 = j0 + 1), found with one
   // shift, tested with unsigned compares and written with 64-bit stores of both columns.
-  const bool fastStride = fastStrideShift >= 0;
-  const int fastShift = fastStride ? fastStrideShift : 0;
-  const int fastMask = stride - 1;
-  const uint64_t fastWH = static_cast<uint64_t>(static_cast<uint32_t>(2 * stride)) * 0x100000001ull;
+  const bool fastStride = kShift >= 0 || fastStrideShift >= 0;
+  const int fastShift = kShift >= 0 ? kShift : fastStride ? fastStrideShift : 0;
+  const int fastMask = kShift >= 0 ? (1 << kShift) - 1 : stride - 1;
+  const uint64_t fastWH = static_cast<uint64_t>(static_cast<uint32_t>(2 << fastShift)) * 0x100000001ull;
   // j0 < fastJ, i0 < fastI: j0 + 1 and i0 + 1 in the grid too; 0 takes no block (other strides,
   // grids narrower than 2 cells).
   const unsigned fastJ = fastStride ? static_cast<unsigned>(std::max(gw - 1, 0)) : 0u;
@@ -164,9 +170,10 @@ void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int fr
   int32_t *r0 = slotRef[0], *r1 = slotRef[1];
   int scale4 = fastScale;
   float inverse4 = fastInverse;
-  for (size_t n = 0; n < count; ++n) {
-    const int32_t* row = vectors + n * 10;
-    const int32_t ref = refs[n];
+  const size_t cells = static_cast<size_t>(gw);  // a row of cells (gw is the lambda's)
+  const int32_t* const end = refs + count;
+  for (const int32_t* row = vectors; refs != end; row += 10, ++refs) {
+    const int32_t ref = *refs;
     uint64_t wh;  // w and h in one compare (the constant is the same in either byte order)
     std::memcpy(&wh, row + 1, sizeof wh);
     const int dstX = row[5], dstY = row[6];
@@ -174,20 +181,25 @@ void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int fr
     int32_t* cellRef = second ? r1 : r0;
     const unsigned j0 = static_cast<unsigned>((dstX >> fastShift) - 1);
     const unsigned i0 = static_cast<unsigned>((dstY >> fastShift) - 1);
-    if ((wh == fastWH) & (((dstX | dstY) & fastMask) == 0) & (j0 < fastJ) & (i0 < fastI) & (row[9] == scale4) &
-        (ref != 0) & (cellRef != nullptr)) {
-      const float mx = static_cast<float>(row[7]) * inverse4, my = static_cast<float>(row[8]) * inverse4;
-      const size_t k = static_cast<size_t>(i0) * gw + j0;
+    if (wh == fastWH && ((dstX | dstY) & fastMask) == 0 && j0 < fastJ && i0 < fastI && row[9] == scale4 && ref != 0 &&
+        cellRef != nullptr) {
+      // (motion_x, motion_y) converted and scaled together: per lane the same rounding as the
+      // scalar conversion and product, so the same floats.
+      Int2 m;
+      std::memcpy(&m, row + 7, sizeof m);
+      const Float2 d = __builtin_convertvector(m, Float2) * inverse4;
+      const Float4 pairs = __builtin_shufflevector(d, d, 0, 0, 1, 1);  // mx, mx, my, my
+      const size_t k = i0 * cells + j0;
       float* dx = (second ? x1 : x0) + k;
       float* dy = (second ? y1 : y0) + k;
       cellRef += k;
-      const uint64_t pairX = pairOf(mx), pairY = pairOf(my), pairRef = pairOf(ref);
-      std::memcpy(dx, &pairX, 8);
-      std::memcpy(dx + gw, &pairX, 8);
-      std::memcpy(dy, &pairY, 8);
-      std::memcpy(dy + gw, &pairY, 8);
+      std::memcpy(dx, &pairs, 8);
+      std::memcpy(dx + cells, &pairs, 8);
+      std::memcpy(dy, reinterpret_cast<const char*>(&pairs) + 8, 8);
+      std::memcpy(dy + cells, reinterpret_cast<const char*>(&pairs) + 8, 8);
+      const uint64_t pairRef = pairOf(ref);
       std::memcpy(cellRef, &pairRef, 8);
-      std::memcpy(cellRef + gw, &pairRef, 8);
+      std::memcpy(cellRef + cells, &pairRef, 8);
     } else {
       general(row, ref);
       x1 = slotX[1];
@@ -211,15 +223,20 @@ void rasteriseBlocks(const int32_t* vectors, const int32_t* refs, size_t count, 
     const int shift = __builtin_ctz(static_cast<unsigned>(den));
     // Doubled edges multiples of 2 * stride, sizes multiples of stride: one test for the four.
     const unsigned edgeMask = static_cast<unsigned>(den - 1), sizeMask = static_cast<unsigned>(stride - 1);
-    rasterise(
-        vectors, refs, count, frameWidth, frameHeight, stride, shift - 1, field, [shift](int a) { return ceilShift(a, shift); },
-        [shift](int a) { return a >> shift; },
-        [edgeMask, sizeMask](int x0, int y0, int w, int h) {
-          return (((static_cast<unsigned>(x0) | static_cast<unsigned>(y0)) & edgeMask) |
-                  ((static_cast<unsigned>(w) | static_cast<unsigned>(h)) & sizeMask)) == 0;
-        });
+    auto ceilBy = [shift](int a) { return ceilShift(a, shift); };
+    auto floorBy = [shift](int a) { return a >> shift; };
+    auto aligned = [edgeMask, sizeMask](int x0, int y0, int w, int h) {
+      return (((static_cast<unsigned>(x0) | static_cast<unsigned>(y0)) & edgeMask) |
+              ((static_cast<unsigned>(w) | static_cast<unsigned>(h)) & sizeMask)) == 0;
+    };
+    if (stride == 8)
+      rasterise<3>(vectors, refs, count, frameWidth, frameHeight, stride, 3, field, ceilBy, floorBy, aligned);
+    else if (stride == 4)
+      rasterise<2>(vectors, refs, count, frameWidth, frameHeight, stride, 2, field, ceilBy, floorBy, aligned);
+    else
+      rasterise<-1>(vectors, refs, count, frameWidth, frameHeight, stride, shift - 1, field, ceilBy, floorBy, aligned);
   } else {
-    rasterise(
+    rasterise<-1>(
         vectors, refs, count, frameWidth, frameHeight, stride, -1, field, [den](int a) { return ceilDiv(a, den); },
         [](int a) { return a; }, [](int, int, int, int) { return false; });
   }
