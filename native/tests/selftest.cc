@@ -636,8 +636,8 @@ int main(int argc, char** argv) {
           int scale = scales[rnd(10)];
           int bw = w, bh = h;
           if (rnd(40) == 0) (rnd(3) == 0 ? scale : rnd(2) ? bw : bh) = -rnd(2) * 2 * stride;
-          const int32_t row[10] = {rnd(2) ? -1 : 1,         bw, bh, 0, 0, x + w / 2, y + h / 2, rnd(64) - 32,
-                                   rnd(256) - 128 + rnd(2), scale};
+          const int source = rnd(2) ? -1 : 1, mx = rnd(64) - 32, my = rnd(256) - 128 + rnd(2);
+          const int32_t row[10] = {source, bw, bh, 0, 0, x + w / 2, y + h / 2, mx, my, scale};
           rows.insert(rows.end(), row, row + 10);
           refs.push_back(rnd(5) - 2);
         }
