@@ -169,7 +169,7 @@ void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int fr
   float *x0 = slotX[0], *x1 = slotX[1], *y0 = slotY[0], *y1 = slotY[1];
   int32_t *r0 = slotRef[0], *r1 = slotRef[1];
   int scale4 = fastScale;
-  float inverse4 = fastInverse;
+  Float2 inverse4 = {fastInverse, fastInverse};
   const size_t cells = static_cast<size_t>(gw);  // a row of cells (gw is the lambda's)
   const int32_t* const end = refs + count;
   for (const int32_t* row = vectors; refs != end; row += 10, ++refs) {
@@ -206,7 +206,7 @@ void rasterise(const int32_t* vectors, const int32_t* refs, size_t count, int fr
       y1 = slotY[1];
       r1 = slotRef[1];
       scale4 = fastScale;
-      inverse4 = fastInverse;
+      inverse4 = Float2{fastInverse, fastInverse};
     }
   }
 }
